@@ -1,0 +1,30 @@
+"""One error type for bad input: it names the file and the problem.
+
+The CLI prints ``str(error)`` on one line and exits non-zero; the Slicer widgets show the same text.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class ImgSuiteError(Exception):
+    """Bad input or an impossible request.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong, in words a physicist understands.
+    path : str or os.PathLike, optional
+        The file or folder the problem is about; it leads the message.
+
+    Examples
+    --------
+    >>> str(ImgSuiteError("not a DICOM file", "/data/x.dcm"))
+    '/data/x.dcm: not a DICOM file'
+    """
+
+    def __init__(self, problem: str, path: str | os.PathLike | None = None):
+        self.problem = problem
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)

@@ -1,0 +1,138 @@
+"""Reflectance calibration: ``(raw - black) / (white - black)``.
+
+References shaped ``(1, samples, bands)`` (a push-broom scanner's single line) are broadcast over
+all lines; references with as many lines as the cube (a snapshot camera) are used as they are.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress
+
+
+def calibrate(
+    raw: np.ndarray,
+    white: np.ndarray,
+    black: np.ndarray | None = None,
+    *,
+    min_denominator: float = 1e-6,
+    chunk_lines: int = 256,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Reflectance of a raw cube.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        ``(lines, samples, bands)`` raw counts (a memory map is read chunk by chunk).
+    white, black : numpy.ndarray
+        ``(1 | lines, samples, bands)`` references (``(samples, bands)`` counts as one line).
+        ``black`` defaults to zero.
+    min_denominator : float
+        Where ``white - black`` is at most this (dead or saturated pixels), the reflectance is 0
+        instead of a division by zero; a warning says how many such pixel-bands there are.
+    chunk_lines : int
+        Lines processed at a time (memory stays bounded for large cubes).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(lines, samples, bands)``.
+
+    Examples
+    --------
+    >>> raw = np.full((2, 1, 1), 60.0); white = np.full((1, 1, 1), 110.0); black = np.full((1, 1, 1), 10.0)
+    >>> calibrate(raw, white, black).ravel().tolist()
+    [0.5, 0.5]
+    """
+    progress = progress or no_progress
+    white = _reference(white, raw, "white")
+    black = np.zeros_like(white) if black is None else _reference(black, raw, "black")
+    denominator = white - black
+    bad = denominator <= min_denominator
+    if bad.any():
+        count = int(bad.sum()) * (raw.shape[0] if denominator.shape[0] == 1 else 1)
+        warnings.warn(f"white - black <= {min_denominator} at {count} pixel-bands: reflectance set to 0", stacklevel=2)
+    inverse = np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, denominator)).astype(np.float32)
+    out = np.empty(raw.shape, np.float32)
+    for start in range(0, raw.shape[0], chunk_lines):
+        stop = min(start + chunk_lines, raw.shape[0])
+        rows = slice(None) if denominator.shape[0] == 1 else slice(start, stop)
+        out[start:stop] = (np.asarray(raw[start:stop], np.float32) - black[rows]) * inverse[rows]
+        progress(stop / raw.shape[0], "calibrating")
+    return out
+
+
+def interpolate_white(
+    white_before: np.ndarray,
+    white_after: np.ndarray,
+    time_before: datetime | str,
+    time_after: datetime | str,
+    time: datetime | str,
+) -> np.ndarray:
+    """The white reference at ``time``, linear between one taken before and one taken after the scan.
+
+    Times are ``datetime`` or ISO 8601 text (the ``acquisition time`` header field); a time outside
+    ``[time_before, time_after]`` is clamped to the nearer reference.
+
+    Examples
+    --------
+    >>> w = interpolate_white(np.full((1, 1, 1), 100.0), np.full((1, 1, 1), 80.0),
+    ...                       "2024-01-01T10:00:00", "2024-01-01T10:10:00", "2024-01-01T10:05:00")
+    >>> float(w[0, 0, 0])
+    90.0
+    """
+    t0, t1, t = (_time(v) for v in (time_before, time_after, time))
+    if white_before.shape != white_after.shape:
+        raise ImgSuiteError(f"white references differ in shape: {white_before.shape} and {white_after.shape}")
+    span = (t1 - t0).total_seconds()
+    fraction = 0.0 if span <= 0 else min(max((t - t0).total_seconds() / span, 0.0), 1.0)
+    return ((1 - fraction) * np.asarray(white_before, np.float32) + fraction * np.asarray(white_after, np.float32)).astype(
+        np.float32
+    )
+
+
+def calibrate_hsi(hsi, progress: ProgressCallback | None = None, cube: np.ndarray | None = None) -> np.ndarray:
+    """Reflectance of an open ``.hsi`` from its own ``Reference/`` frames.
+
+    With ``Reference/white_after`` and ``acquisition time`` in the three headers, the white is
+    interpolated to the cube's acquisition time (:func:`interpolate_white`).
+    """
+    white, white_header = hsi.optional_envi("Reference/white")
+    if white is None:
+        raise ImgSuiteError("no Reference/white in the container: cannot calibrate", hsi.path)
+    black = hsi.black
+    after, after_header = hsi.optional_envi("Reference/white_after")
+    if after is not None:
+        times = [h.get("acquisition time") for h in (white_header, after_header, hsi.header)]
+        if all(times):
+            white = interpolate_white(white, after, *times)
+        else:
+            warnings.warn(f"{hsi.path}: Reference/white_after without acquisition times: using the first white", stacklevel=2)
+    return calibrate(hsi.cube if cube is None else cube, white, black, progress=progress)
+
+
+def _reference(frame: np.ndarray, raw: np.ndarray, name: str) -> np.ndarray:
+    frame = np.asarray(frame, dtype=np.float32)
+    if frame.ndim == 2:
+        frame = frame[None]
+    if frame.ndim != 3 or frame.shape[1:] != raw.shape[1:] or frame.shape[0] not in (1, raw.shape[0]):
+        raise ImgSuiteError(
+            f"{name} reference {frame.shape} does not fit the cube {raw.shape}: it needs the same samples and bands "
+            "and either 1 line (push-broom) or all lines (snapshot)"
+        )
+    return frame
+
+
+def _time(value) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ImgSuiteError(f"acquisition time {value!r} is not ISO 8601 (YYYY-MM-DDThh:mm:ss)") from None

@@ -1,0 +1,162 @@
+"""One entry point for every hyperspectral input: a ``.hsi`` container or a plain ENVI cube."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress, sub_progress
+from .envi_header import EnviHeader
+from .labels import Labels
+
+
+@dataclass
+class Hyperspectral:
+    """A cube ready to show: ``cube`` ``(lines, samples, bands)``, its ``header``, its ``labels``."""
+
+    cube: np.ndarray
+    header: EnviHeader
+    labels: Labels = field(default_factory=Labels)
+    path: Path | None = None
+
+    @property
+    def wavelengths(self) -> np.ndarray | None:
+        return self.header.wavelengths
+
+
+def load_hyperspectral(
+    path: str | os.PathLike,
+    *,
+    calibrate: bool = False,
+    apply_procedures: bool = False,
+    bands: str | slice | None = None,
+    strict: bool = False,
+    allow_compressed: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Hyperspectral:
+    """Open a ``.hsi`` (or ENVI ``.hdr``/binary) and prepare the cube.
+
+    Parameters
+    ----------
+    path : path
+        ``.hsi`` container, ENVI header, or ENVI binary with its ``.hdr`` beside it.
+    calibrate : bool
+        Reflectance from ``Reference/white`` and ``Reference/black`` (containers only).
+    apply_procedures : bool
+        Apply the header's ``read procedures`` (after calibration). Labels follow the spatial
+        steps (crop, rotate, resample); after ``merge`` or a microservice they are dropped.
+    bands : "A:B" or slice, optional
+        Keep bands A..B (0-based, inclusive), last.
+    strict, allow_compressed :
+        See :class:`~SlicerImgSuite.hsi.container.HsiFile`.
+
+    Returns
+    -------
+    Hyperspectral
+        The cube stays a memory map when nothing had to be computed.
+    """
+    from .procedures import apply_procedures as apply_steps
+    from .procedures import parse_procedures
+
+    progress = progress or no_progress
+    path = Path(path)
+    if not path.exists():
+        raise ImgSuiteError("no such file", path)
+    resolver = None
+    if is_hsi(path):
+        from .container import open_hsi
+
+        hsi = open_hsi(path, strict=strict, allow_compressed=allow_compressed)
+        cube, header, labels = hsi.cube, hsi.header, hsi.labels()
+        resolver = hsi.read_envi_member
+        if calibrate:
+            from .calibrate import calibrate_hsi
+
+            cube = calibrate_hsi(hsi, sub_progress(progress, 0.0, 0.6))
+    else:
+        from .envi import read_envi
+
+        if calibrate:
+            raise ImgSuiteError("calibration needs a .hsi container with Reference/white (this is a plain ENVI cube)", path)
+        cube, header = read_envi(path, strict=strict)
+        labels = Labels()
+    if apply_procedures and header.get("read procedures"):
+        steps = parse_procedures(header["read procedures"])
+        cube, header = apply_steps(cube, header, steps, resolver, sub_progress(progress, 0.6, 0.95))
+        labels = _labels_after(labels, steps)
+    if bands is not None:
+        selection = parse_band_range(bands, cube.shape[2], path)
+        from .procedures import _select_bands
+
+        header = _select_bands(header, selection, cube.shape[2])
+        cube = cube[:, :, selection]
+        header.set("bands", cube.shape[2])
+    progress(1.0, "cube ready")
+    return Hyperspectral(cube, header, labels, path)
+
+
+def is_hsi(path: str | os.PathLike) -> bool:
+    """A ``.hsi`` suffix, or a ZIP signature at the start."""
+    path = Path(path)
+    if path.suffix.lower() == ".hsi":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def parse_band_range(bands: str | slice, count: int, path=None) -> slice:
+    """``"A:B"`` (0-based, inclusive) -> ``slice(A, B + 1)``, checked against ``count`` bands."""
+    if isinstance(bands, slice):
+        return bands
+    match = re.fullmatch(r"\s*(\d*)\s*:\s*(\d*)\s*", str(bands))
+    if not match:
+        raise ImgSuiteError(f"--bands {bands!r}: use A:B (0-based, inclusive)", path)
+    a = int(match[1]) if match[1] else 0
+    b = int(match[2]) if match[2] else count - 1
+    if not 0 <= a <= b < count:
+        raise ImgSuiteError(f"--bands {bands!r}: outside 0:{count - 1}", path)
+    return slice(a, b + 1)
+
+
+def _labels_after(labels: Labels, steps) -> Labels:
+    """Carry label planes through the spatial read procedures."""
+    from .procedures import crop, resample, rotate
+
+    if not labels:
+        return labels
+    if any(name in ("merge", "microservice") for name, _ in steps):
+        return Labels()
+    empty = EnviHeader()
+
+    def plane(array: np.ndarray) -> np.ndarray:
+        cube = np.asarray(array)[:, :, None]
+        for name, argument in steps:
+            if name == "rotate":
+                cube, _ = rotate(cube, empty, argument)
+            elif name == "crop":
+                parts = argument.strip()[1:-1].split(",")
+                cube, _ = crop(cube, empty, "{" + ",".join(parts[:2] + ["0:0"]) + "}")
+            elif name == "resample":
+                s, ln, _ = (int(v) for v in argument.strip()[1:-1].split(","))
+                rows = np.minimum((np.arange(ln) + 0.5) * cube.shape[0] / ln, cube.shape[0] - 1).astype(int)
+                cols = np.minimum((np.arange(s) + 0.5) * cube.shape[1] / s, cube.shape[1] - 1).astype(int)
+                cube = cube[rows][:, cols]  # nearest neighbour keeps labels labels
+        return np.ascontiguousarray(cube[:, :, 0])
+
+    out = Labels(class_names=labels.class_names, class_colors=labels.class_colors)
+    if labels.classification is not None:
+        out.classification = plane(labels.classification)
+    out.masks = {name: plane(mask) for name, mask in labels.masks.items()}
+    if labels.boxes and any(name in ("rotate", "crop", "resample") for name, _ in steps):
+        out.boxes = []  # box coordinates refer to the raw cube; dropped rather than shown in the wrong place
+    else:
+        out.boxes = labels.boxes
+    return out

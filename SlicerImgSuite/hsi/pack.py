@@ -1,0 +1,120 @@
+"""Build a ``.hsi`` from a plain ENVI cube, or from a folder holding a cube and its companions.
+
+In a folder, headers are recognised by name (case-insensitive, anywhere below the folder):
+
+- the cube: ``data.hdr``, else the one header that is none of the below
+- white reference: ``*white*.hdr`` (``*white*after*.hdr`` is the white taken after the scan)
+- black reference: ``*black*.hdr`` or ``*dark*.hdr``
+- classification: a header with ``file type = ENVI Classification``
+- binary masks: headers with a ``class`` field
+- boxes: ``*box*.csv``; everything under ``Metadata/`` (or ``metadata/``) is kept as it is
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback
+from .envi import read_envi
+from .envi_header import EnviHeader, read_header
+from .labels import Labels, classes_from_header, parse_boxes_csv
+
+
+def pack(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    interleave: str | None = None,
+    previews: tuple[int, ...] = (1, 2),
+    strict: bool = False,
+    progress: ProgressCallback | None = None,
+) -> EnviHeader:
+    """Write ``output`` (.hsi) from ``source`` (an ENVI ``.hdr``/binary, or a folder; see module doc).
+
+    Returns the ``data.hdr`` written.
+    """
+    from .container import write_hsi
+
+    source = Path(source)
+    if not source.exists():
+        raise ImgSuiteError("no such file or folder", source)
+    found = _classify(source) if source.is_dir() else {"data": source}
+    cube, header = read_envi(found["data"], strict=strict)
+    frames = {}
+    for role in ("white", "black", "white_after"):
+        if role in found:
+            frames[role] = read_envi(found[role], strict=False)
+    labels = Labels()
+    if "classification" in found:
+        classes, class_header = read_envi(found["classification"])
+        labels.classification = np.asarray(classes[:, :, 0])
+        labels.class_names, labels.class_colors = classes_from_header(class_header, found["classification"])
+    for mask_path in found.get("masks", []):
+        mask, mask_header = read_envi(mask_path)
+        labels.masks[str(mask_header.get("class"))] = np.asarray(mask[:, :, 0]) != 0
+    if "boxes" in found:
+        labels.boxes = parse_boxes_csv(found["boxes"].read_text(encoding="utf-8"), found["boxes"])
+    metadata = {str(p.relative_to(found["metadata"])).replace(os.sep, "/"): p.read_bytes() for p in found.get("metadata_files", [])}
+    lay_interleave = str(header.get("interleave", "bsq")).lower()
+    return write_hsi(
+        output,
+        cube,
+        _without_layout(header),
+        interleave=interleave or (lay_interleave if lay_interleave in ("bsq", "bil", "bip") else "bil"),
+        byte_order=int(header.get("byte order", 0) or 0),
+        white=frames.get("white", (None,))[0],
+        black=frames.get("black", (None,))[0],
+        white_after=frames.get("white_after", (None,))[0],
+        reference_headers={k: _without_layout(v[1]) for k, v in frames.items()},
+        labels=labels if labels else None,
+        metadata=metadata,
+        previews=previews,
+        progress=progress,
+    )
+
+
+def _without_layout(header: EnviHeader) -> EnviHeader:
+    out = header.copy()
+    for key in ("samples", "lines", "bands", "data type", "interleave", "byte order", "header offset"):
+        out.pop(key, None)
+    return out
+
+
+def _classify(folder: Path) -> dict:
+    found: dict = {"masks": []}
+    others = []
+    for hdr in sorted(folder.rglob("*.hdr")):
+        name = hdr.stem.lower()
+        if any(part.lower() == "metadata" for part in hdr.relative_to(folder).parts[:-1]):
+            continue
+        header = read_header(hdr)
+        if str(header.get("file type", "")).lower() == "envi classification":
+            found["classification"] = hdr
+        elif "class" in header:
+            found["masks"].append(hdr)
+        elif "white" in name:
+            found["white_after" if "after" in name else "white"] = hdr
+        elif "black" in name or "dark" in name:
+            found["black"] = hdr
+        elif name == "data":
+            found["data"] = hdr
+        else:
+            others.append(hdr)
+    if "data" not in found:
+        if len(others) != 1:
+            listed = ", ".join(p.name for p in others) or "none"
+            raise ImgSuiteError(f"cannot tell which header is the cube (candidates: {listed}); name it data.hdr", folder)
+        found["data"] = others[0]
+    boxes = sorted(p for p in folder.rglob("*.csv") if "box" in p.name.lower())
+    if boxes:
+        found["boxes"] = boxes[0]
+    for name in ("Metadata", "metadata"):
+        if (folder / name).is_dir():
+            found["metadata"] = folder / name
+            found["metadata_files"] = [p for p in sorted((folder / name).rglob("*")) if p.is_file()]
+            break
+    return found

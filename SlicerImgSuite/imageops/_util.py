@@ -1,0 +1,39 @@
+"""Small helpers shared by the image tools: pixel types, arrays back to images."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImgSuiteError
+from ..geometry import require_same_grid
+
+
+def to_image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
+    """A SimpleITK image from a (z, y, x) array with the geometry of ``like``."""
+    image = sitk.GetImageFromArray(array, isVector=False)
+    image.CopyInformation(like)
+    return image
+
+
+def array_of(image: sitk.Image, what: str = "image") -> np.ndarray:
+    """The voxels of a scalar image as a (z, y, x) numpy array (a copy)."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImgSuiteError(f"{what} has {image.GetNumberOfComponentsPerPixel()} components; a scalar image is needed")
+    return sitk.GetArrayFromImage(image)
+
+
+def cast_like(values: np.ndarray, dtype) -> np.ndarray:
+    """Cast to ``dtype`` the way plastimatch/ITK does: integers clamp to the type's range and truncate."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.trunc(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def mask_array(mask: sitk.Image, image: sitk.Image | None = None, what_mask: str = "mask", what: str = "image"):
+    """A boolean array of a mask's non-zero voxels, after checking it shares ``image``'s grid."""
+    if image is not None:
+        require_same_grid(image, mask, what, what_mask)
+    return array_of(mask, what_mask) != 0

@@ -1,0 +1,183 @@
+"""Synthetic test images (plastimatch ``synth``): rect, sphere, x/y/z ramps, gauss, grid and a lung-like CT.
+
+Geometry follows plastimatch: by default 100 voxels over 500 mm per axis, centred on 0; ``spacing`` or ``dim``
+alone keep the 500 mm volume size. Intensities default to foreground 0 and background -1000 (HU), float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImgSuiteError
+from ..geometry import grid_image
+from ..io.images import cast_image
+
+PATTERNS = ("rect", "sphere", "xramp", "yramp", "zramp", "gauss", "grid", "lung")
+
+
+@dataclass
+class Synthetic:
+    """A synthetic image and, for patterns with anatomy, its structures (name -> uint8 mask on the image grid)."""
+
+    image: sitk.Image
+    structures: dict[str, sitk.Image] = field(default_factory=dict)
+    colors: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def synth_grid(
+    dim: Sequence[int] | None = None,
+    spacing: Sequence[float] | None = None,
+    origin: Sequence[float] | None = None,
+    volume_size: Sequence[float] | None = None,
+    direction: Sequence[float] | None = None,
+    ndim: int = 3,
+) -> sitk.Image:
+    """plastimatch synth's output grid from partial options (see the module docstring)."""
+    size_mm = np.array(volume_size if volume_size is not None else [500.0] * ndim, float)
+    if dim is None and spacing is None:
+        dim = [100] * ndim
+    if dim is None:
+        dim = np.maximum(1, np.round(size_mm / np.array(spacing, float))).astype(int)
+    if spacing is None:
+        spacing = size_mm / np.array(dim, float)
+    if origin is None:
+        origin = -size_mm / 2 + np.array(spacing, float) / 2
+    return grid_image(origin, dim, spacing, direction)
+
+
+def synth(
+    pattern: str = "gauss",
+    reference: sitk.Image | None = None,
+    *,
+    foreground: float = 0.0,
+    background: float = -1000.0,
+    rect_size: Sequence[float] | None = None,
+    center: Sequence[float] | None = None,
+    radius: Sequence[float] | None = None,
+    gauss_center: Sequence[float] | None = None,
+    gauss_std: Sequence[float] | None = None,
+    grid_pattern: Sequence[int] | None = None,
+    lung_tumor_pos: Sequence[float] | None = None,
+    output_type: str = "float",
+) -> Synthetic:
+    """Make a synthetic image on ``reference``'s grid (default: :func:`synth_grid`).
+
+    Parameters
+    ----------
+    pattern : str
+        ``rect`` (box: ``rect_size`` widths centred on 0, or corners ``x1 x2 y1 y2 z1 z2``; whole image by
+        default), ``sphere`` (``center``, ``radius`` per axis, default 50 mm), ``xramp|yramp|zramp`` (the x, y or z
+        coordinate minus the origin's, mm), ``gauss`` (``background + (foreground - background) *
+        exp(-|x - c|^2 / 2 std^2)``, default centre 0 and std 100 mm), ``grid`` (lines every ``grid_pattern``
+        voxels, default 10), ``lung`` (a thorax: body 0 HU, two lungs -800 HU, a tumour; with structures).
+
+    Examples
+    --------
+    >>> s = synth("sphere", synth_grid(dim=(10, 10, 10), spacing=(10, 10, 10)))
+    >>> int((sitk.GetArrayFromImage(s.image) == 0).sum())
+    552
+    """
+    if pattern not in PATTERNS:
+        raise ImgSuiteError(f"unknown --pattern {pattern!r}; use one of {', '.join(PATTERNS)}")
+    grid = reference if reference is not None else synth_grid()
+    ndim = grid.GetDimension()
+    xyz = _physical(grid)  # LPS mm of every voxel centre, shape (ndim, *numpy shape)
+    fg, bg = float(foreground), float(background)
+    structures = {}
+    colors = {}
+    if pattern == "rect":
+        box = _box(rect_size, ndim)
+        inside = np.ones(xyz.shape[1:], bool)
+        for d in range(ndim):
+            inside &= (xyz[d] >= box[2 * d]) & (xyz[d] <= box[2 * d + 1])
+        values = np.where(inside, fg, bg)
+    elif pattern == "sphere":
+        c = _per_axis(center, ndim, 0.0, "--center")
+        r = _per_axis(radius, ndim, 50.0, "--radius")
+        values = np.where(sum(((xyz[d] - c[d]) / r[d]) ** 2 for d in range(ndim)) <= 1.0, fg, bg)
+    elif pattern in ("xramp", "yramp", "zramp"):
+        axis = "xyz".index(pattern[0])
+        if axis >= ndim:
+            raise ImgSuiteError(f"--pattern {pattern} needs a {axis + 1}D image")
+        values = xyz[axis] - grid.GetOrigin()[axis]
+    elif pattern == "gauss":
+        c = _per_axis(gauss_center, ndim, 0.0, "--gauss-center")
+        s = _per_axis(gauss_std, ndim, 100.0, "--gauss-std")
+        f = np.exp(-0.5 * sum(((xyz[d] - c[d]) / s[d]) ** 2 for d in range(ndim)))
+        values = (1 - f) * bg + f * fg
+    elif pattern == "grid":
+        g = [int(v) for v in _per_axis(grid_pattern, ndim, 10, "--grid-pattern")]
+        # plastimatch numbers grid voxels from the physical position as if the grid were centred on 0
+        size, spacing = grid.GetSize(), grid.GetSpacing()
+        ijk = [np.trunc(xyz[d] / spacing[d] + size[d] // 2) for d in range(ndim)]
+        on = sum((np.fmod(ijk[d], g[d]) == 0).astype(int) for d in range(ndim))
+        values = np.where(on >= min(2, ndim), fg, bg)
+    else:
+        values, structures, colors = _lung(xyz, grid, lung_tumor_pos)
+    image = sitk.GetImageFromArray(values.astype(np.float32))
+    image.CopyInformation(grid)
+    return Synthetic(cast_image(image, output_type), structures, colors)
+
+
+def _physical(grid: sitk.Image) -> np.ndarray:
+    ndim = grid.GetDimension()
+    shape = grid.GetSize()[::-1]
+    index = np.indices(shape, dtype=np.float64)[::-1]  # (x, y, z) index arrays
+    d = np.array(grid.GetDirection()).reshape(ndim, ndim)
+    m = d * np.array(grid.GetSpacing())  # columns scaled by spacing
+    o = np.array(grid.GetOrigin())
+    return np.stack([o[r] + sum(m[r, c] * index[c] for c in range(ndim)) for r in range(ndim)])
+
+
+def _per_axis(values, ndim: int, default: float, option: str) -> list[float]:
+    if values is None:
+        return [default] * ndim
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        values = values * ndim
+    if len(values) != ndim:
+        raise ImgSuiteError(f"{option} expects 1 or {ndim} numbers, got {values}")
+    return values
+
+
+def _box(rect_size, ndim: int) -> list[float]:
+    if rect_size is None:
+        return [-np.inf, np.inf] * ndim
+    values = [float(v) for v in rect_size]
+    if len(values) == 2 * ndim:
+        return values
+    widths = _per_axis(values, ndim, 0.0, "--rect-size")
+    return [v for w in widths for v in (-w / 2, w / 2)]
+
+
+LUNG_COLORS = {"Body": (177, 122, 101), "Lung_L": (197, 165, 145), "Lung_R": (197, 165, 145), "Tumor": (255, 0, 0)}
+
+
+def _lung(xyz: np.ndarray, grid: sitk.Image, tumor_pos):
+    """A simple thorax in air: elliptic body, two elliptic lungs, a spherical tumour in the left lung."""
+    if grid.GetDimension() != 3:
+        raise ImgSuiteError("--pattern lung needs a 3D image")
+    x, y, z = xyz
+    body = (x / 150.0) ** 2 + (y / 100.0) ** 2 <= 1.0
+    lung_l = ((x - 65.0) / 50.0) ** 2 + (y / 65.0) ** 2 + (z / 140.0) ** 2 <= 1.0  # patient left = +x (LPS)
+    lung_r = ((x + 65.0) / 50.0) ** 2 + (y / 65.0) ** 2 + (z / 140.0) ** 2 <= 1.0
+    if tumor_pos is None:
+        tumor_pos = [65.0, 0.0, 0.0]
+    elif len(tumor_pos) == 1:
+        tumor_pos = [65.0, 0.0, float(tumor_pos[0])]
+    tx, ty, tz = (float(v) for v in tumor_pos)
+    tumor = (x - tx) ** 2 + (y - ty) ** 2 + (z - tz) ** 2 <= 15.0**2
+    values = np.full(x.shape, -1000.0)
+    values[body] = 0.0
+    values[lung_l | lung_r] = -800.0
+    values[tumor & body] = 0.0
+    structures = {}
+    for name, m in (("Body", body), ("Lung_L", lung_l & ~tumor), ("Lung_R", lung_r & ~tumor), ("Tumor", tumor & body)):
+        image = sitk.GetImageFromArray(m.astype(np.uint8))
+        image.CopyInformation(grid)
+        structures[name] = image
+    return values, structures, dict(LUNG_COLORS)

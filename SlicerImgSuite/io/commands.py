@@ -1,0 +1,110 @@
+"""``imgsuite header`` and ``imgsuite convert``.
+
+``convert`` is plastimatch's convert: one command whose inputs and outputs choose the job. Other
+job packages take part through two optional functions in their ``commands`` module:
+``add_convert_options(parser)`` adds their options, and ``convert(args, progress) -> bool`` does the
+conversion when the inputs are theirs (an RTSTRUCT, ``--xf`` ...) and returns True. When no job
+claims it, the input is an image and ``--output-img`` is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..cli_options import add_grid_options, grid_from_args
+from ..errors import ImgSuiteError
+from ..geometry import resample_like
+from .images import OUTPUT_TYPES, read_image, write_image
+
+
+def register(subparsers) -> None:
+    from ..cli import command_modules
+
+    p = subparsers.add_parser(
+        "header", parents=[subparsers.common_parent], help="print an image's geometry (plastimatch header)"
+    )
+    p.add_argument("input", help="image file or DICOM folder")
+    add_series_options(p)
+    p.set_defaults(func=run_header)
+
+    p = subparsers.add_parser(
+        "convert",
+        parents=[subparsers.common_parent],
+        help="convert images, DICOM series, structure sets and transforms (plastimatch convert)",
+    )
+    p.add_argument("--input", required=True, help="image file, DICOM folder, or what another job accepts")
+    p.add_argument("--output-img", help="output image (nrrd, mha, nii.gz, ...)")
+    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
+    p.add_argument(
+        "--interpolation", choices=["nn", "linear"], default="linear", help="when resampling (default linear)"
+    )
+    p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
+    add_series_options(p)
+    add_grid_options(p)
+    for module in command_modules():
+        if hasattr(module, "add_convert_options"):
+            module.add_convert_options(p)
+    p.set_defaults(func=run_convert)
+
+
+def add_series_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("DICOM series selection")
+    g.add_argument("--series-uid", help="SeriesInstanceUID to read when a folder holds several series")
+    g.add_argument("--modality", help="modality to read when a folder holds several series (CT, MR, ...)")
+    g.add_argument("--resample-uneven", action="store_true", help="resample unevenly spaced slices instead of failing")
+
+
+def read_input(args: argparse.Namespace, path: str | None = None, progress=None) -> sitk.Image:
+    """Read ``--input`` (or ``path``) honouring the series-selection options."""
+    return read_image(
+        path or args.input,
+        series_uid=getattr(args, "series_uid", None),
+        modality=getattr(args, "modality", None),
+        resample_uneven=getattr(args, "resample_uneven", False),
+        progress=progress,
+    )
+
+
+def header_text(image: sitk.Image) -> str:
+    """plastimatch's header layout: type, planes, origin, size, spacing, direction."""
+    array_type = sitk.GetArrayViewFromImage(image).dtype
+    fmt = lambda values: " ".join(f"{v:.4f}" for v in values)  # noqa: E731
+    return "\n".join(
+        [
+            f"Type = {np.dtype(array_type).name}",
+            f"Planes = {image.GetNumberOfComponentsPerPixel()}",
+            f"Origin = {fmt(image.GetOrigin())}",
+            f"Size = {' '.join(str(v) for v in image.GetSize())}",
+            f"Spacing = {fmt(image.GetSpacing())}",
+            f"Direction = {fmt(image.GetDirection())}",
+        ]
+    )
+
+
+def run_header(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+
+    image = read_input(args, args.input, progress_for(args))
+    print(header_text(image))
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from ..cli import command_modules, progress_for
+
+    progress = progress_for(args)
+    for module in command_modules():
+        handler = getattr(module, "convert", None)
+        if handler is not None and handler(args, progress):
+            return 0
+    if not args.output_img:
+        raise ImgSuiteError("nothing to write: give --output-img (or another --output-* option)")
+    image = read_input(args, progress=progress)
+    reference = grid_from_args(args, like=image)
+    if reference is not None:
+        image = resample_like(image, reference, args.interpolation, args.default_value)
+    write_image(image, args.output_img, args.output_type)
+    return 0

@@ -1,0 +1,131 @@
+"""Binary masks / label images <-> segmentation nodes (one segment per structure, with name and colour)."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ._nodes import mrml_scene, vtk_matrix
+from .ras import ijk_to_ras
+from .volumes import image_from_volume_node, volume_node_from_image
+
+
+def segmentation_node_from_masks(
+    scene,
+    masks: dict[str, sitk.Image],
+    colors: dict[str, tuple[int, int, int]] | None = None,
+    name: str = "Segmentation",
+    node=None,
+):
+    """Add a segmentation node with one segment per mask (non-zero voxels are inside).
+
+    Parameters
+    ----------
+    scene : SlicerScene or vtkMRMLScene
+    masks : dict
+        Structure name -> mask image; all masks share one grid, which becomes the segmentation's
+        reference geometry. Overlaps are kept (each segment is its own layer when needed).
+    colors : dict, optional
+        Structure name -> (r, g, b), 0-255.
+    name : str
+        Node name.
+    """
+    import slicer
+
+    if node is None:
+        node = mrml_scene(scene).AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+        node.CreateDefaultDisplayNodes()
+    first = next(iter(masks.values()), None)
+    if first is not None:
+        geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(_oriented(first, np.uint8))
+        node.GetSegmentation().SetConversionParameter(
+            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry
+        )
+    for label, mask in masks.items():
+        rgb = np.array((colors or {}).get(label, _default_color(len(node.GetSegmentation().GetSegmentIDs()))))
+        oriented = _oriented(mask, np.uint8, binary=True)
+        node.AddSegmentFromBinaryLabelmapRepresentation(oriented, label, [float(c) / 255.0 for c in rgb[:3]])
+    return node
+
+
+def segmentation_node_from_labels(scene, labels: sitk.Image, names: dict[int, str], colors=None, name="Segmentation"):
+    """Add a segmentation node from a label image: ``names`` maps label value -> structure name."""
+    array = sitk.GetArrayViewFromImage(labels)
+    masks = {}
+    for value, label in names.items():
+        mask = sitk.GetImageFromArray((array == value).astype(np.uint8))
+        mask.CopyInformation(labels)
+        masks[label] = mask
+    return segmentation_node_from_masks(scene, masks, colors, name)
+
+
+def masks_from_segmentation_node(node, reference: sitk.Image) -> dict[str, sitk.Image]:
+    """Each segment as a uint8 0/1 mask on the grid of ``reference`` (keyed by segment name)."""
+    import slicer
+
+    scene = node.GetScene()
+    reference_node = volume_node_from_image(scene, sitk.Image(reference.GetSize(), sitk.sitkUInt8), "_reference")
+    reference_node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras(reference)))
+    label_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "_export")
+    masks = {}
+    try:
+        segmentation = node.GetSegmentation()
+        for segment_id in segmentation.GetSegmentIDs():
+            ids = _string_array([segment_id])
+            ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+                node, ids, label_node, reference_node
+            )
+            if not ok:
+                raise RuntimeError(f"cannot export segment {segment_id!r} of {node.GetName()!r}")
+            mask = image_from_volume_node(label_node)
+            array = (sitk.GetArrayViewFromImage(mask) > 0).astype(np.uint8)
+            out = sitk.GetImageFromArray(array)
+            out.CopyInformation(reference)
+            masks[segmentation.GetSegment(segment_id).GetName()] = out
+    finally:
+        scene.RemoveNode(label_node)
+        scene.RemoveNode(reference_node)
+    return masks
+
+
+def segment_colors(node) -> dict[str, tuple[int, int, int]]:
+    """Segment name -> (r, g, b) 0-255."""
+    segmentation = node.GetSegmentation()
+    out = {}
+    for segment_id in segmentation.GetSegmentIDs():
+        segment = segmentation.GetSegment(segment_id)
+        out[segment.GetName()] = tuple(int(round(255 * c)) for c in segment.GetColor())
+    return out
+
+
+def _oriented(image: sitk.Image, dtype, binary: bool = False):
+    """A ``vtkOrientedImageData`` with the voxels and RAS geometry of ``image``."""
+    import slicer
+    from vtkmodules.util import numpy_support
+
+    array = sitk.GetArrayViewFromImage(image)
+    array = (array != 0).astype(dtype) if binary else array.astype(dtype)
+    k, j, i = array.shape
+    oriented = slicer.vtkOrientedImageData()
+    oriented.SetDimensions(i, j, k)
+    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
+    oriented.GetPointData().SetScalars(scalars)
+    oriented.SetImageToWorldMatrix(vtk_matrix(ijk_to_ras(image)))
+    return oriented
+
+
+def _string_array(values):
+    from vtkmodules.vtkCommonCore import vtkStringArray
+
+    array = vtkStringArray()
+    for v in values:
+        array.InsertNextValue(v)
+    return array
+
+
+_PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
+
+
+def _default_color(index: int) -> tuple[int, int, int]:
+    return _PALETTE[index % len(_PALETTE)]

@@ -1,0 +1,85 @@
+"""``SimpleITK.Image`` <-> scalar, labelmap and vector volume nodes, with exact geometry (oblique too)."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ._nodes import mrml_scene, numpy_matrix, vtk_matrix
+from .ras import grid_from_ijk_to_ras, ijk_to_ras
+
+
+def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", labelmap: bool = False, node=None):
+    """Add a volume node holding ``image`` (copied) to ``scene``.
+
+    Parameters
+    ----------
+    scene : SlicerScene or vtkMRMLScene
+    image : SimpleITK.Image
+        3D (2D images get one slice); several components make a vector volume.
+    name : str
+        Node name.
+    labelmap : bool
+        Make a ``vtkMRMLLabelMapVolumeNode`` (integer labels) instead of a scalar volume.
+    node : vtkMRMLVolumeNode, optional
+        Update this node instead of adding one.
+
+    Returns
+    -------
+    vtkMRMLVolumeNode
+    """
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+    components = image.GetNumberOfComponentsPerPixel()
+    if node is None:
+        if labelmap:
+            class_name = "vtkMRMLLabelMapVolumeNode"
+        elif components > 1:
+            class_name = "vtkMRMLVectorVolumeNode"
+        else:
+            class_name = "vtkMRMLScalarVolumeNode"
+        node = mrml_scene(scene).AddNewNodeByClass(class_name, name)
+    array = sitk.GetArrayFromImage(image)  # (k, j, i[, c])
+    node.SetAndObserveImageData(_image_data(array, components))
+    node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras(image)))
+    node.CreateDefaultDisplayNodes()
+    if labelmap and node.GetDisplayNode() is not None:
+        node.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeLabels")
+    return node
+
+
+def image_from_volume_node(node) -> sitk.Image:
+    """A ``SimpleITK.Image`` copy of a volume node's voxels and grid (LPS). Parent transforms are not applied."""
+    from vtkmodules.util import numpy_support
+
+    data = node.GetImageData()
+    if data is None:
+        raise ValueError(f"volume node {node.GetName()!r} holds no image data")
+    dims = data.GetDimensions()
+    scalars = numpy_support.vtk_to_numpy(data.GetPointData().GetScalars())
+    components = data.GetNumberOfScalarComponents()
+    shape = (dims[2], dims[1], dims[0]) + ((components,) if components > 1 else ())
+    image = sitk.GetImageFromArray(scalars.reshape(shape).copy(), isVector=components > 1)
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    m = vtkMatrix4x4()
+    node.GetIJKToRASMatrix(m)
+    origin, spacing, direction = grid_from_ijk_to_ras(numpy_matrix(m))
+    image.SetOrigin(origin)
+    image.SetSpacing(spacing)
+    image.SetDirection(direction)
+    return image
+
+
+def _image_data(array: np.ndarray, components: int):
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+
+    k, j, i = array.shape[:3]
+    data = vtkImageData()
+    data.SetDimensions(i, j, k)
+    flat = np.ascontiguousarray(array).reshape(-1, components) if components > 1 else np.ascontiguousarray(array).ravel()
+    scalars = numpy_support.numpy_to_vtk(flat, deep=True)
+    scalars.SetName("ImageScalars")
+    data.GetPointData().SetScalars(scalars)
+    return data

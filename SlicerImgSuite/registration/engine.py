@@ -1,0 +1,503 @@
+"""Multi-stage registration: each stage starts from the previous stage's transform.
+
+Linear stages and non-MSE B-spline stages run on SimpleITK's ``ImageRegistrationMethod``; MSE B-spline
+stages on the fast tensor-product engine (:mod:`.bspline`); ``vf`` stages on SimpleITK's symmetric
+forces demons. The result maps fixed points to moving points (ITK convention), as
+``CompositeTransform([stage 1, stage 2, ...])`` = stage1(stage2(...(x))).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImgSuiteError
+from ..geometry import resample_like
+from ..progress import ProgressCallback, no_progress, sub_progress
+from .bspline import bspline_stage
+from .cmdfile import validate_stage
+
+log = logging.getLogger("SlicerImgSuite.registration")
+
+LINEAR = {"translation", "rigid", "affine", "align_center", "align_center_of_gravity"}
+DEFAULTS = {
+    "max_its": 50,
+    "convergence_tol": 1e-5,
+    "grad_tol": 1e-6,
+    "res": [1, 1, 1],
+    "grid_spac": [20.0, 20.0, 20.0],
+    "regularization_lambda": 0.0,
+    "landmark_penalty": 0.0,
+    "demons_std": 1.5,
+    "mi_histogram_bins": 32,
+    "sampling": 0.2,
+}
+
+
+@dataclass
+class StageReport:
+    """What one stage did: metric before/after, iterations and why it stopped."""
+
+    index: int
+    xform: str
+    metric: str
+    initial_metric: float
+    final_metric: float
+    iterations: int
+    stop_reason: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"stage {self.index + 1} ({self.xform}, {self.metric}): metric {self.initial_metric:.6g} -> "
+            f"{self.final_metric:.6g} in {self.iterations} iterations, {self.seconds:.1f} s ({self.stop_reason})"
+        )
+
+
+@dataclass
+class RegistrationResult:
+    """``transform`` maps fixed points to moving points; ``stages`` and ``warnings`` say how it went."""
+
+    transform: sitk.Transform
+    stages: list[StageReport]
+    warnings: list[str]
+    parts: list[sitk.Transform] = field(default_factory=list)
+
+    @property
+    def log(self) -> str:
+        return "\n".join([s.line() for s in self.stages] + [f"WARNING: {w}" for w in self.warnings])
+
+
+def register_images(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    stages: list[dict],
+    progress: ProgressCallback | None = None,
+    fixed_mask: sitk.Image | None = None,
+    moving_mask: sitk.Image | None = None,
+    initial_transform: sitk.Transform | None = None,
+    fixed_landmarks=None,
+    moving_landmarks=None,
+) -> RegistrationResult:
+    """Register ``moving`` to ``fixed`` through the stages of a plastimatch command file.
+
+    Parameters
+    ----------
+    fixed, moving : sitk.Image
+        3D scalar images in LPS.
+    stages : list of dict
+        One dict per ``[STAGE]`` with the command file's keys, e.g.
+        ``{"xform": "bspline", "res": [2, 2, 1], "grid_spac": [20, 20, 20], "max_its": 50}``.
+    fixed_mask, moving_mask : sitk.Image, optional
+        Only voxels where the mask is non-zero count in the metric.
+    initial_transform : sitk.Transform, optional
+        Where the first stage starts (plastimatch ``xform_in``).
+    fixed_landmarks, moving_landmarks : (N, 3) arrays, optional
+        Corresponding points (LPS mm) for ``landmark_penalty`` (B-spline stages).
+
+    Returns
+    -------
+    RegistrationResult
+        ``.transform`` maps fixed points to moving points; ``.warnings`` lists stages that did not improve,
+        stopped at their iteration limit while still improving, or folded.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> f = sitk.GaussianSource(sitk.sitkFloat32, [32] * 3, [4] * 3, [16] * 3)
+    >>> m = sitk.GaussianSource(sitk.sitkFloat32, [32] * 3, [4] * 3, [18, 16, 16])
+    >>> r = register_images(f, m, [{"xform": "translation", "max_its": 100}])
+    >>> round(r.transform.TransformPoint([16, 16, 16])[0])
+    18
+    """
+    progress = progress or no_progress
+    if fixed.GetDimension() != 3 or moving.GetDimension() != 3:
+        raise ImgSuiteError(f"registration needs 3D images, got {fixed.GetDimension()}D and {moving.GetDimension()}D")
+    if not stages:
+        raise ImgSuiteError("no registration stage given")
+    stages = [validate_stage(s, i) for i, s in enumerate(stages)]
+    fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
+    moving_f = sitk.Cast(moving, sitk.sitkFloat32)
+    parts: list[sitk.Transform] = [initial_transform] if initial_transform is not None else []
+    reports: list[StageReport] = []
+    warnings: list[str] = []
+    weights = [_stage_weight(s) for s in stages]
+    done = 0.0
+    for i, stage in enumerate(stages):
+        params = {**DEFAULTS, **stage}
+        step = sub_progress(progress, done / sum(weights), (done + weights[i]) / sum(weights))
+        done += weights[i]
+        step(0.0, f"stage {i + 1}/{len(stages)}: {params['xform']}")
+        t0 = time.monotonic()
+        xform = params["xform"]
+        if xform in ("align_center", "align_center_of_gravity"):
+            report, parts = _align_center(fixed_f, moving_f, parts, xform, i)
+        elif xform in LINEAR:
+            report, parts = _linear_stage(fixed_f, moving_f, parts, params, i, fixed_mask, moving_mask, step)
+        elif xform == "bspline":
+            report, parts = _bspline_stage(
+                fixed_f, moving_f, parts, params, i, fixed_mask, moving_mask, fixed_landmarks, moving_landmarks, step
+            )
+        elif xform == "vf":
+            report, parts = _demons_stage(fixed_f, moving_f, parts, params, i, step)
+        else:  # validate_stage rejects others
+            raise ImgSuiteError(f"stage {i + 1}: xform {xform!r} is not supported")
+        report.seconds = time.monotonic() - t0
+        _judge(report, params, parts, fixed)
+        for w in report.warnings:
+            log.warning(w)
+        log.info(report.line())
+        warnings += report.warnings
+        reports.append(report)
+        step(1.0, report.line())
+    return RegistrationResult(compose(parts), reports, warnings, parts)
+
+
+def compose(parts: list[sitk.Transform]) -> sitk.Transform:
+    """One transform applying ``parts[-1]`` first and ``parts[0]`` last (stage order)."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return sitk.Transform(3, sitk.sitkIdentity)
+    if len(parts) == 1:
+        return parts[0]
+    composite = sitk.CompositeTransform(3)
+    for p in parts:
+        composite.AddTransform(p)
+    return composite
+
+
+def _stage_weight(stage: dict) -> float:
+    res = stage.get("res", [1, 1, 1])
+    its = stage.get("max_its", DEFAULTS["max_its"])
+    heavy = 4.0 if stage.get("xform") in ("bspline", "vf") else 1.0
+    return heavy * its / float(np.prod(res)) + 1.0
+
+
+def _shrink(image: sitk.Image, res) -> sitk.Image:
+    return image if all(r == 1 for r in res) else sitk.BinShrink(image, [int(r) for r in res])
+
+
+def _is_linear(t: sitk.Transform) -> bool:
+    return t.IsLinear() if hasattr(t, "IsLinear") else False
+
+
+def _merge_linear(parts: list[sitk.Transform], new: sitk.Transform) -> list[sitk.Transform]:
+    """Append ``new``; fold it into the previous part when both are linear (one affine, as plastimatch)."""
+    if parts and _is_linear(parts[-1]) and _is_linear(new):
+        return parts[:-1] + [_as_affine(compose([parts[-1], new]))]
+    return parts + [new]
+
+
+def _as_affine(t: sitk.Transform) -> sitk.AffineTransform:
+    pts = np.array([[0, 0, 0], [100, 0, 0], [0, 100, 0], [0, 0, 100]], float)
+    mapped = np.array([t.TransformPoint(p.tolist()) for p in pts])
+    a = (mapped[1:] - mapped[0]).T / 100.0
+    out = sitk.AffineTransform(3)
+    out.SetMatrix(a.ravel().tolist())
+    out.SetTranslation(mapped[0].tolist())
+    return out
+
+
+def _metric_name(params) -> str:
+    return params.get("metric", "mse")
+
+
+def _set_metric(method: sitk.ImageRegistrationMethod, params: dict, index: int) -> None:
+    metric = _metric_name(params)
+    if metric == "mse":
+        method.SetMetricAsMeanSquares()
+    elif metric == "mi":
+        method.SetMetricAsMattesMutualInformation(int(params["mi_histogram_bins"]))
+    elif metric == "nmi":
+        method.SetMetricAsJointHistogramMutualInformation(int(params["mi_histogram_bins"]))
+    elif metric == "ncc":
+        method.SetMetricAsCorrelation()
+    else:
+        raise ImgSuiteError(f"stage {index + 1}: metric {metric!r} is not available here; use mse, mi, nmi or ncc")
+    fraction = float(params["sampling"])
+    if 0 < fraction < 1:
+        method.SetMetricSamplingStrategy(method.RANDOM)
+        method.SetMetricSamplingPercentage(fraction, 20261121)
+    if params.get("background_val") is not None:
+        pass  # handled through the fixed mask built by the caller
+
+
+def _masks(method, fixed_mask, moving_mask, fixed_lvl, moving_lvl, params):
+    fm = fixed_mask
+    if params.get("background_val") is not None:
+        bg = sitk.Cast(fixed_lvl > float(params["background_val"]), sitk.sitkUInt8)
+        fm = bg if fm is None else sitk.And(bg, _on(fm, fixed_lvl))
+    if fm is not None:
+        method.SetMetricFixedMask(_on(fm, fixed_lvl))
+    if moving_mask is not None:
+        method.SetMetricMovingMask(_on(moving_mask, moving_lvl))
+
+
+def _on(mask: sitk.Image, grid: sitk.Image) -> sitk.Image:
+    return sitk.Resample(sitk.Cast(mask != 0, sitk.sitkUInt8), grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+
+
+def _new_linear(xform: str, fixed: sitk.Image) -> sitk.Transform:
+    center = fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2.0 for n in fixed.GetSize()])
+    if xform == "translation":
+        return sitk.TranslationTransform(3)
+    if xform == "rigid":
+        t = sitk.VersorRigid3DTransform()
+    else:
+        t = sitk.AffineTransform(3)
+    t.SetCenter(center)
+    return t
+
+
+def _linear_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, progress):
+    xform = params["xform"]
+    res = params["res"]
+    f_lvl = sitk.SmoothingRecursiveGaussian(fixed, [0.5 * r * s for r, s in zip(res, fixed.GetSpacing())])
+    m_lvl = sitk.SmoothingRecursiveGaussian(moving, [0.5 * r * s for r, s in zip(res, moving.GetSpacing())])
+    f_lvl, m_lvl = _shrink(f_lvl, res), _shrink(m_lvl, res)
+    method = sitk.ImageRegistrationMethod()
+    _set_metric(method, params, index)
+    _masks(method, fixed_mask, moving_mask, f_lvl, m_lvl, params)
+    max_its = int(params["max_its"])
+    max_step = float(params.get("max_step", 4.0 * max(np.array(f_lvl.GetSpacing()))))
+    min_step = float(params.get("min_step", 0.01))
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=max_step,
+        minStep=min_step,
+        numberOfIterations=max_its,
+        relaxationFactor=0.5,
+        gradientMagnitudeTolerance=float(params["grad_tol"]),
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetInterpolator(sitk.sitkLinear)
+    prior = compose(parts) if parts else None
+    if prior is not None:
+        method.SetMovingInitialTransform(prior)
+    new = _new_linear(xform, fixed)
+    method.SetInitialTransform(new, inPlace=True)
+    history: list[float] = []
+
+    def on_iteration():
+        history.append(method.GetMetricValue())
+        progress(min(len(history) / max_its, 0.99), f"{xform}: metric {history[-1]:.5g}")
+
+    method.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    initial = method.MetricEvaluate(f_lvl, m_lvl)
+    try:
+        method.Execute(f_lvl, m_lvl)
+    except RuntimeError as exc:
+        raise ImgSuiteError(f"stage {index + 1} ({xform}) failed: {str(exc).strip().splitlines()[-1]}") from None
+    final = method.MetricEvaluate(f_lvl, m_lvl)
+    iterations = method.GetOptimizerIteration()
+    stop = method.GetOptimizerStopConditionDescription()
+    report = StageReport(index, xform, _metric_name(params), initial, final, iterations, _short(stop), 0.0)
+    report.history = history
+    report.hit_limit = iterations >= max_its
+    return report, _merge_linear(parts, new)
+
+
+def _short(text: str) -> str:
+    text = text.strip().split(".")[0]
+    return text.split(":", 1)[-1].strip() if ":" in text else text
+
+
+def _align_center(fixed, moving, parts, xform, index):
+    prior = compose(parts) if parts else sitk.Transform(3, sitk.sitkIdentity)
+    m_warped = sitk.Resample(moving, fixed, prior, sitk.sitkLinear, float(np.min(sitk.GetArrayViewFromImage(moving))))
+    how = sitk.CenteredTransformInitializerFilter.GEOMETRY
+    if xform == "align_center_of_gravity":
+        how = sitk.CenteredTransformInitializerFilter.MOMENTS
+    init = sitk.CenteredTransformInitializer(fixed, m_warped, sitk.Euler3DTransform(), how)
+    shift = sitk.TranslationTransform(3, list(init.GetTranslation()))
+    report = StageReport(index, xform, "-", float("nan"), float("nan"), 0, "centres aligned", 0.0)
+    report.history, report.hit_limit = [], False
+    return report, _merge_linear(parts, shift)
+
+
+def _bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, f_lm, m_lm, progress):
+    impl = params.get("impl", "plastimatch")
+    metric = _metric_name(params)
+    if metric != "mse" or impl == "itk":
+        return _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, progress)
+    linear, initial = _split_for_bspline(parts, index)
+    out = bspline_stage(
+        fixed,
+        moving,
+        params["grid_spac"],
+        linear=linear,
+        initial=initial,
+        res=params["res"],
+        max_its=int(params["max_its"]),
+        convergence_tol=float(params["convergence_tol"]),
+        grad_tol=float(params["grad_tol"]),
+        regularization_lambda=float(params["regularization_lambda"]),
+        landmark_penalty=float(params["landmark_penalty"]),
+        fixed_landmarks=f_lm,
+        moving_landmarks=m_lm,
+        fixed_mask=fixed_mask,
+        moving_mask=moving_mask,
+        background_val=params.get("background_val"),
+        progress=progress,
+    )
+    report = StageReport(
+        index, "bspline", "mse", out.initial_metric, out.final_metric, out.iterations, out.stop_reason, 0.0
+    )
+    report.history, report.hit_limit = out.history, out.hit_limit
+    new_parts = ([linear] if linear is not None else []) + [out.transform]
+    return report, new_parts
+
+
+def _split_for_bspline(parts, index):
+    """(linear part, earlier B-spline or None): the fast engine optimises L(x + u(x))."""
+    initial = None
+    rest = list(parts)
+    if rest and isinstance(rest[-1], sitk.BSplineTransform):
+        initial = rest.pop()
+    elif rest and rest[-1].GetName() == "BSplineTransform":
+        initial = sitk.BSplineTransform(rest.pop())
+    if any(not _is_linear(p) for p in rest):
+        raise ImgSuiteError(
+            f"stage {index + 1}: a B-spline stage can follow linear stages and one B-spline stage only "
+            "(use impl=itk after a vf stage)"
+        )
+    linear = _as_affine(compose(rest)) if rest else None
+    return linear, initial
+
+
+def _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, progress):
+    res = params["res"]
+    f_lvl = _shrink(fixed, res)
+    m_lvl = _shrink(moving, res)
+    method = sitk.ImageRegistrationMethod()
+    _set_metric(method, params, index)
+    _masks(method, fixed_mask, moving_mask, f_lvl, m_lvl, params)
+    mesh = [
+        max(1, int(np.ceil((n - 1) * s / g)))
+        for n, s, g in zip(fixed.GetSize(), fixed.GetSpacing(), params["grid_spac"])
+    ]
+    new = sitk.BSplineTransformInitializer(fixed, mesh, 3)
+    max_its = int(params["max_its"])
+    method.SetOptimizerAsLBFGS2(solutionAccuracy=float(params["convergence_tol"]), numberOfIterations=max_its)
+    method.SetInterpolator(sitk.sitkLinear)
+    if parts:
+        method.SetMovingInitialTransform(compose(parts))
+    method.SetInitialTransform(new, inPlace=True)
+    history: list[float] = []
+
+    def on_iteration():
+        history.append(method.GetMetricValue())
+        progress(min(len(history) / max_its, 0.99), f"B-spline (ITK): metric {history[-1]:.5g}")
+
+    method.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    initial = method.MetricEvaluate(f_lvl, m_lvl)
+    method.Execute(f_lvl, m_lvl)
+    final = method.MetricEvaluate(f_lvl, m_lvl)
+    iterations = method.GetOptimizerIteration()
+    report = StageReport(
+        index, "bspline", _metric_name(params), initial, final, iterations,
+        _short(method.GetOptimizerStopConditionDescription()), 0.0,
+    )  # fmt: skip
+    report.history, report.hit_limit = history, iterations >= max_its
+    return report, parts + [new]
+
+
+def _demons_stage(fixed, moving, parts, params, index, progress):
+    res = params["res"]
+    f_lvl = _shrink(fixed, res)
+    prior = compose(parts) if parts else sitk.Transform(3, sitk.sitkIdentity)
+    m_warp = sitk.Resample(moving, f_lvl, prior, sitk.sitkLinear, 0.0)
+    demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
+    max_its = int(params["max_its"])
+    demons.SetNumberOfIterations(max_its)
+    demons.SetStandardDeviations(float(params["demons_std"]))
+    history: list[float] = []
+
+    def on_iteration():
+        history.append(demons.GetMetric())
+        progress(min(len(history) / max_its, 0.99), f"demons: metric {history[-1]:.5g}")
+
+    demons.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    initial = float(np.mean((sitk.GetArrayViewFromImage(f_lvl) - sitk.GetArrayViewFromImage(m_warp)) ** 2))
+    field = demons.Execute(f_lvl, m_warp)
+    if not all(r == 1 for r in res):
+        field = sitk.Resample(field, fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
+    field = sitk.Cast(field, sitk.sitkVectorFloat64)
+    vf = sitk.DisplacementFieldTransform(sitk.Image(field))
+    final = float(
+        np.mean(
+            (
+                sitk.GetArrayViewFromImage(fixed)
+                - sitk.GetArrayFromImage(sitk.Resample(moving, fixed, compose(parts + [vf]), sitk.sitkLinear, 0.0))
+            )
+            ** 2
+        )
+    )
+    report = StageReport(index, "vf", "mse", initial, final, demons.GetElapsedIterations(), "demons", 0.0)
+    report.history, report.hit_limit = history, demons.GetElapsedIterations() >= max_its and False
+    return report, parts + [vf]
+
+
+def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
+    """Warn when a stage did not improve its metric, stopped at its limit still improving, or folded."""
+    where = f"stage {report.index + 1} ({report.xform})"
+    a, b = report.initial_metric, report.final_metric
+    if np.isfinite(a) and np.isfinite(b) and not b < a - 1e-6 * abs(a):
+        report.warnings.append(f"{where}: the metric did not improve ({a:.6g} -> {b:.6g})")
+    hist = getattr(report, "history", [])
+    if getattr(report, "hit_limit", False) and len(hist) >= 10:
+        total = abs(hist[0] - min(hist)) or 1e-30
+        tail = abs(hist[-max(2, len(hist) // 10)] - hist[-1])
+        if tail > 0.05 * total:
+            report.warnings.append(
+                f"{where}: stopped at its iteration limit ({params['max_its']}) while still improving "
+                f"(last 10% of iterations gave {100 * tail / total:.0f}% of the gain); raise max_its"
+            )
+    if report.xform in ("bspline", "vf"):
+        from .vf import jacobian_determinant
+
+        coarse = _coarse_grid(fixed)
+        jac = sitk.GetArrayFromImage(jacobian_determinant(compose(parts[-1:]), coarse))
+        folded = int(np.sum(jac <= 0))
+        report.jacobian_range = (float(jac.min()), float(jac.max()))
+        if folded:
+            report.warnings.append(
+                f"{where}: the field folds ({folded} voxels with Jacobian determinant <= 0, min {jac.min():.3f}); "
+                "raise regularization_lambda or grid_spac"
+            )
+
+
+def _coarse_grid(fixed: sitk.Image, max_voxels: int = 2_000_000) -> sitk.Image:
+    n = float(np.prod(fixed.GetSize()))
+    if n <= max_voxels:
+        return fixed
+    f = int(np.ceil((n / max_voxels) ** (1 / 3)))
+    return sitk.BinShrink(fixed, [f, f, f])
+
+
+def warp_image(
+    image: sitk.Image,
+    transform: sitk.Transform | None,
+    reference: sitk.Image,
+    interpolation: str = "linear",
+    default_value: float = 0,
+) -> sitk.Image:
+    """Resample ``image`` (the moving) onto ``reference``'s grid through ``transform`` (fixed -> moving).
+
+    ``interpolation`` is ``"linear"``, ``"bspline"`` or ``"nn"``/``"nearest"`` (labelmaps: bit-exact values).
+    The pixel type of ``image`` is kept.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> img = sitk.Image([8, 8, 8], sitk.sitkUInt8) + 3
+    >>> warp_image(img, sitk.TranslationTransform(3, [1, 0, 0]), img, "nn")[0, 0, 0]
+    3
+    """
+    if image.GetDimension() != reference.GetDimension():
+        raise ImgSuiteError(f"cannot warp a {image.GetDimension()}D image onto a {reference.GetDimension()}D grid")
+    return resample_like(image, reference, interpolation, default_value, transform)

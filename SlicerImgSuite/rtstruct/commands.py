@@ -1,0 +1,288 @@
+"""``imgsuite convert --input RS.dcm ...`` (structure-set outputs), ``imgsuite dvh`` and ``imgsuite gamma``.
+
+Option names follow plastimatch (convert, dvh, gamma).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..cli_options import grid_from_args
+from ..errors import ImgSuiteError
+from ..io import atomic_path, read_image, write_image
+from ..progress import sub_progress
+from .structure_set import is_rtstruct
+
+ACCURATE_OVERSAMPLE = 8
+
+
+def add_convert_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("structure sets (--input RS.dcm, or a folder with CT + RTSTRUCT)")
+    g.add_argument("--referenced-ct", help="CT folder whose grid (and UIDs, for --output-dicom) the structures use")
+    g.add_argument("--output-labelmap", help="one label value per structure (structure i -> i + 1)")
+    g.add_argument("--output-ss-img", help="bit i set when the voxel is inside structure i")
+    g.add_argument("--output-ss-list", help="plastimatch structure list: index|r g b|name")
+    g.add_argument("--output-prefix", help="folder: one 0/1 image per structure, named after it")
+    g.add_argument("--prefix-format", default="nrrd", choices=["nrrd", "mha", "nii.gz", "nii"], help="(default nrrd)")
+    g.add_argument("--output-dicom", help="folder to write an RTSTRUCT into (needs --referenced-ct)")
+    g.add_argument("--output-seg", help="Slicer segmentation file (.seg.nrrd)")
+    g.add_argument("--input-ss-list", help="with an ss-img or labelmap --input: names/colours, to write --output-dicom")
+    rule = g.add_mutually_exclusive_group()
+    rule.add_argument("--xor-contours", action="store_true", help="even-odd for contours on one slice (the default)")
+    rule.add_argument("--union-contours", action="store_true", help="OR the contours of a slice instead of even-odd")
+    g.add_argument("--accurate", action="store_true", help=f"sub-voxel coverage ({ACCURATE_OVERSAMPLE}x per axis), voxels >= half covered")
+
+
+def _ours(args) -> bool:
+    outputs = ("output_labelmap", "output_ss_img", "output_ss_list", "output_prefix", "output_dicom", "output_seg")
+    return any(getattr(args, k, None) for k in outputs)
+
+
+def convert(args: argparse.Namespace, progress) -> bool:
+    """The convert hook: True when ``--input`` is a structure set (or an ss-img with --input-ss-list)."""
+    if not _ours(args):
+        return False
+    if getattr(args, "input_ss_list", None):
+        _convert_ss_img(args, progress)
+        return True
+    if not is_rtstruct(args.input):
+        return False
+    from .outputs import labelmap, ss_image, ss_list_text, write_prefix, write_seg_nrrd
+    from .rasterize import guess_grid, rasterize
+    from .structure_set import read_rtstruct
+
+    ss = read_rtstruct(args.input)
+    reference, ct_folder = _reference(args, ss, progress)
+    rule = "union" if args.union_contours else "xor"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        masks = rasterize(ss, reference, rule, ACCURATE_OVERSAMPLE if args.accurate else 1, progress=sub_progress(progress, 0.1, 0.7))
+    for w in caught:
+        print(f"imgsuite convert: warning: {w.message}", flush=True)
+    masks = [m for m in masks]
+    if args.output_labelmap:
+        write_image(labelmap(masks, reference), args.output_labelmap)
+    if args.output_ss_img:
+        write_image(ss_image(masks, reference), args.output_ss_img)
+    if args.output_ss_list:
+        with atomic_path(args.output_ss_list) as tmp:
+            Path(tmp).write_text(ss_list_text(masks))
+    if args.output_prefix:
+        from ..io import atomic_dir
+
+        with atomic_dir(args.output_prefix) as tmp:
+            write_prefix(masks, reference, tmp, args.prefix_format)
+    if args.output_seg:
+        write_seg_nrrd(masks, reference, args.output_seg)
+    if args.output_dicom:
+        from .write import write_rtstruct
+
+        if ct_folder is None:
+            raise ImgSuiteError("--output-dicom needs --referenced-ct CT_FOLDER (the CT the RTSTRUCT points at)", args.input)
+        write_rtstruct(Path(args.output_dicom) / "RS.dcm", ct_folder, ss.rois)
+    progress(1.0, "done")
+    _ = guess_grid
+    return True
+
+
+def _reference(args, ss, progress) -> tuple[sitk.Image, Path | None]:
+    """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder, or a guess."""
+    from ..io.dicom_series import scan_folder
+    from .rasterize import guess_grid
+
+    ct_folder = None
+    if args.referenced_ct:
+        ct_folder = Path(args.referenced_ct)
+    elif Path(args.input).is_dir() and any(s.is_image for s in scan_folder(args.input)):
+        ct_folder = Path(args.input)  # plastimatch-style folder holding CT + RTSTRUCT
+    reference = None
+    if ct_folder is not None and not getattr(args, "fixed", None) and not getattr(args, "dim", None):
+        from ..io.dicom_series import select_series
+
+        series = scan_folder(ct_folder)
+        info = select_series(ct_folder, series, getattr(args, "series_uid", None), getattr(args, "modality", None))
+        if ss.frame_of_reference and info.frame_of_reference and ss.frame_of_reference != info.frame_of_reference:
+            raise ImgSuiteError(
+                f"Frame of Reference mismatch: the structure set uses {ss.frame_of_reference}, the CT "
+                f"{info.frame_of_reference}; these contours do not belong to this CT",
+                ss.path,
+            )
+        reference = read_image(ct_folder, series_uid=info.uid, progress=sub_progress(progress, 0.0, 0.1))
+    if reference is None:
+        like = guess_grid(ss, spacing=_spacing_hint(args))
+        reference = grid_from_args(args, like=like) or like
+    return reference, ct_folder
+
+
+def _spacing_hint(args):
+    from ..cli_options import parse_numbers
+
+    return parse_numbers(args.spacing, 3, "--spacing") if getattr(args, "spacing", None) else None
+
+
+def _convert_ss_img(args, progress) -> None:
+    """ss-img (uint32/uint64 bits) or labelmap + ss-list -> RTSTRUCT in --output-dicom."""
+    from .outputs import masks_from_ss_image, read_ss_list
+    from .write import write_rtstruct_from_masks
+
+    if not args.output_dicom or not args.referenced_ct:
+        raise ImgSuiteError("--input-ss-list converts to --output-dicom only, and needs --referenced-ct", args.input_ss_list)
+    image = read_image(args.input)
+    rows = read_ss_list(args.input_ss_list)
+    bits = image.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64, sitk.sitkVectorUInt64)
+    if bits:
+        arrays = masks_from_ss_image(image, max(r[0] for r in rows) + 1)
+        chosen = {name: arrays[i] for i, _, name in rows}
+    else:
+        labels = sitk.GetArrayViewFromImage(image)
+        chosen = {name: labels == i + 1 for i, _, name in rows}
+    masks = {}
+    for name, array in chosen.items():
+        mask = sitk.GetImageFromArray(array.astype(np.uint8))
+        mask.CopyInformation(image)
+        masks[name] = mask
+    colors = {name: color for _, color, name in rows}
+    write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors, progress)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "dvh", parents=[subparsers.common_parent], help="dose-volume histograms per structure (plastimatch dvh)"
+    )
+    p.add_argument("--input-dose", required=True, help="dose image (RTDOSE file or any image, Gy)")
+    p.add_argument("--input-ss-img", help="structure-set image (bits) or labelmap")
+    p.add_argument("--input-ss-list", help="structure list for --input-ss-img")
+    p.add_argument("--input-rtstruct", help="RTSTRUCT instead of ss-img/ss-list")
+    p.add_argument("--referenced-ct", help="with --input-rtstruct: CT grid to rasterize on (the dose grid otherwise)")
+    p.add_argument("--accurate", action="store_true", help="with --input-rtstruct: sub-voxel coverage weights")
+    p.add_argument("--output-csv", help="DVH table: dose (Gy) and one volume column (cc) per structure")
+    p.add_argument("--output-stats", help="per-structure statistics table (volume, min/mean/max, Dx, Vx)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--cumulative", action="store_true", help="cumulative DVH (the default)")
+    kind.add_argument("--differential", action="store_true", help="differential DVH")
+    p.add_argument("--num-bins", type=int, help="number of bins (default: up to the maximum dose)")
+    p.add_argument("--bin-width", type=float, default=0.1, help="bin width, Gy (default 0.1)")
+    p.add_argument("--dose-units", choices=["gy", "cgy"], default="gy", help="units of a non-DICOM dose image")
+    p.set_defaults(func=run_dvh)
+
+    p = subparsers.add_parser(
+        "gamma", parents=[subparsers.common_parent], help="gamma index between two dose images (plastimatch gamma)"
+    )
+    p.add_argument("image_1", help="reference dose")
+    p.add_argument("image_2", help="evaluated dose")
+    p.add_argument("--dose-tolerance", type=float, default=0.03, help="dose difference, fraction (default 0.03)")
+    p.add_argument("--dta-tolerance", type=float, default=3.0, help="distance to agreement, mm (default 3)")
+    p.add_argument("--reference-dose", type=float, help="global normalisation dose (default: reference maximum)")
+    p.add_argument("--analysis-threshold", type=float, default=0.1, help="low-dose threshold, fraction (default 0.1)")
+    p.add_argument("--gamma-max", type=float, default=2.0, help="largest gamma searched (default 2)")
+    p.add_argument("--local-gamma", action="store_true", help="local instead of global dose difference")
+    p.add_argument("--interp-search", action="store_true", help="accepted for plastimatch scripts: always on here")
+    p.add_argument("--search-step", type=float, help="search lattice step, mm (default DTA/10)")
+    p.add_argument("--output", help="gamma image (-1 below the threshold)")
+    p.add_argument("--output-text", help="summary text file")
+    p.set_defaults(func=run_gamma)
+
+
+def _read_dose(path, units: str = "gy") -> sitk.Image:
+    from .dose import read_rtdose
+
+    p = Path(path)
+    if p.is_file():
+        import pydicom
+
+        try:
+            modality = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
+        except Exception:
+            modality = None
+        if modality == "RTDOSE":
+            return read_rtdose(p)
+    image = sitk.Cast(read_image(p), sitk.sitkFloat32)
+    return image / 100.0 if units == "cgy" else image
+
+
+def run_dvh(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from .dvh import dose_samples, dose_statistics, dvh
+    from .outputs import masks_from_ss_image, read_ss_list
+    from .rasterize import Grid, RoiMask, rasterize
+    from .structure_set import Roi, read_rtstruct
+
+    progress = progress_for(args)
+    dose = _read_dose(args.input_dose, args.dose_units)
+    if args.input_rtstruct:
+        ss = read_rtstruct(args.input_rtstruct)
+        reference = read_image(args.referenced_ct) if args.referenced_ct else dose
+        masks = rasterize(ss, reference, oversample=ACCURATE_OVERSAMPLE if args.accurate else 1, progress=progress)
+    elif args.input_ss_img and args.input_ss_list:
+        reference = read_image(args.input_ss_img)
+        rows = read_ss_list(args.input_ss_list)
+        bits = reference.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64, sitk.sitkVectorUInt64)
+        arrays = masks_from_ss_image(reference, max(r[0] for r in rows) + 1) if bits else None
+        labels = None if bits else sitk.GetArrayViewFromImage(reference)
+        masks = [
+            RoiMask(Roi(i + 1, name, color), (0, 0, 0), arrays[i] if bits else labels == i + 1)
+            for i, color, name in rows
+        ]
+    else:
+        raise ImgSuiteError("give --input-ss-img with --input-ss-list, or --input-rtstruct")
+    samples = [dose_samples(m, dose, reference) for m in masks]
+    _ = Grid
+    top = max((float(d.max()) for d, _ in samples if d.size), default=0.0)
+    cumulative = not args.differential
+    columns = [dvh(d, v, args.bin_width, args.num_bins, cumulative, max_dose=top) for d, v in samples]
+    if args.output_csv:
+        with atomic_path(args.output_csv) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["Dose (Gy)"] + [m.roi.name for m in masks])
+            edges = columns[0][0] if columns else np.zeros(0)
+            for n, e in enumerate(edges):
+                w.writerow([f"{e:g}"] + [f"{c[1][n]:.6g}" for c in columns])
+    stats = [dose_statistics(d, v) for d, v in samples]
+    if args.output_stats:
+        keys = list(stats[0]) if stats else []
+        with atomic_path(args.output_stats) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["structure"] + keys)
+            for m, s in zip(masks, stats):
+                w.writerow([m.roi.name] + [f"{s.get(k, float('nan')):.6g}" for k in keys])
+    if not args.output_csv and not args.output_stats:
+        for m, s in zip(masks, stats):
+            print(f"{m.roi.name}: {s['volume_cc']:.3f} cc, mean {s.get('mean', float('nan')):.3f} Gy, D95 {s.get('D95', float('nan')):.3f} Gy")
+    return 0
+
+
+def run_gamma(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from .gamma import gamma_index
+
+    reference = _read_dose(args.image_1)
+    evaluation = _read_dose(args.image_2)
+    gamma, rate = gamma_index(
+        reference,
+        evaluation,
+        dose_percent=100 * args.dose_tolerance,
+        dta_mm=args.dta_tolerance,
+        local=args.local_gamma,
+        threshold_percent=100 * args.analysis_threshold,
+        reference_dose=args.reference_dose,
+        max_gamma=args.gamma_max,
+        resolution_mm=args.search_step,
+        progress=progress_for(args),
+    )
+    text = (
+        f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "
+        f"threshold {100 * args.analysis_threshold:g}%\npass rate: {rate:.2f} %\n"
+    )
+    if args.output:
+        write_image(gamma, args.output)
+    if args.output_text:
+        with atomic_path(args.output_text) as tmp:
+            Path(tmp).write_text(text)
+    print(text, end="")
+    return 0

@@ -1,0 +1,98 @@
+"""Gamma index (Low et al. 1998) with a sub-voxel interpolated search.
+
+For every reference point above the low-dose threshold, gamma is the minimum over search points
+r of sqrt(|r|^2 / DTA^2 + (De(r) - Dr)^2 / dD^2). The evaluated dose is interpolated (trilinear) at
+search points on a lattice of step ``resolution_mm`` (DTA/10 by default) around the point, searched
+by increasing distance; a point stops as soon as the distance term alone exceeds its best gamma,
+so the pass rate does not depend on the dose grid's voxel size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from scipy.ndimage import map_coordinates
+
+from ..geometry import resample_like, same_grid
+from ..progress import ProgressCallback, no_progress
+
+
+def gamma_index(
+    reference: sitk.Image,
+    evaluation: sitk.Image,
+    dose_percent: float = 3.0,
+    dta_mm: float = 3.0,
+    local: bool = False,
+    threshold_percent: float = 10.0,
+    reference_dose: float | None = None,
+    max_gamma: float = 2.0,
+    resolution_mm: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[sitk.Image, float]:
+    """Gamma image and pass rate (% of evaluated points with gamma <= 1).
+
+    Parameters
+    ----------
+    reference, evaluation : SimpleITK.Image
+        Doses (any units, the same for both). ``evaluation`` is resampled onto ``reference``'s
+        grid when the grids differ.
+    dose_percent : float
+        Dose-difference criterion, % of ``reference_dose`` (global) or of the local reference dose.
+    dta_mm : float
+        Distance to agreement, mm.
+    local : bool
+        Local instead of global normalisation.
+    threshold_percent : float
+        Reference points below this % of ``reference_dose`` are not evaluated (gamma image = -1 there).
+    reference_dose : float, optional
+        Global normalisation dose; the reference maximum by default.
+    max_gamma : float
+        The search stops at ``max_gamma * dta_mm``; larger values are reported as ``max_gamma``.
+    resolution_mm : float, optional
+        Search lattice step; DTA / 10 by default. Use the voxel size to mimic a voxel-only search.
+
+    Examples
+    --------
+    >>> gamma, rate = gamma_index(planned, measured, 3, 3)  # doctest: +SKIP
+    """
+    progress = progress or no_progress
+    ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
+    if not same_grid(reference, evaluation):
+        evaluation = resample_like(sitk.Cast(evaluation, sitk.sitkFloat64), reference, "linear")
+    ev = sitk.GetArrayFromImage(sitk.Cast(evaluation, sitk.sitkFloat64))
+    norm = float(reference_dose if reference_dose is not None else ref.max())
+    spacing_zyx = np.array(reference.GetSpacing()[::-1], float)
+    step = float(resolution_mm or dta_mm / 10.0)
+    evaluated = ref >= threshold_percent / 100.0 * norm
+    points = np.array(np.nonzero(evaluated), float)  # (3, n) voxel indices z, y, x
+    dr = ref[evaluated]
+    tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
+    tol = np.maximum(tol, 1e-12)
+    best = ((ev[evaluated] - dr) / tol) ** 2  # r = 0
+    radius = int(np.ceil(max_gamma * dta_mm / step))
+    grid = np.arange(-radius, radius + 1) * step
+    oz, oy, ox = np.meshgrid(grid, grid, grid, indexing="ij")
+    offsets = np.column_stack([oz.ravel(), oy.ravel(), ox.ravel()])
+    dist2 = (offsets**2).sum(axis=1) / dta_mm**2
+    keep = (dist2 > 0) & (dist2 <= max_gamma**2 + 1e-9)
+    order = np.argsort(dist2[keep], kind="stable")
+    offsets, dist2 = offsets[keep][order], dist2[keep][order]
+    # search points outside the grid are clamped to the grid edge voxel (a DTA search cannot leave the data)
+    active = np.nonzero(best > 0)[0]
+    for n, (offset, d2) in enumerate(zip(offsets, dist2)):
+        if n % 200 == 0:
+            progress(n / len(offsets), f"gamma search, {active.size} points left")
+        active = active[best[active] > d2]
+        if active.size == 0:
+            break
+        coords = points[:, active] + (offset / spacing_zyx)[:, None]
+        value = map_coordinates(ev, coords, order=1, mode="nearest")
+        g2 = d2 + ((value - dr[active]) / tol[active]) ** 2
+        best[active] = np.minimum(best[active], g2)
+    gamma = np.full(ref.shape, -1.0, np.float32)
+    gamma[evaluated] = np.minimum(np.sqrt(best), max_gamma)
+    rate = 100.0 * float(np.mean(gamma[evaluated] <= 1.0)) if evaluated.any() else float("nan")
+    image = sitk.GetImageFromArray(gamma)
+    image.CopyInformation(reference)
+    progress(1.0, f"gamma pass rate {rate:.1f} %")
+    return image, rate

@@ -1,0 +1,322 @@
+"""Rasterize closed planar contours onto an image grid: vectorised even-odd scan conversion.
+
+Rule: a voxel is inside when its centre is inside the polygon. Several contours of one ROI on one
+slice combine by even-odd (XOR), so holes and rings come out right; ``rule="union"`` ORs them
+instead. Each grid slice takes the nearest contour plane within half the plane spacing, so a
+contour between slices goes to the nearest slice and a grid finer than the contours is filled
+slab by slab (half-slice end caps). ``oversample`` > 1 rasterizes onto a grid that much finer in
+every axis and returns the covered fraction of each voxel (accurate volumes and DVHs).
+
+Each ROI is rasterized inside its own bounding box only: memory follows the structures, not
+the grid (100 ROIs on 512x512x300 hold only their boxes).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress
+from .structure_set import Roi, StructureSet
+
+PLANE_TOLERANCE_MM = 0.05  # a "planar" contour may wobble this much along the slice normal
+CHUNK_VOXELS = 1 << 23  # scan-conversion work array per step (bounded memory)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An image grid: ``origin`` (centre of voxel 0), ``spacing``, ``direction`` (3x3, columns = axes), ``size`` (i, j, k)."""
+
+    origin: np.ndarray
+    spacing: np.ndarray
+    direction: np.ndarray
+    size: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> Grid:
+        if image.GetDimension() != 3:
+            raise ImgSuiteError(f"the reference grid must be 3D, got {image.GetDimension()}D")
+        return cls(
+            np.array(image.GetOrigin(), float),
+            np.array(image.GetSpacing(), float),
+            np.array(image.GetDirection(), float).reshape(3, 3),
+            tuple(int(v) for v in image.GetSize()),
+        )
+
+    def to_index(self, points: np.ndarray) -> np.ndarray:
+        """Continuous (i, j, k) indices of LPS points (N, 3)."""
+        return ((np.asarray(points, float) - self.origin) @ self.direction) / self.spacing
+
+    def to_physical(self, index: np.ndarray) -> np.ndarray:
+        return self.origin + (np.asarray(index, float) * self.spacing) @ self.direction.T
+
+    def sub_grid(self, start: Sequence[int], size: Sequence[int], factor: Sequence[int] = (1, 1, 1)) -> Grid:
+        """The box ``[start, start + size)`` of this grid, each voxel split ``factor`` times per axis."""
+        factor = np.asarray(factor, float)
+        spacing = self.spacing / factor
+        first = np.asarray(start, float) - 0.5 + 0.5 / factor  # centre of the first sub-voxel, in our index
+        return Grid(self.to_physical(first), spacing, self.direction, tuple(int(s * f) for s, f in zip(size, factor)))
+
+    def image(self, array: np.ndarray) -> sitk.Image:
+        """A SimpleITK image of ``array`` (z, y, x) on this grid."""
+        image = sitk.GetImageFromArray(array)
+        image.SetOrigin(self.origin.tolist())
+        image.SetSpacing(self.spacing.tolist())
+        image.SetDirection(self.direction.ravel().tolist())
+        return image
+
+
+@dataclass
+class RoiMask:
+    """One rasterized ROI: ``array`` (z, y, x; bool, or float32 coverage fraction) placed at ``offset`` (i, j, k)."""
+
+    roi: Roi
+    offset: tuple[int, int, int]
+    array: np.ndarray
+
+    def full(self, grid: Grid, dtype=np.uint8) -> np.ndarray:
+        """The mask on the whole grid, (z, y, x)."""
+        out = np.zeros(grid.size[::-1], dtype=dtype)
+        self.paste(out)
+        return out
+
+    def paste(self, out: np.ndarray) -> None:
+        i, j, k = self.offset
+        nz, ny, nx = self.array.shape
+        out[k : k + nz, j : j + ny, i : i + nx] = self.array
+
+    def voxels(self) -> float:
+        return float(self.array.sum())
+
+
+def rasterize(
+    structure_set: StructureSet,
+    reference: sitk.Image,
+    rule: str = "xor",
+    oversample: int | Sequence[int] = 1,
+    names: Sequence[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[RoiMask]:
+    """Rasterize every ROI (or those in ``names``) of a structure set onto ``reference``'s grid.
+
+    Parameters
+    ----------
+    structure_set : StructureSet
+        From :func:`~SlicerImgSuite.rtstruct.read_rtstruct`.
+    reference : SimpleITK.Image
+        Any image on the wanted grid (only its geometry is used). Contour planes must be
+        perpendicular to its third axis.
+    rule : {"xor", "union"}
+        How several contours of one ROI on one slice combine: even-odd (holes, rings) or union.
+    oversample : int or (int, int, int)
+        1: voxel centre inside polygon, boolean masks. n > 1: each voxel is split n times per axis
+        and the result is the covered fraction (float32), for accurate volumes.
+
+    Returns
+    -------
+    list of RoiMask, in structure-set order. ROIs without closed contours give empty masks.
+
+    Examples
+    --------
+    >>> masks = rasterize(read_rtstruct("RS.dcm"), read_image("CT/"))  # doctest: +SKIP
+    >>> masks[0].roi.name, masks[0].voxels()  # doctest: +SKIP
+    ('GTV_Mass_CT', 117145.0)
+    """
+    if rule not in ("xor", "union"):
+        raise ImgSuiteError(f"unknown rasterization rule {rule!r}; use 'xor' or 'union'")
+    factor = (int(oversample),) * 3 if np.isscalar(oversample) else tuple(int(v) for v in oversample)
+    if min(factor) < 1:
+        raise ImgSuiteError(f"oversample must be >= 1, got {oversample}")
+    progress = progress or no_progress
+    grid = Grid.of(reference)
+    rois = structure_set.rois if names is None else [structure_set.roi(n) for n in names]
+    thickness = plane_spacing(structure_set, grid)
+    out, outside, degenerate = [], 0, 0
+    for n, roi in enumerate(rois):
+        progress(n / max(len(rois), 1), f"rasterizing {roi.name}")
+        planes, bad = _planes(roi, grid, structure_set.path)
+        degenerate += bad
+        mask, lost = _rasterize_roi(roi, planes, grid, thickness, rule, factor)
+        outside += lost
+        out.append(mask)
+    if degenerate:
+        warnings.warn(f"{structure_set.path}: {degenerate} degenerate contour(s) (fewer than 3 points or no area) skipped", stacklevel=2)
+    if outside:
+        warnings.warn(f"{structure_set.path}: {outside} contour(s) lie outside the reference grid and were dropped", stacklevel=2)
+    progress(1.0, "rasterized")
+    return out
+
+
+def plane_spacing(structure_set: StructureSet, grid: Grid) -> float:
+    """Typical distance between contour planes along the grid's third axis (mm); the grid's spacing if unknown."""
+    gaps = []
+    for roi in structure_set.rois:
+        z = np.unique(np.round([grid.to_index(p[:1])[0, 2] * grid.spacing[2] for p in roi.closed], 3))
+        if len(z) > 1:
+            gaps.append(np.diff(z))
+    if not gaps:
+        return float(grid.spacing[2])
+    gaps = np.concatenate(gaps)
+    return float(np.median(gaps[gaps > 1e-3])) if np.any(gaps > 1e-3) else float(grid.spacing[2])
+
+
+def guess_grid(
+    structure_set: StructureSet, spacing: Sequence[float] | None = None, margin_mm: float = 0.0
+) -> sitk.Image:
+    """A grid that contains every contour: axial, in-plane ``spacing`` (1 mm by default), one slice per contour plane.
+
+    Examples
+    --------
+    >>> grid = guess_grid(read_rtstruct("RS.dcm"), spacing=(1, 1, 3))  # doctest: +SKIP
+    """
+    points = [p for r in structure_set.rois for c in r.contours for p in [c.points]]
+    if not points:
+        raise ImgSuiteError("the structure set has no contours to guess a grid from", structure_set.path)
+    allp = np.concatenate(points)
+    identity = Grid(np.zeros(3), np.ones(3), np.eye(3), (1, 1, 1))
+    dz = plane_spacing(structure_set, identity) if spacing is None else float(spacing[2])
+    sx, sy = (1.0, 1.0) if spacing is None else (float(spacing[0]), float(spacing[1]))
+    lo, hi = allp.min(axis=0) - margin_mm, allp.max(axis=0) + margin_mm
+    z0 = float(np.min(allp[:, 2]))
+    nz = int(math.floor((float(np.max(allp[:, 2])) - z0) / dz + 0.5)) + 1
+    origin = [math.floor(lo[0] / sx) * sx, math.floor(lo[1] / sy) * sy, z0]
+    size = [int(math.ceil((hi[0] - origin[0]) / sx)) + 1, int(math.ceil((hi[1] - origin[1]) / sy)) + 1, nz]
+    image = sitk.Image(size, sitk.sitkUInt8)
+    image.SetOrigin(origin)
+    image.SetSpacing([sx, sy, dz])
+    return image
+
+
+def _planes(roi: Roi, grid: Grid, path) -> tuple[dict[float, list[np.ndarray]], int]:
+    """Closed contours of ``roi`` in grid index coordinates, grouped by plane position k."""
+    planes: dict[float, list[np.ndarray]] = {}
+    bad = 0
+    for points in roi.closed:
+        if len(points) < 3:
+            bad += 1
+            continue
+        idx = grid.to_index(points)
+        if np.ptp(idx[:, 2]) * grid.spacing[2] > PLANE_TOLERANCE_MM:
+            raise ImgSuiteError(
+                f"ROI {roi.name!r} has a contour that is not in a plane of the reference grid (it spans "
+                f"{np.ptp(idx[:, 2]) * grid.spacing[2]:.2f} mm along the slice normal); non-axial contours "
+                "are refused: give a reference grid whose slices hold the contours",
+                path,
+            )
+        x, y = idx[:, 0], idx[:, 1]
+        if abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) < 1e-9:
+            bad += 1
+            continue
+        planes.setdefault(round(float(idx[:, 2].mean()), 4), []).append(idx[:, :2])
+    return planes, bad
+
+
+def _rasterize_roi(roi, planes, grid: Grid, thickness_mm: float, rule: str, factor) -> tuple[RoiMask, int]:
+    empty = RoiMask(roi, (0, 0, 0), np.zeros((0, 0, 0), bool if factor == (1, 1, 1) else np.float32))
+    if not planes:
+        return empty, 0
+    ks = np.array(sorted(planes))
+    t = float(np.median(np.diff(ks))) if len(ks) > 1 else thickness_mm / grid.spacing[2]
+    half = max(t, 1.0) / 2
+    # slices of the coarse grid that some plane reaches, and which plane each takes
+    k_lo = max(0, int(math.ceil(ks[0] - half - 1e-6)))
+    k_hi = min(grid.size[2], int(math.floor(ks[-1] + half + 1e-6)) + 1)
+    pts = np.concatenate([p for ps in planes.values() for p in ps])
+    i0, j0 = max(0, int(math.floor(pts[:, 0].min()))), max(0, int(math.floor(pts[:, 1].min())))
+    i1 = min(grid.size[0], int(math.ceil(pts[:, 0].max())) + 1)
+    j1 = min(grid.size[1], int(math.ceil(pts[:, 1].max())) + 1)
+    reached = _assign(ks, half, np.arange(k_lo, k_hi, dtype=float))
+    lost = sum(len(planes[k]) for k in set(ks.tolist()) - {ks[r] for r in reached if r >= 0})
+    if k_hi <= k_lo or i1 <= i0 or j1 <= j0 or np.all(reached < 0):
+        return empty, lost
+    box = (i0, j0, k_lo)
+    nx, ny, nz = i1 - i0, j1 - j0, k_hi - k_lo
+    fx, fy, fz = factor
+    # in-plane: each plane is scan-converted once, on a grid fx, fy times finer, then block-averaged
+    shift = np.array([i0 - 0.5 + 0.5 / fx, j0 - 0.5 + 0.5 / fy])
+    scale = np.array([fx, fy], float)
+    coverage = {}
+    for plane_index in np.unique(reached[reached >= 0]) if fz == 1 else range(len(ks)):
+        polys = [(p - shift) * scale for p in planes[ks[plane_index]]]
+        if rule == "xor":
+            fine = scan_convert(polys, nx * fx, ny * fy)
+        else:
+            fine = np.zeros((ny * fy, nx * fx), bool)
+            for p in polys:
+                fine |= scan_convert([p], nx * fx, ny * fy)
+        if (fx, fy) != (1, 1):
+            fine = fine.reshape(ny, fy, nx, fx).mean(axis=(1, 3), dtype=np.float32)
+        coverage[plane_index] = fine
+    if factor == (1, 1, 1):
+        out = np.zeros((nz, ny, nx), bool)
+        for z, plane_index in enumerate(reached):
+            if plane_index >= 0:
+                out[z] = coverage[plane_index]
+        return RoiMask(roi, box, out), lost
+    # along the normal: a slice's share of each plane is the fraction of its fz sub-slices nearest to it
+    out = np.zeros((nz, ny, nx), np.float32)
+    for z in range(nz):
+        sub = k_lo + z - 0.5 + (np.arange(fz) + 0.5) / fz
+        take = _assign(ks, half, sub)
+        for plane_index in np.unique(take[take >= 0]):
+            out[z] += np.float32(np.count_nonzero(take == plane_index) / fz) * coverage[plane_index]
+    return RoiMask(roi, box, out), lost
+
+
+def _assign(ks: np.ndarray, half: float, z: np.ndarray) -> np.ndarray:
+    """For each slice position ``z``, the index of the nearest plane in ``ks`` within ``[-half, half)``, else -1."""
+    pos = np.clip(np.searchsorted(ks, z), 1, max(len(ks) - 1, 1))
+    if len(ks) == 1:
+        nearest = np.zeros(len(z), int)
+    else:
+        left, right = ks[pos - 1], ks[pos]
+        nearest = np.where(np.abs(z - left) <= np.abs(right - z), pos - 1, pos)
+    d = z - ks[nearest]
+    ok = (d >= -half - 1e-6) & (d < half - 1e-6)
+    return np.where(ok, nearest, -1)
+
+
+def scan_convert(polygons: Sequence[np.ndarray], nx: int, ny: int) -> np.ndarray:
+    """Even-odd fill of polygons given in pixel index coordinates (x = column, y = row).
+
+    A pixel is inside when its centre (integer coordinates) is inside an odd number of polygons.
+    Vectorised: every edge's crossings of every pixel row are computed at once, then a running
+    XOR along each row fills the spans.
+
+    Examples
+    --------
+    >>> square = np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]])
+    >>> scan_convert([square], 4, 4).astype(int)
+    array([[0, 0, 0, 0],
+           [0, 1, 1, 0],
+           [0, 1, 1, 0],
+           [0, 0, 0, 0]])
+    """
+    x0 = np.concatenate([p[:, 0] for p in polygons])
+    y0 = np.concatenate([p[:, 1] for p in polygons])
+    x1 = np.concatenate([np.roll(p[:, 0], -1) for p in polygons])
+    y1 = np.concatenate([np.roll(p[:, 1], -1) for p in polygons])
+    # rows j with min(y) <= j < max(y) are crossed (half-open: a vertex on a row counts once)
+    lo = np.clip(np.ceil(np.minimum(y0, y1)), 0, ny).astype(np.int64)
+    hi = np.clip(np.ceil(np.maximum(y0, y1)), 0, ny).astype(np.int64)
+    counts = hi - lo
+    total = int(counts.sum())
+    out = np.zeros((ny, nx + 1), np.uint8)
+    if total == 0:
+        return out[:, :nx].astype(bool)
+    edge = np.repeat(np.arange(len(x0)), counts)
+    start = np.cumsum(counts) - counts
+    rows = lo[edge] + (np.arange(total) - start[edge])
+    e_y0, e_y1, e_x0 = y0[edge], y1[edge], x0[edge]
+    xs = e_x0 + (rows - e_y0) * (x1[edge] - e_x0) / (e_y1 - e_y0)
+    # pixels with centre x > crossing are toggled
+    cols = np.clip(np.floor(xs).astype(np.int64) + 1, 0, nx)
+    toggles = np.bincount(rows * (nx + 1) + cols, minlength=ny * (nx + 1)).reshape(ny, nx + 1) & 1
+    out = np.bitwise_xor.accumulate(toggles.astype(np.uint8), axis=1)
+    return out[:, :nx].astype(bool)

@@ -1,0 +1,159 @@
+"""``imgsuite segment``, ``imgsuite nuclei``, ``imgsuite mabs`` (and ``imgsuite nuclei-train``).
+
+``segment`` keeps plastimatch's option names (``--input``, ``--output-img``, ``--lower-threshold``,
+``--bottom``, ``--fill-holes``); ``mabs`` takes a config file (see :mod:`.atlas`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "segment",
+        parents=[subparsers.common_parent],
+        help="threshold segmentation of a CT: patient body (couch removed), lungs or bone (plastimatch segment)",
+    )
+    p.add_argument("--input", required=True, help="CT image file or DICOM series folder (HU)")
+    p.add_argument("--output-img", required=True, help="output mask (uint8 0/1 labelmap), e.g. body.nrrd")
+    p.add_argument("--preset", choices=("body", "lung", "bone"), default="body", help="what to segment (body)")
+    p.add_argument(
+        "--lower-threshold", type=float, default=-300.0, help="body: include voxels above this HU (-300)"
+    )
+    p.add_argument("--bottom", type=float, help="patient y (LPS mm) of the couch top: remove everything behind it")
+    p.add_argument("--keep-couch", action="store_true", help="do not detach the couch automatically")
+    p.add_argument("--couch-radius", type=float, default=6.0, help="in-plane opening radius that detaches the couch, mm")
+    fill = p.add_mutually_exclusive_group()
+    fill.add_argument("--fill-holes", dest="fill_holes", action="store_true", default=True, help="fill holes (default)")
+    fill.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep internal air out")
+    p.add_argument("--output-type", default="uchar", help="plastimatch output type of the mask (uchar)")
+    p.set_defaults(func=run_segment)
+
+    p = subparsers.add_parser(
+        "nuclei",
+        parents=[subparsers.common_parent],
+        help="fluorescence nuclei: labels, per-nucleus measurements, perinuclear rings, time-lapse tracking",
+    )
+    p.add_argument("--input", required=True, help="TIFF/OME-TIFF/CZI file, or a folder of them")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--nuclear-channel", help="channel name or index (default: a DAPI/Hoechst-like name, else 0)")
+    p.add_argument("--method", choices=("adaptive", "otsu", "threshold", "model"), default="adaptive")
+    p.add_argument("--threshold", type=float, help="intensity level (threshold) or probability level (model)")
+    p.add_argument("--diameter", type=float, help="expected nucleus diameter in pixels (estimated if not given)")
+    p.add_argument("--min-area", type=float, help="drop nuclei smaller than this many pixels (voxels)")
+    p.add_argument("--max-area", type=float, help="drop objects larger than this many pixels (voxels)")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--split-touching", dest="split_touching", action="store_true", default=True)
+    split.add_argument("--no-split-touching", dest="split_touching", action="store_false")
+    p.add_argument("--exclude-border", action="store_true", help="drop nuclei touching the image edge")
+    p.add_argument("--perinuclear-width", type=int, default=0, help="ring width in pixels for perinuclear measures")
+    p.add_argument("--track", action="store_true", help="link nuclei over time (time-lapses)")
+    p.add_argument("--max-displacement", type=float, help="tracking: largest move between frames, pixels")
+    p.add_argument("--memory", type=int, default=2, help="tracking: frames a nucleus may vanish (2)")
+    p.add_argument("--model", help="model file from imgsuite nuclei-train (for --method model)")
+    p.set_defaults(func=run_nuclei)
+
+    p = subparsers.add_parser(
+        "mabs",
+        parents=[subparsers.common_parent],
+        help="multi-atlas segmentation: register atlases, warp their structures, fuse the labels",
+    )
+    p.add_argument("command_file", nargs="?", help="config file (same as --config)")
+    p.add_argument("--config", help="config file: [atlas] folders, [registration] stages, [labelfusion] method")
+    p.add_argument("--segment", help="target image (overrides the config's target)")
+    p.add_argument("--output", help="output folder for per-structure masks (overrides the config)")
+    p.add_argument("--output-dicom", help="write an RTSTRUCT here (needs a DICOM target)")
+    p.set_defaults(func=run_mabs)
+
+    p = subparsers.add_parser(
+        "nuclei-train",
+        parents=[subparsers.common_parent],
+        help="train the optional nuclei U-Net (needs torch==2.13.0, CPU) on image/instance-mask pairs",
+    )
+    p.add_argument("--images", nargs="+", required=True, help="training images (TIFF)")
+    p.add_argument("--masks", nargs="+", required=True, help="instance masks, same order")
+    p.add_argument("--output", required=True, help="model file to write (.pt)")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_nuclei_train)
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from ..io import read_image, write_image
+    from .ct import segment_preset
+
+    progress = progress_for(args)
+    ct = read_image(args.input)
+    options = dict(
+        lower_threshold=args.lower_threshold,
+        bottom=args.bottom,
+        remove_couch=not args.keep_couch,
+        couch_radius_mm=args.couch_radius,
+        fill_holes=args.fill_holes,
+    )
+    try:
+        mask = segment_preset(ct, args.preset, progress=progress, **options)
+    except Exception as exc:
+        from ..errors import ImgSuiteError
+
+        if isinstance(exc, ImgSuiteError) and exc.path is None:
+            raise ImgSuiteError(exc.problem, args.input) from None
+        raise
+    write_image(mask, args.output_img, args.output_type)
+    return 0
+
+
+def run_nuclei(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from .nuclei_job import NucleiOptions, analyze_nuclei
+
+    options = NucleiOptions(
+        nuclear_channel=args.nuclear_channel,
+        method=args.method,
+        threshold=args.threshold,
+        diameter=args.diameter,
+        min_area=args.min_area,
+        max_area=args.max_area,
+        split_touching=args.split_touching,
+        exclude_border=args.exclude_border,
+        perinuclear_width=args.perinuclear_width,
+        track=args.track,
+        max_displacement=args.max_displacement,
+        memory=args.memory,
+        model=args.model,
+    )
+    results, warnings = analyze_nuclei(args.input, args.output, options, progress_for(args))
+    for w in warnings:
+        print(f"imgsuite nuclei: warning: {w}", file=sys.stderr)
+    if not args.quiet:
+        for r in results:
+            print(f"{r.stem}: {', '.join(str(c) for c in r.counts)} nuclei")
+    return 0
+
+
+def run_mabs(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from ..errors import ImgSuiteError
+    from .atlas import run_mabs_config
+
+    config = args.config or args.command_file
+    if not config:
+        raise ImgSuiteError("mabs needs a config file (--config FILE)")
+    run_mabs_config(config, target=args.segment, output=args.output, output_dicom=args.output_dicom,
+                    progress=progress_for(args))
+    return 0
+
+
+def run_nuclei_train(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from ..errors import ImgSuiteError
+    from .unet import train_from_files
+
+    if len(args.images) != len(args.masks):
+        raise ImgSuiteError(f"{len(args.images)} images but {len(args.masks)} masks: give one mask per image")
+    train_from_files(args.images, args.masks, args.output, epochs=args.epochs, seed=args.seed,
+                     progress=progress_for(args))
+    return 0

@@ -1,0 +1,202 @@
+"""CT threshold segmentation: patient body (with couch removal), lungs and bone.
+
+All functions take a CT in HU as a ``SimpleITK.Image`` and return a ``uint8`` mask (0/1) on the same
+grid, so the geometry travels with the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress
+
+PRESETS = ("body", "lung", "bone")
+
+
+def _require_ct(ct: sitk.Image) -> None:
+    if ct.GetDimension() != 3:
+        raise ImgSuiteError(f"CT segmentation needs a 3D image, got {ct.GetDimension()}D")
+    if ct.GetNumberOfComponentsPerPixel() != 1:
+        raise ImgSuiteError("CT segmentation needs a scalar image (one value per voxel)")
+
+
+def _as_mask(array: np.ndarray, like: sitk.Image) -> sitk.Image:
+    mask = sitk.GetImageFromArray(array.astype(np.uint8))
+    mask.CopyInformation(like)
+    return mask
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    labels, n = ndi.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == sizes.argmax()
+
+
+def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """Fill holes in each axial slice (lungs, bowel gas) and then in 3D (closed cavities)."""
+    out = np.empty_like(mask)
+    for k in range(mask.shape[0]):
+        out[k] = ndi.binary_fill_holes(mask[k])
+    return ndi.binary_fill_holes(out)
+
+
+def _posterior_index(ct: sitk.Image, bottom_mm: float) -> tuple[int, int]:
+    """Array axis (1 = rows, 2 = columns) that runs along patient y, and the first index behind ``bottom_mm``."""
+    direction = np.array(ct.GetDirection()).reshape(3, 3)
+    axis = int(np.argmax(np.abs(direction[1])))  # image axis (x=0, y=1, z=2) most aligned with LPS y
+    if axis == 2:
+        raise ImgSuiteError("--bottom needs an axial CT (patient y must lie in the slice plane)")
+    n = ct.GetSize()[axis]
+    ys = [ct.TransformContinuousIndexToPhysicalPoint([i if a == axis else 0 for a in range(3)])[1] for i in range(n)]
+    behind = [i for i, y in enumerate(ys) if y > bottom_mm]  # LPS: larger y = more posterior = lower on the couch
+    return 2 - axis, behind
+
+
+def segment_body(
+    ct: sitk.Image,
+    lower_threshold: float = -300.0,
+    bottom: float | None = None,
+    remove_couch: bool = True,
+    couch_radius_mm: float = 6.0,
+    fill_holes: bool = True,
+    progress: ProgressCallback | None = None,
+) -> sitk.Image:
+    """The patient's body outline: threshold, remove the couch, keep the largest component, fill holes.
+
+    Parameters
+    ----------
+    ct : SimpleITK.Image
+        3D CT in HU.
+    lower_threshold : float
+        Voxels above this value are tissue (plastimatch ``--lower-threshold``, default -300 HU).
+    bottom : float, optional
+        Patient y (LPS, mm) of the couch top: everything posterior to it is removed (plastimatch ``--bottom``).
+    remove_couch : bool
+        Detach thin structures (couch, immobilisation, cables) with an in-plane opening of
+        ``couch_radius_mm`` before picking the largest component; the outline is then restored to
+        full resolution inside the threshold mask, so the skin surface is not eroded.
+    fill_holes : bool
+        Fill internal air (lungs, bowel gas) slice by slice, then closed cavities in 3D.
+
+    Returns
+    -------
+    SimpleITK.Image
+        ``uint8`` mask (1 = body) on the CT grid.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> a = np.full((4, 40, 40), -1000, np.int16); a[:, 10:30, 10:30] = 0; a[:, 14:18, 14:18] = -900
+    >>> m = sitk.GetArrayFromImage(segment_body(sitk.GetImageFromArray(a)))
+    >>> int(m.sum()) == 4 * 20 * 20
+    True
+    """
+    _require_ct(ct)
+    progress = progress or no_progress
+    hu = sitk.GetArrayViewFromImage(ct)
+    mask = hu > lower_threshold
+    if bottom is not None:
+        axis, behind = _posterior_index(ct, bottom)
+        index = [slice(None)] * 3
+        index[axis] = behind
+        mask[tuple(index)] = False
+    progress(0.2, "body: threshold")
+    if not mask.any():
+        raise ImgSuiteError(f"no voxel above the lower threshold {lower_threshold:g} HU: is this a CT in HU?")
+    if remove_couch:
+        spacing = ct.GetSpacing()
+        radius = [max(1, int(round(couch_radius_mm / s))) for s in spacing[:2]]
+        yy, xx = np.ogrid[-radius[1] : radius[1] + 1, -radius[0] : radius[0] + 1]
+        disk = ((yy / radius[1]) ** 2 + (xx / radius[0]) ** 2) <= 1.0
+        opened = ndi.binary_opening(mask, structure=disk[None])
+        core = _largest_component(opened) if opened.any() else _largest_component(mask)
+        progress(0.6, "body: couch removed")
+        # grow the core back to the threshold surface: geodesic dilation limited to twice the radius
+        # (2 r city-block steps reach every point within r in-plane), so the skin is not eroded
+        cross = ndi.generate_binary_structure(3, 1)[1:2]
+        grown = ndi.binary_dilation(core, structure=cross, iterations=2 * max(radius) + 1, mask=mask)
+        body = _largest_component(grown | core)
+    else:
+        body = _largest_component(mask)
+    progress(0.8, "body: largest component")
+    if fill_holes:
+        body = _fill_holes_per_slice(body)
+    progress(1.0, "body: done")
+    return _as_mask(body, ct)
+
+
+def segment_lungs(
+    ct: sitk.Image,
+    body: sitk.Image | None = None,
+    upper_threshold: float = -400.0,
+    min_volume_cc: float = 5.0,
+    progress: ProgressCallback | None = None,
+) -> sitk.Image:
+    """Both lungs: air (below ``upper_threshold`` HU) inside the body, small pockets removed.
+
+    Parameters
+    ----------
+    body : SimpleITK.Image, optional
+        Body mask from :func:`segment_body` (computed when not given).
+    upper_threshold : float
+        Lung parenchyma lies below this (default -400 HU).
+    min_volume_cc : float
+        Air components smaller than this (bowel gas, noise) are dropped.
+    """
+    _require_ct(ct)
+    if body is None:
+        body = segment_body(ct)
+    inside = sitk.GetArrayViewFromImage(body) > 0
+    all_air = (sitk.GetArrayViewFromImage(ct) < upper_threshold) & inside
+    # an eroded body and an opening cut the lungs loose from the skin and the airways' thin links
+    air = ndi.binary_opening(all_air & ndi.binary_erosion(inside, iterations=2), ndi.generate_binary_structure(3, 1))
+    labels, n = ndi.label(air)
+    voxel_cc = float(np.prod(ct.GetSpacing())) / 1000.0
+    sizes = np.bincount(labels.ravel()) * voxel_cc
+    sizes[0] = 0
+    keep = np.flatnonzero(sizes >= min_volume_cc)
+    lungs = ndi.binary_dilation(np.isin(labels, keep), iterations=2, mask=all_air)  # undo the erosion
+    lungs = _fill_holes_per_slice(lungs)  # vessels inside the lung belong to it
+    if progress:
+        progress(1.0, "lungs: done")
+    return _as_mask(lungs, ct)
+
+
+def segment_bone(
+    ct: sitk.Image,
+    body: sitk.Image | None = None,
+    lower_threshold: float = 200.0,
+    min_volume_cc: float = 0.5,
+    progress: ProgressCallback | None = None,
+) -> sitk.Image:
+    """Bone: voxels above ``lower_threshold`` HU inside the body, small specks removed."""
+    _require_ct(ct)
+    if body is None:
+        body = segment_body(ct)
+    bone = (sitk.GetArrayViewFromImage(ct) > lower_threshold) & (sitk.GetArrayViewFromImage(body) > 0)
+    labels, n = ndi.label(bone)
+    voxel_cc = float(np.prod(ct.GetSpacing())) / 1000.0
+    sizes = np.bincount(labels.ravel()) * voxel_cc
+    sizes[0] = 0
+    bone = np.isin(labels, np.flatnonzero(sizes >= min_volume_cc))
+    if progress:
+        progress(1.0, "bone: done")
+    return _as_mask(bone, ct)
+
+
+def segment_preset(ct: sitk.Image, preset: str = "body", progress: ProgressCallback | None = None, **options):
+    """Run one preset (``body``, ``lung`` or ``bone``); ``options`` go to :func:`segment_body`."""
+    if preset not in PRESETS:
+        raise ImgSuiteError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    body = segment_body(ct, progress=progress if preset == "body" else None, **options)
+    if preset == "body":
+        return body
+    if preset == "lung":
+        return segment_lungs(ct, body, progress=progress)
+    return segment_bone(ct, body, progress=progress)

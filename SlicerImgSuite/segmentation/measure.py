@@ -1,0 +1,95 @@
+"""Per-nucleus measurements: area, centroid, and per-channel sum/mean inside the nucleus and in a perinuclear ring."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import segmentation
+
+
+def perinuclear_rings(labels: np.ndarray, width: int) -> np.ndarray:
+    """A ring ``width`` pixels wide around each nucleus, outside every nucleus, split between neighbours.
+
+    Examples
+    --------
+    >>> lab = np.zeros((9, 9), int); lab[3:6, 3:6] = 1
+    >>> int((perinuclear_rings(lab, 1) == 1).sum())
+    12
+    """
+    if width <= 0:
+        return np.zeros_like(labels)
+    grown = segmentation.expand_labels(labels, distance=width)
+    grown[labels > 0] = 0
+    return grown
+
+
+def measure_nuclei(
+    labels: np.ndarray,
+    channels: dict[str, np.ndarray],
+    perinuclear_width: int = 0,
+    pixel_size: tuple[float, ...] | None = None,
+) -> tuple[list[str], list[list]]:
+    """One row per nucleus: label, area, centroid, and sum/mean of every channel (and ring).
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Instance labels (2D or 3D), 0 = background.
+    channels : dict of name -> ndarray
+        Intensity images of the same shape as ``labels``.
+    perinuclear_width : int
+        Ring width in pixels; 0 = no ring columns.
+    pixel_size : tuple of float, optional
+        Pixel size per axis (same order as the array axes) to also report the area in physical units.
+
+    Returns
+    -------
+    header, rows
+        Column names and rows, ready for a CSV or a table node.
+
+    Examples
+    --------
+    >>> lab = np.zeros((4, 4), int); lab[:2, :2] = 1
+    >>> header, rows = measure_nuclei(lab, {"DAPI": np.ones((4, 4))})
+    >>> dict(zip(header, rows[0]))["DAPI_sum"]
+    4.0
+    """
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    axes = "zyx"[-labels.ndim :]
+    header = ["label", "area_px"]
+    if pixel_size is not None:
+        header.append("area_um2" if labels.ndim == 2 else "volume_um3")
+    header += [f"centroid_{a}" for a in axes]
+    index = ids.tolist()
+    area = ndi.sum_labels(np.ones(labels.shape), labels, index) if index else np.zeros(0)
+    columns = [ids, area]
+    if pixel_size is not None:
+        columns.append(area * float(np.prod(pixel_size)))
+    if index:
+        centroids = np.array(ndi.center_of_mass(np.ones(labels.shape), labels, index)).reshape(len(index), -1)
+    else:
+        centroids = np.zeros((0, labels.ndim))
+    columns += [centroids[:, i] for i in range(labels.ndim)]
+    rings = perinuclear_rings(labels, perinuclear_width) if perinuclear_width > 0 else None
+    ring_area = ndi.sum_labels(np.ones(labels.shape), rings, index) if rings is not None and index else None
+    if ring_area is not None:
+        header.append("ring_area_px")
+        columns.append(ring_area)
+    for name, image in channels.items():
+        image = np.asarray(image, np.float64)
+        total = ndi.sum_labels(image, labels, index) if index else np.zeros(0)
+        header += [f"{name}_sum", f"{name}_mean"]
+        columns += [total, total / np.maximum(area, 1)]
+        if rings is not None:
+            ring_total = ndi.sum_labels(image, rings, index) if index else np.zeros(0)
+            header += [f"{name}_ring_sum", f"{name}_ring_mean", f"{name}_ring_to_nucleus"]
+            ring_mean = ring_total / np.maximum(ring_area, 1)
+            columns += [ring_total, ring_mean, ring_mean / np.maximum(total / np.maximum(area, 1), 1e-12)]
+    rows = [[_plain(c[i]) for c in columns] for i in range(len(ids))]
+    return header, rows
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)

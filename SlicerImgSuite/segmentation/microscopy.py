@@ -1,0 +1,182 @@
+"""Microscopy readers: TIFF / OME-TIFF (tifffile) and Zeiss CZI (pylibCZIrw), one canonical layout.
+
+Every image comes back as a :class:`MicroscopyImage` whose ``data`` is ``(T, C, Z, Y, X)``, with
+channel names and pixel sizes from the file's metadata when it has them.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+
+SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".czi")
+
+
+@dataclass
+class MicroscopyImage:
+    """A microscopy image in ``(T, C, Z, Y, X)`` order.
+
+    Attributes
+    ----------
+    data : ndarray
+        Pixel values, 5D ``(T, C, Z, Y, X)``.
+    channel_names : list of str
+        One name per channel (``C0``, ``C1``... when the file names none).
+    pixel_size_um : tuple of float
+        ``(z, y, x)`` in micrometres (1.0 where unknown).
+    time_s : list of float, optional
+        Acquisition time of each frame, seconds, when the file records it.
+    """
+
+    data: np.ndarray
+    channel_names: list[str]
+    pixel_size_um: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    time_s: list[float] | None = None
+    path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_timelapse(self) -> bool:
+        return self.data.shape[0] > 1
+
+    @property
+    def is_stack(self) -> bool:
+        return self.data.shape[2] > 1
+
+    def channel_index(self, channel: str | int | None) -> int:
+        """Index of a channel given by name (case-insensitive) or number; ``None`` guesses the nuclear one."""
+        if channel is None:
+            for i, name in enumerate(self.channel_names):
+                if any(k in name.lower() for k in ("dapi", "hoechst", "nuc", "h2b", "draq")):
+                    return i
+            return 0
+        if isinstance(channel, int) or str(channel).lstrip("-").isdigit():
+            i = int(channel)
+            if not -len(self.channel_names) <= i < len(self.channel_names):
+                raise ImgSuiteError(f"channel {i} does not exist: the image has {len(self.channel_names)}", self.path)
+            return i % len(self.channel_names)
+        names = [n.lower() for n in self.channel_names]
+        if str(channel).lower() not in names:
+            raise ImgSuiteError(f"no channel named {channel!r}; channels: {', '.join(self.channel_names)}", self.path)
+        return names.index(str(channel).lower())
+
+
+def is_microscopy_file(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(SUFFIXES)
+
+
+def read_microscopy(path: str | os.PathLike) -> MicroscopyImage:
+    """Read a TIFF, OME-TIFF or CZI file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, tifffile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+    >>> tifffile.imwrite(f, np.zeros((4, 5), np.uint16))
+    >>> read_microscopy(f).data.shape
+    (1, 1, 1, 4, 5)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImgSuiteError("no such file", path)
+    try:
+        if path.suffix.lower() == ".czi":
+            image = _read_czi(path)
+        else:
+            image = _read_tiff(path)
+    except ImgSuiteError:
+        raise
+    except Exception as exc:  # the readers raise many types for a corrupt file
+        raise ImgSuiteError(f"cannot read microscopy image: {exc}", path) from None
+    image.path = path
+    return image
+
+
+def _to_tczyx(array: np.ndarray, axes: str) -> np.ndarray:
+    """Reorder tifffile axes into T, C, Z, Y, X (RGB samples become channels; other axes must be 1)."""
+    axes = axes.upper().replace("S", "C" if "C" not in axes.upper() else "S")
+    rename = {"Q": "Z", "I": "Z"}  # unnamed stacks are taken as z
+    axes = "".join(rename.get(a, a) if rename.get(a, a) not in axes else a for a in axes)
+    for a in "TCZYX":
+        if a not in axes:
+            array = array[..., None]
+            axes += a
+    extra = [i for i, a in enumerate(axes) if a not in "TCZYX"]
+    for i in sorted(extra, reverse=True):
+        if array.shape[i] != 1:
+            array = np.take(array, 0, axis=i)  # e.g. several scenes: keep the first
+        else:
+            array = np.squeeze(array, axis=i)
+        axes = axes[:i] + axes[i + 1 :]
+    return np.transpose(array, [axes.index(a) for a in "TCZYX"])
+
+
+def _read_tiff(path: Path) -> MicroscopyImage:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        array = series.asarray()
+        axes = series.axes
+        names, size, times = None, (1.0, 1.0, 1.0), None
+        if tif.is_ome and tif.ome_metadata:
+            names, size = _ome_channels(tif.ome_metadata)
+        elif tif.is_imagej and tif.imagej_metadata:
+            labels = tif.imagej_metadata.get("Labels")
+            if isinstance(labels, list):
+                names = labels
+    data = _to_tczyx(array, axes)
+    n = data.shape[1]
+    if not names or len(names) != n:
+        names = [f"C{i}" for i in range(n)]
+    return MicroscopyImage(data, list(names), size, times)
+
+
+def _ome_channels(xml: str) -> tuple[list[str] | None, tuple[float, float, float]]:
+    root = ET.fromstring(xml)
+    ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
+    pixels = root.find(".//ome:Pixels", ns) if ns else root.find(".//Pixels")
+    if pixels is None:
+        return None, (1.0, 1.0, 1.0)
+    channels = pixels.findall("ome:Channel", ns) if ns else pixels.findall("Channel")
+    names = [c.get("Name") or f"C{i}" for i, c in enumerate(channels)] or None
+    size = tuple(float(pixels.get(k, 1.0)) for k in ("PhysicalSizeZ", "PhysicalSizeY", "PhysicalSizeX"))
+    return names, size
+
+
+def _read_czi(path: Path) -> MicroscopyImage:
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.open_czi(str(path)) as czi:
+        box = czi.total_bounding_box
+        n_t, n_c, n_z = (box.get(k, (0, 1))[1] - box.get(k, (0, 1))[0] for k in "TCZ")
+        metadata = czi.metadata
+        planes = []
+        for t in range(n_t):
+            for c in range(n_c):
+                for z in range(n_z):
+                    plane = czi.read(plane={"T": t, "C": c, "Z": z})
+                    if plane.shape[-1] == 3:  # BGR pixels: luminance
+                        plane = plane[..., ::-1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+                    else:
+                        plane = plane[..., 0]
+                    planes.append(plane)
+    data = np.stack(planes).reshape(n_t, n_c, n_z, *planes[0].shape)
+    info = metadata.get("ImageDocument", {}).get("Metadata", {})
+    channels = info.get("Information", {}).get("Image", {}).get("Dimensions", {}).get("Channels", {}).get("Channel", [])
+    channels = channels if isinstance(channels, list) else [channels]
+    names = [ch.get("@Name") or f"C{i}" for i, ch in enumerate(channels)]
+    if len(names) != n_c:
+        names = [f"C{i}" for i in range(n_c)]
+    size = {"X": 1.0, "Y": 1.0, "Z": 1.0}
+    distances = info.get("Scaling", {}).get("Items", {}).get("Distance", [])
+    for item in distances if isinstance(distances, list) else [distances]:
+        if item.get("@Id") in size and item.get("Value"):
+            size[item["@Id"]] = float(item["Value"]) * 1e6  # metres -> micrometres
+    return MicroscopyImage(data, names, (size["Z"], size["Y"], size["X"]), None)

@@ -1,0 +1,303 @@
+"""The ``imgsuite nuclei`` job: microscopy files in, nuclei labels, measurements and pictures out.
+
+Per input ``<stem>`` the output folder receives ``<stem>_labels.tif`` (0 = background, one integer per
+nucleus; shape ``(Y, X)``, ``(Z, Y, X)``, or with a leading T axis for time-lapses), ``<stem>.csv``
+(one row per nucleus and frame), ``<stem>_overlay.png`` (contours over the nuclear channel), and for
+time-lapses ``<stem>_tracks.csv``, ``<stem>_tracks.png`` and ``<stem>_population.png``. The folder
+also gets ``summary.csv`` (one row per image and frame). Each file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+from ..io.atomic import atomic_path
+from ..progress import ProgressCallback, no_progress, sub_progress
+from .measure import measure_nuclei
+from .microscopy import MicroscopyImage, is_microscopy_file, read_microscopy
+from .nuclei import estimate_diameter, label_nuclei
+from .tracking import track_nuclei
+
+
+@dataclass
+class NucleiOptions:
+    """Options of one nuclei analysis (the CLI flags, the Slicer widget's fields)."""
+
+    nuclear_channel: str | int | None = None
+    method: str = "adaptive"
+    threshold: float | None = None
+    diameter: float | None = None
+    min_area: float | None = None
+    max_area: float | None = None
+    split_touching: bool = True
+    exclude_border: bool = False
+    perinuclear_width: int = 0
+    track: bool = False
+    max_displacement: float | None = None
+    memory: int = 2
+    model: str | None = None
+
+
+@dataclass
+class ImageResult:
+    """What one input produced."""
+
+    stem: str
+    labels: np.ndarray  # (T, [Z,] Y, X)
+    header: list[str]
+    rows: list[list]
+    counts: list[int]
+    tracks: list[list[tuple[int, int]]] | None = None
+    outputs: list[Path] = field(default_factory=list)
+
+
+def find_inputs(path: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """The microscopy files of a file or folder, and warnings about the files that are not."""
+    path = Path(path)
+    if path.is_file():
+        return [path], []
+    if not path.is_dir():
+        raise ImgSuiteError("no such file or folder", path)
+    files, warnings = [], []
+    for f in sorted(path.iterdir()):
+        if f.name.startswith("."):
+            continue
+        if f.is_file() and is_microscopy_file(f) and not f.name.endswith("_labels.tif"):
+            files.append(f)
+        else:
+            warnings.append(f"{f}: skipped (not a TIFF/OME-TIFF/CZI image)")
+    if not files:
+        raise ImgSuiteError("no TIFF, OME-TIFF or CZI image in this folder", path)
+    return files, warnings
+
+
+def analyze_image(
+    image: MicroscopyImage, options: NucleiOptions, progress: ProgressCallback | None = None
+) -> ImageResult:
+    """Segment, measure (and track) the nuclei of one microscopy image, in memory."""
+    progress = progress or no_progress
+    channel = image.channel_index(options.nuclear_channel)
+    n_t = image.data.shape[0]
+    stack = image.data.shape[2] > 1
+    spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
+    predictor = _model(options.model) if options.method == "model" else None
+    diameter = options.diameter
+    if diameter is None and options.method != "model":
+        first = image.data[0, channel] if stack else image.data[0, channel, 0]
+        diameter = estimate_diameter(first)
+    all_labels, rows, counts, centroids = [], [], [], []
+    header = None
+    for t in range(n_t):
+        planes = image.data[t] if stack else image.data[t, :, 0]
+        nuclear = planes[channel]
+        probability = predictor(nuclear) if predictor is not None else None
+        labels = label_nuclei(
+            nuclear,
+            options.method,
+            options.threshold,
+            diameter,
+            options.min_area,
+            options.max_area,
+            options.split_touching,
+            options.exclude_border,
+            spacing=tuple(s / min(spacing) for s in spacing),
+            probability=probability,
+        )
+        channels = {name: planes[i] for i, name in enumerate(image.channel_names)}
+        h, frame_rows = measure_nuclei(labels, channels, options.perinuclear_width, spacing)
+        header = ["frame", "time_s", *h]
+        time = image.time_s[t] if image.time_s else float(t)
+        rows += [[t, time, *r] for r in frame_rows]
+        counts.append(int(labels.max()))
+        cols = [h.index(f"centroid_{a}") for a in "zyx"[-labels.ndim :]]
+        centroids.append(np.array([[r[c] for c in cols] for r in frame_rows]).reshape(-1, labels.ndim))
+        all_labels.append(labels)
+        progress((t + 1) / n_t, f"frame {t + 1}/{n_t}: {counts[-1]} nuclei")
+    result = ImageResult(image.path.stem if image.path else "image", np.stack(all_labels), header, rows, counts)
+    if options.track and n_t > 1:
+        reach = options.max_displacement or (diameter or 10.0)
+        result.tracks = track_nuclei(centroids, reach, options.memory)
+        track_of = {key: i + 1 for i, tr in enumerate(result.tracks) for key in tr}
+        starts = np.cumsum([0, *counts])
+        result.header = [*header, "track_id"]
+        for t in range(n_t):
+            for i in range(counts[t]):
+                result.rows[starts[t] + i].append(track_of[(t, i)])
+    return result
+
+
+def analyze_nuclei(
+    input_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    options: NucleiOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[ImageResult], list[str]]:
+    """Run the nuclei job on a file or a folder; returns the results and the warnings.
+
+    A folder may hold other files: they are skipped with a warning, and an unreadable image is
+    reported and skipped, so one bad file does not lose the others' results.
+    """
+    options = options or NucleiOptions()
+    progress = progress or no_progress
+    files, warnings = find_inputs(input_path)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for k, f in enumerate(files):
+        step = sub_progress(progress, k / len(files), (k + 1) / len(files))
+        try:
+            image = read_microscopy(f)
+        except ImgSuiteError as exc:
+            if len(files) == 1:
+                raise
+            warnings.append(f"{exc} (skipped)")
+            continue
+        stem = f.name.split(".")[0]
+        result = analyze_image(image, options, sub_progress(step, 0, 0.8))
+        result.stem = stem
+        result.outputs = write_outputs(result, image, output_dir, options)
+        results.append(result)
+        step(1.0, f"{stem}: {sum(result.counts)} nuclei")
+    if not results:
+        raise ImgSuiteError("no image could be read: " + "; ".join(warnings), input_path)
+    _write_summary(results, output_dir / "summary.csv")
+    return results, warnings
+
+
+def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, options: NucleiOptions) -> list[Path]:
+    """Labels TIFF, CSV, overlay PNG, and the tracking files of one analysed image."""
+    import tifffile
+
+    folder = Path(folder)
+    stem = result.stem
+    labels = result.labels if result.labels.shape[0] > 1 else result.labels[0]
+    outputs = [folder / f"{stem}_labels.tif", folder / f"{stem}.csv", folder / f"{stem}_overlay.png"]
+    dtype = np.uint16 if labels.max() < 65536 else np.uint32
+    with atomic_path(outputs[0]) as tmp:
+        tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib")
+    _write_csv(outputs[1], result.header, result.rows)
+    channel = image.channel_index(options.nuclear_channel)
+    nuclear = image.data[-1, channel]
+    save_overlay(nuclear.max(axis=0), result.labels[-1], outputs[2])
+    if result.tracks is not None:
+        outputs += _write_tracks(result, image, folder)
+    if result.labels.shape[0] > 1:
+        outputs.append(folder / f"{stem}_population.png")
+        times = sorted({(r[0], r[1]) for r in result.rows}) or [(t, float(t)) for t in range(len(result.counts))]
+        time_of = dict(times)
+        save_population_plot(
+            [time_of.get(t, float(t)) for t in range(len(result.counts))], result.counts, outputs[-1], stem
+        )
+    return outputs
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([[f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows])
+
+
+def _write_summary(results: list[ImageResult], path: Path) -> None:
+    header = ["image", "frame", "time_s", "nuclei", "mean_area_px"]
+    rows = []
+    for res in results:
+        area = res.header.index("area_px")
+        for t, n in enumerate(res.counts):
+            frame = [r for r in res.rows if r[0] == t]
+            time = frame[0][1] if frame else float(t)
+            rows.append([res.stem, t, time, n, float(np.mean([r[area] for r in frame])) if frame else 0.0])
+    _write_csv(path, header, rows)
+
+
+def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path) -> list[Path]:
+    header = result.header
+    cols = [header.index(c) for c in header if c.startswith("centroid_")]
+    starts = np.cumsum([0, *result.counts])
+    rows, paths = [], []
+    for i, track in enumerate(result.tracks):
+        path = []
+        for t, k in track:
+            row = result.rows[starts[t] + k]
+            rows.append([i + 1, t, row[1], row[2], *[row[c] for c in cols]])
+            path.append([row[c] for c in cols][-2:])  # (y, x)
+        paths.append(np.array(path))
+    out = [folder / f"{result.stem}_tracks.csv", folder / f"{result.stem}_tracks.png"]
+    _write_csv(out[0], ["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
+    save_track_image(image.data[0, image.channel_index(None)].max(axis=0), paths, out[1])
+    return out
+
+
+def _normalise(plane: np.ndarray) -> np.ndarray:
+    plane = np.asarray(plane, np.float32)
+    lo, hi = np.percentile(plane, [1, 99.8])
+    return np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def save_overlay(plane: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    """Nuclear channel in grey with each nucleus outlined (a projection for stacks)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from skimage.segmentation import find_boundaries
+
+    flat = labels.max(axis=0) if labels.ndim == 3 else labels
+    rgb = np.repeat(_normalise(plane)[..., None], 3, axis=2)
+    edge = find_boundaries(flat, mode="inner")
+    rgb[edge] = (1.0, 0.2, 0.2)
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, rgb)
+
+
+def save_track_image(plane: np.ndarray, paths: list[np.ndarray], path: Path) -> None:
+    """The tracks drawn over the first frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6 * plane.shape[0] / plane.shape[1]), dpi=100)
+    ax.imshow(_normalise(plane), cmap="gray")
+    for p in paths:
+        if len(p) > 1:
+            ax.plot(p[:, 1], p[:, 0], "-", lw=1.2)
+        ax.plot(p[-1:, 1], p[-1:, 0], "o", ms=2)
+    ax.set_axis_off()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+
+
+def save_population_plot(times: list[float], counts: list[int], path: Path, title: str = "") -> None:
+    """Number of nuclei over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.plot(times, counts, "o-")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("nuclei")
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+
+
+def _model(path: str | None):
+    if not path:
+        raise ImgSuiteError("method 'model' needs --model FILE (a model made by imgsuite nuclei-train)")
+    from .unet import load_predictor
+
+    return load_predictor(path)

@@ -1,0 +1,77 @@
+"""Results into a Slicer scene (through the mrml adapters): CT masks as segments, nuclei as segments + table + plot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+
+@dataclass
+class NucleiNodes:
+    """The nodes :func:`nuclei_to_scene` adds."""
+
+    volume: object
+    segmentation: object
+    table: object
+    plot: object
+
+
+def _image(array: np.ndarray, pixel_size: tuple[float, ...] | None) -> sitk.Image:
+    array = np.asarray(array)
+    if pixel_size is not None and len(pixel_size) < 3:
+        pixel_size = (1.0, *pixel_size)
+    image = sitk.GetImageFromArray(array[None] if array.ndim == 2 else array)  # Slicer volumes are 3D
+    if pixel_size is not None:
+        image.SetSpacing([float(s) for s in reversed(pixel_size)])
+    return image
+
+
+def nuclei_to_scene(
+    scene,
+    image: np.ndarray,
+    labels: np.ndarray,
+    header: list[str],
+    rows: list[list],
+    name: str = "Nuclei",
+    pixel_size: tuple[float, ...] | None = None,
+    plot_column: str | None = None,
+) -> NucleiNodes:
+    """Add the nuclear channel as a volume, each nucleus as a segment, the measurements as a table and a plot.
+
+    Parameters
+    ----------
+    image, labels : ndarray
+        Nuclear channel and instance labels, 2D (Y, X) or 3D (Z, Y, X).
+    header, rows :
+        Measurements from :func:`SlicerImgSuite.segmentation.measure.measure_nuclei`.
+    pixel_size : tuple of float, optional
+        Pixel size per array axis (micrometres shown as mm in Slicer).
+    plot_column : str, optional
+        Column plotted against nucleus area (default: the first ``*_mean`` column).
+    """
+    from ..mrml.segmentations import segmentation_node_from_labels
+    from ..mrml.tables import plot_from_table, table_node_from_rows
+    from ..mrml.volumes import volume_node_from_image
+
+    volume = volume_node_from_image(scene, _image(image, pixel_size), f"{name} image")
+    ids = [int(i) for i in np.unique(labels) if i > 0]
+    lab = _image(labels.astype(np.uint16 if labels.max() < 65536 else np.uint32), pixel_size)
+    segmentation = segmentation_node_from_labels(scene, lab, {i: f"nucleus {i}" for i in ids}, name=f"{name} nuclei")
+    table = table_node_from_rows(scene, header, rows, f"{name} measurements")
+    column = plot_column or next((h for h in header if h.endswith("_mean")), header[-1])
+    plot = plot_from_table(scene, table, "area_px", [column], f"{name}: {column} vs area")
+    for k in range(plot.GetNumberOfPlotSeriesNodes()):  # one point per nucleus: markers, no lines
+        series = plot.GetNthPlotSeriesNode(k)
+        series.SetMarkerStyle(series.MarkerStyleCircle)
+        series.SetLineStyle(series.LineStyleNone)
+    return NucleiNodes(volume, segmentation, table, plot)
+
+
+def ct_masks_to_scene(scene, ct: sitk.Image, masks: dict[str, sitk.Image], name: str = "CT threshold"):
+    """Add CT masks as one segmentation node (one segment each) and return it."""
+    from ..mrml.segmentations import segmentation_node_from_masks
+
+    colors = {"body": (177, 122, 101), "lung": (0, 151, 206), "bone": (241, 214, 145)}
+    return segmentation_node_from_masks(scene, masks, {k: v for k, v in colors.items() if k in masks}, name=name)

@@ -1,0 +1,53 @@
+"""Helpers for the scripted modules inside the desktop Slicer application.
+
+Imported only by ``Modules/*/*.py``; Slicer and Qt are imported inside the functions, so the
+logic package still imports without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+
+from .progress import Cancelled
+
+# Python packages the logic needs that desktop Slicer does not bundle (import name -> pip name).
+EXTRA_PACKAGES = {"skimage": "scikit-image", "tifffile": "tifffile", "matplotlib": "matplotlib"}
+
+
+def ensure_packages(packages: dict[str, str] | None = None) -> None:
+    """Offer to pip-install what is missing, once, with Slicer's own pip."""
+    import slicer
+
+    missing = [pip for mod, pip in (packages or EXTRA_PACKAGES).items() if importlib.util.find_spec(mod) is None]
+    if not missing:
+        return
+    if not slicer.util.confirmOkCancelDisplay(
+        f"SlicerImgSuite needs these Python packages: {', '.join(missing)}. Install them now?"
+    ):
+        raise RuntimeError(f"missing Python packages: {', '.join(missing)}")
+    slicer.util.pip_install(" ".join(missing))
+
+
+@contextlib.contextmanager
+def progress_dialog(title: str):
+    """A modal progress dialog; yields a ``(fraction, message)`` callback that raises
+    :class:`~SlicerImgSuite.progress.Cancelled` when the user presses Cancel."""
+    import qt
+    import slicer
+
+    dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title, maximum=1000)
+    dialog.setCancelButtonText("Cancel")
+
+    def callback(fraction: float, message: str = "") -> None:
+        dialog.setValue(int(1000 * min(max(fraction, 0.0), 1.0)))
+        if message:
+            dialog.setLabelText(message)
+        slicer.app.processEvents(qt.QEventLoop.ExcludeUserInputEvents)
+        if dialog.wasCanceled:
+            raise Cancelled()
+
+    try:
+        yield callback
+    finally:
+        dialog.close()

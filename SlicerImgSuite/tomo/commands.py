@@ -1,0 +1,193 @@
+"""``imgsuite drr``, ``imgsuite tomo`` and ``imgsuite fdk`` (plastimatch's option names and meanings)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..cli_options import add_grid_options, grid_from_args, parse_numbers
+from ..errors import ImgSuiteError
+from ..geometry import grid_image
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "drr",
+        parents=[subparsers.common_parent],
+        help="DRRs from a CT, or a tomosynthesis sweep (plastimatch drr options)",
+    )
+    p.add_argument("infile", nargs="?", help="CT image or DICOM folder")
+    p.add_argument("-I", "--input", help="CT image or DICOM folder (same as INFILE)")
+    p.add_argument(
+        "-O", "--output", required=True, help="output prefix DIR/image (plastimatch folder) or a .mha/.nrrd stack"
+    )
+    p.add_argument("-t", "--output-format", choices=["pfm", "raw"], default="pfm", help="folder image format")
+    p.add_argument("-r", "--dim", nargs="+", default=["512", "512"], help='detector pixels "columns rows"')
+    p.add_argument("-z", "--detector-size", nargs="+", help='detector size in mm "width height" (default 400 400)')
+    p.add_argument("--sad", type=float, default=1000.0, help="source to isocenter distance, mm (default 1000)")
+    p.add_argument("--sid", type=float, default=1500.0, help="source to detector distance, mm (default 1500)")
+    p.add_argument("-o", "-g", "--isocenter", nargs="+", help='isocenter "x y z" LPS mm (default 0 0 0)')
+    p.add_argument("-n", "--nrm", nargs="+", help='isocenter-to-source direction "x y z" (one view)')
+    p.add_argument("--vup", nargs="+", default=["0", "0", "1"], help='direction to the top panel row (default "0 0 1")')
+    p.add_argument("-a", "--num-angles", type=int, default=1, help="number of views on the circle (default 1)")
+    p.add_argument("-N", "--gantry-angle-spacing", type=float, help="degrees between views (default 360/a)")
+    p.add_argument("-y", "--gantry-angle", type=float, default=0.0, help="first gantry angle, degrees")
+    p.add_argument("-c", "--image-center", nargs="+", help='principal point "column row" in pixels')
+    p.add_argument("-e", "--exponential", action="store_true", help="write exp(-integral) instead of the integral")
+    p.add_argument("-P", "--hu-conversion", choices=["preprocess", "inline", "none"], default="preprocess")
+    p.add_argument("-s", "--intensity-scale", type=float, default=1.0, help="scale the output values")
+    p.add_argument("-i", "--algorithm", choices=["exact", "uniform"], default="exact", help="accepted; Joseph")
+    p.add_argument("--sweep", choices=["linear", "arc"], help="a tomosynthesis sweep instead of a circle")
+    p.add_argument("--sweep-angle", type=float, default=40.0, help="total sweep angle, degrees (default 40)")
+    p.add_argument("--views", type=int, default=25, help="views in the sweep (default 25)")
+    p.set_defaults(func=run_drr)
+
+    p = subparsers.add_parser(
+        "tomo",
+        parents=[subparsers.common_parent],
+        help="tomosynthesis reconstruction (shift-and-add, FBP, SART) from a projection set",
+    )
+    p.add_argument("--input", required=True, help="plastimatch projection folder or a stack with .json geometry")
+    p.add_argument("--output", required=True, help="output volume (nrrd, mha, nii.gz)")
+    p.add_argument("--algorithm", choices=["saa", "fbp", "sart"], default="fbp", help="default fbp")
+    p.add_argument("--slice-spacing", type=float, default=5.0, help="mm between slices (default 5)")
+    p.add_argument("--depth-range", nargs=2, type=float, default=[0.0, 300.0], help="mm above the detector")
+    p.add_argument("--pixel-size", type=float, help="in-plane voxel size, mm (default: panel pitch at mid depth)")
+    p.add_argument("--iterations", type=int, default=4, help="SART iterations (default 4)")
+    p.add_argument("--subsets", type=int, help="SART ordered subsets (default views/5)")
+    p.add_argument("--filter", choices=["none", "ramp", "hann", "slice-thickness"], default="slice-thickness")
+    p.add_argument("--slice-thickness", type=float, help="thinnest slice for the slice-thickness filter, mm")
+    p.add_argument("--log", action="store_true", help="the input holds intensities exp(-integral): take -log")
+    add_grid_options(p)
+    p.set_defaults(func=run_tomo)
+
+    p = subparsers.add_parser(
+        "fdk", parents=[subparsers.common_parent], help="cone-beam CT reconstruction (plastimatch fdk options)"
+    )
+    p.add_argument("-I", "--input", required=True, help="plastimatch projection folder (or a stack with .json)")
+    p.add_argument("-O", "--output", required=True, help="output volume")
+    p.add_argument("-r", "--dim", nargs="+", default=["256", "256", "100"], help='voxels "i j k" (default 256 256 100)')
+    p.add_argument("-z", "--volume-size", nargs="+", default=["300", "300", "150"], help='size "x y z" mm')
+    p.add_argument("-f", "--filter", choices=["none", "ramp"], default="ramp")
+    p.add_argument("-a", "--image-range", nargs="+", help='views "first last" or "first skip last"')
+    p.add_argument("-x", "--detector-offset", nargs="+", help='detector offset "x0 y0" in pixels')
+    p.add_argument("-s", "--intensity-scale", type=float, default=1.0, help="scale the output values")
+    p.add_argument("-X", "--flavor", help="accepted for plastimatch compatibility; ignored")
+    p.add_argument("-A", "--threading", help="accepted for plastimatch compatibility; ignored")
+    p.set_defaults(func=run_fdk)
+
+
+def run_drr(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from ..io import read_image
+    from .drr import drr
+    from .geometry import arc_sweep, circular, linear_sweep
+    from .projset import write_projections
+
+    source = args.input or args.infile
+    if not source:
+        raise ImgSuiteError("drr needs a CT: give INFILE or --input")
+    dims = parse_numbers(args.dim, 2, "--dim", int)
+    size = parse_numbers(args.detector_size, 2, "--detector-size") if args.detector_size else [400.0, 400.0]
+    pixel = (size[0] / dims[0], size[1] / dims[1])
+    iso = parse_numbers(args.isocenter, 3, "--isocenter") if args.isocenter else [0.0, 0.0, 0.0]
+    if args.sad <= 0 or args.sid <= args.sad:
+        raise ImgSuiteError(f"need 0 < --sad < --sid, got {args.sad} and {args.sid}")
+    if args.sweep == "linear":
+        center = np.asarray(iso) + [0.0, args.sid - args.sad, 0.0]  # coronal panel, source anterior
+        geometry = linear_sweep(args.views, args.sweep_angle, args.sid, dims, pixel, center)
+    elif args.sweep == "arc":
+        geometry = arc_sweep(args.views, args.sweep_angle, args.sad, args.sid, dims, pixel, iso)
+    else:
+        center = parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None
+        nrm = parse_numbers(args.nrm, 3, "--nrm") if args.nrm else None
+        geometry = circular(
+            1 if nrm else args.num_angles,
+            args.sad,
+            args.sid,
+            dims,
+            pixel,
+            args.gantry_angle,
+            args.gantry_angle_spacing,
+            iso,
+            parse_numbers(args.vup, 3, "--vup"),
+            nrm,
+            center,
+        )
+    ct = read_image(source)
+    result = drr(ct, geometry, args.hu_conversion, args.exponential, args.intensity_scale, progress_for(args))
+    write_projections(result, _output_path(args.output), args.output_format)
+    return 0
+
+
+def _output_path(output: str) -> Path:
+    """plastimatch's ``-O DIR/image`` prefix names the folder; a stack file name is kept as is."""
+    path = Path(output)
+    if path.suffix.lower() in (".mha", ".mhd", ".nrrd", ".nii", ".gz"):
+        return path
+    if output.endswith(("/", "\\")) or path.is_dir():
+        return path
+    if path.name.lower() == "image":
+        return path.parent
+    return path
+
+
+def run_tomo(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from ..io import write_image
+    from .projset import ProjectionSet, read_projections
+    from .recon import reconstruct, tomo_grid
+
+    projections = read_projections(args.input)
+    if args.log:
+        projections = ProjectionSet(-np.log(np.clip(projections.images, 1e-6, None)), projections.geometry)
+    grid = grid_from_args(args) or tomo_grid(
+        projections.geometry, args.depth_range, args.slice_spacing, args.pixel_size
+    )
+    options = {}
+    if args.algorithm == "sart":
+        options = {"iterations": args.iterations, "subsets": args.subsets}
+    elif args.algorithm == "fbp":
+        options = {"filter": args.filter, "slice_thickness": args.slice_thickness}
+    volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
+    write_image(volume, args.output)
+    return 0
+
+
+def fdk_grid(dim, volume_size) -> object:
+    """plastimatch fdk's output grid: ``dim`` voxels spanning ``volume_size`` mm, centred on the origin."""
+    spacing = [s / d for s, d in zip(volume_size, dim)]
+    origin = [-(s - sp) / 2.0 for s, sp in zip(volume_size, spacing)]
+    return grid_image(origin, dim, spacing)
+
+
+def run_fdk(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from ..io import write_image
+    from .projset import read_projections
+    from .recon import fdk
+
+    projections = read_projections(args.input)
+    dim = parse_numbers(args.dim, None, "--dim", int)
+    dim = dim * 3 if len(dim) == 1 else dim
+    size = parse_numbers(args.volume_size, None, "--volume-size")
+    size = size * 3 if len(size) == 1 else size
+    if len(dim) != 3 or len(size) != 3:
+        raise ImgSuiteError(f"--dim and --volume-size need 1 or 3 numbers, got {dim} and {size}")
+    if args.image_range:
+        r = parse_numbers(args.image_range, None, "--image-range", int)
+        first, skip, last = (r[0], 1, r[1]) if len(r) == 2 else (r[0], r[1], r[2]) if len(r) == 3 else (r[0], 1, r[0])
+        index = [i for i in range(first, last + 1, max(skip, 1)) if i < len(projections.geometry)]
+        if not index:
+            raise ImgSuiteError(f"--image-range {r} selects no projection", args.input)
+        projections = type(projections)(projections.images[index], projections.geometry.subset(index))
+    if args.detector_offset:
+        offset = parse_numbers(args.detector_offset, 2, "--detector-offset")
+        projections.geometry.image_center = projections.geometry.image_center + np.asarray(offset)
+    volume = fdk(projections, fdk_grid(dim, size), args.filter, progress_for(args))
+    if args.intensity_scale != 1.0:
+        volume = volume * args.intensity_scale
+    write_image(volume, args.output)
+    return 0

@@ -1,0 +1,182 @@
+"""Round trips through slicer-core's real MRML: volumes, labelmaps, segmentations, markups, transforms, .mrb."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SlicerImgSuite.errors import ImgSuiteError
+from SlicerImgSuite.mrml import markups, mrb, segmentations, tables, transforms, volumes
+from SlicerImgSuite.mrml.ras import points_lps_to_ras
+
+
+def _oblique_image(pixel=np.float32):
+    array = np.random.default_rng(1).random((6, 7, 8)).astype(pixel)
+    image = sitk.GetImageFromArray(array)
+    image.SetOrigin((12.5, -30.0, 7.0))
+    image.SetSpacing((0.7, 1.3, 2.5))
+    image.SetDirection(sitk.VersorTransform((0.3, -0.5, 1.0), 0.6).GetMatrix())
+    return image
+
+
+def test_volume_round_trip_keeps_voxels_and_oblique_geometry(mrml):
+    image = _oblique_image()
+    node = volumes.volume_node_from_image(mrml, image, "CT")
+    assert node.IsA("vtkMRMLScalarVolumeNode")
+    back = volumes.image_from_volume_node(node)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(image))
+    np.testing.assert_allclose(back.GetOrigin(), image.GetOrigin(), atol=1e-9)
+    np.testing.assert_allclose(back.GetSpacing(), image.GetSpacing(), atol=1e-9)
+    np.testing.assert_allclose(back.GetDirection(), image.GetDirection(), atol=1e-9)
+
+
+def test_volume_node_holds_ras(mrml):
+    image = _oblique_image()
+    node = volumes.volume_node_from_image(mrml, image, "CT")
+    # the RAS position of voxel (1, 2, 3) is the LPS position with x and y negated
+    lps = np.array(image.TransformIndexToPhysicalPoint((1, 2, 3)))
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    m = vtkMatrix4x4()
+    node.GetIJKToRASMatrix(m)
+    ras = m.MultiplyPoint((1, 2, 3, 1))[:3]
+    np.testing.assert_allclose(ras, lps * [-1, -1, 1], atol=1e-9)
+
+
+def test_labelmap_and_vector_volumes(mrml):
+    labels = sitk.Cast(_oblique_image() * 4, sitk.sitkUInt8)
+    node = volumes.volume_node_from_image(mrml, labels, "labels", labelmap=True)
+    assert node.IsA("vtkMRMLLabelMapVolumeNode")
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(volumes.image_from_volume_node(node)), sitk.GetArrayViewFromImage(labels)
+    )
+    vector = sitk.Compose([_oblique_image(), _oblique_image() * 2, _oblique_image() * 3])
+    vnode = volumes.volume_node_from_image(mrml, vector, "rgb")
+    assert vnode.IsA("vtkMRMLVectorVolumeNode")
+    back = volumes.image_from_volume_node(vnode)
+    assert back.GetNumberOfComponentsPerPixel() == 3
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(vector))
+
+
+def test_segmentation_round_trip_names_colours_overlaps(mrml, phantom):
+    masks = {k: phantom.masks[k] for k in ("GTV", "PTV", "RING", "SPINAL_CORD")}  # GTV inside PTV: overlap
+    node = segmentations.segmentation_node_from_masks(mrml, masks, phantom.colors, "Phantom")
+    assert node.GetSegmentation().GetNumberOfSegments() == 4
+    back = segmentations.masks_from_segmentation_node(node, phantom.ct)
+    assert list(back) == list(masks)
+    for name, mask in masks.items():
+        np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back[name]), sitk.GetArrayViewFromImage(mask))
+    assert segmentations.segment_colors(node)["GTV"] == phantom.colors["GTV"]
+    assert node.GetSegmentation().CreateRepresentation("Closed surface")
+
+
+def test_segmentation_from_label_image(mrml):
+    labels = np.zeros((4, 5, 6), np.uint8)
+    labels[1:3, 1:3, 1:4] = 1
+    labels[0, 4, 5] = 2
+    image = sitk.GetImageFromArray(labels)
+    node = segmentations.segmentation_node_from_labels(mrml, image, {1: "A", 2: "B"})
+    back = segmentations.masks_from_segmentation_node(node, image)
+    assert int(sitk.GetArrayViewFromImage(back["A"]).sum()) == 12
+    assert int(sitk.GetArrayViewFromImage(back["B"]).sum()) == 1
+
+
+@pytest.mark.parametrize("suffix", [".mrk.json", ".fcsv"])
+def test_markups_files_round_trip_in_lps(mrml, tmp_path, suffix):
+    points = np.array([[10.0, -20.5, 33.25], [-1.0, 2.0, -3.0]])
+    node = markups.fiducial_node_from_points(mrml, points, ["tip", "base"], "Landmarks")
+    # the node holds RAS
+    np.testing.assert_allclose(node.GetNthControlPointPosition(0), points_lps_to_ras(points)[0])
+    path = tmp_path / f"landmarks{suffix}"
+    markups.write_markups(node, path)
+    assert "LPS" in path.read_text()
+    again = markups.read_markups(mrml, path)
+    back, labels = markups.points_from_fiducial_node(again)
+    np.testing.assert_allclose(back, points, atol=1e-6)
+    assert labels == ["tip", "base"]
+
+
+def test_markups_bad_files(mrml, tmp_path):
+    with pytest.raises(ImgSuiteError, match="no such markups file"):
+        markups.read_markups(mrml, tmp_path / "none.fcsv")
+    with pytest.raises(ImgSuiteError, match=r"\.mrk\.json or \.fcsv"):
+        markups.read_markups(mrml, tmp_path / "x.txt")
+
+
+def test_linear_transform_direction_with_a_point_that_moves(mrml):
+    # ITK: fixed point p maps to moving point p + (10, 0, 0) LPS. Slicer: that is "from parent".
+    transform = sitk.TranslationTransform(3, (10.0, 0.0, 0.0))
+    node = transforms.transform_node_from_sitk(mrml, transform, "T")
+    assert node.IsA("vtkMRMLLinearTransformNode")
+    p_lps = np.array([1.0, 2.0, 3.0])
+    moved_ras = node.GetTransformFromParent().TransformPoint(points_lps_to_ras(p_lps)[0])
+    np.testing.assert_allclose(moved_ras, points_lps_to_ras(p_lps + [10, 0, 0])[0], atol=1e-9)
+    back = transforms.sitk_transform_from_node(node)
+    np.testing.assert_allclose(back.TransformPoint(p_lps.tolist()), p_lps + [10, 0, 0], atol=1e-9)
+
+
+def test_rigid_transform_round_trip(mrml):
+    rigid = sitk.Euler3DTransform((5, 0, -2), 0.1, -0.2, 0.3, (4, 5, 6))
+    back = transforms.sitk_transform_from_node(transforms.transform_node_from_sitk(mrml, rigid, "R"))
+    for p in ([0, 0, 0], [30, -40, 50]):
+        np.testing.assert_allclose(back.TransformPoint(p), rigid.TransformPoint(p), atol=1e-9)
+
+
+def test_bspline_transform_round_trip(mrml):
+    reference = _oblique_image()
+    bspline = sitk.BSplineTransformInitializer(reference, [3, 3, 3])
+    params = np.random.default_rng(0).normal(0, 2.0, len(bspline.GetParameters()))
+    bspline.SetParameters(params.tolist())
+    node = transforms.transform_node_from_sitk(mrml, bspline, "B")
+    assert node.IsA("vtkMRMLBSplineTransformNode")
+    back = transforms.sitk_transform_from_node(node)
+    p = list(reference.TransformContinuousIndexToPhysicalPoint((3.2, 2.5, 4.1)))
+    np.testing.assert_allclose(back.TransformPoint(p), bspline.TransformPoint(p), atol=1e-6)
+    moved = np.array(bspline.TransformPoint(p))
+    slicer_moved = node.GetTransformFromParent().TransformPoint(points_lps_to_ras(p)[0])
+    np.testing.assert_allclose(slicer_moved, points_lps_to_ras(moved)[0], atol=1e-4)
+
+
+def test_displacement_field_becomes_a_grid_transform(mrml):
+    field = np.zeros((8, 9, 10, 3))
+    field[..., 0] = 2.0
+    field[..., 2] = -1.5
+    image = sitk.GetImageFromArray(field, isVector=True)
+    image.SetSpacing((4.0, 4.0, 4.0))
+    image.SetOrigin((-10.0, -10.0, -10.0))
+    transform = sitk.DisplacementFieldTransform(sitk.Image(image))
+    node = transforms.transform_node_from_sitk(mrml, transform, "G")
+    assert node.IsA("vtkMRMLGridTransformNode")
+    p = [2.0, 3.0, 4.0]
+    slicer_moved = node.GetTransformFromParent().TransformPoint(points_lps_to_ras(p)[0])
+    np.testing.assert_allclose(slicer_moved, points_lps_to_ras(np.add(p, [2.0, 0.0, -1.5]))[0], atol=1e-6)
+    back = transforms.sitk_transform_from_node(node)
+    np.testing.assert_allclose(back.TransformPoint(p), np.add(p, [2.0, 0.0, -1.5]), atol=1e-6)
+
+
+def test_tables_and_plots(mrml):
+    table = tables.table_node_from_rows(mrml, ["dose", "GTV", "note"], [[0, 100.0, "a"], [10, 50.0, "b"]], "DVH")
+    header, rows = tables.rows_from_table_node(table)
+    assert header == ["dose", "GTV", "note"] and rows[1] == [10.0, 50.0, "b"]
+    chart = tables.plot_from_table(mrml, table, "dose", ["GTV"], "DVH plot")
+    assert chart.GetNumberOfPlotSeriesNodes() == 1
+
+
+def test_mrb_round_trip(mrml, tmp_path, phantom):
+    volumes.volume_node_from_image(mrml, phantom.ct, "CT")
+    segmentations.segmentation_node_from_masks(mrml, {"GTV": phantom.masks["GTV"]}, phantom.colors, "Seg")
+    markups.fiducial_node_from_points(mrml, [[1, 2, 3]], ["p"], "P")
+    transforms.transform_node_from_sitk(mrml, sitk.TranslationTransform(3, (1, 2, 3)), "T")
+    path = mrb.save_mrb(mrml, tmp_path / "scene.mrb")
+    loaded = mrb.load_mrb(path)
+    ct = loaded.scene.GetFirstNodeByName("CT")
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(volumes.image_from_volume_node(ct)), sitk.GetArrayViewFromImage(phantom.ct)
+    )
+    seg = loaded.scene.GetFirstNodeByName("Seg")
+    back = segmentations.masks_from_segmentation_node(seg, phantom.ct)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back["GTV"]), sitk.GetArrayViewFromImage(phantom.masks["GTV"]))
+    assert loaded.scene.GetFirstNodeByName("P").GetNumberOfControlPoints() == 1
+    t = transforms.sitk_transform_from_node(loaded.scene.GetFirstNodeByName("T"))
+    np.testing.assert_allclose(t.TransformPoint([0, 0, 0]), [1, 2, 3], atol=1e-9)

@@ -1,0 +1,136 @@
+"""Static checks of what cannot run here: CMake file lists, .ui files, module structure, imports, ruff."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODULES = sorted(p for p in (REPO / "Modules").iterdir() if p.is_dir())
+FORBIDDEN_AT_IMPORT = {"slicer", "qt", "ctk", "vtk", "vtkmodules", "PythonQt"}
+
+
+def _cmake_set(text: str, variable: str, module_name: str) -> list[str]:
+    match = re.search(rf"set\(\s*{variable}\s+(.*?)\)", text, re.S)
+    assert match, f"{variable} not set"
+    return [w.replace("${MODULE_NAME}", module_name) for w in match.group(1).split()]
+
+
+def test_top_level_cmake_adds_every_module():
+    text = (REPO / "CMakeLists.txt").read_text()
+    for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
+                "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS", "find_package(Slicer",
+                "include(${Slicer_USE_FILE})", "include(${Slicer_EXTENSION_GENERATE_CONFIG})",
+                "include(${Slicer_EXTENSION_CPACK})"):
+        assert key in text, key
+    assert "ExternalProject" not in text
+    listed = re.findall(r"add_subdirectory\(\s*Modules/(\w+)\s*\)", text)
+    assert sorted(listed) == [m.name for m in MODULES]
+    for sub in re.findall(r"add_subdirectory\(\s*([\w/]+)\s*\)", text):
+        assert (REPO / sub / "CMakeLists.txt").is_file(), sub
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_module_cmake_lists_existing_files(module):
+    text = (module / "CMakeLists.txt").read_text()
+    assert f"set(MODULE_NAME {module.name})" in text
+    assert "slicerMacroBuildScriptedModule(" in text
+    scripts = _cmake_set(text, "MODULE_PYTHON_SCRIPTS", module.name)
+    resources = _cmake_set(text, "MODULE_PYTHON_RESOURCES", module.name)
+    assert f"{module.name}.py" in scripts
+    assert f"Resources/UI/{module.name}.ui" in resources
+    assert f"Resources/Icons/{module.name}.png" in resources
+    for f in scripts + resources:
+        assert (module / f).is_file(), f"{module.name}/CMakeLists.txt lists missing {f}"
+    # every file the module ships is listed (no forgotten resource)
+    shipped = {str(p.relative_to(module)) for p in module.rglob("*") if p.is_file() and p.suffix in {".py", ".ui", ".png"}}
+    assert shipped <= set(scripts) | set(resources), shipped - set(scripts) - set(resources)
+
+
+def _ui_names(ui: Path) -> tuple[ET.Element, set[str], dict[str, str]]:
+    root = ET.parse(ui).getroot()
+    names = {w.get("name") for w in root.iter("widget")} | {a.get("name") for a in root.iter("action")}
+    params = {}
+    for w in root.iter("widget"):
+        for prop in w.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                params[w.get("name")] = prop.find("string").text
+    return root, names, params
+
+
+def _parameter_fields(tree: ast.Module, module_name: str) -> set[str]:
+    fields = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name.endswith("ParameterNode"):
+            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
+    return fields
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_module_ui_and_python_agree(module):
+    name = module.name
+    root, names, params = _ui_names(module / "Resources" / "UI" / f"{name}.ui")
+    top = root.find("widget")
+    assert top.get("class") == "qMRMLWidget"
+    source = (module / f"{name}.py").read_text()
+    tree = ast.parse(source)
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    for suffix in ("", "Widget", "Logic", "Test"):
+        assert f"{name}{suffix}" in classes, f"{name}.py lacks class {name}{suffix}"
+    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    missing = used - names
+    assert not missing, f"{name}.py uses widgets missing from {name}.ui: {sorted(missing)}"
+    fields = _parameter_fields(tree, name)
+    unknown = {w: p for w, p in params.items() if p not in fields}
+    assert not unknown, f"{name}.ui binds parameters the parameter node lacks: {unknown}"
+    assert f'resourcePath("UI/{name}.ui")' in source
+
+
+def test_logic_package_imports_no_slicer_qt_vtk_at_module_level():
+    offenders = []
+    for path in sorted((REPO / "SlicerImgSuite").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods = [node.module]
+            for m in mods:
+                if m.split(".")[0] in FORBIDDEN_AT_IMPORT:
+                    offenders.append(f"{path.relative_to(REPO)}: import {m}")
+    assert not offenders, offenders
+
+
+def test_importing_every_logic_module_loads_no_slicer_or_vtk():
+    code = (
+        "import importlib, pkgutil, sys, SlicerImgSuite\n"
+        "for m in pkgutil.walk_packages(SlicerImgSuite.__path__, 'SlicerImgSuite.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"bad = sorted(k for k in sys.modules if k.split('.')[0] in {sorted(FORBIDDEN_AT_IMPORT)!r})\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_extension_index_entry():
+    entry = json.loads((REPO / "SlicerImgSuite.json").read_text())
+    for key in ("scm_url", "scm_revision", "category", "build_dependencies", "build_subdirectory"):
+        assert key in entry, key
+    assert (REPO / "Resources" / "Icons" / "SlicerImgSuite.png").is_file()
+
+
+def test_ruff_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "SlicerImgSuite", "Modules", "Testing", "bench"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
