@@ -6,7 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 EXTRAS := mrml,web,czi,test,bench
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test system-deps venv bench lint clean
+# Desktop Slicer bundles Python 3.12 with the versions in constraints-slicer.txt: the logic layer is tested
+# there too (without slicer-core, which the desktop app provides itself).
+SLICER_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) /usr/bin/python3.12,$(shell $(p) -c 'import sys; print("$(p)") if sys.version_info[:2] == (3, 12) else None' 2>/dev/null)))
+VENV_SLICER := .venv-slicer-python
+SLICER_TESTS := Testing/test_io_dicom.py Testing/test_cli.py
+
+.PHONY: demo test test-slicer-python system-deps venv bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +32,13 @@ demo: system-deps $(STAMP)
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+test-slicer-python: system-deps
+	@if [ -z "$(SLICER_PYTHON)" ]; then echo "no Python 3.12 here: the Slicer-Python compatibility run is not possible"; exit 0; fi; \
+	set -e; [ -x $(VENV_SLICER)/bin/python ] || $(SLICER_PYTHON) -m venv $(VENV_SLICER); \
+	$(VENV_SLICER)/bin/python -m pip install -q --upgrade pip; \
+	$(VENV_SLICER)/bin/python -m pip install -q -c constraints-slicer.txt -e ".[test]"; \
+	$(VENV_SLICER)/bin/python -m pytest -q -p no:cacheprovider $(SLICER_TESTS)
+
 bench: system-deps $(STAMP)
 	@for b in bench/[a-z]*.py; do [ "$$b" = bench/runner.py ] || $(BIN)/python $$b || exit 1; done
 
@@ -33,4 +46,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check SlicerImgSuite Modules Testing bench
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_SLICER) $(DEMO_OUT) .pytest_cache .ruff_cache
