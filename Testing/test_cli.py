@@ -29,6 +29,16 @@ def test_header_matches_plastimatch(phantom):
         np.testing.assert_allclose(np.array(a, float), np.array(b, float), atol=1e-3, err_msg=key)
 
 
+@pytest.mark.parametrize("pixel", [sitk.sitkUInt8, sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkFloat64])
+def test_header_type_names_match_plastimatch(tmp_path, pixel):
+    # (plastimatch loads DICOM series as float whatever their storage, so types are compared on files)
+    path = tmp_path / "x.nrrd"
+    sitk.WriteImage(sitk.Image(3, 4, 5, pixel), str(path))
+    ours = imgsuite("header", path).stdout
+    theirs = subprocess.run(["plastimatch", "header", str(path)], capture_output=True, text=True).stdout
+    assert re.search(r"^Type = (.*)$", ours, re.M).group(1) == re.search(r"^Type = (.*)$", theirs, re.M).group(1)
+
+
 def test_convert_dicom_to_nrrd_matches_plastimatch(phantom, tmp_path):
     imgsuite("convert", "--input", phantom.ct_dir, "--output-img", tmp_path / "ours.nrrd")
     subprocess.run(

@@ -134,3 +134,21 @@ def test_ruff_clean():
         capture_output=True, text=True, cwd=REPO,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+HEAVY = {"scipy", "skimage", "matplotlib", "torch", "itk", "spectral", "trame", "trame_slicer", "tifffile",
+         "pylibCZIrw", "PIL", "vtk", "vtkmodules", "slicer", "pandas"}
+
+
+def test_cli_start_up_imports_nothing_heavy():
+    """Building the parser imports every job's commands module: those must defer their work's imports,
+    or every `imgsuite` call pays for all of them (benchmarks compare whole command runs)."""
+    code = (
+        "import sys\n"
+        "from SlicerImgSuite.cli import build_parser\n"
+        "build_parser()\n"
+        f"print(sorted({{k.split('.')[0] for k in sys.modules}} & set({sorted(HEAVY)!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"imported at start-up: {result.stdout.strip()}"

@@ -68,13 +68,20 @@ def read_input(args: argparse.Namespace, path: str | None = None, progress=None)
     )
 
 
+# plastimatch's names for pixel types in `header`
+_TYPE_NAMES = {
+    "int8": "char", "uint8": "unsigned char", "int16": "short", "uint16": "unsigned short", "int32": "int",
+    "uint32": "unsigned int", "int64": "long", "uint64": "unsigned long", "float32": "float", "float64": "double",
+}
+
+
 def header_text(image: sitk.Image) -> str:
     """plastimatch's header layout: type, planes, origin, size, spacing, direction."""
-    array_type = sitk.GetArrayViewFromImage(image).dtype
+    array_type = np.dtype(sitk.GetArrayViewFromImage(image).dtype).name
     fmt = lambda values: " ".join(f"{v:.4f}" for v in values)  # noqa: E731
     return "\n".join(
         [
-            f"Type = {np.dtype(array_type).name}",
+            f"Type = {_TYPE_NAMES.get(array_type, array_type)}",
             f"Planes = {image.GetNumberOfComponentsPerPixel()}",
             f"Origin = {fmt(image.GetOrigin())}",
             f"Size = {' '.join(str(v) for v in image.GetSize())}",

@@ -14,26 +14,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
-from pydicom.errors import InvalidDicomError
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 
-# Tags needed to group and sort slices; reading only these keeps the scan fast.
-_SCAN_TAGS = [
-    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality", "SeriesDescription",
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns",
-    "RescaleSlope", "RescaleIntercept", "FrameOfReferenceUID", "NumberOfFrames", "StudyInstanceUID",
-    "SeriesNumber", "BitsAllocated", "PixelRepresentation",
-]
+# The tags the scan keeps, as GDCM names them ("group|element").
+SERIES_UID, MODALITY, DESCRIPTION = "0020|000e", "0008|0060", "0008|103e"
+FRAME_OF_REFERENCE, STUDY_UID = "0020|0052", "0020|000d"
+POSITION, ORIENTATION, PIXEL_SPACING = "0020|0032", "0020|0037", "0028|0030"
+SLOPE, INTERCEPT, THICKNESS = "0028|1053", "0028|1052", "0018|0050"
+_KEYS = (SERIES_UID, MODALITY, DESCRIPTION, FRAME_OF_REFERENCE, STUDY_UID, POSITION, ORIENTATION, PIXEL_SPACING,
+         SLOPE, INTERCEPT, THICKNESS)
+_PYDICOM_NAMES = {
+    SERIES_UID: "SeriesInstanceUID", MODALITY: "Modality", DESCRIPTION: "SeriesDescription",
+    FRAME_OF_REFERENCE: "FrameOfReferenceUID", STUDY_UID: "StudyInstanceUID", POSITION: "ImagePositionPatient",
+    ORIENTATION: "ImageOrientationPatient", PIXEL_SPACING: "PixelSpacing", SLOPE: "RescaleSlope",
+    INTERCEPT: "RescaleIntercept", THICKNESS: "SliceThickness",
+}
 IMAGE_STORAGE_EXCLUDED = {"RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "REG", "SEG", "KO"}
 
 
 @dataclass
 class SeriesInfo:
-    """One series found in a folder."""
+    """One series found in a folder: its files and the header values the scan read."""
 
     uid: str
     modality: str
@@ -41,14 +45,24 @@ class SeriesInfo:
     frame_of_reference: str = ""
     study_uid: str = ""
     files: list[Path] = field(default_factory=list)
-    datasets: list[pydicom.Dataset] = field(default_factory=list, repr=False)
+    headers: list[dict[str, str]] = field(default_factory=list, repr=False)
+    _datasets: list | None = field(default=None, repr=False)
 
     @property
     def is_image(self) -> bool:
         """True for a series of image slices (CT, MR, PT, ...), False for RT objects."""
         return self.modality not in IMAGE_STORAGE_EXCLUDED and all(
-            "ImagePositionPatient" in d and "ImageOrientationPatient" in d for d in self.datasets
+            h.get(POSITION) and h.get(ORIENTATION) for h in self.headers
         )
+
+    @property
+    def datasets(self) -> list:
+        """Full pydicom headers (no pixel data) of the files, read on first use."""
+        if self._datasets is None:
+            import pydicom
+
+            self._datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in self.files]
+        return self._datasets
 
     def summary(self) -> str:
         return f"{self.uid} ({self.modality}, {len(self.files)} files{', ' + self.description if self.description else ''})"
@@ -64,6 +78,39 @@ def is_dicom_file(path: Path) -> bool:
         return False
 
 
+def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[str, str] | None:
+    """The scan's tags of one file, or ``None`` when it is not DICOM at all.
+
+    GDCM (through SimpleITK) reads image headers fast; objects without pixels (RTSTRUCT, RTPLAN)
+    are read with pydicom. A file that claims to be DICOM but cannot be parsed is an error naming it.
+    """
+    if reader is None:
+        reader = sitk.ImageFileReader()
+        reader.SetImageIO("GDCMImageIO")
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+        return {k: reader.GetMetaData(k).strip() if reader.HasMetaDataKey(k) else "" for k in _KEYS}
+    except RuntimeError:
+        pass
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_PYDICOM_NAMES.values()))
+    except InvalidDicomError:
+        if is_dicom_file(path):
+            raise ImgSuiteError("corrupt DICOM file (header cannot be parsed)", path) from None
+        return None
+    except Exception as exc:  # pydicom raises many kinds on truncated files
+        raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
+    out = {}
+    for key, name in _PYDICOM_NAMES.items():
+        value = ds.get(name, "")
+        out[key] = "\\".join(str(v) for v in value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value)
+    return out
+
+
 def scan_folder(folder: str | os.PathLike, progress: ProgressCallback | None = None) -> list[SeriesInfo]:
     """List the series in a folder (not its subfolders), in file-name order of first appearance.
 
@@ -76,31 +123,28 @@ def scan_folder(folder: str | os.PathLike, progress: ProgressCallback | None = N
     progress = progress or no_progress
     series: dict[str, SeriesInfo] = {}
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")
     for n, path in enumerate(files):
         if n % 50 == 0:
             progress(n / max(len(files), 1), f"scanning {folder.name}")
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_SCAN_TAGS)
-        except InvalidDicomError:
-            if is_dicom_file(path):
-                raise ImgSuiteError("corrupt DICOM file (header cannot be parsed)", path) from None
-            continue  # not DICOM at all
-        except Exception as exc:  # pydicom raises many kinds on truncated files
-            raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
-        uid = str(ds.get("SeriesInstanceUID", ""))
+        header = read_header(path, reader)
+        if header is None:
+            continue  # not DICOM
+        uid = header[SERIES_UID]
         if not uid:
             raise ImgSuiteError("DICOM file has no SeriesInstanceUID", path)
         info = series.get(uid)
         if info is None:
             info = series[uid] = SeriesInfo(
                 uid=uid,
-                modality=str(ds.get("Modality", "")),
-                description=str(ds.get("SeriesDescription", "")),
-                frame_of_reference=str(ds.get("FrameOfReferenceUID", "")),
-                study_uid=str(ds.get("StudyInstanceUID", "")),
+                modality=header[MODALITY],
+                description=header[DESCRIPTION],
+                frame_of_reference=header[FRAME_OF_REFERENCE],
+                study_uid=header[STUDY_UID],
             )
         info.files.append(path)
-        info.datasets.append(ds)
+        info.headers.append(header)
     progress(1.0, f"scanned {folder.name}")
     return list(series.values())
 
@@ -154,7 +198,7 @@ class SliceGeometry:
 
 def slice_geometry(info: SeriesInfo, folder: Path, tolerance: float = 0.01) -> SliceGeometry:
     """Sort the slices of ``info`` along their normal and derive the volume grid."""
-    orientations = np.array([[float(v) for v in d.ImageOrientationPatient] for d in info.datasets])
+    orientations = np.array([_floats(h[ORIENTATION]) for h in info.headers])
     ref = orientations[0]
     bad = np.where(np.abs(orientations - ref).max(axis=1) > 1e-4)[0]
     if len(bad):
@@ -165,7 +209,7 @@ def slice_geometry(info: SeriesInfo, folder: Path, tolerance: float = 0.01) -> S
         )
     row, col = ref[:3], ref[3:]
     normal = np.cross(row, col)
-    ipp = np.array([[float(v) for v in d.ImagePositionPatient] for d in info.datasets])
+    ipp = np.array([_floats(h[POSITION]) for h in info.headers])
     along = ipp @ normal
     order = np.argsort(along, kind="stable")
     positions = along[order]
@@ -181,9 +225,9 @@ def slice_geometry(info: SeriesInfo, folder: Path, tolerance: float = 0.01) -> S
         dz = float(np.median(gaps))
         uneven = bool(np.max(np.abs(gaps - dz)) > max(tolerance * dz, 1e-3))
     else:
-        dz = float(info.datasets[0].get("SliceThickness", 1.0) or 1.0)
+        dz = (_floats(info.headers[0][THICKNESS]) or [1.0])[0] or 1.0
         uneven = False
-    ps = [float(v) for v in info.datasets[0].PixelSpacing]
+    ps = _floats(info.headers[0][PIXEL_SPACING])
     # PixelSpacing is (row spacing, column spacing) = (spacing along j, spacing along i).
     spacing = np.array([ps[1], ps[0], dz])
     direction = np.column_stack([row, col, normal])
@@ -231,7 +275,7 @@ def read_dicom_series(
         )
     files = [str(info.files[i]) for i in geom.order]
     progress(0.3, f"reading {len(files)} slices")
-    volume = _read_pixels(files, [info.datasets[i] for i in geom.order], folder)
+    volume = _read_pixels(files, [info.headers[i] for i in geom.order], folder)
     progress(0.9, "assembling volume")
     if geom.uneven:
         volume = _resample_along_normal(volume, geom.positions, geom.spacing[2])
@@ -262,18 +306,24 @@ def _part(progress: ProgressCallback, a: float, b: float) -> ProgressCallback:
     return lambda f, m="": progress(a + (b - a) * f, m)
 
 
-def _read_pixels(files: list[str], headers: list[pydicom.Dataset], folder: Path) -> np.ndarray:
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split("\\") if v.strip()]
+
+
+def _read_pixels(files: list[str], headers: list[dict[str, str]], folder: Path) -> np.ndarray:
     """Stored values through GDCM (fast, C++), then the rescale of each slice."""
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
-    slopes = np.array([float(h.get("RescaleSlope", 1) or 1) for h in headers])
-    intercepts = np.array([float(h.get("RescaleIntercept", 0) or 0) for h in headers])
+    slopes = np.array([float(h[SLOPE] or 1) for h in headers])
+    intercepts = np.array([float(h[INTERCEPT] or 0) for h in headers])
     try:
         if np.all(slopes == slopes[0]) and np.all(intercepts == intercepts[0]):
             image = reader.Execute()  # GDCM applies a rescale common to all slices
             volume = sitk.GetArrayFromImage(image)
             return _narrow(volume, slopes[0], intercepts[0])
         # Rescale differs between slices (PET, some CTs): read stored values and rescale each slice.
+        import pydicom
+
         stored = np.stack([pydicom.dcmread(f).pixel_array for f in files]).astype(np.float32)
         volume = stored * slopes[:, None, None].astype(np.float32) + intercepts[:, None, None].astype(np.float32)
         return volume
@@ -299,6 +349,8 @@ def _narrow(volume: np.ndarray, slope: float, intercept: float) -> np.ndarray:
 
 
 def _first_unreadable(files: list[str]) -> str | None:
+    import pydicom
+
     for f in files:
         try:
             pydicom.dcmread(f).pixel_array  # noqa: B018 (decode to find the culprit)

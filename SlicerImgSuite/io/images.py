@@ -76,7 +76,7 @@ def write_image(
     """Write ``image`` to ``path`` atomically, optionally cast to a plastimatch ``--output-type``.
 
     Casting to an integer type clamps to the type's range (as plastimatch does) and rounds.
-    Files are uncompressed by default, as plastimatch writes them (much faster for NRRD/MHA);
+    Files are uncompressed by default (several times faster to write and read for NRRD/MHA);
     ``compress=True`` gzips where the format allows.
     """
     if output_type:
