@@ -44,7 +44,11 @@ def assert_same(ours, theirs, atol=0.0, dtype=True):
     assert a.GetSize() == b.GetSize()[:n]
     np.testing.assert_allclose(a.GetOrigin(), b.GetOrigin()[:n], atol=1e-3)
     np.testing.assert_allclose(a.GetSpacing(), b.GetSpacing()[:n], atol=1e-4)
-    np.testing.assert_allclose(np.array(a.GetDirection()).reshape(n, n), np.array(b.GetDirection()).reshape(-1, b.GetDimension())[:n, :n], atol=1e-4)
+    np.testing.assert_allclose(
+        np.array(a.GetDirection()).reshape(n, n),
+        np.array(b.GetDirection()).reshape(-1, b.GetDimension())[:n, :n],
+        atol=1e-4,
+    )
     va, vb = sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b).reshape(sitk.GetArrayFromImage(a).shape)
     if dtype:
         assert va.dtype == vb.dtype, (va.dtype, vb.dtype)
@@ -61,7 +65,9 @@ def d(tmp_path_factory):
     d = tmp_path_factory.mktemp("plm")
     rng = np.random.default_rng(4)
     z, y, x = np.mgrid[0:12, 0:16, 0:20]
-    ct = (-1000 + 1000 * (((x - 10) / 8.0) ** 2 + ((y - 8) / 6.0) ** 2 < 1) + rng.normal(0, 40, x.shape)).astype(np.int16)
+    ct = (-1000 + 1000 * (((x - 10) / 8.0) ** 2 + ((y - 8) / 6.0) ** 2 < 1) + rng.normal(0, 40, x.shape)).astype(
+        np.int16
+    )
     ct[0, 0, :3] = (32767, -32768, 30000)
     img = sitk.GetImageFromArray(ct)
     img.SetSpacing((0.9, 1.3, 2.5))
@@ -171,7 +177,9 @@ def test_add_average(d, cmd, opts):
     ids=["threshold", "add", "mask"],
 )
 def test_2d(d, args):
-    m = sitk.GetImageFromArray((sitk.GetArrayFromImage(sitk.ReadImage(str(d / "slice2d.nrrd"))) > -500).astype(np.uint8))
+    m = sitk.GetImageFromArray(
+        (sitk.GetArrayFromImage(sitk.ReadImage(str(d / "slice2d.nrrd"))) > -500).astype(np.uint8)
+    )
     m.CopyInformation(sitk.ReadImage(str(d / "slice2d.nrrd")))
     sitk.WriteImage(m, str(d / "slice2d_mask.nrrd"))
     args = [str(d / a) if a.endswith(".nrrd") else a for a in args]
@@ -259,7 +267,9 @@ def test_dmap_squared(d):
     # puts 0 on the inner layer next to the boundary (unlike its danielsson); outside, all agree
     imgsuite("dmap", "--input", d / "m1.nrrd", "--output", d / "dq.nrrd", "--squared-distance")
     imgsuite("dmap", "--input", d / "m1.nrrd", "--output", d / "dl.nrrd")
-    plastimatch("dmap", "--input", d / "m1.nrrd", "--output", d / "dq_p.nrrd", "--squared-distance", "--algorithm", "maurer")
+    plastimatch(
+        "dmap", "--input", d / "m1.nrrd", "--output", d / "dq_p.nrrd", "--squared-distance", "--algorithm", "maurer"
+    )
     ours, plain, theirs = voxels(d / "dq.nrrd"), voxels(d / "dl.nrrd"), voxels(d / "dq_p.nrrd")
     np.testing.assert_allclose(ours, np.sign(plain) * plain**2, rtol=1e-5, atol=1e-4)
     outside = voxels(d / "m1.nrrd") == 0
@@ -274,7 +284,13 @@ def test_union(d):
 
 @pytest.mark.parametrize(
     "src,opts",
-    [("ct", []), ("obl", ["--sigma"]), ("ct", ["--mask", "m1.nrrd", "--sigma"]), ("obl", ["--mask", "m1_obl.nrrd", "--outside"]), ("ct", ["--mask", "empty.nrrd"])],
+    [
+        ("ct", []),
+        ("obl", ["--sigma"]),
+        ("ct", ["--mask", "m1.nrrd", "--sigma"]),
+        ("obl", ["--mask", "m1_obl.nrrd", "--outside"]),
+        ("ct", ["--mask", "empty.nrrd"]),
+    ],
 )
 def test_stats(d, src, opts):
     opts = [str(d / o) if o.endswith(".nrrd") else o for o in opts]
@@ -334,3 +350,11 @@ def test_filter_gauss(d):
     imgsuite("filter", d / "ct.nrrd", "--gauss-width", "2.5", "--output", d / "fg.nrrd")
     plastimatch("filter", d / "ct.nrrd", "--gauss-width", "2.5", "--output", d / "fg_p.nrrd")
     assert_same(d / "fg.nrrd", d / "fg_p.nrrd", atol=0.05)
+
+
+@pytest.mark.parametrize("opt", [["--structure", "m1.nrrd"], ["--coordinates", "-10 0 8 15 -25 -10"]])
+def test_crop_structure_and_coordinates(d, opt):
+    opt = [str(d / o) if o.endswith(".nrrd") else o for o in opt]
+    imgsuite("crop", "--input", d / "ct.nrrd", "--output", d / "cs.nrrd", *opt)
+    plastimatch("crop", "--input", d / "ct.nrrd", "--output", d / "cs_p.nrrd", *opt)
+    assert_same(d / "cs.nrrd", d / "cs_p.nrrd")

@@ -1,45 +1,61 @@
 """Image tools: plastimatch's utility commands as functions on ``SimpleITK.Image``.
 
 Each function here is also an ``imgsuite`` subcommand with plastimatch's option names (see ``commands.py``)
-and an operation of the Slicer "Image tools" module.
+and an operation of the Slicer "Image tools" module. Submodules load on first use, so the command line
+starts fast.
+
+Examples
+--------
+>>> from SlicerImgSuite.imageops import dice_stats
+>>> callable(dice_stats)
+True
 """
 
-from .arithmetic import add, adjust, average, pw_linear, scale
-from .distance import boundary, dice_stats, distance_map
-from .filters import gabor_filter, gauss_filter, kernel_filter
-from .grid import crop, mask_bounding_box, output_grid, resample
-from .masks import fill_image, mask_image, threshold, union
-from .measure import compare, diff, image_stats, probe
-from .synth import Synthetic, synth, synth_grid
-from .thumbnail import thumbnail, write_png
+from __future__ import annotations
 
-__all__ = [
-    "Synthetic",
-    "add",
-    "adjust",
-    "average",
-    "boundary",
-    "compare",
-    "crop",
-    "dice_stats",
-    "diff",
-    "distance_map",
-    "fill_image",
-    "gabor_filter",
-    "gauss_filter",
-    "image_stats",
-    "kernel_filter",
-    "mask_bounding_box",
-    "mask_image",
-    "output_grid",
-    "probe",
-    "pw_linear",
-    "resample",
-    "scale",
-    "synth",
-    "synth_grid",
-    "thumbnail",
-    "threshold",
-    "union",
-    "write_png",
-]
+import importlib
+
+_WHERE = {
+    "add": "arithmetic",
+    "adjust": "arithmetic",
+    "average": "arithmetic",
+    "pw_linear": "arithmetic",
+    "scale": "arithmetic",
+    "boundary": "distance",
+    "dice_stats": "distance",
+    "distance_map": "distance",
+    "gabor_filter": "filters",
+    "gauss_filter": "filters",
+    "kernel_filter": "filters",
+    "crop": "grid",
+    "mask_bounding_box": "grid",
+    "output_grid": "grid",
+    "resample": "grid",
+    "fill_image": "masks",
+    "mask_image": "masks",
+    "threshold": "masks",
+    "union": "masks",
+    "compare": "measure",
+    "diff": "measure",
+    "image_stats": "measure",
+    "probe": "measure",
+    "Synthetic": "synthetic",
+    "synth": "synthetic",
+    "synth_grid": "synthetic",
+    "thumbnail": "slices",
+    "write_png": "slices",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

@@ -37,3 +37,34 @@ def mask_array(mask: sitk.Image, image: sitk.Image | None = None, what_mask: str
     if image is not None:
         require_same_grid(image, mask, what, what_mask)
     return array_of(mask, what_mask) != 0
+
+
+def run_filter(image_filter, *inputs, progress=None, message: str = ""):
+    """Execute a SimpleITK filter object, forwarding its progress to ``progress(fraction, message)``.
+
+    A callback that raises :class:`~SlicerImgSuite.progress.Cancelled` aborts the filter cleanly.
+    """
+    if progress is None:
+        return image_filter.Execute(*inputs)
+    from ..progress import Cancelled
+
+    cancelled = []
+
+    def report():
+        try:
+            progress(image_filter.GetProgress(), message)
+        except Cancelled:
+            cancelled.append(True)
+            image_filter.Abort()
+
+    image_filter.AddCommand(sitk.sitkProgressEvent, report)
+    try:
+        out = image_filter.Execute(*inputs)
+    except RuntimeError:
+        if cancelled:
+            raise Cancelled() from None
+        raise
+    if cancelled:
+        raise Cancelled()
+    progress(1.0, message)
+    return out

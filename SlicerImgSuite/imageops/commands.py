@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
 from ..cli_options import parse_numbers
@@ -27,6 +26,13 @@ def _parser(subparsers, name: str, help: str) -> argparse.ArgumentParser:
     return p
 
 
+def progress_for(args):
+    """The CLI's progress bar (imported late: ``cli`` imports this module)."""
+    from ..cli import progress_for as bar
+
+    return bar(args)
+
+
 def _read(path: str, what: str = "input"):
     if not path:
         raise ImgSuiteError(f"missing {what} image")
@@ -35,6 +41,21 @@ def _read(path: str, what: str = "input"):
 
 def _numbers(value, count, name, kind=float):
     return None if value is None else parse_numbers(value, count, name, kind)
+
+
+def _naming(func, attr: str = "input"):
+    """Wrap a runner so that an error about the input that names no file names ``args.<attr>``."""
+
+    def run(args) -> int:
+        try:
+            return func(args)
+        except ImgSuiteError as exc:
+            if exc.path is None and getattr(args, attr, None):
+                raise ImgSuiteError(exc.problem, getattr(args, attr)) from None
+            raise
+
+    run.__name__ = func.__name__
+    return run
 
 
 def _output_type(p):
@@ -49,7 +70,7 @@ def register(subparsers) -> None:
     p.add_argument("--coordinates", help='corners in mm: "x1 x2 y1 y2 z1 z2"')
     p.add_argument("--structure", help="mask image: crop to its bounding box")
     _output_type(p)
-    p.set_defaults(func=run_crop)
+    p.set_defaults(func=_naming(run_crop))
 
     p = _parser(subparsers, "resample", "resample an image onto a new grid")
     p.add_argument("--input", required=True, help="input image or DICOM folder")
@@ -63,7 +84,7 @@ def register(subparsers) -> None:
     p.add_argument("--interpolation", choices=["nn", "linear"], default="linear", help="default linear")
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
     _output_type(p)
-    p.set_defaults(func=run_resample)
+    p.set_defaults(func=_naming(run_resample))
 
     for name, help in (
         ("mask", "set voxels OUTSIDE a mask to --mask-value"),
@@ -75,7 +96,7 @@ def register(subparsers) -> None:
         p.add_argument("--mask-value", type=float, default=0.0, help="value to write (default 0)")
         p.add_argument("--output", required=True, help="output image")
         _output_type(p)
-        p.set_defaults(func=run_mask, fill=name == "fill")
+        p.set_defaults(func=_naming(run_mask), fill=name == "fill")
 
     p = _parser(subparsers, "threshold", "make a 0/1 mask from intensity thresholds")
     p.add_argument("--input", required=True, help="input image or DICOM folder")
@@ -83,7 +104,7 @@ def register(subparsers) -> None:
     p.add_argument("--above", type=float, help="1 where the value is >= this")
     p.add_argument("--below", type=float, help="1 where the value is <= this")
     p.add_argument("--range", help='1 inside any closed range "lo1,hi1,lo2,hi2,..."')
-    p.set_defaults(func=run_threshold)
+    p.set_defaults(func=_naming(run_threshold))
 
     for name, help in (("add", "add images (optionally weighted or averaged)"), ("average", "average images")):
         p = _parser(subparsers, name, help)
@@ -102,13 +123,13 @@ def register(subparsers) -> None:
     p.add_argument("--scale", type=float, help="multiply by this, last")
     p.add_argument("--linear", help='"shift scale": (v + shift) * scale')
     _output_type(p)
-    p.set_defaults(func=run_adjust)
+    p.set_defaults(func=_naming(run_adjust))
 
     p = _parser(subparsers, "scale", "multiply an image by a weight (float output)")
     p.add_argument("input", help="input image")
     p.add_argument("--weight", type=float, required=True, help="the factor")
     p.add_argument("--output", required=True, help="output image")
-    p.set_defaults(func=run_scale)
+    p.set_defaults(func=_naming(run_scale))
 
     p = _parser(subparsers, "diff", "subtract two images: image_out = image_in_1 - image_in_2 (float)")
     p.add_argument("image_in_1")
@@ -135,7 +156,7 @@ def register(subparsers) -> None:
     p.add_argument("--output", required=True, help="output mask (uchar)")
     p.add_argument("--boundary-behavior", choices=["adaptive", "zero-pad", "edge-pad"], default="adaptive")
     p.add_argument("--boundary-type", choices=["interior-edge"], default="interior-edge")
-    p.set_defaults(func=run_boundary)
+    p.set_defaults(func=_naming(run_boundary))
 
     p = _parser(subparsers, "dmap", "signed distance map (mm) of a structure, negative inside by default")
     p.add_argument("--input", required=True, help="structure mask")
@@ -150,7 +171,7 @@ def register(subparsers) -> None:
         choices=["maurer", "itk-maurer", "danielsson", "itk-danielsson", "song-maurer"],
         help="accepted for compatibility; the exact Euclidean distance is always computed",
     )
-    p.set_defaults(func=run_dmap)
+    p.set_defaults(func=_naming(run_dmap))
 
     p = _parser(subparsers, "union", "union of masks (uchar)")
     p.add_argument("inputs", nargs="+")
@@ -168,7 +189,7 @@ def register(subparsers) -> None:
     p.add_argument("input")
     p.add_argument("--index", "-i", help='"i j k;i j k;..." (fractional indices interpolate)')
     p.add_argument("--location", "-l", help='"x y z;x y z;..." in mm (LPS)')
-    p.set_defaults(func=run_probe)
+    p.set_defaults(func=_naming(run_probe))
 
     _register_synth(subparsers)
 
@@ -182,7 +203,7 @@ def register(subparsers) -> None:
     p.add_argument("--window", type=float, help="window width for the PNG")
     p.add_argument("--level", type=float, help="window centre for the PNG")
     p.add_argument("--auto-adjust", action="store_true", help="window the 1-99 percent range (the default for PNG)")
-    p.set_defaults(func=run_thumbnail)
+    p.set_defaults(func=_naming(run_thumbnail))
 
     p = _parser(subparsers, "filter", "Gaussian, Gabor or kernel-image filtering (float output)")
     p.add_argument("input")
@@ -192,11 +213,11 @@ def register(subparsers) -> None:
     p.add_argument("--kernel", help="kernel image (for --pattern kernel)")
     p.add_argument("--gabor-k-fib", help='Gabor direction i of a Fibonacci spiral of n: "i n"')
     p.add_argument("--output-kernel", help="also write the kernel used")
-    p.set_defaults(func=run_filter)
+    p.set_defaults(func=_naming(run_filter))
 
 
 def _register_synth(subparsers) -> None:
-    from .synth import PATTERNS
+    from .synthetic import PATTERNS
 
     p = _parser(subparsers, "synth", "make a synthetic image (and a CT series, structures)")
     p.add_argument("--pattern", choices=PATTERNS, default="gauss")
@@ -278,6 +299,7 @@ def run_resample(args) -> int:
         subsample=_numbers(args.subsample, ndim, "--subsample", int),
         interpolation=args.interpolation,
         default_value=args.default_value,
+        progress=progress_for(args),
     )
     write_image(out, args.output, args.output_type)
     return 0
@@ -405,18 +427,15 @@ def run_boundary(args) -> int:
 def run_dmap(args) -> int:
     from .distance import distance_map
 
-    mask = _read(args.input)
-    try:
-        out = distance_map(
-            mask,
-            inside_positive=args.inside_positive,
-            absolute=args.absolute_distance,
-            squared=args.squared_distance,
-            maximum_distance=args.maximum_distance,
-            behavior=args.boundary_behavior,
-        )
-    except ImgSuiteError as exc:
-        raise ImgSuiteError(exc.problem, exc.path or args.input) from None
+    out = distance_map(
+        _read(args.input),
+        inside_positive=args.inside_positive,
+        absolute=args.absolute_distance,
+        squared=args.squared_distance,
+        maximum_distance=args.maximum_distance,
+        behavior=args.boundary_behavior,
+        progress=progress_for(args),
+    )
     write_image(out, args.output)
     return 0
 
@@ -439,9 +458,7 @@ def run_stats(args) -> int:
             require_same_grid(image, mask, path, args.mask)
         s = image_stats(image, mask, args.outside)
         sigma = f" SIGMA {s['sigma']:f}" if args.sigma else ""
-        print(
-            f"MIN {s['min']:f} AVE {s['mean']:f} MAX {s['max']:f}{sigma} NONZERO {s['nonzero']} NUMVOX {s['numvox']}"
-        )
+        print(f"MIN {s['min']:f} AVE {s['mean']:f} MAX {s['max']:f}{sigma} NONZERO {s['nonzero']} NUMVOX {s['numvox']}")
     return 0
 
 
@@ -466,7 +483,7 @@ def run_probe(args) -> int:
 
 
 def run_synth(args) -> int:
-    from .synth import synth, synth_grid
+    from .synthetic import synth, synth_grid
 
     if not (args.output or args.output_dicom or args.output_prefix):
         raise ImgSuiteError("nothing to write: give --output, --output-dicom or --output-prefix")
@@ -511,19 +528,12 @@ def run_synth(args) -> int:
     if args.output_dicom:
         from .dicom import write_synthetic_dicom
 
-        written = write_synthetic_dicom(
-            result, args.output_dicom, args.patient_name, args.patient_id, args.series_description
-        )
-        if result.structures and not written:
-            print(
-                "imgsuite synth: note: no RTSTRUCT writer is available yet; wrote the CT series only",
-                file=sys.stderr,
-            )
+        write_synthetic_dicom(result, args.output_dicom, args.patient_name, args.patient_id, args.series_description)
     return 0
 
 
 def run_thumbnail(args) -> int:
-    from .thumbnail import thumbnail, write_png
+    from .slices import thumbnail, write_png
 
     image = _read(args.input)
     t = thumbnail(image, args.axis, args.loc, args.dim, args.spacing)

@@ -1,33 +1,29 @@
-"""``synth --output-dicom``: a synthetic image as a CT series, plus an RTSTRUCT when the pattern has structures
-and the RT-struct package offers a writer."""
+"""``synth --output-dicom``: a synthetic image as a CT series, plus an RTSTRUCT (``RS.dcm`` in the same folder)
+when the pattern has structures."""
 
 from __future__ import annotations
 
-import importlib
 import os
+from pathlib import Path
 
+from ..io import atomic_dir
 from ..io.dicom_write import new_study, write_ct_series
 
 
 def write_synthetic_dicom(result, folder: str | os.PathLike, patient_name: str, patient_id: str, description: str):
-    """Write the CT series into ``folder``; return the RTSTRUCT path, or None when none was written."""
+    """Write the CT series (and the RTSTRUCT of ``result.structures``) into ``folder``, all or nothing.
+
+    Returns the RTSTRUCT path, or None when the pattern has no structures.
+    """
+    from ..rtstruct.write import write_rtstruct_from_masks
+
     study = new_study(patient_name, patient_id)
-    headers = write_ct_series(result.image, folder, study, series_description=description)
-    writer = _rtstruct_writer()
-    if not result.structures or writer is None:
-        return None
-    path = os.path.join(folder, "RS.dcm")
-    writer(result.structures, headers, path, colors=result.colors, study=study)
-    return path
-
-
-def _rtstruct_writer():
-    """The RT-struct package's ``write_rtstruct(masks, ct_headers, path, colors=, study=)``, if it exists yet."""
-    for module in ("SlicerImgSuite.rtstruct.write", "SlicerImgSuite.rtstruct"):
-        try:
-            found = getattr(importlib.import_module(module), "write_rtstruct", None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    return None
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        headers = write_ct_series(result.image, Path(tmp) / "CT", study, series_description=description)
+        for f in (Path(tmp) / "CT").iterdir():
+            f.rename(Path(tmp) / f.name)
+        (Path(tmp) / "CT").rmdir()
+        if result.structures:
+            write_rtstruct_from_masks(Path(tmp) / "RS.dcm", headers, result.structures, result.colors)
+    return folder / "RS.dcm" if result.structures else None

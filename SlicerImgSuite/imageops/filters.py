@@ -80,7 +80,9 @@ def gabor_kernel(spacing, direction, sigma_mm: float = 5.0, wavelength_mm: float
     return np.transpose(k)  # (x, y, z) -> numpy (z, y, x)
 
 
-def gabor_filter(image: sitk.Image, k_fib: tuple[int, int] = (0, 1), sigma_mm: float = 5.0, wavelength_mm: float = 10.0):
+def gabor_filter(
+    image: sitk.Image, k_fib: tuple[int, int] = (0, 1), sigma_mm: float = 5.0, wavelength_mm: float = 10.0
+):
     """Gabor response along the ``k_fib = (i, n)`` Fibonacci direction (plastimatch ``--gabor-k-fib``)."""
     direction = fibonacci_direction(*k_fib)
     k = gabor_kernel(image.GetSpacing(), direction, sigma_mm, wavelength_mm)

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..geometry import INTERPOLATORS, grid_image
 from ..io.images import cast_image
+from ._util import run_filter
 
 
 def crop(image: sitk.Image, voxels: Sequence[int]) -> sitk.Image:
@@ -123,6 +124,7 @@ def resample(
     interpolation: str = "linear",
     default_value: float = 0.0,
     output_type: str | None = None,
+    progress=None,
 ) -> sitk.Image:
     """Resample onto ``reference``'s grid or onto a grid made from the options (plastimatch ``resample``).
 
@@ -136,6 +138,8 @@ def resample(
         Value of output voxels outside ``image``.
     output_type : str, optional
         plastimatch type name; by default the input's pixel type (integers truncate, as ITK casts).
+    progress : callable, optional
+        ``progress(fraction, message)``; may raise ``Cancelled``.
 
     Examples
     --------
@@ -146,23 +150,11 @@ def resample(
     if interpolation not in ("linear", "nn"):
         raise ImgSuiteError(f"--interpolation must be nn or linear, got {interpolation!r}")
     grid = reference if reference is not None else output_grid(image, origin, dim, spacing, direction, subsample)
-    pixel = image.GetPixelID()
-    if interpolation == "linear" and pixel not in (sitk.sitkFloat32, sitk.sitkFloat64):
-        # interpolate in float, then cast as ITK does (clamp, truncate toward zero)
-        out = sitk.Resample(
-            sitk.Cast(image, sitk.sitkFloat32), grid, sitk.Transform(), INTERPOLATORS[interpolation],
-            float(default_value), sitk.sitkFloat32,
-        )
-        out = _cast_truncate(out, pixel)
-    else:
-        out = sitk.Resample(image, grid, sitk.Transform(), INTERPOLATORS[interpolation], float(default_value), pixel)
+    # ITK interpolates in double precision and casts integers by clamping and truncating, as plastimatch does
+    f = sitk.ResampleImageFilter()
+    f.SetReferenceImage(grid)
+    f.SetInterpolator(INTERPOLATORS[interpolation])
+    f.SetDefaultPixelValue(float(default_value))
+    f.SetOutputPixelType(image.GetPixelID())
+    out = run_filter(f, image, progress=progress, message="resampling")
     return cast_image(out, output_type) if output_type else out
-
-
-def _cast_truncate(image: sitk.Image, pixel_id: int) -> sitk.Image:
-    from ._util import cast_like
-
-    dtype = sitk.GetArrayViewFromImage(sitk.Image([1] * image.GetDimension(), pixel_id)).dtype
-    out = sitk.GetImageFromArray(cast_like(sitk.GetArrayViewFromImage(image), dtype))
-    out.CopyInformation(image)
-    return out

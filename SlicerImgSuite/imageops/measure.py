@@ -27,19 +27,23 @@ def image_stats(image: sitk.Image, mask: sitk.Image | None = None, outside: bool
     >>> s["mean"], s["max"], s["nonzero"]
     (2.0, 5.0, 3)
     """
-    values = array_of(image)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImgSuiteError("stats needs a scalar image")
+    values = sitk.GetArrayViewFromImage(image)  # no copy: a CT can be large
     if mask is not None:
-        inside = mask_array(mask, image)
+        require_same_grid(image, mask, "image", "mask")
+        inside = sitk.GetArrayViewFromImage(mask) != 0
         values = values[~inside if outside else inside]
-    values = values.astype(np.float64).ravel()
+    values = values.ravel()
     if values.size == 0:
         nan = float("nan")
         return {"min": nan, "max": nan, "mean": nan, "sigma": nan, "nonzero": 0, "numvox": 0}
+    mean = float(values.mean(dtype=np.float64))
     return {
         "min": float(values.min()),
         "max": float(values.max()),
-        "mean": float(values.mean()),
-        "sigma": float(values.std()),
+        "mean": mean,
+        "sigma": float(np.sqrt(np.mean(np.square(values - mean, dtype=np.float64)))),
         "nonzero": int(np.count_nonzero(values)),
         "numvox": int(values.size),
     }
@@ -107,7 +111,7 @@ def probe(
     Examples
     --------
     >>> img = sitk.GetImageFromArray(np.array([[0.0, 10.0, 20.0]]))
-    >>> [round(v, 3) for _, _, v in probe(img, locations=[(0.25, 0.0), (5.0, 0.0)])]
+    >>> [round(float(v), 3) for _, _, v in probe(img, locations=[(0.25, 0.0), (5.0, 0.0)])]
     [2.5, nan]
     """
     ndim = image.GetDimension()
@@ -127,7 +131,7 @@ def probe(
         idx = np.array(index, float)
         value = float("nan")
         if np.all(idx >= -1e-6) and np.all(idx <= size - 1 + 1e-6):
-            value = _interpolate(volume, np.clip(idx, 0, size - 1))
+            value = float(_interpolate(volume, np.clip(idx, 0, size - 1)))
         out.append((tuple(float(v) for v in index), tuple(float(v) for v in location), value))
     return out
 
@@ -144,7 +148,7 @@ def _interpolate(volume: np.ndarray, index: np.ndarray) -> float:
         if weight:
             at = tuple(int(h if b else lo_) for lo_, h, b in zip(lo, hi, bits))
             total += weight * float(volume[at[::-1]])
-    return total
+    return float(total)
 
 
 def _vector(values, ndim: int, option: str) -> list[float]:

@@ -40,7 +40,9 @@ def thumbnail(
     a = AXES[axis]
     plane = [d for d in range(3) if d != a]
     size = np.array(image.GetSize()) - 1
-    corners = np.array([image.TransformContinuousIndexToPhysicalPoint((b * size).tolist()) for b in np.ndindex(2, 2, 2)])
+    corners = np.array(
+        [image.TransformContinuousIndexToPhysicalPoint((b * size).tolist()) for b in np.ndindex(2, 2, 2)]
+    )
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     if loc is None:
         loc = float((lo[a] + hi[a]) / 2)
@@ -65,7 +67,12 @@ def thumbnail(
     ref.SetSpacing([s3[plane[0]], s3[plane[1]], 1.0])
     ref.SetDirection(direction.ravel().tolist())
     slab = sitk.Resample(
-        sitk.Cast(image, sitk.sitkFloat32), ref, sitk.Transform(), sitk.sitkLinear, float(default_value), sitk.sitkFloat32
+        sitk.Cast(image, sitk.sitkFloat32),
+        ref,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        float(default_value),
+        sitk.sitkFloat32,
     )
     out = sitk.GetImageFromArray(sitk.GetArrayFromImage(slab)[0])
     out.SetOrigin(origin)

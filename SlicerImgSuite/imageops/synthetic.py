@@ -1,7 +1,7 @@
 """Synthetic test images (plastimatch ``synth``): rect, sphere, x/y/z ramps, gauss, grid and a lung-like CT.
 
-Geometry follows plastimatch: by default 100 voxels over 500 mm per axis, centred on 0; ``spacing`` or ``dim``
-alone keep the 500 mm volume size. Intensities default to foreground 0 and background -1000 (HU), float32.
+Geometry follows plastimatch: ``dim`` voxels (default 100) over ``volume_size`` mm (default 500) per axis, centred
+on 0; an explicit ``spacing`` replaces the voxel size without moving the origin or changing ``dim``. Intensities default to foreground 0 and background -1000 (HU), float32.
 """
 
 from __future__ import annotations
@@ -38,14 +38,13 @@ def synth_grid(
 ) -> sitk.Image:
     """plastimatch synth's output grid from partial options (see the module docstring)."""
     size_mm = np.array(volume_size if volume_size is not None else [500.0] * ndim, float)
-    if dim is None and spacing is None:
-        dim = [100] * ndim
-    if dim is None:
-        dim = np.maximum(1, np.round(size_mm / np.array(spacing, float))).astype(int)
-    if spacing is None:
-        spacing = size_mm / np.array(dim, float)
+    dim = np.array(dim if dim is not None else [100] * ndim, int)
+    # as plastimatch: spacing and origin follow from volume size and dim; an explicit spacing replaces the
+    # spacing but does not move the origin (so --dim 10 --spacing 10 starts at -225 mm, as plastimatch does)
     if origin is None:
-        origin = -size_mm / 2 + np.array(spacing, float) / 2
+        origin = -size_mm / 2 + size_mm / dim / 2
+    if spacing is None:
+        spacing = size_mm / dim
     return grid_image(origin, dim, spacing, direction)
 
 
@@ -77,7 +76,7 @@ def synth(
 
     Examples
     --------
-    >>> s = synth("sphere", synth_grid(dim=(10, 10, 10), spacing=(10, 10, 10)))
+    >>> s = synth("sphere", synth_grid(dim=(10, 10, 10), spacing=(10, 10, 10), origin=(-45, -45, -45)))
     >>> int((sitk.GetArrayFromImage(s.image) == 0).sum())
     552
     """

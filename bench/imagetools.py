@@ -1,0 +1,71 @@
+"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT for resample, dmap and stats.
+
+Goal (issue #4): wall-time ratio ours / plastimatch <= 1.0 for each. Both run as command lines (start-up
+included), alternating, medians of ``--repeats`` runs. The CT is a synthetic thorax made by ``imgsuite synth``
+(int16 HU, 0.98 x 0.98 x 3 mm) and the structure a 6 cm sphere, written once into ``--workdir``.
+
+    .venv/bin/python bench/imagetools.py [--repeats 3] [--workdir /tmp/imgsuite-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runner import Case, compare, imgsuite  # noqa: E402
+
+
+def make_inputs(folder: Path) -> tuple[Path, Path]:
+    import SimpleITK as sitk
+
+    from SlicerImgSuite.imageops import synth, synth_grid
+    from SlicerImgSuite.io import write_image
+
+    ct, mask = folder / "ct512.nrrd", folder / "sphere512.nrrd"
+    if ct.exists() and mask.exists():
+        return ct, mask
+    grid = synth_grid(dim=(512, 512, 100), spacing=(0.977, 0.977, 3.0), origin=(-249.5, -249.5, -148.5))
+    image = synth("lung", grid, output_type="short").image
+    noise = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), standardDeviation=20, seed=1)
+    write_image(sitk.Cast(noise, sitk.sitkInt16), ct, compress=False)
+    write_image(
+        synth("sphere", grid, center=(65, 0, 0), radius=(30,), foreground=1, background=0, output_type="uchar").image,
+        mask,
+        compress=False,
+    )
+    return ct, mask
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", default="/tmp/imgsuite-bench")
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    ct, mask = make_inputs(work)
+    out = work / "out"
+    out.mkdir(exist_ok=True)
+    jobs = {
+        "resample (linear, 1.5x1.5x2 mm)": (
+            ["resample", "--input", ct, "--output", out / "{who}_rs.nrrd", "--spacing", "1.5 1.5 2"],
+            [],
+        ),
+        "dmap (signed, mm)": (["dmap", "--input", mask, "--output", out / "{who}_dm.nrrd"], []),
+        "stats (--mask)": (["stats", ct, "--mask", mask], []),
+    }
+    for title, (argv, _) in jobs.items():
+        ours = [str(a).replace("{who}", "ours") for a in argv]
+        theirs = [str(a).replace("{who}", "plm") for a in argv]
+        compare(
+            [Case("imgsuite", [*imgsuite(), *ours, "--quiet"]), Case("plastimatch", ["plastimatch", *theirs])],
+            repeats=args.repeats,
+            title=f"{title}: 512 x 512 x 100 int16 CT",
+        )
+
+
+if __name__ == "__main__":
+    main()
