@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..progress import ProgressCallback, no_progress, sub_progress
-from .phantom import PhantomPatient, make_phantom
-from .report import Report
 
 
 @dataclass
 class DemoContext:
     outdir: Path
-    phantom: PhantomPatient
-    scene: object
-    report: Report
+    phantom: object  # PhantomPatient
+    scene: object  # SlicerScene
+    report: object  # Report
     progress: ProgressCallback
 
 
@@ -49,6 +47,8 @@ def run_demo(outdir: str | Path, progress: ProgressCallback | None = None, only:
     """
     from ..mrml.mrb import save_mrb
     from ..mrml.scene import new_scene
+    from .phantom import make_phantom
+    from .report import Report
 
     progress = progress or no_progress
     outdir = Path(outdir)
