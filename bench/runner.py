@@ -40,7 +40,7 @@ class Case:
 def run_once(case: Case) -> None:
     env = dict(os.environ, **(case.env or {}))
     result = subprocess.run(
-        [sys.executable, __file__, "--child", *case.argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [sys.executable, __file__, "--child", *case.argv], capture_output=True, env=env
     )
     if result.returncode != 0:
         err = result.stderr.decode(errors="replace")[-2000:]

@@ -1,0 +1,69 @@
+"""``imgsuite view`` (a scene or image in the browser) and ``imgsuite screenshot`` (the same views as a PNG)."""
+
+from __future__ import annotations
+
+from .render import VIEW_NAMES
+from .serve import DEFAULT_LAYOUT, LAYOUTS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "view",
+        parents=[subparsers.common_parent],
+        help="show a Slicer scene (.mrb) or an image in a web browser (slice and 3D views)",
+    )
+    p.add_argument("input", help="scene (.mrb, .mrml), image file, or DICOM series folder")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help="initial view layout")
+    p.add_argument("--volume", help="name of the volume behind the slices (default: the largest)")
+    p.add_argument("--open-browser", action="store_true", help="open the system browser on the page")
+    p.set_defaults(func=run_view)
+
+    p = subparsers.add_parser(
+        "screenshot",
+        parents=[subparsers.common_parent],
+        help="render a scene's or image's slice and 3D views offscreen into a PNG",
+    )
+    p.add_argument("input", help="scene (.mrb, .mrml), image file, or DICOM series folder")
+    p.add_argument("--output", required=True, help="PNG file (the views side by side)")
+    p.add_argument(
+        "--views", nargs="+", choices=VIEW_NAMES, default=["axial", "coronal", "3d"], help="views, left to right"
+    )
+    p.add_argument("--size", type=int, nargs=2, default=[400, 400], metavar=("W", "H"), help="pixels per view")
+    p.add_argument("--volume", help="name of the volume behind the slices (default: the largest)")
+    p.add_argument("--focus", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS point (mm) the slices cross")
+    p.set_defaults(func=run_screenshot)
+
+
+def run_view(args) -> int:
+    from ..cli import progress_for
+    from .serve import serve
+
+    serve(
+        args.input,
+        host=args.host,
+        port=args.port,
+        layout=args.layout,
+        volume=args.volume,
+        open_browser=args.open_browser,
+        progress=progress_for(args),
+    )
+    return 0
+
+
+def run_screenshot(args) -> int:
+    from ..cli import progress_for
+    from .render import render_views
+
+    result = render_views(
+        args.input,
+        args.output,
+        layout=tuple(args.views),
+        size=tuple(args.size),
+        volume=args.volume,
+        focus_lps=args.focus,
+        progress=progress_for(args),
+    )
+    print(result.path)
+    return 0
