@@ -101,7 +101,10 @@ def test_cli_presets_and_bad_input(phantom, tmp_path):
     out = tmp_path / "lung.nrrd"
     run = _imgsuite("segment", "--input", str(phantom.ct_dir), "--output-img", str(out), "--preset", "lung")
     assert run.returncode == 0, run.stderr
-    assert _dice(_array(sitk.ReadImage(str(out))), _array(phantom.masks["LUNG_L"]) | _array(phantom.masks["LUNG_R"])) > 0.95
+    assert (
+        _dice(_array(sitk.ReadImage(str(out))), _array(phantom.masks["LUNG_L"]) | _array(phantom.masks["LUNG_R"]))
+        > 0.95
+    )
     bad = tmp_path / "broken.nrrd"
     bad.write_bytes(b"NRRD0004\nnot really\n")
     out2 = tmp_path / "never.nrrd"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
@@ -100,9 +99,7 @@ def test_cli_mabs_config_writes_masks_and_rtstruct(small, atlases, tmp_path):
 def test_mabs_bad_config(tmp_path):
     cfg = tmp_path / "bad.cfg"
     cfg.write_text("[TRAINING]\natlas_dir = nowhere\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "SlicerImgSuite.cli", "mabs", str(cfg)], capture_output=True, text=True
-    )
+    run = subprocess.run([sys.executable, "-m", "SlicerImgSuite.cli", "mabs", str(cfg)], capture_output=True, text=True)
     assert run.returncode == 2 and "atlas_dir" in run.stderr
     (tmp_path / "atlases" / "a1").mkdir(parents=True)
     with pytest.raises(ImgSuiteError, match="img"):

@@ -51,7 +51,9 @@ def test_dsb2018_instance_f1(shared_data):
     image = tifffile.imread(folder / "img2d.tif")
     truth = tifffile.imread(folder / "mask2d.tif")
     score = instance_f1(truth, label_nuclei(image))  # default settings, diameter estimated from the image
-    print(f"DSB2018 F1@0.5 = {score.f1:.3f} (tp {score.true_positives}, fp {score.false_positives}, fn {score.false_negatives})")
+    print(
+        f"DSB2018 F1@0.5 = {score.f1:.3f} (tp {score.true_positives}, fp {score.false_positives}, fn {score.false_negatives})"
+    )
     assert score.f1 >= 0.85
     # the classic global-Otsu pipeline, for the record: clearly below the adaptive default
     assert instance_f1(truth, label_nuclei(image, "otsu")).f1 < score.f1
@@ -111,6 +113,7 @@ def test_czi_readers_channel_names_and_timelapse(shared_data):
     assert cd.data.shape == (3, 2, 5, 170, 240)
     assert cd.channel_names == ["LED555", "LED470"] and cd.channel_index("led470") == 1
     assert cd.pixel_size_um[2] == pytest.approx(0.0906, abs=1e-4)
+    assert cd.time_s == pytest.approx([0.0, 60.075, 120.15])  # frame offsets from the CZI metadata
     rgb = read_microscopy(shared_data / "czi" / "RGB-multichannel.czi")
     assert rgb.data.shape == (1, 7, 1, 81, 147) and rgb.channel_names[1] == "Pol_0"
     with pytest.raises(ImgSuiteError, match="no channel named 'DAPI'"):
@@ -137,8 +140,18 @@ def test_cli_timelapse_czi_with_tracking(tmp_path):
     (src / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
     run = _imgsuite(
-        "nuclei", "--input", str(src), "--output", str(out), "--nuclear-channel", "DAPI",
-        "--track", "--perinuclear-width", "3", "--max-displacement", "8",
+        "nuclei",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--nuclear-channel",
+        "DAPI",
+        "--track",
+        "--perinuclear-width",
+        "3",
+        "--max-displacement",
+        "8",
     )
     assert run.returncode == 0, run.stderr
     assert "notes.txt" in run.stderr and "warning" in run.stderr
@@ -176,8 +189,13 @@ def test_cli_bad_inputs(tmp_path):
 
 def test_3d_stack_labels_keep_stack_shape(shared_data, tmp_path):
     run = _imgsuite(
-        "nuclei", "--input", str(shared_data / "nuclei-3d-synthetic-stardist" / "img3d.tif"),
-        "--output", str(tmp_path), "--diameter", "8",
+        "nuclei",
+        "--input",
+        str(shared_data / "nuclei-3d-synthetic-stardist" / "img3d.tif"),
+        "--output",
+        str(tmp_path),
+        "--diameter",
+        "8",
     )
     assert run.returncode == 0, run.stderr
     labels = tifffile.imread(tmp_path / "img3d_labels.tif")

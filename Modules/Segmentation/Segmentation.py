@@ -1,8 +1,11 @@
-"""Segmentation (ImgSuite): a thin Slicer front end to ``SlicerImgSuite`` (all work happens there)."""
+"""Segmentation (ImgSuite): a thin Slicer front end to ``SlicerImgSuite.segmentation`` (all work happens there)."""
+
+import pathlib
+from typing import Annotated
 
 import slicer
-from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, Default, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -19,13 +22,33 @@ class Segmentation(ScriptedLoadableModule):
         self.parent.categories = ["ImgSuite"]
         self.parent.dependencies = []
         self.parent.contributors = ["SlicerImgSuite developers"]
-        self.parent.helpText = "Threshold segmentation of CT (body, lungs, bone), atlas-based segmentation and fluorescence-nuclei analysis."
+        self.parent.helpText = (
+            "CT threshold segmentation (body with couch removal, lungs, bone), multi-atlas segmentation "
+            "(register, warp, fuse by vote / STAPLE / locally weighted voting) and fluorescence-nuclei analysis "
+            "(labels, per-nucleus measurements, perinuclear rings). Same engine as the imgsuite command line: "
+            "imgsuite segment, imgsuite mabs, imgsuite nuclei."
+        )
         self.parent.acknowledgementText = "Part of the SlicerImgSuite extension."
 
 
 @parameterNodeWrapper
 class SegmentationParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
+    preset: Annotated[str, Choice(["body", "lung", "bone"])] = "body"
+    lowerThreshold: Annotated[float, WithinRange(-1024, 3000)] = -300.0
+    removeCouch: Annotated[bool, Default(True)]
+    fillHoles: Annotated[bool, Default(True)]
+    outputSegmentation: vtkMRMLSegmentationNode | None
+    atlasFolder: pathlib.Path
+    fusion: Annotated[str, Choice(["gaussian", "vote", "staple"])] = "gaussian"
+    microscopyFile: pathlib.Path
+    nuclearChannel: str = ""
+    nucleiMethod: Annotated[str, Choice(["adaptive", "otsu", "threshold"])] = "adaptive"
+    nucleiThreshold: float = 0.0
+    diameter: Annotated[float, WithinRange(0, 1000)] = 0.0
+    perinuclearWidth: Annotated[int, WithinRange(0, 100)] = 3
+    splitTouching: Annotated[bool, Default(True)]
+    nucleiOutput: pathlib.Path
 
 
 class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -45,6 +68,8 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = SegmentationLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.atlasButton.connect("clicked(bool)", self.onAtlasButton)
+        self.ui.nucleiButton.connect("clicked(bool)", self.onNucleiButton)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -64,6 +89,8 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
 
     def setParameterNode(self, parameterNode):
         if self._parameterNode:
@@ -73,21 +100,161 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self):
-        with slicer.util.tryWithErrorDisplay("Segmentation (ImgSuite) failed.", waitCursor=True):
-            self.ui.resultText.setPlainText(self.logic.describe(self._parameterNode.inputVolume))
+        from SlicerImgSuite.slicer_gui import progress_dialog
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("CT segmentation failed.", waitCursor=True):
+            with progress_dialog("CT threshold segmentation") as progress:
+                node, voxels = self.logic.segmentCT(
+                    p.inputVolume,
+                    p.preset,
+                    p.lowerThreshold,
+                    p.removeCouch,
+                    p.fillHoles,
+                    p.outputSegmentation,
+                    progress,
+                )
+            p.outputSegmentation = node
+            self.ui.resultText.setPlainText(f"{p.preset}: {voxels} voxels -> segment in {node.GetName()}")
+
+    def onAtlasButton(self):
+        from SlicerImgSuite.slicer_gui import progress_dialog
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Atlas-based segmentation failed.", waitCursor=True):
+            with progress_dialog("Multi-atlas segmentation") as progress:
+                node = self.logic.segmentWithAtlases(p.inputVolume, p.atlasFolder, p.fusion, progress)
+            self.ui.resultText.setPlainText(
+                f"{node.GetSegmentation().GetNumberOfSegments()} structures fused ({p.fusion}) -> {node.GetName()}"
+            )
+
+    def onNucleiButton(self):
+        from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Nuclei analysis failed.", waitCursor=True):
+            ensure_packages()
+            with progress_dialog("Nuclei analysis") as progress:
+                text = self.logic.analyzeNuclei(
+                    p.microscopyFile,
+                    p.nucleiOutput,
+                    p.nuclearChannel or None,
+                    p.nucleiMethod,
+                    p.nucleiThreshold or None,
+                    p.diameter or None,
+                    p.perinuclearWidth,
+                    p.splitTouching,
+                    progress,
+                )
+            self.ui.resultText.setPlainText(text)
 
 
 class SegmentationLogic(ScriptedLoadableModuleLogic):
-    """Calls ``SlicerImgSuite``; holds no algorithm of its own."""
+    """Calls ``SlicerImgSuite.segmentation`` through the mrml adapters; holds no algorithm of its own."""
 
     def getParameterNode(self):
         return SegmentationParameterNode(super().getParameterNode())
 
-    def describe(self, volumeNode):
-        from SlicerImgSuite.io.commands import header_text
-        from SlicerImgSuite.mrml.volumes import image_from_volume_node
+    def segmentCT(
+        self,
+        volumeNode,
+        preset="body",
+        lowerThreshold=-300.0,
+        removeCouch=True,
+        fillHoles=True,
+        segmentationNode=None,
+        progress=None,
+    ):
+        """Run a threshold preset; adds (or replaces) the segment named after the preset. Returns (node, voxels)."""
+        import SimpleITK as sitk
 
-        return header_text(image_from_volume_node(volumeNode))
+        from SlicerImgSuite.errors import ImgSuiteError
+        from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
+        from SlicerImgSuite.mrml.volumes import image_from_volume_node
+        from SlicerImgSuite.segmentation.ct import segment_preset
+
+        if volumeNode is None:
+            raise ImgSuiteError("select a CT volume first")
+        ct = image_from_volume_node(volumeNode)
+        mask = segment_preset(
+            ct,
+            preset,
+            progress=progress,
+            lower_threshold=lowerThreshold,
+            remove_couch=removeCouch,
+            fill_holes=fillHoles,
+        )
+        if segmentationNode is not None:
+            old = segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(preset)
+            if old:
+                segmentationNode.GetSegmentation().RemoveSegment(old)
+        node = segmentation_node_from_masks(
+            slicer.mrmlScene, {preset: mask}, name=f"{volumeNode.GetName()} threshold", node=segmentationNode
+        )
+        node.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+        return node, int(sitk.GetArrayViewFromImage(mask).sum())
+
+    def segmentWithAtlases(self, volumeNode, atlasFolder, fusion="gaussian", progress=None):
+        """Register every atlas in ``atlasFolder`` to the volume, fuse the structures into a new segmentation."""
+        from SlicerImgSuite.errors import ImgSuiteError
+        from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
+        from SlicerImgSuite.mrml.volumes import image_from_volume_node
+        from SlicerImgSuite.segmentation.atlas import read_atlas, segment_with_atlases
+
+        if volumeNode is None:
+            raise ImgSuiteError("select the target volume first")
+        folder = pathlib.Path(atlasFolder)
+        if not folder.is_dir():
+            raise ImgSuiteError("atlas folder not found", folder)
+        atlases = [read_atlas(f) for f in sorted(folder.iterdir()) if f.is_dir() and not f.name.startswith(".")]
+        fused = segment_with_atlases(image_from_volume_node(volumeNode), atlases, fusion=fusion, progress=progress)
+        return segmentation_node_from_masks(slicer.mrmlScene, fused, name=f"{volumeNode.GetName()} atlas ({fusion})")
+
+    def analyzeNuclei(
+        self,
+        path,
+        outputFolder,
+        channel=None,
+        method="adaptive",
+        threshold=None,
+        diameter=None,
+        perinuclearWidth=3,
+        splitTouching=True,
+        progress=None,
+    ):
+        """Run the nuclei job; show the first image's first frame as volume + segments + table + plot."""
+        from SlicerImgSuite.errors import ImgSuiteError
+        from SlicerImgSuite.segmentation.microscopy import read_microscopy
+        from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions, analyze_nuclei
+        from SlicerImgSuite.segmentation.slicer_nodes import nuclei_to_scene
+
+        if not str(outputFolder) or str(outputFolder) == ".":
+            raise ImgSuiteError("choose an output folder")
+        options = NucleiOptions(
+            nuclear_channel=channel,
+            method=method,
+            threshold=threshold,
+            diameter=diameter,
+            perinuclear_width=int(perinuclearWidth),
+            split_touching=splitTouching,
+        )
+        results, warnings = analyze_nuclei(path, outputFolder, options, progress)
+        first = results[0]
+        image = read_microscopy(first.source)
+        stack = image.data.shape[2] > 1
+        nuclear = image.data[0, image.channel_index(channel)]
+        frame = [r[2:] for r in first.rows if r[0] == 0]
+        nuclei_to_scene(
+            slicer.mrmlScene,
+            nuclear if stack else nuclear[0],
+            first.labels[0],
+            first.header[2:],
+            frame,
+            name=first.stem,
+            pixel_size=image.pixel_size_um if stack else image.pixel_size_um[1:],
+        )
+        lines = [f"{r.stem}: {', '.join(map(str, r.counts))} nuclei" for r in results] + warnings
+        return "\n".join(lines + [f"outputs in {outputFolder}"])
 
 
 class SegmentationTest(ScriptedLoadableModuleTest):
@@ -96,11 +263,16 @@ class SegmentationTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_describe()
+        self.test_body_threshold()
 
-    def test_describe(self):
+    def test_body_threshold(self):
         import numpy as np
 
+        array = np.full((6, 40, 40), -1000, dtype=np.int16)
+        array[:, 10:30, 10:30] = 20
+        array[:, 34:36, :] = -200  # a couch below the body
         node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-        slicer.util.updateVolumeFromArray(node, np.zeros((3, 4, 5), dtype=np.int16))
-        self.assertIn("Size = 5 4 3", SegmentationLogic().describe(node))
+        slicer.util.updateVolumeFromArray(node, array)
+        segmentation, voxels = SegmentationLogic().segmentCT(node, "body")
+        self.assertEqual(voxels, 6 * 20 * 20)
+        self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 1)

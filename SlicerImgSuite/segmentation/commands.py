@@ -19,12 +19,12 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="CT image file or DICOM series folder (HU)")
     p.add_argument("--output-img", required=True, help="output mask (uint8 0/1 labelmap), e.g. body.nrrd")
     p.add_argument("--preset", choices=("body", "lung", "bone"), default="body", help="what to segment (body)")
-    p.add_argument(
-        "--lower-threshold", type=float, default=-300.0, help="body: include voxels above this HU (-300)"
-    )
+    p.add_argument("--lower-threshold", type=float, default=-300.0, help="body: include voxels above this HU (-300)")
     p.add_argument("--bottom", type=float, help="patient y (LPS mm) of the couch top: remove everything behind it")
     p.add_argument("--keep-couch", action="store_true", help="do not detach the couch automatically")
-    p.add_argument("--couch-radius", type=float, default=6.0, help="in-plane opening radius that detaches the couch, mm")
+    p.add_argument(
+        "--couch-radius", type=float, default=6.0, help="in-plane opening radius that detaches the couch, mm"
+    )
     fill = p.add_mutually_exclusive_group()
     fill.add_argument("--fill-holes", dest="fill_holes", action="store_true", default=True, help="fill holes (default)")
     fill.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep internal air out")
@@ -82,6 +82,7 @@ def register(subparsers) -> None:
 
 def run_segment(args: argparse.Namespace) -> int:
     from ..cli import progress_for
+    from ..errors import ImgSuiteError
     from ..io import read_image, write_image
     from .ct import segment_preset
 
@@ -96,10 +97,8 @@ def run_segment(args: argparse.Namespace) -> int:
     )
     try:
         mask = segment_preset(ct, args.preset, progress=progress, **options)
-    except Exception as exc:
-        from ..errors import ImgSuiteError
-
-        if isinstance(exc, ImgSuiteError) and exc.path is None:
+    except ImgSuiteError as exc:  # name the input file in the one-line error
+        if exc.path is None:
             raise ImgSuiteError(exc.problem, args.input) from None
         raise
     write_image(mask, args.output_img, args.output_type)
@@ -142,8 +141,9 @@ def run_mabs(args: argparse.Namespace) -> int:
     config = args.config or args.command_file
     if not config:
         raise ImgSuiteError("mabs needs a config file (--config FILE)")
-    run_mabs_config(config, target=args.segment, output=args.output, output_dicom=args.output_dicom,
-                    progress=progress_for(args))
+    run_mabs_config(
+        config, target=args.segment, output=args.output, output_dicom=args.output_dicom, progress=progress_for(args)
+    )
     return 0
 
 
@@ -154,6 +154,7 @@ def run_nuclei_train(args: argparse.Namespace) -> int:
 
     if len(args.images) != len(args.masks):
         raise ImgSuiteError(f"{len(args.images)} images but {len(args.masks)} masks: give one mask per image")
-    train_from_files(args.images, args.masks, args.output, epochs=args.epochs, seed=args.seed,
-                     progress=progress_for(args))
+    train_from_files(
+        args.images, args.masks, args.output, epochs=args.epochs, seed=args.seed, progress=progress_for(args)
+    )
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage import segmentation
 
 
@@ -54,38 +53,43 @@ def measure_nuclei(
     >>> dict(zip(header, rows[0]))["DAPI_sum"]
     4.0
     """
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
+    labels = np.asarray(labels)
+    flat = labels.ravel()
+    n = int(flat.max()) if flat.size else 0
+
+    def per_label(lab, weights=None):  # one bincount pass per quantity (much faster than ndimage's per-label stats)
+        return np.bincount(lab.ravel(), weights=None if weights is None else np.ravel(weights), minlength=n + 1)
+
+    counts = per_label(labels)
+    ids = np.flatnonzero(counts[1:]) + 1
     axes = "zyx"[-labels.ndim :]
     header = ["label", "area_px"]
     if pixel_size is not None:
         header.append("area_um2" if labels.ndim == 2 else "volume_um3")
     header += [f"centroid_{a}" for a in axes]
-    index = ids.tolist()
-    area = ndi.sum_labels(np.ones(labels.shape), labels, index) if index else np.zeros(0)
+    area = counts[ids].astype(float)
     columns = [ids, area]
     if pixel_size is not None:
         columns.append(area * float(np.prod(pixel_size)))
-    if index:
-        centroids = np.array(ndi.center_of_mass(np.ones(labels.shape), labels, index)).reshape(len(index), -1)
-    else:
-        centroids = np.zeros((0, labels.ndim))
-    columns += [centroids[:, i] for i in range(labels.ndim)]
+    grids = np.indices(labels.shape, sparse=True)
+    for axis in range(labels.ndim):
+        coordinate = np.broadcast_to(grids[axis], labels.shape)
+        columns.append(per_label(labels, coordinate)[ids] / area)
     rings = perinuclear_rings(labels, perinuclear_width) if perinuclear_width > 0 else None
-    ring_area = ndi.sum_labels(np.ones(labels.shape), rings, index) if rings is not None and index else None
+    ring_area = per_label(rings)[ids].astype(float) if rings is not None else None
     if ring_area is not None:
         header.append("ring_area_px")
         columns.append(ring_area)
     for name, image in channels.items():
         image = np.asarray(image, np.float64)
-        total = ndi.sum_labels(image, labels, index) if index else np.zeros(0)
+        total = per_label(labels, image)[ids]
         header += [f"{name}_sum", f"{name}_mean"]
-        columns += [total, total / np.maximum(area, 1)]
+        columns += [total, total / area]
         if rings is not None:
-            ring_total = ndi.sum_labels(image, rings, index) if index else np.zeros(0)
+            ring_total = per_label(rings, image)[ids]
             header += [f"{name}_ring_sum", f"{name}_ring_mean", f"{name}_ring_to_nucleus"]
             ring_mean = ring_total / np.maximum(ring_area, 1)
-            columns += [ring_total, ring_mean, ring_mean / np.maximum(total / np.maximum(area, 1), 1e-12)]
+            columns += [ring_total, ring_mean, ring_mean / np.maximum(total / area, 1e-12)]
     rows = [[_plain(c[i]) for c in columns] for i in range(len(ids))]
     return header, rows
 

@@ -179,4 +179,22 @@ def _read_czi(path: Path) -> MicroscopyImage:
     for item in distances if isinstance(distances, list) else [distances]:
         if item.get("@Id") in size and item.get("Value"):
             size[item["@Id"]] = float(item["Value"]) * 1e6  # metres -> micrometres
-    return MicroscopyImage(data, names, (size["Z"], size["Y"], size["X"]), None)
+    return MicroscopyImage(data, names, (size["Z"], size["Y"], size["X"]), _czi_times(info, n_t))
+
+
+def _czi_times(info: dict, n_t: int) -> list[float] | None:
+    """Frame times (s) from ``Dimensions/T/Positions``: an explicit ``List/Offsets`` or an ``Interval`` increment."""
+    try:
+        positions = info["Information"]["Image"]["Dimensions"]["T"]["Positions"]
+    except (KeyError, TypeError):
+        return None
+    try:
+        if "List" in positions:
+            times = [float(v) for v in str(positions["List"]["Offsets"]).split()]
+        else:
+            interval = positions["Interval"]
+            start, step = float(interval.get("Start", 0) or 0), float(interval["Increment"])
+            times = [start + i * step for i in range(n_t)]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return times if len(times) == n_t else None

@@ -16,8 +16,9 @@ diameter (estimated from the image when not given):
 from __future__ import annotations
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage as ndi
-from skimage import feature, filters, measure, morphology, segmentation
+from skimage import filters, segmentation
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
@@ -31,9 +32,11 @@ def _odd(n: float) -> int:
 
 
 def estimate_diameter(image: np.ndarray, smoothing: float = 1.0) -> float:
-    """Typical nucleus diameter in pixels: median equivalent diameter of convex Otsu objects.
+    """Typical nucleus diameter in pixels: median equivalent diameter of the single Otsu objects.
 
-    Objects that are not convex (touching nuclei) are left out, so clumps do not inflate the estimate.
+    An object counts as single when its area is close to that of the disc (ball) inscribed in it
+    (largest distance-transform value): clumps of touching nuclei are much larger than their
+    inscribed disc, so they do not inflate the estimate.
 
     Examples
     --------
@@ -42,16 +45,38 @@ def estimate_diameter(image: np.ndarray, smoothing: float = 1.0) -> float:
     >>> round(estimate_diameter(a))
     20
     """
-    smooth = filters.gaussian(np.asarray(image, np.float32), smoothing, preserve_range=True)
+    return _estimate_diameter(_smooth(image, smoothing))
+
+
+def _smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+    return ndi.gaussian_filter(np.asarray(image, np.float32), sigma, truncate=3.0)
+
+
+def _distance(mask: np.ndarray, spacing=None) -> np.ndarray:
+    """Euclidean distance to the background (SimpleITK's multi-threaded Maurer transform)."""
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    if spacing is not None:
+        image.SetSpacing([float(v) for v in reversed(spacing)])
+    dist = sitk.SignedMaurerDistanceMap(image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True)
+    # Maurer measures to the last inside pixel; +1 (one step) gives the usual distance to the background
+    return np.maximum(sitk.GetArrayFromImage(dist).astype(np.float32) + min(spacing or (1.0,)), 0) * mask
+
+
+def _estimate_diameter(smooth: np.ndarray) -> float:
     if np.ptp(smooth) == 0:
         return 0.0
-    labels = measure.label(smooth > filters.threshold_otsu(smooth))
-    props = measure.regionprops(labels)
-    sizes = [p.area for p in props if p.area >= 9 and p.solidity > 0.9]
-    if not sizes:
-        sizes = [p.area for p in props] or [0]
-    area = float(np.median(sizes))
-    if image.ndim == 3:
+    fg = smooth > filters.threshold_otsu(smooth)
+    labels, n = ndi.label(fg)
+    if n == 0:
+        return 0.0
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
+    radius = np.zeros(n + 1)
+    np.maximum.at(radius, labels[fg], _distance(fg)[fg])  # largest inscribed radius per object
+    radius = radius[1:]
+    disc = np.pi * radius**2 if smooth.ndim == 2 else 4 / 3 * np.pi * radius**3
+    single = (area >= 9) & (area < 1.6 * disc)
+    area = np.median(area[single] if single.any() else area)
+    if smooth.ndim == 3:
         return float((6 * area / np.pi) ** (1 / 3))
     return float(2 * np.sqrt(area / np.pi))
 
@@ -86,35 +111,39 @@ def nuclear_mask(
     """
     if method not in METHODS:
         raise ImgSuiteError(f"unknown nuclear-mask method {method!r}; use one of {', '.join(METHODS)}")
-    image = np.asarray(image, np.float32)
     if method == "model":
         if probability is None:
             raise ImgSuiteError("method 'model' needs a probability map (give --model FILE)")
-        fg = probability > (0.5 if threshold is None else threshold)
-    else:
-        if diameter is None:
-            diameter = estimate_diameter(image)
-        diameter = max(float(diameter), 4.0)
-        smooth = filters.gaussian(image, max(0.5, diameter / 24), preserve_range=True)
-        if method == "threshold":
-            if threshold is None:
-                raise ImgSuiteError("method 'threshold' needs --threshold V")
-            fg = smooth > threshold
-        else:
-            if np.ptp(smooth) == 0:
-                return np.zeros(image.shape, bool)
-            otsu = filters.threshold_otsu(smooth)
-            fg = smooth > otsu
-            if method == "adaptive":
-                window = _odd(2 * diameter)
-                local = ndi.uniform_filter(smooth, size=window, mode="reflect")
-                fg = (smooth > local + 0.04 * otsu) & (smooth > 0.7 * otsu)
-    fill = ndi.binary_fill_holes if fg.ndim == 2 else _fill_holes_slices
-    return fill(fg)
+        return _fill_holes(probability > (0.5 if threshold is None else threshold))
+    if diameter is None:
+        diameter = estimate_diameter(image)
+    diameter = max(float(diameter), 4.0)
+    return _foreground(_smooth(image, max(0.5, diameter / 24)), method, threshold, diameter)
 
 
-def _fill_holes_slices(mask: np.ndarray) -> np.ndarray:
-    return np.stack([ndi.binary_fill_holes(m) for m in mask])
+def _foreground(smooth: np.ndarray, method: str, threshold: float | None, diameter: float) -> np.ndarray:
+    if method == "threshold":
+        if threshold is None:
+            raise ImgSuiteError("method 'threshold' needs --threshold V")
+        return _fill_holes(smooth > threshold)
+    if np.ptp(smooth) == 0:
+        return np.zeros(smooth.shape, bool)
+    otsu = filters.threshold_otsu(smooth)
+    if method == "otsu":
+        return _fill_holes(smooth > otsu)
+    # adaptive: brighter than the neighbourhood (window of two diameters) and than a floor at 0.7 Otsu
+    local = ndi.uniform_filter(smooth, size=_odd(2 * diameter), mode="reflect")
+    return _fill_holes((smooth > local + 0.04 * otsu) & (smooth > 0.7 * otsu))
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill holes per plane (a 3D fill would leave holes open at the stack's top and bottom)."""
+    if mask.ndim == 3:
+        return np.stack([_fill_holes(m) for m in mask])
+    # a hole is a background component that does not touch the border (faster than binary_fill_holes)
+    background, _ = ndi.label(~mask)
+    outside = np.unique(np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]]))
+    return mask | ~np.isin(background, outside)
 
 
 def split_nuclei(
@@ -142,29 +171,45 @@ def split_nuclei(
     -------
     ndarray of int32
         Instance labels, 0 = background.
+
+    Examples
+    --------
+    >>> from skimage.draw import disk
+    >>> m = np.zeros((40, 60), bool); m[disk((20, 20), 10)] = True; m[disk((20, 36), 10)] = True
+    >>> int(split_nuclei(m, 20).max())
+    2
     """
     mask = np.asarray(mask, bool)
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
-    dist = ndi.distance_transform_edt(mask, sampling=spacing)
-    relief = filters.gaussian(dist, max(0.5, diameter / 12))
+    relief = ndi.gaussian_filter(_distance(mask, spacing), max(0.5, diameter / 12), truncate=3.0)
     if image is not None:
-        smooth = filters.gaussian(np.asarray(image, np.float32), max(0.5, diameter / 24), preserve_range=True)
+        smooth = _smooth(image, max(0.5, diameter / 24))
         brightest = ndi.maximum_filter(np.where(mask, smooth, 0), size=_odd(diameter))
         relief = relief * (0.5 + 0.5 * np.clip(smooth / np.maximum(brightest, 1e-6), 0, 1))
-    components = measure.label(mask)
-    peaks = feature.peak_local_max(
-        relief, min_distance=max(1, int(round(diameter / 4))), labels=components, exclude_border=False
-    )
-    markers = np.zeros(mask.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    # components with no peak (flat plateaus) still get one marker
-    missing = np.setdiff1d(np.unique(components[mask]), np.unique(components[tuple(peaks.T)]))
-    if missing.size:
-        centres = ndi.maximum_position(dist, components, missing)
-        for i, c in enumerate(centres):
-            markers[c] = len(peaks) + 1 + i
-    return segmentation.watershed(-relief, markers, mask=mask).astype(np.int32)
+    # markers: local maxima of the relief within a quarter diameter (one per plateau)
+    reach = _odd(2 * max(1, round(diameter / 4)) + 1)
+    peaks = mask & (relief > 0) & (relief == ndi.maximum_filter(relief, size=reach))
+    markers, n_markers = ndi.label(peaks, structure=np.ones((3,) * mask.ndim))
+    components, n = ndi.label(mask)
+    labels = np.zeros(mask.shape, np.int32)
+    # most nuclei have one marker: only clumps go through the (slow) watershed, each in its own box
+    pairs = np.unique(np.stack([components[peaks], markers[peaks]]), axis=1)  # (component, marker) pairs
+    per_component = np.bincount(pairs[0], minlength=n + 1)[1:]
+    next_label = 1
+    for i, box in enumerate(ndi.find_objects(components)):
+        inside = components[box] == i + 1
+        if per_component[i] <= 1:
+            labels[box][inside] = next_label
+            next_label += 1
+            continue
+        ids = np.unique(markers[box][inside])
+        ids = ids[ids > 0]
+        local = np.where(inside, np.searchsorted(ids, markers[box]) + 1, 0) * (markers[box] > 0)
+        split = segmentation.watershed(-relief[box], local, mask=inside)
+        labels[box][inside] = split[inside] + next_label - 1
+        next_label += len(ids)
+    return labels
 
 
 def label_nuclei(
@@ -195,6 +240,8 @@ def label_nuclei(
         Separate touching nuclei with :func:`split_nuclei`; otherwise one label per connected blob.
     exclude_border : bool
         Drop nuclei that touch the image edge (cut nuclei bias intensity and area statistics).
+    spacing : tuple of float, optional
+        Relative voxel size per axis for anisotropic stacks.
 
     Returns
     -------
@@ -212,17 +259,39 @@ def label_nuclei(
     image = np.asarray(image)
     if image.ndim not in (2, 3):
         raise ImgSuiteError(f"nuclei need a 2D plane or a 3D stack, got {image.ndim} dimensions")
-    if method == "model" and probability is None:
-        raise ImgSuiteError("method 'model' needs a probability map (give --model FILE)")
-    if diameter is None:
-        diameter = estimate_diameter(image if method != "model" else probability)
+    if method not in METHODS:
+        raise ImgSuiteError(f"unknown nuclear-mask method {method!r}; use one of {', '.join(METHODS)}")
+    labels = None
+    if method == "model":
+        if probability is None:
+            raise ImgSuiteError("method 'model' needs a probability map (give --model FILE)")
+        if probability.ndim == image.ndim + 1:  # background / interior / boundary maps of the U-Net
+            from .unet import labels_from_probabilities
+
+            labels = labels_from_probabilities(probability)
+            areas = np.bincount(labels.ravel())[1:]
+            if diameter is None:
+                diameter = 2 * np.sqrt(np.median(areas[areas > 0]) / np.pi) if areas.any() else 4.0
+        else:
+            diameter = diameter or _estimate_diameter(probability)
+            mask = nuclear_mask(image, method, threshold, diameter, probability)
+    else:
+        smooth = None
+        if diameter is None:
+            smooth = _smooth(image, 1.0)
+            diameter = _estimate_diameter(smooth)
+        diameter = max(float(diameter), 4.0)
+        if smooth is None or abs(diameter / 24 - 1.0) > 0.25:
+            smooth = _smooth(image, max(0.5, diameter / 24))
+        mask = _foreground(smooth, method, threshold, diameter)
     diameter = max(float(diameter), 4.0)
-    mask = nuclear_mask(image, method, threshold, diameter, probability)
     progress(0.4, "nuclear mask")
-    if split_touching:
+    if labels is not None:
+        pass
+    elif split_touching:
         labels = split_nuclei(mask, diameter, image if image.ndim == 3 and method != "model" else None, spacing)
     else:
-        labels = measure.label(mask).astype(np.int32)
+        labels = ndi.label(mask)[0].astype(np.int32)
     progress(0.8, "nuclei split")
     if min_area is None:
         unit = np.pi * diameter**2 / 4 if image.ndim == 2 else np.pi * diameter**3 / 6
@@ -231,7 +300,6 @@ def label_nuclei(
     drop = areas < min_area
     if max_area:
         drop |= areas > max_area
-    drop[0] = False
     if exclude_border:
         edge = np.zeros(labels.shape, bool)
         for axis in range(labels.ndim):
@@ -240,13 +308,10 @@ def label_nuclei(
                 index[axis] = end
                 edge[tuple(index)] = True
         drop[np.unique(labels[edge])] = True
-        drop[0] = False
-    labels[drop[labels]] = 0
-    labels = segmentation.relabel_sequential(labels)[0].astype(np.int32)
+    drop[0] = False
+    keep = np.flatnonzero(~drop)[1:]  # label 0 (background) is never dropped
+    lut = np.zeros(len(areas), np.int32)
+    lut[keep] = np.arange(1, len(keep) + 1)  # renumber consecutively
+    labels = lut[labels]
     progress(1.0, f"{labels.max()} nuclei")
     return labels
-
-
-def remove_small(labels: np.ndarray, min_area: float) -> np.ndarray:
-    """Drop labels smaller than ``min_area`` and renumber (a thin wrapper kept for the CLI)."""
-    return segmentation.relabel_sequential(morphology.remove_small_objects(labels, max_size=int(min_area) - 1))[0]

@@ -55,6 +55,7 @@ class ImageResult:
     counts: list[int]
     tracks: list[list[tuple[int, int]]] | None = None
     outputs: list[Path] = field(default_factory=list)
+    source: Path | None = None
 
 
 def find_inputs(path: str | os.PathLike) -> tuple[list[Path], list[str]]:
@@ -88,7 +89,7 @@ def analyze_image(
     spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
     predictor = _model(options.model) if options.method == "model" else None
     diameter = options.diameter
-    if diameter is None and options.method != "model":
+    if diameter is None and options.method != "model" and n_t > 1:  # one size for all frames of a time-lapse
         first = image.data[0, channel] if stack else image.data[0, channel, 0]
         diameter = estimate_diameter(first)
     all_labels, rows, counts, centroids = [], [], [], []
@@ -121,7 +122,7 @@ def analyze_image(
         progress((t + 1) / n_t, f"frame {t + 1}/{n_t}: {counts[-1]} nuclei")
     result = ImageResult(image.path.stem if image.path else "image", np.stack(all_labels), header, rows, counts)
     if options.track and n_t > 1:
-        reach = options.max_displacement or (diameter or 10.0)
+        reach = options.max_displacement or diameter or 10.0
         result.tracks = track_nuclei(centroids, reach, options.memory)
         track_of = {key: i + 1 for i, tr in enumerate(result.tracks) for key in tr}
         starts = np.cumsum([0, *counts])
@@ -161,6 +162,7 @@ def analyze_nuclei(
         stem = f.name.split(".")[0]
         result = analyze_image(image, options, sub_progress(step, 0, 0.8))
         result.stem = stem
+        result.source = f
         result.outputs = write_outputs(result, image, output_dir, options)
         results.append(result)
         step(1.0, f"{stem}: {sum(result.counts)} nuclei")
@@ -242,18 +244,15 @@ def _normalise(plane: np.ndarray) -> np.ndarray:
 
 def save_overlay(plane: np.ndarray, labels: np.ndarray, path: Path) -> None:
     """Nuclear channel in grey with each nucleus outlined (a projection for stacks)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from PIL import Image  # comes with matplotlib
     from skimage.segmentation import find_boundaries
 
     flat = labels.max(axis=0) if labels.ndim == 3 else labels
-    rgb = np.repeat(_normalise(plane)[..., None], 3, axis=2)
-    edge = find_boundaries(flat, mode="inner")
-    rgb[edge] = (1.0, 0.2, 0.2)
+    grey = (_normalise(plane) * 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[find_boundaries(flat, mode="inner")] = (255, 50, 50)
     with atomic_path(path) as tmp:
-        plt.imsave(tmp, rgb)
+        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)  # fast: these are verification pictures
 
 
 def save_track_image(plane: np.ndarray, paths: list[np.ndarray], path: Path) -> None:
