@@ -67,8 +67,9 @@ def compare(cases: list[Case], repeats: int = 3, title: str = "", warmup: bool =
             run_once(case)
             case.times.clear()
             case.rss_mb.clear()
-    for _ in range(repeats):
-        for case in cases:
+    for r in range(repeats):
+        # alternate the order, so neither side always runs right after the other one
+        for case in cases if r % 2 == 0 else cases[::-1]:
             run_once(case)
     base = statistics.median(cases[0].times)
     print(f"\n## {title or 'benchmark'}  ({repeats} repeats, median; load average {os.getloadavg()[0]:.1f})")

@@ -20,6 +20,8 @@ def calibrate(
     white: np.ndarray,
     black: np.ndarray | None = None,
     *,
+    white_end: np.ndarray | None = None,
+    line_fractions: np.ndarray | None = None,
     min_denominator: float = 1e-6,
     chunk_lines: int = 256,
     progress: ProgressCallback | None = None,
@@ -33,6 +35,9 @@ def calibrate(
     white, black : numpy.ndarray
         ``(1 | lines, samples, bands)`` references (``(samples, bands)`` counts as one line).
         ``black`` defaults to zero.
+    white_end, line_fractions : optional
+        A second white (taken after the scan) and, per line, where the line lies between the two
+        (0 = ``white``, 1 = ``white_end``): the white of each line is interpolated linearly.
     min_denominator : float
         Where ``white - black`` is at most this (dead or saturated pixels), the reflectance is 0
         instead of a division by zero; a warning says how many such pixel-bands there are.
@@ -51,20 +56,34 @@ def calibrate(
     [0.5, 0.5]
     """
     progress = progress or no_progress
+    lines = raw.shape[0]
     white = _reference(white, raw, "white")
-    black = np.zeros_like(white) if black is None else _reference(black, raw, "black")
-    denominator = white - black
-    bad = denominator <= min_denominator
-    if bad.any():
-        count = int(bad.sum()) * (raw.shape[0] if denominator.shape[0] == 1 else 1)
-        warnings.warn(f"white - black <= {min_denominator} at {count} pixel-bands: reflectance set to 0", stacklevel=2)
-    inverse = np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, denominator)).astype(np.float32)
+    black = np.zeros((1,) + raw.shape[1:], np.float32) if black is None else _reference(black, raw, "black")
+    if white_end is not None:
+        white_end = _reference(white_end, raw, "white (after)")
+        fractions = np.asarray(line_fractions, np.float32).reshape(-1)
+        if fractions.shape != (lines,):
+            raise ImgSuiteError(f"line_fractions needs one value per line ({lines}), not {fractions.shape}")
     out = np.empty(raw.shape, np.float32)
-    for start in range(0, raw.shape[0], chunk_lines):
-        stop = min(start + chunk_lines, raw.shape[0])
-        rows = slice(None) if denominator.shape[0] == 1 else slice(start, stop)
-        out[start:stop] = (np.asarray(raw[start:stop], np.float32) - black[rows]) * inverse[rows]
-        progress(stop / raw.shape[0], "calibrating")
+    bad_count = 0
+    for start in range(0, lines, chunk_lines):
+        stop = min(start + chunk_lines, lines)
+        w = white if white.shape[0] == 1 else white[start:stop]
+        b = black if black.shape[0] == 1 else black[start:stop]
+        if white_end is not None:
+            w_end = white_end if white_end.shape[0] == 1 else white_end[start:stop]
+            w = w + fractions[start:stop, None, None] * (w_end - w)
+        denominator = w - b
+        bad = denominator <= min_denominator
+        if bad.any():
+            bad_count += int(bad.sum()) * (stop - start if bad.shape[0] == 1 else 1)
+        chunk = (np.asarray(raw[start:stop], np.float32) - b) / np.where(bad, np.float32(1), denominator)
+        out[start:stop] = np.where(bad, np.float32(0), chunk)
+        progress(stop / lines, "calibrating")
+    if bad_count:
+        warnings.warn(
+            f"white - black <= {min_denominator} at {bad_count} pixel-bands: reflectance set to 0", stacklevel=2
+        )
     return out
 
 
@@ -92,29 +111,53 @@ def interpolate_white(
         raise ImgSuiteError(f"white references differ in shape: {white_before.shape} and {white_after.shape}")
     span = (t1 - t0).total_seconds()
     fraction = 0.0 if span <= 0 else min(max((t - t0).total_seconds() / span, 0.0), 1.0)
-    return ((1 - fraction) * np.asarray(white_before, np.float32) + fraction * np.asarray(white_after, np.float32)).astype(
-        np.float32
-    )
+    return (
+        (1 - fraction) * np.asarray(white_before, np.float32) + fraction * np.asarray(white_after, np.float32)
+    ).astype(np.float32)
 
 
-def calibrate_hsi(hsi, progress: ProgressCallback | None = None, cube: np.ndarray | None = None) -> np.ndarray:
+def calibrate_hsi(
+    hsi, progress: ProgressCallback | None = None, cube: np.ndarray | None = None, bands: slice | None = None
+) -> np.ndarray:
     """Reflectance of an open ``.hsi`` from its own ``Reference/`` frames.
 
     With ``Reference/white_after`` and ``acquisition time`` in the three headers, the white is
-    interpolated to the cube's acquisition time (:func:`interpolate_white`).
+    interpolated over time: to the cube's ``acquisition time`` when it is one time, and line by
+    line when it is ``{start, end}`` of the scan (lines taken at an even pace).
     """
     white, white_header = hsi.optional_envi("Reference/white")
     if white is None:
         raise ImgSuiteError("no Reference/white in the container: cannot calibrate", hsi.path)
     black = hsi.black
     after, after_header = hsi.optional_envi("Reference/white_after")
+    cube = hsi.cube if cube is None else cube
+    if bands is not None:
+        cube, white = cube[:, :, bands], white[:, :, bands]
+        black = None if black is None else black[:, :, bands]
+        after = None if after is None else after[:, :, bands]
     if after is not None:
         times = [h.get("acquisition time") for h in (white_header, after_header, hsi.header)]
+        if all(times) and isinstance(times[2], list) and len(times[2]) == 2:
+            lines = cube.shape[0]
+            t0, t1, start, end = (_time(v) for v in (times[0], times[1], *times[2]))
+            line_times = np.linspace(0.0, (end - start).total_seconds(), lines) + (start - t0).total_seconds()
+            span = max((t1 - t0).total_seconds(), 1e-9)
+            fractions = np.clip(line_times / span, 0.0, 1.0)
+            return calibrate(
+                hsi.cube if cube is None else cube,
+                white,
+                black,
+                white_end=after,
+                line_fractions=fractions,
+                progress=progress,
+            )
         if all(times):
             white = interpolate_white(white, after, *times)
         else:
-            warnings.warn(f"{hsi.path}: Reference/white_after without acquisition times: using the first white", stacklevel=2)
-    return calibrate(hsi.cube if cube is None else cube, white, black, progress=progress)
+            warnings.warn(
+                f"{hsi.path}: Reference/white_after without acquisition times: using the first white", stacklevel=2
+            )
+    return calibrate(cube, white, black, progress=progress)
 
 
 def _reference(frame: np.ndarray, raw: np.ndarray, name: str) -> np.ndarray:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 
 
 def register(subparsers) -> None:
@@ -14,7 +16,9 @@ def register(subparsers) -> None:
 
     p = commands.add_parser("info", parents=[common], help="print a cube's header (ENVI text, or JSON)")
     p.add_argument("input", help=".hsi container or ENVI .hdr")
-    p.add_argument("--json", action="store_true", help="JSON: keys as in the header, numbers as numbers, lists as lists")
+    p.add_argument(
+        "--json", action="store_true", help="JSON: keys as in the header, numbers as numbers, lists as lists"
+    )
     _reading_options(p)
     p.set_defaults(func=run_info)
 
@@ -24,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--calibrate", action="store_true", help="reflectance from Reference/white and Reference/black")
     p.add_argument("--apply-procedures", action="store_true", help="apply the header's read procedures")
     p.add_argument("--bands", metavar="A:B", help="keep bands A..B (0-based, inclusive)")
+    p.add_argument("--output-labelmap", help="also write the classification as a label image (.nrrd, .nii.gz)")
     _reading_options(p)
     p.set_defaults(func=run_convert)
 
@@ -31,7 +36,9 @@ def register(subparsers) -> None:
     p.add_argument("input", help="ENVI .hdr, or a folder with the cube, references, labels and Metadata/")
     p.add_argument("--output", required=True, help="the .hsi to write")
     p.add_argument("--interleave", choices=["bsq", "bil", "bip"], help="layout of data.envi (default: the source's)")
-    p.add_argument("--lods", default="1,2", help="preview levels of detail, binned by 2**lod (default 1,2; '' for none)")
+    p.add_argument(
+        "--lods", default="1,2", help="preview levels of detail, binned by 2**lod (default 1,2; '' for none)"
+    )
     p.add_argument("--strict", action="store_true", help="fail on any header irregularity instead of warning")
     p.set_defaults(func=run_pack)
 
@@ -41,9 +48,27 @@ def _reading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-compressed", action="store_true", help="read deflated members into memory")
 
 
+@contextlib.contextmanager
+def one_line_warnings():
+    """Header warnings as one line each on stderr (``imgsuite hsi: warning: ...``)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"imgsuite hsi: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
 def run_info(args: argparse.Namespace) -> int:
+    with one_line_warnings():
+        return _info(args)
+
+
+def _info(args: argparse.Namespace) -> int:
     from .container import open_hsi
-    from .envi_header import format_header, header_to_json, read_header
+    from .envi_header import format_header, header_to_json, layout, read_header
     from .load import is_hsi
 
     if is_hsi(args.input):
@@ -51,6 +76,7 @@ def run_info(args: argparse.Namespace) -> int:
         header, members = hsi.header, hsi.names
     else:
         header, members = read_header(args.input, strict=args.strict), None
+        layout(header, args.input, strict=args.strict)
     if args.json:
         json.dump(header_to_json(header), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -62,6 +88,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    with one_line_warnings():
+        return _convert(args)
+
+
+def _convert(args: argparse.Namespace) -> int:
     from ..cli import progress_for
     from .images import write_cube
     from .load import load_hyperspectral
@@ -76,7 +107,16 @@ def run_convert(args: argparse.Namespace) -> int:
         allow_compressed=args.allow_compressed,
         progress=progress,
     )
+    if args.output_labelmap and loaded.labels.classification is None:
+        from ..errors import ImgSuiteError
+
+        raise ImgSuiteError("no classification to write (--output-labelmap)", args.input)
     write_cube(loaded.cube, loaded.header, args.output)
+    if args.output_labelmap:
+        from ..io.images import write_image
+        from .images import label_image
+
+        write_image(label_image(loaded.labels.classification, loaded.header), args.output_labelmap)
     return 0
 
 
@@ -89,7 +129,15 @@ def run_pack(args: argparse.Namespace) -> int:
         lods = tuple(int(v) for v in args.lods.split(",") if v.strip())
     except ValueError:
         raise ImgSuiteError(f"--lods {args.lods!r}: use comma-separated integers") from None
-    pack(args.input, args.output, interleave=args.interleave, previews=lods, strict=args.strict, progress=progress_for(args))
+    with one_line_warnings():
+        pack(
+            args.input,
+            args.output,
+            interleave=args.interleave,
+            previews=lods,
+            strict=args.strict,
+            progress=progress_for(args),
+        )
     return 0
 
 

@@ -15,7 +15,8 @@ Layout (names inside the ZIP)::
 
 ``open_hsi`` memory-maps ``data.envi`` straight out of the ZIP: the member's data offset is read from
 its local file header; nothing is extracted. Writing stores every member (no deflate) and pads the
-local header of each binary so its numbers start on a 4096-byte boundary.
+local header of each binary so its numbers start on a 4096-byte boundary; a cube of 64 MiB or more
+is written first, on a 2 MiB boundary (see ``write_hsi``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from .labels import Labels, classes_from_header, classification_fields, format_b
 DATA = "data"
 WHITE, BLACK, WHITE_AFTER = "Reference/white", "Reference/black", "Reference/white_after"
 CLASSIFICATION, MASKS, BOXES = "Exploration/classification", "Exploration/masks/", "Exploration/boxes.csv"
-ALIGN = 4096
+ALIGN = 4096  # every binary member starts on a page boundary
+HUGE_ALIGN, LARGE = 2 << 20, 64 << 20  # a cube of 64 MiB or more starts on a 2 MiB (huge page) boundary
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature ... name length, extra length (30 bytes)
 
 
@@ -310,10 +312,18 @@ def write_hsi(
             _check_plane(classes, cube, "classification", path)
             dtype = np.uint8 if classes.max(initial=0) < 256 else np.uint16
             fields_ = classification_fields(labels.class_names, labels.class_colors or None)
-            members.append((CLASSIFICATION, classes.astype(dtype)[:, :, None], header_for(classes.astype(dtype)[:, :, None], fields_)))
+            members.append(
+                (
+                    CLASSIFICATION,
+                    classes.astype(dtype)[:, :, None],
+                    header_for(classes.astype(dtype)[:, :, None], fields_),
+                )
+            )
         for name, mask in labels.masks.items():
             _check_plane(np.asarray(mask), cube, f"mask {name!r}", path)
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "mask"
+            while any(stem == f"{MASKS}{safe}" for stem, _, _ in members):  # names that clean up alike
+                safe += "_"
             plane = np.asarray(mask, dtype=np.uint8)[:, :, None]
             members.append((f"{MASKS}{safe}", plane, header_for(plane, {"class": name})))
     rgb = rgb_composite(cube, header) if thumbnail else None
@@ -326,20 +336,36 @@ def write_hsi(
             members.append((f"preview_{lod}", binned, header_for(binned, keep, interleave)))
     total = cube.nbytes + sum(m[1].nbytes for m in members)
     done = 0
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        zf.writestr(_zinfo(f"{DATA}.hdr"), format_header(header))
-        for stem, array, head in [(DATA, cube, header)] + members:
-            if stem != DATA:
-                zf.writestr(_zinfo(f"{stem}.hdr"), format_header(head))
-            _write_aligned(zf, f"{stem}.envi", encoded_chunks(array, head), array.nbytes)
-            done += array.nbytes
-            progress(done / total, f"wrote {stem}")
-        if thumbnail:
-            zf.writestr(_zinfo("thumbnail.jpg"), thumbnail_jpeg(rgb))
-        if labels is not None and labels.boxes:
-            zf.writestr(_zinfo(BOXES), format_boxes_csv(labels.boxes))
-        for name, data in (metadata or {}).items():
-            zf.writestr(_zinfo(f"Metadata/{safe_member_name(name, path)}"), data)
+    large = cube.nbytes >= LARGE
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        if large:
+            # data.envi goes first with its numbers on a 2 MiB boundary, exactly as in a plain file, so
+            # the page cache and the memory map can use huge pages. The bytes before the first local
+            # header are allowed by the ZIP format (as in self-extracting archives) and left as a hole.
+            f.seek(_lead_in(f"{DATA}.envi", cube.nbytes))
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            if not large:
+                zf.writestr(_zinfo(f"{DATA}.hdr"), format_header(header))
+            for stem, array, head in [(DATA, cube, header)] + members:
+                if stem != DATA:
+                    zf.writestr(_zinfo(f"{stem}.hdr"), format_header(head))
+                _write_aligned(
+                    zf,
+                    f"{stem}.envi",
+                    encoded_chunks(array, head),
+                    array.nbytes,
+                    HUGE_ALIGN if large and stem == DATA else ALIGN,
+                )
+                if large and stem == DATA:
+                    zf.writestr(_zinfo(f"{DATA}.hdr"), format_header(header))
+                done += array.nbytes
+                progress(done / total, f"wrote {stem}")
+            if thumbnail:
+                zf.writestr(_zinfo("thumbnail.jpg"), thumbnail_jpeg(rgb))
+            if labels is not None and labels.boxes:
+                zf.writestr(_zinfo(BOXES), format_boxes_csv(labels.boxes))
+            for name, data in (metadata or {}).items():
+                zf.writestr(_zinfo(f"Metadata/{safe_member_name(name, path)}"), data)
     progress(1.0, "container written")
     return header
 
@@ -377,7 +403,9 @@ def bin_cube(cube: np.ndarray, factor: int) -> np.ndarray:
     for start in range(0, lines, factor * 64):  # a band of rows at a time keeps memory small
         block = np.asarray(cube[start : min(start + factor * 64, lines), :samples], dtype=np.float32)
         rows = block.shape[0] // factor
-        out[start // factor : start // factor + rows] = block.reshape(rows, factor, -1, factor, cube.shape[2]).mean(axis=(1, 3))
+        out[start // factor : start // factor + rows] = block.reshape(rows, factor, -1, factor, cube.shape[2]).mean(
+            axis=(1, 3)
+        )
     return out
 
 
@@ -419,14 +447,26 @@ def _zinfo(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _write_aligned(zf: zipfile.ZipFile, name: str, chunks, nbytes: int) -> None:
-    """Write a stored member whose data starts on an ``ALIGN`` boundary (padding in the local extra field)."""
+def _local_header_size(name: str, nbytes: int) -> int:
+    """Bytes from a member's local header to its data, before padding (6 = our alignment field)."""
+    zip64 = nbytes * 1.05 > zipfile.ZIP64_LIMIT  # zipfile's own rule for a ZIP64 local header
+    return 30 + len(name.encode("utf-8")) + (20 if zip64 else 0) + 6
+
+
+def _lead_in(name: str, nbytes: int) -> int:
+    """Bytes before the first local header that put the first member's data on a ``HUGE_ALIGN`` boundary."""
+    return (-_local_header_size(name, nbytes)) % HUGE_ALIGN
+
+
+def _write_aligned(zf: zipfile.ZipFile, name: str, chunks, nbytes: int, align: int = ALIGN) -> None:
+    """Write a stored member whose data starts on an ``align`` boundary (padding in the local extra field)."""
     info = _zinfo(name)
     info.file_size = nbytes
     zip64 = nbytes * 1.05 > zipfile.ZIP64_LIMIT
-    base = zf.start_dir + 30 + len(name.encode("utf-8")) + (20 if zip64 else 0) + 6
-    pad = (-base) % ALIGN
-    info.extra = struct.pack("<HHH", 0xD935, 2 + pad, ALIGN) + b"\0" * pad  # zipalign's field id
+    pad = (-(zf.start_dir + _local_header_size(name, nbytes))) % align
+    if pad > 0xFFFF - 6:  # the extra field cannot hold more; fall back to the page boundary
+        align, pad = ALIGN, (-(zf.start_dir + _local_header_size(name, nbytes))) % ALIGN
+    info.extra = struct.pack("<HHH", 0xD935, 2 + pad, align % 0x10000) + b"\0" * pad  # zipalign's field id
     with zf.open(info, "w", force_zip64=zip64) as out:
         for chunk in chunks:
             out.write(chunk)
@@ -443,5 +483,3 @@ def _method(info: zipfile.ZipInfo) -> str:
     return {zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}.get(
         info.compress_type, f"method {info.compress_type}"
     )
-
-

@@ -62,7 +62,9 @@ def find_data_file(header_path: str | os.PathLike) -> Path:
         candidate = stem.with_name(stem.name + suffix)
         if candidate.is_file() and candidate != header_path:
             return candidate
-    raise ImgSuiteError(f"no binary file next to the header (tried {', '.join(s or '(none)' for s in DATA_SUFFIXES)})", header_path)
+    raise ImgSuiteError(
+        f"no binary file next to the header (tried {', '.join(s or '(none)' for s in DATA_SUFFIXES)})", header_path
+    )
 
 
 def read_envi(

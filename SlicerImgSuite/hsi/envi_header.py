@@ -170,7 +170,9 @@ def parse_header(text: str, path: str | os.PathLike | None = None, strict: bool 
     if first != "ENVI":
         if _looks_esri(lines):
             if strict:
-                raise ImgSuiteError("not an ENVI header: ESRI/ArcGIS .hdr keys (NROWS, NCOLS, ...) without 'ENVI'", path)
+                raise ImgSuiteError(
+                    "not an ENVI header: ESRI/ArcGIS .hdr keys (NROWS, NCOLS, ...) without 'ENVI'", path
+                )
             _warn(path, "ESRI/ArcGIS-style header: translating NROWS/NCOLS/NBANDS/NBITS/LAYOUT/BYTEORDER to ENVI")
             return _from_esri(lines, path)
         raise ImgSuiteError("not an ENVI header (the first line must be 'ENVI')", path)
@@ -304,10 +306,10 @@ def check_wavelengths(header: EnviHeader, bands: int, path=None, strict: bool = 
     """Wavelengths: present, one per band, with units, not all equal. Tolerant mode warns (and
     drops a list of the wrong length)."""
 
-    def problem(text: str) -> None:
+    def problem(text: str, decision: str = "") -> None:
         if strict:
             raise ImgSuiteError(text, path)
-        _warn(path, text)
+        _warn(path, text + decision)
 
     if "wavelength" not in header:
         problem("header has no 'wavelength' list")
@@ -315,11 +317,11 @@ def check_wavelengths(header: EnviHeader, bands: int, path=None, strict: bool = 
     try:
         values = header.numbers("wavelength")
     except ValueError:
-        problem("'wavelength' holds non-numbers")
+        problem("'wavelength' holds non-numbers", "; ignoring it")
         header.pop("wavelength")
         return
     if len(values) != bands:
-        problem(f"'wavelength' has {len(values)} values for {bands} bands; ignoring it")
+        problem(f"'wavelength' has {len(values)} values for {bands} bands", "; ignoring it")
         header.pop("wavelength")
         return
     if "wavelength units" not in header:
@@ -336,7 +338,9 @@ def header_to_json(header: EnviHeader) -> dict:
     >>> header_to_json(parse_header("ENVI\\nbands = 2\\nwavelength = {400, 500.5}\\nfile type = ENVI Standard"))
     {'bands': 2, 'wavelength': [400, 500.5], 'file type': 'ENVI Standard'}
     """
-    out = {key: [_number(v) for v in value] if isinstance(value, list) else _number(value) for key, value in header.items()}
+    out = {
+        key: [_number(v) for v in value] if isinstance(value, list) else _number(value) for key, value in header.items()
+    }
     if header.comments:
         out.setdefault("comments", header.comments)
     return json.loads(json.dumps(out))

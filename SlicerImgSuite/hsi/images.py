@@ -54,6 +54,13 @@ def image_from_cube(cube: np.ndarray, header: EnviHeader | None = None) -> sitk.
     return image
 
 
+def label_image(classification: np.ndarray, header: EnviHeader | None = None) -> sitk.Image:
+    """The classification ``(lines, samples)`` as a 2D label image on the cube's pixel grid."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(classification))
+    image.SetSpacing(pixel_spacing(header or EnviHeader()))
+    return image
+
+
 def write_cube(cube: np.ndarray, header: EnviHeader, path: str | os.PathLike) -> None:
     """Write a cube by the output's suffix: ``.envi`` (ENVI pair, header beside it), else any SimpleITK
     format (``.nrrd``, ``.nii.gz``, ``.mha``) with the bands as the vector dimension."""

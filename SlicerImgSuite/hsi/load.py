@@ -60,8 +60,8 @@ def load_hyperspectral(
     Hyperspectral
         The cube stays a memory map when nothing had to be computed.
     """
+    from .procedures import _select_bands, parse_procedures
     from .procedures import apply_procedures as apply_steps
-    from .procedures import parse_procedures
 
     progress = progress or no_progress
     path = Path(path)
@@ -74,15 +74,25 @@ def load_hyperspectral(
         hsi = open_hsi(path, strict=strict, allow_compressed=allow_compressed)
         cube, header, labels = hsi.cube, hsi.header, hsi.labels()
         resolver = hsi.read_envi_member
+        steps_first = apply_procedures and header.get("read procedures")
+        if bands is not None and not steps_first:  # select first: calibrate only the bands kept
+            selection = parse_band_range(bands, cube.shape[2], path)
+            header = _select_bands(header, selection, cube.shape[2])
+            header.set("bands", selection.stop - selection.start)
+            cube, bands = cube[:, :, selection], None
+        else:
+            selection = None
         if calibrate:
             from .calibrate import calibrate_hsi
 
-            cube = calibrate_hsi(hsi, sub_progress(progress, 0.0, 0.6))
+            cube = calibrate_hsi(hsi, sub_progress(progress, 0.0, 0.6), bands=selection)
     else:
         from .envi import read_envi
 
         if calibrate:
-            raise ImgSuiteError("calibration needs a .hsi container with Reference/white (this is a plain ENVI cube)", path)
+            raise ImgSuiteError(
+                "calibration needs a .hsi container with Reference/white (this is a plain ENVI cube)", path
+            )
         cube, header = read_envi(path, strict=strict)
         labels = Labels()
     if apply_procedures and header.get("read procedures"):
@@ -91,8 +101,6 @@ def load_hyperspectral(
         labels = _labels_after(labels, steps)
     if bands is not None:
         selection = parse_band_range(bands, cube.shape[2], path)
-        from .procedures import _select_bands
-
         header = _select_bands(header, selection, cube.shape[2])
         cube = cube[:, :, selection]
         header.set("bands", cube.shape[2])
@@ -101,13 +109,14 @@ def load_hyperspectral(
 
 
 def is_hsi(path: str | os.PathLike) -> bool:
-    """A ``.hsi`` suffix, or a ZIP signature at the start."""
+    """A ``.hsi`` suffix, or a ZIP file (found from its end, so leading bytes do not matter)."""
+    import zipfile
+
     path = Path(path)
     if path.suffix.lower() == ".hsi":
         return True
     try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"PK\x03\x04"
+        return path.is_file() and zipfile.is_zipfile(path)
     except OSError:
         return False
 
@@ -128,7 +137,7 @@ def parse_band_range(bands: str | slice, count: int, path=None) -> slice:
 
 def _labels_after(labels: Labels, steps) -> Labels:
     """Carry label planes through the spatial read procedures."""
-    from .procedures import crop, resample, rotate
+    from .procedures import crop, rotate
 
     if not labels:
         return labels

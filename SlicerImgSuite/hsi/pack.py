@@ -58,7 +58,10 @@ def pack(
         labels.masks[str(mask_header.get("class"))] = np.asarray(mask[:, :, 0]) != 0
     if "boxes" in found:
         labels.boxes = parse_boxes_csv(found["boxes"].read_text(encoding="utf-8"), found["boxes"])
-    metadata = {str(p.relative_to(found["metadata"])).replace(os.sep, "/"): p.read_bytes() for p in found.get("metadata_files", [])}
+    metadata = {
+        str(p.relative_to(found["metadata"])).replace(os.sep, "/"): p.read_bytes()
+        for p in found.get("metadata_files", [])
+    }
     lay_interleave = str(header.get("interleave", "bsq")).lower()
     return write_hsi(
         output,
@@ -107,7 +110,9 @@ def _classify(folder: Path) -> dict:
     if "data" not in found:
         if len(others) != 1:
             listed = ", ".join(p.name for p in others) or "none"
-            raise ImgSuiteError(f"cannot tell which header is the cube (candidates: {listed}); name it data.hdr", folder)
+            raise ImgSuiteError(
+                f"cannot tell which header is the cube (candidates: {listed}); name it data.hdr", folder
+            )
         found["data"] = others[0]
     boxes = sorted(p for p in folder.rglob("*.csv") if "box" in p.name.lower())
     if boxes:
