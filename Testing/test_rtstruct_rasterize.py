@@ -162,3 +162,37 @@ def test_contours_outside_the_grid_warn_and_are_counted(shared_data):
     small = sitk.RegionOfInterest(ct, ct.GetSize()[:2] + (10,), (0, 0, 0))  # first 10 slices only
     with pytest.warns(UserWarning, match=r"\d+ contour\(s\) lie outside"):
         rasterize(read_rtstruct(base / "mask" / "RS.dcm"), small)
+
+
+def test_contours_on_every_other_slice_fill_the_slices_between():
+    from SlicerImgSuite.rtstruct import Contour, Roi, StructureSet
+
+    square = np.array([[2.0, 2.0], [7.0, 2.0], [7.0, 7.0], [2.0, 7.0]])
+    contours = [Contour(np.column_stack([square, np.full(4, float(z))])) for z in (2, 4, 6)]
+    reference = sitk.Image(10, 10, 10, sitk.sitkUInt8)
+    (mask,) = rasterize(StructureSet([Roi(1, "S", contours=contours)]), reference)
+    per_slice = mask.full(Grid.of(reference)).sum(axis=(1, 2))
+    # planes 2 mm apart: each slab is 2 slices thick, [z - 1, z + 1)
+    assert per_slice.tolist() == [0, 25, 25, 25, 25, 25, 25, 0, 0, 0]
+
+
+def test_cerr_style_file_without_contour_image_references(shared_data, tmp_path):
+    """No ContourImageSequence, Frame of Reference only inside ReferencedFrameOfReferenceSequence: same mask."""
+    base = shared_data / "ibsi-sts-ct-rtstruct" / "STS_003"
+    ds = pydicom.dcmread(base / "dicom" / "mask" / "RS.dcm")
+    frame = ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID
+    if "FrameOfReferenceUID" in ds:
+        del ds.FrameOfReferenceUID
+    for roi in ds.StructureSetROISequence:
+        del roi.ReferencedFrameOfReferenceUID
+    for item in ds.ROIContourSequence:
+        for contour in item.ContourSequence:
+            if "ContourImageSequence" in contour:
+                del contour.ContourImageSequence
+    ds.save_as(tmp_path / "RS.dcm")
+    ss = read_rtstruct(tmp_path / "RS.dcm")
+    assert ss.frame_of_reference == frame
+    ct = read_image(base / "dicom" / "image")
+    ours = rasterize(ss, ct)[0].full(Grid.of(ct)).astype(bool)
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(str(base / "nifti" / "CT_mask.nii.gz"))) > 0
+    assert np.array_equal(ours, truth)

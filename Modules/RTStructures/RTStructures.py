@@ -1,7 +1,9 @@
-"""RT structure sets: a thin Slicer front end to ``SlicerImgSuite`` (all work happens there)."""
+"""RT structure sets: a thin Slicer front end to ``SlicerImgSuite.rtstruct`` (all work happens there)."""
+
+from pathlib import Path
 
 import slicer
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -19,13 +21,24 @@ class RTStructures(ScriptedLoadableModule):
         self.parent.categories = ["ImgSuite"]
         self.parent.dependencies = []
         self.parent.contributors = ["SlicerImgSuite developers"]
-        self.parent.helpText = "Rasterize DICOM RTSTRUCT contours onto a reference volume, export edited segmentations back to RTSTRUCT, DVH, Dice/Hausdorff and gamma."
+        self.parent.helpText = (
+            "Rasterize a DICOM RTSTRUCT onto a reference volume (voxel centre inside, even-odd for holes; "
+            "accurate sub-voxel mode), export an edited segmentation back to RTSTRUCT, and compute DVHs."
+        )
         self.parent.acknowledgementText = "Part of the SlicerImgSuite extension."
 
 
 @parameterNodeWrapper
 class RTStructuresParameterNode:
-    inputVolume: vtkMRMLScalarVolumeNode
+    rtstructPath: Path
+    referenceVolume: vtkMRMLScalarVolumeNode
+    unionContours: bool = False
+    accurate: bool = False
+    makeLabelmap: bool = False
+    exportSegmentation: vtkMRMLSegmentationNode
+    ctFolder: Path
+    exportPath: Path
+    doseVolume: vtkMRMLScalarVolumeNode
 
 
 class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -45,6 +58,8 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = RTStructuresLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.dvhButton.connect("clicked(bool)", self.onDvhButton)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -73,21 +88,62 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self):
-        with slicer.util.tryWithErrorDisplay("RT structure sets failed.", waitCursor=True):
-            self.ui.resultText.setPlainText(self.logic.describe(self._parameterNode.inputVolume))
+        from SlicerImgSuite.slicer_gui import progress_dialog
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Importing the RTSTRUCT failed.", waitCursor=True):
+            with progress_dialog("Rasterizing structures") as progress:
+                seg, _, notes = self.logic.importRTStruct(
+                    p.rtstructPath, p.referenceVolume, p.unionContours, p.accurate, p.makeLabelmap, progress
+                )
+            p.exportSegmentation = seg
+            count = seg.GetSegmentation().GetNumberOfSegments()
+            self.ui.resultText.setPlainText(f"{count} structures imported into {seg.GetName()}.\n{notes}")
+
+    def onExportButton(self):
+        from SlicerImgSuite.slicer_gui import progress_dialog
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Exporting to RTSTRUCT failed.", waitCursor=True):
+            with progress_dialog("Writing RTSTRUCT") as progress:
+                self.logic.exportRTStruct(p.exportSegmentation, p.ctFolder, p.exportPath, progress)
+            self.ui.resultText.setPlainText(f"Wrote {p.exportPath}")
+
+    def onDvhButton(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("DVH failed.", waitCursor=True):
+            table, chart, stats = self.logic.dvh(p.exportSegmentation, p.doseVolume, p.referenceVolume)
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
+            lines = [
+                f"{n}: {s['volume_cc']:.2f} cc, mean {s['mean']:.2f} Gy, D95 {s['D95']:.2f} Gy"
+                for n, s in stats.items()
+            ]
+            self.ui.resultText.setPlainText("\n".join(lines))
 
 
 class RTStructuresLogic(ScriptedLoadableModuleLogic):
-    """Calls ``SlicerImgSuite``; holds no algorithm of its own."""
+    """Calls ``SlicerImgSuite.rtstruct.nodes``; holds no algorithm of its own."""
 
     def getParameterNode(self):
         return RTStructuresParameterNode(super().getParameterNode())
 
-    def describe(self, volumeNode):
-        from SlicerImgSuite.io.commands import header_text
-        from SlicerImgSuite.mrml.volumes import image_from_volume_node
+    def importRTStruct(self, path, referenceVolume, union=False, accurate=False, labelmap=False, progress=None):
+        from SlicerImgSuite.rtstruct.nodes import segmentation_from_rtstruct
 
-        return header_text(image_from_volume_node(volumeNode))
+        rule = "union" if union else "xor"
+        return segmentation_from_rtstruct(
+            slicer.mrmlScene, path, referenceVolume, None, rule, accurate, labelmap, progress
+        )
+
+    def exportRTStruct(self, segmentationNode, ctFolder, path, progress=None):
+        from SlicerImgSuite.rtstruct.nodes import rtstruct_from_segmentation
+
+        return rtstruct_from_segmentation(segmentationNode, ctFolder, path, progress)
+
+    def dvh(self, segmentationNode, doseVolume, referenceVolume):
+        from SlicerImgSuite.rtstruct.nodes import dvh_nodes
+
+        return dvh_nodes(slicer.mrmlScene, segmentationNode, doseVolume, referenceVolume)
 
 
 class RTStructuresTest(ScriptedLoadableModuleTest):
@@ -96,11 +152,19 @@ class RTStructuresTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_describe()
+        self.test_phantom_round_trip()
 
-    def test_describe(self):
-        import numpy as np
+    def test_phantom_round_trip(self):
+        import tempfile
 
-        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-        slicer.util.updateVolumeFromArray(node, np.zeros((3, 4, 5), dtype=np.int16))
-        self.assertIn("Size = 5 4 3", RTStructuresLogic().describe(node))
+        from SlicerImgSuite.demo.phantom import make_phantom
+        from SlicerImgSuite.mrml.volumes import volume_node_from_image
+
+        folder = Path(tempfile.mkdtemp())
+        patient = make_phantom(folder, shape=(48, 48, 16))
+        ct = volume_node_from_image(slicer.mrmlScene, patient.ct, "CT")
+        logic = RTStructuresLogic()
+        seg, _, _ = logic.importRTStruct(patient.rtstruct, ct)
+        self.assertGreater(seg.GetSegmentation().GetNumberOfSegments(), 5)
+        logic.exportRTStruct(seg, patient.ct_dir, folder / "RS_out.dcm")
+        self.assertTrue((folder / "RS_out.dcm").is_file())

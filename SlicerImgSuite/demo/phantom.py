@@ -15,12 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from ..io.atomic import atomic_path
 from ..io.dicom_write import new_study, write_ct_series, write_rtdose
 
 GTV_CENTRE = np.array([-60.0, -10.0, 0.0])
@@ -184,63 +180,14 @@ def _dose(ct: sitk.Image) -> sitk.Image:
 
 def _write_rtstruct(path: Path, ct_headers: list, study: dict, spacing, colors) -> None:
     """The phantom's structure set: every structure's exact cross-section on every CT slice."""
-    sop_uid = generate_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, sop_uid, "RTSTRUCT"
-    for key, value in study.items():
-        if key != "FrameOfReferenceUID":
-            setattr(ds, key, value)
-    ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = generate_uid(), 2, 1
-    ds.Manufacturer, ds.StructureSetLabel, ds.StructureSetName = "SlicerImgSuite", "PHANTOM", "PHANTOM"
-    ds.StructureSetDate, ds.StructureSetTime = study["StudyDate"], study["StudyTime"]
-    frame = pydicom.Dataset()
-    frame.FrameOfReferenceUID = study["FrameOfReferenceUID"]
-    ref_study = pydicom.Dataset()
-    ref_study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
-    ref_study.ReferencedSOPInstanceUID = study["StudyInstanceUID"]
-    ref_series = pydicom.Dataset()
-    ref_series.SeriesInstanceUID = ct_headers[0].SeriesInstanceUID
-    ref_series.ContourImageSequence = [_image_ref(h) for h in ct_headers]
-    ref_study.RTReferencedSeriesSequence = [ref_series]
-    frame.RTReferencedStudySequence = [ref_study]
-    ds.ReferencedFrameOfReferenceSequence = [frame]
-    ds.StructureSetROISequence, ds.ROIContourSequence, ds.RTROIObservationsSequence = [], [], []
-    for number, (name, (kind, params, _, _)) in enumerate(_ANATOMY.items(), start=1):
-        roi = pydicom.Dataset()
-        roi.ROINumber, roi.ROIName, roi.ROIGenerationAlgorithm = number, name, "MANUAL"
-        roi.ReferencedFrameOfReferenceUID = study["FrameOfReferenceUID"]
-        ds.StructureSetROISequence.append(roi)
+    from ..rtstruct.write import write_rtstruct
+
+    rois = []
+    for name, (kind, params, _, _) in _ANATOMY.items():
         contours = []
         for h in ct_headers:
             z = float(h.ImagePositionPatient[2])
-            for cx, cy, a, b in _cross_sections(kind, params, z):
-                c = pydicom.Dataset()
-                c.ContourGeometricType = "CLOSED_PLANAR"
-                poly = _polygon(cx, cy, a, b, z)
-                c.NumberOfContourPoints = len(poly)
-                c.ContourData = [f"{v:.4f}" for v in poly.ravel()]
-                c.ContourImageSequence = [_image_ref(h)]
-                contours.append(c)
-        item = pydicom.Dataset()
-        item.ROIDisplayColor = list(colors[name])
-        item.ReferencedROINumber = number
-        item.ContourSequence = contours
-        ds.ROIContourSequence.append(item)
-        obs = pydicom.Dataset()
-        obs.ObservationNumber, obs.ReferencedROINumber, obs.ROIInterpreter = number, number, ""
-        obs.RTROIInterpretedType = {"BODY": "EXTERNAL", "GTV": "GTV", "PTV": "PTV"}.get(name, "ORGAN")
-        ds.RTROIObservationsSequence.append(obs)
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-
-
-def _image_ref(header) -> pydicom.Dataset:
-    ref = pydicom.Dataset()
-    ref.ReferencedSOPClassUID = header.SOPClassUID
-    ref.ReferencedSOPInstanceUID = header.SOPInstanceUID
-    return ref
+            contours += [_polygon(cx, cy, a, b, z) for cx, cy, a, b in _cross_sections(kind, params, z)]
+        interpreted = {"BODY": "EXTERNAL", "GTV": "GTV", "PTV": "PTV"}.get(name, "ORGAN")
+        rois.append({"name": name, "color": colors[name], "interpreted_type": interpreted, "contours": contours})
+    write_rtstruct(path, ct_headers, rois, label="PHANTOM")

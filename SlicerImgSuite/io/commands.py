@@ -108,6 +108,11 @@ def run_convert(args: argparse.Namespace) -> int:
         if handler is not None and handler(args, progress):
             return 0
     if not args.output_img:
+        given = sorted(
+            "--" + k.replace("_", "-") for k, v in vars(args).items() if k.startswith("output_") and v and k != "output_type"
+        )
+        if given:
+            raise ImgSuiteError(f"{', '.join(given)} do not apply to this input (an image); use --output-img", args.input)
         raise ImgSuiteError("nothing to write: give --output-img (or another --output-* option)")
     image = read_input(args, progress=progress)
     reference = grid_from_args(args, like=image)

@@ -1,16 +1,41 @@
-"""RT structure sets: read RTSTRUCT, rasterize, write outputs and RTSTRUCT, read RTDOSE, DVH, gamma."""
+"""RT structure sets: read RTSTRUCT, rasterize, write outputs and RTSTRUCT, read RTDOSE, DVH, gamma.
 
-from .dose import read_rtdose
-from .dvh import dose_at_volume, dose_samples, dose_statistics, dvh, volume_at_dose
-from .gamma import gamma_index
-from .outputs import labelmap, read_ss_list, ss_image, ss_list_text, write_prefix, write_seg_nrrd
-from .rasterize import Grid, RoiMask, guess_grid, rasterize, scan_convert
-from .structure_set import Contour, Roi, StructureSet, read_rtstruct
-from .write import contours_from_mask, masks_from_labelmap, write_rtstruct, write_rtstruct_from_masks
+Names are loaded on first use (PEP 562), so ``imgsuite`` start-up does not pay for them, except
+``rasterize`` and ``dvh``: those functions share their module's name, and importing a submodule
+rebinds the package attribute to the module, so they are bound here, eagerly (they need only
+numpy, SimpleITK and pydicom, which the CLI has loaded anyway).
+"""
 
-__all__ = [
-    "Contour", "Grid", "Roi", "RoiMask", "StructureSet", "contours_from_mask", "dose_at_volume", "dose_samples",
-    "dose_statistics", "dvh", "gamma_index", "guess_grid", "labelmap", "masks_from_labelmap", "rasterize",
-    "read_rtdose", "read_rtstruct", "read_ss_list", "scan_convert", "ss_image", "ss_list_text", "volume_at_dose",
-    "write_prefix", "write_rtstruct", "write_rtstruct_from_masks", "write_seg_nrrd",
-]  # fmt: skip
+from __future__ import annotations
+
+import importlib
+
+from .dvh import dvh as dvh  # re-exported
+from .rasterize import rasterize as rasterize  # re-exported
+
+_WHERE = {
+    "read_rtdose": "dose",
+    "dose_at_volume": "dvh", "dose_samples": "dvh", "dose_statistics": "dvh", "dvh": "dvh",
+    "refined_grid": "dvh", "volume_at_dose": "dvh",
+    "gamma_index": "gamma",
+    "labelmap": "outputs", "read_ss_list": "outputs", "ss_image": "outputs", "ss_list_text": "outputs",
+    "write_prefix": "outputs", "write_seg_nrrd": "outputs",
+    "Grid": "rasterize", "RoiMask": "rasterize", "guess_grid": "rasterize", "rasterize": "rasterize",
+    "scan_convert": "rasterize",
+    "Contour": "structure_set", "Roi": "structure_set", "StructureSet": "structure_set",
+    "read_rtstruct": "structure_set",
+    "contours_from_mask": "write", "masks_from_labelmap": "write", "write_rtstruct": "write",
+    "write_rtstruct_from_masks": "write",
+}  # fmt: skip
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -10,14 +10,11 @@ import csv
 import warnings
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
-
-from ..cli_options import grid_from_args
 from ..errors import ImgSuiteError
-from ..io import atomic_path, read_image, write_image
 from ..progress import sub_progress
-from .structure_set import is_rtstruct
+
+# numpy, SimpleITK, pydicom and the job modules are imported inside the functions: building the
+# ``imgsuite`` parser must stay cheap.
 
 ACCURATE_OVERSAMPLE = 8
 
@@ -36,7 +33,11 @@ def add_convert_options(p: argparse.ArgumentParser) -> None:
     rule = g.add_mutually_exclusive_group()
     rule.add_argument("--xor-contours", action="store_true", help="even-odd for contours on one slice (the default)")
     rule.add_argument("--union-contours", action="store_true", help="OR the contours of a slice instead of even-odd")
-    g.add_argument("--accurate", action="store_true", help=f"sub-voxel coverage ({ACCURATE_OVERSAMPLE}x per axis), voxels >= half covered")
+    g.add_argument(
+        "--accurate",
+        action="store_true",
+        help=f"sub-voxel coverage ({ACCURATE_OVERSAMPLE}x per axis), voxels >= half covered",
+    )
 
 
 def _ours(args) -> bool:
@@ -48,13 +49,22 @@ def convert(args: argparse.Namespace, progress) -> bool:
     """The convert hook: True when ``--input`` is a structure set (or an ss-img with --input-ss-list)."""
     if not _ours(args):
         return False
+    from .structure_set import find_rtstruct, is_rtstruct
+
     if getattr(args, "input_ss_list", None):
         _convert_ss_img(args, progress)
         return True
     if not is_rtstruct(args.input):
+        if Path(args.input).is_dir():
+            try:
+                find_rtstruct(args.input)
+            except ImgSuiteError as exc:
+                if "RTSTRUCT files" in exc.problem:  # several: say so rather than "nothing to write"
+                    raise
         return False
+    from ..io import atomic_path, write_image
     from .outputs import labelmap, ss_image, ss_list_text, write_prefix, write_seg_nrrd
-    from .rasterize import guess_grid, rasterize
+    from .rasterize import rasterize
     from .structure_set import read_rtstruct
 
     ss = read_rtstruct(args.input)
@@ -62,10 +72,11 @@ def convert(args: argparse.Namespace, progress) -> bool:
     rule = "union" if args.union_contours else "xor"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        masks = rasterize(ss, reference, rule, ACCURATE_OVERSAMPLE if args.accurate else 1, progress=sub_progress(progress, 0.1, 0.7))
+        masks = rasterize(
+            ss, reference, rule, ACCURATE_OVERSAMPLE if args.accurate else 1, progress=sub_progress(progress, 0.1, 0.7)
+        )
     for w in caught:
         print(f"imgsuite convert: warning: {w.message}", flush=True)
-    masks = [m for m in masks]
     if args.output_labelmap:
         write_image(labelmap(masks, reference), args.output_labelmap)
     if args.output_ss_img:
@@ -84,15 +95,17 @@ def convert(args: argparse.Namespace, progress) -> bool:
         from .write import write_rtstruct
 
         if ct_folder is None:
-            raise ImgSuiteError("--output-dicom needs --referenced-ct CT_FOLDER (the CT the RTSTRUCT points at)", args.input)
+            raise ImgSuiteError(
+                "--output-dicom needs --referenced-ct CT_FOLDER (the CT the RTSTRUCT points at)", args.input
+            )
         write_rtstruct(Path(args.output_dicom) / "RS.dcm", ct_folder, ss.rois)
     progress(1.0, "done")
-    _ = guess_grid
     return True
 
 
-def _reference(args, ss, progress) -> tuple[sitk.Image, Path | None]:
+def _reference(args, ss, progress):
     """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder, or a guess."""
+    from ..cli_options import grid_from_args
     from ..io.dicom_series import scan_folder
     from .rasterize import guess_grid
 
@@ -113,7 +126,10 @@ def _reference(args, ss, progress) -> tuple[sitk.Image, Path | None]:
                 f"{info.frame_of_reference}; these contours do not belong to this CT",
                 ss.path,
             )
-        reference = read_image(ct_folder, series_uid=info.uid, progress=sub_progress(progress, 0.0, 0.1))
+        from .write import reference_series
+
+        # only the grid is needed: slice headers, no pixel data
+        reference = reference_series(info.datasets).image()
     if reference is None:
         like = guess_grid(ss, spacing=_spacing_hint(args))
         reference = grid_from_args(args, like=like) or like
@@ -128,11 +144,17 @@ def _spacing_hint(args):
 
 def _convert_ss_img(args, progress) -> None:
     """ss-img (uint32/uint64 bits) or labelmap + ss-list -> RTSTRUCT in --output-dicom."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..io import read_image
     from .outputs import masks_from_ss_image, read_ss_list
     from .write import write_rtstruct_from_masks
 
     if not args.output_dicom or not args.referenced_ct:
-        raise ImgSuiteError("--input-ss-list converts to --output-dicom only, and needs --referenced-ct", args.input_ss_list)
+        raise ImgSuiteError(
+            "--input-ss-list converts to --output-dicom only, and needs --referenced-ct", args.input_ss_list
+        )
     image = read_image(args.input)
     rows = read_ss_list(args.input_ss_list)
     bits = image.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64, sitk.sitkVectorUInt64)
@@ -160,8 +182,14 @@ def register(subparsers) -> None:
     p.add_argument("--input-ss-list", help="structure list for --input-ss-img")
     p.add_argument("--input-rtstruct", help="RTSTRUCT instead of ss-img/ss-list")
     p.add_argument("--referenced-ct", help="with --input-rtstruct: CT grid to rasterize on (the dose grid otherwise)")
-    p.add_argument("--accurate", action="store_true", help="with --input-rtstruct: sub-voxel coverage weights")
-    p.add_argument("--output-csv", help="DVH table: dose (Gy) and one volume column (cc) per structure")
+    p.add_argument(
+        "--accurate",
+        action="store_true",
+        help="with --input-rtstruct: 8x8 in-plane coverage weights and 4 dose samples per slice",
+    )
+    p.add_argument(
+        "--output-csv", help="DVH table: dose (Gy; a row is the volume at or above it) and one column per structure"
+    )
     p.add_argument("--output-stats", help="per-structure statistics table (volume, min/mean/max, Dx, Vx)")
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--cumulative", action="store_true", help="cumulative DVH (the default)")
@@ -169,6 +197,12 @@ def register(subparsers) -> None:
     p.add_argument("--num-bins", type=int, help="number of bins (default: up to the maximum dose)")
     p.add_argument("--bin-width", type=float, default=0.1, help="bin width, Gy (default 0.1)")
     p.add_argument("--dose-units", choices=["gy", "cgy"], default="gy", help="units of a non-DICOM dose image")
+    p.add_argument(
+        "--normalization",
+        choices=["pct", "cc", "vox"],
+        default="pct",
+        help="DVH values: fraction of the structure (pct, plastimatch's default), cc, or voxels",
+    )
     p.set_defaults(func=run_dvh)
 
     p = subparsers.add_parser(
@@ -189,7 +223,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_gamma)
 
 
-def _read_dose(path, units: str = "gy") -> sitk.Image:
+def _read_dose(path, units: str = "gy"):
+    import SimpleITK as sitk
+
+    from ..io import read_image
     from .dose import read_rtdose
 
     p = Path(path)
@@ -207,10 +244,14 @@ def _read_dose(path, units: str = "gy") -> sitk.Image:
 
 
 def run_dvh(args: argparse.Namespace) -> int:
+    import numpy as np
+    import SimpleITK as sitk
+
     from ..cli import progress_for
-    from .dvh import dose_samples, dose_statistics, dvh
+    from ..io import atomic_path, read_image
+    from .dvh import dose_samples, dose_statistics, dvh, refined_grid
     from .outputs import masks_from_ss_image, read_ss_list
-    from .rasterize import Grid, RoiMask, rasterize
+    from .rasterize import RoiMask, rasterize
     from .structure_set import Roi, read_rtstruct
 
     progress = progress_for(args)
@@ -218,7 +259,11 @@ def run_dvh(args: argparse.Namespace) -> int:
     if args.input_rtstruct:
         ss = read_rtstruct(args.input_rtstruct)
         reference = read_image(args.referenced_ct) if args.referenced_ct else dose
-        masks = rasterize(ss, reference, oversample=ACCURATE_OVERSAMPLE if args.accurate else 1, progress=progress)
+        oversample = 1
+        if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
+            reference = refined_grid(reference, (1, 1, 4))
+            oversample = (ACCURATE_OVERSAMPLE, ACCURATE_OVERSAMPLE, 1)
+        masks = rasterize(ss, reference, oversample=oversample, progress=progress)
     elif args.input_ss_img and args.input_ss_list:
         reference = read_image(args.input_ss_img)
         rows = read_ss_list(args.input_ss_list)
@@ -232,10 +277,15 @@ def run_dvh(args: argparse.Namespace) -> int:
     else:
         raise ImgSuiteError("give --input-ss-img with --input-ss-list, or --input-rtstruct")
     samples = [dose_samples(m, dose, reference) for m in masks]
-    _ = Grid
     top = max((float(d.max()) for d, _ in samples if d.size), default=0.0)
     cumulative = not args.differential
     columns = [dvh(d, v, args.bin_width, args.num_bins, cumulative, max_dose=top) for d, v in samples]
+    voxel_cc = float(np.prod(reference.GetSpacing())) / 1000.0
+    for (_, volumes), (_, curve) in zip(samples, columns):
+        if args.normalization == "pct":  # fraction of the structure, as plastimatch writes it
+            curve /= max(float(volumes.sum()), 1e-12)
+        elif args.normalization == "vox":
+            curve /= voxel_cc
     if args.output_csv:
         with atomic_path(args.output_csv) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
@@ -245,7 +295,7 @@ def run_dvh(args: argparse.Namespace) -> int:
                 w.writerow([f"{e:g}"] + [f"{c[1][n]:.6g}" for c in columns])
     stats = [dose_statistics(d, v) for d, v in samples]
     if args.output_stats:
-        keys = list(stats[0]) if stats else []
+        keys = list(max(stats, key=len)) if stats else []  # an empty structure has no Dx/Vx
         with atomic_path(args.output_stats) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["structure"] + keys)
@@ -253,12 +303,15 @@ def run_dvh(args: argparse.Namespace) -> int:
                 w.writerow([m.roi.name] + [f"{s.get(k, float('nan')):.6g}" for k in keys])
     if not args.output_csv and not args.output_stats:
         for m, s in zip(masks, stats):
-            print(f"{m.roi.name}: {s['volume_cc']:.3f} cc, mean {s.get('mean', float('nan')):.3f} Gy, D95 {s.get('D95', float('nan')):.3f} Gy")
+            print(
+                f"{m.roi.name}: {s['volume_cc']:.3f} cc, mean {s.get('mean', float('nan')):.3f} Gy, D95 {s.get('D95', float('nan')):.3f} Gy"
+            )
     return 0
 
 
 def run_gamma(args: argparse.Namespace) -> int:
     from ..cli import progress_for
+    from ..io import atomic_path, write_image
     from .gamma import gamma_index
 
     reference = _read_dose(args.image_1)

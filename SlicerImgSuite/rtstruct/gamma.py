@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy.ndimage import map_coordinates
 
 from ..geometry import resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
@@ -55,6 +54,8 @@ def gamma_index(
     --------
     >>> gamma, rate = gamma_index(planned, measured, 3, 3)  # doctest: +SKIP
     """
+    from scipy.ndimage import map_coordinates
+
     progress = progress or no_progress
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     if not same_grid(reference, evaluation):

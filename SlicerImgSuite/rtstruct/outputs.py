@@ -121,7 +121,7 @@ def write_seg_nrrd(masks: Sequence[RoiMask], reference: sitk.Image, path) -> Pat
     info = []
     for n, m in enumerate(masks):
         full = _binary_full(m, grid).astype(bool)
-        for layer_index, layer in enumerate(layers):
+        for layer_index, layer in enumerate(layers):  # noqa: B007 - used after the loop (for-else)
             if not np.any(layer[full]):
                 break
         else:

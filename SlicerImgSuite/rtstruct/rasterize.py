@@ -17,13 +17,16 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
-from .structure_set import Roi, StructureSet
+
+if TYPE_CHECKING:  # pydicom (and PIL behind it) is not needed to rasterize
+    from .structure_set import Roi, StructureSet
 
 PLANE_TOLERANCE_MM = 0.05  # a "planar" contour may wobble this much along the slice normal
 CHUNK_VOXELS = 1 << 23  # scan-conversion work array per step (bounded memory)
@@ -146,9 +149,14 @@ def rasterize(
         outside += lost
         out.append(mask)
     if degenerate:
-        warnings.warn(f"{structure_set.path}: {degenerate} degenerate contour(s) (fewer than 3 points or no area) skipped", stacklevel=2)
+        warnings.warn(
+            f"{structure_set.path}: {degenerate} degenerate contour(s) (fewer than 3 points or no area) skipped",
+            stacklevel=2,
+        )
     if outside:
-        warnings.warn(f"{structure_set.path}: {outside} contour(s) lie outside the reference grid and were dropped", stacklevel=2)
+        warnings.warn(
+            f"{structure_set.path}: {outside} contour(s) lie outside the reference grid and were dropped", stacklevel=2
+        )
     progress(1.0, "rasterized")
     return out
 
@@ -241,18 +249,30 @@ def _rasterize_roi(roi, planes, grid: Grid, thickness_mm: float, rule: str, fact
     # in-plane: each plane is scan-converted once, on a grid fx, fy times finer, then block-averaged
     shift = np.array([i0 - 0.5 + 0.5 / fx, j0 - 0.5 + 0.5 / fy])
     scale = np.array([fx, fy], float)
+    needed = np.unique(reached[reached >= 0]) if fz == 1 else np.arange(len(ks))
     coverage = {}
-    for plane_index in np.unique(reached[reached >= 0]) if fz == 1 else range(len(ks)):
-        polys = [(p - shift) * scale for p in planes[ks[plane_index]]]
-        if rule == "xor":
-            fine = scan_convert(polys, nx * fx, ny * fy)
+    # several planes per scan conversion call (bounded work array), one layer per plane (xor) or polygon (union)
+    per_call = max(1, CHUNK_VOXELS // max(1, ny * fy * (nx * fx + 1)))
+    for start in range(0, len(needed), per_call):
+        chunk = needed[start : start + per_call]
+        polys, owner = [], []
+        for plane_index in chunk:
+            for p in planes[ks[plane_index]]:
+                polys.append((p - shift) * scale)
+                owner.append(plane_index)
+        owner = np.array(owner)
+        if rule == "union":
+            layer_ids = np.arange(len(polys))
         else:
-            fine = np.zeros((ny * fy, nx * fx), bool)
-            for p in polys:
-                fine |= scan_convert([p], nx * fx, ny * fy)
+            layer_ids = np.searchsorted(chunk, owner)
+        fine = scan_convert_layers(polys, layer_ids, int(layer_ids.max()) + 1, nx * fx, ny * fy)
+        if rule == "union":  # OR the polygons of each plane
+            starts = np.searchsorted(owner, chunk)
+            fine = np.logical_or.reduceat(fine, starts, axis=0)
         if (fx, fy) != (1, 1):
-            fine = fine.reshape(ny, fy, nx, fx).mean(axis=(1, 3), dtype=np.float32)
-        coverage[plane_index] = fine
+            fine = fine.reshape(len(chunk), ny, fy, nx, fx).mean(axis=(2, 4), dtype=np.float32)
+        for n, plane_index in enumerate(chunk):
+            coverage[plane_index] = fine[n]
     if factor == (1, 1, 1):
         out = np.zeros((nz, ny, nx), bool)
         for z, plane_index in enumerate(reached):
@@ -276,7 +296,8 @@ def _assign(ks: np.ndarray, half: float, z: np.ndarray) -> np.ndarray:
         nearest = np.zeros(len(z), int)
     else:
         left, right = ks[pos - 1], ks[pos]
-        nearest = np.where(np.abs(z - left) <= np.abs(right - z), pos - 1, pos)
+        # a tie goes to the upper plane, matching the half-open interval [-half, half) below
+        nearest = np.where(np.abs(z - left) < np.abs(right - z) - 1e-9, pos - 1, pos)
     d = z - ks[nearest]
     ok = (d >= -half - 1e-6) & (d < half - 1e-6)
     return np.where(ok, nearest, -1)
@@ -298,18 +319,24 @@ def scan_convert(polygons: Sequence[np.ndarray], nx: int, ny: int) -> np.ndarray
            [0, 1, 1, 0],
            [0, 0, 0, 0]])
     """
-    x0 = np.concatenate([p[:, 0] for p in polygons])
-    y0 = np.concatenate([p[:, 1] for p in polygons])
-    x1 = np.concatenate([np.roll(p[:, 0], -1) for p in polygons])
-    y1 = np.concatenate([np.roll(p[:, 1], -1) for p in polygons])
+    return scan_convert_layers(polygons, np.zeros(len(polygons), np.int64), 1, nx, ny)[0]
+
+
+def scan_convert_layers(polygons, layers: np.ndarray, n_layers: int, nx: int, ny: int) -> np.ndarray:
+    """Even-odd fill of polygons into ``n_layers`` images at once (polygon ``n`` goes to ``layers[n]``): (n_layers, ny, nx) bool."""
+    xy = np.concatenate(polygons)
+    lengths = np.array([len(p) for p in polygons])
+    nxt = np.arange(1, len(xy) + 1)
+    nxt[np.cumsum(lengths) - 1] = np.cumsum(lengths) - lengths  # each polygon closes on its first vertex
+    x0, y0, x1, y1 = xy[:, 0], xy[:, 1], xy[nxt, 0], xy[nxt, 1]
     # rows j with min(y) <= j < max(y) are crossed (half-open: a vertex on a row counts once)
     lo = np.clip(np.ceil(np.minimum(y0, y1)), 0, ny).astype(np.int64)
     hi = np.clip(np.ceil(np.maximum(y0, y1)), 0, ny).astype(np.int64)
     counts = hi - lo
     total = int(counts.sum())
-    out = np.zeros((ny, nx + 1), np.uint8)
     if total == 0:
-        return out[:, :nx].astype(bool)
+        return np.zeros((n_layers, ny, nx), bool)
+    edge_layer = np.repeat(np.asarray(layers, np.int64), lengths)
     edge = np.repeat(np.arange(len(x0)), counts)
     start = np.cumsum(counts) - counts
     rows = lo[edge] + (np.arange(total) - start[edge])
@@ -317,6 +344,10 @@ def scan_convert(polygons: Sequence[np.ndarray], nx: int, ny: int) -> np.ndarray
     xs = e_x0 + (rows - e_y0) * (x1[edge] - e_x0) / (e_y1 - e_y0)
     # pixels with centre x > crossing are toggled
     cols = np.clip(np.floor(xs).astype(np.int64) + 1, 0, nx)
-    toggles = np.bincount(rows * (nx + 1) + cols, minlength=ny * (nx + 1)).reshape(ny, nx + 1) & 1
-    out = np.bitwise_xor.accumulate(toggles.astype(np.uint8), axis=1)
-    return out[:, :nx].astype(bool)
+    flat = (edge_layer[edge] * ny + rows) * (nx + 1) + cols
+    size = n_layers * ny * (nx + 1)
+    toggles = np.zeros(size, np.uint8)  # crossings are few: touch only them, not every cell
+    np.bitwise_xor.at(toggles, flat, 1)
+    toggles = toggles.reshape(n_layers, ny, nx + 1)
+    out = np.bitwise_xor.accumulate(toggles, axis=2)
+    return out[:, :, :nx].view(bool)

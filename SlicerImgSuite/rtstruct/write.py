@@ -291,7 +291,9 @@ def _as_roi(roi, n: int) -> Roi:
         return roi
     contours = [c if isinstance(c, Contour) else Contour(np.asarray(c, float).reshape(-1, 3)) for c in roi["contours"]]
     color = roi.get("color") or DEFAULT_COLORS[n % len(DEFAULT_COLORS)]
-    return Roi(n + 1, str(roi["name"]), tuple(int(v) for v in color), roi.get("interpreted_type", ""), contours=contours)
+    return Roi(
+        n + 1, str(roi["name"]), tuple(int(v) for v in color), roi.get("interpreted_type", ""), contours=contours
+    )
 
 
 def _image_ref(header: Dataset) -> Dataset:

@@ -1,0 +1,106 @@
+"""RT structure-set jobs on MRML nodes (what the RTStructures module calls); all conversions go through ``mrml/``."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress, sub_progress
+
+
+def segmentation_from_rtstruct(
+    scene,
+    rtstruct_path: str | os.PathLike,
+    reference_node=None,
+    ct_folder: str | os.PathLike | None = None,
+    rule: str = "xor",
+    accurate: bool = False,
+    make_labelmap: bool = False,
+    progress: ProgressCallback | None = None,
+):
+    """Rasterize an RTSTRUCT onto a reference volume node (or a CT folder) into a segmentation node.
+
+    Returns ``(segmentation_node, labelmap_node or None, warnings as text)``. One segment per ROI,
+    with the ROI's name and colour; POINT contours become a markups fiducial node.
+    """
+    from ..io import read_image
+    from ..mrml.markups import fiducial_node_from_points
+    from ..mrml.segmentations import segmentation_node_from_masks
+    from ..mrml.volumes import image_from_volume_node, volume_node_from_image
+    from .outputs import labelmap
+    from .rasterize import Grid, rasterize
+    from .structure_set import read_rtstruct
+
+    progress = progress or no_progress
+    ss = read_rtstruct(rtstruct_path)
+    if reference_node is not None:
+        reference = image_from_volume_node(reference_node)
+    elif ct_folder:
+        reference = read_image(ct_folder, progress=sub_progress(progress, 0, 0.2))
+    else:
+        raise ImgSuiteError("choose a reference volume (or a CT folder) to rasterize onto", rtstruct_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        masks = rasterize(ss, reference, rule, 8 if accurate else 1, progress=sub_progress(progress, 0.2, 0.8))
+    grid = Grid.of(reference)
+    images = {}
+    for m in masks:
+        if m.roi.closed:
+            array = m.full(grid, np.float32 if accurate else np.uint8)
+            images[m.roi.name] = grid.image((array >= 0.5).astype(np.uint8) if accurate else array)
+    name = os.path.splitext(os.path.basename(str(rtstruct_path)))[0]
+    seg = segmentation_node_from_masks(scene, images, {m.roi.name: m.roi.color for m in masks}, name=name)
+    for roi in ss.rois:
+        if len(roi.points):
+            fiducial_node_from_points(scene, roi.points, [roi.name] * len(roi.points), roi.name)
+    lm = (
+        volume_node_from_image(scene, labelmap(masks, reference), f"{name}_labelmap", labelmap=True)
+        if make_labelmap
+        else None
+    )
+    progress(1.0, "done")
+    return seg, lm, "\n".join(str(w.message) for w in caught)
+
+
+def rtstruct_from_segmentation(
+    segmentation_node, ct_folder: str | os.PathLike, path: str | os.PathLike, progress: ProgressCallback | None = None
+):
+    """Write a (possibly edited) segmentation node back to an RTSTRUCT that references the CT series in ``ct_folder``."""
+    from ..mrml.segmentations import masks_from_segmentation_node, segment_colors
+    from .write import reference_series, write_rtstruct_from_masks
+
+    ref = reference_series(ct_folder)
+    masks = masks_from_segmentation_node(segmentation_node, ref.image())
+    return write_rtstruct_from_masks(path, ref, masks, segment_colors(segmentation_node), progress)
+
+
+def dvh_nodes(scene, segmentation_node, dose_node, reference_node, bin_width: float = 0.1):
+    """DVH (cumulative, cc) of every segment under a dose volume: a table node, a plot chart node, and statistics rows."""
+    from ..mrml.segmentations import masks_from_segmentation_node
+    from ..mrml.tables import plot_from_table, table_node_from_rows
+    from ..mrml.volumes import image_from_volume_node
+    from .dvh import dose_samples, dose_statistics, dvh
+    from .rasterize import RoiMask
+    from .structure_set import Roi
+
+    reference = image_from_volume_node(reference_node)
+    dose = image_from_volume_node(dose_node)
+    masks = masks_from_segmentation_node(segmentation_node, reference)
+    import SimpleITK as sitk
+
+    samples = {}
+    for name, mask in masks.items():
+        array = sitk.GetArrayFromImage(mask) > 0
+        samples[name] = dose_samples(RoiMask(Roi(0, name), (0, 0, 0), array), dose, reference)
+    top = max((float(d.max()) for d, _ in samples.values() if d.size), default=0.0)
+    curves = {n: dvh(d, v, bin_width, max_dose=top) for n, (d, v) in samples.items()}
+    names = list(curves)
+    edges = next(iter(curves.values()))[0] if curves else np.zeros(0)
+    rows = [[float(e)] + [float(curves[n][1][i]) for n in names] for i, e in enumerate(edges)]
+    table = table_node_from_rows(scene, ["Dose (Gy)"] + names, rows, "DVH")
+    chart = plot_from_table(scene, table, "Dose (Gy)", names, "DVH")
+    stats = {n: dose_statistics(d, v) for n, (d, v) in samples.items()}
+    return table, chart, stats
