@@ -1,7 +1,7 @@
-"""Registration: a thin Slicer front end to ``SlicerImgSuite`` (all work happens there)."""
+"""Registration: a thin Slicer front end to ``SlicerImgSuite.registration`` (all work happens there)."""
 
 import slicer
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -11,6 +11,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+PRESETS = ["rigid", "affine", "deformable", "command file"]
+KINDS = ["auto", "linear", "bspline", "grid"]
+
 
 class Registration(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -19,13 +22,27 @@ class Registration(ScriptedLoadableModule):
         self.parent.categories = ["ImgSuite"]
         self.parent.dependencies = []
         self.parent.contributors = ["SlicerImgSuite developers"]
-        self.parent.helpText = "Rigid, affine, B-spline and demons registration driven by plastimatch-style command files or presets; landmark warping; transform tools."
-        self.parent.acknowledgementText = "Part of the SlicerImgSuite extension."
+        self.parent.helpText = (
+            "Rigid, affine, B-spline and demons registration from presets or a plastimatch command file "
+            "(load, edit, save), optional landmark pairs from markups, output as a linear, B-spline or grid "
+            "transform node and an optional warped volume. Stages that do not improve, stop at their "
+            "iteration limit or fold are reported."
+        )
+        self.parent.acknowledgementText = (
+            "Part of the SlicerImgSuite extension; the command-file format is plastimatch's."
+        )
 
 
 @parameterNodeWrapper
 class RegistrationParameterNode:
-    inputVolume: vtkMRMLScalarVolumeNode
+    fixedVolume: vtkMRMLScalarVolumeNode
+    movingVolume: vtkMRMLScalarVolumeNode
+    fixedLandmarks: vtkMRMLMarkupsFiducialNode
+    movingLandmarks: vtkMRMLMarkupsFiducialNode
+    outputVolume: vtkMRMLScalarVolumeNode
+    preset: str = "deformable"
+    transformKind: str = "auto"
+    transformName: str = "Registration"
 
 
 class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -42,10 +59,16 @@ class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui.presetComboBox.addItems(PRESETS)
+        self.ui.kindComboBox.addItems(KINDS)
         self.logic = RegistrationLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.loadCommandButton.connect("clicked(bool)", self.onLoadCommandFile)
+        self.ui.saveCommandButton.connect("clicked(bool)", self.onSaveCommandFile)
+        self.ui.presetComboBox.connect("currentTextChanged(QString)", self.onPresetChanged)
         self.initializeParameterNode()
+        self.onPresetChanged(self.ui.presetComboBox.currentText)
 
     def cleanup(self):
         self.removeObservers()
@@ -72,22 +95,92 @@ class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
+    def onPresetChanged(self, preset):
+        """Show the preset's stages as an editable command file (what 'command file' then runs)."""
+        if preset != "command file":
+            self.ui.commandTextEdit.setPlainText(self.logic.presetText(preset))
+
+    def onLoadCommandFile(self):
+        import qt
+
+        path = qt.QFileDialog.getOpenFileName(None, "Load command file", "", "Command files (*.txt *.cmd);;All (*)")
+        if path:
+            with slicer.util.tryWithErrorDisplay("Cannot load the command file."):
+                self.ui.commandTextEdit.setPlainText(self.logic.loadCommandText(path))
+                self.ui.presetComboBox.currentText = "command file"
+
+    def onSaveCommandFile(self):
+        import qt
+
+        path = qt.QFileDialog.getSaveFileName(None, "Save command file", "register.txt", "Command files (*.txt)")
+        if path:
+            with slicer.util.tryWithErrorDisplay("Cannot save the command file."):
+                self.logic.saveCommandText(self.ui.commandTextEdit.toPlainText(), path)
+
     def onApplyButton(self):
+        from SlicerImgSuite.slicer_gui import progress_dialog
+
+        p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
-            self.ui.resultText.setPlainText(self.logic.describe(self._parameterNode.inputVolume))
+            with progress_dialog("Registration") as progress:
+                transform, warped, result = self.logic.process(
+                    p.fixedVolume, p.movingVolume, self.ui.commandTextEdit.toPlainText(),
+                    fixedLandmarks=p.fixedLandmarks, movingLandmarks=p.movingLandmarks,
+                    transformKind=p.transformKind, transformName=p.transformName,
+                    warpedVolume=p.outputVolume, progress=progress,
+                )  # fmt: skip
+            self.ui.resultText.setPlainText(result.log)
+            if warped is not None:
+                slicer.util.setSliceViewerLayers(background=p.fixedVolume, foreground=warped, foregroundOpacity=0.5)
+            if result.warnings:
+                slicer.util.warningDisplay("\n".join(result.warnings), windowTitle="Registration warnings")
 
 
 class RegistrationLogic(ScriptedLoadableModuleLogic):
-    """Calls ``SlicerImgSuite``; holds no algorithm of its own."""
+    """Calls ``SlicerImgSuite.registration``; holds no algorithm of its own."""
 
     def getParameterNode(self):
         return RegistrationParameterNode(super().getParameterNode())
 
-    def describe(self, volumeNode):
-        from SlicerImgSuite.io.commands import header_text
-        from SlicerImgSuite.mrml.volumes import image_from_volume_node
+    def presetText(self, preset):
+        from SlicerImgSuite.registration.cmdfile import format_command_file
+        from SlicerImgSuite.registration.nodes import PRESETS as STAGES
 
-        return header_text(image_from_volume_node(volumeNode))
+        return format_command_file({}, STAGES[preset])
+
+    def loadCommandText(self, path):
+        from SlicerImgSuite.registration import read_command_file
+
+        return read_command_file(path).text()
+
+    def saveCommandText(self, text, path):
+        from SlicerImgSuite.io import atomic_path
+        from SlicerImgSuite.registration import parse_command_file
+
+        parse_command_file(text, path)  # refuse to save what would not run
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+
+    def process(self, fixedVolume, movingVolume, commandText, fixedLandmarks=None, movingLandmarks=None,
+                transformKind="auto", transformName="Registration", warpedVolume=None, progress=None):  # fmt: skip
+        """Register; returns (transform node, warped volume node or None, RegistrationResult)."""
+        from SlicerImgSuite.errors import ImgSuiteError
+        from SlicerImgSuite.registration import parse_command_file
+        from SlicerImgSuite.registration.nodes import register_nodes
+
+        if fixedVolume is None or movingVolume is None:
+            raise ImgSuiteError("choose a fixed and a moving volume")
+        stages = parse_command_file(commandText, "command file").stages
+        transform, warped, result = register_nodes(
+            slicer.mrmlScene, fixedVolume, movingVolume, stages, progress, fixedLandmarks, movingLandmarks,
+            transformKind, transformName, warped_name=warpedVolume.GetName() if warpedVolume else None,
+        )  # fmt: skip
+        if warped is not None and warpedVolume is not None:
+            warpedVolume.SetAndObserveImageData(warped.GetImageData())
+            warpedVolume.CopyOrientation(warped)
+            slicer.mrmlScene.RemoveNode(warped)
+            warped = warpedVolume
+        return transform, warped, result
 
 
 class RegistrationTest(ScriptedLoadableModuleTest):
@@ -96,11 +189,18 @@ class RegistrationTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_describe()
+        self.test_shift()
 
-    def test_describe(self):
-        import numpy as np
+    def test_shift(self):
+        import SimpleITK as sitk
 
-        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-        slicer.util.updateVolumeFromArray(node, np.zeros((3, 4, 5), dtype=np.int16))
-        self.assertIn("Size = 5 4 3", RegistrationLogic().describe(node))
+        from SlicerImgSuite.mrml.volumes import volume_node_from_image
+
+        f = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [20] * 3, 100)
+        m = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [23, 20, 20], 100)
+        fixed = volume_node_from_image(slicer.mrmlScene, f, "fixed")
+        moving = volume_node_from_image(slicer.mrmlScene, m, "moving")
+        logic = RegistrationLogic()
+        transform, _, result = logic.process(fixed, moving, logic.presetText("rigid"), transformKind="linear")
+        self.assertEqual(transform.GetClassName(), "vtkMRMLLinearTransformNode")
+        self.assertFalse(result.warnings)

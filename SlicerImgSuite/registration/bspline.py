@@ -11,12 +11,13 @@ Slicer and plastimatch-style tools read it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage, optimize
+from scipy import optimize
 
 from ..progress import ProgressCallback, no_progress
 
@@ -102,6 +103,45 @@ def tensor_adjoint(values: np.ndarray, bz: np.ndarray, by: np.ndarray, bx: np.nd
     t = (bz.T @ values.reshape(nz, -1)).reshape(bz.shape[1], ny, nx)
     t = np.matmul(by.T, t)  # (Kz, Ky, Nx)
     return t @ bx
+
+
+def trilinear(volume: np.ndarray, ix: np.ndarray, iy: np.ndarray, iz: np.ndarray):
+    """Trilinear value and its exact derivatives (index units) of ``volume`` (z, y, x) at continuous indices.
+
+    One set of 8 gathers gives the value and the gradient of the same interpolant, so the cost and the
+    gradient handed to L-BFGS are consistent. Points outside are clamped to the border.
+    Returns ``(value, d/dix, d/diy, d/diz, inside)``.
+    """
+    nz, ny, nx = volume.shape
+    inside = (ix > -0.5) & (ix < nx - 0.5) & (iy > -0.5) & (iy < ny - 0.5) & (iz > -0.5) & (iz < nz - 0.5)
+    ix = np.clip(ix, 0, nx - 1.001)
+    iy = np.clip(iy, 0, ny - 1.001)
+    iz = np.clip(iz, 0, nz - 1.001)
+    x0, y0, z0 = ix.astype(np.int32), iy.astype(np.int32), iz.astype(np.int32)
+    fx, fy, fz = ix - x0, iy - y0, iz - z0
+    flat = volume.ravel()
+    base = (z0.astype(np.int64) * ny + y0) * nx + x0
+    sy, sz = nx, nx * ny
+    c000, c100 = flat[base], flat[base + 1]
+    c010, c110 = flat[base + sy], flat[base + sy + 1]
+    c001, c101 = flat[base + sz], flat[base + sz + 1]
+    c011, c111 = flat[base + sz + sy], flat[base + sz + sy + 1]
+    del base
+    gx, gy = 1 - fx, 1 - fy
+    # along x first
+    e00 = c000 + fx * (c100 - c000)
+    e10 = c010 + fx * (c110 - c010)
+    e01 = c001 + fx * (c101 - c001)
+    e11 = c011 + fx * (c111 - c011)
+    e0 = e00 + fy * (e10 - e00)
+    e1 = e01 + fy * (e11 - e01)
+    value = e0 + fz * (e1 - e0)
+    dz = e1 - e0
+    dy = (1 - fz) * (e10 - e00) + fz * (e11 - e01)
+    d00, d10, d01, d11 = c100 - c000, c110 - c010, c101 - c001, c111 - c011
+    dx = (1 - fz) * (gy * d00 + fy * d10) + fz * (gy * d01 + fy * d11)
+    del gx
+    return value, dx, dy, dz, inside
 
 
 def _diff2_penalty(coef: np.ndarray, spacing: np.ndarray) -> tuple[float, np.ndarray]:
@@ -230,8 +270,9 @@ def bspline_stage(
     del zz, yy, xx
 
     mov_arr = sitk.GetArrayFromImage(lvl_moving) / np.float32(scale)
-    mov_grad = np.gradient(mov_arr)  # z, y, x (index units)
-    m_size = np.array(lvl_moving.GetSize())
+    import os
+
+    mov_grad = np.gradient(mov_arr)[::-1] if os.environ.get("IMGSUITE_SMOOTH_GRAD") else None
     moving_weight = None
     if moving_mask is not None:
         mm = sitk.Resample(moving_mask, lvl_moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
@@ -260,23 +301,19 @@ def bspline_stage(
         coef = x.reshape(shape).astype(np.float32)
         u = [tensor_apply(coef[c], bz, by, bx) for c in range(3)]
         idx = [i0[c] + k_mat[c, 0] * u[0] + k_mat[c, 1] * u[1] + k_mat[c, 2] * u[2] for c in range(3)]
-        coords = np.stack([idx[2], idx[1], idx[0]])
-        del idx
-        warped = ndimage.map_coordinates(mov_arr, coords, order=1, mode="nearest")
-        inside = np.ones(warped.shape, bool)
-        for c, n in zip((2, 1, 0), m_size):
-            inside &= (coords[c] > -0.5) & (coords[c] < n - 0.5)
+        warped, *g_idx, inside = trilinear(mov_arr, *idx)
+        if mov_grad is not None:  # smooth (central-difference) gradient, as plastimatch
+            g_idx = [trilinear(g, *idx)[0] for g in mov_grad]
         w = weight * inside
         if moving_weight is not None:
-            w *= ndimage.map_coordinates(moving_weight, coords, order=0, mode="constant") > 0
+            w *= trilinear(moving_weight, *idx)[0] > 0.5
+        del idx
         n = max(float(w.sum()), 1.0)
         diff = (warped - f_sub) * w
         value = float(np.dot(diff.ravel(), diff.ravel())) / n
         if "norm" not in state:  # so that convergence_tol is relative to the stage's starting MSE
             state["norm"] = value if value > 0 else 1.0
         n *= state["norm"]
-        g_idx = [ndimage.map_coordinates(mov_grad[a], coords, order=1, mode="nearest") for a in (2, 1, 0)]
-        del coords
         grad = np.empty(shape, np.float64)
         for c in range(3):
             dwdu = k_mat[0, c] * g_idx[0] + k_mat[1, c] * g_idx[1] + k_mat[2, c] * g_idx[2]
@@ -304,15 +341,16 @@ def bspline_stage(
         progress(min(state["evals"] / (1.5 * max_its), 0.99), f"B-spline MSE {value * scale * scale:.4g}")
         return total, grad.ravel()
 
-    result = optimize.minimize(  # a Cancelled raised by progress propagates out of here
-        cost,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_its, "maxfun": int(max_its * 1.5) + 5, "ftol": convergence_tol, "gtol": grad_tol},
-    )
-    coef = result.x.reshape(shape)
-    cost(result.x)  # the image term at the optimum
+    with _single_blas_thread():
+        result = optimize.minimize(  # a Cancelled raised by progress propagates out of here
+            cost,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_its, "maxfun": 2 * max_its + 10, "ftol": convergence_tol, "gtol": grad_tol},
+        )
+        coef = result.x.reshape(shape)
+        cost(result.x)  # the image term at the optimum
     history.pop()
     hit_limit = result.nit >= max_its or "LIMIT" in str(result.message).upper()
     return BSplineOutcome(
@@ -344,6 +382,15 @@ def refit(transform: sitk.BSplineTransform, grid: ControlGrid, axes_mm=None) -> 
         u = tensor_apply(old_coef[c].astype(np.float32), ob[2], ob[1], ob[0])
         out[c] = tensor_apply(u, nb[2], nb[1], nb[0])
     return out
+
+
+def _single_blas_thread():
+    """The matrices are small: threaded BLAS only spins (badly so on a loaded machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _shrink(image: sitk.Image, res) -> sitk.Image:

@@ -449,13 +449,13 @@ def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
     if np.isfinite(a) and np.isfinite(b) and not b < a - 1e-6 * abs(a):
         report.warnings.append(f"{where}: the metric did not improve ({a:.6g} -> {b:.6g})")
     hist = getattr(report, "history", [])
-    if getattr(report, "hit_limit", False) and len(hist) >= 10:
-        total = abs(hist[0] - min(hist)) or 1e-30
-        tail = abs(hist[-max(2, len(hist) // 10)] - hist[-1])
-        if tail > 0.05 * total:
+    if getattr(report, "hit_limit", False) and len(hist) >= 4:
+        # still improving: the last tenth of the evaluations (at least two) gained more than 0.5 %
+        tail = hist[-max(2, len(hist) // 10) - 1] - hist[-1]
+        if tail > 0.005 * abs(hist[-1]):
             report.warnings.append(
                 f"{where}: stopped at its iteration limit ({params['max_its']}) while still improving "
-                f"(last 10% of iterations gave {100 * tail / total:.0f}% of the gain); raise max_its"
+                f"({100 * tail / abs(hist[-1]):.1f}% in its last iterations); raise max_its"
             )
     if report.xform in ("bspline", "vf"):
         from .vf import jacobian_determinant

@@ -1,0 +1,519 @@
+"""``imgsuite register | landmark-warp | warp | xf-convert | compose | vf-stats | synth-vf`` and ``convert --xf``.
+
+Option names follow plastimatch (``register CMDFILE``, ``lm-warp``, ``warp --xf``, ``xf-convert``, ``compose``,
+``synth-vf``), so scripts port by changing the program name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..cli_options import add_grid_options, grid_from_args, parse_numbers
+from ..errors import ImgSuiteError
+from ..io import OUTPUT_TYPES, atomic_path, read_image, write_image
+from ..progress import sub_progress
+
+
+def register(subparsers) -> None:
+    common = [subparsers.common_parent]
+    p = subparsers.add_parser(
+        "register", parents=common, help="multi-stage registration from a plastimatch command file"
+    )
+    p.add_argument("command_file", help="[GLOBAL] + [STAGE] sections, plastimatch's format")
+    p.set_defaults(func=run_register)
+
+    for name in ("landmark-warp", "lm-warp"):
+        p = subparsers.add_parser(name, parents=common, help="warp an image with landmark pairs (plastimatch lm-warp)")
+        p.add_argument("-f", "--fixed-landmarks", required=True, help=".mrk.json, .fcsv or text (x y z, LPS)")
+        p.add_argument("-m", "--moving-landmarks", required=True, help="same count and order as the fixed ones")
+        p.add_argument("-I", "--input", "--input-image", dest="input", help="moving image to warp")
+        p.add_argument("-O", "--output-img", "--output-image", dest="output_img", help="warped image")
+        p.add_argument("-V", "--output-vf", help="vector field (fixed -> moving) on the output grid")
+        p.add_argument("-L", "--output-landmarks", help="moving landmarks mapped into fixed space")
+        p.add_argument(
+            "-a", "--algorithm", default="gauss", choices=["tps", "gauss", "wendland"], help="(default gauss)"
+        )
+        p.add_argument("-r", "--radius", type=float, default=50.0, help="RBF radius, mm (default 50)")
+        p.add_argument("-Y", "--stiffness", type=float, default=0.0, help="0 = exact at the landmarks (default 0)")
+        p.add_argument("-d", "--default-value", type=float, default=0.0, help="value outside the input (default 0)")
+        add_grid_options(p)
+        p.set_defaults(func=run_landmark_warp)
+
+    p = subparsers.add_parser("warp", parents=common, help="apply a transform to an image, labelmap, dose or points")
+    add_warp_options(p)
+    p.set_defaults(func=run_warp)
+
+    p = subparsers.add_parser("xf-convert", parents=common, help="convert transforms (B-spline <-> vector field ...)")
+    p.add_argument("--input", required=True, help="transform (.tfm/.h5) or vector field image")
+    p.add_argument("--output", required=True, help=".tfm/.h5 or an image suffix for a vector field")
+    p.add_argument("--output-type", choices=["vf", "bspline", "itk_bspline", "linear"], help="what to write")
+    p.add_argument("--grid-spacing", nargs="+", help='B-spline control point spacing, mm "x [y z]"')
+    add_grid_options(p)
+    p.set_defaults(func=run_xf_convert)
+
+    p = subparsers.add_parser("compose", parents=common, help="compose two transforms (plastimatch compose)")
+    p.add_argument("file_1", help="applied first")
+    p.add_argument("file_2", help="applied second")
+    p.add_argument("outfile", help=".h5/.tfm, or an image suffix for a vector field (needs a grid)")
+    add_grid_options(p)
+    p.set_defaults(func=run_compose)
+
+    p = subparsers.add_parser("vf-stats", parents=common, help="vector field statistics, Jacobian and folding")
+    p.add_argument("input", help="vector field image or transform file")
+    p.add_argument("--mask", help="only voxels where this image is non-zero")
+    p.add_argument("--output-json", help="write the statistics as JSON too")
+    p.add_argument("--output-jacobian", help="write the Jacobian determinant image")
+    add_grid_options(p)
+    p.set_defaults(func=run_vf_stats)
+
+    p = subparsers.add_parser("synth-vf", parents=common, help="synthetic vector field (plastimatch synth-vf)")
+    p.add_argument("--output", required=True, help="vector field image")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--xf-trans", nargs="+", help='uniform translation, mm "x y z"')
+    kind.add_argument("--xf-radial", action="store_true", help="radial expansion (negative magnitude: contraction)")
+    kind.add_argument("--xf-zero", action="store_true", help="null field")
+    kind.add_argument("--xf-gauss", action="store_true", help="gaussian bump")
+    p.add_argument("--radial-center", nargs="+", help='mm "x y z" (default: image centre)')
+    p.add_argument("--radial-mag", nargs="+", default=["5"], help='mm "x [y z]" (default 5)')
+    p.add_argument("--radial-radius", nargs="+", default=["50"], help='mm "x [y z]" (default 50)')
+    p.add_argument("--gauss-center", nargs="+", help='mm "x y z" (default: image centre)')
+    p.add_argument("--gauss-mag", nargs="+", default=["5"], help='peak displacement, mm "x [y z]" (default 5)')
+    p.add_argument("--gauss-std", nargs="+", default=["20"], help='width, mm "x [y z]" (default 20)')
+    add_grid_options(p)
+    p.set_defaults(func=run_synth_vf)
+
+
+def add_warp_options(p: argparse.ArgumentParser, with_input: bool = True) -> None:
+    p.add_argument("--input", help="moving image (file or DICOM folder)")
+    p.add_argument("--xf", required=True, help="transform (.tfm/.h5) or vector field, fixed -> moving")
+    p.add_argument("--output-img", help="warped image")
+    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of --output-img")
+    p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
+    p.add_argument("--interpolation", choices=["nn", "linear", "bspline"], help="(default linear; nn for labels)")
+    add_grid_options(p)
+    g = p.add_argument_group("more inputs")
+    g.add_argument("--output-vf", help="write --xf as a vector field on the output grid")
+    g.add_argument("--input-ss-img", help="structure-set image (bits) or labelmap: warped bit-exactly (nearest)")
+    g.add_argument("--output-ss-img", help="the warped --input-ss-img")
+    g.add_argument("--input-dose-img", help="dose image (Gy): warped linearly, float")
+    g.add_argument("--output-dose-img", help="the warped dose")
+    g.add_argument("--input-landmarks", help="moving-space points (.mrk.json/.fcsv/text): mapped into fixed space")
+    g.add_argument("--input-rtstruct", help="moving-space RTSTRUCT: rasterized, warped as masks onto the output grid")
+    g.add_argument("--referenced-ct", help="with --input-rtstruct: the moving CT folder (its grid); guessed otherwise")
+    g.add_argument("--output-labelmap", help="the warped structures as one labelmap (structure i -> i + 1)")
+    g.add_argument("--output-prefix", help="folder: one warped 0/1 image per structure")
+    g.add_argument("--output-dicom", help="folder for a warped RTSTRUCT (needs --fixed FIXED_CT_FOLDER)")
+    g.add_argument("--output-landmarks", help="the mapped points, same format rules")
+
+
+def add_convert_options(parser: argparse.ArgumentParser) -> None:
+    """``convert --xf XF [--output-vf VF]``: warp ``--input`` onto ``--fixed`` (or the input grid)."""
+    g = parser.add_argument_group("registration (convert --xf = imgsuite warp)")
+    g.add_argument("--xf", help="transform (.tfm/.h5) or vector field to apply (fixed -> moving)")
+    g.add_argument("--output-vf", help="write --xf as a vector field on the output grid")
+
+
+def convert(args: argparse.Namespace, progress) -> bool:
+    """The convert hook: with ``--xf`` this is ``warp``."""
+    if not getattr(args, "xf", None):
+        return False
+    run_warp(args, progress)
+    return True
+
+
+# --------------------------------------------------------------------------- register
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from .cmdfile import read_command_file
+
+    cf = read_command_file(args.command_file)
+    result = register_from_command_file(cf, progress_for(args))
+    for report in result.stages:
+        print(report.line())
+    for w in result.warnings:
+        print(f"imgsuite register: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def register_from_command_file(cf, progress=None):
+    """Run a parsed command file: read the GLOBAL inputs, register, write every requested output."""
+    from .engine import register_images
+    from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
+    from .xforms import read_transform, write_transform
+
+    g = cf.globals
+    for key in ("fixed", "moving"):
+        if not g.get(key):
+            raise ImgSuiteError(f"[GLOBAL] needs {key} = IMAGE", cf.path)
+    progress = progress or (lambda f, m="": None)
+    fixed = read_image(g["fixed"])
+    moving = read_image(g["moving"])
+    fixed_mask = read_image(g["fixed_roi"]) if g.get("fixed_roi") else None
+    moving_mask = read_image(g["moving_roi"]) if g.get("moving_roi") else None
+    if fixed_mask is not None:
+        _require_grid(fixed_mask, fixed, g["fixed_roi"], "fixed")
+    if moving_mask is not None:
+        _require_grid(moving_mask, moving, g["moving_roi"], "moving")
+    f_lm = m_lm = None
+    if g.get("fixed_landmarks") or g.get("moving_landmarks"):
+        if not (g.get("fixed_landmarks") and g.get("moving_landmarks")):
+            raise ImgSuiteError("fixed_landmarks and moving_landmarks go together", cf.path)
+        f_lm, m_lm = check_pairs(
+            read_landmarks(g["fixed_landmarks"])[0],
+            read_landmarks(g["moving_landmarks"])[0],
+            g["fixed_landmarks"],
+            g["moving_landmarks"],
+        )
+    initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
+    stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
+    result = register_images(
+        fixed, moving, stages, sub_progress(progress, 0.0, 0.9), fixed_mask, moving_mask, initial, f_lm, m_lm
+    )
+    # plastimatch lets the last stage name outputs too
+    outputs = dict(g)
+    for s in cf.stages:
+        for k in ("xform_out", "vf_out", "img_out"):
+            if s.get(k):
+                outputs[k] = s[k]
+    progress(0.92, "writing outputs")
+    if outputs.get("xform_out"):
+        write_transform(result.transform, outputs["xform_out"], fixed)
+    if outputs.get("vf_out"):
+        write_transform(result.transform, outputs["vf_out"], fixed)
+    if outputs.get("img_out"):
+        default = float(outputs.get("default_value", _stage_default(cf)))
+        from .engine import warp_image
+
+        warped = warp_image(moving, result.transform, fixed, "linear", default)
+        fmt = str(outputs.get("img_out_fmt", "auto")).lower()
+        if fmt == "dicom":
+            from ..io.dicom_write import write_ct_series
+
+            write_ct_series(warped, outputs["img_out"])
+        else:
+            write_image(warped, outputs["img_out"], outputs.get("img_out_type"))
+    if outputs.get("warped_landmarks"):
+        if m_lm is None:
+            raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
+        labels = read_landmarks(g["moving_landmarks"])[1]
+        write_landmarks(invert_points(result.transform, m_lm), outputs["warped_landmarks"], labels)
+    if outputs.get("logfile"):
+        with atomic_path(outputs["logfile"]) as tmp:
+            Path(tmp).write_text(result.log + "\n")
+    progress(1.0, "registered")
+    return result
+
+
+def _stage_default(cf) -> float:
+    for s in cf.stages:
+        if "default_value" in s:
+            return s["default_value"]
+    return 0.0
+
+
+def _require_grid(mask, image, mask_path, what):
+    from ..geometry import require_same_grid
+
+    require_same_grid(image, mask, f"the {what} image", mask_path)
+
+
+# --------------------------------------------------------------------------- warp
+
+
+def run_warp(args: argparse.Namespace, progress=None) -> int:
+    from ..cli import progress_for
+    from .landmarks import invert_points, read_landmarks, write_landmarks
+    from .xforms import read_transform, write_transform
+
+    progress = progress or progress_for(args)
+    transform = read_transform(args.xf)
+    jobs = [
+        (getattr(args, "input", None), getattr(args, "output_img", None), "image"),
+        (getattr(args, "input_ss_img", None), getattr(args, "output_ss_img", None), "ss"),
+        (getattr(args, "input_dose_img", None), getattr(args, "output_dose_img", None), "dose"),
+    ]
+    wrote = False
+    like = None
+    for src, dst, kind in jobs:
+        if src and not dst:
+            if kind == "image" and (args.output_vf or getattr(args, "output_landmarks", None)):
+                continue
+            raise ImgSuiteError(
+                f"an output is needed for {src} (--output-{'img' if kind == 'image' else kind + '-img'})"
+            )
+        if not src:
+            continue
+        image = read_image(src)
+        like = like or image
+        reference = grid_from_args(args, like=image) or image
+        interp = getattr(args, "interpolation", None)
+        if kind == "ss" or (kind == "image" and interp is None and _is_label(image)):
+            interp = "nn"
+        if kind == "dose":
+            image = sitk.Cast(image, sitk.sitkFloat32)
+            interp = "linear"
+        from .engine import warp_image
+
+        progress(0.3, f"warping {Path(src).name}")
+        out = warp_image(image, transform, reference, interp or "linear", args.default_value if kind != "ss" else 0)
+        write_image(out, dst, getattr(args, "output_type", None) if kind == "image" else None)
+        wrote = True
+    if args.output_vf:
+        reference = grid_from_args(args, like=like)
+        if reference is None and like is not None:
+            reference = like
+        if reference is None:
+            raise ImgSuiteError("--output-vf needs a grid: --fixed IMG, --origin/--dim/--spacing or an --input image")
+        write_transform(transform, args.output_vf, reference)
+        wrote = True
+    if getattr(args, "input_rtstruct", None):
+        _warp_rtstruct(args, transform, like, progress)
+        wrote = True
+    if getattr(args, "input_landmarks", None):
+        if not args.output_landmarks:
+            raise ImgSuiteError("--input-landmarks needs --output-landmarks", args.input_landmarks)
+        points, labels = read_landmarks(args.input_landmarks)
+        write_landmarks(invert_points(transform, points), args.output_landmarks, labels)
+        wrote = True
+    if not wrote:
+        raise ImgSuiteError("nothing to write: give --output-img, --output-vf, --output-ss-img, ...", args.xf)
+    progress(1.0, "warped")
+    return 0
+
+
+def _warp_rtstruct(args, transform, like, progress) -> None:
+    """RTSTRUCT -> masks on the moving grid -> each warped (linear, >= 0.5) onto the output grid -> outputs."""
+    from ..rtstruct import guess_grid, labelmap, rasterize, read_rtstruct, ss_image, write_prefix
+    from ..rtstruct.rasterize import RoiMask
+    from .engine import warp_image
+
+    outputs = [getattr(args, k, None) for k in ("output_labelmap", "output_ss_img", "output_prefix", "output_dicom")]
+    if not any(outputs):
+        raise ImgSuiteError(
+            "--input-rtstruct needs --output-labelmap, --output-ss-img, --output-prefix or --output-dicom"
+        )
+    ss = read_rtstruct(args.input_rtstruct)
+    moving_grid = read_image(args.referenced_ct) if args.referenced_ct else guess_grid(ss)
+    reference = grid_from_args(args, like=moving_grid) or like or moving_grid
+    masks = rasterize(ss, moving_grid, progress=sub_progress(progress, 0.1, 0.5))
+    warped, images = [], {}
+    for n, m in enumerate(masks):
+        full = sitk.GetImageFromArray(m.full(_grid_of(moving_grid), np.float32))
+        full.CopyInformation(moving_grid)
+        moved = sitk.GetArrayFromImage(warp_image(full, transform, reference, "linear", 0.0)) >= 0.5
+        warped.append(RoiMask(m.roi, (0, 0, 0), moved))
+        image = sitk.GetImageFromArray(moved.astype(np.uint8))
+        image.CopyInformation(reference)
+        images[m.roi.name] = image
+        progress(0.5 + 0.4 * (n + 1) / len(masks), f"warped {m.roi.name}")
+    if args.output_labelmap:
+        write_image(labelmap(warped, reference), args.output_labelmap)
+    if getattr(args, "output_ss_img", None) and not getattr(args, "input_ss_img", None):
+        write_image(ss_image(warped, reference), args.output_ss_img)
+    if args.output_prefix:
+        from ..io import atomic_dir
+
+        with atomic_dir(args.output_prefix) as tmp:
+            write_prefix(warped, reference, tmp)
+    if args.output_dicom:
+        from ..rtstruct import write_rtstruct_from_masks
+
+        if not (getattr(args, "fixed", None) and Path(args.fixed).is_dir()):
+            raise ImgSuiteError("--output-dicom needs --fixed FIXED_CT_FOLDER (the CT the RTSTRUCT will point at)")
+        colors = {m.roi.name: m.roi.color for m in masks}
+        write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.fixed, images, colors)
+
+
+def _grid_of(image: sitk.Image):
+    from ..rtstruct import Grid
+
+    return Grid.of(image)
+
+
+def _is_label(image: sitk.Image) -> bool:
+    """Integer images with few values (labelmaps, masks, ss-img) are warped with nearest neighbour."""
+    if image.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64):
+        return False
+    arr = sitk.GetArrayViewFromImage(image)
+    return len(np.unique(arr[:: max(1, arr.shape[0] // 8)])) <= 256
+
+
+# --------------------------------------------------------------------------- landmark warp
+
+
+def run_landmark_warp(args: argparse.Namespace) -> int:
+    from ..cli import progress_for
+    from .engine import warp_image
+    from .landmarks import LandmarkWarp, check_pairs, invert_points, read_landmarks, write_landmarks
+    from .vf import field_transform
+    from .xforms import write_transform
+
+    progress = progress_for(args)
+    f_pts, _ = read_landmarks(args.fixed_landmarks)
+    m_pts, m_labels = read_landmarks(args.moving_landmarks)
+    f_pts, m_pts = check_pairs(f_pts, m_pts, args.fixed_landmarks, args.moving_landmarks)
+    if not (args.output_img or args.output_vf or args.output_landmarks):
+        raise ImgSuiteError("nothing to write: give --output-img, --output-vf or --output-landmarks")
+    warp = LandmarkWarp(f_pts, m_pts, args.algorithm, args.radius, args.stiffness)
+    image = read_image(args.input) if args.input else None
+    reference = grid_from_args(args, like=image) or image
+    if reference is None and (args.output_img or args.output_vf):
+        raise ImgSuiteError("a grid is needed: --input IMG, --fixed IMG or --origin/--dim/--spacing")
+    progress(0.2, "evaluating the landmark field")
+    transform = None
+    if reference is not None:
+        field = warp.field(reference)
+        transform = field_transform(field)
+    if args.output_img:
+        if image is None:
+            raise ImgSuiteError("--output-img needs --input IMG")
+        interp = "nn" if _is_label(image) else "linear"
+        write_image(warp_image(image, transform, reference, interp, args.default_value), args.output_img)
+    if args.output_vf:
+        write_transform(transform, args.output_vf, reference)
+    if args.output_landmarks:
+        from .landmarks import LandmarkTransform
+
+        write_landmarks(invert_points(LandmarkTransform(warp), m_pts), args.output_landmarks, m_labels)
+    progress(1.0, "done")
+    return 0
+
+
+# --------------------------------------------------------------------------- transform tools
+
+
+def run_xf_convert(args: argparse.Namespace) -> int:
+    from .xforms import field_to_bspline, linear_to_affine, read_transform, regrid_bspline, write_transform
+
+    transform = read_transform(args.input)
+    out_type = args.output_type
+    if out_type is None:
+        from .xforms import is_field_path
+
+        out_type = "vf" if is_field_path(args.output) else None
+    spacing = parse_numbers(args.grid_spacing, 3, "--grid-spacing") if args.grid_spacing else None
+    name = transform.GetName()
+    if out_type == "vf":
+        reference = grid_from_args(args, like=_field_image(transform))
+        if reference is None:
+            raise ImgSuiteError(
+                "a vector field output needs a grid: --fixed IMG or --origin/--dim/--spacing", args.input
+            )
+        write_transform(transform, args.output, reference)
+    elif out_type in ("bspline", "itk_bspline"):
+        if name == "DisplacementFieldTransform":
+            if spacing is None:
+                raise ImgSuiteError("vector field -> B-spline needs --grid-spacing", args.input)
+            field = sitk.DisplacementFieldTransform(transform).GetDisplacementField()
+            out = field_to_bspline(field, spacing)
+        elif name == "BSplineTransform":
+            out = regrid_bspline(transform, spacing) if spacing is not None else transform
+        else:
+            raise ImgSuiteError(f"cannot make a B-spline from a {name}", args.input)
+        write_transform(out, args.output)
+    elif out_type == "linear" or transform.IsLinear():
+        write_transform(linear_to_affine(transform), args.output)
+    else:
+        if spacing is not None and name == "BSplineTransform":
+            transform = regrid_bspline(transform, spacing)
+        write_transform(transform, args.output, grid_from_args(args))
+    return 0
+
+
+def _field_image(transform: sitk.Transform):
+    if transform.GetName() == "DisplacementFieldTransform":
+        return sitk.DisplacementFieldTransform(transform).GetDisplacementField()
+    return None
+
+
+def run_compose(args: argparse.Namespace) -> int:
+    from .engine import compose
+    from .xforms import read_transform, write_transform
+
+    t1, t2 = read_transform(args.file_1), read_transform(args.file_2)
+    # plastimatch: file_1 is applied first, then file_2 -> x maps to t2(t1(x))
+    out = compose([t2, t1])
+    like = _field_image(t1) or _field_image(t2)
+    write_transform(out, args.outfile, grid_from_args(args, like=like) or like)
+    return 0
+
+
+def run_vf_stats(args: argparse.Namespace) -> int:
+    from .vf import jacobian_determinant, transform_to_field, vf_stats
+    from .xforms import is_field_path, read_transform
+
+    if is_field_path(args.input):
+        field = read_image(args.input)
+        if field.GetNumberOfComponentsPerPixel() != 3:
+            raise ImgSuiteError("not a 3D vector field", args.input)
+    else:
+        reference = grid_from_args(args)
+        if reference is None:
+            raise ImgSuiteError("a transform file needs a grid: --fixed IMG or --origin/--dim/--spacing", args.input)
+        field = transform_to_field(read_transform(args.input), reference)
+    mask = read_image(args.mask) if args.mask else None
+    if mask is not None:
+        from ..geometry import require_same_grid
+
+        require_same_grid(field, mask, "the vector field", args.mask)
+    stats = vf_stats(field, mask)
+    print(format_stats(stats))
+    if args.output_json:
+        with atomic_path(args.output_json) as tmp:
+            Path(tmp).write_text(json.dumps(stats, indent=2))
+    if args.output_jacobian:
+        write_image(jacobian_determinant(field), args.output_jacobian)
+    if stats["folded_voxels"]:
+        print(f"imgsuite vf-stats: warning: {stats['folded_voxels']} folded voxels", file=sys.stderr)
+    return 0
+
+
+def format_stats(stats: dict) -> str:
+    lines = [f"{'':4}{'min':>10}{'mean':>10}{'max':>10}{'mean|.|':>10}"]
+    for c in "xyz":
+        s = stats[c]
+        lines.append(f"{c:<4}{s['min']:>10.4f}{s['mean']:>10.4f}{s['max']:>10.4f}{s['mean_abs']:>10.4f}")
+    lines.append(f"magnitude mean {stats['magnitude_mean']:.4f} max {stats['magnitude_max']:.4f}")
+    lines.append(
+        f"jacobian min {stats['jacobian_min']:.4f} max {stats['jacobian_max']:.4f} "
+        f"folded voxels {stats['folded_voxels']} of {stats['voxels']}"
+    )
+    return "\n".join(lines)
+
+
+def run_synth_vf(args: argparse.Namespace) -> int:
+    from .vf import synth_vf
+
+    reference = grid_from_args(args)
+    if reference is None:
+        raise ImgSuiteError("synth-vf needs a grid: --fixed IMG or --origin/--dim/--spacing", args.output)
+    if args.xf_trans:
+        field = synth_vf(reference, "translation", translation=parse_numbers(args.xf_trans, 3, "--xf-trans"))
+    elif args.xf_zero:
+        field = synth_vf(reference, "zero")
+    elif args.xf_radial:
+        field = synth_vf(
+            reference,
+            "radial",
+            center=parse_numbers(args.radial_center, 3, "--radial-center") if args.radial_center else None,
+            magnitude=parse_numbers(args.radial_mag, 3, "--radial-mag"),
+            radius=parse_numbers(args.radial_radius, 3, "--radial-radius"),
+        )
+    else:
+        field = synth_vf(
+            reference,
+            "gaussian",
+            center=parse_numbers(args.gauss_center, 3, "--gauss-center") if args.gauss_center else None,
+            magnitude=parse_numbers(args.gauss_mag, 3, "--gauss-mag"),
+            std=parse_numbers(args.gauss_std, 3, "--gauss-std"),
+        )
+    write_image(sitk.Cast(field, sitk.sitkVectorFloat32), args.output)
+    return 0

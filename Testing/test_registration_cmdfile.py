@@ -1,0 +1,80 @@
+"""Command-file parsing: plastimatch's format, defaults, aliases and errors with line numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from SlicerImgSuite.errors import ImgSuiteError
+from SlicerImgSuite.registration import parse_command_file, read_command_file
+
+TEXT = """# a plastimatch command file
+[GLOBAL]
+fixed = f.mha
+moving=m.mha      # trailing comment
+fixed_mask = fm.nrrd
+xform_out=out.h5
+max_its = 7        # a stage default in GLOBAL
+
+[STAGE]
+xform=align_center
+[STAGE]
+xform = versor
+optim=versor
+impl=itk
+metric=mattes
+ss=4
+[stage]
+xform=bspline
+res = 2 2 1
+grid_spac=30,30,20
+regularization_lambda=0.01
+"""
+
+
+def test_parse_globals_stages_defaults_and_aliases():
+    cf = parse_command_file(TEXT, "reg.txt")
+    assert cf.globals == {"fixed": "f.mha", "moving": "m.mha", "fixed_roi": "fm.nrrd", "xform_out": "out.h5"}
+    assert [s["xform"] for s in cf.stages] == ["align_center", "rigid", "bspline"]
+    assert cf.stages[1]["metric"] == "mi" and cf.stages[1]["res"] == [4, 4, 4]
+    assert cf.stages[2]["grid_spac"] == [30.0, 30.0, 20.0]
+    assert all(s["max_its"] == 7 for s in cf.stages)
+    again = parse_command_file(cf.text())
+    assert [{k: v for k, v in s.items() if k != "_line"} for s in again.stages] == [
+        {k: v for k, v in s.items() if k != "_line"} for s in cf.stages
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("[GLOBAL]\nfixed=a\n[STAGE]\nxform=rigid\nmax_itz=3\n", "line 5: unknown key 'max_itz'"),
+        ("[GLOBAL]\n[STAGE]\nxform=spline\n", "line 3: bad value 'spline' for xform"),
+        ("[GLOBAL]\n[STAGE]\nres=2 2\n", "line 3: bad value '2 2' for res"),
+        ("[GLOBAL]\n[STAGE]\nmax_its=-1\n", "line 3: bad value '-1' for max_its"),
+        ("[GLOBAL]\n[STAGE]\njust words\n", "line 3: expected 'key = value'"),
+        ("[GLOBAL]\n[STAGES]\n", "line 2: unknown section"),
+        ("[GLOBAL]\nfixed=a\n", "no [STAGE] section"),
+        ("[STAGE]\nxform=rigid\n[GLOBAL]\n", "line 3: [GLOBAL] must come first"),
+    ],
+)
+def test_errors_name_the_file_and_line(text, where):
+    with pytest.raises(ImgSuiteError) as err:
+        parse_command_file(text, "/x/reg.txt")
+    assert str(err.value).startswith("/x/reg.txt: ") and where in str(err.value)
+
+
+def test_read_missing_and_binary_files(tmp_path):
+    with pytest.raises(ImgSuiteError, match="no such command file"):
+        read_command_file(tmp_path / "none.txt")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ImgSuiteError, match="bad.txt"):
+        read_command_file(bad)
+
+
+def test_python_stage_dicts_are_validated():
+    from SlicerImgSuite.registration.cmdfile import validate_stage
+
+    assert validate_stage({"xform": "bspline", "res": 2, "grid_spac": [10, 20, 30]})["res"] == [2, 2, 2]
+    with pytest.raises(ImgSuiteError, match="stage 2: unknown key 'gridspacing'"):
+        validate_stage({"xform": "bspline", "gridspacing": 10}, 1)

@@ -1,0 +1,157 @@
+"""Registration benchmark: one command file through ``imgsuite register`` and ``plastimatch register``, plus
+itk-elastix's default rigid + B-spline, in one run: wall time, peak RSS, and the residual error of the
+recovered field against a known one.
+
+The pair: a real CT (IBSI STS_004 from ../shared/data) resampled to 256x256x128; the fixed image is
+that CT warped by a known smooth field (a 5 mm shift plus two Gaussian bumps, |u| <= 10 mm), so the
+registration must recover the field. Error = |recovered - true| (mm) over the body (fixed > -500 HU).
+
+    .venv/bin/python bench/registration.py [--size 256 256 128] [--workdir /tmp/imgsuite-bench-reg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runner import SHARED_DATA, Case, compare, imgsuite  # noqa: E402
+
+STAGES = """
+[STAGE]
+xform=rigid
+optim=versor
+impl=itk
+metric=mse
+res=4 4 2
+max_its=60
+
+[STAGE]
+xform=bspline
+impl=plastimatch
+optim=lbfgsb
+metric=mse
+res=4 4 2
+grid_spac=40 40 40
+max_its=50
+
+[STAGE]
+res=2 2 1
+grid_spac=20 20 20
+max_its=50
+
+[STAGE]
+res=1 1 1
+grid_spac=15 15 15
+max_its=30
+"""
+
+
+def true_field(reference: sitk.Image) -> sitk.Image:
+    from SlicerImgSuite.registration import synth_vf
+
+    c = np.array(reference.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in reference.GetSize()]))
+    parts = [
+        synth_vf(reference, "translation", translation=(5.0, -3.0, 2.0)),
+        synth_vf(reference, "gaussian", center=c + [25, 15, 20], magnitude=(4, -3, 2), std=(35, 35, 60)),
+        synth_vf(reference, "gaussian", center=c - [30, 20, 40], magnitude=(-2, 3, -3), std=(30, 30, 50)),
+    ]
+    arr = sum(sitk.GetArrayFromImage(p) for p in parts)
+    out = sitk.GetImageFromArray(arr, isVector=True)
+    out.CopyInformation(reference)
+    return out
+
+
+def prepare(work: Path, size) -> None:
+    from SlicerImgSuite.registration import field_transform, warp_image
+
+    work.mkdir(parents=True, exist_ok=True)
+    if (work / "fixed.mha").exists() and (work / "true_vf.mha").exists():
+        return
+    ct = sitk.ReadImage(str(SHARED_DATA / "ibsi-sts-ct-rtstruct" / "STS_004" / "nifti" / "CT_image.nii.gz"))
+    ct = sitk.Cast(ct, sitk.sitkFloat32)
+    extent = np.array(ct.GetSize()) * np.array(ct.GetSpacing())
+    ref = sitk.Image([int(s) for s in size], sitk.sitkFloat32)
+    ref.SetSpacing((extent / np.array(size)).tolist())
+    ref.SetOrigin(ct.GetOrigin())
+    moving = sitk.Resample(ct, ref, sitk.Transform(), sitk.sitkBSpline, -1000.0)
+    # the fixed field of view is a little smaller, so all of it maps inside the moving image
+    inner = sitk.RegionOfInterest(ref, [n - 2 * (n // 16) for n in size], [n // 16 for n in size])
+    vf = true_field(inner)
+    fixed = warp_image(moving, field_transform(vf), inner, "bspline", -1000.0)
+    for name, image in (("moving", moving), ("fixed", fixed)):
+        sitk.WriteImage(sitk.Cast(image, sitk.sitkInt16), str(work / f"{name}.mha"))
+    sitk.WriteImage(sitk.Cast(vf, sitk.sitkVectorFloat32), str(work / "true_vf.mha"))
+
+
+def command_file(work: Path, tag: str) -> Path:
+    path = work / f"{tag}.txt"
+    path.write_text(
+        f"[GLOBAL]\nfixed={work / 'fixed.mha'}\nmoving={work / 'moving.mha'}\nvf_out={work / f'{tag}_vf.mha'}\n"
+        + STAGES
+    )
+    return path
+
+
+def run_elastix(work: Path) -> None:
+    import itk
+
+    fixed = itk.imread(str(work / "fixed.mha"), itk.F)
+    moving = itk.imread(str(work / "moving.mha"), itk.F)
+    params = itk.ParameterObject.New()
+    params.AddParameterMap(params.GetDefaultParameterMap("rigid"))
+    params.AddParameterMap(params.GetDefaultParameterMap("bspline"))
+    _, result = itk.elastix_registration_method(fixed, moving, parameter_object=params, log_to_console=False)
+    field = itk.transformix_deformation_field(moving, result)
+    itk.imwrite(field, str(work / "elastix_vf.mha"))
+
+
+def errors(work: Path, tag: str) -> tuple[float, float, int]:
+    true = sitk.GetArrayFromImage(sitk.ReadImage(str(work / "true_vf.mha")))
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(work / f"{tag}_vf.mha")))
+    body = sitk.GetArrayFromImage(sitk.ReadImage(str(work / "fixed.mha"))) > -500
+    e = np.linalg.norm(got.astype(float) - true, axis=-1)[body]
+    from SlicerImgSuite.registration import vf_stats
+
+    folded = vf_stats(sitk.ReadImage(str(work / f"{tag}_vf.mha")))["folded_voxels"]
+    return float(e.mean()), float(e.max()), folded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", nargs=3, type=int, default=[256, 256, 128])
+    parser.add_argument("--workdir", default="/tmp/imgsuite-bench-reg")
+    parser.add_argument("--elastix", action="store_true", help="(internal) run elastix once")
+    parser.add_argument("--no-elastix", action="store_true", help="skip the elastix case")
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    if args.elastix:
+        run_elastix(work)
+        return
+    prepare(work, args.size)
+    cases = [
+        Case("imgsuite register", imgsuite() + ["register", "-q", str(command_file(work, "imgsuite"))]),
+        Case("plastimatch register", ["plastimatch", "register", str(command_file(work, "plastimatch"))]),
+    ]
+    if not args.no_elastix:
+        cases.append(Case("elastix rigid+bspline", [sys.executable, __file__, "--elastix", "--workdir", str(work)]))
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for c in cases:
+        c.env = env
+    print(f"cpus {os.cpu_count()}, pair {args.size}, work {work}")
+    compare(cases, repeats=args.repeats, title=f"registration {'x'.join(map(str, args.size))}", warmup=False)
+    print(f"\n{'case':<28}{'mean err mm':>12}{'max err mm':>12}{'folded':>8}")
+    for c, tag in zip(cases, ["imgsuite", "plastimatch", "elastix"]):
+        mean, mx, folded = errors(work, tag)
+        print(f"{c.name:<28}{mean:>12.3f}{mx:>12.3f}{folded:>8d}")
+
+
+if __name__ == "__main__":
+    main()
