@@ -108,6 +108,7 @@ def run_elastix(work: Path) -> None:
     params.AddParameterMap(params.GetDefaultParameterMap("rigid"))
     params.AddParameterMap(params.GetDefaultParameterMap("bspline"))
     _, result = itk.elastix_registration_method(fixed, moving, parameter_object=params, log_to_console=False)
+    os.chdir(work)  # transformix writes deformationField.nii into the working folder
     field = itk.transformix_deformation_field(moving, result)
     itk.imwrite(field, str(work / "elastix_vf.mha"))
 
