@@ -66,7 +66,7 @@ class HsiFile:
     --------
     >>> import tempfile, pathlib, numpy as np
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "a.hsi"
-    >>> write_hsi(f, np.ones((4, 5, 3), np.uint16), wavelength=[500, 600, 700])
+    >>> _ = write_hsi(f, np.ones((4, 5, 3), np.uint16), wavelength=[500, 600, 700])
     >>> with open_hsi(f) as hsi:
     ...     hsi.cube.shape, hsi.wavelengths.tolist()
     ((4, 5, 3), [500.0, 600.0, 700.0])

@@ -91,7 +91,7 @@ def read_envi(
     --------
     >>> import tempfile, pathlib, numpy as np
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.envi"
-    >>> write_envi(f, np.arange(24, dtype=np.uint16).reshape(2, 3, 4), wavelength=[1, 2, 3, 4])
+    >>> _ = write_envi(f, np.arange(24, dtype=np.uint16).reshape(2, 3, 4), wavelength=[1, 2, 3, 4])
     >>> cube, header = read_envi(f.with_suffix(".hdr"))
     >>> int(cube[1, 2, 3]), header["interleave"]
     (23, 'bsq')

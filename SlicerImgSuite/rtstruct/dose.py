@@ -21,9 +21,11 @@ def read_rtdose(path: str | os.PathLike) -> sitk.Image:
 
     Examples
     --------
-    >>> dose = read_rtdose("RD.dcm")  # doctest: +SKIP
-    >>> dose.GetPixelIDTypeAsString()  # doctest: +SKIP
-    '32-bit float'
+    ::
+
+        dose = read_rtdose("RD.dcm")
+        dose.GetPixelIDTypeAsString()
+        # -> '32-bit float'
     """
     path = Path(path)
     if not path.is_file():

@@ -52,7 +52,9 @@ def gamma_index(
 
     Examples
     --------
-    >>> gamma, rate = gamma_index(planned, measured, 3, 3)  # doctest: +SKIP
+    ::
+
+        gamma, rate = gamma_index(planned, measured, 3, 3)
     """
     from scipy.ndimage import map_coordinates
 

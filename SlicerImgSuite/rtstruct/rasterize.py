@@ -127,9 +127,11 @@ def rasterize(
 
     Examples
     --------
-    >>> masks = rasterize(read_rtstruct("RS.dcm"), read_image("CT/"))  # doctest: +SKIP
-    >>> masks[0].roi.name, masks[0].voxels()  # doctest: +SKIP
-    ('GTV_Mass_CT', 117145.0)
+    ::
+
+        masks = rasterize(read_rtstruct("RS.dcm"), read_image("CT/"))
+        masks[0].roi.name, masks[0].voxels()
+        # -> ('GTV_Mass_CT', 117145.0)
     """
     if rule not in ("xor", "union"):
         raise ImgSuiteError(f"unknown rasterization rule {rule!r}; use 'xor' or 'union'")
@@ -181,7 +183,9 @@ def guess_grid(
 
     Examples
     --------
-    >>> grid = guess_grid(read_rtstruct("RS.dcm"), spacing=(1, 1, 3))  # doctest: +SKIP
+    ::
+
+        grid = guess_grid(read_rtstruct("RS.dcm"), spacing=(1, 1, 3))
     """
     points = [p for r in structure_set.rois for c in r.contours for p in [c.points]]
     if not points:

@@ -94,9 +94,11 @@ def read_rtstruct(path: str | os.PathLike) -> StructureSet:
 
     Examples
     --------
-    >>> ss = read_rtstruct("RS.dcm")  # doctest: +SKIP
-    >>> ss.names()  # doctest: +SKIP
-    ['GTV_Mass_CT']
+    ::
+
+        ss = read_rtstruct("RS.dcm")
+        ss.names()
+        # -> ['GTV_Mass_CT']
     """
     path = find_rtstruct(path)
     try:

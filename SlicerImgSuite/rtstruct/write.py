@@ -146,8 +146,10 @@ def write_rtstruct(
 
     Examples
     --------
-    >>> square = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]], float)
-    >>> write_rtstruct("RS.dcm", "CT/", [{"name": "GTV", "color": (255, 0, 0), "contours": [square]}])  # doctest: +SKIP
+    ::
+
+        square = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]], float)
+        write_rtstruct("RS.dcm", "CT/", [{"name": "GTV", "color": (255, 0, 0), "contours": [square]}])
     """
     ref = reference_series(reference)
     rois = [_as_roi(r, n) for n, r in enumerate(rois)]
@@ -252,7 +254,9 @@ def write_rtstruct_from_masks(
 
     Examples
     --------
-    >>> write_rtstruct_from_masks("RS.dcm", "CT/", {"GTV": gtv_mask}, {"GTV": (255, 0, 0)})  # doctest: +SKIP
+    ::
+
+        write_rtstruct_from_masks("RS.dcm", "CT/", {"GTV": gtv_mask}, {"GTV": (255, 0, 0)})
     """
     progress = progress or no_progress
     ref = reference_series(reference)

@@ -90,9 +90,11 @@ def render_views(
 
     Examples
     --------
-    >>> views = render_views("scene.mrb", "scene.png", layout=("axial", "3d"))  # doctest: +SKIP
-    >>> views.images["axial"].shape  # doctest: +SKIP
-    (400, 400, 3)
+    ::
+
+        views = render_views("scene.mrb", "scene.png", layout=("axial", "3d"))
+        views.images["axial"].shape
+        # -> (400, 400, 3)
     """
     progress = progress or no_progress
     layout = tuple(name.lower() for name in layout)
