@@ -63,7 +63,7 @@ class Report:
         for s in self.sections:
             parts.append(f"<h2>{html.escape(s.title)}</h2>")
             if s.text:
-                parts.append("".join(f"<p>{html.escape(p)}</p>" for p in s.text.split("\n\n")))
+                parts.append("".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in s.text.split("\n\n")))
             for path, caption in s.images:
                 rel = os.path.relpath(path, self.folder)
                 parts.append(
