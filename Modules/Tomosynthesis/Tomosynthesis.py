@@ -1,4 +1,6 @@
-"""Tomosynthesis: a thin Slicer front end to ``SlicerImgSuite`` (all work happens there)."""
+"""Tomosynthesis: a thin Slicer front end to ``SlicerImgSuite.tomo`` (all work happens there)."""
+
+from pathlib import Path
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
@@ -19,13 +21,34 @@ class Tomosynthesis(ScriptedLoadableModule):
         self.parent.categories = ["ImgSuite"]
         self.parent.dependencies = []
         self.parent.contributors = ["SlicerImgSuite developers"]
-        self.parent.helpText = "Simulate a tomosynthesis sweep (DRRs) from a CT, or load projections, and reconstruct slices (shift-and-add, FBP, SART); cone-beam FDK."
+        self.parent.helpText = (
+            "Simulate a tomosynthesis sweep (DRRs) from a CT volume, or load a projection set (plastimatch "
+            "folder or image stack with .json geometry), and reconstruct coronal slices with shift-and-add, "
+            "filtered back-projection or SART. The result overlays the CT (LPS geometry). "
+            "Command line: imgsuite drr / tomo / fdk."
+        )
         self.parent.acknowledgementText = "Part of the SlicerImgSuite extension."
 
 
 @parameterNodeWrapper
 class TomosynthesisParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
+    loadProjections: bool = False
+    projectionPath: Path
+    sweep: str = "linear"
+    views: int = 25
+    sweepAngle: float = 40.0
+    sid: float = 1800.0
+    pixelSize: float = 1.0
+    algorithm: str = "fbp"
+    filterKind: str = "slice-thickness"
+    iterations: int = 4
+    sliceSpacing: float = 5.0
+    depthMin: float = 0.0
+    depthMax: float = 300.0
+    onCtGrid: bool = False
+    showProjections: bool = True
+    outputVolume: vtkMRMLScalarVolumeNode
 
 
 class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -64,6 +87,8 @@ class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
 
     def setParameterNode(self, parameterNode):
         if self._parameterNode:
@@ -73,21 +98,59 @@ class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self):
+        from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
+
+        ensure_packages()
         with slicer.util.tryWithErrorDisplay("Tomosynthesis failed.", waitCursor=True):
-            self.ui.resultText.setPlainText(self.logic.describe(self._parameterNode.inputVolume))
+            with progress_dialog("Tomosynthesis") as progress:
+                node, summary = self.logic.process(self._parameterNode, progress)
+            self._parameterNode.outputVolume = node
+            slicer.util.setSliceViewerLayers(background=node, fit=True)
+            self.ui.resultText.setPlainText(summary)
 
 
 class TomosynthesisLogic(ScriptedLoadableModuleLogic):
-    """Calls ``SlicerImgSuite``; holds no algorithm of its own."""
+    """Calls ``SlicerImgSuite.tomo``; holds no algorithm of its own."""
 
     def getParameterNode(self):
         return TomosynthesisParameterNode(super().getParameterNode())
 
-    def describe(self, volumeNode):
-        from SlicerImgSuite.io.commands import header_text
+    def process(self, p, progress=None):
+        """Simulate or load projections, reconstruct; returns (volume node, summary text)."""
+        from SlicerImgSuite.errors import ImgSuiteError
         from SlicerImgSuite.mrml.volumes import image_from_volume_node
+        from SlicerImgSuite.progress import sub_progress
+        from SlicerImgSuite.tomo import scene as tomo_scene
+        from SlicerImgSuite.tomo.projset import read_projections
 
-        return header_text(image_from_volume_node(volumeNode))
+        ct = image_from_volume_node(p.inputVolume) if p.inputVolume else None
+        if p.loadProjections:
+            if not p.projectionPath or not str(p.projectionPath):
+                raise ImgSuiteError("choose a projection folder or stack to load")
+            projections = read_projections(p.projectionPath)
+        else:
+            if ct is None:
+                raise ImgSuiteError("choose a CT volume to simulate the sweep from")
+            geometry = tomo_scene.sweep_geometry(ct, p.sweep, p.views, p.sweepAngle, p.sid, p.pixelSize)
+            projections = tomo_scene.simulate_sweep(ct, geometry, sub_progress(progress, 0.0, 0.3))
+        if p.showProjections:
+            tomo_scene.projection_sequence_node(slicer.mrmlScene, projections, "Projections")
+        options = {"iterations": p.iterations} if p.algorithm == "sart" else {}
+        if p.algorithm == "fbp":
+            options = {"filter": p.filterKind}
+        node = tomo_scene.reconstruct_node(
+            slicer.mrmlScene,
+            projections,
+            p.algorithm,
+            reference=ct if (p.onCtGrid and ct is not None) else None,
+            depth_range=(p.depthMin, p.depthMax),
+            slice_spacing=p.sliceSpacing,
+            progress=sub_progress(progress, 0.3, 1.0),
+            **options,
+        )
+        size = node.GetImageData().GetDimensions()
+        summary = f"{len(projections.geometry)} views of {projections.geometry.dims[0]}x{projections.geometry.dims[1]}"
+        return node, f"{summary} -> {p.algorithm.upper()} volume {size[0]}x{size[1]}x{size[2]}"
 
 
 class TomosynthesisTest(ScriptedLoadableModuleTest):
@@ -96,11 +159,19 @@ class TomosynthesisTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_describe()
+        self.test_simulate_and_reconstruct()
 
-    def test_describe(self):
+    def test_simulate_and_reconstruct(self):
         import numpy as np
 
         node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-        slicer.util.updateVolumeFromArray(node, np.zeros((3, 4, 5), dtype=np.int16))
-        self.assertIn("Size = 5 4 3", TomosynthesisLogic().describe(node))
+        array = np.full((20, 24, 28), -1000, dtype=np.int16)
+        array[4:16, 6:18, 6:22] = 0
+        slicer.util.updateVolumeFromArray(node, array)
+        logic = TomosynthesisLogic()
+        p = logic.getParameterNode()
+        p.inputVolume = node
+        p.views, p.pixelSize, p.depthMax, p.sliceSpacing = 7, 2.0, 60.0, 10.0
+        out, summary = logic.process(p)
+        self.assertIn("7 views", summary)
+        self.assertEqual(out.GetImageData().GetDimensions()[1], 7)

@@ -152,6 +152,7 @@ def run_tomo(args: argparse.Namespace) -> int:
     elif args.algorithm == "fbp":
         options = {"filter": args.filter, "slice_thickness": args.slice_thickness}
     volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
+    del projections  # free the panels before the writer's buffers are allocated
     write_image(volume, args.output)
     return 0
 

@@ -29,8 +29,16 @@ def hu_to_attenuation(hu: np.ndarray) -> np.ndarray:
     >>> [round(float(v), 4) for v in hu_to_attenuation(np.array([-1000.0, 0.0, 1000.0]))]
     [0.0, 0.022, 0.044]
     """
-    hu = np.asarray(hu, np.float32)
-    return np.where(hu <= AIR_HU, 0.0, MU_WATER * (1.0 + hu / 1000.0)).astype(np.float32)
+    hu = np.asarray(hu)
+    if hu.dtype in (np.int16, np.uint16):
+        # a 64k-entry table: one gather per voxel instead of several passes over a big CT
+        table = np.arange(65536, dtype=np.int64).astype(hu.dtype).astype(np.float32)
+        table = np.where(table <= AIR_HU, 0.0, MU_WATER * (1.0 + table / 1000.0)).astype(np.float32)
+        return table[hu.view(np.uint16)]
+    out = np.asarray(hu, np.float32) * np.float32(MU_WATER / 1000.0)
+    out += np.float32(MU_WATER)
+    out[hu <= AIR_HU] = 0.0
+    return out
 
 
 def drr(
@@ -63,9 +71,8 @@ def drr(
         raise ImgSuiteError(f"a DRR needs a 3-D CT, got a {ct.GetDimension()}-D image")
     if hu_conversion not in ("preprocess", "inline", "none"):
         raise ImgSuiteError(f"unknown HU conversion {hu_conversion!r}; use preprocess, inline or none")
-    values = sitk.GetArrayFromImage(ct).astype(np.float32)
-    if hu_conversion != "none":
-        values = hu_to_attenuation(values)
+    values = sitk.GetArrayViewFromImage(ct)
+    values = hu_to_attenuation(values) if hu_conversion != "none" else values.astype(np.float32)
     images = forward_project(values, ct, geometry, progress) * np.float32(DRR_UNIT)
     if exponential:
         images = np.exp(-images)

@@ -104,9 +104,10 @@ def _read_plastimatch(folder: Path) -> ProjectionSet:
     files = sorted((int(m.group(2)), f) for f in folder.iterdir() if (m := _NAME.match(f.name)))
     if not files:
         raise ImgSuiteError("no imageNNNN.pfm or imageNNNN.raw projections in this folder", folder)
-    images, sources, centers, us, vs, ics = [], [], [], [], [], []
+    images = None  # filled in place: one copy of the projections in memory, not two
+    sources, centers, us, vs, ics = [], [], [], [], []
     dims = pixel = None
-    for _, f in files:
+    for n, (_, f) in enumerate(files):
         txt = f.with_suffix(".txt")
         if not txt.exists():
             raise ImgSuiteError(f"projection has no matrix file {txt.name}", f)
@@ -115,15 +116,16 @@ def _read_plastimatch(folder: Path) -> ProjectionSet:
         src, c, u, v, ps = from_matrix(matrix, ic, image.shape[::-1], sid)
         if dims is None:
             dims, pixel = image.shape[::-1], ps
+            images = np.empty((len(files),) + image.shape, np.float32)
         elif image.shape[::-1] != dims or not np.allclose(ps, pixel, rtol=1e-4):
             raise ImgSuiteError(f"projection size or pixel pitch differs from the first one ({dims}, {pixel})", f)
-        images.append(image)
+        images[n] = image
         sources.append(src)
         centers.append(c)
         us.append(u)
         vs.append(v)
         ics.append(ic)
-    return ProjectionSet(np.stack(images), Geometry(sources, centers, us, vs, pixel, dims, ics))
+    return ProjectionSet(images, Geometry(sources, centers, us, vs, pixel, dims, ics))
 
 
 def _read_matrix(txt: Path):
@@ -134,7 +136,9 @@ def _read_matrix(txt: Path):
         if len(ic) != 2 or matrix.shape != (3, 4):
             raise ValueError("short")
     except (ValueError, IndexError, UnicodeDecodeError):
-        raise ImgSuiteError("not a plastimatch projection matrix file (image centre, 3x4 matrix, SAD, SID)", txt) from None
+        raise ImgSuiteError(
+            "not a plastimatch projection matrix file (image centre, 3x4 matrix, SAD, SID)", txt
+        ) from None
     return np.array(ic), matrix, sid
 
 

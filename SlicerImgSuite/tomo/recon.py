@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
-from ..progress import ProgressCallback, no_progress, sub_progress
+from ..progress import ProgressCallback, no_progress
 from .geometry import Geometry
 from .project import back_project, forward_project
 from .projset import ProjectionSet
@@ -59,7 +59,7 @@ def tomo_grid(
             count = max(1, int(round((hi_xyz[k] - lo_xyz[k]) / pixel)))
             origin[k] = float((lo_xyz[k] + hi_xyz[k]) / 2.0 - (count - 1) * pixel / 2.0)
             dim[k], spacing[k] = count, pixel
-    return grid_image(origin, dim, spacing, pixel_type=sitk.sitkFloat32)
+    return grid_image(origin, dim, spacing)  # uint8: a grid carrier, a quarter of a float volume
 
 
 def reconstruct(
@@ -95,18 +95,23 @@ def shift_and_add(projections: ProjectionSet, grid: sitk.Image, progress: Progre
     ((8, 3, 8), 1.0)
     """
     out = back_project(projections.images, projections.geometry, grid, progress=progress)
-    return _image(out / len(projections.geometry), grid)
+    out /= len(projections.geometry)  # in place: the volume can be the largest thing in memory
+    return _image(out, grid)
 
 
 def _view_angles(geometry: Geometry, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Angle (rad) of each view's ray through ``center`` about the trajectory's axis, and that axis."""
     rays = center - geometry.sources
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-    if len(geometry) < 3:
-        axis = geometry.v_axes[0]
+    spread = geometry.sources - geometry.sources.mean(axis=0)
+    _, sv, vt = np.linalg.svd(spread) if len(geometry) > 1 else (None, np.zeros(3), np.eye(3))
+    if len(geometry) > 2 and sv[1] > 1e-6 * max(sv[0], 1e-12):
+        axis = vt[2]  # a curved trajectory (circle, arc): the normal of its plane
     else:
-        _, _, vt = np.linalg.svd(geometry.sources - geometry.sources.mean(axis=0))
-        axis = vt[2]
+        # a line (or one view): the normal of the plane holding the line and the centre
+        motion = vt[0] if sv[0] > 1e-9 else geometry.u_axes[0]
+        axis = np.cross(motion, center - geometry.sources.mean(axis=0))
+        axis /= np.linalg.norm(axis)
     ref = rays[0] - np.dot(rays[0], axis) * axis
     ref /= np.linalg.norm(ref)
     other = np.cross(axis, ref)
@@ -188,9 +193,7 @@ def _filtered_back_projection(
         panel = np.asarray(projections.images[view], np.float32) * _cosine_weights(g, view)
         panel = filter_projection(panel, g.pixel_size, kind, axis, slice_thickness, half_angle)
         panel *= weights[view] * sad / float(g.sid[view])
-        out = back_project(
-            panel[None], g.subset([view]), grid, weighting="fdk", out=out, progress=None
-        )
+        out = back_project(panel[None], g.subset([view]), grid, weighting="fdk", out=out, progress=None)
         progress((view + 1) / len(g), f"filtered back-projection {view + 1}/{len(g)}")
     return out
 
@@ -274,7 +277,10 @@ def fbp(
     motion = g.sources[-1] - g.sources[0]
     axis = 1 if abs(np.dot(motion, g.u_axes[0])) >= abs(np.dot(motion, g.v_axes[0])) else 0
     half_angle = max((angles.max() - angles.min()) / 2.0, 1e-3)
-    thickness = slice_thickness or min(grid.GetSpacing())
+    # default thinnest slice: the grid's spacing along its axis closest to the panel normal
+    direction = np.array(grid.GetDirection()).reshape(3, 3)
+    depth_axis = int(np.argmax(np.abs(direction.T @ g.normals[len(g) // 2])))
+    thickness = slice_thickness or grid.GetSpacing()[depth_axis]
     weights = _angle_steps(angles) if len(g) > 1 else np.ones(1)
     # limited angle: scale as if the arc were a full half turn so flat regions keep their level
     weights = weights * (np.pi / max(weights.sum(), 1e-9))
