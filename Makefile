@@ -10,7 +10,10 @@ DEMO_OUT ?= demo-output
 # there too (without slicer-core, which the desktop app provides itself).
 SLICER_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) /usr/bin/python3.12,$(shell $(p) -c 'import sys; print("$(p)") if sys.version_info[:2] == (3, 12) else None' 2>/dev/null)))
 VENV_SLICER := .venv-slicer-python
-SLICER_TESTS := Testing/test_io_dicom.py Testing/test_cli.py
+SLICER_TESTS := SlicerImgSuite Testing/test_io_dicom.py Testing/test_cli.py Testing/test_hsi_container.py \
+	Testing/test_hsi_envi.py Testing/test_hsi_processing.py Testing/test_imageops_plastimatch.py \
+	Testing/test_registration_cmdfile.py Testing/test_registration_engine.py Testing/test_rtstruct_rasterize.py \
+	Testing/test_segmentation_mabs.py Testing/test_segmentation_nuclei.py Testing/test_tomo_geometry_io.py
 
 .PHONY: demo test test-slicer-python system-deps venv bench lint clean
 
@@ -36,7 +39,7 @@ test-slicer-python: system-deps
 	@if [ -z "$(SLICER_PYTHON)" ]; then echo "no Python 3.12 here: the Slicer-Python compatibility run is not possible"; exit 0; fi; \
 	set -e; [ -x $(VENV_SLICER)/bin/python ] || $(SLICER_PYTHON) -m venv $(VENV_SLICER); \
 	$(VENV_SLICER)/bin/python -m pip install -q --upgrade pip; \
-	$(VENV_SLICER)/bin/python -m pip install -q -c constraints-slicer.txt -e ".[test]"; \
+	$(VENV_SLICER)/bin/python -m pip install -q -c constraints-slicer.txt -e ".[test,czi]"; \
 	$(VENV_SLICER)/bin/python -m pytest -q -p no:cacheprovider $(SLICER_TESTS)
 
 bench: system-deps $(STAMP)
