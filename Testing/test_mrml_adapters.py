@@ -180,3 +180,12 @@ def test_mrb_round_trip(mrml, tmp_path, phantom):
     assert loaded.scene.GetFirstNodeByName("P").GetNumberOfControlPoints() == 1
     t = transforms.sitk_transform_from_node(loaded.scene.GetFirstNodeByName("T"))
     np.testing.assert_allclose(t.TransformPoint([0, 0, 0]), [1, 2, 3], atol=1e-9)
+
+
+def test_vector_volume_with_many_components_survives_mrb(mrml, tmp_path):
+    bands = sitk.Compose([_oblique_image() * (b + 1) for b in range(5)])
+    volumes.volume_node_from_image(mrml, bands, "cube")
+    loaded = mrb.load_mrb(mrb.save_mrb(mrml, tmp_path / "cube.mrb"))
+    back = volumes.image_from_volume_node(loaded.scene.GetFirstNodeByName("cube"))
+    assert back.GetNumberOfComponentsPerPixel() == 5
+    np.testing.assert_allclose(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(bands), rtol=1e-6)

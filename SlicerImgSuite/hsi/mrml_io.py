@@ -65,10 +65,6 @@ def vector_volume_from_cube(scene, loaded: Hyperspectral, name: str = "Hyperspec
     """A vector volume node of the cube; wavelengths and band names as node attributes."""
     image = sitk.JoinSeries(image_from_cube(loaded.cube, loaded.header))
     node = volumes.volume_node_from_image(scene, image, name)
-    # Slicer's default volume writer (vtkITKImageWriter) stores only 1 or 3 components: a cube of
-    # many bands is saved (and read back from a .mrb) by the NRRD storage node instead.
-    storage = mrml_scene(scene).AddNewNodeByClass("vtkMRMLNRRDStorageNode")
-    node.SetAndObserveStorageNodeID(storage.GetID())
     header = loaded.header
     if loaded.wavelengths is not None:
         node.SetAttribute(WAVELENGTHS, " ".join(repr(float(w)) for w in loaded.wavelengths))

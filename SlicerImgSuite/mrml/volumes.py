@@ -43,6 +43,11 @@ def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", label
     node.SetAndObserveImageData(_image_data(array, components))
     node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras(image)))
     node.CreateDefaultDisplayNodes()
+    if components not in (1, 3) and node.GetStorageNode() is None:
+        # Slicer's default volume writer stores only 1 or 3 components; the NRRD storage node keeps
+        # every component (hyperspectral bands, vector fields) when the scene is saved.
+        storage = node.GetScene().AddNewNodeByClass("vtkMRMLNRRDStorageNode")
+        node.SetAndObserveStorageNodeID(storage.GetID())
     if labelmap and node.GetDisplayNode() is not None:
         node.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeLabels")
     return node
