@@ -261,6 +261,32 @@ def test_slicer_jobs_on_real_mrml(phantom, mrml, tmp_path):
     assert stats["PTV"]["mean"] > stats["LUNG_L"]["mean"]
 
 
+def test_open_contours_and_points_become_markups(phantom, mrml, tmp_path):
+    import pydicom
+
+    from SlicerImgSuite.mrml.markups import points_from_fiducial_node
+    from SlicerImgSuite.mrml.volumes import volume_node_from_image
+    from SlicerImgSuite.rtstruct.nodes import segmentation_from_rtstruct
+
+    ds = pydicom.dcmread(phantom.rtstruct)
+    line = np.array([[-80.0, 20.0, 0.0], [-60.0, 25.0, 0.0], [-40.0, 20.0, 0.0]])
+    marker = np.array([[10.0, -5.0, 3.0]])
+    for kind, pts in (("OPEN_PLANAR", line), ("POINT", marker)):
+        c = pydicom.Dataset()
+        c.ContourGeometricType, c.NumberOfContourPoints = kind, len(pts)
+        c.ContourData = [f"{v:.3f}" for v in pts.ravel()]
+        ds.ROIContourSequence[0].ContourSequence.append(c)
+    ds.save_as(tmp_path / "RS.dcm")
+    body = ds.StructureSetROISequence[0].ROIName
+    ct_node = volume_node_from_image(mrml, phantom.ct, "CT")
+    segmentation_from_rtstruct(mrml, tmp_path / "RS.dcm", ct_node)
+    curves = [n for n in mrml.scene.GetNodesByClass("vtkMRMLMarkupsCurveNode")]
+    assert len(curves) == 1 and curves[0].GetName() == body
+    np.testing.assert_allclose(points_from_fiducial_node(curves[0])[0], line, atol=1e-6)
+    fiducial = mrml.scene.GetFirstNode(body, "vtkMRMLMarkupsFiducialNode")
+    np.testing.assert_allclose(points_from_fiducial_node(fiducial)[0], marker, atol=1e-6)
+
+
 def test_folder_with_ct_and_rtstruct_is_accepted(phantom, tmp_path):
     import shutil
 

@@ -27,8 +27,20 @@ def fiducial_node_from_points(scene, points_lps, labels=None, name: str = "F"):
     return node
 
 
+def curve_node_from_points(scene, points_lps, name: str = "C", color=None):
+    """Add an open markups curve through the LPS points, drawn as straight segments (a polyline)."""
+    node = mrml_scene(scene).AddNewNodeByClass("vtkMRMLMarkupsCurveNode", name)
+    node.CreateDefaultDisplayNodes()
+    node.SetCurveTypeToLinear()
+    for p in points_lps_to_ras(points_lps):
+        node.AddControlPoint(float(p[0]), float(p[1]), float(p[2]))
+    if color is not None and node.GetDisplayNode() is not None:
+        node.GetDisplayNode().SetSelectedColor(*[c / 255.0 for c in color[:3]])
+    return node
+
+
 def points_from_fiducial_node(node) -> tuple[np.ndarray, list[str]]:
-    """(N, 3) LPS points and their labels."""
+    """(N, 3) LPS points and their labels (of any markups node: fiducials, curves)."""
     n = node.GetNumberOfControlPoints()
     ras = np.array([node.GetNthControlPointPosition(i) for i in range(n)], dtype=float).reshape(-1, 3)
     return points_ras_to_lps(ras), [node.GetNthControlPointLabel(i) for i in range(n)]

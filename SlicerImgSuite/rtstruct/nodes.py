@@ -24,10 +24,11 @@ def segmentation_from_rtstruct(
     """Rasterize an RTSTRUCT onto a reference volume node (or a CT folder) into a segmentation node.
 
     Returns ``(segmentation_node, labelmap_node or None, warnings as text)``. One segment per ROI,
-    with the ROI's name and colour; POINT contours become a markups fiducial node.
+    with the ROI's name and colour; POINT contours become a markups fiducial node and each
+    OPEN_PLANAR contour a markups curve (a polyline).
     """
     from ..io import read_image
-    from ..mrml.markups import fiducial_node_from_points
+    from ..mrml.markups import curve_node_from_points, fiducial_node_from_points
     from ..mrml.segmentations import segmentation_node_from_masks
     from ..mrml.volumes import image_from_volume_node, volume_node_from_image
     from .outputs import labelmap
@@ -56,6 +57,8 @@ def segmentation_from_rtstruct(
     for roi in ss.rois:
         if len(roi.points):
             fiducial_node_from_points(scene, roi.points, [roi.name] * len(roi.points), roi.name)
+        for n, line in enumerate(roi.lines, start=1):
+            curve_node_from_points(scene, line, f"{roi.name} {n}" if len(roi.lines) > 1 else roi.name, roi.color)
     lm = (
         volume_node_from_image(scene, labelmap(masks, reference), f"{name}_labelmap", labelmap=True)
         if make_labelmap

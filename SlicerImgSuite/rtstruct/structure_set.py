@@ -51,6 +51,11 @@ class Roi:
         return [c.points for c in self.contours if c.kind == "CLOSED_PLANAR"]
 
     @property
+    def lines(self) -> list[np.ndarray]:
+        """The open planar polylines (markups curves in Slicer)."""
+        return [c.points for c in self.contours if c.kind == "OPEN_PLANAR"]
+
+    @property
     def points(self) -> np.ndarray:
         """POINT contours as an (N, 3) array (markups points in Slicer)."""
         pts = [c.points for c in self.contours if c.kind == "POINT"]
