@@ -182,6 +182,14 @@ def test_mrb_round_trip(mrml, tmp_path, phantom):
     np.testing.assert_allclose(t.TransformPoint([0, 0, 0]), [1, 2, 3], atol=1e-9)
 
 
+def test_mrb_with_a_relative_path(mrml, tmp_path, monkeypatch):
+    volumes.volume_node_from_image(mrml, _oblique_image(), "CT")
+    monkeypatch.chdir(tmp_path)
+    path = mrb.save_mrb(mrml, "out/scene.mrb")
+    assert path == tmp_path / "out" / "scene.mrb" and path.is_file()
+    assert mrb.load_mrb("out/scene.mrb").scene.GetFirstNodeByName("CT") is not None
+
+
 def test_vector_volume_with_many_components_survives_mrb(mrml, tmp_path):
     bands = sitk.Compose([_oblique_image() * (b + 1) for b in range(5)])
     volumes.volume_node_from_image(mrml, bands, "cube")

@@ -13,7 +13,7 @@ from ._nodes import mrml_scene
 def save_mrb(scene, path) -> Path:
     """Write every storable node and the scene XML into a ``.mrb`` file (opens in Slicer)."""
     s = mrml_scene(scene)
-    path = Path(path)
+    path = Path(path).absolute()  # Slicer's bundle writer refuses relative folders
     if path.suffix.lower() != ".mrb":
         raise ImgSuiteError("a scene bundle must end in .mrb", path)
     from vtkmodules.vtkCommonCore import vtkOutputWindow
@@ -43,7 +43,7 @@ def load_mrb(path):
 
     from .scene import new_scene
 
-    path = Path(path)
+    path = Path(path).absolute()
     if not path.is_file():
         raise ImgSuiteError("no such scene bundle", path)
     loaded = new_scene(set_global=False)
