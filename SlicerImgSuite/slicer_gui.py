@@ -12,7 +12,7 @@ import importlib.util
 from .progress import Cancelled
 
 # Python packages the logic needs that desktop Slicer does not bundle (import name -> pip name).
-EXTRA_PACKAGES = {"skimage": "scikit-image", "tifffile": "tifffile", "matplotlib": "matplotlib"}
+EXTRA_PACKAGES = {"skimage": "scikit-image", "tifffile": "tifffile", "matplotlib": "matplotlib", "numba": "numba"}
 
 
 def ensure_packages(packages: dict[str, str] | None = None) -> None:

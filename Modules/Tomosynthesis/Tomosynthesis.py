@@ -101,6 +101,7 @@ class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
 
         ensure_packages()
+        ensure_packages({"numba": "numba"})  # the projectors are compiled with numba
         with slicer.util.tryWithErrorDisplay("Tomosynthesis failed.", waitCursor=True):
             with progress_dialog("Tomosynthesis") as progress:
                 node, summary = self.logic.process(self._parameterNode, progress)

@@ -31,14 +31,17 @@ def hu_to_attenuation(hu: np.ndarray) -> np.ndarray:
     """
     hu = np.asarray(hu)
     if hu.dtype in (np.int16, np.uint16):
-        # a 64k-entry table: one gather per voxel instead of several passes over a big CT
-        table = np.arange(65536, dtype=np.int64).astype(hu.dtype).astype(np.float32)
-        table = np.where(table <= AIR_HU, 0.0, MU_WATER * (1.0 + table / 1000.0)).astype(np.float32)
-        return table[hu.view(np.uint16)]
+        return _table(hu.dtype)[hu.view(np.uint16)]
     out = np.asarray(hu, np.float32) * np.float32(MU_WATER / 1000.0)
     out += np.float32(MU_WATER)
     out[hu <= AIR_HU] = 0.0
     return out
+
+
+def _table(dtype) -> np.ndarray:
+    """:func:`hu_to_attenuation` of every 16-bit value, indexed by its bits (65536 float32)."""
+    hu = np.arange(65536, dtype=np.int64).astype(dtype).astype(np.float32)
+    return np.where(hu <= AIR_HU, 0.0, MU_WATER * (1.0 + hu / 1000.0)).astype(np.float32)
 
 
 def drr(
@@ -72,8 +75,13 @@ def drr(
     if hu_conversion not in ("preprocess", "inline", "none"):
         raise ImgSuiteError(f"unknown HU conversion {hu_conversion!r}; use preprocess, inline or none")
     values = sitk.GetArrayViewFromImage(ct)
-    values = hu_to_attenuation(values) if hu_conversion != "none" else values.astype(np.float32)
-    images = forward_project(values, ct, geometry, progress) * np.float32(DRR_UNIT)
+    if hu_conversion != "none" and values.dtype in (np.int16, np.uint16):
+        # 16-bit CT: HU to attenuation inside the projector, no float copy of the CT
+        images = forward_project(values, ct, geometry, progress, table=_table(values.dtype))
+    else:
+        values = hu_to_attenuation(values) if hu_conversion != "none" else values
+        images = forward_project(values, ct, geometry, progress)
+    images *= np.float32(DRR_UNIT)
     if exponential:
         images = np.exp(-images)
     if intensity_scale != 1.0:

@@ -1,4 +1,4 @@
-"""Projection sets on disk: plastimatch folders, image stacks with a JSON geometry sidecar.
+"""Projection sets on disk: plastimatch folders, image stacks with a JSON geometry sidecar, DICOM folders.
 
 - plastimatch: a folder of ``imageNNNN.pfm`` (or ``.raw``) + ``imageNNNN.txt``, exactly as
   ``plastimatch drr -t pfm -O DIR/image`` writes them and ``plastimatch fdk -I DIR`` reads them.
@@ -6,6 +6,7 @@
   Pixel rows are stored top row first (plastimatch does not flip PFM rows).
 - stack: a 3-D ``.mha``/``.nrrd``/``.nii`` (one projection per slice, raw line integrals) and
   ``<name>.json`` beside it holding :meth:`Geometry.to_dict`.
+- DICOM: a folder of projection images (RT Image, DX, XA, RF) with their geometry tags, see :mod:`.dicom`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def read_projections(path: str | os.PathLike) -> ProjectionSet:
     """
     path = Path(path)
     if path.is_dir():
+        if not any(_NAME.match(f.name) for f in path.iterdir()):
+            from .dicom import dicom_files, read_dicom_projections
+
+            if dicom_files(path):
+                return read_dicom_projections(path)
         return _read_plastimatch(path)
     if not path.exists():
         raise ImgSuiteError("no such projection set (a plastimatch folder or an image stack with .json)", path)

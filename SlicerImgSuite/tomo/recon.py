@@ -15,7 +15,7 @@ from ..errors import ImgSuiteError
 from ..geometry import grid_image
 from ..progress import ProgressCallback, no_progress
 from .geometry import Geometry
-from .project import back_project, forward_project
+from .project import BATCH, back_project, forward_project
 from .projset import ProjectionSet
 
 ALGORITHMS = ("saa", "fbp", "sart", "fdk")
@@ -188,13 +188,16 @@ def _filtered_back_projection(
     g = projections.geometry
     center = _grid_center(grid)
     out = None
-    for view in range(len(g)):
-        sad = float(np.dot(center - g.sources[view], g.normals[view]))
-        panel = np.asarray(projections.images[view], np.float32) * _cosine_weights(g, view)
-        panel = filter_projection(panel, g.pixel_size, kind, axis, slice_thickness, half_angle)
-        panel *= weights[view] * sad / float(g.sid[view])
-        out = back_project(panel[None], g.subset([view]), grid, weighting="fdk", out=out, progress=None)
-        progress((view + 1) / len(g), f"filtered back-projection {view + 1}/{len(g)}")
+    for first in range(0, len(g), BATCH):  # a few filtered panels at a time: memory stays bounded
+        views = list(range(first, min(first + BATCH, len(g))))
+        panels = []
+        for view in views:
+            sad = float(np.dot(center - g.sources[view], g.normals[view]))
+            panel = np.asarray(projections.images[view], np.float32) * _cosine_weights(g, view)
+            panel = filter_projection(panel, g.pixel_size, kind, axis, slice_thickness, half_angle)
+            panels.append(panel * np.float32(weights[view] * sad / float(g.sid[view])))
+        out = back_project(panels, g.subset(views), grid, weighting="fdk", out=out)
+        progress(views[-1] / len(g), f"filtered back-projection {views[-1] + 1}/{len(g)}")
     return out
 
 
@@ -218,15 +221,18 @@ def fdk(
     steps = _angle_steps(angles)
     redundancy = _redundancy_weights(g, angles, axis, center)
     out = None
-    for view in range(len(g)):
-        sad = float(np.dot(center - g.sources[view], g.normals[view]))
-        panel = np.asarray(projections.images[view], np.float32) * _cosine_weights(g, view) * redundancy[view]
-        # rows are filtered along the panel axis perpendicular to the rotation axis
-        row_axis = 1 if abs(np.dot(g.u_axes[view], axis)) < abs(np.dot(g.v_axes[view], axis)) else 0
-        panel = filter_projection(panel, g.pixel_size, filter, row_axis)
-        panel *= steps[view] * sad / float(g.sid[view])
-        out = back_project(panel[None], g.subset([view]), grid, weighting="fdk", out=out)
-        progress((view + 1) / len(g), f"FDK {view + 1}/{len(g)}")
+    for first in range(0, len(g), BATCH):  # a few filtered panels at a time: memory stays bounded
+        views = list(range(first, min(first + BATCH, len(g))))
+        panels = []
+        for view in views:
+            sad = float(np.dot(center - g.sources[view], g.normals[view]))
+            panel = np.asarray(projections.images[view], np.float32) * _cosine_weights(g, view) * redundancy[view]
+            # rows are filtered along the panel axis perpendicular to the rotation axis
+            row_axis = 1 if abs(np.dot(g.u_axes[view], axis)) < abs(np.dot(g.v_axes[view], axis)) else 0
+            panel = filter_projection(panel, g.pixel_size, filter, row_axis)
+            panels.append(panel * np.float32(steps[view] * sad / float(g.sid[view])))
+        out = back_project(panels, g.subset(views), grid, weighting="fdk", out=out, outside="edge")
+        progress(views[-1] / len(g), f"FDK {views[-1] + 1}/{len(g)}")
     return _image(out, grid)
 
 
