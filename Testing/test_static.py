@@ -137,7 +137,7 @@ def test_ruff_clean():
 
 
 HEAVY = {"scipy", "skimage", "matplotlib", "torch", "itk", "spectral", "trame", "trame_slicer", "tifffile",
-         "pylibCZIrw", "PIL", "vtk", "vtkmodules", "slicer", "pandas"}
+         "pylibCZIrw", "PIL", "vtk", "vtkmodules", "slicer", "pandas", "numba"}
 
 
 def test_cli_start_up_imports_nothing_heavy():
