@@ -286,11 +286,9 @@ def label_nuclei(
         mask = _foreground(smooth, method, threshold, diameter)
     diameter = max(float(diameter), 4.0)
     progress(0.4, "nuclear mask")
-    if labels is not None:
-        pass
-    elif split_touching:
+    if labels is None and split_touching:
         labels = split_nuclei(mask, diameter, image if image.ndim == 3 and method != "model" else None, spacing)
-    else:
+    elif labels is None:
         labels = ndi.label(mask)[0].astype(np.int32)
     progress(0.8, "nuclei split")
     if min_area is None:
