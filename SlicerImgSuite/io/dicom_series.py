@@ -92,7 +92,7 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
         reader.ReadImageInformation()
         return {k: reader.GetMetaData(k).strip() if reader.HasMetaDataKey(k) else "" for k in _KEYS}
     except RuntimeError:
-        pass
+        pass  # no pixel data GDCM can read (RTSTRUCT, RTPLAN, not DICOM): pydicom decides below
     import pydicom
     from pydicom.errors import InvalidDicomError
 
