@@ -11,6 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import ImgSuiteError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -45,24 +47,41 @@ def atomic_path(path: str | os.PathLike):
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike):
-    """Yield a temporary folder next to ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary folder next to ``path``; its files move into ``path`` only if the block succeeds.
+
+    ``path`` is created when missing. An existing folder is kept with whatever else it holds (a
+    user's notes, another series): only the files the block wrote replace their namesakes, as
+    plastimatch does when it writes into a folder. On failure nothing in ``path`` changes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "notes.txt").write_text("keep me")
+    >>> with atomic_dir(d) as tmp:
+    ...     _ = (tmp / "CT0001.dcm").write_bytes(b"new")
+    >>> sorted(p.name for p in d.iterdir())
+    ['CT0001.dcm', 'notes.txt']
+    """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ImgSuiteError("output folder exists as a file", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
+        if not path.exists():
             os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
+            return
+        for member in sorted(tmp.rglob("*")):  # parents before their children
+            target = path / member.relative_to(tmp)
+            if member.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                os.replace(member, target)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _umask() -> int:
