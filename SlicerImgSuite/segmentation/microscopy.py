@@ -32,12 +32,15 @@ class MicroscopyImage:
         ``(z, y, x)`` in micrometres (1.0 where unknown).
     time_s : list of float, optional
         Acquisition time of each frame, seconds, when the file records it.
+    pixel_size_known : bool
+        Whether the file gave the in-plane pixel size (otherwise no micrometre measures are reported).
     """
 
     data: np.ndarray
     channel_names: list[str]
     pixel_size_um: tuple[float, float, float] = (1.0, 1.0, 1.0)
     time_s: list[float] | None = None
+    pixel_size_known: bool = False
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -124,30 +127,68 @@ def _read_tiff(path: Path) -> MicroscopyImage:
         series = tif.series[0]
         array = series.asarray()
         axes = series.axes
-        names, size, times = None, (1.0, 1.0, 1.0), None
+        names, size = None, None
         if tif.is_ome and tif.ome_metadata:
             names, size = _ome_channels(tif.ome_metadata)
         elif tif.is_imagej and tif.imagej_metadata:
             labels = tif.imagej_metadata.get("Labels")
             if isinstance(labels, list):
                 names = labels
+        if size is None:
+            size = _tiff_pixel_size(tif.pages[0], tif.imagej_metadata if tif.is_imagej else None)
     data = _to_tczyx(array, axes)
     n = data.shape[1]
     if not names or len(names) != n:
         names = [f"C{i}" for i in range(n)]
-    return MicroscopyImage(data, list(names), size, times)
+    known = size is not None
+    return MicroscopyImage(data, list(names), size or (1.0, 1.0, 1.0), None, pixel_size_known=known)
 
 
-def _ome_channels(xml: str) -> tuple[list[str] | None, tuple[float, float, float]]:
+# micrometres per unit, for the unit names OME, ImageJ and the TIFF tags use
+_UM_PER_UNIT = {"m": 1e6, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "\\u00b5m": 1.0, "nm": 1e-3}
+
+
+def _um(value: float, unit: str | None) -> float | None:
+    factor = _UM_PER_UNIT.get((unit or "µm").strip().lower())
+    return None if factor is None else value * factor
+
+
+def _tiff_pixel_size(page, imagej: dict | None) -> tuple[float, float, float] | None:
+    """``(z, y, x)`` micrometres from the resolution tags (ImageJ unit, or centimetres); None when absent.
+
+    Resolution in inches is a screen/print setting (72 dpi...), not a microscope's pixel size.
+    """
+    tags = page.tags
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return None
+    unit = imagej.get("unit") if imagej else None
+    if unit is None and tags.get("ResolutionUnit") is not None and int(tags["ResolutionUnit"].value) == 3:
+        unit = "cm"
+    factor = 1e4 if unit == "cm" else _um(1.0, unit) if unit else None
+    if factor is None:
+        return None
+    x_num, x_den = tags["XResolution"].value
+    y_num, y_den = tags["YResolution"].value
+    if not (x_num and y_num):
+        return None
+    z = float(imagej.get("spacing", 1.0)) * factor if imagej else 1.0
+    return (z, y_den / y_num * factor, x_den / x_num * factor)
+
+
+def _ome_channels(xml: str) -> tuple[list[str] | None, tuple[float, float, float] | None]:
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
     pixels = root.find(".//ome:Pixels", ns) if ns else root.find(".//Pixels")
     if pixels is None:
-        return None, (1.0, 1.0, 1.0)
+        return None, None
     channels = pixels.findall("ome:Channel", ns) if ns else pixels.findall("Channel")
     names = [c.get("Name") or f"C{i}" for i, c in enumerate(channels)] or None
-    size = tuple(float(pixels.get(k, 1.0)) for k in ("PhysicalSizeZ", "PhysicalSizeY", "PhysicalSizeX"))
-    return names, size
+    if pixels.get("PhysicalSizeX") is None:
+        return names, None
+    size = [_um(float(pixels.get(f"PhysicalSize{a}", 1.0)), pixels.get(f"PhysicalSize{a}Unit")) for a in "ZYX"]
+    if pixels.get("PhysicalSizeZ") is None:
+        size[0] = 1.0
+    return names, (None if None in size else tuple(size))
 
 
 def _read_czi(path: Path) -> MicroscopyImage:
@@ -174,12 +215,16 @@ def _read_czi(path: Path) -> MicroscopyImage:
     names = [ch.get("@Name") or f"C{i}" for i, ch in enumerate(channels)]
     if len(names) != n_c:
         names = [f"C{i}" for i in range(n_c)]
-    size = {"X": 1.0, "Y": 1.0, "Z": 1.0}
+    size, found = {"X": 1.0, "Y": 1.0, "Z": 1.0}, set()
     distances = info.get("Scaling", {}).get("Items", {}).get("Distance", [])
     for item in distances if isinstance(distances, list) else [distances]:
         if item.get("@Id") in size and item.get("Value"):
             size[item["@Id"]] = float(item["Value"]) * 1e6  # metres -> micrometres
-    return MicroscopyImage(data, names, (size["Z"], size["Y"], size["X"]), _czi_times(info, n_t))
+            found.add(item["@Id"])
+    known = {"X", "Y"} <= found
+    return MicroscopyImage(
+        data, names, (size["Z"], size["Y"], size["X"]), _czi_times(info, n_t), pixel_size_known=known
+    )
 
 
 def _czi_times(info: dict, n_t: int) -> list[float] | None:

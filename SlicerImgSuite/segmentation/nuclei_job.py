@@ -10,6 +10,7 @@ also gets ``summary.csv`` (one row per image and frame). Each file is written at
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ def analyze_image(
     n_t = image.data.shape[0]
     stack = image.data.shape[2] > 1
     spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
-    predictor = _model(options.model) if options.method == "model" else None
+    predictor = model_predictor(options.model) if options.method == "model" else None
     diameter = options.diameter
     if diameter is None and options.method != "model" and n_t > 1:  # one size for all frames of a time-lapse
         first = image.data[0, channel] if stack else image.data[0, channel, 0]
@@ -111,9 +112,11 @@ def analyze_image(
             probability=probability,
         )
         channels = {name: planes[i] for i, name in enumerate(image.channel_names)}
-        h, frame_rows = measure_nuclei(labels, channels, options.perinuclear_width, spacing)
+        h, frame_rows = measure_nuclei(
+            labels, channels, options.perinuclear_width, spacing if image.pixel_size_known else None
+        )
         header = ["frame", "time_s", *h]
-        time = image.time_s[t] if image.time_s else float(t)
+        time = image.time_s[t] if image.time_s else float("nan")  # blank in the CSV: the file gave no time
         rows += [[t, time, *r] for r in frame_rows]
         counts.append(int(labels.max()))
         cols = [h.index(f"centroid_{a}") for a in "zyx"[-labels.ndim :]]
@@ -147,20 +150,22 @@ def analyze_nuclei(
     options = options or NucleiOptions()
     progress = progress or no_progress
     files, warnings = find_inputs(input_path)
+    if options.method == "model":
+        model_predictor(options.model)  # a missing or bad model file stops the job before any image
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for k, f in enumerate(files):
         step = sub_progress(progress, k / len(files), (k + 1) / len(files))
-        try:
+        stem = f.name.split(".")[0]
+        try:  # an unreadable image, or one without the asked channel, is skipped in a folder
             image = read_microscopy(f)
+            result = analyze_image(image, options, sub_progress(step, 0, 0.8))
         except ImgSuiteError as exc:
             if len(files) == 1:
                 raise
             warnings.append(f"{exc} (skipped)")
             continue
-        stem = f.name.split(".")[0]
-        result = analyze_image(image, options, sub_progress(step, 0, 0.8))
         result.stem = stem
         result.source = f
         result.outputs = write_outputs(result, image, output_dir, options)
@@ -188,14 +193,12 @@ def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, opt
     nuclear = image.data[-1, channel]
     save_overlay(nuclear.max(axis=0), result.labels[-1], outputs[2])
     if result.tracks is not None:
-        outputs += _write_tracks(result, image, folder)
+        outputs += _write_tracks(result, image, folder, channel)
     if result.labels.shape[0] > 1:
         outputs.append(folder / f"{stem}_population.png")
-        times = sorted({(r[0], r[1]) for r in result.rows}) or [(t, float(t)) for t in range(len(result.counts))]
-        time_of = dict(times)
-        save_population_plot(
-            [time_of.get(t, float(t)) for t in range(len(result.counts))], result.counts, outputs[-1], stem
-        )
+        frames = range(len(result.counts))
+        times = list(image.time_s) if image.time_s else None
+        save_population_plot(times or list(frames), result.counts, outputs[-1], stem, "time (s)" if times else "frame")
     return outputs
 
 
@@ -203,7 +206,13 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        writer.writerows([[f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows])
+        writer.writerows([[_cell(v) for v in row] for row in rows])
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return "" if np.isnan(value) else f"{value:.6g}"  # an unknown value stays blank
+    return value
 
 
 def _write_summary(results: list[ImageResult], path: Path) -> None:
@@ -213,12 +222,12 @@ def _write_summary(results: list[ImageResult], path: Path) -> None:
         area = res.header.index("area_px")
         for t, n in enumerate(res.counts):
             frame = [r for r in res.rows if r[0] == t]
-            time = frame[0][1] if frame else float(t)
+            time = frame[0][1] if frame else float("nan")
             rows.append([res.stem, t, time, n, float(np.mean([r[area] for r in frame])) if frame else 0.0])
     _write_csv(path, header, rows)
 
 
-def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path) -> list[Path]:
+def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, channel: int) -> list[Path]:
     header = result.header
     cols = [header.index(c) for c in header if c.startswith("centroid_")]
     starts = np.cumsum([0, *result.counts])
@@ -232,7 +241,7 @@ def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path) -> 
         paths.append(np.array(path))
     out = [folder / f"{result.stem}_tracks.csv", folder / f"{result.stem}_tracks.png"]
     _write_csv(out[0], ["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
-    save_track_image(image.data[0, image.channel_index(None)].max(axis=0), paths, out[1])
+    save_track_image(image.data[0, channel].max(axis=0), paths, out[1])
     return out
 
 
@@ -275,8 +284,10 @@ def save_track_image(plane: np.ndarray, paths: list[np.ndarray], path: Path) -> 
     plt.close(fig)
 
 
-def save_population_plot(times: list[float], counts: list[int], path: Path, title: str = "") -> None:
-    """Number of nuclei over time."""
+def save_population_plot(
+    times: list[float], counts: list[int], path: Path, title: str = "", xlabel: str = "time (s)"
+) -> None:
+    """Number of nuclei over time (or over frame numbers, when the file recorded no times)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -284,7 +295,7 @@ def save_population_plot(times: list[float], counts: list[int], path: Path, titl
 
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     ax.plot(times, counts, "o-")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("nuclei")
     ax.set_title(title)
     ax.set_ylim(bottom=0)
@@ -294,7 +305,9 @@ def save_population_plot(times: list[float], counts: list[int], path: Path, titl
     plt.close(fig)
 
 
-def _model(path: str | None):
+@functools.lru_cache(maxsize=2)
+def model_predictor(path: str | None):
+    """The predictor of a model file, loaded once per job (a folder of images shares it)."""
     if not path:
         raise ImgSuiteError("method 'model' needs --model FILE (a model made by imgsuite nuclei-train)")
     from .unet import load_predictor
