@@ -214,3 +214,50 @@ def test_nuclei_in_mrml(mrml):
     assert nodes.table.GetTable().GetNumberOfRows() == 2
     assert nodes.volume.GetImageData().GetDimensions() == (96, 64, 1)
     assert nodes.plot is not None
+
+
+def test_model_probabilities_to_instances_without_torch():
+    # two touching discs: interior cores separated by a boundary ring -> two nuclei, no torch needed
+    from SlicerImgSuite.segmentation.unet import labels_from_probabilities
+
+    prob = np.zeros((3, 60, 80), np.float32)
+    prob[0] = 1
+    for centre in ((30, 30), (30, 48)):
+        rr, cc = disk(centre, 10, shape=(60, 80))
+        prob[:, rr, cc] = np.array([[0], [0.1], [0.9]])
+    for centre in ((30, 30), (30, 48)):
+        rr, cc = disk(centre, 7, shape=(60, 80))
+        prob[:, rr, cc] = np.array([[0], [0.9], [0.1]])
+    labels = label_nuclei(np.zeros((60, 80)), method="model", probability=prob)
+    assert labels.max() == 2
+    assert labels[30, 30] != labels[30, 48] and labels[30, 30] > 0
+    assert abs((labels > 0).sum() - (prob[0] < 0.5).sum()) == 0  # grown back over the whole foreground
+    assert labels_from_probabilities(prob).max() == 2
+
+
+def test_folder_skips_an_image_without_the_asked_channel(tmp_path):
+    one, _ = _cells((64, 64), [(30, 30)], 8)
+    src = tmp_path / "in"
+    src.mkdir()
+    tifffile.imwrite(src / "a_one_channel.tif", one)
+    tifffile.imwrite(src / "b_two_channels.ome.tif", np.stack([one // 2, one]), metadata={"axes": "CYX"})
+    results, warnings = analyze_nuclei(src, tmp_path / "out", NucleiOptions(nuclear_channel=1))
+    assert [r.stem for r in results] == ["b_two_channels"]
+    assert any("a_one_channel.tif" in w and "channel 1 does not exist" in w for w in warnings)
+    assert not (tmp_path / "out" / "a_one_channel_labels.tif").exists()
+    assert [r["image"] for r in csv.DictReader(open(tmp_path / "out" / "summary.csv"))] == ["b_two_channels"]
+
+
+def test_micrometres_only_when_the_file_gives_the_pixel_size(tmp_path):
+    img, _ = _cells((64, 64), [(30, 30)], 8)
+    plain, imagej = tmp_path / "plain.tif", tmp_path / "imagej.tif"
+    tifffile.imwrite(plain, img)
+    tifffile.imwrite(imagej, img, imagej=True, resolution=(1 / 0.25, 1 / 0.5), metadata={"unit": "micron"})
+    assert read_microscopy(imagej).pixel_size_um == pytest.approx((1.0, 0.5, 0.25))
+    assert not read_microscopy(plain).pixel_size_known
+    results, _ = analyze_nuclei(imagej, tmp_path / "o1", NucleiOptions())
+    row = dict(zip(results[0].header, results[0].rows[0]))
+    assert row["area_um2"] == pytest.approx(row["area_px"] * 0.125)
+    analyze_nuclei(plain, tmp_path / "o2", NucleiOptions())
+    row = next(csv.DictReader(open(tmp_path / "o2" / "plain.csv")))
+    assert "area_um2" not in row and row["time_s"] == ""  # no pixel size or frame time in the file: none invented

@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     p.add_argument("--images", nargs="+", required=True, help="training images (TIFF)")
     p.add_argument("--masks", nargs="+", required=True, help="instance masks, same order")
     p.add_argument("--output", required=True, help="model file to write (.pt)")
-    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=1200, help="training iterations (batches of 8 patches of 128 px)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_nuclei_train)
 
