@@ -104,3 +104,17 @@ def test_mabs_bad_config(tmp_path):
     (tmp_path / "atlases" / "a1").mkdir(parents=True)
     with pytest.raises(ImgSuiteError, match="img"):
         read_atlas(tmp_path / "atlases" / "a1")
+
+
+def test_rtstruct_output_needs_a_dicom_target_before_any_registration(tmp_path):
+    from SlicerImgSuite.segmentation.atlas import run_mabs_config
+
+    (tmp_path / "atlases" / "a1").mkdir(parents=True)  # no img: reading it would fail later, if ever reached
+    target = tmp_path / "ct.nrrd"
+    sitk.WriteImage(sitk.Image(8, 8, 4, sitk.sitkInt16), str(target))
+    (tmp_path / "mabs.cfg").write_text(
+        f"[TRAINING]\natlas_dir = atlases\n[LABELING]\ninput = {target}\noutput = out\noutput_dicom = RS.dcm\n"
+    )
+    with pytest.raises(ImgSuiteError, match="ct.nrrd: an RTSTRUCT needs a DICOM CT folder"):
+        run_mabs_config(tmp_path / "mabs.cfg")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "RS.dcm").exists()

@@ -225,6 +225,8 @@ def run_mabs_config(
     rs_path = Path(output_dicom) if output_dicom else where(get("LABELING", "output_dicom"))
     if target_path is None or out_dir is None:
         raise ImgSuiteError("[LABELING] needs input and output (or --segment and --output)", config)
+    if rs_path is not None and not target_path.is_dir():  # checked before the (long) registrations
+        raise ImgSuiteError("an RTSTRUCT needs a DICOM CT folder as the target", target_path)
     method = get("FUSION", "method", "gaussian")
     if method not in FUSION_METHODS:
         raise ImgSuiteError(f"[FUSION] method {method!r}: use one of {', '.join(FUSION_METHODS)}", config)
@@ -248,8 +250,6 @@ def run_mabs_config(
         for name, mask in fused.items():
             write_image(mask, Path(tmp) / f"{name}.nrrd")
     if rs_path is not None:
-        if not Path(target_path).is_dir():
-            raise ImgSuiteError("an RTSTRUCT needs a DICOM CT folder as the target", target_path)
         from ..rtstruct.write import write_rtstruct_from_masks
 
         write_rtstruct_from_masks(rs_path, target_path, fused, series_description="SlicerImgSuite mabs")
