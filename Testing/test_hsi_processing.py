@@ -40,8 +40,17 @@ def test_push_broom_and_snapshot_calibration():
     full_white[3] *= 2  # a snapshot reference differs per line and is used as it is
     raw[3] = full_black[3] + reflectance[3] * (full_white[3] - full_black[3])
     np.testing.assert_allclose(calibrate(raw, full_white, full_black, chunk_lines=2), reflectance, atol=1e-5)
-    with pytest.raises(ImgSuiteError, match="1 line"):
+    with pytest.raises(ImgSuiteError, match="same samples and bands"):
         calibrate(raw, white[:, :3], black)
+
+
+def test_push_broom_reference_scan_is_averaged_to_one_line():
+    reflectance, raw, white, black = known_scene()
+    noise = np.random.default_rng(2).normal(0, 20, size=(40, 5, 4)).astype(np.float32)
+    scan = white + noise - noise.mean(axis=0)  # 40 lines of the white tile; the cube has 6
+    with pytest.warns(UserWarning, match="white reference has 40 lines, the cube 6: using the mean"):
+        out = calibrate(raw, scan, black)
+    np.testing.assert_allclose(out, reflectance, atol=1e-4)
 
 
 def test_calibration_guards_division_by_zero():
@@ -98,18 +107,23 @@ def test_white_interpolated_over_acquisition_time(tmp_path):
 
 def test_crop_rotate_resample_keep_header_true():
     cube = np.arange(4 * 6 * 4, dtype=np.float32).reshape(4, 6, 4)  # lines, samples, bands
-    header = header_from_fields(samples=6, lines=4, bands=4, wavelength=WAVELENGTHS, band_names=["a", "b", "c", "d"])
+    header = header_from_fields(
+        samples=6, lines=4, bands=4, wavelength=WAVELENGTHS, band_names=["a", "b", "c", "d"],
+        pixel_size=[0.1, 0.3, "units=mm"],
+    )  # fmt: skip
     out, h = apply_procedures(cube, header, ["crop:{1:4, 0:2, 1:2}"])
     np.testing.assert_array_equal(out, cube[0:3, 1:5, 1:3])  # inclusive ranges: samples, lines, bands
     assert h["wavelength"] == ["500.0", "600.0"] and h["band names"] == ["b", "c"] and h["samples"] == "4"
-    out, _ = apply_procedures(cube, header, ["rotate:clockwise"])
+    out, h = apply_procedures(cube, header, ["rotate:clockwise"])
     assert out.shape == (6, 4, 4) and out[0, -1, 0] == cube[0, 0, 0]  # top-left goes to top-right
+    assert h["pixel size"] == ["0.3", "0.1", "units=mm"]  # a quarter turn swaps the pixel's width and height
     out, _ = apply_procedures(cube, header, ["rotate:counterclockwise"])
     assert out[-1, 0, 0] == cube[0, 0, 0]
     out, _ = apply_procedures(cube, header, "{rotate:180, rotate:swap-left-right, rotate:swap-up-down}")
     np.testing.assert_array_equal(out, cube)
     out, h = apply_procedures(cube, header, ["resample:{3, 2, 2}"])
     assert out.shape == (2, 3, 2) and h["bands"] == "2" and "band names" not in h
+    assert [float(v) for v in h["pixel size"][:2]] == [0.2, 0.6]  # half the samples and lines: twice the size
     np.testing.assert_allclose(out[0, 0], cube[0:2, 0:2].reshape(-1, 4).mean(axis=0).reshape(2, 2).mean(axis=1))
     np.testing.assert_allclose([float(v) for v in h["wavelength"]], [450.0, 650.0])
 
@@ -173,8 +187,11 @@ def test_cli_info_convert_pack(tmp_path, capsys, shared_data):
     (folder / "boxes.csv").write_text("name,left,top,width,height\nleaf,1,1,2,2\n")
     (folder / "Metadata").mkdir()
     (folder / "Metadata" / "device.txt").write_text("G4-426")
+    (folder / "capture" / "operator_notes.txt").write_text("lamp warmed up 10 min")
     hsi = tmp_path / "scan.hsi"
     assert main(["hsi", "pack", str(folder), "--output", str(hsi), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "not packed" in err and "operator_notes.txt" in err and "scan.raw" not in err  # named, never dropped silently
     with open_hsi(hsi) as f:
         assert f.read_bytes("Metadata/device.txt") == b"G4-426" and f.labels().boxes == [Box("leaf", 1, 1, 2, 2)]
         np.testing.assert_array_equal(f.cube, raw.astype(np.uint16))
@@ -235,3 +252,17 @@ def test_cli_module_entry_point(tmp_path):
         check=True,
     )
     assert result.stdout.startswith("ENVI\n") and "; members: data.hdr, data.envi" in result.stdout
+
+
+def test_microservice_from_an_installed_package(tmp_path, monkeypatch):
+    # a package on sys.path that publishes a microservice the way a pip-installed plug-in does
+    (tmp_path / "hsi_plugin.py").write_text("def halve(cube, header):\n    return cube / 2, header\n")
+    info = tmp_path / "hsi_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hsi-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[slicerimgsuite.hsi_microservices]\nhalve = hsi_plugin:halve\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out, _ = apply_procedures(np.full((2, 2, 4), 8.0), header_from_fields(bands=4), ["microservice:halve"])
+    assert out.max() == 4.0
+    with pytest.raises(ImgSuiteError, match="unknown microservice 'nope'.*halve"):
+        apply_procedures(np.ones((2, 2, 4)), header_from_fields(bands=4), ["microservice:nope"])

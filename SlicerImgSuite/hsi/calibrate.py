@@ -1,7 +1,8 @@
 """Reflectance calibration: ``(raw - black) / (white - black)``.
 
 References shaped ``(1, samples, bands)`` (a push-broom scanner's single line) are broadcast over
-all lines; references with as many lines as the cube (a snapshot camera) are used as they are.
+all lines; references with as many lines as the cube (a snapshot camera) are used as they are; a
+reference with any other number of lines (a push-broom scan of the tile) is averaged to one line.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def calibrate(
     raw : numpy.ndarray
         ``(lines, samples, bands)`` raw counts (a memory map is read chunk by chunk).
     white, black : numpy.ndarray
-        ``(1 | lines, samples, bands)`` references (``(samples, bands)`` counts as one line).
-        ``black`` defaults to zero.
+        ``(1 | lines, samples, bands)`` references (``(samples, bands)`` counts as one line; another
+        line count is averaged to one line, with a warning). ``black`` defaults to zero.
     white_end, line_fractions : optional
         A second white (taken after the scan) and, per line, where the line lies between the two
         (0 = ``white``, 1 = ``white_end``): the white of each line is interpolated linearly.
@@ -164,11 +165,17 @@ def _reference(frame: np.ndarray, raw: np.ndarray, name: str) -> np.ndarray:
     frame = np.asarray(frame, dtype=np.float32)
     if frame.ndim == 2:
         frame = frame[None]
-    if frame.ndim != 3 or frame.shape[1:] != raw.shape[1:] or frame.shape[0] not in (1, raw.shape[0]):
+    if frame.ndim != 3 or frame.shape[1:] != raw.shape[1:]:
         raise ImgSuiteError(
-            f"{name} reference {frame.shape} does not fit the cube {raw.shape}: it needs the same samples and bands "
-            "and either 1 line (push-broom) or all lines (snapshot)"
+            f"{name} reference {frame.shape} does not fit the cube {raw.shape}: it needs the same samples and bands"
         )
+    if frame.shape[0] not in (1, raw.shape[0]):
+        # a push-broom reference scan (many lines of the same tile): its mean line, with less noise
+        warnings.warn(
+            f"{name} reference has {frame.shape[0]} lines, the cube {raw.shape[0]}: using the mean of its lines",
+            stacklevel=3,
+        )
+        frame = frame.mean(axis=0, keepdims=True)
     return frame
 
 

@@ -6,7 +6,7 @@ Layout (names inside the ZIP)::
     thumbnail.jpg                       RGB composite, at most 256 px
     preview.hdr, preview.envi           3-band RGB proxy (default bands), full resolution
     preview_<lod>.hdr/.envi             all bands, binned 2**lod x 2**lod (mean)
-    Reference/white.*, Reference/black.* calibration frames (1 line: push-broom; all lines: snapshot)
+    Reference/white.*, Reference/black.* calibration frames (1 or N lines: push-broom; all lines: snapshot)
     Reference/white_after.*             optional white taken after the scan (see calibrate)
     Exploration/classification.*        ENVI Classification (class names, class lookup)
     Exploration/masks/<name>.*          binary class masks (header field ``class = <name>``)
@@ -430,8 +430,8 @@ def _as_frame(frame: np.ndarray, cube: np.ndarray, stem: str, path) -> np.ndarra
     frame = np.asarray(frame)
     if frame.ndim == 2:
         frame = frame[None]
-    if frame.shape[1:] != cube.shape[1:] or frame.shape[0] not in (1, cube.shape[0]):
-        raise ImgSuiteError(f"{stem} frame {frame.shape} does not fit the cube {cube.shape} (1 or all lines)", path)
+    if frame.ndim != 3 or frame.shape[1:] != cube.shape[1:]:
+        raise ImgSuiteError(f"{stem} frame {frame.shape} does not fit the cube {cube.shape} (samples, bands)", path)
     return frame
 
 

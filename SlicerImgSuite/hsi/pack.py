@@ -13,6 +13,7 @@ In a folder, headers are recognised by name (case-insensitive, anywhere below th
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,8 @@ def pack(
     if not source.exists():
         raise ImgSuiteError("no such file or folder", source)
     found = _classify(source) if source.is_dir() else {"data": source}
+    if source.is_dir():
+        _warn_left_out(source, found)
     cube, header = read_envi(found["data"], strict=strict)
     frames = {}
     for role in ("white", "black", "white_after"):
@@ -85,6 +88,23 @@ def _without_layout(header: EnviHeader) -> EnviHeader:
     for key in ("samples", "lines", "bands", "data type", "interleave", "byte order", "header offset"):
         out.pop(key, None)
     return out
+
+
+def _warn_left_out(folder: Path, found: dict) -> None:
+    """Say which files of the folder the container will not hold (nothing is dropped silently)."""
+    headers = [v for k, v in found.items() if k in ("data", "white", "black", "white_after", "classification")]
+    headers += found["masks"]
+    used = {p.resolve() for p in [*headers, *found.get("metadata_files", []), found.get("boxes", folder)]}
+    stems = {(h.parent.resolve(), h.stem) for h in headers}  # an ENVI binary shares its header's stem
+    left = [
+        p for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.resolve() not in used and (p.parent.resolve(), p.stem) not in stems
+        and (p.parent.resolve(), p.name) not in stems  # binaries without a suffix (``cube`` beside ``cube.hdr``)
+    ]  # fmt: skip
+    if left:
+        names = ", ".join(str(p.relative_to(folder)) for p in left)
+        warnings.warn(f"{folder}: not packed (not a recognised member; put it under Metadata/ to keep it): {names}",
+                      stacklevel=3)  # fmt: skip
 
 
 def _classify(folder: Path) -> dict:

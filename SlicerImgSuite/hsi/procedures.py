@@ -7,7 +7,9 @@ The header field ``read procedures = {step, step, ...}`` lists them; each step i
 - ``rotate:clockwise | counterclockwise | 180 | swap-left-right | swap-up-down``
 - ``merge:{id:x:y, ...}``   a mosaic: ENVI member ``id`` (``data`` = this cube) with its top-left
   corner at sample ``x``, line ``y``; later tiles overwrite earlier ones; the rest is 0
-- ``microservice:NAME``     a Python callable registered with :func:`register_microservice`
+- ``microservice:NAME``     a Python callable registered with :func:`register_microservice`, or
+  published by an installed package under the entry-point group ``slicerimgsuite.hsi_microservices``
+  (so the CLI and Slicer find it too)
 
 Each step maps ``(cube, header) -> (cube, header)`` and keeps ``samples``, ``lines``, ``bands``,
 ``wavelength``, ``fwhm`` and ``band names`` true to the new cube.
@@ -128,7 +130,7 @@ def resample(cube, header, argument, resolver=None):
     if bands != cube.shape[2]:
         header.pop("band names", None)
         header.pop("default bands", None)
-    return out, header
+    return out, _pixel_size(header, cube.shape[1] / samples, cube.shape[0] / lines)
 
 
 def crop(cube, header, argument, resolver=None):
@@ -159,7 +161,22 @@ def rotate(cube, header, argument, resolver=None):
     if how == "swap-up-down":
         return cube[::-1], header
     k = {"clockwise": -1, "counterclockwise": 1, "180": 2}[how]
-    return np.rot90(cube, k=k, axes=(0, 1)), header
+    return np.rot90(cube, k=k, axes=(0, 1)), _pixel_size(header, swap=k % 2 == 1)
+
+
+def _pixel_size(header: EnviHeader, x_factor: float = 1.0, y_factor: float = 1.0, swap: bool = False) -> EnviHeader:
+    """``pixel size = {x, y, units=...}`` after a resampling (factors) or a quarter turn (x and y swap)."""
+    value = header.get("pixel size")
+    try:
+        x, y = float(value[0]), float(value[1])
+    except (TypeError, ValueError, IndexError):
+        return header  # absent or unreadable: nothing to keep in step
+    x, y = x * x_factor, y * y_factor
+    if swap:
+        x, y = y, x
+    header = header.copy()
+    header.set("pixel size", [round(x, 9), round(y, 9), *value[2:]])
+    return header
 
 
 def merge(cube, header, argument, resolver=None):
@@ -186,11 +203,23 @@ def merge(cube, header, argument, resolver=None):
     return out, header
 
 
+ENTRY_POINT_GROUP = "slicerimgsuite.hsi_microservices"
+
+
+def _installed_microservices() -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def microservice(cube, header, argument, resolver=None):
     name = argument.strip()
     if name not in MICROSERVICES:
-        known = ", ".join(sorted(MICROSERVICES)) or "none registered"
-        raise ImgSuiteError(f"unknown microservice {name!r} (registered: {known})")
+        installed = _installed_microservices()
+        if name not in installed:
+            known = ", ".join(sorted({*MICROSERVICES, *installed})) or "none registered"
+            raise ImgSuiteError(f"unknown microservice {name!r} (registered: {known})")
+        register_microservice(name, installed[name].load())
     out, new_header = MICROSERVICES[name](cube, header.copy())
     out = np.asarray(out)
     if out.ndim != 3:
