@@ -348,3 +348,76 @@ def test_dvh_agrees_with_plastimatch_dvh(phantom, converted, tmp_path):
         for row in rows[2:]:
             ours = volume_at_dose(d, v, float(row[0]) - width / 2) / 100
             assert abs(ours - float(row[column])) < 0.01, (m.roi.name, row[0], ours, row[column])
+
+
+def test_output_dicom_without_a_ct_fails_before_anything_is_written(phantom, tmp_path, capsys):
+    labelmap, dicom = tmp_path / "x.nrrd", tmp_path / "D"
+    rc = main(
+        ["convert", "--input", str(phantom.rtstruct), "--output-labelmap", str(labelmap), "--output-dicom", str(dicom)]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "--output-dicom needs --referenced-ct" in err and str(phantom.rtstruct) in err
+    assert list(tmp_path.iterdir()) == []  # neither X nor D
+
+
+def test_a_late_write_failure_leaves_no_output(phantom, tmp_path, capsys):
+    # the labelmap is written first and succeeds; the ss-img (unknown format) fails after it
+    labelmap, bad = tmp_path / "lm.nrrd", tmp_path / "ss.unknownformat"
+    rc = main(["convert", "--input", str(phantom.rtstruct), "--referenced-ct", str(phantom.ct_dir), "-q",
+               "--output-labelmap", str(labelmap), "--output-ss-img", str(bad)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{bad}: cannot write image" in err  # the user's path, not a temporary one
+    assert list(tmp_path.iterdir()) == []
+
+
+def _read_seg(path):
+    import gzip
+
+    header, data = path.read_bytes().split(b"\n\n", 1)
+    fields = dict(line.split(":=", 1) for line in header.decode().splitlines() if ":=" in line)
+    return fields, gzip.decompress(data)
+
+
+def test_seg_nrrd_holds_one_slice_not_a_grid_per_structure(tmp_path):
+    import tracemalloc
+
+    from SlicerImgSuite.rtstruct import Roi, RoiMask, write_seg_nrrd
+
+    reference = sitk.Image(256, 256, 64, sitk.sitkUInt8)  # 4 MiB per full-grid uint8 array
+    rng = np.random.default_rng(1)
+    masks = []
+    for n in range(12):  # boxes that overlap (extra layers); ROI 5 is empty
+        array = rng.random((8, 40, 40)) > 0.5 if n != 5 else np.zeros((0, 0, 0), bool)
+        offset = tuple(int(v) for v in rng.integers(0, [60, 60, 50]))
+        masks.append(RoiMask(Roi(n + 1, f"R{n}", (n, 2 * n, 3 * n)), offset, array))
+    tracemalloc.start()
+    write_seg_nrrd(masks, reference, tmp_path / "s.seg.nrrd")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 256 * 256 * 64  # less than one full grid (12 full masks before)
+    fields, data = _read_seg(tmp_path / "s.seg.nrrd")
+    layers = max(int(fields[f"Segment{n}_Layer"]) for n in range(12)) + 1
+    assert layers > 1
+    volume = np.frombuffer(data, np.uint8).reshape(64, 256, 256, layers)
+    grid = Grid.of(reference)
+    seen = set()
+    for n, m in enumerate(masks):
+        layer, label = int(fields[f"Segment{n}_Layer"]), int(fields[f"Segment{n}_LabelValue"])
+        assert (layer, label) not in seen  # the empty ROI gets its own label too
+        seen.add((layer, label))
+        assert np.array_equal(volume[..., layer] == label, m.full(grid).astype(bool)), n
+
+
+def test_dvh_refuses_a_dose_from_another_frame_of_reference(phantom, tmp_path, capsys):
+    import pydicom
+
+    dose = pydicom.dcmread(phantom.rtdose)
+    dose.FrameOfReferenceUID = "1.2.3.4.5"
+    dose.save_as(tmp_path / "RD.dcm")
+    rc = main(["dvh", "--input-rtstruct", str(phantom.rtstruct), "--input-dose", str(tmp_path / "RD.dcm"), "-q",
+               "--output-stats", str(tmp_path / "stats.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "Frame of Reference mismatch" in err
+    assert str(phantom.rtstruct) in err and str(tmp_path / "RD.dcm") in err and "1.2.3.4.5" in err
+    assert not (tmp_path / "stats.csv").exists()

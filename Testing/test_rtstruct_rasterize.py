@@ -160,8 +160,62 @@ def test_contours_outside_the_grid_warn_and_are_counted(shared_data):
     base = shared_data / "ibsi-sts-ct-rtstruct" / "STS_001" / "dicom"
     ct = read_image(base / "image")
     small = sitk.RegionOfInterest(ct, ct.GetSize()[:2] + (10,), (0, 0, 0))  # first 10 slices only
-    with pytest.warns(UserWarning, match=r"\d+ contour\(s\) lie outside"):
+    with pytest.warns(UserWarning, match=r"\d+ contour\(s\) lie outside .* along the slice axis.*: 'GTV_Mass_CT' \d+"):
         rasterize(read_rtstruct(base / "mask" / "RS.dcm"), small)
+
+
+def _square_contour(lo, hi, z):
+    from SlicerImgSuite.rtstruct import Contour
+
+    square = np.array([[lo, lo], [hi, lo], [hi, hi], [lo, hi]], float)
+    return Contour(np.column_stack([square, np.full(4, float(z))]))
+
+
+def _structure_set(*rois):
+    from SlicerImgSuite.rtstruct import Roi, StructureSet
+
+    return StructureSet([Roi(n + 1, name, contours=contours) for n, (name, contours) in enumerate(rois)])
+
+
+def test_inner_contour_slightly_off_its_outer_plane_still_cuts_the_hole():
+    # outer 8x8 voxels, inner 4x4, the inner written 0.002 mm off the outer's plane (a TPS rounding error)
+    ring = [c for z in (3, 4, 5) for c in (_square_contour(1.5, 9.5, z), _square_contour(3.5, 7.5, z + 0.002))]
+    reference = sitk.Image(12, 12, 10, sitk.sitkUInt8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is lost, so nothing is reported
+        (mask,) = rasterize(_structure_set(("RING", ring)), reference)
+    full = mask.full(Grid.of(reference))
+    assert full.sum(axis=(1, 2)).tolist() == [0, 0, 0, 48, 48, 48, 0, 0, 0, 0]  # 64 - 16 per slice
+    assert not full[3:6, 4:8, 4:8].any()  # the hole stays open
+
+
+def test_contours_outside_the_grid_in_plane_are_reported_per_roi():
+    reference = sitk.Image(12, 12, 10, sitk.sitkUInt8)
+    ss = _structure_set(
+        ("FAR", [_square_contour(50, 60, 5)]), ("EDGE", [_square_contour(-5, 5, 5)]), ("IN", [_square_contour(1, 6, 5)])
+    )
+    with pytest.warns(UserWarning) as caught:
+        far, edge, inside = rasterize(ss, reference)
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("2 contour(s) reach outside the reference grid in-plane")
+    assert message.endswith("'FAR' 1 (4 points), 'EDGE' 1 (3 points)")  # IN is not named
+    assert far.voxels() == 0 and edge.voxels() == 30 and inside.voxels() == 25  # EDGE keeps its 6x5 voxels in the grid
+
+
+def test_contours_finer_than_the_slices_are_not_called_outside():
+    reference = sitk.Image(12, 12, 4, sitk.sitkUInt8)
+    reference.SetSpacing([1, 1, 3])
+    ss = _structure_set(("FINE", [_square_contour(2, 8, z) for z in range(10)]))  # planes 1 mm apart on 3 mm slices
+    with pytest.warns(UserWarning) as caught:
+        (mask,) = rasterize(ss, reference)
+    (message,) = [str(w.message) for w in caught]
+    assert "outside" not in message
+    assert message.startswith("6 contour(s) not used: their planes are closer together than the grid's 3 mm slices")
+    assert message.endswith("'FINE' 6")
+    assert mask.full(Grid.of(reference)).sum(axis=(1, 2)).tolist() == [36] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 3 sub-slices per slice take every plane
+        rasterize(ss, reference, oversample=(1, 1, 3))
 
 
 def test_contours_on_every_other_slice_fill_the_slices_between():

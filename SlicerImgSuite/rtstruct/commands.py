@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import warnings
 from pathlib import Path
 
@@ -62,13 +63,12 @@ def convert(args: argparse.Namespace, progress) -> bool:
                 if "RTSTRUCT files" in exc.problem:  # several: say so rather than "nothing to write"
                     raise
         return False
-    from ..io import atomic_path, write_image
-    from .outputs import labelmap, ss_image, ss_list_text, write_prefix, write_seg_nrrd
     from .rasterize import rasterize
     from .structure_set import read_rtstruct
 
     ss = read_rtstruct(args.input)
     reference, ct_folder = _reference(args, ss, progress)
+    _check_outputs(args, ct_folder)
     rule = "union" if args.union_contours else "xor"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -77,30 +77,64 @@ def convert(args: argparse.Namespace, progress) -> bool:
         )
     for w in caught:
         print(f"imgsuite convert: warning: {w.message}", flush=True)
-    if args.output_labelmap:
-        write_image(labelmap(masks, reference), args.output_labelmap)
-    if args.output_ss_img:
-        write_image(ss_image(masks, reference), args.output_ss_img)
-    if args.output_ss_list:
-        with atomic_path(args.output_ss_list) as tmp:
-            Path(tmp).write_text(ss_list_text(masks))
-    if args.output_prefix:
-        from ..io import atomic_dir
-
-        with atomic_dir(args.output_prefix) as tmp:
-            write_prefix(masks, reference, tmp, args.prefix_format)
-    if args.output_seg:
-        write_seg_nrrd(masks, reference, args.output_seg)
-    if args.output_dicom:
-        from .write import write_rtstruct
-
-        if ct_folder is None:
-            raise ImgSuiteError(
-                "--output-dicom needs --referenced-ct CT_FOLDER (the CT the RTSTRUCT points at)", args.input
-            )
-        write_rtstruct(Path(args.output_dicom) / "RS.dcm", ct_folder, ss.rois)
+    _write_outputs(args, ss, masks, reference, ct_folder)
     progress(1.0, "done")
     return True
+
+
+_FILE_OUTPUTS = ("output_labelmap", "output_ss_img", "output_ss_list", "output_seg")
+_FOLDER_OUTPUTS = ("output_prefix", "output_dicom")
+
+
+def _check_outputs(args, ct_folder) -> None:
+    """Refuse an impossible output before the (long) rasterization and before anything is written."""
+    if args.output_dicom and ct_folder is None:
+        raise ImgSuiteError(
+            "--output-dicom needs --referenced-ct CT_FOLDER (the CT the RTSTRUCT points at)", args.input
+        )
+    for key in _FILE_OUTPUTS:
+        path = getattr(args, key)
+        if path and Path(path).is_dir():
+            raise ImgSuiteError(f"--{key.replace('_', '-')} names a folder; give a file name", path)
+    for key in _FOLDER_OUTPUTS:
+        path = getattr(args, key)
+        if path and Path(path).exists() and not Path(path).is_dir():
+            raise ImgSuiteError(f"--{key.replace('_', '-')} names an existing file; give a folder", path)
+
+
+def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
+    """Write every requested output to a temporary file or folder; they replace their targets only once all are written."""
+    from contextlib import ExitStack
+
+    from ..io import write_image
+    from .outputs import labelmap, ss_image, ss_list_text, write_prefix, write_seg_nrrd
+    from .write import write_rtstruct
+
+    jobs = [  # (path, is a folder, writer of a temporary path)
+        (args.output_labelmap, False, lambda tmp: write_image(labelmap(masks, reference), tmp)),
+        (args.output_ss_img, False, lambda tmp: write_image(ss_image(masks, reference), tmp)),
+        (args.output_ss_list, False, lambda tmp: Path(tmp).write_text(ss_list_text(masks))),
+        (args.output_prefix, True, lambda tmp: write_prefix(masks, reference, tmp, args.prefix_format)),
+        (args.output_seg, False, lambda tmp: write_seg_nrrd(masks, reference, tmp)),
+        (args.output_dicom, True, lambda tmp: write_rtstruct(Path(tmp) / "RS.dcm", ct_folder, ss.rois)),
+    ]
+    with ExitStack() as stage:
+        for path, folder, write in jobs:
+            if path:
+                _staged(stage, path, write, folder)
+
+
+def _staged(stage, path, write, folder: bool = False) -> None:
+    """``write(tmp)`` into a temporary file (folder) that ``stage`` moves onto ``path`` when it closes without error."""
+    from ..io import atomic_dir, atomic_path
+
+    tmp = os.fspath(stage.enter_context((atomic_dir if folder else atomic_path)(path)))
+    try:
+        write(tmp)
+    except ImgSuiteError as exc:
+        if exc.path and exc.path.startswith(tmp):  # name the user's path, not the temporary one
+            raise ImgSuiteError(exc.problem, os.fspath(path) + exc.path[len(tmp) :]) from None
+        raise
 
 
 def _reference(args, ss, progress):
@@ -224,6 +258,11 @@ def register(subparsers) -> None:
 
 
 def _read_dose(path, units: str = "gy"):
+    return _read_dose_and_frame(path, units)[0]
+
+
+def _read_dose_and_frame(path, units: str = "gy"):
+    """The dose image (Gy) and, for an RTDOSE file, its Frame of Reference UID ("" otherwise)."""
     import SimpleITK as sitk
 
     from ..io import read_image
@@ -234,13 +273,23 @@ def _read_dose(path, units: str = "gy"):
         import pydicom
 
         try:
-            modality = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
+            header = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality", "FrameOfReferenceUID"])
         except Exception:
-            modality = None
-        if modality == "RTDOSE":
-            return read_rtdose(p)
+            header = {}
+        if header.get("Modality") == "RTDOSE":
+            return read_rtdose(p), str(header.get("FrameOfReferenceUID", ""))
     image = sitk.Cast(read_image(p), sitk.sitkFloat32)
-    return image / 100.0 if units == "cgy" else image
+    return (image / 100.0 if units == "cgy" else image), ""
+
+
+def _check_dose_frame(ss, dose_frame: str, dose_path) -> None:
+    """Contours and dose must share a Frame of Reference; either side unknown is accepted."""
+    if ss.frame_of_reference and dose_frame and ss.frame_of_reference != dose_frame:
+        raise ImgSuiteError(
+            f"Frame of Reference mismatch: the structure set uses {ss.frame_of_reference}, the dose {dose_path} "
+            f"uses {dose_frame}; this dose does not belong to these contours",
+            ss.path,
+        )
 
 
 def run_dvh(args: argparse.Namespace) -> int:
@@ -255,9 +304,10 @@ def run_dvh(args: argparse.Namespace) -> int:
     from .structure_set import Roi, read_rtstruct
 
     progress = progress_for(args)
-    dose = _read_dose(args.input_dose, args.dose_units)
+    dose, dose_frame = _read_dose_and_frame(args.input_dose, args.dose_units)
     if args.input_rtstruct:
         ss = read_rtstruct(args.input_rtstruct)
+        _check_dose_frame(ss, dose_frame, args.input_dose)
         reference = read_image(args.referenced_ct) if args.referenced_ct else dose
         oversample = 1
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights

@@ -2,9 +2,11 @@
 
 Rule: a voxel is inside when its centre is inside the polygon. Several contours of one ROI on one
 slice combine by even-odd (XOR), so holes and rings come out right; ``rule="union"`` ORs them
-instead. Each grid slice takes the nearest contour plane within half the plane spacing, so a
-contour between slices goes to the nearest slice and a grid finer than the contours is filled
-slab by slab (half-slice end caps). ``oversample`` > 1 rasterizes onto a grid that much finer in
+instead. Contours within PLANE_TOLERANCE_MM of each other along the normal share a plane. Each
+grid slice takes the nearest contour plane within half the plane spacing, so a contour between
+slices goes to the nearest slice and a grid finer than the contours is filled slab by slab
+(half-slice end caps). Contours lost to the grid (beyond it, cut in-plane, or on planes finer than
+its slices) are counted per ROI in warnings. ``oversample`` > 1 rasterizes onto a grid that much finer in
 every axis and returns the covered fraction of each voxel (accurate volumes and DVHs).
 
 Each ROI is rasterized inside its own bounding box only: memory follows the structures, not
@@ -142,25 +144,58 @@ def rasterize(
     grid = Grid.of(reference)
     rois = structure_set.rois if names is None else [structure_set.roi(n) for n in names]
     thickness = plane_spacing(structure_set, grid)
-    out, outside, degenerate = [], 0, 0
+    out, losses = [], []
     for n, roi in enumerate(rois):
         progress(n / max(len(rois), 1), f"rasterizing {roi.name}")
         planes, bad = _planes(roi, grid, structure_set.path)
-        degenerate += bad
         mask, lost = _rasterize_roi(roi, planes, grid, thickness, rule, factor)
-        outside += lost
+        lost.degenerate = bad
+        losses.append(lost)
         out.append(mask)
-    if degenerate:
-        warnings.warn(
-            f"{structure_set.path}: {degenerate} degenerate contour(s) (fewer than 3 points or no area) skipped",
-            stacklevel=2,
-        )
-    if outside:
-        warnings.warn(
-            f"{structure_set.path}: {outside} contour(s) lie outside the reference grid and were dropped", stacklevel=2
-        )
+    for message in _loss_messages(losses, grid):
+        warnings.warn(f"{structure_set.path}: {message}" if structure_set.path else message, stacklevel=2)
     progress(1.0, "rasterized")
     return out
+
+
+@dataclass
+class _Lost:
+    """What one ROI's contours lost to the grid, for the warnings."""
+
+    name: str
+    degenerate: int = 0  # fewer than 3 points or no area
+    outside: int = 0  # contours on planes beyond the grid along the slice normal
+    unused: int = 0  # contours on planes whose slices went to a nearer plane (planes finer than the slices)
+    clipped: int = 0  # contours reaching outside the grid in-plane
+    clipped_points: int = 0
+
+
+def _loss_messages(losses: Sequence[_Lost], grid: Grid) -> list[str]:
+    """One warning per kind of loss: its total, then the ROIs that had it."""
+    kinds = {
+        "degenerate": "degenerate contour(s) (fewer than 3 points or no area) skipped",
+        "outside": "contour(s) lie outside the reference grid along the slice axis and were dropped",
+        "clipped": "contour(s) reach outside the reference grid in-plane; only their part inside the grid is rasterized",
+        "unused": f"contour(s) not used: their planes are closer together than the grid's {grid.spacing[2]:g} mm "
+        "slices and each slice takes its nearest plane (a finer grid, or oversampling along the slice axis, uses them)",
+    }
+    messages = []
+    for key, text in kinds.items():
+        hit = [lost for lost in losses if getattr(lost, key)]
+        if hit:
+            messages.append(f"{sum(getattr(lost, key) for lost in hit)} {text}: {_per_roi(hit, key)}")
+    return messages
+
+
+def _per_roi(hit: Sequence[_Lost], key: str) -> str:
+    """``'GTV' 3, 'PTV' 1`` (``'BODY' 2 (40 points)`` for clipped contours); at most 8 ROIs are named."""
+    parts = [
+        f"{lost.name!r} {getattr(lost, key)}" + (f" ({lost.clipped_points} points)" if key == "clipped" else "")
+        for lost in hit[:8]
+    ]
+    if len(hit) > 8:
+        parts.append(f"and {len(hit) - 8} more ROIs")
+    return ", ".join(parts)
 
 
 def plane_spacing(structure_set: StructureSet, grid: Grid) -> float:
@@ -173,7 +208,8 @@ def plane_spacing(structure_set: StructureSet, grid: Grid) -> float:
     if not gaps:
         return float(grid.spacing[2])
     gaps = np.concatenate(gaps)
-    return float(np.median(gaps[gaps > 1e-3])) if np.any(gaps > 1e-3) else float(grid.spacing[2])
+    gaps = gaps[gaps > PLANE_TOLERANCE_MM]  # contours a rounding error apart share a plane
+    return float(np.median(gaps)) if gaps.size else float(grid.spacing[2])
 
 
 def guess_grid(
@@ -206,8 +242,8 @@ def guess_grid(
 
 
 def _planes(roi: Roi, grid: Grid, path) -> tuple[dict[float, list[np.ndarray]], int]:
-    """Closed contours of ``roi`` in grid index coordinates, grouped by plane position k."""
-    planes: dict[float, list[np.ndarray]] = {}
+    """Closed contours of ``roi`` in grid index coordinates, grouped by plane position k (see :func:`_group_planes`)."""
+    found: list[tuple[float, np.ndarray]] = []
     bad = 0
     for points in roi.closed:
         if len(points) < 3:
@@ -225,40 +261,60 @@ def _planes(roi: Roi, grid: Grid, path) -> tuple[dict[float, list[np.ndarray]], 
         if abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) < 1e-9:
             bad += 1
             continue
-        planes.setdefault(round(float(idx[:, 2].mean()), 4), []).append(idx[:, :2])
-    return planes, bad
+        found.append((float(idx[:, 2].mean()), idx[:, :2]))
+    return _group_planes(found, grid), bad
 
 
-def _rasterize_roi(roi, planes, grid: Grid, thickness_mm: float, rule: str, factor) -> tuple[RoiMask, int]:
+def _group_planes(found: list[tuple[float, np.ndarray]], grid: Grid) -> dict[float, list[np.ndarray]]:
+    """Group contours whose positions k lie within the plane tolerance of a group's first one.
+
+    An inner contour written a rounding error off its outer contour's plane must still cut its
+    hole (even-odd works per plane). The tolerance is PLANE_TOLERANCE_MM, at most a quarter of a
+    slice, so real planes finer than the grid stay apart.
+    """
+    tolerance = min(PLANE_TOLERANCE_MM / grid.spacing[2], 0.25)
+    groups: list[list[tuple[float, np.ndarray]]] = []
+    for k, polygon in sorted(found, key=lambda item: item[0]):
+        if groups and k - groups[-1][0][0] <= tolerance:
+            groups[-1].append((k, polygon))
+        else:
+            groups.append([(k, polygon)])
+    return {float(np.mean([k for k, _ in g])): [p for _, p in g] for g in groups}
+
+
+def _rasterize_roi(roi, planes, grid: Grid, thickness_mm: float, rule: str, factor) -> tuple[RoiMask, _Lost]:
     empty = RoiMask(roi, (0, 0, 0), np.zeros((0, 0, 0), bool if factor == (1, 1, 1) else np.float32))
+    lost = _Lost(roi.name)
     if not planes:
-        return empty, 0
+        return empty, lost
     ks = np.array(sorted(planes))
     t = float(np.median(np.diff(ks))) if len(ks) > 1 else thickness_mm / grid.spacing[2]
     half = max(t, 1.0) / 2
-    # slices of the coarse grid that some plane reaches, and which plane each takes
+    fx, fy, fz = factor
+    # slices of the coarse grid that some plane reaches, and which plane each (sub-)slice takes
     k_lo = max(0, int(math.ceil(ks[0] - half - 1e-6)))
     k_hi = min(grid.size[2], int(math.floor(ks[-1] + half + 1e-6)) + 1)
+    nz = max(k_hi - k_lo, 0)
+    sub = (k_lo + np.arange(nz)[:, None] - 0.5 + (np.arange(fz) + 0.5) / fz).ravel()
+    take = _assign(ks, half, sub).reshape(nz, fz)
+    used = np.unique(take[take >= 0])
+    _count_lost(lost, planes, ks, used, grid)
     pts = np.concatenate([p for ps in planes.values() for p in ps])
     i0, j0 = max(0, int(math.floor(pts[:, 0].min()))), max(0, int(math.floor(pts[:, 1].min())))
     i1 = min(grid.size[0], int(math.ceil(pts[:, 0].max())) + 1)
     j1 = min(grid.size[1], int(math.ceil(pts[:, 1].max())) + 1)
-    reached = _assign(ks, half, np.arange(k_lo, k_hi, dtype=float))
-    lost = sum(len(planes[k]) for k in set(ks.tolist()) - {ks[r] for r in reached if r >= 0})
-    if k_hi <= k_lo or i1 <= i0 or j1 <= j0 or np.all(reached < 0):
+    if i1 <= i0 or j1 <= j0 or not used.size:
         return empty, lost
     box = (i0, j0, k_lo)
-    nx, ny, nz = i1 - i0, j1 - j0, k_hi - k_lo
-    fx, fy, fz = factor
+    nx, ny = i1 - i0, j1 - j0
     # in-plane: each plane is scan-converted once, on a grid fx, fy times finer, then block-averaged
     shift = np.array([i0 - 0.5 + 0.5 / fx, j0 - 0.5 + 0.5 / fy])
     scale = np.array([fx, fy], float)
-    needed = np.unique(reached[reached >= 0]) if fz == 1 else np.arange(len(ks))
     coverage = {}
     # several planes per scan conversion call (bounded work array), one layer per plane (xor) or polygon (union)
     per_call = max(1, CHUNK_VOXELS // max(1, ny * fy * (nx * fx + 1)))
-    for start in range(0, len(needed), per_call):
-        chunk = needed[start : start + per_call]
+    for start in range(0, len(used), per_call):
+        chunk = used[start : start + per_call]
         polys, owner = [], []
         for plane_index in chunk:
             for p in planes[ks[plane_index]]:
@@ -279,18 +335,37 @@ def _rasterize_roi(roi, planes, grid: Grid, thickness_mm: float, rule: str, fact
             coverage[plane_index] = fine[n]
     if factor == (1, 1, 1):
         out = np.zeros((nz, ny, nx), bool)
-        for z, plane_index in enumerate(reached):
+        for z, plane_index in enumerate(take[:, 0]):
             if plane_index >= 0:
                 out[z] = coverage[plane_index]
         return RoiMask(roi, box, out), lost
     # along the normal: a slice's share of each plane is the fraction of its fz sub-slices nearest to it
     out = np.zeros((nz, ny, nx), np.float32)
     for z in range(nz):
-        sub = k_lo + z - 0.5 + (np.arange(fz) + 0.5) / fz
-        take = _assign(ks, half, sub)
-        for plane_index in np.unique(take[take >= 0]):
-            out[z] += np.float32(np.count_nonzero(take == plane_index) / fz) * coverage[plane_index]
+        for plane_index in np.unique(take[z][take[z] >= 0]):
+            out[z] += np.float32(np.count_nonzero(take[z] == plane_index) / fz) * coverage[plane_index]
     return RoiMask(roi, box, out), lost
+
+
+def _count_lost(lost: _Lost, planes, ks: np.ndarray, used: np.ndarray, grid: Grid) -> None:
+    """Count the contours no slice takes (beyond the grid, or displaced by a nearer plane) and those cut in-plane."""
+    nk, used = grid.size[2], set(used.tolist())
+    for n, k in enumerate(ks):
+        if n in used:
+            for polygon in planes[k]:
+                off = _outside_in_plane(polygon, grid)
+                lost.clipped += bool(off)
+                lost.clipped_points += off
+        elif k <= -0.5 + 1e-6 or k > nk - 0.5 + 1e-6:
+            lost.outside += len(planes[k])
+        else:  # inside the grid's slab, yet its slice went to a nearer plane
+            lost.unused += len(planes[k])
+
+
+def _outside_in_plane(polygon: np.ndarray, grid: Grid) -> int:
+    """How many points of a polygon (i, j indices) lie beyond the grid's outer voxel faces."""
+    size = np.asarray(grid.size[:2], float)
+    return int(np.count_nonzero(np.any((polygon < -0.5 - 1e-6) | (polygon > size - 0.5 + 1e-6), axis=1)))
 
 
 def _assign(ks: np.ndarray, half: float, z: np.ndarray) -> np.ndarray:
