@@ -2,8 +2,8 @@
 
 Subcommands come from the job subpackages: each ``SlicerImgSuite/<job>/commands.py`` defines
 ``register(subparsers)``. Option names follow plastimatch, so existing scripts port by changing the
-program name. Errors print one line naming the file and the problem and exit with status 2
-(a traceback only with ``--debug``).
+program name. Errors (bad input, and files that cannot be written) print one line naming the file and
+the problem and exit with status 2 (a traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -70,10 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Cancelled:
         print(f"imgsuite {args.command}: cancelled", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like
+    except BrokenPipeError:  # output piped into `head` and the like (an OSError: caught first)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silence the flush at exit)
         return 0
+    except OSError as exc:  # a folder that cannot be written, a full disk: one line, as for bad input
+        if getattr(args, "debug", False):
+            raise
+        print(f"imgsuite {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``path: reason`` from an OSError (``reason`` alone when it names no file)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 if __name__ == "__main__":

@@ -70,14 +70,19 @@ def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = 1e-4) -> bool:
 
 
 def require_same_grid(a: sitk.Image, b: sitk.Image, what_a: str, what_b: str) -> None:
-    """Raise a clear error naming both inputs when their grids differ."""
+    """Raise a clear error naming both inputs when their grids differ (direction shown when it differs)."""
     if not same_grid(a, b):
+        show_direction = not np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-6)
         raise ImgSuiteError(
-            f"geometry mismatch: {what_a} has size {a.GetSize()}, origin {_fmt(a.GetOrigin())}, spacing "
-            f"{_fmt(a.GetSpacing())}; {what_b} has size {b.GetSize()}, origin {_fmt(b.GetOrigin())}, spacing "
-            f"{_fmt(b.GetSpacing())}",
+            f"geometry mismatch: {what_a} has {_describe(a, show_direction)}; "
+            f"{what_b} has {_describe(b, show_direction)}",
             what_b,
         )
+
+
+def _describe(image: sitk.Image, direction: bool) -> str:
+    text = f"size {image.GetSize()}, origin {_fmt(image.GetOrigin())}, spacing {_fmt(image.GetSpacing())}"
+    return text + (f", direction {_fmt(image.GetDirection())}" if direction else "")
 
 
 def resample_like(

@@ -84,3 +84,27 @@ def test_bad_grid_options(phantom, tmp_path, capsys):
     assert main(["convert", "--input", str(phantom.ct_dir), "--dim", "1 2", "--output-img", str(out)]) == 2
     assert "--dim expects 3 numbers" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_unwritable_output_is_one_line_naming_it(tmp_path):
+    sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkInt16), str(tmp_path / "x.nrrd"))
+    result = imgsuite("resample", "--input", tmp_path / "x.nrrd", "--output", "/proc/x.nrrd", "--spacing", "2 2 2",
+                      check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("imgsuite resample: error: /proc/x.nrrd: cannot write: ")
+
+
+def test_os_errors_exit_2_with_path_and_reason(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from SlicerImgSuite.imageops import commands
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/ct.nrrd")
+
+    monkeypatch.setattr(commands, "read_image", denied)
+    assert main(["stats", "/data/ct.nrrd", "--quiet"]) == 2
+    assert capsys.readouterr().err == "imgsuite stats: error: /data/ct.nrrd: Permission denied\n"
+    with pytest.raises(PermissionError):
+        main(["stats", "/data/ct.nrrd", "--quiet", "--debug"])

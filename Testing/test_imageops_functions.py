@@ -6,6 +6,7 @@ import contextlib
 import doctest
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -200,6 +201,8 @@ def files(tmp_path):
         (["adjust", "--input", "ct.nrrd", "--output", "OUT", "--pw-linear", "5,0,1,1"], "ct.nrrd", "must increase"),
         (["dmap", "--input", "other.nrrd", "--output", "OUT"], "other.nrrd", "empty"),
         (["add", "ct.nrrd", "ct.nrrd", "--weight", "1 2 3", "--output", "OUT"], "", "expects 2 numbers"),
+        (["thumbnail", "--input", "ct.nrrd", "--output", "OUT", "--loc", "10.5"], "ct.nrrd", "outside the image"),
+        (["thumbnail", "--input", "ct.nrrd", "--output", "OUT", "--loc", "-1.6"], "ct.nrrd", "outside the image"),
     ],
 )
 def test_bad_input_names_the_file_and_writes_nothing(files, args, names, words):
@@ -280,6 +283,80 @@ def test_subsample_oblique_bins_along_the_image_axes():
     bins = values.reshape(4, 4, 2, 5, 2).mean(axis=(2, 4))
     np.testing.assert_allclose(sitk.GetArrayFromImage(out), bins, atol=1e-3)
     np.testing.assert_allclose(out.GetOrigin(), img.TransformContinuousIndexToPhysicalPoint((0.5, 0.5, 0.0)), atol=1e-9)
+
+
+def test_thumbnail_loc_inside_the_outer_half_voxel(files):
+    # z centres 0..9 mm (3 mm slices): ITK interpolates from -1.5 up to (not including) 10.5 mm
+    for loc in ("-1.5", "10.4"):
+        rc, _, err = cli("thumbnail", "--input", files / "ct.nrrd", "--output", files / "t.nrrd", "--loc", loc)
+        assert rc == 0, err
+
+
+@pytest.mark.parametrize(
+    "opt,words",
+    [
+        (["--spacing", "0 1 1"], "--spacing needs values > 0 mm"),
+        (["--spacing", "1 -2 1"], "--spacing needs values > 0 mm"),
+        (["--dim", "0 4 4"], "--dim needs at least 1 voxel"),
+        (["--subsample", "12 1 1"], "leaves no voxel of the 6"),  # plastimatch writes nothing here either
+    ],
+)
+def test_resample_refuses_empty_grids_without_numpy_warnings(files, opt, words):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning would escape as an exception, not exit 2
+        rc, _, err = cli("resample", "--input", files / "ct.nrrd", "--output", files / "out.nrrd", *opt)
+    assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert not (files / "out.nrrd").exists()
+
+
+def test_one_cast_rule_truncates_like_plastimatch():
+    from SlicerImgSuite.imageops._util import cast_like
+    from SlicerImgSuite.io.images import cast_image
+
+    values = np.array([1.7, -1.7, 2.5, -2.5, np.nan, 1e6], np.float32)
+    img = cast_image(sitk.GetImageFromArray(values.reshape(1, 1, -1)), "short")
+    assert sitk.GetArrayFromImage(img).ravel().tolist() == [1, -1, 2, -2, 0, 32767]
+    np.testing.assert_array_equal(cast_like(values, np.int16), sitk.GetArrayFromImage(img).ravel())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cast_like(np.array([1e30, -1e30]), np.int64).tolist() == [2**63 - 1, -(2**63)]
+
+
+def test_grid_mismatch_names_the_direction_only_when_it_differs():
+    from SlicerImgSuite.geometry import require_same_grid
+
+    a = image(np.zeros((2, 3, 4), np.uint8))
+    b = image(np.zeros((2, 3, 4), np.uint8))
+    b.SetDirection((0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ImgSuiteError) as info:
+        require_same_grid(a, b, "a.nrrd", "b.nrrd")
+    message = str(info.value)
+    assert "a.nrrd has size (4, 3, 2), origin (0, 0, 0), spacing (1, 1, 1), direction (1, 0, 0, 0, 1, 0" in message
+    assert "b.nrrd has size (4, 3, 2), origin (0, 0, 0), spacing (1, 1, 1), direction (0, -1, 0, 1, 0, 0" in message
+    c = image(np.zeros((2, 3, 5), np.uint8))
+    with pytest.raises(ImgSuiteError, match="geometry mismatch") as info:
+        require_same_grid(a, c, "a.nrrd", "c.nrrd")
+    assert "direction" not in str(info.value)
+
+
+def test_multi_output_commands_write_all_or_nothing(files):
+    before = sorted(p.name for p in files.iterdir())
+    (files / "taken").write_text("a file where the DICOM folder should go")
+    cases = [
+        ["synth", "--dim", "8 8 8", "--output", files / "s.nrrd", "--output-dicom", files / "taken"],
+        ["synth", "--dim", "8 8", "--output", files / "s.nrrd", "--output-dicom", files / "dcm"],  # 2D: no CT series
+        ["synth", "--pattern", "lung", "--dim", "8 8 8", "--output", files / "s.nrrd",
+         "--output-prefix", files / "masks", "--output-dicom", files / "taken"],
+        ["filter", files / "ct.nrrd", "--pattern", "gabor", "--output-kernel", files / "k.nrrd",
+         "--output", files / "f.xyz"],  # no writer for .xyz: fails after the kernel was made
+    ]
+    for argv in cases:
+        rc, _, err = cli(*argv)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, err
+        assert sorted(p.name for p in files.iterdir()) == sorted([*before, "taken"]), (argv, err)
+    assert "taken: exists and is not a folder" in cli(*cases[0])[2]
+    assert "dcm: a DICOM series needs a 3D" in cli(*cases[1])[2]
+    assert "f.xyz: cannot write image" in cli(*cases[3])[2]
 
 
 def test_progress_and_cancel():

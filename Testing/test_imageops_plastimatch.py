@@ -113,9 +113,10 @@ def test_crop(d, src):
         ["--origin", "-10 5 -29", "--dim", "12 10 8", "--spacing", "1.1 1.7 3", "--default-value", "-999"],
         ["--origin", "-10 5 -29", "--dim", "12 10 8", "--spacing", "1.1 1.7 3", "--interpolation", "nn"],
         ["--subsample", "2 2 1"],
+        ["--subsample", "3 3 5"],  # 20, 16, 12 voxels -> ceil(n/s - 0.5) = 7, 5, 2 (not floor: 6, 5, 2)
         ["--fixed", "ct2.nrrd"],
     ],
-    ids=["spacing", "dim", "grid-linear", "grid-nn", "subsample", "fixed"],
+    ids=["spacing", "dim", "grid-linear", "grid-nn", "subsample", "subsample-odd", "fixed"],
 )
 @pytest.mark.parametrize("src", ["ct", "ctf"])
 def test_resample(d, opts, src):
@@ -126,6 +127,35 @@ def test_resample(d, opts, src):
     # zero; where the exact value is an integer (new voxel centres on old ones) plastimatch's float weights
     # land a hair above or below it, so one unit may differ there
     assert_same(d / "rs.nrrd", d / "rs_p.nrrd", atol=1.0 if src == "ct" else 2e-3)
+
+
+@pytest.mark.parametrize("rate", ["4 4 4", "2 2 2", "3 3 3"])
+def test_resample_subsample_odd_sizes(tmp_path, rate):
+    # 7 x 9 x 5 voxels: a last part-bin of at least half a bin counts (7 at rate 4 -> 2, 9 at rate 2 -> 4)
+    img = sitk.GetImageFromArray(np.random.default_rng(5).normal(0, 100, (5, 9, 7)).astype(np.float32))
+    img.SetSpacing((1.5, 2.0, 0.7))
+    img.SetOrigin((-3.0, 4.0, 10.0))
+    sitk.WriteImage(img, str(tmp_path / "odd.nrrd"))
+    imgsuite("resample", "--input", tmp_path / "odd.nrrd", "--output", tmp_path / "o.nrrd", "--subsample", rate)
+    plastimatch("resample", "--input", tmp_path / "odd.nrrd", "--output", tmp_path / "p.nrrd", "--subsample", rate)
+    assert_same(tmp_path / "o.nrrd", tmp_path / "p.nrrd", atol=1e-3)
+    if rate == "4 4 4":
+        assert sitk.ReadImage(str(tmp_path / "o.nrrd")).GetSize() == (2, 2, 1)
+
+
+@pytest.mark.parametrize("output_type", ["short", "uchar"])
+def test_convert_output_type_truncates(tmp_path, output_type):
+    values = np.array([1.7, -1.7, 2.5, -2.5, 0.5, -0.5, 254.9, 1e6, -1e6], np.float32).reshape(1, 1, -1)
+    sitk.WriteImage(sitk.GetImageFromArray(values), str(tmp_path / "f.nrrd"))
+    args = ["--input", tmp_path / "f.nrrd", "--output-type", output_type, "--output-img"]
+    imgsuite("convert", *args, tmp_path / "o.nrrd")
+    plastimatch("convert", *args, tmp_path / "p.nrrd")
+    assert_same(tmp_path / "o.nrrd", tmp_path / "p.nrrd")
+    expected = {
+        "short": [1, -1, 2, -2, 0, 0, 254, 32767, -32768],  # toward zero, then clamped
+        "uchar": [1, 0, 2, 0, 0, 0, 254, 255, 0],
+    }[output_type]
+    assert voxels(tmp_path / "o.nrrd").ravel().tolist() == expected
 
 
 def test_resample_oblique_spacing(d):
@@ -343,6 +373,19 @@ def test_thumbnail_axial(d):
     imgsuite("thumbnail", "--input", d / "ct.nrrd", "--output", d / "th.mha", *opts)
     plastimatch("thumbnail", "--input", d / "ct.nrrd", "--output", d / "th_p.mha", *opts)
     ours, theirs = voxels(d / "th.mha"), voxels(d / "th_p.mha")[0]
+    np.testing.assert_allclose(ours, theirs, atol=0.05)
+
+
+@pytest.mark.parametrize("opts", [["--dim", "12", "--spacing", "1.5"], ["--spacing", "2"]], ids=["dim", "spacing"])
+def test_thumbnail_default_loc(d, tmp_path, opts):
+    # without --loc plastimatch cuts at 0 mm (and with only --spacing makes 16 voxels): shift the CT over z = 0
+    ct = sitk.ReadImage(str(d / "ct.nrrd"))
+    ct.SetOrigin((-12.0, 4.5, -16.0))  # z centres -16 .. 11.5 mm
+    sitk.WriteImage(ct, str(tmp_path / "ct0.nrrd"))
+    imgsuite("thumbnail", "--input", tmp_path / "ct0.nrrd", "--output", tmp_path / "th.mha", *opts)
+    plastimatch("thumbnail", "--input", tmp_path / "ct0.nrrd", "--output", tmp_path / "th_p.mha", *opts)
+    ours, theirs = voxels(tmp_path / "th.mha"), voxels(tmp_path / "th_p.mha")[0]
+    assert ours.shape == theirs.shape and (ours != -1000).any()
     np.testing.assert_allclose(ours, theirs, atol=0.05)
 
 

@@ -7,6 +7,7 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..geometry import require_same_grid
+from ..io.images import cast_values
 
 
 def to_image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
@@ -24,12 +25,8 @@ def array_of(image: sitk.Image, what: str = "image") -> np.ndarray:
 
 
 def cast_like(values: np.ndarray, dtype) -> np.ndarray:
-    """Cast to ``dtype`` the way plastimatch/ITK does: integers clamp to the type's range and truncate."""
-    dtype = np.dtype(dtype)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.trunc(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
+    """Cast to ``dtype`` the way plastimatch/ITK does (one rule with ``--output-type``: see ``cast_values``)."""
+    return cast_values(values, dtype)
 
 
 def mask_array(mask: sitk.Image, image: sitk.Image | None = None, what_mask: str = "mask", what: str = "image"):

@@ -58,6 +58,13 @@ def _naming(func, attr: str = "input"):
     return run
 
 
+def _image_writer(image, path):
+    """A writer for :func:`~SlicerImgSuite.io.atomic.write_together` that saves ``image``; its errors name ``path``."""
+    from ..io.images import save_image
+
+    return lambda tmp: save_image(image, tmp, shown_as=path)
+
+
 def _output_type(p):
     p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
 
@@ -197,7 +204,9 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True, help=".png for a picture, else a 2D image file")
     p.add_argument("--axis", choices=["x", "y", "z"], default="z")
-    p.add_argument("--loc", type=float, help="position of the slice along the axis, mm (default: image centre)")
+    p.add_argument(
+        "--loc", type=float, default=0.0, help="slice position along the axis, mm (default 0, as plastimatch)"
+    )
     p.add_argument("--dim", type=int, help="square thumbnail of this many voxels, centred on 0 (plastimatch)")
     p.add_argument("--spacing", type=float, help="its voxel size, mm")
     p.add_argument("--window", type=float, help="window width for the PNG")
@@ -517,19 +526,25 @@ def run_synth(args) -> int:
         lung_tumor_pos=tumor,
         output_type=args.output_type,
     )
-    if args.output:
-        write_image(result.image, args.output)
-    if args.output_prefix:
-        from ..io import atomic_dir
+    from ..io.atomic import write_together
+    from .dicom import write_synthetic_dicom_into
 
-        with atomic_dir(args.output_prefix) as tmp:
-            for name, mask in result.structures.items():
-                write_image(mask, Path(tmp) / f"{name}.nrrd")
-    if args.output_dicom:
-        from .dicom import write_synthetic_dicom
-
-        write_synthetic_dicom(result, args.output_dicom, args.patient_name, args.patient_id, args.series_description)
+    info = (args.patient_name, args.patient_id, args.series_description)
+    write_together(
+        [
+            (args.output, _image_writer(result.image, args.output), False),
+            (args.output_prefix, lambda tmp: _write_structures(result.structures, tmp), True),
+            (args.output_dicom, lambda tmp: write_synthetic_dicom_into(result, tmp, *info), True),
+        ]
+    )
     return 0
+
+
+def _write_structures(structures, folder: Path) -> None:
+    from ..io.images import save_image
+
+    for name, mask in structures.items():
+        save_image(mask, folder / f"{name}.nrrd")
 
 
 def run_thumbnail(args) -> int:
@@ -567,7 +582,10 @@ def run_filter(args) -> int:
             k = filters.gabor_kernel(image.GetSpacing(), filters.fibonacci_direction(i, n))
             kernel = sitk.GetImageFromArray(k.astype("float32"))
             kernel.SetSpacing(image.GetSpacing())
+    from ..io.atomic import write_together
+
+    outputs = [(args.output, _image_writer(out, args.output), False)]
     if args.output_kernel and kernel is not None:
-        write_image(kernel, args.output_kernel)
-    write_image(out, args.output)
+        outputs.append((args.output_kernel, _image_writer(kernel, args.output_kernel), False))
+    write_together(outputs)
     return 0

@@ -15,15 +15,22 @@ def write_synthetic_dicom(result, folder: str | os.PathLike, patient_name: str, 
 
     Returns the RTSTRUCT path, or None when the pattern has no structures.
     """
-    from ..rtstruct.write import write_rtstruct_from_masks
-
-    study = new_study(patient_name, patient_id)
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
-        headers = write_ct_series(result.image, Path(tmp) / "CT", study, series_description=description)
-        for f in (Path(tmp) / "CT").iterdir():
-            f.rename(Path(tmp) / f.name)
-        (Path(tmp) / "CT").rmdir()
-        if result.structures:
-            write_rtstruct_from_masks(Path(tmp) / "RS.dcm", headers, result.structures, result.colors)
+        write_synthetic_dicom_into(result, tmp, patient_name, patient_id, description)
     return folder / "RS.dcm" if result.structures else None
+
+
+def write_synthetic_dicom_into(result, folder: str | os.PathLike, patient_name: str, patient_id: str, description: str):
+    """Write the CT files (and ``RS.dcm``) straight into an existing ``folder``, e.g. a staging folder."""
+    from ..rtstruct.write import write_rtstruct_from_masks
+
+    folder = Path(folder)
+    headers = write_ct_series(
+        result.image, folder / "CT", new_study(patient_name, patient_id), series_description=description
+    )
+    for f in (folder / "CT").iterdir():
+        f.rename(folder / f.name)
+    (folder / "CT").rmdir()
+    if result.structures:
+        write_rtstruct_from_masks(folder / "RS.dcm", headers, result.structures, result.colors)

@@ -82,34 +82,57 @@ def output_grid(
 ) -> sitk.Image:
     """The grid plastimatch's ``resample`` builds from partial options; missing pieces come from ``image``.
 
-    ``subsample`` bins ``s`` voxels into one (spacing times ``s``, centres moved to the bin centres).
-    With only ``spacing``, the first voxel stays and as many voxels fit as inside the old extent; with only
-    ``dim``, the first and last voxel centres stay.
+    ``subsample`` bins ``s`` voxels into one (see :func:`subsample_grid`). With only ``spacing``, the first voxel
+    stays and as many voxels fit as inside the old extent; with only ``dim``, the first and last voxel centres stay.
     """
+    _check_positive(dim, spacing)
+    if subsample is not None:
+        return subsample_grid(image, subsample)
     n0 = np.array(image.GetSize(), float)
     s0 = np.array(image.GetSpacing(), float)
-    o0 = np.array(image.GetOrigin(), float)
-    d0 = np.array(image.GetDirection(), float).reshape(image.GetDimension(), -1)
-    if subsample is not None:
-        s = np.array(subsample, float)
-        if (s < 1).any():
-            raise ImgSuiteError(f"--subsample needs integers >= 1, got {list(subsample)}")
-        new_spacing = s0 * s
-        new_dim = np.maximum(1, np.floor(n0 / s)).astype(int)
-        # the first new voxel sits at the centre of the first bin (along the image axes, oblique ones too)
-        new_origin = o0 + d0 @ ((s - 1) * s0 / 2)
-        return grid_image(new_origin, new_dim, new_spacing, d0.ravel())
     if spacing is not None and dim is None:
         dim = np.floor((n0 - 1) * s0 / np.array(spacing, float) + 1e-4).astype(int) + 1
     if dim is not None and spacing is None:
         d = np.array(dim, float)
         spacing = np.where(d > 1, (n0 - 1) * s0 / np.maximum(d - 1, 1), s0)
     return grid_image(
-        o0 if origin is None else origin,
+        image.GetOrigin() if origin is None else origin,
         image.GetSize() if dim is None else dim,
         s0 if spacing is None else spacing,
-        d0.ravel() if direction is None else direction,
+        image.GetDirection() if direction is None else direction,
     )
+
+
+def subsample_grid(image: sitk.Image, rates: Sequence[int]) -> sitk.Image:
+    """The grid of ``image`` binned ``rates`` voxels to one (plastimatch ``resample --subsample``).
+
+    As plastimatch: spacing times the rate, ``ceil(n / s - 0.5)`` voxels (7 voxels at rate 4 give 2; a last
+    part-bin of at least half a bin counts), and the first new voxel at the centre of the first bin. That
+    centre is taken along the image's own axes, so oblique images bin correctly (plastimatch moves it along
+    x/y/z, which is off by the rotation).
+    """
+    s = np.array(rates, int)
+    n0 = np.array(image.GetSize(), int)
+    if (s < 1).any():
+        raise ImgSuiteError(f"--subsample needs integers >= 1, got {list(rates)}")
+    dim = -((s - 2 * n0) // (2 * s))  # ceil(n/s - 1/2) in exact integer arithmetic
+    if (dim < 1).any():
+        axis = int(np.argmax(dim < 1))
+        raise ImgSuiteError(
+            f"--subsample {s[axis]} along {'xyz'[axis]} leaves no voxel of the {n0[axis]}; use at most {2 * n0[axis] - 1}"
+        )
+    s0 = np.array(image.GetSpacing(), float)
+    d0 = np.array(image.GetDirection(), float).reshape(image.GetDimension(), -1)
+    origin = np.array(image.GetOrigin(), float) + d0 @ ((s - 1) * s0 / 2)
+    return grid_image(origin, dim, s0 * s, d0.ravel())
+
+
+def _check_positive(dim, spacing) -> None:
+    """Refuse empty or inverted grids before any arithmetic divides by them."""
+    if dim is not None and any(int(v) < 1 for v in dim):
+        raise ImgSuiteError(f"--dim needs at least 1 voxel per axis, got {list(dim)}")
+    if spacing is not None and not all(float(v) > 0 for v in spacing):
+        raise ImgSuiteError(f"--spacing needs values > 0 mm, got {list(spacing)}")
 
 
 def resample(

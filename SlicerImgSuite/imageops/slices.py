@@ -8,7 +8,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..io import atomic_path
+from ..io.atomic import atomic_path
+from ..io.images import save_image
 
 AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -23,9 +24,11 @@ def thumbnail(
 ) -> sitk.Image:
     """A 2D float32 slice across ``axis`` at ``loc`` mm, linearly interpolated.
 
-    By default the slice goes through the image centre, covers the image's extent and keeps its in-plane
-    voxels. With ``dim`` and ``spacing`` the slice is a ``dim x dim`` square of that spacing centred on 0 in the
-    plane, as plastimatch's thumbnail is. The 2D image's axes are the remaining patient axes in x, y, z order.
+    By default the slice goes through the image centre (the ``imgsuite thumbnail`` command defaults to 0 mm, as
+    plastimatch), covers the image's extent and keeps its in-plane voxels. With ``dim`` and/or ``spacing`` the
+    slice is a ``dim x dim`` square (default 16 voxels of 30 mm) centred on 0 in the plane, as plastimatch's
+    thumbnail is. The 2D image's axes are the remaining patient axes in x, y, z order. A ``loc`` outside the
+    image (beyond the outer half voxel, where nothing can be interpolated) is refused.
 
     Examples
     --------
@@ -39,15 +42,12 @@ def thumbnail(
         raise ImgSuiteError(f"thumbnail needs a 3D image, got {image.GetDimension()}D")
     a = AXES[axis]
     plane = [d for d in range(3) if d != a]
-    size = np.array(image.GetSize()) - 1
-    corners = np.array(
-        [image.TransformContinuousIndexToPhysicalPoint((b * size).tolist()) for b in np.ndindex(2, 2, 2)]
-    )
-    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    lo, hi = _bounds(image)
     if loc is None:
         loc = float((lo[a] + hi[a]) / 2)
+    _check_loc(image, a, loc)
     if dim is not None or spacing is not None:
-        n = int(dim or 10)
+        n = int(dim or 16)
         s = float(spacing or 30.0)
         origin = [-(n - 1) * s / 2] * 2
         sizes, spacings = [n, n], [s, s]
@@ -80,6 +80,25 @@ def thumbnail(
     return out
 
 
+def _bounds(image: sitk.Image, pad: float = 0.0):
+    """Lowest and highest x, y, z over the corners of the voxel-centre box grown by ``pad`` voxels."""
+    size = np.array(image.GetSize()) - 1 + 2 * pad
+    corners = np.array(
+        [image.TransformContinuousIndexToPhysicalPoint((b * size - pad).tolist()) for b in np.ndindex(2, 2, 2)]
+    )
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def _check_loc(image: sitk.Image, axis: int, loc: float) -> None:
+    """Refuse a slice that misses the image: it would be a picture of the default value only."""
+    lo, hi = _bounds(image, 0.5)
+    if not lo[axis] <= loc < hi[axis]:  # ITK interpolates up to half a voxel beyond the outer centres
+        name = "xyz"[axis]
+        raise ImgSuiteError(
+            f"--loc {loc:g} mm is outside the image, which covers {name} = {lo[axis]:g} to {hi[axis]:g} mm"
+        )
+
+
 def window_level(values: np.ndarray, window: float | None = None, level: float | None = None) -> np.ndarray:
     """Map values to uint8 grey levels; without a window, the 1st-99th percentile range is used."""
     values = np.asarray(values, np.float64)
@@ -108,4 +127,4 @@ def write_png(
     if flip_rows:
         grey = grey[::-1]
     with atomic_path(path) as tmp:
-        sitk.WriteImage(sitk.GetImageFromArray(grey), str(tmp))
+        save_image(sitk.GetImageFromArray(grey), tmp, shown_as=path)

@@ -70,8 +70,16 @@ def read_input(args: argparse.Namespace, path: str | None = None, progress=None)
 
 # plastimatch's names for pixel types in `header`
 _TYPE_NAMES = {
-    "int8": "char", "uint8": "unsigned char", "int16": "short", "uint16": "unsigned short", "int32": "int",
-    "uint32": "unsigned int", "int64": "long", "uint64": "unsigned long", "float32": "float", "float64": "double",
+    "int8": "char",
+    "uint8": "unsigned char",
+    "int16": "short",
+    "uint16": "unsigned short",
+    "int32": "int",
+    "uint32": "unsigned int",
+    "int64": "long",
+    "uint64": "unsigned long",
+    "float32": "float",
+    "float64": "double",
 }
 
 
@@ -109,10 +117,14 @@ def run_convert(args: argparse.Namespace) -> int:
             return 0
     if not args.output_img:
         given = sorted(
-            "--" + k.replace("_", "-") for k, v in vars(args).items() if k.startswith("output_") and v and k != "output_type"
+            "--" + k.replace("_", "-")
+            for k, v in vars(args).items()
+            if k.startswith("output_") and v and k != "output_type"
         )
         if given:
-            raise ImgSuiteError(f"{', '.join(given)} do not apply to this input (an image); use --output-img", args.input)
+            raise ImgSuiteError(
+                f"{', '.join(given)} do not apply to this input (an image); use --output-img", args.input
+            )
         raise ImgSuiteError("nothing to write: give --output-img (or another --output-* option)")
     image = read_input(args, progress=progress)
     reference = grid_from_args(args, like=image)

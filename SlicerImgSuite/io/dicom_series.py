@@ -24,13 +24,31 @@ SERIES_UID, MODALITY, DESCRIPTION = "0020|000e", "0008|0060", "0008|103e"
 FRAME_OF_REFERENCE, STUDY_UID = "0020|0052", "0020|000d"
 POSITION, ORIENTATION, PIXEL_SPACING = "0020|0032", "0020|0037", "0028|0030"
 SLOPE, INTERCEPT, THICKNESS = "0028|1053", "0028|1052", "0018|0050"
-_KEYS = (SERIES_UID, MODALITY, DESCRIPTION, FRAME_OF_REFERENCE, STUDY_UID, POSITION, ORIENTATION, PIXEL_SPACING,
-         SLOPE, INTERCEPT, THICKNESS)
+_KEYS = (
+    SERIES_UID,
+    MODALITY,
+    DESCRIPTION,
+    FRAME_OF_REFERENCE,
+    STUDY_UID,
+    POSITION,
+    ORIENTATION,
+    PIXEL_SPACING,
+    SLOPE,
+    INTERCEPT,
+    THICKNESS,
+)
 _PYDICOM_NAMES = {
-    SERIES_UID: "SeriesInstanceUID", MODALITY: "Modality", DESCRIPTION: "SeriesDescription",
-    FRAME_OF_REFERENCE: "FrameOfReferenceUID", STUDY_UID: "StudyInstanceUID", POSITION: "ImagePositionPatient",
-    ORIENTATION: "ImageOrientationPatient", PIXEL_SPACING: "PixelSpacing", SLOPE: "RescaleSlope",
-    INTERCEPT: "RescaleIntercept", THICKNESS: "SliceThickness",
+    SERIES_UID: "SeriesInstanceUID",
+    MODALITY: "Modality",
+    DESCRIPTION: "SeriesDescription",
+    FRAME_OF_REFERENCE: "FrameOfReferenceUID",
+    STUDY_UID: "StudyInstanceUID",
+    POSITION: "ImagePositionPatient",
+    ORIENTATION: "ImageOrientationPatient",
+    PIXEL_SPACING: "PixelSpacing",
+    SLOPE: "RescaleSlope",
+    INTERCEPT: "RescaleIntercept",
+    THICKNESS: "SliceThickness",
 }
 IMAGE_STORAGE_EXCLUDED = {"RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "REG", "SEG", "KO"}
 
@@ -107,7 +125,9 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
     out = {}
     for key, name in _PYDICOM_NAMES.items():
         value = ds.get(name, "")
-        out[key] = "\\".join(str(v) for v in value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value)
+        out[key] = (
+            "\\".join(str(v) for v in value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value)
+        )
     return out
 
 

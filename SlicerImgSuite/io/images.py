@@ -75,39 +75,61 @@ def write_image(
 ) -> None:
     """Write ``image`` to ``path`` atomically, optionally cast to a plastimatch ``--output-type``.
 
-    Casting to an integer type clamps to the type's range (as plastimatch does) and rounds.
+    Casting to an integer type truncates toward zero and clamps to the type's range, as plastimatch does.
     Files are uncompressed by default (several times faster to write and read for NRRD/MHA);
     ``compress=True`` gzips where the format allows.
     """
     if output_type:
         image = cast_image(image, output_type)
     with atomic_path(path) as tmp:
-        try:
-            sitk.WriteImage(image, str(tmp), compress)
-        except RuntimeError as exc:
-            raise ImgSuiteError(f"cannot write image: {_itk_reason(exc)}", path) from None
+        save_image(image, tmp, compress, shown_as=path)
+
+
+def save_image(image: sitk.Image, path: str | os.PathLike, compress: bool = False, shown_as=None) -> None:
+    """Write ``image`` to ``path`` directly (a temporary path already); errors name ``shown_as`` (the final path)."""
+    try:
+        sitk.WriteImage(image, str(path), compress)
+    except RuntimeError as exc:
+        reason = _itk_reason(exc).replace(str(path), str(shown_as or path))  # ITK names the temporary file
+        raise ImgSuiteError(f"cannot write image: {reason}", shown_as or path) from None
 
 
 def cast_image(image: sitk.Image, output_type: str) -> sitk.Image:
-    """Cast to a plastimatch type name (``uchar``, ``short``, ``float``, ...), clamping integers."""
+    """Cast to a plastimatch type name (``uchar``, ``short``, ``float``, ...) by :func:`cast_values`' rule."""
     try:
         pixel_id = OUTPUT_TYPES[output_type]
     except KeyError:
         raise ImgSuiteError(f"unknown output type {output_type!r}; use one of {', '.join(OUTPUT_TYPES)}") from None
     if image.GetPixelID() == pixel_id:
         return image
-    probe = sitk.Image([1] * image.GetDimension(), pixel_id)
-    dtype = sitk.GetArrayViewFromImage(probe).dtype
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        array = sitk.GetArrayFromImage(image)
-        if np.issubdtype(array.dtype, np.floating):
-            array = np.rint(array)
-        array = np.clip(array, info.min, info.max).astype(dtype)
-        out = sitk.GetImageFromArray(array, isVector=image.GetNumberOfComponentsPerPixel() > 1)
-        out.CopyInformation(image)
-        return out
-    return sitk.Cast(image, pixel_id)
+    dtype = sitk.GetArrayViewFromImage(sitk.Image([1] * image.GetDimension(), pixel_id)).dtype
+    array = cast_values(sitk.GetArrayFromImage(image), dtype)
+    out = sitk.GetImageFromArray(array, isVector=image.GetNumberOfComponentsPerPixel() > 1)
+    out.CopyInformation(image)
+    return out
+
+
+def cast_values(values, dtype) -> np.ndarray:
+    """Cast an array to ``dtype`` as plastimatch (ITK's static_cast after its clamp) does: to an integer type,
+    floats truncate toward zero (1.7 -> 1, -1.7 -> -1), then clamp to the type's range; NaN becomes 0.
+
+    Examples
+    --------
+    >>> cast_values(np.array([1.7, -1.7, 2.5, 1e6]), np.int16).tolist()
+    [1, -1, 2, 32767]
+    """
+    values, dtype = np.asarray(values), np.dtype(dtype)
+    if not np.issubdtype(dtype, np.integer) or values.dtype.kind == "b":
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    if values.dtype.kind in "iu":  # integer to integer: clamp exactly, no float round trip
+        src = np.iinfo(values.dtype)
+        return np.clip(values, max(info.min, src.min), min(info.max, src.max)).astype(dtype)
+    values = np.where(np.isnan(values), 0.0, np.trunc(values))
+    top = values >= float(info.max)  # a 64-bit maximum rounds up in float and would wrap: set it afterwards
+    out = np.asarray(np.clip(np.where(top, 0.0, values), info.min, info.max)).astype(dtype)
+    out[top] = info.max
+    return out
 
 
 def _itk_reason(exc: Exception) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import warnings
 from pathlib import Path
 
@@ -103,38 +102,22 @@ def _check_outputs(args, ct_folder) -> None:
 
 
 def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
-    """Write every requested output to a temporary file or folder; they replace their targets only once all are written."""
-    from contextlib import ExitStack
-
+    """Every requested output, all or nothing (a later failure leaves no earlier file behind)."""
     from ..io import write_image
+    from ..io.atomic import write_together
     from .outputs import labelmap, ss_image, ss_list_text, write_prefix, write_seg_nrrd
     from .write import write_rtstruct
 
-    jobs = [  # (path, is a folder, writer of a temporary path)
-        (args.output_labelmap, False, lambda tmp: write_image(labelmap(masks, reference), tmp)),
-        (args.output_ss_img, False, lambda tmp: write_image(ss_image(masks, reference), tmp)),
-        (args.output_ss_list, False, lambda tmp: Path(tmp).write_text(ss_list_text(masks))),
-        (args.output_prefix, True, lambda tmp: write_prefix(masks, reference, tmp, args.prefix_format)),
-        (args.output_seg, False, lambda tmp: write_seg_nrrd(masks, reference, tmp)),
-        (args.output_dicom, True, lambda tmp: write_rtstruct(Path(tmp) / "RS.dcm", ct_folder, ss.rois)),
-    ]
-    with ExitStack() as stage:
-        for path, folder, write in jobs:
-            if path:
-                _staged(stage, path, write, folder)
-
-
-def _staged(stage, path, write, folder: bool = False) -> None:
-    """``write(tmp)`` into a temporary file (folder) that ``stage`` moves onto ``path`` when it closes without error."""
-    from ..io import atomic_dir, atomic_path
-
-    tmp = os.fspath(stage.enter_context((atomic_dir if folder else atomic_path)(path)))
-    try:
-        write(tmp)
-    except ImgSuiteError as exc:
-        if exc.path and exc.path.startswith(tmp):  # name the user's path, not the temporary one
-            raise ImgSuiteError(exc.problem, os.fspath(path) + exc.path[len(tmp) :]) from None
-        raise
+    write_together(
+        [
+            (args.output_labelmap, lambda tmp: write_image(labelmap(masks, reference), tmp), False),
+            (args.output_ss_img, lambda tmp: write_image(ss_image(masks, reference), tmp), False),
+            (args.output_ss_list, lambda tmp: Path(tmp).write_text(ss_list_text(masks)), False),
+            (args.output_prefix, lambda tmp: write_prefix(masks, reference, tmp, args.prefix_format), True),
+            (args.output_seg, lambda tmp: write_seg_nrrd(masks, reference, tmp), False),
+            (args.output_dicom, lambda tmp: write_rtstruct(Path(tmp) / "RS.dcm", ct_folder, ss.rois), True),
+        ]
+    )
 
 
 def _reference(args, ss, progress):
