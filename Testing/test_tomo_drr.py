@@ -144,3 +144,80 @@ def test_drr_command_bad_input(tmp_path, capsys):
     assert main(["drr", "-q", "-O", str(tmp_path / "out/image"), str(bad)]) == 2
     assert "ct.mha" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# plastimatch drr calls whose output files must be named the same by both programs (-O is a file name prefix)
+SAME_NAMES = [
+    ["-O", "image"],  # plastimatch's most common call: files in the current folder, -r/-z defaults 128/600
+    ["-O", "out/proj", "-a", "2", "-N", "90", "-r", "16 12", "-t", "pgm"],  # out/ is made
+    ["-O", "out/geo", "-G", "-a", "3", "-r", "16 12"],  # geometry only: .txt files, no CT needed
+    ["-O", "win/sub", "-r", "16 24", "-z", "200 300", "-w", "2 9 -3 30", "-A", "cuda"],
+    ["-O", "out/", "-r", "8 8", "-A", "CPU"],  # an empty prefix: out/0000.pfm
+]
+
+
+def test_output_prefix_names_files_like_plastimatch(tmp_path, body_ct, monkeypatch):
+    for name in ("pl", "ours"):
+        (tmp_path / name).mkdir()
+    for args in SAME_NAMES:
+        ct = [] if "-G" in args else [str(body_ct)]
+        subprocess.run(["plastimatch", "drr", *args, *ct], cwd=tmp_path / "pl", check=True, capture_output=True)
+        monkeypatch.chdir(tmp_path / "ours")
+        assert main(["drr", "-q", *args, *ct]) == 0, args
+    names = {d: sorted(str(p.relative_to(tmp_path / d)) for p in (tmp_path / d).rglob("*")) for d in ("pl", "ours")}
+    assert names["ours"] == names["pl"]
+    assert "image0000.pfm" in names["ours"] and "out/proj0001.pgm" in names["ours"]
+    # same panel size, pixel pitch and image centre as plastimatch (defaults and subwindow included)
+    for prefix in ("image", "win/sub", "out/proj", "out/geo"):
+        ours, theirs = (_matrices(tmp_path / d, prefix) for d in ("ours", "pl"))
+        assert len(ours) == len(theirs) > 0
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-7)
+    for prefix in ("image", "win/sub"):
+        a, b = (read_projections(tmp_path / d / prefix).images for d in ("ours", "pl"))
+        assert a.shape == b.shape
+    assert read_projections(tmp_path / "ours/win/sub").images.shape == (1, 24, 8)
+
+
+def _matrices(folder, prefix):
+    """Image centre and 3x4 matrix of each ``.txt``, as 14 numbers."""
+    files = sorted(folder.glob(prefix + "[0-9]*.txt"))
+    return [np.array([float(w) for w in f.read_text().split()[:14]]) for f in files]
+
+
+def test_drr_subwindow_autoscale_and_pgm(tmp_path, body_ct, capsys):
+    common = ["drr", "-q", "-r", "24 20", "-z", "300 250", str(body_ct)]
+    assert main([*common, "-O", str(tmp_path / "full")]) == 0
+    assert main([*common, "-O", str(tmp_path / "win"), "-w", "3 10 5 30"]) == 0
+    full, win = read_projections(tmp_path / "full"), read_projections(tmp_path / "win")
+    # rows 5..19 (clipped to the panel), columns 3..10: the same rays, so the same pixels
+    np.testing.assert_allclose(win.images[0], full.images[0, 5:20, 3:11], rtol=1e-5, atol=1e-7)
+    assert main([*common, "-O", str(tmp_path / "auto"), "--autoscale", "--autoscale-range", "10 20", "-S", "x"]) == 0
+    assert "-S" in capsys.readouterr().err  # plastimatch's ray debug files: accepted, said not written
+    auto = read_projections(tmp_path / "auto").images[0]
+    assert (auto.min(), auto.max()) == (10, 20)
+    np.testing.assert_allclose(auto, 10 + 10 * (full.images[0] - full.images[0].min()) / np.ptp(full.images[0]), 1e-5)
+    assert main([*common, "-O", str(tmp_path / "pgm"), "-s", "1000", "-t", "pgm"]) == 0
+    text = (tmp_path / "pgm0000.pgm").read_text().split("\n", 4)
+    assert text[0] == "P2" and text[2:4] == ["24 20", "65535"]
+    values = np.array(text[4].split(), float).reshape(20, 24)
+    np.testing.assert_array_equal(values, np.floor(np.clip(full.images[0] * 1000, 0, 65535) + 0.5))
+    assert main([*common, "-O", str(tmp_path / "none"), "-w", "30 40 0 5"]) == 2
+    assert "subwindow" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sweep", "linear", "-a", "5", "-y", "10"], "-a, -y"),
+        (["--sweep", "arc", "--vup", "0 1 0"], "--vup"),
+        (["--views", "9"], "need --sweep"),
+        (["-O", "x.mha", "-G"], "prefix"),
+    ],
+)
+def test_drr_refuses_options_it_would_ignore(tmp_path, body_ct, capsys, args, message):
+    out = ["-O", str(tmp_path / "p")] if "-O" not in args else []
+    argv = ["drr", "-q", *out, *args, str(body_ct)]
+    assert main([a if a != "x.mha" else str(tmp_path / a) for a in argv]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

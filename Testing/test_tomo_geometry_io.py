@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from SlicerImgSuite.cli import main
 from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.tomo.geometry import Geometry, arc_sweep, circular, from_matrix, linear_sweep
-from SlicerImgSuite.tomo.projset import ProjectionSet, read_projections, write_projections
+from SlicerImgSuite.tomo.projset import ProjectionSet, read_projections, write_projection_files, write_projections
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,28 @@ def test_bad_projection_inputs_name_the_file(tmp_path):
     (tmp_path / "stack.json").write_text("{}")
     with pytest.raises(ImgSuiteError, match="stack.json: not a geometry"):
         read_projections(tmp_path / "stack.mha")
+
+
+def test_sets_are_read_by_folder_or_by_prefix(tmp_path):
+    g = circular(3, dims=(6, 4), pixel_size=(2, 2), angle_step=40)
+    images = np.random.default_rng(2).random((3, 4, 6)).astype(np.float32)
+    write_projection_files(tmp_path / "out/proj", g, images)  # out/ is made, as plastimatch drr -O out/proj
+    (tmp_path / "out/notes.txt").write_text("kept")
+    np.testing.assert_array_equal(read_projections(tmp_path / "out").images, images)  # one set: the folder will do
+    write_projection_files(tmp_path / "out/b", g.subset([0]), images[:1], "raw")
+    with pytest.raises(ImgSuiteError, match=r"out: holds several projection sets \(bNNNN.raw, projNNNN.pfm\)"):
+        read_projections(tmp_path / "out")
+    back = read_projections(tmp_path / "out/proj")
+    np.testing.assert_array_equal(back.images, images)
+    np.testing.assert_allclose(back.geometry.sources, g.sources, atol=1e-6)
+    assert read_projections(tmp_path / "out/b").images.shape == (1, 4, 6)
+    # the commands read a prefix too
+    vol = str(tmp_path / "v.mha")
+    assert main(["fdk", "-q", "-I", str(tmp_path / "out/proj"), "-O", vol, "-r", "4 4 4", "-z", "40 40 40"]) == 0
+    assert main(["tomo", "-q", "--input", str(tmp_path / "out/proj"), "--output", vol, "--slice-spacing", "100"]) == 0
+    write_projection_files(tmp_path / "out/proj", g)  # matrices only (plastimatch drr -G): the images stay
+    assert sorted(f.name for f in (tmp_path / "out").glob("proj*")) == [
+        f"proj000{i}.{e}" for i in range(3) for e in ("pfm", "txt")
+    ]
+    with pytest.raises(ImgSuiteError, match="out/nothing: no such projection set"):
+        read_projections(tmp_path / "out/nothing")

@@ -139,3 +139,24 @@ def test_tomo_command_and_progress(tmp_path, setup):
     assert seen and seen[0] < 0.5
     with pytest.raises(ImgSuiteError, match="unknown algorithm"):
         reconstruct(projections, grid, "mlem")
+
+
+def test_sart_memory_does_not_grow_with_the_subsets(setup, monkeypatch):
+    import tracemalloc
+
+    from SlicerImgSuite.tomo import recon
+
+    geometry, grid, phantom, projections = setup
+    cached = sitk.GetArrayFromImage(sart(projections, grid, iterations=2, subsets=15))
+    monkeypatch.setattr(recon, "SART_CACHE_BYTES", 0)  # a volume too big to keep 15 normalisations
+    tracemalloc.start()
+    try:
+        recomputed = sitk.GetArrayFromImage(sart(projections, grid, iterations=2, subsets=15))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(recomputed, cached)  # the same numbers either way
+    volume = 4 * np.prod(grid.GetSize())
+    panels = 2 * projections.images.nbytes  # the data and 1 / ray length
+    # x, the update, one normalisation and the result image: one subset per view used to hold 15 more
+    assert peak < 5 * volume + panels, (peak / volume, panels / volume)

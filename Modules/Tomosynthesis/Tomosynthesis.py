@@ -23,8 +23,8 @@ class Tomosynthesis(ScriptedLoadableModule):
         self.parent.contributors = ["SlicerImgSuite developers"]
         self.parent.helpText = (
             "Simulate a tomosynthesis sweep (DRRs) from a CT volume, or load a projection set (plastimatch "
-            "folder or image stack with .json geometry), and reconstruct coronal slices with shift-and-add, "
-            "filtered back-projection or SART. The result overlays the CT (LPS geometry). "
+            "folder or DIR/prefix, or image stack with .json geometry), and reconstruct coronal slices with "
+            "shift-and-add, filtered back-projection or SART. The result overlays the CT (LPS geometry). "
             "Command line: imgsuite drr / tomo / fdk."
         )
         self.parent.acknowledgementText = "Part of the SlicerImgSuite extension."

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import os
+import re
+import sys
 
 import numpy as np
 
@@ -21,27 +23,46 @@ def register(subparsers) -> None:
     p.add_argument("infile", nargs="?", help="CT image or DICOM folder")
     p.add_argument("-I", "--input", help="CT image or DICOM folder (same as INFILE)")
     p.add_argument(
-        "-O", "--output", required=True, help="output prefix DIR/image (plastimatch folder) or a .mha/.nrrd stack"
+        "-O",
+        "--output",
+        required=True,
+        help="file name prefix: writes PREFIXNNNN.pfm + PREFIXNNNN.txt (folder made if missing); or a .mha/.nrrd stack",
     )
-    p.add_argument("-t", "--output-format", choices=["pfm", "raw"], default="pfm", help="folder image format")
-    p.add_argument("-r", "--dim", nargs="+", default=["512", "512"], help='detector pixels "columns rows"')
-    p.add_argument("-z", "--detector-size", nargs="+", help='detector size in mm "width height" (default 400 400)')
+    p.add_argument("-t", "--output-format", type=str.lower, choices=["pfm", "pgm", "raw"], help="default pfm")
+    p.add_argument("-r", "--dim", default="128 128", help='detector pixels "columns rows" (128 128)')
+    p.add_argument("-z", "--detector-size", default="600 600", help='detector mm "width height" (600 600)')
+    p.add_argument("-w", "--subwindow", help='write only pixels "c1 c2 r1 r2" (plastimatch\'s "r1 r2 c1 c2")')
     p.add_argument("--sad", type=float, default=1000.0, help="source to isocenter distance, mm (default 1000)")
     p.add_argument("--sid", type=float, default=1500.0, help="source to detector distance, mm (default 1500)")
-    p.add_argument("-o", "-g", "--isocenter", nargs="+", help='isocenter "x y z" LPS mm (default 0 0 0)')
-    p.add_argument("-n", "--nrm", nargs="+", help='isocenter-to-source direction "x y z" (one view)')
-    p.add_argument("--vup", nargs="+", default=["0", "0", "1"], help='direction to the top panel row (default "0 0 1")')
-    p.add_argument("-a", "--num-angles", type=int, default=1, help="number of views on the circle (default 1)")
+    p.add_argument("-o", "-g", "--isocenter", help='isocenter "x y z" LPS mm (default 0 0 0)')
+    p.add_argument("-n", "--nrm", help='isocenter-to-source direction "x y z" (one view)')
+    p.add_argument("--vup", help='direction to the top panel row (default "0 0 1")')
+    p.add_argument("-a", "--num-angles", type=int, help="number of views on the circle (default 1)")
     p.add_argument("-N", "--gantry-angle-spacing", type=float, help="degrees between views (default 360/a)")
-    p.add_argument("-y", "--gantry-angle", type=float, default=0.0, help="first gantry angle, degrees")
-    p.add_argument("-c", "--image-center", nargs="+", help='principal point "column row" in pixels')
+    p.add_argument("-y", "--gantry-angle", type=float, help="first gantry angle, degrees (default 0)")
+    p.add_argument("-c", "--image-center", help='principal point "column row" in pixels')
     p.add_argument("-e", "--exponential", action="store_true", help="write exp(-integral) instead of the integral")
-    p.add_argument("-P", "--hu-conversion", choices=["preprocess", "inline", "none"], default="preprocess")
+    p.add_argument(
+        "-P", "--hu-conversion", type=str.lower, choices=["preprocess", "inline", "none"], default="preprocess"
+    )
     p.add_argument("-s", "--intensity-scale", type=float, default=1.0, help="scale the output values")
-    p.add_argument("-i", "--algorithm", choices=["exact", "uniform"], default="exact", help="accepted; Joseph")
+    p.add_argument("--autoscale", action="store_true", help="map each image's min..max onto --autoscale-range")
+    p.add_argument("--autoscale-range", help='"min max" for --autoscale (default "0 255")')
+    p.add_argument("-G", "--geometry-only", action="store_true", help="write the .txt matrices only (no CT needed)")
+    p.add_argument(
+        "-i", "--algorithm", type=str.lower, choices=["exact", "uniform"], default="exact", help="accepted; Joseph"
+    )
+    p.add_argument(
+        "-A",
+        "--threading",
+        type=str.lower,
+        choices=["cpu", "openmp", "cuda", "gpu", "opencl"],
+        help="accepted; ignored",
+    )
+    p.add_argument("-S", "--raytrace-details", metavar="PREFIX", help="plastimatch's ray debug files; not written")
     p.add_argument("--sweep", choices=["linear", "arc"], help="a tomosynthesis sweep instead of a circle")
-    p.add_argument("--sweep-angle", type=float, default=40.0, help="total sweep angle, degrees (default 40)")
-    p.add_argument("--views", type=int, default=25, help="views in the sweep (default 25)")
+    p.add_argument("--sweep-angle", type=float, help="total sweep angle, degrees (default 40)")
+    p.add_argument("--views", type=int, help="views in the sweep (default 25)")
     p.set_defaults(func=run_drr)
 
     p = subparsers.add_parser(
@@ -49,7 +70,7 @@ def register(subparsers) -> None:
         parents=[subparsers.common_parent],
         help="tomosynthesis reconstruction (shift-and-add, FBP, SART) from a projection set",
     )
-    p.add_argument("--input", required=True, help="plastimatch projection folder or a stack with .json geometry")
+    p.add_argument("--input", required=True, help="plastimatch projection folder or DIR/prefix, or a stack with .json")
     p.add_argument("--output", required=True, help="output volume (nrrd, mha, nii.gz)")
     p.add_argument("--algorithm", choices=["saa", "fbp", "sart"], default="fbp", help="default fbp")
     p.add_argument("--slice-spacing", type=float, default=5.0, help="mm between slices (default 5)")
@@ -66,7 +87,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "fdk", parents=[subparsers.common_parent], help="cone-beam CT reconstruction (plastimatch fdk options)"
     )
-    p.add_argument("-I", "--input", required=True, help="plastimatch projection folder (or a stack with .json)")
+    p.add_argument(
+        "-I", "--input", required=True, help="plastimatch projection folder or DIR/prefix (or a .json stack)"
+    )
     p.add_argument("-O", "--output", required=True, help="output volume")
     p.add_argument("-r", "--dim", nargs="+", default=["256", "256", "100"], help='voxels "i j k" (default 256 256 100)')
     p.add_argument("-z", "--volume-size", nargs="+", default=["300", "300", "150"], help='size "x y z" mm')
@@ -82,56 +105,104 @@ def register(subparsers) -> None:
 def run_drr(args: argparse.Namespace) -> int:
     from ..cli import progress_for
     from ..io import read_image
-    from .drr import drr
-    from .geometry import arc_sweep, circular, linear_sweep
-    from .projset import write_projections
+    from .drr import autoscale, drr
+    from .geometry import subwindow
+    from .projset import ProjectionSet, is_stack, write_projection_files, write_projections
 
-    source = args.input or args.infile
-    if not source:
-        raise ImgSuiteError("drr needs a CT: give INFILE or --input")
-    dims = parse_numbers(args.dim, 2, "--dim", int)
-    size = parse_numbers(args.detector_size, 2, "--detector-size") if args.detector_size else [400.0, 400.0]
-    pixel = (size[0] / dims[0], size[1] / dims[1])
-    iso = parse_numbers(args.isocenter, 3, "--isocenter") if args.isocenter else [0.0, 0.0, 0.0]
-    if args.sad <= 0 or args.sid <= args.sad:
-        raise ImgSuiteError(f"need 0 < --sad < --sid, got {args.sad} and {args.sid}")
-    if args.sweep == "linear":
-        center = np.asarray(iso) + [0.0, args.sid - args.sad, 0.0]  # coronal panel, source anterior
-        geometry = linear_sweep(args.views, args.sweep_angle, args.sid, dims, pixel, center)
-    elif args.sweep == "arc":
-        geometry = arc_sweep(args.views, args.sweep_angle, args.sad, args.sid, dims, pixel, iso)
-    else:
-        center = parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None
-        nrm = parse_numbers(args.nrm, 3, "--nrm") if args.nrm else None
-        geometry = circular(
-            1 if nrm else args.num_angles,
-            args.sad,
-            args.sid,
-            dims,
-            pixel,
-            args.gantry_angle,
-            args.gantry_angle_spacing,
-            iso,
-            parse_numbers(args.vup, 3, "--vup"),
-            nrm,
-            center,
-        )
-    ct = read_image(source)
-    result = drr(ct, geometry, args.hu_conversion, args.exponential, args.intensity_scale, progress_for(args))
-    write_projections(result, _output_path(args.output), args.output_format)
+    _check_drr_options(args)
+    geometry = _drr_geometry(args)
+    if args.subwindow:
+        geometry = subwindow(geometry, *parse_numbers(args.subwindow, 4, "--subwindow", int))
+    images = None
+    if not args.geometry_only:
+        source = args.input or args.infile
+        if not source:
+            raise ImgSuiteError("drr needs a CT: give INFILE or --input (or -G for the matrices only)")
+        ct = read_image(source)
+        images = drr(
+            ct, geometry, args.hu_conversion, args.exponential, args.intensity_scale, progress_for(args)
+        ).images
+        if args.autoscale:
+            autoscale(images, *parse_numbers(args.autoscale_range or "0 255", 2, "--autoscale-range"))
+    if is_stack(args.output):
+        write_projections(ProjectionSet(images, geometry), args.output)
+        return 0
+    write_projection_files(args.output, geometry, images, args.output_format or "pfm")
+    _warn_stale(args.output, len(geometry), args.output_format or "pfm")
     return 0
 
 
-def _output_path(output: str) -> Path:
-    """plastimatch's ``-O DIR/image`` prefix names the folder; a stack file name is kept as is."""
-    path = Path(output)
-    if path.suffix.lower() in (".mha", ".mhd", ".nrrd", ".nii", ".gz"):
-        return path
-    if output.endswith(("/", "\\")) or path.is_dir():
-        return path
-    if path.name.lower() == "image":
-        return path.parent
-    return path
+def _warn(message: str) -> None:
+    print(f"imgsuite drr: warning: {message}", file=sys.stderr)
+
+
+def _check_drr_options(args: argparse.Namespace) -> None:
+    """Refuse options that would be silently ignored; warn for plastimatch's debugging output."""
+    from .projset import is_stack
+
+    if args.sweep:
+        circle = {"-a": args.num_angles, "-N": args.gantry_angle_spacing, "-y": args.gantry_angle}
+        circle.update({"-n": args.nrm, "--vup": args.vup, "-c": args.image_center})
+        given = [name for name, value in circle.items() if value is not None]
+        if given:
+            raise ImgSuiteError(
+                f"--sweep builds its own views: it cannot take {', '.join(given)} (use --views and --sweep-angle)"
+            )
+    elif args.views is not None or args.sweep_angle is not None:
+        raise ImgSuiteError("--views and --sweep-angle need --sweep linear or --sweep arc")
+    if args.sad <= 0 or args.sid <= args.sad:
+        raise ImgSuiteError(f"need 0 < --sad < --sid, got {args.sad} and {args.sid}")
+    stack = is_stack(args.output)
+    if stack and (args.output_format or args.geometry_only):
+        raise ImgSuiteError("-t and -G write plastimatch files: give -O a prefix, not a stack file", args.output)
+    if args.autoscale_range and not args.autoscale:
+        _warn("--autoscale-range does nothing without --autoscale")
+    if args.raytrace_details:
+        _warn("-S ray-trace details are a plastimatch debugging output; not written")
+    if not stack and os.path.basename(args.output) and os.path.isdir(args.output):
+        _warn(
+            f"-O is a file name prefix: files go to {args.output}0000..., beside the folder (use {args.output}/image)"
+        )
+
+
+def _drr_geometry(args: argparse.Namespace):
+    from .geometry import arc_sweep, circular, linear_sweep
+
+    dims = parse_numbers(args.dim, 2, "--dim", int)
+    size = parse_numbers(args.detector_size, 2, "--detector-size")
+    pixel = (size[0] / dims[0], size[1] / dims[1])
+    iso = parse_numbers(args.isocenter, 3, "--isocenter") if args.isocenter else [0.0, 0.0, 0.0]
+    views = 25 if args.views is None else args.views
+    angle = 40.0 if args.sweep_angle is None else args.sweep_angle
+    if args.sweep == "linear":
+        center = np.asarray(iso) + [0.0, args.sid - args.sad, 0.0]  # coronal panel, source anterior
+        return linear_sweep(views, angle, args.sid, dims, pixel, center)
+    if args.sweep == "arc":
+        return arc_sweep(views, angle, args.sad, args.sid, dims, pixel, iso)
+    nrm = parse_numbers(args.nrm, 3, "--nrm") if args.nrm else None
+    return circular(
+        1 if nrm else (args.num_angles or 1),
+        args.sad,
+        args.sid,
+        dims,
+        pixel,
+        args.gantry_angle or 0.0,
+        args.gantry_angle_spacing,
+        iso,
+        parse_numbers(args.vup or "0 0 1", 3, "--vup"),
+        nrm,
+        parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None,
+    )
+
+
+def _warn_stale(prefix: str, count: int, extension: str) -> None:
+    """Other numbered files of the same prefix (an earlier run) would be read with these by ``tomo``/``fdk``."""
+    folder, name = os.path.split(prefix)
+    written = {f"{name}{i:04d}.{e}" for i in range(count) for e in ("txt", extension)}
+    pattern = re.compile(rf"^{re.escape(name)}\d+\.(pfm|raw|pgm|txt)$", re.IGNORECASE)
+    other = sorted(f for f in os.listdir(folder or ".") if pattern.match(f) and f not in written)
+    if other:
+        _warn(f"{folder or '.'} also holds {len(other)} older files of this prefix ({other[0]}...): remove them")
 
 
 def run_tomo(args: argparse.Namespace) -> int:

@@ -87,3 +87,25 @@ def drr(
     if intensity_scale != 1.0:
         images *= np.float32(intensity_scale)
     return ProjectionSet(images.astype(np.float32), geometry)
+
+
+def autoscale(images: np.ndarray, low: float = 0.0, high: float = 255.0) -> np.ndarray:
+    """Map each image's min..max linearly onto ``low..high`` in place (``plastimatch drr --autoscale``);
+    a flat image becomes ``low``.
+
+    plastimatch 1.9.4 also subtracts the image minimum from every pixel (its offset is ``low - min``
+    added to ``slope (v - min)``); we do not, so the output spans ``low..high`` exactly. The two agree
+    whenever some ray misses the CT (minimum 0).
+
+    Examples
+    --------
+    >>> autoscale(np.array([[[1.0, 2.0], [3.0, 5.0]]], np.float32)).tolist()
+    [[[0.0, 63.75], [127.5, 255.0]]]
+    """
+    for image in images:
+        lo, hi = float(image.min()), float(image.max())
+        slope = (high - low) / (hi - lo) if hi - lo > 1e-6 else 0.0
+        image -= np.float32(lo)
+        image *= np.float32(slope)
+        image += np.float32(low)
+    return images

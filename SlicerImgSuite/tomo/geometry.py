@@ -278,3 +278,29 @@ def arc_sweep(
     v = _unit(np.cross(ax, to_source))
     u = np.cross(v, -to_source)
     return Geometry(iso + sad * to_source, iso - (sid - sad) * to_source, u, v, pixel_size, dims)
+
+
+def subwindow(geometry: Geometry, c1: int, c2: int, r1: int, r2: int) -> Geometry:
+    """Columns ``c1..c2`` and rows ``r1..r2`` (inclusive, clipped to the panel) of every view, as
+    ``plastimatch drr -w "c1 c2 r1 r2"`` (its help says "r1 r2 c1 c2", but the first pair indexes the
+    first ``-r`` number, the columns). The rays of the kept pixels do not move.
+
+    Examples
+    --------
+    >>> g = subwindow(circular(1, dims=(8, 8), pixel_size=(1, 1)), 6, 20, -3, 2)
+    >>> g.dims, g.image_center[0].tolist()
+    ((2, 3), [-2.5, 3.5])
+    """
+    nu, nv = geometry.dims
+    c1, c2, r1, r2 = max(0, c1), min(c2, nu - 1), max(0, r1), min(r2, nv - 1)
+    if c2 < c1 or r2 < r1:
+        raise ImgSuiteError(f"subwindow holds no pixel of the {nu}x{nv} panel: columns {c1}..{c2}, rows {r1}..{r2}")
+    return Geometry(
+        geometry.sources,
+        geometry.centers,
+        geometry.u_axes,
+        geometry.v_axes,
+        geometry.pixel_size,
+        (c2 - c1 + 1, r2 - r1 + 1),
+        geometry.image_center - [c1, r1],
+    )

@@ -1,9 +1,10 @@
 """Projection sets on disk: plastimatch folders, image stacks with a JSON geometry sidecar, DICOM folders.
 
-- plastimatch: a folder of ``imageNNNN.pfm`` (or ``.raw``) + ``imageNNNN.txt``, exactly as
-  ``plastimatch drr -t pfm -O DIR/image`` writes them and ``plastimatch fdk -I DIR`` reads them.
-  The ``.txt`` holds the image centre (principal point, pixels), the 3x4 matrix, SAD, SID and the normal.
-  Pixel rows are stored top row first (plastimatch does not flip PFM rows).
+- plastimatch: files ``<prefix>NNNN.pfm`` (or ``.raw``, or ``.pgm`` previews) + ``<prefix>NNNN.txt``,
+  exactly as ``plastimatch drr -O PREFIX`` writes them (``-O DIR/image`` puts ``imageNNNN`` in DIR) and
+  ``plastimatch fdk -I DIR`` reads them. A set is read from its folder (when the folder holds one set) or
+  from ``DIR/prefix``. The ``.txt`` holds the image centre (principal point, pixels), the 3x4 matrix, SAD,
+  SID and the normal. Pixel rows are stored top row first (plastimatch does not flip PFM rows).
 - stack: a 3-D ``.mha``/``.nrrd``/``.nii`` (one projection per slice, raw line integrals) and
   ``<name>.json`` beside it holding :meth:`Geometry.to_dict`.
 - DICOM: a folder of projection images (RT Image, DX, XA, RF) with their geometry tags, see :mod:`.dicom`.
@@ -44,28 +45,36 @@ _NAME = re.compile(r"^(.*?)(\d+)\.(pfm|raw)$", re.IGNORECASE)
 
 
 def read_projections(path: str | os.PathLike) -> ProjectionSet:
-    """Read a plastimatch projection folder or an image stack with its ``.json`` geometry.
+    """Read a plastimatch projection folder or ``DIR/prefix``, a DICOM folder, or an image stack with its ``.json``.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> from SlicerImgSuite.tomo.geometry import circular
     >>> g = circular(2, dims=(4, 3), pixel_size=(1, 1))
-    >>> d = pathlib.Path(tempfile.mkdtemp()) / "p"
-    >>> write_projections(ProjectionSet(np.ones((2, 3, 4), np.float32), g), d)
-    >>> read_projections(d).images.shape
-    (2, 3, 4)
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> write_projection_files(d / "proj", g, np.ones((2, 3, 4), np.float32))
+    >>> sorted(f.name for f in d.iterdir())
+    ['proj0000.pfm', 'proj0000.txt', 'proj0001.pfm', 'proj0001.txt']
+    >>> read_projections(d / "proj").images.shape, read_projections(d).images.shape
+    ((2, 3, 4), (2, 3, 4))
     """
     path = Path(path)
     if path.is_dir():
-        if not any(_NAME.match(f.name) for f in path.iterdir()):
+        sets = _projection_sets(path)
+        if not sets:
             from .dicom import dicom_files, read_dicom_projections
 
             if dicom_files(path):
                 return read_dicom_projections(path)
-        return _read_plastimatch(path)
+        return _read_plastimatch(_one_set(path, sets))
     if not path.exists():
-        raise ImgSuiteError("no such projection set (a plastimatch folder or an image stack with .json)", path)
+        sets = _projection_sets(path.parent, path.name) if path.parent.is_dir() else {}
+        if sets:
+            return _read_plastimatch(_one_set(path, sets))
+        raise ImgSuiteError(
+            "no such projection set (a plastimatch folder or DIR/prefix, or an image stack with .json)", path
+        )
     sidecar = _sidecar(path)
     if not sidecar.exists():
         raise ImgSuiteError(f"projection stack needs its geometry file {sidecar.name} beside it", path)
@@ -83,12 +92,40 @@ def read_projections(path: str | os.PathLike) -> ProjectionSet:
         raise ImgSuiteError(exc.problem, path) from None
 
 
+def _projection_sets(folder: Path, prefix: str | None = None) -> dict:
+    """``{(prefix, ext): [file, ...]}`` of the numbered projections in ``folder`` (only ``prefix``'s if given)."""
+    pattern = _NAME if prefix is None else re.compile(rf"^({re.escape(prefix)})(\d+)\.(pfm|raw)$", re.IGNORECASE)
+    sets = {}
+    for f in folder.iterdir():
+        if m := pattern.match(f.name):
+            sets.setdefault((m.group(1), m.group(3).lower()), []).append((int(m.group(2)), f.name, f))
+    return {key: [f for *_, f in sorted(files)] for key, files in sets.items()}
+
+
+def _one_set(where: Path, sets: dict) -> list:
+    if not sets:
+        pgm = " (.pgm files are 16-bit previews: write -t pfm to reconstruct)" if any(where.glob("*.pgm")) else ""
+        raise ImgSuiteError(f"no imageNNNN.pfm or imageNNNN.raw projections in this folder{pgm}", where)
+    if len(sets) > 1:
+        names = ", ".join(f"{p}NNNN.{e}" for p, e in sorted(sets))
+        prefixes = sorted({p for p, _ in sets})
+        if len(prefixes) > 1:
+            raise ImgSuiteError(f"holds several projection sets ({names}): give one as {where / prefixes[0]}", where)
+        raise ImgSuiteError(f"holds the same views in two formats ({names}): move one set elsewhere", where)
+    return next(iter(sets.values()))
+
+
+def is_stack(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a stack file (``.mha``, ``.nrrd``, ``.nii``...) rather than a plastimatch set."""
+    return Path(path).suffix.lower() in (".mha", ".mhd", ".nrrd", ".nii", ".gz")
+
+
 def write_projections(projections: ProjectionSet, path: str | os.PathLike, file_format: str | None = None) -> None:
-    """Write atomically: a folder (``file_format`` ``pfm`` default, or ``raw``) or a stack file + ``.json``."""
+    """Write atomically: a folder of ``imageNNNN`` files (``file_format`` ``pfm`` default, ``raw`` or ``pgm``)
+    or a stack file + ``.json``. For plastimatch's ``-O PREFIX`` naming use :func:`write_projection_files`."""
     path = Path(path)
-    is_stack = path.suffix.lower() in (".mha", ".mhd", ".nrrd", ".nii", ".gz")
-    if not is_stack:
-        _write_plastimatch(projections, path, file_format or "pfm")
+    if not is_stack(path):
+        write_projection_files(path / "image", projections.geometry, projections.images, file_format or "pfm")
         return
     g = projections.geometry
     image = sitk.GetImageFromArray(np.asarray(projections.images, np.float32))
@@ -106,14 +143,11 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _read_plastimatch(folder: Path) -> ProjectionSet:
-    files = sorted((int(m.group(2)), f) for f in folder.iterdir() if (m := _NAME.match(f.name)))
-    if not files:
-        raise ImgSuiteError("no imageNNNN.pfm or imageNNNN.raw projections in this folder", folder)
+def _read_plastimatch(files: list) -> ProjectionSet:
     images = None  # filled in place: one copy of the projections in memory, not two
     sources, centers, us, vs, ics = [], [], [], [], []
     dims = pixel = None
-    for n, (_, f) in enumerate(files):
+    for n, f in enumerate(files):
         txt = f.with_suffix(".txt")
         if not txt.exists():
             raise ImgSuiteError(f"projection has no matrix file {txt.name}", f)
@@ -171,25 +205,45 @@ def _read_raw(f: Path, ic) -> np.ndarray:
     return data.reshape(nv, nu)
 
 
-def _write_plastimatch(projections: ProjectionSet, folder: Path, file_format: str) -> None:
-    if file_format not in ("pfm", "raw"):
-        raise ImgSuiteError(f"projection folder format must be pfm or raw, not {file_format!r}", folder)
-    g = projections.geometry
-    with atomic_dir(folder) as tmp:
-        for i, image in enumerate(projections.images):
-            foot, ic = g.principal(i)
-            # plastimatch's image centre is the principal point: move C there (same matrix)
-            shifted = Geometry(g.sources[i], foot, g.u_axes[i], g.v_axes[i], g.pixel_size, g.dims, ic)
-            m = shifted.matrix(0)
-            sid = float(shifted.sid[0])
-            lines = [f"{ic[0]:18.8e} {ic[1]:18.8e}"]
-            lines += [" ".join(f"{x:18.8e}" for x in row) for row in m]
-            sad = float(np.dot(-g.sources[i], shifted.normals[0]))  # to the plane through the origin
-            lines += [f"{sad:18.8e}", f"{sid:18.8e}", " ".join(f"{x:18.8e}" for x in shifted.normals[0])]
-            (tmp / f"image{i:04d}.txt").write_text("\n".join(lines) + "\n")
-            pixels = np.ascontiguousarray(image, "<f4")
-            if file_format == "pfm":
-                header = f"Pf\n{g.dims[0]} {g.dims[1]}\n-1\n".encode()
-                (tmp / f"image{i:04d}.pfm").write_bytes(header + pixels.tobytes())
-            else:
-                pixels.tofile(tmp / f"image{i:04d}.raw")
+def write_projection_files(
+    prefix: str | os.PathLike, geometry: Geometry, images: np.ndarray | None = None, file_format: str = "pfm"
+) -> None:
+    """Write ``<prefix>NNNN.<file_format>`` + ``<prefix>NNNN.txt`` per view, as ``plastimatch drr -O PREFIX``.
+
+    The prefix is a plain string prefix (``out/`` gives ``out/0000.pfm``); its folder is made when missing and
+    other files in it are kept. ``images=None`` writes the matrices only (``plastimatch drr -G``). All files
+    appear together or not at all.
+    """
+    if file_format not in ("pfm", "raw", "pgm"):
+        raise ImgSuiteError(f"projection file format must be pfm, raw or pgm, not {file_format!r}", prefix)
+    folder, name = os.path.split(os.fspath(prefix))
+    with atomic_dir(Path(folder or ".")) as tmp:
+        for i in range(len(geometry)):
+            (tmp / f"{name}{i:04d}.txt").write_text(_matrix_text(geometry, i))
+            if images is not None:
+                _write_image(tmp / f"{name}{i:04d}.{file_format}", images[i], file_format)
+
+
+def _matrix_text(g: Geometry, i: int) -> str:
+    foot, ic = g.principal(i)
+    # plastimatch's image centre is the principal point: move C there (same matrix)
+    shifted = Geometry(g.sources[i], foot, g.u_axes[i], g.v_axes[i], g.pixel_size, g.dims, ic)
+    sad = float(np.dot(-g.sources[i], shifted.normals[0]))  # to the plane through the origin
+    lines = [f"{ic[0]:18.8e} {ic[1]:18.8e}"]
+    lines += [" ".join(f"{x:18.8e}" for x in row) for row in shifted.matrix(0)]
+    lines += [f"{sad:18.8e}", f"{float(shifted.sid[0]):18.8e}", " ".join(f"{x:18.8e}" for x in shifted.normals[0])]
+    return "\n".join(lines) + "\n"
+
+
+def _write_image(f: Path, image: np.ndarray, file_format: str) -> None:
+    pixels = np.ascontiguousarray(image, "<f4")
+    rows, cols = pixels.shape
+    if file_format == "pfm":
+        f.write_bytes(f"Pf\n{cols} {rows}\n-1\n".encode() + pixels.tobytes())
+    elif file_format == "raw":
+        pixels.tofile(f)
+    else:
+        # plastimatch's preview: ASCII 16-bit, values clamped to 0..65535 and rounded, 25 a line
+        values = np.floor(np.clip(pixels.ravel(), 0, 65535) + 0.5).astype(np.int64).astype(str)
+        lines = [" ".join(values[k : k + 25]) for k in range(0, len(values), 25)]
+        f.write_text(f"P2\n# Created by SlicerImgSuite\n{cols} {rows}\n65535\n" + "\n".join(lines) + "\n")

@@ -320,24 +320,59 @@ def sart(
         if initial is None
         else sitk.GetArrayFromImage(sitk.Cast(initial, sitk.sitkFloat32))
     )
-    ones = np.ones_like(x)
-    norms = []
-    for gi, idx in enumerate(groups):
-        sub = g.subset(idx)
-        ray = forward_project(ones, grid, sub)
-        vox = back_project(np.ones_like(ray), sub, grid)
-        norms.append((np.where(ray > 1e-3, 1.0 / np.maximum(ray, 1e-3), 0.0).astype(np.float32), vox))
-        progress(0.1 * (gi + 1) / len(groups), "SART normalisation")
+    inv_rays = _inverse_ray_lengths(g, groups, grid, size, progress)
+    voxel_norm = _voxel_normaliser(g, groups, grid)
     total = iterations * len(groups)
     for it in range(iterations):
         for gi, idx in enumerate(groups):
             sub = g.subset(idx)
-            inv_ray, vox = norms[gi]
-            residual = (projections.images[idx] - forward_project(x, grid, sub)) * inv_ray
+            residual = (projections.images[idx] - forward_project(x, grid, sub)) * inv_rays[gi]
             update = back_project(residual, sub, grid)
-            x += relaxation * np.where(vox > 0, update / np.maximum(vox, 1e-6), 0.0).astype(np.float32)
+            del residual
+            update /= voxel_norm(gi)  # in place: memory stays a few volumes whatever the subset count
+            update *= np.float32(relaxation)
+            x += update
+            del update
             if nonnegative:
                 np.maximum(x, 0.0, out=x)
             done = it * len(groups) + gi + 1
             progress(0.1 + 0.9 * done / total, f"SART iteration {it + 1}/{iterations}, subset {gi + 1}")
     return _image(x, grid)
+
+
+SART_CACHE_BYTES = 1 << 30  # keep every subset's BP(1) when they fit here; else recompute them
+
+
+def _inverse_ray_lengths(g: Geometry, groups: list, grid: sitk.Image, size, progress) -> list:
+    """``1 / A1`` per subset (0 for rays missing the volume): panel-sized, as much memory as the projections."""
+    ones = np.ones(size[::-1], np.float32)
+    out = []
+    for gi, idx in enumerate(groups):
+        ray = forward_project(ones, grid, g.subset(idx))
+        out.append(np.where(ray > 1e-3, 1.0 / np.maximum(ray, 1e-3), 0.0).astype(np.float32))
+        progress(0.1 * (gi + 1) / len(groups), "SART normalisation")
+    return out
+
+
+def _voxel_normaliser(g: Geometry, groups: list, grid: sitk.Image):
+    """``gi -> max(BP_gi(1), 1e-6)``: cached for all subsets when they fit in :data:`SART_CACHE_BYTES`,
+    else computed when needed, so a large volume costs one extra volume, not one per subset.
+
+    (Where ``BP(1)`` is 0 the voxel sees no panel and its update is 0 too, so dividing by 1e-6 leaves 0.)
+    """
+    cache = {}
+    keep = 4 * int(np.prod(grid.GetSize())) * len(groups) <= SART_CACHE_BYTES
+    nu, nv = g.dims
+    one = np.ones((1, nv, nu), np.float32)
+
+    def norm(gi: int) -> np.ndarray:
+        if gi in cache:
+            return cache[gi]
+        idx = groups[gi]
+        vox = back_project(np.broadcast_to(one, (len(idx), nv, nu)), g.subset(idx), grid)
+        np.maximum(vox, np.float32(1e-6), out=vox)
+        if keep:
+            cache[gi] = vox
+        return vox
+
+    return norm
