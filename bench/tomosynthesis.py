@@ -372,25 +372,15 @@ def bench_memory(work: Path):
         f"'{work / 'big'}')\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+    runs = {"saa": [], "fbp": [], "sart": ["--iterations", "1"]}  # SART: one pass over the subsets
     cases = [
         Case(
-            "imgsuite tomo saa 2000^2x60 -> 100 slices",
+            f"imgsuite tomo {algorithm} 2000^2x60 -> 100 slices",
             imgsuite()
-            + [
-                "tomo",
-                "--input",
-                str(work / "big"),
-                "--output",
-                str(work / "big_out.mha"),
-                "--algorithm",
-                "saa",
-                "--depth-range",
-                "0",
-                "198",
-                "--slice-spacing",
-                "2",
-            ],
+            + ["tomo", "--input", str(work / "big"), "--output", str(work / f"big_{algorithm}.mha")]
+            + ["--algorithm", algorithm, *extra, "--depth-range", "0", "198", "--slice-spacing", "2"],
         )
+        for algorithm, extra in runs.items()
     ]
     compare(cases, repeats=1, warmup=False, title="memory: 2000x2000 x 60 views, 100 slices")
 
