@@ -261,6 +261,32 @@ def test_slicer_jobs_on_real_mrml(phantom, mrml, tmp_path):
     assert stats["PTV"]["mean"] > stats["LUNG_L"]["mean"]
 
 
+def test_slicer_import_from_a_dicom_folder_brings_its_ct(phantom, mrml, tmp_path):
+    import shutil
+
+    import pydicom
+
+    from SlicerImgSuite.rtstruct.nodes import segmentation_from_rtstruct
+
+    folder = tmp_path / "patient"
+    shutil.copytree(phantom.ct_dir, folder)
+    shutil.copy(phantom.rtstruct, folder / "RS.dcm")
+    seg, _, _ = segmentation_from_rtstruct(mrml, folder)  # no reference volume: the folder's CT
+    cts = [n for n in mrml.scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if n.GetName() == "Phantom CT"]
+    assert len(cts) == 1 and cts[0].GetImageData().GetDimensions() == phantom.ct.GetSize()
+    assert seg.GetSegmentation().GetNumberOfSegments() == len(read_rtstruct(phantom.rtstruct).rois)
+    # an RTSTRUCT of another Frame of Reference is refused before anything enters the scene
+    ds = pydicom.dcmread(folder / "RS.dcm")
+    ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID = "1.2.3.4"
+    if "FrameOfReferenceUID" in ds:
+        ds.FrameOfReferenceUID = "1.2.3.4"
+    ds.save_as(folder / "RS.dcm")
+    nodes = mrml.scene.GetNumberOfNodes()
+    with pytest.raises(ImgSuiteError, match="Frame of Reference mismatch"):
+        segmentation_from_rtstruct(mrml, folder)
+    assert mrml.scene.GetNumberOfNodes() == nodes
+
+
 def test_open_contours_and_points_become_markups(phantom, mrml, tmp_path):
     import pydicom
 

@@ -167,4 +167,16 @@ class RTStructuresTest(ScriptedLoadableModuleTest):
         seg, _, _ = logic.importRTStruct(patient.rtstruct, ct)
         self.assertGreater(seg.GetSegmentation().GetNumberOfSegments(), 5)
         logic.exportRTStruct(seg, patient.ct_dir, folder / "RS_out.dcm")
-        self.assertTrue((folder / "RS_out.dcm").is_file())
+        back, _, _ = logic.importRTStruct(folder / "RS_out.dcm", ct)
+        names = [
+            seg.GetSegmentation().GetNthSegment(i).GetName() for i in range(seg.GetSegmentation().GetNumberOfSegments())
+        ]
+        for name in names:  # every structure comes back with the same voxels
+            self.assertEqual(
+                slicer.util.arrayFromSegmentBinaryLabelmap(
+                    seg, seg.GetSegmentation().GetSegmentIdBySegmentName(name), ct
+                ).sum(),
+                slicer.util.arrayFromSegmentBinaryLabelmap(
+                    back, back.GetSegmentation().GetSegmentIdBySegmentName(name), ct
+                ).sum(),
+            )

@@ -137,12 +137,7 @@ def _reference(args, ss, progress):
 
         series = scan_folder(ct_folder)
         info = select_series(ct_folder, series, getattr(args, "series_uid", None), getattr(args, "modality", None))
-        if ss.frame_of_reference and info.frame_of_reference and ss.frame_of_reference != info.frame_of_reference:
-            raise ImgSuiteError(
-                f"Frame of Reference mismatch: the structure set uses {ss.frame_of_reference}, the CT "
-                f"{info.frame_of_reference}; these contours do not belong to this CT",
-                ss.path,
-            )
+        ss.check_frame_of_reference(info.frame_of_reference, f"the CT in {ct_folder}")
         from .write import reference_series
 
         # only the grid is needed: slice headers, no pixel data
@@ -265,16 +260,6 @@ def _read_dose_and_frame(path, units: str = "gy"):
     return (image / 100.0 if units == "cgy" else image), ""
 
 
-def _check_dose_frame(ss, dose_frame: str, dose_path) -> None:
-    """Contours and dose must share a Frame of Reference; either side unknown is accepted."""
-    if ss.frame_of_reference and dose_frame and ss.frame_of_reference != dose_frame:
-        raise ImgSuiteError(
-            f"Frame of Reference mismatch: the structure set uses {ss.frame_of_reference}, the dose {dose_path} "
-            f"uses {dose_frame}; this dose does not belong to these contours",
-            ss.path,
-        )
-
-
 def run_dvh(args: argparse.Namespace) -> int:
     import numpy as np
     import SimpleITK as sitk
@@ -290,7 +275,7 @@ def run_dvh(args: argparse.Namespace) -> int:
     dose, dose_frame = _read_dose_and_frame(args.input_dose, args.dose_units)
     if args.input_rtstruct:
         ss = read_rtstruct(args.input_rtstruct)
-        _check_dose_frame(ss, dose_frame, args.input_dose)
+        ss.check_frame_of_reference(dose_frame, f"the dose {args.input_dose}")
         reference = read_image(args.referenced_ct) if args.referenced_ct else dose
         oversample = 1
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -23,24 +24,30 @@ def segmentation_from_rtstruct(
 ):
     """Rasterize an RTSTRUCT onto a reference volume node (or a CT folder) into a segmentation node.
 
+    ``rtstruct_path`` may be a DICOM folder holding the CT and its RTSTRUCT (as plastimatch takes
+    it): without a reference node that CT is the reference. A CT read from a folder is added to the
+    scene as a volume node, after its Frame of Reference was checked against the structure set's.
+
     Returns ``(segmentation_node, labelmap_node or None, warnings as text)``. One segment per ROI,
     with the ROI's name and colour; POINT contours become a markups fiducial node and each
     OPEN_PLANAR contour a markups curve (a polyline).
     """
-    from ..io import read_image
     from ..mrml.markups import curve_node_from_points, fiducial_node_from_points
     from ..mrml.segmentations import segmentation_node_from_masks
     from ..mrml.volumes import image_from_volume_node, volume_node_from_image
     from .outputs import labelmap
     from .rasterize import Grid, rasterize
-    from .structure_set import read_rtstruct
+    from .structure_set import find_rtstruct, read_rtstruct
 
     progress = progress or no_progress
-    ss = read_rtstruct(rtstruct_path)
+    rtstruct_file = find_rtstruct(rtstruct_path)
+    ss = read_rtstruct(rtstruct_file)
+    if reference_node is None and not ct_folder and Path(rtstruct_path).is_dir():
+        ct_folder = rtstruct_path
     if reference_node is not None:
         reference = image_from_volume_node(reference_node)
     elif ct_folder:
-        reference = read_image(ct_folder, progress=sub_progress(progress, 0, 0.2))
+        reference = _ct_of(scene, ss, ct_folder, sub_progress(progress, 0, 0.2))
     else:
         raise ImgSuiteError("choose a reference volume (or a CT folder) to rasterize onto", rtstruct_path)
     with warnings.catch_warnings(record=True) as caught:
@@ -52,7 +59,7 @@ def segmentation_from_rtstruct(
         if m.roi.closed:
             array = m.full(grid, np.float32 if accurate else np.uint8)
             images[m.roi.name] = grid.image((array >= 0.5).astype(np.uint8) if accurate else array)
-    name = os.path.splitext(os.path.basename(str(rtstruct_path)))[0]
+    name = os.path.splitext(rtstruct_file.name)[0]
     seg = segmentation_node_from_masks(scene, images, {m.roi.name: m.roi.color for m in masks}, name=name)
     for roi in ss.rois:
         if len(roi.points):
@@ -66,6 +73,18 @@ def segmentation_from_rtstruct(
     )
     progress(1.0, "done")
     return seg, lm, "\n".join(str(w.message) for w in caught)
+
+
+def _ct_of(scene, ss, ct_folder, progress):
+    """The CT series of ``ct_folder`` (checked against the structure set's Frame of Reference), also as a volume node."""
+    from ..io.dicom_series import read_dicom_series, scan_folder, select_series
+    from ..mrml.volumes import volume_node_from_image
+
+    info = select_series(ct_folder, scan_folder(ct_folder))
+    ss.check_frame_of_reference(info.frame_of_reference, f"the CT in {ct_folder}")
+    image = read_dicom_series(ct_folder, series_uid=info.uid, progress=progress)
+    volume_node_from_image(scene, image, info.description or "CT")
+    return image
 
 
 def rtstruct_from_segmentation(

@@ -81,6 +81,15 @@ class StructureSet:
                 return r
         raise ImgSuiteError(f"no ROI named {name!r}; the structure set holds {self.names()}", self.path)
 
+    def check_frame_of_reference(self, frame_uid: str, what: str) -> None:
+        """Refuse an image of another Frame of Reference (``what`` names it); either UID unknown is accepted."""
+        if self.frame_of_reference and frame_uid and self.frame_of_reference != frame_uid:
+            raise ImgSuiteError(
+                f"Frame of Reference mismatch: the structure set uses {self.frame_of_reference}, {what} uses "
+                f"{frame_uid}; these contours do not belong to it",
+                self.path,
+            )
+
 
 def read_rtstruct(path: str | os.PathLike) -> StructureSet:
     """Read the ROIs, colours and contours of an RTSTRUCT file.
