@@ -55,6 +55,9 @@ def test_parse_globals_stages_defaults_and_aliases():
         ("[GLOBAL]\n[STAGES]\n", "line 2: unknown section"),
         ("[GLOBAL]\nfixed=a\n", "no [STAGE] section"),
         ("[STAGE]\nxform=rigid\n[GLOBAL]\n", "line 3: [GLOBAL] must come first"),
+        # values that would fail only once registering or writing: refused while parsing
+        ("[GLOBAL]\n[STAGE]\nxform=rigid\nmetric=gm\n", "line 4: bad value 'gm' for metric: gm (gradient"),
+        ("[GLOBAL]\nimg_out_type=shrt\n[STAGE]\n", "line 2: bad value 'shrt' for img_out_type"),
     ],
 )
 def test_errors_name_the_file_and_line(text, where):
@@ -78,3 +81,42 @@ def test_python_stage_dicts_are_validated():
     assert validate_stage({"xform": "bspline", "res": 2, "grid_spac": [10, 20, 30]})["res"] == [2, 2, 2]
     with pytest.raises(ImgSuiteError, match="stage 2: unknown key 'gridspacing'"):
         validate_stage({"xform": "bspline", "gridspacing": 10}, 1)
+
+
+IGNORED = """[GLOBAL]
+fixed=f.mha
+moving=m.mha
+resample_when_linear=true
+img_out_fmt=nifti
+regularization_lambda=5
+[STAGE]
+xform=rigid
+optim=versor
+threading=openmp
+landmark_penalty=2
+[STAGE]
+xform=bspline
+regularization_lambda=1
+min_its=3
+"""
+
+
+def test_ignored_keys_warn_with_their_line(caplog):
+    cf = parse_command_file(IGNORED, "/x/reg.txt")
+    warned = {int(w.split(":")[0].split()[1]): w for w in cf.warnings}
+    # line 6 is a stage default the B-spline stage reads, line 14 a key it reads: no warning
+    assert sorted(warned) == [4, 5, 9, 10, 11, 15], cf.warnings
+    assert "resample_when_linear is ignored" in warned[4] and "img_out_fmt = nifti is ignored" in warned[5]
+    assert "optim is accepted for plastimatch files and ignored" in warned[9] and "threading" in warned[10]
+    assert "landmark_penalty is ignored by stage 1 (rigid)" in warned[11] and "min_its" in warned[15]
+    assert "/x/reg.txt: line 9: optim" in caplog.text
+    # a stage default no stage reads is reported at its GLOBAL line
+    only_rigid = parse_command_file("[GLOBAL]\ngrid_spac=20\n[STAGE]\nxform=rigid\n")
+    assert only_rigid.warnings == [
+        "line 2: grid_spac is ignored by every stage; only B-spline stages with metric=mse and ITK B-spline "
+        "stages (impl=itk or metric other than mse) use it"
+    ]
+    # which engine runs a B-spline stage decides: the ITK one has no bending penalty
+    itk = parse_command_file("[GLOBAL]\n[STAGE]\nxform=bspline\nmetric=mi\nregularization_lambda=1\n")
+    assert len(itk.warnings) == 1 and itk.warnings[0].startswith("line 5: regularization_lambda is ignored")
+    assert parse_command_file(TEXT).warnings == ["line 13: optim is accepted for plastimatch files and ignored"]

@@ -186,7 +186,7 @@ def test_masks_landmarks_itk_and_demons_paths():
     demons = register_images(f, m, [{"xform": "vf", "max_its": 30, "demons_std": 1.0}])
     assert demons.transform.GetName() == "CompositeTransform" or demons.parts[-1].GetName().startswith("Displacement")
     assert demons.stages[0].final_metric < demons.stages[0].initial_metric
-    with pytest.raises(ImgSuiteError, match="metric 'gm' is not available"):
+    with pytest.raises(ImgSuiteError, match="bad value 'gm' for metric"):
         register_images(f, m, [{"xform": "rigid", "metric": "gm"}])
 
 
@@ -203,3 +203,51 @@ def test_progress_and_cancel():
     m = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [14, 12, 12], 100)
     with pytest.raises(Cancelled):
         register_images(f, m, [{"xform": "bspline", "grid_spac": [12] * 3, "max_its": 50}], cancel)
+
+
+def _blobs():
+    f = sitk.GaussianSource(sitk.sitkFloat32, [32] * 3, [6] * 3, [16] * 3, 100)
+    return f, sitk.GaussianSource(sitk.sitkFloat32, [32] * 3, [6] * 3, [18, 16, 16], 100)
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        {"xform": "rigid", "max_its": 50},
+        {"xform": "affine", "max_its": 50},
+        {"xform": "vf", "max_its": 30},
+        {"xform": "bspline", "impl": "itk", "grid_spac": [16] * 3, "max_its": 30},  # LBFGS2 ignores stop requests
+    ],
+    ids=["rigid", "affine", "demons", "itk-bspline"],
+)
+def test_cancel_inside_simpleitk_stages_is_cancelled_not_failed(stage, capsys):
+    calls = []
+
+    def cancel_after_first(fraction, message):
+        calls.append(fraction)
+        if len(calls) > 1:
+            raise Cancelled()
+
+    f, m = _blobs()
+    with pytest.raises(Cancelled):
+        register_images(f, m, [stage], cancel_after_first)
+    assert len(calls) == 2  # the stage start, then the first iteration: nothing reported after the cancel
+    assert "Traceback" not in capsys.readouterr().err  # SimpleITK's print of the unwinding is kept quiet
+
+
+def test_demons_metrics_share_a_grid_and_the_iteration_limit_is_judged():
+    f, m = _blobs()
+    short = register_images(f, m, [{"xform": "vf", "max_its": 5, "res": [2, 2, 2], "demons_std": 1.0}])
+    coarse = sitk.BinShrink(f, [2, 2, 2])
+
+    def mse_on_coarse(transform):
+        moved = sitk.Resample(m, coarse, transform, sitk.sitkLinear, 0.0)
+        return float(np.mean((sitk.GetArrayFromImage(coarse) - sitk.GetArrayFromImage(moved)) ** 2))
+
+    report = short.stages[0]
+    assert report.initial_metric == pytest.approx(mse_on_coarse(sitk.Transform()), rel=1e-6)
+    assert report.final_metric == pytest.approx(mse_on_coarse(short.transform), rel=1e-6)
+    assert report.stop_reason == "iteration limit"
+    assert any("stopped at its iteration limit (5) while still improving" in w for w in short.warnings)
+    settled = register_images(f, m, [{"xform": "vf", "max_its": 30, "demons_std": 1.0}])
+    assert not any("iteration limit" in w for w in settled.warnings), settled.warnings

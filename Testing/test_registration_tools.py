@@ -278,3 +278,69 @@ def test_landmark_field_matches_plastimatch_lm_warp(tmp_path, algorithm):
     plm = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "plm.mha")))
     ours = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ours.mha")))
     assert np.abs(plm).max() > 1.0 and np.abs(ours - plm).max() < 1e-3
+
+
+def test_register_dicom_output_joins_the_fixed_study(pair, tmp_path):
+    import pydicom
+
+    from SlicerImgSuite.io.dicom_write import new_study, write_ct_series
+
+    folder, ct, _ = pair
+    write_ct_series(ct, tmp_path / "fixed_ct", new_study("Doe^Jane", "J001"))
+    cmd = tmp_path / "reg.txt"
+    cmd.write_text(f"[GLOBAL]\nfixed={tmp_path / 'fixed_ct'}\nmoving={folder / 'moving.mha'}\n"
+                   f"img_out={tmp_path / 'warped_ct'}\nimg_out_fmt=dicom\n[STAGE]\nxform=translation\nres=2 2 1\n"
+                   "max_its=20\n")  # fmt: skip
+    assert run("register", "-q", cmd) == 0
+    fixed = pydicom.dcmread(next((tmp_path / "fixed_ct").iterdir()), stop_before_pixels=True)
+    warped = [pydicom.dcmread(f, stop_before_pixels=True) for f in (tmp_path / "warped_ct").iterdir()]
+    assert len(warped) == ct.GetSize()[2]
+    for key in ("PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "FrameOfReferenceUID"):
+        assert {str(w.get(key)) for w in warped} == {str(fixed.get(key))}, key
+    assert warped[0].SeriesInstanceUID != fixed.SeriesInstanceUID
+
+
+def test_register_cancel_writes_nothing(pair, tmp_path):
+    from SlicerImgSuite.progress import Cancelled
+    from SlicerImgSuite.registration.commands import register_from_command_file
+
+    folder, _, _ = pair
+    cmd = tmp_path / "reg.txt"
+    cmd.write_text(f"[GLOBAL]\nfixed={folder / 'fixed.mha'}\nmoving={folder / 'moving.mha'}\n"
+                   f"xform_out={tmp_path / 'x.h5'}\nimg_out={tmp_path / 'w.mha'}\n[STAGE]\nxform=rigid\nmax_its=50\n")  # fmt: skip
+    calls = []
+
+    def cancel_after_first(fraction, message):
+        calls.append(fraction)
+        if len(calls) > 1:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        register_from_command_file(read_command_file(cmd), cancel_after_first)
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "w.mha").exists()
+
+
+def test_warp_int16_labelmap_keeps_its_labels(pair, tmp_path, caplog):
+    import logging
+
+    from SlicerImgSuite.registration.commands import _is_label
+
+    folder, ct, _ = pair
+    hu = sitk.GetArrayFromImage(ct)
+    labels = np.select([hu > 200, hu > -400, hu > -900], [300, 7, 3], 0).astype(np.int16)
+    lab = sitk.GetImageFromArray(labels)
+    lab.CopyInformation(ct)
+    sitk.WriteImage(lab, str(tmp_path / "lab.nrrd"))
+    vf = synth_vf(ct, "gaussian", magnitude=(4.3, -3.1, 2.2), std=(30, 30, 40))  # sub-voxel: linear would blend
+    sitk.WriteImage(sitk.Cast(vf, sitk.sitkVectorFloat32), str(tmp_path / "vf.mha"))
+    with caplog.at_level(logging.INFO, logger="SlicerImgSuite.registration"):
+        assert run("warp", "--input", tmp_path / "lab.nrrd", "--xf", tmp_path / "vf.mha",
+                   "--output-img", tmp_path / "lab_w.nrrd") == 0  # fmt: skip
+    out = sitk.ReadImage(str(tmp_path / "lab_w.nrrd"))
+    assert out.GetPixelID() == sitk.sitkInt16
+    assert set(np.unique(sitk.GetArrayViewFromImage(out))) == {0, 3, 7, 300}
+    assert "lab.nrrd: nn interpolation (integer, no negative value" in caplog.text
+    # the rule: a CT in HU (negative values) and an 8-bit grey ramp using all 256 levels are linear
+    assert _is_label(lab) and not _is_label(ct)
+    ramp = sitk.GetImageFromArray(np.arange(256, dtype=np.uint8).reshape(4, 8, 8))
+    assert not _is_label(ramp) and _is_label(sitk.GetImageFromArray(np.arange(128, dtype=np.uint8).reshape(2, 8, 8)))

@@ -1,16 +1,21 @@
 """plastimatch registration command files: ``[GLOBAL]`` then ``[STAGE]`` sections of ``key = value`` lines.
 
 Stage keys found in ``[GLOBAL]`` are defaults for every stage (as in plastimatch). Unknown keys and bad
-values are errors that name the file and the line.
+values are errors that name the file and the line. Keys plastimatch files carry that no engine here reads
+are accepted with a warning naming the line (``CommandFile.warnings``, and the log).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ImgSuiteError
+from ..io.images import OUTPUT_TYPES
+
+log = logging.getLogger("SlicerImgSuite.registration")
 
 GLOBAL_KEYS = {
     "fixed", "moving", "fixed_roi", "moving_roi", "fixed_mask", "moving_mask", "fixed_landmarks",
@@ -44,7 +49,10 @@ def _xform(v):
 
 
 def _metric(v):
-    return _choice(v, METRICS)
+    metric = _choice(v, METRICS)
+    if metric == "gm":
+        raise ValueError("gm (gradient magnitude) is not available here; use mse, mi, nmi or ncc")
+    return metric
 
 
 def _choice(v, table):
@@ -118,6 +126,17 @@ def _text(v):
     return v.strip()
 
 
+def _output_type(v):
+    key = v.strip().lower()
+    if key not in OUTPUT_TYPES:
+        raise ValueError(f"expected one of {', '.join(OUTPUT_TYPES)}")
+    return key
+
+
+def _lower(v):
+    return v.strip().lower()
+
+
 STAGE_KEYS = {
     "xform": _xform,
     "optim": _optim,
@@ -148,7 +167,49 @@ STAGE_KEYS = {
     "img_out": _text,
 }
 STAGE_ALIASES = {"ss": "res", "num_hist_bins": "mi_histogram_bins"}
-GLOBAL_PARSERS = {"default_value": float}
+GLOBAL_PARSERS = {"default_value": float, "img_out_type": _output_type, "img_out_fmt": _lower}
+IMG_OUT_FORMATS = {"dicom", "itk"}
+
+# Engines (see engine_of) that read a stage key; keys not listed are read wherever they apply.
+# An empty tuple: accepted because plastimatch files carry it, but nothing here reads it.
+USED_BY = {
+    "optim": (),  # each engine has its own optimiser
+    "min_its": (),
+    "threading": (),  # SimpleITK and BLAS pick their own threads
+    "translation_scale": (),  # linear stages scale parameters by physical shift
+    "regularization_lambda": ("bspline",),
+    "landmark_penalty": ("bspline",),
+    "grid_spac": ("bspline", "itk_bspline"),
+    "convergence_tol": ("bspline", "itk_bspline"),
+    "grad_tol": ("linear", "bspline"),
+    "max_step": ("linear",),
+    "min_step": ("linear",),
+    "sampling": ("linear", "itk_bspline"),
+    "background_val": ("linear", "bspline", "itk_bspline"),
+    "demons_std": ("demons",),
+}
+ENGINE_NAMES = {
+    "linear": "translation/rigid/affine stages",
+    "align": "align_center stages",
+    "bspline": "B-spline stages with metric=mse",
+    "itk_bspline": "ITK B-spline stages (impl=itk or metric other than mse)",
+    "demons": "vf/demons stages",
+}
+IGNORED_GLOBALS = {"resample_when_linear": "linear transforms are always kept exact, never resampled"}
+
+
+def engine_of(stage: dict) -> str:
+    """Which engine runs a stage: ``linear``, ``align``, ``bspline`` (the fast MSE engine), ``itk_bspline``
+    or ``demons``."""
+    xform = stage.get("xform", "rigid")
+    if xform in ("align_center", "align_center_of_gravity"):
+        return "align"
+    if xform == "vf":
+        return "demons"
+    if xform == "bspline":
+        fast = stage.get("metric", "mse") == "mse" and stage.get("impl", "plastimatch") != "itk"
+        return "bspline" if fast else "itk_bspline"
+    return "linear"
 
 
 @dataclass
@@ -158,6 +219,7 @@ class CommandFile:
     globals: dict = field(default_factory=dict)
     stages: list[dict] = field(default_factory=list)
     path: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """Write back in plastimatch's format."""
@@ -178,6 +240,8 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
     glob: dict = {}
     stage_defaults: dict = {}
     stages: list[dict] = []
+    # line of each key as written, for warnings: [GLOBAL] (file and stage-default keys), then one per stage
+    lines: list[dict] = [{}]
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -191,6 +255,7 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
             elif name == "STAGE":
                 section = "STAGE"
                 stages.append({"_line": number})
+                lines.append({})
             else:
                 raise ImgSuiteError(f"line {number}: unknown section [{name}] (use [GLOBAL] and [STAGE])", where)
             continue
@@ -212,6 +277,7 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
             raise ImgSuiteError(
                 f"line {number}: unknown key {key!r} in [{section}] (known: {', '.join(sorted(known))})", where
             )
+        lines[-1][key] = number
     if not stages:
         raise ImgSuiteError("no [STAGE] section", where)
     merged = []
@@ -220,7 +286,45 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
         s.update(stage)
         s.setdefault("xform", "rigid" if not merged else merged[-1]["xform"])
         merged.append(s)
-    return CommandFile(glob, merged, where)
+    warnings = _global_warnings(glob, lines[0]) + _stage_warnings(merged, lines)
+    for w in warnings:
+        log.warning(f"{where}: {w}")
+    return CommandFile(glob, merged, where, warnings)
+
+
+def _global_warnings(glob: dict, lines: dict) -> list[str]:
+    """GLOBAL keys accepted for plastimatch's sake whose value changes nothing here."""
+    out = [f"line {lines[k]}: {k} is ignored ({why})" for k, why in IGNORED_GLOBALS.items() if k in glob]
+    fmt = glob.get("img_out_fmt")
+    if fmt is not None and fmt not in IMG_OUT_FORMATS:
+        why = "only dicom and itk are known; img_out's suffix picks the format"
+        out.append(f"line {lines['img_out_fmt']}: img_out_fmt = {fmt} is ignored ({why})")
+    if fmt == "dicom" and "img_out_type" in glob:
+        out.append(f"line {lines['img_out_type']}: img_out_type is ignored with img_out_fmt = dicom (16-bit)")
+    return out
+
+
+def _stage_warnings(stages: list[dict], lines: list[dict]) -> list[str]:
+    """Stage keys written where no engine reads them: in a [STAGE] whose engine ignores them, or in
+    [GLOBAL] when no stage's engine reads them."""
+    engines = [engine_of(s) for s in stages]
+    out = []
+    for key, number in lines[0].items():
+        users = USED_BY.get(key)
+        if users is not None and not set(users) & set(engines):
+            out.append(_ignored(key, number, users, "by every stage"))
+    for i, (engine, written) in enumerate(zip(engines, lines[1:])):
+        for key, number in written.items():
+            users = USED_BY.get(key)
+            if users is not None and engine not in users:
+                out.append(_ignored(key, number, users, f"by stage {i + 1} ({stages[i]['xform']})"))
+    return out
+
+
+def _ignored(key: str, number: int, users: tuple, by: str) -> str:
+    if not users:
+        return f"line {number}: {key} is accepted for plastimatch files and ignored"
+    return f"line {number}: {key} is ignored {by}; only {' and '.join(ENGINE_NAMES[u] for u in users)} use it"
 
 
 def read_command_file(path: str | os.PathLike) -> CommandFile:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
 from ..io import OUTPUT_TYPES, atomic_path, read_image, write_image
 from ..progress import sub_progress
+
+log = logging.getLogger("SlicerImgSuite.registration")
+# an integer image with no negative value and at most this many distinct values is a labelmap
+LABEL_MAX_VALUES = 256
+# what a warped DICOM series copies from the fixed series (it lies on the fixed grid, in the fixed study)
+STUDY_KEYS = [
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDate",
+    "StudyTime", "StudyDescription", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID",
+]  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -95,7 +105,12 @@ def add_warp_options(p: argparse.ArgumentParser, with_input: bool = True) -> Non
     p.add_argument("--output-img", help="warped image")
     p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of --output-img")
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
-    p.add_argument("--interpolation", choices=["nn", "linear", "bspline"], help="(default linear; nn for labels)")
+    p.add_argument(
+        "--interpolation",
+        choices=["nn", "linear", "bspline"],
+        help=f"(default: nn for integer images with no negative value and <= {LABEL_MAX_VALUES} distinct values "
+        "(128 for 8-bit), linear otherwise)",
+    )
     add_grid_options(p)
     g = p.add_argument_group("more inputs")
     g.add_argument("--output-vf", help="write --xf as a vector field on the output grid")
@@ -154,8 +169,18 @@ def register_from_command_file(cf, progress=None):
         if not g.get(key):
             raise ImgSuiteError(f"[GLOBAL] needs {key} = IMAGE", cf.path)
     progress = progress or (lambda f, m="": None)
+    # plastimatch lets the last stage name outputs too
+    outputs = dict(g)
+    for s in cf.stages:
+        for k in ("xform_out", "vf_out", "img_out"):
+            if s.get(k):
+                outputs[k] = s[k]
     fixed = read_image(g["fixed"])
     moving = read_image(g["moving"])
+    # read before registering, so a fixed series without usable headers fails first
+    study = None
+    if outputs.get("img_out") and outputs.get("img_out_fmt") == "dicom":
+        study = _dicom_study(g["fixed"], fixed)
     fixed_mask = read_image(g["fixed_roi"]) if g.get("fixed_roi") else None
     moving_mask = read_image(g["moving_roi"]) if g.get("moving_roi") else None
     if fixed_mask is not None:
@@ -172,17 +197,14 @@ def register_from_command_file(cf, progress=None):
             g["fixed_landmarks"],
             g["moving_landmarks"],
         )
+    if outputs.get("warped_landmarks") and m_lm is None:
+        raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
     initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
     stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
     result = register_images(
         fixed, moving, stages, sub_progress(progress, 0.0, 0.9), fixed_mask, moving_mask, initial, f_lm, m_lm
     )
-    # plastimatch lets the last stage name outputs too
-    outputs = dict(g)
-    for s in cf.stages:
-        for k in ("xform_out", "vf_out", "img_out"):
-            if s.get(k):
-                outputs[k] = s[k]
+    result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
     progress(0.92, "writing outputs")
     if outputs.get("xform_out"):
         write_transform(result.transform, outputs["xform_out"], fixed)
@@ -193,16 +215,13 @@ def register_from_command_file(cf, progress=None):
         from .engine import warp_image
 
         warped = warp_image(moving, result.transform, fixed, "linear", default)
-        fmt = str(outputs.get("img_out_fmt", "auto")).lower()
-        if fmt == "dicom":
+        if study is not None:
             from ..io.dicom_write import write_ct_series
 
-            write_ct_series(warped, outputs["img_out"])
+            write_ct_series(warped, outputs["img_out"], study, series_description="warped by imgsuite register")
         else:
             write_image(warped, outputs["img_out"], outputs.get("img_out_type"))
     if outputs.get("warped_landmarks"):
-        if m_lm is None:
-            raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
         labels = read_landmarks(g["moving_landmarks"])[1]
         write_landmarks(invert_points(result.transform, m_lm), outputs["warped_landmarks"], labels)
     if outputs.get("logfile"):
@@ -210,6 +229,31 @@ def register_from_command_file(cf, progress=None):
             Path(tmp).write_text(result.log + "\n")
     progress(1.0, "registered")
     return result
+
+
+def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
+    """Patient, study and Frame of Reference for a warped DICOM series: the fixed series' own when the fixed
+    image is a DICOM folder (the warped image lies on its grid), a new study otherwise."""
+    import warnings
+
+    import pydicom
+
+    from ..io.dicom_series import scan_folder, select_series
+    from ..io.dicom_write import new_study
+
+    study = new_study()
+    if not Path(fixed_path).is_dir():
+        return study
+    uid = fixed.GetMetaData("0020|000e") if fixed.HasMetaDataKey("0020|000e") else None
+    info = select_series(fixed_path, scan_folder(fixed_path), uid)
+    first = pydicom.dcmread(info.files[0], stop_before_pixels=True)
+    with warnings.catch_warnings():  # a source's own VR overflows are its business
+        warnings.simplefilter("ignore")
+        for key in STUDY_KEYS:
+            value = first.get(key)
+            if value is not None and (value != "" or not key.endswith("UID")):
+                study[key] = value
+    return study
 
 
 def _stage_default(cf) -> float:
@@ -254,16 +298,13 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         image = read_image(src)
         like = like or image
         reference = grid_from_args(args, like=image) or image
-        interp = getattr(args, "interpolation", None)
-        if kind == "ss" or (kind == "image" and interp is None and _is_label(image)):
-            interp = "nn"
         if kind == "dose":
             image = sitk.Cast(image, sitk.sitkFloat32)
-            interp = "linear"
+        interp = _interpolation(image, kind, getattr(args, "interpolation", None), src)
         from .engine import warp_image
 
         progress(0.3, f"warping {Path(src).name}")
-        out = warp_image(image, transform, reference, interp or "linear", args.default_value if kind != "ss" else 0)
+        out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
         write_image(out, dst, getattr(args, "output_type", None) if kind == "image" else None)
         wrote = True
     if args.output_vf:
@@ -338,12 +379,35 @@ def _grid_of(image: sitk.Image):
     return Grid.of(image)
 
 
+def _interpolation(image: sitk.Image, kind: str, asked: str | None, src) -> str:
+    """Nearest for ss-img and labelmaps (values kept exactly), linear for doses; ``--interpolation`` decides
+    for a plain image. The choice and its reason go to the log."""
+    if kind == "ss":
+        interp, why = "nn", "--input-ss-img: labels and bit patterns kept"
+    elif kind == "dose":
+        interp, why = "linear", "dose"
+    elif asked:
+        interp, why = asked, "--interpolation"
+    elif _is_label(image):
+        interp, why = "nn", "integer, no negative value, few distinct values: a labelmap"
+    else:
+        interp, why = "linear", "not a labelmap"
+    log.info(f"{src}: {interp} interpolation ({why})")
+    return interp
+
+
 def _is_label(image: sitk.Image) -> bool:
-    """Integer images with few values (labelmaps, masks, ss-img) are warped with nearest neighbour."""
-    if image.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64):
+    """An integer image with no negative value and few distinct values (labelmap, mask, ss-img), whatever
+    its pixel type. Few: at most LABEL_MAX_VALUES, and at most half of what the type holds, so an 8-bit grey
+    image using most of its 256 levels stays linear; a CT in HU has negative values."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
         return False
     arr = sitk.GetArrayViewFromImage(image)
-    return len(np.unique(arr[:: max(1, arr.shape[0] // 8)])) <= 256
+    if not np.issubdtype(arr.dtype, np.integer) or arr.size == 0 or arr.min() < 0:
+        return False
+    info = np.iinfo(arr.dtype)
+    limit = min(LABEL_MAX_VALUES, (int(info.max) - int(info.min) + 1) // 2)
+    return len(np.unique(arr)) <= limit
 
 
 # --------------------------------------------------------------------------- landmark warp
@@ -375,7 +439,7 @@ def run_landmark_warp(args: argparse.Namespace) -> int:
     if args.output_img:
         if image is None:
             raise ImgSuiteError("--output-img needs --input IMG")
-        interp = "nn" if _is_label(image) else "linear"
+        interp = _interpolation(image, "image", None, args.input)
         write_image(warp_image(image, transform, reference, interp, args.default_value), args.output_img)
     if args.output_vf:
         write_transform(transform, args.output_vf, reference)

@@ -8,7 +8,9 @@ forces demons. The result maps fixed points to moving points (ITK convention), a
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -17,9 +19,9 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..geometry import resample_like
-from ..progress import ProgressCallback, no_progress, sub_progress
+from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
 from .bspline import bspline_stage
-from .cmdfile import validate_stage
+from .cmdfile import engine_of, validate_stage
 
 log = logging.getLogger("SlicerImgSuite.registration")
 
@@ -218,7 +220,7 @@ def _set_metric(method: sitk.ImageRegistrationMethod, params: dict, index: int) 
     elif metric == "ncc":
         method.SetMetricAsCorrelation()
     else:
-        raise ImgSuiteError(f"stage {index + 1}: metric {metric!r} is not available here; use mse, mi, nmi or ncc")
+        raise ImgSuiteError(f"stage {index + 1}: metric {metric!r} is not available; use mse, mi, nmi or ncc")
     fraction = float(params["sampling"])
     if 0 < fraction < 1:
         method.SetMetricSamplingStrategy(method.RANDOM)
@@ -254,6 +256,49 @@ def _new_linear(xform: str, fixed: sitk.Image) -> sitk.Transform:
     return t
 
 
+class _CancelWatch:
+    """Runs ``report`` as ``process``'s iteration command; a Cancelled raised in it comes out of
+    :meth:`execute` as Cancelled, not as a failed stage.
+
+    An exception cannot cross SimpleITK's C++ callback intact (it prints a traceback and becomes a
+    RuntimeError), so a cancel is remembered and the process asked to stop: gradient descent and demons stop
+    after this iteration. LBFGS2 ignores the request, so its next iteration event throws out of Execute,
+    with stderr muted while SimpleITK prints that traceback.
+    """
+
+    def __init__(self, process, report):
+        self.process, self.report = process, report
+        self.cancelled = False
+        self._stderr = None
+        process.AddCommand(sitk.sitkIterationEvent, self._command)
+
+    def _command(self):
+        if not self.cancelled:
+            try:
+                self.report()
+            except Cancelled:
+                self.cancelled = True
+                self.process.StopRegistration()
+            return
+        if self._stderr is None:
+            self._stderr, sys.stderr = sys.stderr, io.StringIO()
+        raise Cancelled()
+
+    def execute(self, what: str, *inputs):
+        try:
+            out = self.process.Execute(*inputs)
+        except RuntimeError as exc:
+            if self.cancelled:
+                raise Cancelled() from None
+            raise ImgSuiteError(f"{what} failed: {str(exc).strip().splitlines()[-1]}") from None
+        finally:
+            if self._stderr is not None:
+                sys.stderr, self._stderr = self._stderr, None
+        if self.cancelled:
+            raise Cancelled()
+        return out
+
+
 def _linear_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, progress):
     xform = params["xform"]
     res = params["res"]
@@ -286,12 +331,9 @@ def _linear_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, 
         history.append(method.GetMetricValue())
         progress(min(len(history) / max_its, 0.99), f"{xform}: metric {history[-1]:.5g}")
 
-    method.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    watch = _CancelWatch(method, on_iteration)
     initial = method.MetricEvaluate(f_lvl, m_lvl)
-    try:
-        method.Execute(f_lvl, m_lvl)
-    except RuntimeError as exc:
-        raise ImgSuiteError(f"stage {index + 1} ({xform}) failed: {str(exc).strip().splitlines()[-1]}") from None
+    watch.execute(f"stage {index + 1} ({xform})", f_lvl, m_lvl)
     final = method.MetricEvaluate(f_lvl, m_lvl)
     iterations = method.GetOptimizerIteration()
     stop = method.GetOptimizerStopConditionDescription()
@@ -320,9 +362,7 @@ def _align_center(fixed, moving, parts, xform, index):
 
 
 def _bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, f_lm, m_lm, progress):
-    impl = params.get("impl", "plastimatch")
-    metric = _metric_name(params)
-    if metric != "mse" or impl == "itk":
+    if engine_of(params) == "itk_bspline":
         return _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, progress)
     linear, initial = _split_for_bspline(parts, index)
     out = bspline_stage(
@@ -393,9 +433,9 @@ def _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_m
         history.append(method.GetMetricValue())
         progress(min(len(history) / max_its, 0.99), f"B-spline (ITK): metric {history[-1]:.5g}")
 
-    method.AddCommand(sitk.sitkIterationEvent, on_iteration)
+    watch = _CancelWatch(method, on_iteration)
     initial = method.MetricEvaluate(f_lvl, m_lvl)
-    method.Execute(f_lvl, m_lvl)
+    watch.execute(f"stage {index + 1} (bspline, ITK)", f_lvl, m_lvl)
     final = method.MetricEvaluate(f_lvl, m_lvl)
     iterations = method.GetOptimizerIteration()
     report = StageReport(
@@ -418,28 +458,28 @@ def _demons_stage(fixed, moving, parts, params, index, progress):
     history: list[float] = []
 
     def on_iteration():
+        # demons' own metric: its MSE where the images overlap, as each iteration starts
         history.append(demons.GetMetric())
         progress(min(len(history) / max_its, 0.99), f"demons: metric {history[-1]:.5g}")
 
-    demons.AddCommand(sitk.sitkIterationEvent, on_iteration)
-    initial = float(np.mean((sitk.GetArrayViewFromImage(f_lvl) - sitk.GetArrayViewFromImage(m_warp)) ** 2))
-    field = demons.Execute(f_lvl, m_warp)
+    watch = _CancelWatch(demons, on_iteration)
+    initial = _mse(f_lvl, m_warp)
+    field = watch.execute(f"stage {index + 1} (vf)", f_lvl, m_warp)
     if not all(r == 1 for r in res):
         field = sitk.Resample(field, fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
     field = sitk.Cast(field, sitk.sitkVectorFloat64)
     vf = sitk.DisplacementFieldTransform(sitk.Image(field))
-    final = float(
-        np.mean(
-            (
-                sitk.GetArrayViewFromImage(fixed)
-                - sitk.GetArrayFromImage(sitk.Resample(moving, fixed, compose(parts + [vf]), sitk.sitkLinear, 0.0))
-            )
-            ** 2
-        )
-    )
-    report = StageReport(index, "vf", "mse", initial, final, demons.GetElapsedIterations(), "demons", 0.0)
-    report.history, report.hit_limit = history, demons.GetElapsedIterations() >= max_its and False
+    # on the grid the start was measured on (f_lvl), so the two numbers compare
+    final = _mse(f_lvl, sitk.Resample(moving, f_lvl, compose(parts + [vf]), sitk.sitkLinear, 0.0))
+    its = demons.GetElapsedIterations()
+    stop = "iteration limit" if its >= max_its else f"RMS field change below {demons.GetMaximumRMSError():g}"
+    report = StageReport(index, "vf", "mse", initial, final, its, stop, 0.0)
+    report.history, report.hit_limit = history, its >= max_its
     return report, parts + [vf]
+
+
+def _mse(a: sitk.Image, b: sitk.Image) -> float:
+    return float(np.mean((sitk.GetArrayViewFromImage(a) - sitk.GetArrayViewFromImage(b)) ** 2))
 
 
 def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
@@ -450,9 +490,10 @@ def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
         report.warnings.append(f"{where}: the metric did not improve ({a:.6g} -> {b:.6g})")
     hist = getattr(report, "history", [])
     if getattr(report, "hit_limit", False) and len(hist) >= 4:
-        # still improving: the last tenth of the evaluations (at least two) gained more than 0.5 %
+        # still improving: the last tenth of the evaluations (at least two) gained more than 0.5 % of the
+        # value and of the stage's whole gain (a metric near zero, as demons' on a clean match, is not news)
         tail = hist[-max(2, len(hist) // 10) - 1] - hist[-1]
-        if tail > 0.005 * abs(hist[-1]):
+        if tail > 0.005 * abs(hist[-1]) and tail > 0.005 * (hist[0] - hist[-1]):
             report.warnings.append(
                 f"{where}: stopped at its iteration limit ({params['max_its']}) while still improving "
                 f"({100 * tail / abs(hist[-1]):.1f}% in its last iterations); raise max_its"
