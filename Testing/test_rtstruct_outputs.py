@@ -245,6 +245,9 @@ def test_slicer_jobs_on_real_mrml(phantom, mrml, tmp_path):
     assert seg.GetSegmentation().GetNumberOfSegments() == len(ss.rois) and lm is not None
     segment = seg.GetSegmentation().GetSegment(seg.GetSegmentation().GetSegmentIdBySegmentName("GTV"))
     assert tuple(round(c * 255) for c in segment.GetColor()) == tuple(ss.roi("GTV").color)
+    extent = segment.GetRepresentation("Binary labelmap").GetExtent()  # the GTV's box, not the whole CT
+    box = [extent[2 * a + 1] - extent[2 * a] + 1 for a in range(3)]
+    assert all(b < s for b, s in zip(box, phantom.ct.GetSize())), box
     # export the segmentation back and compare with the direct rasterization
     out = tmp_path / "RS.dcm"
     rtstruct_from_segmentation(seg, phantom.ct_dir, out)

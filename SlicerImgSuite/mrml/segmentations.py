@@ -16,6 +16,7 @@ def segmentation_node_from_masks(
     colors: dict[str, tuple[int, int, int]] | None = None,
     name: str = "Segmentation",
     node=None,
+    reference: sitk.Image | None = None,
 ):
     """Add a segmentation node with one segment per mask (non-zero voxels are inside).
 
@@ -23,21 +24,25 @@ def segmentation_node_from_masks(
     ----------
     scene : SlicerScene or vtkMRMLScene
     masks : dict
-        Structure name -> mask image; all masks share one grid, which becomes the segmentation's
-        reference geometry. Overlaps are kept (each segment is its own layer when needed).
+        Structure name -> mask image. Overlaps are kept (each segment is its own layer when needed).
+        A mask may cover only its structure's box of the ``reference`` grid (same spacing and
+        axes, whole-voxel offset), so many structures on a large CT do not each hold a full grid.
     colors : dict, optional
         Structure name -> (r, g, b), 0-255.
     name : str
         Node name.
+    reference : SimpleITK.Image, optional
+        The grid that becomes the segmentation's reference geometry (only its geometry is read);
+        default: the first mask's.
     """
     import slicer
 
     if node is None:
         node = mrml_scene(scene).AddNewNodeByClass("vtkMRMLSegmentationNode", name)
         node.CreateDefaultDisplayNodes()
-    first = next(iter(masks.values()), None)
+    first = reference if reference is not None else next(iter(masks.values()), None)
     if first is not None:
-        geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(_oriented(first, np.uint8))
+        geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(_oriented(first, np.uint8, voxels=False))
         node.GetSegmentation().SetConversionParameter(
             slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry
         )
@@ -98,19 +103,19 @@ def segment_colors(node) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def _oriented(image: sitk.Image, dtype, binary: bool = False):
-    """A ``vtkOrientedImageData`` with the voxels and RAS geometry of ``image``."""
+def _oriented(image: sitk.Image, dtype, binary: bool = False, voxels: bool = True):
+    """A ``vtkOrientedImageData`` with the voxels (unless ``voxels=False``: geometry only) and RAS geometry of ``image``."""
     import slicer
     from vtkmodules.util import numpy_support
 
-    array = sitk.GetArrayViewFromImage(image)
-    array = (array != 0).astype(dtype) if binary else array.astype(dtype)
-    k, j, i = array.shape
     oriented = slicer.vtkOrientedImageData()
-    oriented.SetDimensions(i, j, k)
-    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
-    oriented.GetPointData().SetScalars(scalars)
+    oriented.SetDimensions(*image.GetSize())
     oriented.SetImageToWorldMatrix(vtk_matrix(ijk_to_ras(image)))
+    if voxels:
+        array = sitk.GetArrayViewFromImage(image)
+        array = (array != 0).astype(dtype) if binary else array.astype(dtype)
+        scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
+        oriented.GetPointData().SetScalars(scalars)
     return oriented
 
 

@@ -36,7 +36,7 @@ def segmentation_from_rtstruct(
     from ..mrml.segmentations import segmentation_node_from_masks
     from ..mrml.volumes import image_from_volume_node, volume_node_from_image
     from .outputs import labelmap
-    from .rasterize import Grid, rasterize
+    from .rasterize import Grid, RoiMask, rasterize
     from .structure_set import find_rtstruct, read_rtstruct
 
     progress = progress or no_progress
@@ -54,13 +54,13 @@ def segmentation_from_rtstruct(
         warnings.simplefilter("always")
         masks = rasterize(ss, reference, rule, 8 if accurate else 1, progress=sub_progress(progress, 0.2, 0.8))
     grid = Grid.of(reference)
-    images = {}
+    images = {}  # each structure on its own box: 100 ROIs on a large CT do not hold 100 full grids
     for m in masks:
         if m.roi.closed:
-            array = m.full(grid, np.float32 if accurate else np.uint8)
-            images[m.roi.name] = grid.image((array >= 0.5).astype(np.uint8) if accurate else array)
+            images[m.roi.name] = RoiMask(m.roi, m.offset, m.array >= 0.5 if accurate else m.array).image(grid)
     name = os.path.splitext(rtstruct_file.name)[0]
-    seg = segmentation_node_from_masks(scene, images, {m.roi.name: m.roi.color for m in masks}, name=name)
+    colors = {m.roi.name: m.roi.color for m in masks}
+    seg = segmentation_node_from_masks(scene, images, colors, name=name, reference=reference)
     for roi in ss.rois:
         if len(roi.points):
             fiducial_node_from_points(scene, roi.points, [roi.name] * len(roi.points), roi.name)

@@ -91,6 +91,13 @@ class RoiMask:
         self.paste(out)
         return out
 
+    def image(self, grid: Grid, dtype=np.uint8) -> sitk.Image:
+        """The mask on its own box of the grid (same spacing and axes, origin at ``offset``)."""
+        array = self.array if self.array.size else np.zeros((1, 1, 1), bool)
+        image = grid.image(np.ascontiguousarray(array, dtype=dtype))
+        image.SetOrigin(grid.to_physical(self.offset).tolist())
+        return image
+
     def paste(self, out: np.ndarray) -> None:
         i, j, k = self.offset
         nz, ny, nx = self.array.shape
