@@ -130,6 +130,15 @@ def test_folder_with_two_series_lists_them_and_selects(tmp_path, phantom):
     assert chosen.GetSize() == phantom.ct.GetSize()
     with pytest.raises(ImgSuiteError, match="not an image series"):
         read_image(folder, series_uid=[s.uid for s in series if s.modality == "RTSTRUCT"][0])
+    # the same from the command line (input- names: plastimatch's --series-uid sets output metadata)
+    from SlicerImgSuite.cli import main
+
+    assert main(["header", str(folder)]) == 2
+    assert (
+        main(["convert", "--input", str(folder), "--input-series-uid", uid, "--output-img", str(tmp_path / "c.nrrd")])
+        == 0
+    )
+    assert sitk.ReadImage(str(tmp_path / "c.nrrd")).GetSize() == phantom.ct.GetSize()
 
 
 def test_corrupt_dicom_names_the_file(tmp_path, phantom):

@@ -51,9 +51,14 @@ def register(subparsers) -> None:
 
 
 def add_series_options(parser: argparse.ArgumentParser) -> None:
+    # input- names: plastimatch's --series-uid/--modality set the metadata of a DICOM output instead
     g = parser.add_argument_group("DICOM series selection")
-    g.add_argument("--series-uid", help="SeriesInstanceUID to read when a folder holds several series")
-    g.add_argument("--modality", help="modality to read when a folder holds several series (CT, MR, ...)")
+    g.add_argument(
+        "--input-series-uid", dest="series_uid", help="SeriesInstanceUID to read when a folder holds several series"
+    )
+    g.add_argument(
+        "--input-modality", dest="modality", help="modality to read when a folder holds several series (CT, MR, ...)"
+    )
     g.add_argument("--resample-uneven", action="store_true", help="resample unevenly spaced slices instead of failing")
 
 

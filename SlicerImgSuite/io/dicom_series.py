@@ -194,7 +194,8 @@ def select_series(
         raise ImgSuiteError("no DICOM files", folder)
     if len(images) > 1:
         raise ImgSuiteError(
-            f"folder holds {len(images)} image series; choose one by SeriesInstanceUID or modality: {_listing(images)}",
+            f"folder holds {len(images)} image series; choose one by SeriesInstanceUID or modality "
+            f"(--input-series-uid, --input-modality): {_listing(images)}",
             folder,
         )
     return images[0]
