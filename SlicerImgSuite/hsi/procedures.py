@@ -41,8 +41,8 @@ def register_microservice(name: str, func: Callable | None = None):
     >>> @register_microservice("negate")
     ... def negate(cube, header):
     ...     return -cube, header
-    >>> sorted(MICROSERVICES)[:1]
-    ['negate']
+    >>> "negate" in MICROSERVICES
+    True
     """
     if func is None:
         return lambda f: register_microservice(name, f)
