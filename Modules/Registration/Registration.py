@@ -190,6 +190,8 @@ class RegistrationTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_shift()
+        self.setUp()
+        self.test_output_kinds()
 
     def test_shift(self):
         import SimpleITK as sitk
@@ -204,3 +206,21 @@ class RegistrationTest(ScriptedLoadableModuleTest):
         transform, _, result = logic.process(fixed, moving, logic.presetText("rigid"), transformKind="linear")
         self.assertEqual(transform.GetClassName(), "vtkMRMLLinearTransformNode")
         self.assertFalse(result.warnings)
+
+    def test_output_kinds(self):
+        import SimpleITK as sitk
+
+        from SlicerImgSuite.errors import ImgSuiteError
+        from SlicerImgSuite.mrml.volumes import volume_node_from_image
+
+        f = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [20] * 3, 100)
+        m = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [23, 20, 20], 100)
+        fixed = volume_node_from_image(slicer.mrmlScene, f, "fixed")
+        moving = volume_node_from_image(slicer.mrmlScene, m, "moving")
+        logic = RegistrationLogic()
+        text = logic.presetText("deformable")
+        for kind, node_class in (("bspline", "vtkMRMLBSplineTransformNode"), ("grid", "vtkMRMLGridTransformNode")):
+            transform, _, _ = logic.process(fixed, moving, text, transformKind=kind)
+            self.assertEqual(transform.GetClassName(), node_class)
+        with self.assertRaises(ImgSuiteError):
+            logic.process(fixed, moving, text, transformKind="linear")

@@ -10,8 +10,12 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
-from .engine import RegistrationResult, register_images, warp_image
+from .engine import DEFAULTS, RegistrationResult, _as_affine, compose, register_images, warp_image
 from .vf import field_transform, transform_to_field
+
+KINDS = ("auto", "linear", "bspline", "grid")
+DEFAULT_BSPLINE_SPACING = 10.0  # mm, fitting a field (demons) when no B-spline stage sets grid_spac
+FIT_WARN_MM = 0.5  # a fitted B-spline further than this from the field somewhere is reported
 
 PRESETS = {
     "rigid": [{"xform": "align_center"}, {"xform": "rigid", "res": [4, 4, 2], "max_its": 100},
@@ -37,6 +41,7 @@ def register_nodes(
     transform_name: str = "Registration",
     warped_name: str | None = None,
     fixed_mask_node=None,
+    bspline_spacing=None,
 ) -> tuple[object, object | None, RegistrationResult]:
     """Register two volume nodes; returns (transform node, warped volume node or None, result).
 
@@ -48,11 +53,15 @@ def register_nodes(
         Corresponding points: three or more pairs start the registration from their rigid fit, and
         B-spline stages add ``landmark_penalty`` (1.0 unless the stage sets it).
     transform_kind : {"auto", "linear", "bspline", "grid"}
-        ``grid`` stores a displacement field on the fixed grid (Slicer's grid transform); ``linear``
-        insists on a linear result; ``auto`` keeps what the stages produce.
+        The class of the transform node, so that Slicer's transform tools apply to it (see
+        :func:`transform_node_for_kind`); ``auto`` keeps what the stages produce.
+    bspline_spacing : float or 3 floats, optional
+        Control-point spacing (mm) when a ``bspline`` output has to be fitted to a displacement field; by
+        default the finest ``grid_spac`` of the B-spline stages (20 mm where unset), else :data:`DEFAULT_BSPLINE_SPACING`.
     """
-    from ..mrml import markups, transforms, volumes
+    from ..mrml import markups, volumes
 
+    kind = _check_kind(transform_kind)  # before registering: a typo costs nothing
     fixed = volumes.image_from_volume_node(fixed_node)
     moving = volumes.image_from_volume_node(moving_node)
     mask = volumes.image_from_volume_node(fixed_mask_node) if fixed_mask_node is not None else None
@@ -75,18 +84,105 @@ def register_nodes(
             for s in stages
         ]
     result = register_images(fixed, moving, stages, progress, mask, None, initial, f_lm, m_lm)
-    transform = result.transform
-    if transform_kind == "grid":
-        transform = field_transform(transform_to_field(transform, fixed))
-    elif transform_kind == "linear" and not transform.IsLinear():
-        raise ImgSuiteError("the stages produced a non-linear transform; choose B-spline or grid output")
-    elif transform_kind == "linear":
-        from .engine import _as_affine
-
-        transform = _as_affine(transform)
-    node = transforms.transform_node_from_sitk(scene, transform, transform_name)
+    if bspline_spacing is None:
+        spacings = [s.get("grid_spac", DEFAULTS["grid_spac"]) for s in stages if s.get("xform") == "bspline"]
+        bspline_spacing = min(spacings, key=lambda g: float(np.min(g))) if spacings else DEFAULT_BSPLINE_SPACING
+    node = transform_node_for_kind(
+        scene, result.transform, kind, fixed, transform_name, bspline_spacing, result.warnings
+    )
     warped = None
     if warped_name:
         image = warp_image(moving, result.transform, fixed, "linear", float(np.min(sitk.GetArrayViewFromImage(moving))))
         warped = volumes.volume_node_from_image(scene, image, warped_name)
     return node, warped, result
+
+
+def _check_kind(kind: str) -> str:
+    kind = str(kind).strip().lower()
+    if kind not in KINDS:
+        raise ImgSuiteError(f"unknown output transform kind {kind!r}; use {', '.join(KINDS)}")
+    return kind
+
+
+def transform_node_for_kind(
+    scene,
+    transform: sitk.Transform,
+    kind: str,
+    fixed: sitk.Image,
+    name: str = "Registration",
+    bspline_spacing=DEFAULT_BSPLINE_SPACING,
+    warnings: list[str] | None = None,
+):
+    """A transform node of the asked class holding ``transform`` (fixed -> moving, Slicer's "from parent").
+
+    - ``linear``: a ``vtkMRMLLinearTransformNode``; a transform with a deformable part is refused.
+    - ``bspline``: a ``vtkMRMLBSplineTransformNode`` whose bulk part is the leading linear stages. Linear stages
+      then one B-spline are stored exactly; any other deformable part (a demons field, several ITK B-spline
+      stages) is sampled on the ``fixed`` grid and fitted with control points ``bspline_spacing`` mm apart
+      (:func:`~SlicerImgSuite.registration.xforms.field_to_bspline`); a fit error above :data:`FIT_WARN_MM`
+      is appended to ``warnings``. A purely linear result gives a zero B-spline on the fixed grid plus its bulk.
+    - ``grid``: a ``vtkMRMLGridTransformNode``, the displacement field sampled on the ``fixed`` grid.
+    - ``auto``: the node class that fits what ``transform`` is (a general one for a composite).
+    """
+    from ..mrml import transforms
+
+    kind = _check_kind(kind)
+    if kind == "grid":
+        transform = field_transform(transform_to_field(transform, fixed))
+    elif kind == "linear":
+        if not transform.IsLinear():
+            raise ImgSuiteError(
+                "the registration has a deformable part (B-spline or vector field) that a linear transform "
+                "cannot hold; choose B-spline or grid output, or use linear stages only"
+            )
+        transform = _as_affine(transform)
+    elif kind == "bspline":
+        linear, deformable = _split_linear(transform)
+        spline = _as_bspline(deformable, fixed, bspline_spacing, warnings)
+        return transforms.bspline_node_from_sitk(scene, spline, linear, name)
+    return transforms.transform_node_from_sitk(scene, transform, name)
+
+
+def _flatten(transform: sitk.Transform) -> list[sitk.Transform]:
+    """A composite's parts in ``compose`` order (the last applies first), nested composites opened."""
+    if transform.GetName() != "CompositeTransform":
+        return [transform]
+    composite = sitk.CompositeTransform(transform)
+    out: list[sitk.Transform] = []
+    for i in range(composite.GetNumberOfTransforms()):
+        out += _flatten(composite.GetNthTransform(i))
+    return out
+
+
+def _split_linear(transform: sitk.Transform) -> tuple[sitk.Transform | None, list[sitk.Transform]]:
+    """(the leading linear parts as one affine or None, the rest): ``transform = linear o rest``."""
+    parts = _flatten(transform)
+    n = 0
+    while n < len(parts) and parts[n].IsLinear():
+        n += 1
+    linear = _as_affine(compose(parts[:n])) if n else None
+    return linear, parts[n:]
+
+
+def _as_bspline(parts: list[sitk.Transform], fixed: sitk.Image, spacing, warnings) -> sitk.BSplineTransform:
+    """The deformable remainder as one B-spline: itself when it is one, else fitted to its field on ``fixed``."""
+    from .bspline import ControlGrid
+    from .xforms import field_to_bspline
+
+    spacing = np.broadcast_to(np.asarray(spacing, float), 3)
+    if not parts:
+        grid = ControlGrid.covering(fixed, spacing)
+        return grid.to_sitk(np.zeros((3, *grid.shape_zyx)))
+    if len(parts) == 1 and parts[0].GetName() == "BSplineTransform":
+        return sitk.BSplineTransform(parts[0])
+    field = transform_to_field(compose(parts), fixed)
+    spline = field_to_bspline(field, spacing)
+    err = sitk.GetArrayViewFromImage(transform_to_field(spline, fixed)) - sitk.GetArrayViewFromImage(field)
+    err = np.linalg.norm(err, axis=-1)
+    if warnings is not None and float(err.max()) > FIT_WARN_MM:
+        warnings.append(
+            f"B-spline output: the fitted spline ({' x '.join(f'{g:g}' for g in spacing)} mm control points) "
+            f"differs from the registration's displacement field by up to {err.max():.2f} mm "
+            f"(mean {err.mean():.2f} mm); choose grid output to keep the field as it is"
+        )
+    return spline
