@@ -395,6 +395,12 @@ def test_filter_gauss(d):
     assert_same(d / "fg.nrrd", d / "fg_p.nrrd", atol=0.05)
 
 
+def test_filter_gradient_magnitude(d):
+    imgsuite("filter", d / "ct.nrrd", "--pattern", "gm", "--output", d / "gm.nrrd")
+    plastimatch("filter", d / "ct.nrrd", "--pattern", "gm", "--output", d / "gm_p.nrrd")
+    assert_same(d / "gm.nrrd", d / "gm_p.nrrd", atol=0.01)  # float32 rounding of values up to ~10^4 HU/mm
+
+
 @pytest.mark.parametrize("opt", [["--structure", "m1.nrrd"], ["--coordinates", "-10 0 8 15 -25 -10"]])
 def test_crop_structure_and_coordinates(d, opt):
     opt = [str(d / o) if o.endswith(".nrrd") else o for o in opt]

@@ -214,10 +214,10 @@ def register(subparsers) -> None:
     p.add_argument("--auto-adjust", action="store_true", help="window the 1-99 percent range (the default for PNG)")
     p.set_defaults(func=_naming(run_thumbnail))
 
-    p = _parser(subparsers, "filter", "Gaussian, Gabor or kernel-image filtering (float output)")
+    p = _parser(subparsers, "filter", "Gaussian, Gabor, gradient-magnitude or kernel-image filtering (float output)")
     p.add_argument("input")
     p.add_argument("--output", required=True)
-    p.add_argument("--pattern", choices=["gauss", "gabor", "kernel"], default="gauss")
+    p.add_argument("--pattern", choices=["gauss", "gabor", "gm", "kernel"], default="gauss")
     p.add_argument("--gauss-width", type=float, help="Gaussian standard deviation, mm")
     p.add_argument("--kernel", help="kernel image (for --pattern kernel)")
     p.add_argument("--gabor-k-fib", help='Gabor direction i of a Fibonacci spiral of n: "i n"')
@@ -568,6 +568,8 @@ def run_filter(args) -> int:
         if args.gauss_width is None:
             raise ImgSuiteError("--pattern gauss needs --gauss-width (mm)")
         out = filters.gauss_filter(image, args.gauss_width)
+    elif args.pattern == "gm":
+        out = filters.gradient_magnitude(image)
     elif args.pattern == "kernel":
         if not args.kernel:
             raise ImgSuiteError("--pattern kernel needs --kernel IMAGE")
