@@ -10,7 +10,7 @@ DEMO_OUT ?= demo-output
 # there too (without slicer-core, which the desktop app provides itself).
 SLICER_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) /usr/bin/python3.12,$(shell $(p) -c 'import sys; print("$(p)") if sys.version_info[:2] == (3, 12) else None' 2>/dev/null)))
 VENV_SLICER := .venv-slicer-python
-SLICER_TESTS := SlicerImgSuite Testing/test_io_dicom.py Testing/test_cli.py Testing/test_hsi_container.py \
+SLICER_TESTS := SlicerImgSuite Testing/test_io_dicom.py Testing/test_io_atomic.py Testing/test_cli.py Testing/test_hsi_container.py \
 	Testing/test_hsi_envi.py Testing/test_hsi_processing.py Testing/test_imageops_plastimatch.py \
 	Testing/test_registration_cmdfile.py Testing/test_registration_engine.py Testing/test_rtstruct_rasterize.py \
 	Testing/test_segmentation_mabs.py Testing/test_segmentation_nuclei.py Testing/test_tomo_geometry_io.py \
