@@ -3,7 +3,9 @@
 Linear stages and non-MSE B-spline stages run on SimpleITK's ``ImageRegistrationMethod``; MSE B-spline
 stages on the fast tensor-product engine (:mod:`.bspline`); ``vf`` stages on SimpleITK's symmetric
 forces demons. The result maps fixed points to moving points (ITK convention), as
-``CompositeTransform([stage 1, stage 2, ...])`` = stage1(stage2(...(x))).
+``CompositeTransform([stage 1, stage 2, ...])`` = stage1(stage2(...(x))). Consecutive linear stages fold
+into one affine, and a B-spline stage (either engine) right after a B-spline stage refines that B-spline on
+its own grid instead of adding a second one, as plastimatch does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..geometry import resample_like
 from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
-from .bspline import bspline_stage
+from .bspline import ControlGrid, bspline_stage, refit
 from .cmdfile import engine_of, validate_stage
 
 log = logging.getLogger("SlicerImgSuite.registration")
@@ -392,14 +394,25 @@ def _bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask,
     return report, new_parts
 
 
-def _split_for_bspline(parts, index):
-    """(linear part, earlier B-spline or None): the fast engine optimises L(x + u(x))."""
-    initial = None
+def _pop_bspline(parts):
+    """(the parts before it, the B-spline that ends ``parts`` or None)."""
     rest = list(parts)
     if rest and isinstance(rest[-1], sitk.BSplineTransform):
-        initial = rest.pop()
-    elif rest and rest[-1].GetName() == "BSplineTransform":
-        initial = sitk.BSplineTransform(rest.pop())
+        return rest[:-1], rest[-1]
+    if rest and rest[-1].GetName() == "BSplineTransform":
+        return rest[:-1], sitk.BSplineTransform(rest[-1])
+    return rest, None
+
+
+def _as_field(t: sitk.Transform, grid: sitk.Image) -> sitk.DisplacementFieldTransform:
+    from .vf import field_transform, transform_to_field
+
+    return field_transform(transform_to_field(t, grid))
+
+
+def _split_for_bspline(parts, index):
+    """(linear part, earlier B-spline or None): the fast engine optimises L(x + u(x))."""
+    rest, initial = _pop_bspline(parts)
     if any(not _is_linear(p) for p in rest):
         raise ImgSuiteError(
             f"stage {index + 1}: a B-spline stage can follow linear stages and one B-spline stage only "
@@ -413,6 +426,13 @@ def _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_m
     res = params["res"]
     f_lvl = _shrink(fixed, res)
     m_lvl = _shrink(moving, res)
+    # ITK optimises through the moving initial transform only where every part of it has a Jacobian with
+    # respect to position; a BSplineTransform has none. So, as the fast engine and plastimatch do, an
+    # earlier B-spline that ends the chain is refitted onto this stage's grid and optimised further
+    # (T = before(x + u(x)), one B-spline, exact for nested grids); any other B-spline in the chain (say,
+    # before a vf stage) becomes a displacement field on the fixed grid.
+    before, earlier = _pop_bspline(parts)
+    prior = [p if _is_linear(p) or p.GetName() == "DisplacementFieldTransform" else _as_field(p, f_lvl) for p in before]
     method = sitk.ImageRegistrationMethod()
     _set_metric(method, params, index)
     _masks(method, fixed_mask, moving_mask, f_lvl, m_lvl, params)
@@ -421,11 +441,14 @@ def _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_m
         for n, s, g in zip(fixed.GetSize(), fixed.GetSpacing(), params["grid_spac"])
     ]
     new = sitk.BSplineTransformInitializer(fixed, mesh, 3)
+    if earlier is not None:
+        grid, _ = ControlGrid.from_sitk(new)
+        new.SetParameters(refit(earlier, grid).ravel().tolist())
     max_its = int(params["max_its"])
     method.SetOptimizerAsLBFGS2(solutionAccuracy=float(params["convergence_tol"]), numberOfIterations=max_its)
     method.SetInterpolator(sitk.sitkLinear)
-    if parts:
-        method.SetMovingInitialTransform(compose(parts))
+    if prior:
+        method.SetMovingInitialTransform(compose(prior))
     method.SetInitialTransform(new, inPlace=True)
     history: list[float] = []
 
@@ -443,7 +466,7 @@ def _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_m
         _short(method.GetOptimizerStopConditionDescription()), 0.0,
     )  # fmt: skip
     report.history, report.hit_limit = history, iterations >= max_its
-    return report, parts + [new]
+    return report, before + [new]
 
 
 def _demons_stage(fixed, moving, parts, params, index, progress):
