@@ -43,7 +43,10 @@ class SegmentationParameterNode:
     fusion: Annotated[str, Choice(["gaussian", "vote", "staple"])] = "gaussian"
     microscopyFile: pathlib.Path
     nuclearChannel: str = ""
-    nucleiMethod: Annotated[str, Choice(["adaptive", "otsu", "threshold"])] = "adaptive"
+    nucleiMethod: Annotated[str, Choice(["adaptive", "otsu", "threshold", "model"])] = "adaptive"
+    nucleiModel: pathlib.Path
+    excludeBorder: Annotated[bool, Default(False)]
+    trackNuclei: Annotated[bool, Default(False)]
     nucleiThreshold: float = 0.0
     diameter: Annotated[float, WithinRange(0, 1000)] = 0.0
     perinuclearWidth: Annotated[int, WithinRange(0, 100)] = 3
@@ -145,6 +148,9 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     p.perinuclearWidth,
                     p.splitTouching,
                     progress,
+                    model=str(p.nucleiModel) if p.nucleiMethod == "model" else None,
+                    excludeBorder=p.excludeBorder,
+                    track=p.trackNuclei,
                 )
             self.ui.resultText.setPlainText(text)
 
@@ -221,6 +227,9 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         perinuclearWidth=3,
         splitTouching=True,
         progress=None,
+        model=None,
+        excludeBorder=False,
+        track=False,
     ):
         """Run the nuclei job; show the first image's first frame as volume + segments + table + plot."""
         from SlicerImgSuite.errors import ImgSuiteError
@@ -237,6 +246,9 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
             diameter=diameter,
             perinuclear_width=int(perinuclearWidth),
             split_touching=splitTouching,
+            model=model,
+            exclude_border=excludeBorder,
+            track=track,
         )
         results, warnings = analyze_nuclei(path, outputFolder, options, progress)
         first = results[0]
