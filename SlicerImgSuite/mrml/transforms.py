@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ._nodes import mrml_scene
+from ._nodes import mrml_scene, vtk_matrix
 from .ras import matrix_lps_to_ras, matrix_ras_to_lps
 
 _LINEAR = {
@@ -86,7 +86,7 @@ def bspline_node_from_sitk(
 
     vtk_transform = vtkOrientedBSplineTransform()
     vtk_transform.DeepCopy(node.GetTransformFromParent())
-    vtk_transform.SetBulkTransformMatrix(_vtk_matrix(matrix_lps_to_ras(bulk)))
+    vtk_transform.SetBulkTransformMatrix(vtk_matrix(matrix_lps_to_ras(bulk)))
     node.SetAndObserveTransformFromParent(vtk_transform)
     return node
 
@@ -134,16 +134,6 @@ def _matrix_of(linear: sitk.Transform) -> np.ndarray:
     m[:3, :3] = (mapped[1:] - mapped[0]).T
     m[:3, 3] = mapped[0]
     return m
-
-
-def _vtk_matrix(m: np.ndarray):
-    from vtkmodules.vtkCommonMath import vtkMatrix4x4
-
-    out = vtkMatrix4x4()
-    for i in range(4):
-        for j in range(4):
-            out.SetElement(i, j, float(m[i, j]))
-    return out
 
 
 def _bulk_of(node) -> np.ndarray | None:
