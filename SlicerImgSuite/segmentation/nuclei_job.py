@@ -247,7 +247,9 @@ def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, cha
 
 def _normalise(plane: np.ndarray) -> np.ndarray:
     plane = np.asarray(plane, np.float32)
-    lo, hi = np.percentile(plane, [1, 99.8])
+    flat = plane.ravel()
+    # display levels of a verification picture: percentiles of ~0.5 M evenly spread pixels are plenty
+    lo, hi = np.percentile(flat[:: max(1, flat.size // 500_000)], [1, 99.8])
     return np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1)
 
 
