@@ -160,3 +160,22 @@ def test_sart_memory_does_not_grow_with_the_subsets(setup, monkeypatch):
     panels = 2 * projections.images.nbytes  # the data and 1 / ray length
     # x, the update, one normalisation and the result image: one subset per view used to hold 15 more
     assert peak < 5 * volume + panels, (peak / volume, panels / volume)
+
+
+def test_raw_radiographs_become_line_integrals(tmp_path, setup):
+    from SlicerImgSuite.tomo.projset import ProjectionSet, line_integrals
+
+    geometry, grid, phantom, projections = setup
+    raw = ProjectionSet((4000.0 * np.exp(-projections.images)).astype(np.float32), geometry)  # I0 = 4000 counts
+    np.testing.assert_allclose(line_integrals(raw, 4000.0).images, projections.images, atol=1e-4)
+    np.testing.assert_allclose(line_integrals(raw, "auto").images, projections.images, atol=1e-4)  # air beside it
+    write_projections(raw, tmp_path / "raw")
+    argv = ["tomo", "-q", "--input", str(tmp_path / "raw"), "--algorithm", "saa", "--depth-range", "0", "150"]
+    assert main([*argv, "--output", str(tmp_path / "a.nrrd"), "--log", "--i0", "4000"]) == 0
+    write_projections(projections, tmp_path / "li")
+    assert main([*argv[:3], str(tmp_path / "li"), *argv[4:], "--output", str(tmp_path / "b.nrrd")]) == 0
+    a, b = (sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f))) for f in ("a.nrrd", "b.nrrd"))
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    assert main([*argv, "--output", str(tmp_path / "c.nrrd"), "--i0", "4000"]) == 2  # --i0 without --log
+    assert main([*argv, "--output", str(tmp_path / "c.nrrd"), "--log", "--i0", "-5"]) == 2
+    assert not (tmp_path / "c.nrrd").exists()

@@ -80,7 +80,8 @@ def register(subparsers) -> None:
     p.add_argument("--subsets", type=int, help="SART ordered subsets (default views/5)")
     p.add_argument("--filter", choices=["none", "ramp", "hann", "slice-thickness"], default="slice-thickness")
     p.add_argument("--slice-thickness", type=float, help="thinnest slice for the slice-thickness filter, mm")
-    p.add_argument("--log", action="store_true", help="the input holds intensities exp(-integral): take -log")
+    p.add_argument("--log", action="store_true", help="the input holds intensities I0 exp(-integral): take log(I0/I)")
+    p.add_argument("--i0", help="with --log: unattenuated intensity, or auto (each view's air level; the default)")
     add_grid_options(p)
     p.set_defaults(func=run_tomo)
 
@@ -208,12 +209,15 @@ def _warn_stale(prefix: str, count: int, extension: str) -> None:
 def run_tomo(args: argparse.Namespace) -> int:
     from ..cli import progress_for
     from ..io import write_image
-    from .projset import ProjectionSet, read_projections
+    from .projset import line_integrals, read_projections
     from .recon import reconstruct, tomo_grid
 
+    if args.i0 and not args.log:
+        raise ImgSuiteError("--i0 goes with --log (raw intensities); line integrals need no I0")
     projections = read_projections(args.input)
     if args.log:
-        projections = ProjectionSet(-np.log(np.clip(projections.images, 1e-6, None)), projections.geometry)
+        i0 = args.i0 or "auto"
+        projections = line_integrals(projections, i0 if i0 == "auto" else _number(i0, "--i0"))
     grid = grid_from_args(args) or tomo_grid(
         projections.geometry, args.depth_range, args.slice_spacing, args.pixel_size
     )
@@ -226,6 +230,13 @@ def run_tomo(args: argparse.Namespace) -> int:
     del projections  # free the panels before the writer's buffers are allocated
     write_image(volume, args.output)
     return 0
+
+
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ImgSuiteError(f"{option} takes a number or 'auto', not {text!r}") from None
 
 
 def fdk_grid(dim, volume_size) -> object:

@@ -41,6 +41,32 @@ class ProjectionSet:
             )
 
 
+def line_integrals(intensities: ProjectionSet, i0: float | str = "auto") -> ProjectionSet:
+    """Raw radiographs (intensities) as line integrals ``log(I0 / I)``.
+
+    ``i0`` is the unattenuated intensity: a number, or ``"auto"`` to take each view's 99.9th
+    percentile (the air seen beside the patient; a panel fully covered needs the number).
+
+    Examples
+    --------
+    >>> from SlicerImgSuite.tomo.geometry import linear_sweep
+    >>> g = linear_sweep(1, 0.0, sid=1000.0, dims=(2, 1), pixel_size=(1.0, 1.0))
+    >>> raw = ProjectionSet(np.array([[[1000.0, 1000.0 * np.exp(-2)]]], np.float32), g)
+    >>> np.round(line_integrals(raw, 1000.0).images, 4).tolist()
+    [[[0.0, 2.0]]]
+    """
+    images = intensities.images.astype(np.float32)
+    if isinstance(i0, str):
+        if i0 != "auto":
+            raise ImgSuiteError(f"--i0 takes a number or 'auto', not {i0!r}")
+        i0 = np.percentile(images.reshape(len(images), -1), 99.9, axis=1)[:, None, None]
+    elif not i0 > 0:
+        raise ImgSuiteError(f"--i0 must be > 0, got {i0}")
+    # a pixel at or below 0 (dead, or photon-starved) is clipped to a thousandth of a count
+    out = np.log(np.asarray(i0, np.float32) / np.clip(images, 1e-3, None)).astype(np.float32)
+    return ProjectionSet(out, intensities.geometry)
+
+
 _NAME = re.compile(r"^(.*?)(\d+)\.(pfm|raw)$", re.IGNORECASE)
 
 
