@@ -375,3 +375,27 @@ def test_progress_and_cancel():
         imageops.resample(img, spacing=(0.5, 0.5, 0.5), progress=cancel)
     with pytest.raises(Cancelled):
         imageops.distance_map(cube((5, 5, 5), (15, 15, 15), shape=(40, 40, 40)), progress=cancel)
+
+
+def test_dice_names_structures_inside_rtstructs(phantom, tmp_path):
+    import json
+
+    from SlicerImgSuite.io import write_image
+
+    def dice(*argv):
+        out = tmp_path / "d.json"
+        assert main(["dice", *map(str, argv), "--all", "--json", str(out)]) == 0
+        return json.loads(out.read_text())
+
+    rs = phantom.rtstruct
+    # an ROI against itself on the CT grid, and against the phantom's analytic mask of the same shape
+    assert dice(rs, rs, "--reference-structure", "GTV", "--test-structure", "GTV")["dice"] == 1.0
+    write_image(phantom.masks["GTV"], tmp_path / "gtv.nrrd")
+    assert dice(tmp_path / "gtv.nrrd", rs, "--test-structure", "GTV")["dice"] > 0.99
+    # GTV lies inside PTV: Dice = 2|GTV| / (|GTV| + |PTV|), with both rasterized on the CT
+    g = sitk.GetArrayFromImage(phantom.masks["GTV"]).sum()
+    p = sitk.GetArrayFromImage(phantom.masks["PTV"]).sum()
+    got = dice(rs, rs, "--reference-structure", "PTV", "--test-structure", "GTV", "--referenced-ct", phantom.ct_dir)
+    assert got["dice"] == pytest.approx(2 * g / (g + p), abs=0.02)
+    assert main(["dice", str(rs), str(tmp_path / "gtv.nrrd")]) == 2  # an RTSTRUCT needs an ROI name
+    assert main(["dice", str(rs), str(rs), "--reference-structure", "NOPE", "--test-structure", "GTV"]) == 2

@@ -150,8 +150,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_compare)
 
     p = _parser(subparsers, "dice", "Dice, Hausdorff and surface distances of two structures")
-    p.add_argument("reference")
-    p.add_argument("test")
+    p.add_argument("reference", help="mask image, or an RTSTRUCT with --reference-structure")
+    p.add_argument("test", help="mask image, or an RTSTRUCT with --test-structure")
+    p.add_argument("--reference-structure", help="ROI name when REFERENCE is an RTSTRUCT")
+    p.add_argument("--test-structure", help="ROI name when TEST is an RTSTRUCT")
+    p.add_argument(
+        "--referenced-ct", help="grid for RTSTRUCT inputs (default: the other input's grid, else one spanning both)"
+    )
     p.add_argument("--dice", action="store_true", help="Dice and overlap counts (default)")
     p.add_argument("--hausdorff", action="store_true", help="Hausdorff and surface distances")
     p.add_argument("--all", action="store_true", help="both")
@@ -392,11 +397,47 @@ def run_compare(args) -> int:
     return 0
 
 
+def _dice_inputs(args):
+    """The two masks: images as they are; an RTSTRUCT's named ROI rasterized (voxel centre inside, even-odd) on
+    ``--referenced-ct``, else on the other input's grid, else on a grid that holds both ROIs."""
+    from ..rtstruct.structure_set import is_rtstruct
+
+    sides = [(args.reference, args.reference_structure, "reference"), (args.test, args.test_structure, "test")]
+    rois, images = [None, None], [None, None]
+    for k, (path, name, what) in enumerate(sides):
+        if path and Path(path).is_file() and is_rtstruct(path):
+            if not name:
+                raise ImgSuiteError(f"an RTSTRUCT {what}: name the ROI with --{what}-structure", path)
+            from ..rtstruct.structure_set import read_rtstruct
+
+            rois[k] = read_rtstruct(path).roi(name)
+        else:
+            if name:
+                raise ImgSuiteError(f"--{what}-structure is for an RTSTRUCT; this {what} is an image", path)
+            images[k] = _read(path, what)
+    if rois == [None, None]:
+        return images
+    from ..rtstruct.rasterize import Grid, guess_grid, rasterize
+    from ..rtstruct.structure_set import StructureSet
+
+    if args.referenced_ct:
+        grid = _read(args.referenced_ct, "referenced CT")
+    elif any(image is not None for image in images):
+        grid = next(image for image in images if image is not None)
+    else:
+        grid = guess_grid(StructureSet([r for r in rois if r is not None]))
+    for k, roi in enumerate(rois):
+        if roi is not None:
+            mask = rasterize(StructureSet([roi]), grid)[0]
+            images[k] = Grid.of(grid).image(mask.full(Grid.of(grid)))
+    return images
+
+
 def run_dice(args) -> int:
     from ..geometry import require_same_grid
     from .distance import dice_stats
 
-    ref, test = _read(args.reference, "reference"), _read(args.test, "test")
+    ref, test = _dice_inputs(args)
     require_same_grid(ref, test, args.reference, args.test)
     s = dice_stats(ref, test)
     show_dice = args.dice or args.all or not args.hausdorff
