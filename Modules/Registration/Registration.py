@@ -193,30 +193,29 @@ class RegistrationTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_output_kinds()
 
-    def test_shift(self):
+    def _shifted_pair(self):
+        """Two Gaussian blobs 3 mm apart, as fixed and moving volume nodes."""
         import SimpleITK as sitk
 
         from SlicerImgSuite.mrml.volumes import volume_node_from_image
 
         f = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [20] * 3, 100)
         m = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [23, 20, 20], 100)
-        fixed = volume_node_from_image(slicer.mrmlScene, f, "fixed")
-        moving = volume_node_from_image(slicer.mrmlScene, m, "moving")
+        return volume_node_from_image(slicer.mrmlScene, f, "fixed"), volume_node_from_image(
+            slicer.mrmlScene, m, "moving"
+        )
+
+    def test_shift(self):
+        fixed, moving = self._shifted_pair()
         logic = RegistrationLogic()
         transform, _, result = logic.process(fixed, moving, logic.presetText("rigid"), transformKind="linear")
         self.assertEqual(transform.GetClassName(), "vtkMRMLLinearTransformNode")
         self.assertFalse(result.warnings)
 
     def test_output_kinds(self):
-        import SimpleITK as sitk
-
         from SlicerImgSuite.errors import ImgSuiteError
-        from SlicerImgSuite.mrml.volumes import volume_node_from_image
 
-        f = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [20] * 3, 100)
-        m = sitk.GaussianSource(sitk.sitkFloat32, [40] * 3, [5] * 3, [23, 20, 20], 100)
-        fixed = volume_node_from_image(slicer.mrmlScene, f, "fixed")
-        moving = volume_node_from_image(slicer.mrmlScene, m, "moving")
+        fixed, moving = self._shifted_pair()
         logic = RegistrationLogic()
         text = logic.presetText("deformable")
         for kind, node_class in (("bspline", "vtkMRMLBSplineTransformNode"), ("grid", "vtkMRMLGridTransformNode")):
