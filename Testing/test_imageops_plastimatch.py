@@ -276,6 +276,22 @@ def test_boundary(d, src):
     assert_same(d / "bd.nrrd", d / "bd_p.nrrd")
 
 
+@pytest.mark.parametrize("behavior", ["adaptive", "zero-pad", "edge-pad"])
+def test_boundary_faces(d, behavior):
+    # a structure touching the image's first corner, so the padding rule matters
+    mask = np.zeros((6, 7, 8), np.uint8)
+    mask[0:4, 0:5, 0:3] = 1
+    mask[2:6, 3:7, 5:8] = 1
+    image = sitk.GetImageFromArray(mask)
+    image.SetSpacing((0.8, 1.1, 2.5))
+    sitk.WriteImage(image, str(d / "faces_in.nrrd"))
+    opts = ["--boundary-type", "interior-face", "--boundary-behavior", behavior]
+    imgsuite("boundary", d / "faces_in.nrrd", "--output", d / "bf.nrrd", *opts)
+    plastimatch("boundary", d / "faces_in.nrrd", "--output", d / "bf_p.nrrd", *opts)
+    assert_same(d / "bf.nrrd", d / "bf_p.nrrd")
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(d / "bf.nrrd"))).max() > 8  # several face bits in use
+
+
 @pytest.mark.parametrize(
     "opts",
     [

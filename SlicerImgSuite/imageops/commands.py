@@ -167,7 +167,12 @@ def register(subparsers) -> None:
     p.add_argument("input")
     p.add_argument("--output", required=True, help="output mask (uchar)")
     p.add_argument("--boundary-behavior", choices=["adaptive", "zero-pad", "edge-pad"], default="adaptive")
-    p.add_argument("--boundary-type", choices=["interior-edge"], default="interior-edge")
+    p.add_argument(
+        "--boundary-type",
+        choices=["interior-edge", "interior-face"],
+        default="interior-edge",
+        help="interior-edge: 1 on boundary voxels; interior-face: bits -x 1, -y 2, -z 4, +x 8, +y 16, +z 32",
+    )
     p.set_defaults(func=_naming(run_boundary))
 
     p = _parser(subparsers, "dmap", "signed distance map (mm) of a structure, negative inside by default")
@@ -470,7 +475,7 @@ def run_dice(args) -> int:
 def run_boundary(args) -> int:
     from .distance import boundary
 
-    write_image(boundary(_read(args.input), args.boundary_behavior), args.output)
+    write_image(boundary(_read(args.input), args.boundary_behavior, args.boundary_type), args.output)
     return 0
 
 

@@ -15,33 +15,53 @@ from ..geometry import require_same_grid
 from ._util import array_of, run_filter, to_image
 
 BOUNDARY_BEHAVIORS = ("adaptive", "zero-pad", "edge-pad")
+BOUNDARY_TYPES = ("interior-edge", "interior-face")
+
+
+def boundary_faces(mask: np.ndarray, behavior: str = "adaptive") -> np.ndarray:
+    """Per voxel of the mask, a bit for each of its faces that borders the background (uint8).
+
+    Bits follow plastimatch's ``interior-face`` code: -x 1, -y 2, -z 4, +x 8, +y 16, +z 32 (x, y, z =
+    image i, j, k). ``behavior`` says what lies outside the image: ``zero-pad`` (background),
+    ``edge-pad`` (the edge voxel repeated) or ``adaptive`` (zero-pad, except along axes one voxel
+    thick, so a single slice behaves as 2D).
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 3, 3), bool); m[0, 1, 1] = True  # one voxel of a single slice
+    >>> int(boundary_faces(m)[0, 1, 1])  # its four in-plane faces; z is edge-padded (adaptive)
+    27
+    """
+    if behavior not in BOUNDARY_BEHAVIORS:
+        raise ImgSuiteError(f"--boundary-behavior must be one of {', '.join(BOUNDARY_BEHAVIORS)}, got {behavior!r}")
+    mask = np.asarray(mask, bool)
+    faces = np.zeros(mask.shape, np.uint8)
+    for axis in range(mask.ndim):
+        edge = behavior == "edge-pad" or (behavior == "adaptive" and mask.shape[axis] == 1)
+        xyz = mask.ndim - 1 - axis  # numpy axis 0 is the image's last (z)
+        for step, bit in ((1, 1 << xyz), (-1, 8 << xyz)):  # step 1: the neighbour on the minus side
+            neighbour = np.roll(mask, step, axis=axis)
+            # the slab rolled in from the other side is what lies outside the image
+            first = [slice(None)] * mask.ndim
+            first[axis] = slice(0, 1) if step == 1 else slice(-1, None)
+            first = tuple(first)
+            neighbour[first] = mask[first] if edge else False
+            faces[mask & ~neighbour] |= bit
+    return faces
 
 
 def boundary_array(mask: np.ndarray, behavior: str = "adaptive") -> np.ndarray:
     """Boolean array of the mask's boundary voxels (interior-edge: a face neighbour is background).
 
-    ``behavior`` says what lies outside the image: ``zero-pad`` (background), ``edge-pad`` (the edge voxel
-    repeated) or ``adaptive`` (zero-pad, except along axes one voxel thick, so a single slice behaves as 2D).
+    ``behavior`` as in :func:`boundary_faces`.
     """
-    if behavior not in BOUNDARY_BEHAVIORS:
-        raise ImgSuiteError(f"--boundary-behavior must be one of {', '.join(BOUNDARY_BEHAVIORS)}, got {behavior!r}")
-    mask = np.asarray(mask, bool)
-    interior = mask.copy()
-    for axis in range(mask.ndim):
-        edge = behavior == "edge-pad" or (behavior == "adaptive" and mask.shape[axis] == 1)
-        for step in (1, -1):
-            shifted = np.roll(mask, step, axis=axis)
-            # the slab rolled in from the other side is what lies outside the image
-            first = [slice(None)] * mask.ndim
-            first[axis] = slice(0, 1) if step == 1 else slice(-1, None)
-            first = tuple(first)
-            shifted[first] = mask[first] if edge else False
-            interior &= shifted
-    return mask & ~interior
+    return boundary_faces(mask, behavior) != 0
 
 
-def boundary(mask: sitk.Image, behavior: str = "adaptive") -> sitk.Image:
-    """A uint8 image, 1 on the structure's boundary voxels (plastimatch ``boundary``).
+def boundary(mask: sitk.Image, behavior: str = "adaptive", boundary_type: str = "interior-edge") -> sitk.Image:
+    """A uint8 image of the structure's boundary voxels (plastimatch ``boundary``).
+
+    ``interior-edge``: 1 on boundary voxels; ``interior-face``: the bits of :func:`boundary_faces`.
 
     Examples
     --------
@@ -49,7 +69,10 @@ def boundary(mask: sitk.Image, behavior: str = "adaptive") -> sitk.Image:
     >>> int(sitk.GetArrayFromImage(boundary(m)).sum())  # a 3x3x3 cube: all but its centre
     26
     """
-    return to_image(boundary_array(array_of(mask, "mask") != 0, behavior).astype(np.uint8), mask)
+    if boundary_type not in BOUNDARY_TYPES:
+        raise ImgSuiteError(f"--boundary-type must be one of {', '.join(BOUNDARY_TYPES)}, got {boundary_type!r}")
+    faces = boundary_faces(array_of(mask, "mask") != 0, behavior)
+    return to_image(faces if boundary_type == "interior-face" else (faces != 0).astype(np.uint8), mask)
 
 
 def _distance_to(points: np.ndarray, spacing, progress=None) -> np.ndarray:
