@@ -62,6 +62,15 @@ def _choice(v, table):
     return table[key]
 
 
+def _one_of(names):
+    """A parser that accepts one of ``names`` (case-insensitive) and returns it lower case."""
+    table = {n: n for n in names}
+    return lambda v: _choice(v, table)
+
+
+_optim, _impl, _output_type = _one_of(OPTIMIZERS), _one_of(IMPLS), _one_of(OUTPUT_TYPES)
+
+
 def _words(v):
     return v.replace(",", " ").split()
 
@@ -108,29 +117,8 @@ def _float_nonneg(v):
     return x
 
 
-def _optim(v):
-    key = v.strip().lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"expected one of {', '.join(sorted(OPTIMIZERS))}")
-    return key
-
-
-def _impl(v):
-    key = v.strip().lower()
-    if key not in IMPLS:
-        raise ValueError(f"expected one of {', '.join(sorted(IMPLS))}")
-    return key
-
-
 def _text(v):
     return v.strip()
-
-
-def _output_type(v):
-    key = v.strip().lower()
-    if key not in OUTPUT_TYPES:
-        raise ValueError(f"expected one of {', '.join(OUTPUT_TYPES)}")
-    return key
 
 
 def _lower(v):
