@@ -140,10 +140,17 @@ class RTStructuresLogic(ScriptedLoadableModuleLogic):
 
         return rtstruct_from_segmentation(segmentationNode, ctFolder, path, progress)
 
-    def dvh(self, segmentationNode, doseVolume, referenceVolume):
+    def loadDose(self, path, doseUnits=None):
+        """An RTDOSE (or an image with doseUnits) as a volume in Gy, marked as a dose."""
+        from SlicerImgSuite.rtstruct.nodes import dose_node_from_file
+
+        return dose_node_from_file(slicer.mrmlScene, path, doseUnits)
+
+    def dvh(self, segmentationNode, doseVolume, referenceVolume, doseUnits=None):
+        """A volume not marked as a dose (a CT) is refused unless doseUnits ("gy"/"cgy") declares it."""
         from SlicerImgSuite.rtstruct.nodes import dvh_nodes
 
-        return dvh_nodes(slicer.mrmlScene, segmentationNode, doseVolume, referenceVolume)
+        return dvh_nodes(slicer.mrmlScene, segmentationNode, doseVolume, referenceVolume, dose_units=doseUnits)
 
 
 class RTStructuresTest(ScriptedLoadableModuleTest):

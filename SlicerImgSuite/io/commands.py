@@ -35,7 +35,7 @@ def register(subparsers) -> None:
         parents=[subparsers.common_parent],
         help="convert images, DICOM series, structure sets and transforms (plastimatch convert)",
     )
-    p.add_argument("--input", required=True, help="image file, DICOM folder, or what another job accepts")
+    p.add_argument("--input", help="image file, DICOM folder, or what another job accepts")
     p.add_argument("--output-img", help="output image (nrrd, mha, nii.gz, ...)")
     p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
     p.add_argument(
@@ -120,6 +120,8 @@ def run_convert(args: argparse.Namespace) -> int:
         handler = getattr(module, "convert", None)
         if handler is not None and handler(args, progress):
             return 0
+    if not args.input:
+        raise ImgSuiteError("give --input (or --input-dose-img)")
     if not args.output_img:
         given = sorted(
             "--" + k.replace("_", "-")
