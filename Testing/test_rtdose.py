@@ -5,6 +5,7 @@ The planning-system doses are the Nelms phantom's (Pinnacle3, 32-bit, DoseGridSc
 
 from __future__ import annotations
 
+import csv
 import subprocess
 
 import numpy as np
@@ -186,3 +187,40 @@ def test_slicer_dvh_refuses_a_volume_that_is_not_a_dose(phantom, mrml):
         dvh_nodes(mrml, seg, cgy_node, ct_node)
     _, _, declared = dvh_nodes(mrml, seg, cgy_node, ct_node, dose_units="cgy")
     assert declared["PTV"]["mean"] == pytest.approx(stats["PTV"]["mean"], rel=1e-3)
+
+
+def test_dvh_of_a_study_folder_matches_plastimatch_dvh_input(phantom, tmp_path, capsys):
+    """``dvh --input STUDY_DIR`` (RS.dcm, RD.dcm and CT/ in one folder), as plastimatch's ``dvh --input``.
+
+    plastimatch's defaults are 256 bins of 0.5 Gy, its row x being the fraction at or above x - 0.25 Gy
+    (centred bins); ours (kept as the default) is row x = the fraction at or above x. With bins of
+    0.25 Gy our row x - 0.25 is plastimatch's row x; each rasterizes the structures itself here.
+    """
+    folder = phantom.rtstruct.parent
+    ours, plm = tmp_path / "ours.csv", tmp_path / "plm.csv"
+    capsys.readouterr()
+    assert (
+        main(["dvh", "--input", str(folder), "--num-bins", "512", "--bin-width", "0.25", "--output-csv", str(ours)])
+        == 0
+    )
+    note = capsys.readouterr().err
+    assert str(phantom.rtstruct) in note and str(phantom.rtdose) in note and str(phantom.ct_dir) in note
+    subprocess.run(
+        ["plastimatch", "dvh", "--input", str(folder), "--output-csv", str(plm)], check=True, capture_output=True
+    )
+    theirs = list(csv.reader(open(plm)))
+    mine = list(csv.reader(open(ours)))
+    assert theirs[0] == mine[0] and len(theirs) == 257  # same structures; plastimatch's 256 bins
+    for k in range(1, 256):
+        assert float(mine[2 * k - 1 + 1][0]) == pytest.approx(0.5 * k - 0.25)
+        for j in range(1, len(theirs[0])):
+            assert abs(float(mine[2 * k - 1 + 1][j]) - float(theirs[k + 1][j])) < 0.01, (theirs[0][j], k)
+    # two doses in the folder: refused, both named
+    import shutil
+
+    study = tmp_path / "study"
+    shutil.copytree(folder, study)
+    shutil.copy(study / phantom.rtdose.name, study / "RD2.dcm")
+    rc = main(["dvh", "--input", str(study), "--output-csv", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "2 RTDOSE files" in err and "RD2.dcm" in err and not (tmp_path / "x.csv").exists()

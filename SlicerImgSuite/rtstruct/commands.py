@@ -243,6 +243,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "dvh", parents=[subparsers.common_parent], help="dose-volume histograms per structure (plastimatch dvh)"
     )
+    p.add_argument(
+        "--input", help="study folder holding the RTSTRUCT and the RTDOSE (and the CT, used as the grid when found)"
+    )
     p.add_argument("--input-dose", help="dose: RTDOSE file, or an image with --dose-units")
     p.add_argument("--input-ss-img", help="structure-set image (bits) or labelmap")
     p.add_argument("--input-ss-list", help="structure list for --input-ss-img")
@@ -260,8 +263,12 @@ def register(subparsers) -> None:
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--cumulative", action="store_true", help="cumulative DVH (the default)")
     kind.add_argument("--differential", action="store_true", help="differential DVH")
-    p.add_argument("--num-bins", type=int, help="number of bins (default: up to the maximum dose)")
-    p.add_argument("--bin-width", type=float, default=0.1, help="bin width, Gy (default 0.1)")
+    p.add_argument(
+        "--num-bins", type=int, help="number of bins (default: up to the maximum dose; plastimatch's default is 256)"
+    )
+    p.add_argument(
+        "--bin-width", type=float, default=0.1, help="bin width, Gy (default 0.1; plastimatch's default is 0.5)"
+    )
     add_dose_options(p)
     p.add_argument(
         "--normalization",
@@ -269,7 +276,7 @@ def register(subparsers) -> None:
         default="pct",
         help="DVH values: fraction of the structure (pct, plastimatch's default), cc, or voxels",
     )
-    p.set_defaults(func=run_dvh)
+    p.set_defaults(func=run_dvh, ct_series_uid=None)
 
     p = subparsers.add_parser(
         "gamma", parents=[subparsers.common_parent], help="gamma index between two dose images (plastimatch gamma)"
@@ -308,6 +315,28 @@ def _frame_of(dose) -> str:
     return dose.GetMetaData(FRAME_KEY) if dose.HasMetaDataKey(FRAME_KEY) else ""
 
 
+def _study_inputs(args: argparse.Namespace) -> None:
+    """``dvh --input STUDY_DIR``: the RTSTRUCT, the RTDOSE and the structures' CT found in one folder (as
+    plastimatch's ``dvh --input``); options given explicitly win. Says what it took."""
+    import sys
+
+    from .study import find_study
+
+    if not args.input:
+        return
+    study = find_study(args.input)
+    args.input_dose = args.input_dose or str(study.dose)
+    if not (args.input_ss_img or args.input_rtstruct):
+        args.input_rtstruct = str(study.rtstruct)
+    if study.ct is not None and not args.referenced_ct:
+        args.referenced_ct, args.ct_series_uid = str(study.ct.folder), study.ct.uid
+    if not args.quiet:
+        grid = args.referenced_ct or "the dose grid (no CT found)"
+        if study.ct is not None and args.ct_series_uid == study.ct.uid:
+            grid = study.ct.text()
+        print(f"imgsuite dvh: structures {args.input_rtstruct}, dose {args.input_dose}, grid {grid}", file=sys.stderr)
+
+
 def run_dvh(args: argparse.Namespace) -> int:
     import numpy as np
     import SimpleITK as sitk
@@ -320,13 +349,18 @@ def run_dvh(args: argparse.Namespace) -> int:
     from .structure_set import Roi, read_rtstruct
 
     progress = progress_for(args)
+    if args.bin_width <= 0 or (args.num_bins is not None and args.num_bins < 1):
+        raise ImgSuiteError("--bin-width must be > 0 and --num-bins >= 1")
+    _study_inputs(args)
     if not args.input_dose:
-        raise ImgSuiteError("give --input-dose")
+        raise ImgSuiteError("give --input-dose (or --input STUDY_DIR)")
     dose = _read_dose(args.input_dose, args.dose_units, args.dose_scale)
     if args.input_rtstruct:
         ss = read_rtstruct(args.input_rtstruct)
         ss.check_frame_of_reference(_frame_of(dose), f"the dose {args.input_dose}")
-        reference = read_image(args.referenced_ct) if args.referenced_ct else dose
+        reference = dose
+        if args.referenced_ct:
+            reference = read_image(args.referenced_ct, series_uid=getattr(args, "ct_series_uid", None))
         oversample = 1
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
             reference = refined_grid(reference, (1, 1, 4))
