@@ -10,6 +10,7 @@ claims it, the input is an image and ``--output-img`` is written.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -116,12 +117,16 @@ def run_convert(args: argparse.Namespace) -> int:
     from ..cli import command_modules, progress_for
 
     progress = progress_for(args)
+    if not args.input and not getattr(args, "input_dose_img", None):  # argparse's error: usage, exit 2
+        args._subparsers["convert"].error("the following arguments are required: --input (or --input-dose-img)")
+    if args.input and not Path(args.input).exists():
+        raise ImgSuiteError("no such file or folder (--input)", args.input)
     for module in command_modules():
         handler = getattr(module, "convert", None)
         if handler is not None and handler(args, progress):
             return 0
     if not args.input:
-        raise ImgSuiteError("give --input (or --input-dose-img)")
+        raise ImgSuiteError("nothing to convert: give --input")
     if not args.output_img:
         given = sorted(
             "--" + k.replace("_", "-")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 import warnings
 from pathlib import Path
 
@@ -175,22 +176,31 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
 
 
 def _reference(args, ss, progress):
-    """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder, or a guess."""
+    """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder,
+    the CT beside an RTSTRUCT file (found and named, as plastimatch promises), or a guess."""
     from ..cli_options import grid_from_args
     from ..io.dicom_series import scan_folder
     from .rasterize import guess_grid
 
-    ct_folder = None
+    ct_folder, series_uid = None, getattr(args, "series_uid", None)
     if args.referenced_ct:
-        ct_folder = Path(args.referenced_ct)
+        ct_folder = _ct_folder(args.referenced_ct)
     elif Path(args.input).is_dir() and any(s.is_image for s in scan_folder(args.input)):
         ct_folder = Path(args.input)  # plastimatch-style folder holding CT + RTSTRUCT
+    elif Path(args.input).is_file() and not series_uid:
+        from .study import find_referenced_ct
+
+        found = find_referenced_ct(ss, Path(args.input).parent, subfolders=False)
+        if found is not None:
+            ct_folder, series_uid = found.folder, found.uid
+            if not getattr(args, "quiet", False):
+                print(f"imgsuite convert: using {found.text()}", file=sys.stderr)
     reference = None
     if ct_folder is not None and not getattr(args, "fixed", None) and not getattr(args, "dim", None):
         from ..io.dicom_series import select_series
 
         series = scan_folder(ct_folder)
-        info = select_series(ct_folder, series, getattr(args, "series_uid", None), getattr(args, "modality", None))
+        info = select_series(ct_folder, series, series_uid, getattr(args, "modality", None))
         ss.check_frame_of_reference(info.frame_of_reference, f"the CT in {ct_folder}")
         from .write import reference_series
 
@@ -200,6 +210,19 @@ def _reference(args, ss, progress):
         like = guess_grid(ss, spacing=_spacing_hint(args))
         reference = grid_from_args(args, like=like) or like
     return reference, ct_folder
+
+
+def _ct_folder(path) -> Path:
+    """``--referenced-ct``: the CT's DICOM folder; a file there is refused with what it is."""
+    path = Path(path)
+    if path.is_file():
+        from .study import file_modality
+
+        what = f"a DICOM {file_modality(path)} file" if file_modality(path) else "not a DICOM file"
+        raise ImgSuiteError(f"--referenced-ct names a file ({what}); give the folder holding the CT series", path)
+    if not path.exists():
+        raise ImgSuiteError("no such folder (--referenced-ct)", path)
+    return path
 
 
 def _spacing_hint(args):
@@ -318,8 +341,6 @@ def _frame_of(dose) -> str:
 def _study_inputs(args: argparse.Namespace) -> None:
     """``dvh --input STUDY_DIR``: the RTSTRUCT, the RTDOSE and the structures' CT found in one folder (as
     plastimatch's ``dvh --input``); options given explicitly win. Says what it took."""
-    import sys
-
     from .study import find_study
 
     if not args.input:

@@ -40,12 +40,12 @@ class Study:
     ct: FoundSeries | None
 
 
-def _folders(folder: Path) -> list[Path]:
-    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return [folder, *subfolders]
+def _folders(folder: Path, subfolders: bool = True) -> list[Path]:
+    below = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if subfolders else []
+    return [folder, *below]
 
 
-def find_referenced_ct(ss, folder: str | os.PathLike) -> FoundSeries | None:
+def find_referenced_ct(ss, folder: str | os.PathLike, subfolders: bool = True) -> FoundSeries | None:
     """The image series in ``folder`` (or a direct subfolder) that structure set ``ss`` belongs to, or None.
 
     The series the RTSTRUCT references wins; otherwise the one series sharing its Frame of Reference.
@@ -53,7 +53,7 @@ def find_referenced_ct(ss, folder: str | os.PathLike) -> FoundSeries | None:
     """
     from ..io.dicom_series import scan_folder
 
-    candidates = [(f, s) for f in _folders(Path(folder)) for s in scan_folder(f) if s.is_image]
+    candidates = [(f, s) for f in _folders(Path(folder), subfolders) for s in scan_folder(f) if s.is_image]
     referenced = [(f, s) for f, s in candidates if ss.referenced_series_uid and s.uid == ss.referenced_series_uid]
     same_frame = [
         (f, s) for f, s in candidates if ss.frame_of_reference and s.frame_of_reference == ss.frame_of_reference
@@ -70,7 +70,8 @@ def find_referenced_ct(ss, folder: str | os.PathLike) -> FoundSeries | None:
     return None
 
 
-def _modality(path: Path) -> str:
+def file_modality(path: Path) -> str:
+    """The Modality of a DICOM file ("" when it is not DICOM or has none)."""
     import pydicom
 
     try:
@@ -97,7 +98,7 @@ def find_study(folder: str | os.PathLike) -> Study:
     files = [p for f in _folders(folder) for p in sorted(f.iterdir()) if p.is_file() and not p.name.startswith(".")]
     found = {"RTSTRUCT": [], "RTDOSE": []}
     for path in files:
-        modality = _modality(path)
+        modality = file_modality(path)
         if modality in found:
             found[modality].append(path)
     for modality, paths in found.items():
