@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
+
+# pydicom is imported where it is used: the CLI's parser reads DOSE_UNITS from here at start-up
 
 # Gy per unit of each dose unit a user may declare (plastimatch's --dose-units names)
 DOSE_UNITS = {"gy": 1.0, "cgy": 0.01}
@@ -44,6 +45,8 @@ def read_rtdose(path: str | os.PathLike, units: str | None = None) -> sitk.Image
         dose.GetPixelIDTypeAsString(), dose.GetMetaData("DoseUnits")
         # -> ('32-bit float', 'GY')
     """
+    import pydicom
+
     path = Path(path)
     if not path.is_file():
         raise ImgSuiteError("no such file", path)
@@ -155,6 +158,8 @@ def _placed(pixels: np.ndarray, ds, frames: int, path) -> sitk.Image:
 
 def is_rtdose_file(path: str | os.PathLike) -> bool:
     """True for a DICOM file whose Modality is RTDOSE (a header read, no pixels)."""
+    import pydicom
+
     path = Path(path)
     if not path.is_file():
         return False
@@ -236,6 +241,8 @@ def _kind(image: sitk.Image, source, modality: str | None) -> str:
         from ..io.dicom_series import is_dicom_file
 
         if is_dicom_file(Path(source)):
+            import pydicom
+
             try:
                 modality = str(pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["Modality"]).Modality)
             except Exception:
