@@ -39,6 +39,8 @@ class RTStructuresParameterNode:
     ctFolder: Path
     exportPath: Path
     doseVolume: vtkMRMLScalarVolumeNode
+    dosePath: Path
+    doseUnits: str = "not a dose unless loaded as one"
 
 
 class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -60,6 +62,7 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.dvhButton.connect("clicked(bool)", self.onDvhButton)
+        self.ui.loadDoseButton.connect("clicked(bool)", self.onLoadDoseButton)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -109,10 +112,17 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.logic.exportRTStruct(p.exportSegmentation, p.ctFolder, p.exportPath, progress)
             self.ui.resultText.setPlainText(f"Wrote {p.exportPath}")
 
+    def onLoadDoseButton(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Loading the dose failed.", waitCursor=True):
+            p.doseVolume = self.logic.loadDose(p.dosePath)
+            self.ui.resultText.setPlainText(f"Loaded {p.dosePath} as {p.doseVolume.GetName()} (Gy).")
+
     def onDvhButton(self):
         p = self._parameterNode
+        units = {"Gy": "gy", "cGy": "cgy"}.get(p.doseUnits)
         with slicer.util.tryWithErrorDisplay("DVH failed.", waitCursor=True):
-            table, chart, stats = self.logic.dvh(p.exportSegmentation, p.doseVolume, p.referenceVolume)
+            table, chart, stats = self.logic.dvh(p.exportSegmentation, p.doseVolume, p.referenceVolume, units)
             slicer.modules.plots.logic().ShowChartInLayout(chart)
             lines = [
                 f"{n}: {s['volume_cc']:.2f} cc, mean {s['mean']:.2f} Gy, D95 {s['D95']:.2f} Gy"
