@@ -224,3 +224,35 @@ def test_dvh_of_a_study_folder_matches_plastimatch_dvh_input(phantom, tmp_path, 
     rc = main(["dvh", "--input", str(study), "--output-csv", str(tmp_path / "x.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and "2 RTDOSE files" in err and "RD2.dcm" in err and not (tmp_path / "x.csv").exists()
+
+
+def test_grid_frame_offsets_absolute_or_reversed_place_the_same_dose(pinnacle, tmp_path):
+    """GridFrameOffsetVector relative (Pinnacle's), absolute (first value = first frame's z) or running against
+    the slice normal: the same dose at the same place, as plastimatch reads each file."""
+    source = pydicom.dcmread(pinnacle[0])
+    reference = sitk.ReadImage(str(pinnacle[0]))  # GDCM: the geometry (its values are the stored integers)
+    offsets = [float(v) for v in source.GridFrameOffsetVector]
+    z0 = float(source.ImagePositionPatient[2])
+    absolute = pydicom.dcmread(pinnacle[0])
+    absolute.GridFrameOffsetVector = [f"{z0 + v:g}" for v in offsets]
+    absolute.save_as(tmp_path / "absolute.dcm")
+    reversed_ = pydicom.dcmread(pinnacle[0])  # frames stored top to bottom: last frame first, negative offsets
+    frames = reversed_.pixel_array[::-1]
+    reversed_.ImagePositionPatient = [*source.ImagePositionPatient[:2], f"{z0 + offsets[-1]:g}"]
+    reversed_.GridFrameOffsetVector = [f"{-v:g}" for v in offsets]
+    reversed_.PixelData = np.ascontiguousarray(frames).tobytes()
+    reversed_.save_as(tmp_path / "reversed.dcm")
+    expected = _gy(pinnacle[0])
+    for name in ("absolute", "reversed"):
+        out = tmp_path / f"{name}.nrrd"
+        assert main(["convert", "--input", str(tmp_path / f"{name}.dcm"), "--output-img", str(out), "-q"]) == 0
+        image = sitk.ReadImage(str(out))
+        assert image.GetOrigin() == pytest.approx(reference.GetOrigin()) and image.GetSpacing()[2] == pytest.approx(3)
+        np.testing.assert_allclose(_array(out), expected, rtol=1e-6, atol=1e-6)
+        plm = tmp_path / f"{name}_plm.nrrd"
+        subprocess.run(["plastimatch", "convert", "--input-dose-img", str(tmp_path / f"{name}.dcm"),
+                        "--output-dose-img", str(plm)], check=True, capture_output=True)  # fmt: skip
+        np.testing.assert_allclose(_array(plm), expected, rtol=1e-5, atol=1e-5)
+    # plastimatch's own spelling: the dose of an RTDOSE --input goes into --output-dicom
+    assert main(["convert", "--input", str(pinnacle[0]), "--output-dicom", str(tmp_path / "dicom"), "-q"]) == 0
+    assert np.abs(_gy(tmp_path / "dicom" / "RD.dcm") - expected).max() <= expected.max() / 65535
