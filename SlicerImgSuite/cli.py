@@ -56,6 +56,10 @@ def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     import difflib
 
     sub = getattr(args, "_subparsers", {}).get(getattr(args, "command", None), parser)
+    nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    while nested and getattr(args, nested[0].dest, None) in nested[0].choices:  # ``imgsuite hsi convert ...``
+        sub = nested[0].choices[getattr(args, nested[0].dest)]
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
     known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
     hints = []
     for extra in extras:

@@ -106,3 +106,7 @@ def test_a_mistyped_option_shows_the_subcommands_usage_and_a_suggestion(capsys):
         main(["convert", "--inptu", "x", "--output-img", "y.nrrd"])
     err = capsys.readouterr().err
     assert "usage: imgsuite convert" in err and "did you mean --input?" in err
+    with pytest.raises(SystemExit):  # a nested subcommand: its own usage
+        main(["hsi", "convert", "x.hsi", "--output", "y.nrrd", "--calbrate"])
+    err = capsys.readouterr().err
+    assert "usage: imgsuite hsi convert" in err and "did you mean --calibrate?" in err
