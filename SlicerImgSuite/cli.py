@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.common_parent = common  # job modules pass parents=[subparsers.common_parent]
     for module in command_modules():
         module.register(subparsers)
-    parser.set_defaults(_subparsers=subparsers.choices)
+    parser.subcommand_parsers = subparsers.choices  # for the usage of a subcommand given unknown options
     return parser
 
 
@@ -55,7 +55,7 @@ def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     """Unrecognized arguments: the subcommand's usage and a suggestion (difflib), exit 2."""
     import difflib
 
-    sub = getattr(args, "_subparsers", {}).get(getattr(args, "command", None), parser)
+    sub = getattr(parser, "subcommand_parsers", {}).get(getattr(args, "command", None), parser)
     nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
     while nested and getattr(args, nested[0].dest, None) in nested[0].choices:  # ``imgsuite hsi convert ...``
         sub = nested[0].choices[getattr(args, nested[0].dest)]

@@ -49,6 +49,11 @@ def register(subparsers) -> None:
         if hasattr(module, "add_convert_options"):
             module.add_convert_options(p)
     p.set_defaults(func=run_convert)
+    global _CONVERT_PARSER
+    _CONVERT_PARSER = p  # run_convert answers a missing input as argparse does (usage, exit 2)
+
+
+_CONVERT_PARSER: argparse.ArgumentParser | None = None
 
 
 def add_series_options(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +123,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
     progress = progress_for(args)
     if not args.input and not getattr(args, "input_dose_img", None):  # argparse's error: usage, exit 2
-        args._subparsers["convert"].error("the following arguments are required: --input (or --input-dose-img)")
+        _CONVERT_PARSER.error("the following arguments are required: --input (or --input-dose-img)")
     if args.input and not Path(args.input).exists():
         raise ImgSuiteError("no such file or folder (--input)", args.input)
     for module in command_modules():
