@@ -47,7 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.common_parent = common  # job modules pass parents=[subparsers.common_parent]
     for module in command_modules():
         module.register(subparsers)
+    parser.subcommand_parsers = subparsers.choices  # for the usage of a subcommand given unknown options
     return parser
+
+
+def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> None:
+    """Unrecognized arguments: the subcommand's usage and a suggestion (difflib), exit 2."""
+    import difflib
+
+    sub = getattr(parser, "subcommand_parsers", {}).get(getattr(args, "command", None), parser)
+    nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    while nested and getattr(args, nested[0].dest, None) in nested[0].choices:  # ``imgsuite hsi convert ...``
+        sub = nested[0].choices[getattr(args, nested[0].dest)]
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
+    hints = []
+    for extra in extras:
+        if extra.startswith("-"):
+            close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{extra.split('=', 1)[0]}: did you mean {close[0]}?")
+    sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
 def progress_for(args: argparse.Namespace) -> ProgressCallback:
@@ -59,7 +79,9 @@ def progress_for(args: argparse.Namespace) -> ProgressCallback:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unknown_options(parser, args, extras)
     try:
         result = args.func(args)
     except ImgSuiteError as exc:

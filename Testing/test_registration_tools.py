@@ -105,7 +105,7 @@ def test_warp_matches_plastimatch_and_keeps_labels(pair, tmp_path):
     sitk.WriteImage(ss, str(tmp_path / "ss.nrrd"))
     sitk.WriteImage(sitk.Cast(ct, sitk.sitkFloat32) / 100.0, str(tmp_path / "dose.nrrd"))
     assert run("warp", "--input-ss-img", tmp_path / "ss.nrrd", "--output-ss-img", tmp_path / "ss_w.nrrd",
-               "--input-dose-img", tmp_path / "dose.nrrd", "--output-dose-img", tmp_path / "dose_w.nrrd",
+               "--input-dose-img", tmp_path / "dose.nrrd", "--output-dose-img", tmp_path / "dose_w.nrrd", "--dose-units", "gy",
                "--xf", tmp_path / "vf.mha") == 0  # fmt: skip
     ssw = sitk.ReadImage(str(tmp_path / "ss_w.nrrd"))
     assert ssw.GetPixelID() == sitk.sitkUInt32 and set(np.unique(sitk.GetArrayViewFromImage(ssw))) <= {0, 2, 5}

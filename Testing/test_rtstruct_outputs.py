@@ -222,6 +222,8 @@ def test_gamma_subvoxel_search_passes_a_2mm_shift_on_a_3mm_grid(tmp_path):
             "0.01",
             "--output",
             str(tmp_path / "g.mha"),
+            "--dose-units",
+            "gy",
             "-q",
         ]
     )

@@ -39,6 +39,8 @@ class RTStructuresParameterNode:
     ctFolder: Path
     exportPath: Path
     doseVolume: vtkMRMLScalarVolumeNode
+    dosePath: Path
+    doseUnits: str = "not a dose unless loaded as one"
 
 
 class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -60,6 +62,7 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.dvhButton.connect("clicked(bool)", self.onDvhButton)
+        self.ui.loadDoseButton.connect("clicked(bool)", self.onLoadDoseButton)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -109,10 +112,17 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.logic.exportRTStruct(p.exportSegmentation, p.ctFolder, p.exportPath, progress)
             self.ui.resultText.setPlainText(f"Wrote {p.exportPath}")
 
+    def onLoadDoseButton(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Loading the dose failed.", waitCursor=True):
+            p.doseVolume = self.logic.loadDose(p.dosePath)
+            self.ui.resultText.setPlainText(f"Loaded {p.dosePath} as {p.doseVolume.GetName()} (Gy).")
+
     def onDvhButton(self):
         p = self._parameterNode
+        units = {"Gy": "gy", "cGy": "cgy"}.get(p.doseUnits)
         with slicer.util.tryWithErrorDisplay("DVH failed.", waitCursor=True):
-            table, chart, stats = self.logic.dvh(p.exportSegmentation, p.doseVolume, p.referenceVolume)
+            table, chart, stats = self.logic.dvh(p.exportSegmentation, p.doseVolume, p.referenceVolume, units)
             slicer.modules.plots.logic().ShowChartInLayout(chart)
             lines = [
                 f"{n}: {s['volume_cc']:.2f} cc, mean {s['mean']:.2f} Gy, D95 {s['D95']:.2f} Gy"
@@ -140,10 +150,17 @@ class RTStructuresLogic(ScriptedLoadableModuleLogic):
 
         return rtstruct_from_segmentation(segmentationNode, ctFolder, path, progress)
 
-    def dvh(self, segmentationNode, doseVolume, referenceVolume):
+    def loadDose(self, path, doseUnits=None):
+        """An RTDOSE (or an image with doseUnits) as a volume in Gy, marked as a dose."""
+        from SlicerImgSuite.rtstruct.nodes import dose_node_from_file
+
+        return dose_node_from_file(slicer.mrmlScene, path, doseUnits)
+
+    def dvh(self, segmentationNode, doseVolume, referenceVolume, doseUnits=None):
+        """A volume not marked as a dose (a CT) is refused unless doseUnits ("gy"/"cgy") declares it."""
         from SlicerImgSuite.rtstruct.nodes import dvh_nodes
 
-        return dvh_nodes(slicer.mrmlScene, segmentationNode, doseVolume, referenceVolume)
+        return dvh_nodes(slicer.mrmlScene, segmentationNode, doseVolume, referenceVolume, dose_units=doseUnits)
 
 
 class RTStructuresTest(ScriptedLoadableModuleTest):

@@ -186,3 +186,56 @@ def _time(value) -> datetime:
         return datetime.fromisoformat(str(value).strip())
     except ValueError:
         raise ImgSuiteError(f"acquisition time {value!r} is not ISO 8601 (YYYY-MM-DDThh:mm:ss)") from None
+
+
+SCALING_FIELDS = ("data gain values", "data offset values", "reflectance scale factor")
+
+
+def apply_scaling(cube: np.ndarray, header, path=None, chunk_lines: int = 256) -> tuple[np.ndarray, object]:
+    """ENVI's stored-value scaling, applied on request: ``(gain * value + offset) / reflectance scale factor``.
+
+    ``data gain values`` and ``data offset values`` hold one number per band (gain 1, offset 0 when
+    absent); ``reflectance scale factor`` is the number that, divided into the data, gives 0-1
+    reflectance. The result is float32; the applied fields leave the returned header. A header with
+    none of them is returned as it is.
+
+    Examples
+    --------
+    >>> from .envi_header import parse_header
+    >>> h = parse_header("ENVI\\nbands = 2\\ndata offset values = {-100, 0}\\nreflectance scale factor = 10000")
+    >>> cube, out = apply_scaling(np.full((1, 1, 2), 5100, np.uint16), h)
+    >>> cube.ravel().tolist(), "reflectance scale factor" in out
+    ([0.5, 0.5099999904632568], False)
+    """
+    if not any(key in header for key in SCALING_FIELDS):
+        return cube, header
+    bands = cube.shape[2]
+
+    def per_band(key: str, default: float) -> np.ndarray:
+        try:
+            values = header.numbers(key)
+        except ValueError:
+            raise ImgSuiteError(f"'{key}' holds non-numbers", path) from None
+        if values is None:
+            return np.full(bands, default)
+        if len(values) != bands or not np.all(np.isfinite(values)):
+            raise ImgSuiteError(f"'{key}' needs {bands} finite numbers (one per band), got {len(values)}", path)
+        return np.array(values, float)
+
+    gain, offset = per_band("data gain values", 1.0), per_band("data offset values", 0.0)
+    try:
+        factor = float(header.get("reflectance scale factor", 1.0))
+    except (TypeError, ValueError):
+        raise ImgSuiteError(
+            f"'reflectance scale factor' is not a number ({header.get('reflectance scale factor')!r})", path
+        ) from None
+    if not np.isfinite(factor) or factor == 0:
+        raise ImgSuiteError(f"'reflectance scale factor' must be a finite non-zero number, not {factor:g}", path)
+    out = np.empty(cube.shape, np.float32)
+    for start in range(0, cube.shape[0], chunk_lines):
+        chunk = np.asarray(cube[start : start + chunk_lines], np.float64)
+        out[start : start + chunk_lines] = (chunk * gain + offset) / factor
+    header = header.copy()
+    for key in SCALING_FIELDS:
+        header.pop(key, None)
+    return out, header

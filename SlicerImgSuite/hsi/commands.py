@@ -27,6 +27,11 @@ def register(subparsers) -> None:
     p.add_argument("--output", required=True, help="output: .nrrd, .nii.gz, .mha (bands as vector components) or .envi")
     p.add_argument("--calibrate", action="store_true", help="reflectance from Reference/white and Reference/black")
     p.add_argument("--apply-procedures", action="store_true", help="apply the header's read procedures")
+    p.add_argument(
+        "--apply-scaling",
+        action="store_true",
+        help="apply 'data gain values', 'data offset values' and 'reflectance scale factor' (float32 output)",
+    )
     p.add_argument("--bands", metavar="A:B", help="keep bands A..B (0-based, inclusive)")
     p.add_argument("--output-labelmap", help="also write the classification as a label image (.nrrd, .nii.gz)")
     _reading_options(p)
@@ -103,6 +108,7 @@ def _convert(args: argparse.Namespace) -> int:
         calibrate=args.calibrate,
         apply_procedures=args.apply_procedures,
         bands=args.bands,
+        apply_scaling=args.apply_scaling,
         strict=args.strict,
         allow_compressed=args.allow_compressed,
         progress=progress,

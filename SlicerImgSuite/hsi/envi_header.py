@@ -297,9 +297,31 @@ def layout(
             raise ImgSuiteError(f"invalid interleave {interleave!r} (bsq, bil or bip)", path)
         _warn(path, f"invalid interleave {interleave!r}: assuming bsq")
         interleave = "bsq"
+    check_file_type(header, path)
     if wavelengths:
         check_wavelengths(header, bands, path, strict)
     return Layout(samples, lines, bands, data_type, interleave, byte_order, offset)
+
+
+def check_file_type(header: EnviHeader, path=None) -> None:
+    """Refuse a ``file type`` whose binary is not raw samples (``JPEGXL``, ``TIFF``, ``HDF``, ...): reading it as
+    samples would give noise. ENVI's raw types (``ENVI Standard``, ``ENVI Classification``, ``ENVI Spectral
+    Library``, ...) all start with ``ENVI``.
+
+    Examples
+    --------
+    >>> check_file_type(parse_header("ENVI\\nfile type = JPEGXL"), "scan.hdr")
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: scan.hdr: file type = JPEGXL: the binary is encoded (not raw samples), which this reader cannot decode; convert it to ENVI Standard
+    """
+    kind = str(header.get("file type", "ENVI Standard")).strip()
+    if not kind.lower().startswith("envi"):
+        raise ImgSuiteError(
+            f"file type = {kind}: the binary is encoded (not raw samples), which this reader cannot decode; "
+            "convert it to ENVI Standard",
+            path,
+        )
 
 
 def check_wavelengths(header: EnviHeader, bands: int, path=None, strict: bool = False) -> None:

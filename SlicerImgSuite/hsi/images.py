@@ -11,23 +11,52 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from .envi_header import EnviHeader
 
-UNIT_MM = {"mm": 1.0, "millimeters": 1.0, "m": 1000.0, "meters": 1000.0, "cm": 10.0, "um": 1e-3, "micrometers": 1e-3}
+UNIT_MM = {
+    "m": 1000.0, "meters": 1000.0, "metres": 1000.0, "meter": 1000.0, "metre": 1000.0,
+    "mm": 1.0, "millimeters": 1.0, "millimetres": 1.0, "cm": 10.0, "centimeters": 1.0e1, "centimetres": 1.0e1,
+    "um": 1e-3, "micrometers": 1e-3, "micrometres": 1e-3, "microns": 1e-3, "nm": 1e-6, "nanometers": 1e-6,
+    "km": 1e6, "kilometers": 1e6, "kilometres": 1e6,
+}  # fmt: skip
 
 
-def pixel_spacing(header: EnviHeader) -> tuple[float, float]:
-    """``pixel size = {x, y, units=...}`` in mm (default 1 x 1)."""
+def pixel_spacing(header: EnviHeader, path=None) -> tuple[float, float]:
+    """``pixel size = {x, y, units=...}`` in mm (default 1 x 1 when the header has none).
+
+    ENVI's pixel size is in **metres** unless ``units=`` says otherwise (``{0.0001, 0.0001}`` is 0.1 mm);
+    unknown units are warned about and taken as metres.
+
+    Examples
+    --------
+    >>> from .envi_header import parse_header
+    >>> pixel_spacing(parse_header("ENVI\\npixel size = {0.0002, 0.0001}"))
+    (0.2, 0.1)
+    >>> pixel_spacing(parse_header("ENVI\\npixel size = {0.3, 0.1, units=mm}"))
+    (0.3, 0.1)
+    """
     value = header.get("pixel size")
     if not isinstance(value, list) or len(value) < 2:
         return 1.0, 1.0
-    scale = 1.0
+    scale = UNIT_MM["m"]
     for item in value[2:]:
         key, _, unit = item.partition("=")
         if key.strip().lower() == "units":
-            scale = UNIT_MM.get(unit.strip().lower(), 1.0)
+            unit = unit.strip().lower()
+            if unit not in UNIT_MM:
+                import warnings
+
+                from .envi_header import EnviHeaderWarning
+
+                warnings.warn(
+                    f"{path or 'header'}: unknown pixel size units {unit!r}: assuming metres",
+                    EnviHeaderWarning,
+                    stacklevel=2,
+                )
+            scale = UNIT_MM.get(unit, UNIT_MM["m"])
     try:
-        return float(value[0]) * scale, float(value[1]) * scale
+        x, y = float(value[0]) * scale, float(value[1]) * scale
     except ValueError:
         return 1.0, 1.0
+    return (x, y) if x > 0 and y > 0 and np.isfinite(x) and np.isfinite(y) else (1.0, 1.0)
 
 
 def image_from_cube(cube: np.ndarray, header: EnviHeader | None = None) -> sitk.Image:

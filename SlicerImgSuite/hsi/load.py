@@ -35,6 +35,7 @@ def load_hyperspectral(
     calibrate: bool = False,
     apply_procedures: bool = False,
     bands: str | slice | None = None,
+    apply_scaling: bool = False,
     strict: bool = False,
     allow_compressed: bool = False,
     progress: ProgressCallback | None = None,
@@ -52,6 +53,10 @@ def load_hyperspectral(
         steps (crop, rotate, resample); after ``merge`` or a microservice they are dropped.
     bands : "A:B" or slice, optional
         Keep bands A..B (0-based, inclusive), last.
+    apply_scaling : bool
+        Apply the header's ``data gain values``, ``data offset values`` and ``reflectance scale factor``
+        (float32 result; see :func:`~SlicerImgSuite.hsi.calibrate.apply_scaling`). Not with ``calibrate``:
+        the white/black ratio is already reflectance.
     strict, allow_compressed :
         See :class:`~SlicerImgSuite.hsi.container.HsiFile`.
 
@@ -67,13 +72,20 @@ def load_hyperspectral(
     path = Path(path)
     if not path.exists():
         raise ImgSuiteError("no such file", path)
+    if apply_scaling and calibrate:
+        raise ImgSuiteError(
+            "apply the scale factors or calibrate with Reference/white, not both: the ratio is already reflectance",
+            path,
+        )
     resolver = None
     if is_hsi(path):
         from .container import open_hsi
 
         hsi = open_hsi(path, strict=strict, allow_compressed=allow_compressed)
         cube, header, labels = hsi.cube, hsi.header, hsi.labels()
-        resolver = hsi.read_envi_member
+        from .procedures import Members
+
+        resolver = Members(hsi)  # merge tiles and microservices read the container's members through it
         steps_first = apply_procedures and header.get("read procedures")
         if bands is not None and not steps_first:  # select first: calibrate only the bands kept
             selection = parse_band_range(bands, cube.shape[2], path)
@@ -95,6 +107,10 @@ def load_hyperspectral(
             )
         cube, header = read_envi(path, strict=strict)
         labels = Labels()
+    if apply_scaling:
+        from .calibrate import apply_scaling as scaled
+
+        cube, header = scaled(cube, header, path)
     if apply_procedures and header.get("read procedures"):
         steps = parse_procedures(header["read procedures"])
         cube, header = apply_steps(cube, header, steps, resolver, sub_progress(progress, 0.6, 0.95))

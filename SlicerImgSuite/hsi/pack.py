@@ -6,8 +6,10 @@ In a folder, headers are recognised by name (case-insensitive, anywhere below th
 - white reference: ``*white*.hdr`` (``*white*after*.hdr`` is the white taken after the scan)
 - black reference: ``*black*.hdr`` or ``*dark*.hdr``
 - classification: a header with ``file type = ENVI Classification``
-- binary masks: headers with a ``class`` field
+- binary masks: single-band headers with a ``class`` field (a cube may carry ``class`` too: it stays the cube)
 - boxes: ``*box*.csv``; everything under ``Metadata/`` (or ``metadata/``) is kept as it is
+- any other file under ``Reference/`` (a flat field, a lamp spectrum, a wavelength calibration) is kept there:
+  ENVI pairs as ``Reference/<name>.hdr`` + ``.envi`` (readable as members), other files as they are
 """
 
 from __future__ import annotations
@@ -66,6 +68,26 @@ def pack(
         for p in found.get("metadata_files", [])
     }
     lay_interleave = str(header.get("interleave", "bsq")).lower()
+    extra = _reference_members(found)
+    if not extra:
+        return _write(
+            write_hsi, output, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress
+        )
+    from ..io.atomic import atomic_path
+
+    with atomic_path(output) as tmp:  # the container, then the other Reference/ files appended, all or nothing
+        written = _write(
+            write_hsi, tmp, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress
+        )
+        import zipfile
+
+        with zipfile.ZipFile(tmp, "a", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, data in extra.items():
+                zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return written
+
+
+def _write(write_hsi, output, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress):
     return write_hsi(
         output,
         cube,
@@ -83,6 +105,23 @@ def pack(
     )
 
 
+def _reference_members(found: dict) -> dict[str, bytes]:
+    """``Reference/...`` member name -> bytes for the calibration files that are not white/black/white_after."""
+    from .container import safe_member_name
+    from .envi import find_data_file
+
+    out = {}
+    for path, relative in found.get("reference_files", []):
+        name = relative.replace(os.sep, "/")
+        if path.suffix.lower() == ".hdr":
+            stem = name[: -len(".hdr")]
+            out[f"Reference/{safe_member_name(stem + '.hdr')}"] = path.read_bytes()
+            out[f"Reference/{safe_member_name(stem + '.envi')}"] = find_data_file(path).read_bytes()
+        elif name not in out:
+            out[f"Reference/{safe_member_name(name)}"] = path.read_bytes()
+    return out
+
+
 def _without_layout(header: EnviHeader) -> EnviHeader:
     out = header.copy()
     for key in ("samples", "lines", "bands", "data type", "interleave", "byte order", "header offset"):
@@ -93,8 +132,9 @@ def _without_layout(header: EnviHeader) -> EnviHeader:
 def _warn_left_out(folder: Path, found: dict) -> None:
     """Say which files of the folder the container will not hold (nothing is dropped silently)."""
     headers = [v for k, v in found.items() if k in ("data", "white", "black", "white_after", "classification")]
-    headers += found["masks"]
-    used = {p.resolve() for p in [*headers, *found.get("metadata_files", []), found.get("boxes", folder)]}
+    headers += found["masks"] + [p for p, _ in found.get("reference_files", []) if p.suffix.lower() == ".hdr"]
+    kept = [p for p, _ in found.get("reference_files", [])]
+    used = {p.resolve() for p in [*headers, *kept, *found.get("metadata_files", []), found.get("boxes", folder)]}
     stems = {(h.parent.resolve(), h.stem) for h in headers}  # an ENVI binary shares its header's stem
     left = [
         p for p in sorted(folder.rglob("*"))
@@ -107,24 +147,45 @@ def _warn_left_out(folder: Path, found: dict) -> None:
                       stacklevel=3)  # fmt: skip
 
 
+def _reference_files(folder: Path, found: dict) -> None:
+    """Files under a ``Reference/`` folder that are not the white/black frames (nor their binaries)."""
+    used = {found[k].resolve() for k in ("white", "black", "white_after") if k in found}
+    used_stems = {(p.parent, p.stem) for p in used}
+    for ref in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.lower() == "reference"):
+        for path in sorted(ref.rglob("*")):
+            if path.is_file() and path.resolve() not in used and (path.resolve().parent, path.stem) not in used_stems:
+                if (path.resolve().parent, path.name) in used_stems or _is_binary_of_header(path):
+                    continue  # the binary of an ENVI pair: written with its header
+                found["reference_files"].append((path, str(path.relative_to(ref))))
+
+
+def _is_binary_of_header(path: Path) -> bool:
+    return path.suffix.lower() != ".hdr" and (
+        path.with_suffix(".hdr").is_file() or path.with_name(path.name + ".hdr").is_file()
+    )
+
+
 def _classify(folder: Path) -> dict:
-    found: dict = {"masks": []}
+    found: dict = {"masks": [], "reference_files": []}
     others = []
     for hdr in sorted(folder.rglob("*.hdr")):
         name = hdr.stem.lower()
-        if any(part.lower() == "metadata" for part in hdr.relative_to(folder).parts[:-1]):
+        folders = [part.lower() for part in hdr.relative_to(folder).parts[:-1]]
+        if "metadata" in folders:
             continue
         header = read_header(hdr)
         if str(header.get("file type", "")).lower() == "envi classification":
             found["classification"] = hdr
-        elif "class" in header:
+        elif name == "data":
+            found["data"] = hdr
+        elif "class" in header and str(header.get("bands", "1")).strip() == "1":
             found["masks"].append(hdr)
         elif "white" in name:
             found["white_after" if "after" in name else "white"] = hdr
         elif "black" in name or "dark" in name:
             found["black"] = hdr
-        elif name == "data":
-            found["data"] = hdr
+        elif "reference" in folders:
+            continue  # another calibration file: kept under Reference/ below
         else:
             others.append(hdr)
     if "data" not in found:
@@ -134,6 +195,7 @@ def _classify(folder: Path) -> dict:
                 f"cannot tell which header is the cube (candidates: {listed}); name it data.hdr", folder
             )
         found["data"] = others[0]
+    _reference_files(folder, found)
     boxes = sorted(p for p in folder.rglob("*.csv") if "box" in p.name.lower())
     if boxes:
         found["boxes"] = boxes[0]

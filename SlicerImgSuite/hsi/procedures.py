@@ -9,7 +9,9 @@ The header field ``read procedures = {step, step, ...}`` lists them; each step i
   corner at sample ``x``, line ``y``; later tiles overwrite earlier ones; the rest is 0
 - ``microservice:NAME``     a Python callable registered with :func:`register_microservice`, or
   published by an installed package under the entry-point group ``slicerimgsuite.hsi_microservices``
-  (so the CLI and Slicer find it too)
+  (so the CLI and Slicer find it too). A callable with a third parameter gets the container's
+  members: ``members("Reference/flat") -> (cube, header)``, ``members.names()`` (every member, the
+  ``Reference/`` calibration files included) and ``members.read_bytes(name)``
 
 Each step maps ``(cube, header) -> (cube, header)`` and keeps ``samples``, ``lines``, ``bands``,
 ``wavelength``, ``fwhm`` and ``band names`` true to the new cube.
@@ -30,7 +32,7 @@ Step = tuple[str, str]
 Resolver = Callable[[str], tuple[np.ndarray, EnviHeader]]
 MICROSERVICES: dict[str, Callable[[np.ndarray, EnviHeader], tuple[np.ndarray, EnviHeader]]] = {}
 ROTATIONS = ("clockwise", "counterclockwise", "180", "swap-left-right", "swap-up-down")
-BAND_FIELDS = ("wavelength", "fwhm", "band names")
+BAND_FIELDS = ("wavelength", "fwhm", "band names", "data gain values", "data offset values")
 
 
 def register_microservice(name: str, func: Callable | None = None):
@@ -220,11 +222,50 @@ def microservice(cube, header, argument, resolver=None):
             known = ", ".join(sorted({*MICROSERVICES, *installed})) or "none registered"
             raise ImgSuiteError(f"unknown microservice {name!r} (registered: {known})")
         register_microservice(name, installed[name].load())
-    out, new_header = MICROSERVICES[name](cube, header.copy())
+    func = MICROSERVICES[name]
+    if _takes_members(func):
+        out, new_header = func(cube, header.copy(), resolver if resolver is not None else NO_MEMBERS)
+    else:
+        out, new_header = func(cube, header.copy())
     out = np.asarray(out)
     if out.ndim != 3:
         raise ImgSuiteError(f"microservice {name!r} returned a {out.ndim}D array, not (lines, samples, bands)")
     return out, new_header
+
+
+def _takes_members(func) -> bool:
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
+class Members:
+    """What a microservice sees of the container: ``members(stem)`` reads an ENVI member, ``names()`` lists
+    the members, ``read_bytes(name)`` reads any one (a plain ENVI cube has none)."""
+
+    def __init__(self, hsi=None):
+        self._hsi = hsi
+
+    def __call__(self, stem: str) -> tuple[np.ndarray, EnviHeader]:
+        if self._hsi is None:
+            raise ImgSuiteError(f"no member {stem!r}: a plain ENVI cube has no container members")
+        return self._hsi.read_envi_member(stem, wavelengths=False)
+
+    def names(self) -> list[str]:
+        return list(self._hsi.names) if self._hsi is not None else []
+
+    def read_bytes(self, name: str) -> bytes:
+        if self._hsi is None:
+            raise ImgSuiteError(f"no member {name!r}: a plain ENVI cube has no container members")
+        return self._hsi.read_bytes(name)
+
+
+NO_MEMBERS = Members()
 
 
 STEPS = {"resample": resample, "crop": crop, "rotate": rotate, "merge": merge, "microservice": microservice}

@@ -66,7 +66,21 @@ def average(images: Sequence[sitk.Image], names: Sequence[str] | None = None) ->
 
 
 def scale(image: sitk.Image, weight: float) -> sitk.Image:
-    """Multiply every voxel by ``weight``; float32 output so integers never overflow (plastimatch ``scale``)."""
+    """Multiply every voxel by ``weight``; float32 output so integers never overflow (plastimatch ``scale``).
+
+    A vector image (a vector field) has every component scaled, as plastimatch does.
+
+    Examples
+    --------
+    >>> vf = sitk.Compose([sitk.Image([2, 2, 2], sitk.sitkFloat32) + v for v in (1.0, -2.0, 3.0)])
+    >>> sitk.GetArrayFromImage(scale(vf, 2.5))[0, 0, 0].tolist()
+    [2.5, -5.0, 7.5]
+    """
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        values = (sitk.GetArrayViewFromImage(image).astype(np.float64) * float(weight)).astype(np.float32)
+        out = sitk.GetImageFromArray(values, isVector=True)
+        out.CopyInformation(image)
+        return out
     return to_image((array_of(image).astype(np.float64) * float(weight)).astype(np.float32), image)
 
 

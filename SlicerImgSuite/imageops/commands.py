@@ -511,10 +511,25 @@ def run_stats(args) -> int:
         image = _read(path)
         if mask is not None:
             require_same_grid(image, mask, path, args.mask)
+        if image.GetNumberOfComponentsPerPixel() > 1:  # a vector field: plastimatch's per-component table
+            print(_vector_stats_text(image, mask, args.outside))
+            continue
         s = image_stats(image, mask, args.outside)
         sigma = f" SIGMA {s['sigma']:f}" if args.sigma else ""
         print(f"MIN {s['min']:f} AVE {s['mean']:f} MAX {s['max']:f}{sigma} NONZERO {s['nonzero']} NUMVOX {s['numvox']}")
     return 0
+
+
+def _vector_stats_text(image, mask, outside: bool) -> str:
+    """plastimatch ``stats`` of a vector field: Min/Mean/Max/Mean abs per component, Ave len (mean magnitude)."""
+    from .measure import vector_stats
+
+    s = vector_stats(image, mask, outside)
+    rows = [
+        (f"{k}:", s[key]) for k, key in (("Min", "min"), ("Mean", "mean"), ("Max", "max"), ("Mean abs", "mean_abs"))
+    ]
+    lines = [f"{label:<16}" + "".join(f"{v:>11.3f}" for v in values) for label, values in rows]
+    return "\n".join(lines + [f"{'Ave len:':<16}{s['mean_length']:>11.3f}"])
 
 
 def _points(text, ndim, option):
@@ -532,7 +547,8 @@ def run_probe(args) -> int:
     for n, (index, location, value) in enumerate(rows):
         idx = ", ".join(f"{v:7.2f}" for v in index)
         loc = ", ".join(f"{v:7.2f}" for v in location)
-        shown = "N/A" if value != value else f"{value:f}"
+        values = value if isinstance(value, tuple) else (value,)
+        shown = "N/A" if any(v != v for v in values) else " ".join(f"{v:f}" for v in values)
         print(f"{n:4d}: {idx}; {loc}; {shown}")
     return 0
 

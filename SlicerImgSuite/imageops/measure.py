@@ -49,6 +49,43 @@ def image_stats(image: sitk.Image, mask: sitk.Image | None = None, outside: bool
     }
 
 
+def vector_stats(image: sitk.Image, mask: sitk.Image | None = None, outside: bool = False) -> dict:
+    """Per-component statistics of a vector image (a vector field), as plastimatch ``stats`` prints them.
+
+    Returns
+    -------
+    dict
+        ``min, mean, max, mean_abs`` (one number per component), ``mean_length`` (mean vector magnitude)
+        and ``numvox``.
+
+    Examples
+    --------
+    >>> vf = sitk.Compose([sitk.Image([2, 2, 2], sitk.sitkFloat32) + v for v in (1.0, -2.0, 3.0)])
+    >>> s = vector_stats(vf)
+    >>> s["mean"], s["mean_abs"], round(s["mean_length"], 3)
+    ([1.0, -2.0, 3.0], [1.0, 2.0, 3.0], 3.742)
+    """
+    values = sitk.GetArrayViewFromImage(image)
+    components = image.GetNumberOfComponentsPerPixel()
+    values = values.reshape(-1, components)
+    if mask is not None:
+        require_same_grid(image, mask, "image", "mask")
+        inside = (sitk.GetArrayViewFromImage(mask) != 0).ravel()
+        values = values[~inside if outside else inside]
+    if len(values) == 0:
+        nan = [float("nan")] * components
+        return {"min": nan, "mean": nan, "max": nan, "mean_abs": nan, "mean_length": float("nan"), "numvox": 0}
+    values = values.astype(np.float64)
+    return {
+        "min": values.min(axis=0).tolist(),
+        "mean": values.mean(axis=0).tolist(),
+        "max": values.max(axis=0).tolist(),
+        "mean_abs": np.abs(values).mean(axis=0).tolist(),
+        "mean_length": float(np.linalg.norm(values, axis=1).mean()),
+        "numvox": len(values),
+    }
+
+
 def diff(a: sitk.Image, b: sitk.Image, names: Sequence[str] = ("image 1", "image 2")) -> sitk.Image:
     """``a - b`` voxel by voxel, float32 (plastimatch ``diff``); the grids must match."""
     require_same_grid(a, b, names[0], names[1])
@@ -106,7 +143,8 @@ def probe(
     -------
     list of (continuous index, position, value)
         Indices first, then locations, in the order given; the value is ``nan`` outside the image
-        (beyond the first or last voxel centre).
+        (beyond the first or last voxel centre). For a vector image (a vector field) the value is a
+        tuple with one interpolated number per component (all ``nan`` outside).
 
     Examples
     --------
@@ -125,30 +163,33 @@ def probe(
     if not points:
         raise ImgSuiteError("probe needs --index or --location")
     volume = sitk.GetArrayViewFromImage(image)
+    components = image.GetNumberOfComponentsPerPixel()
     size = np.array(image.GetSize())
     out = []
     for index, location in points:
         idx = np.array(index, float)
-        value = float("nan")
+        value = np.full(components, np.nan)
         if np.all(idx >= -1e-6) and np.all(idx <= size - 1 + 1e-6):
-            value = float(_interpolate(volume, np.clip(idx, 0, size - 1)))
-        out.append((tuple(float(v) for v in index), tuple(float(v) for v in location), value))
+            value = _interpolate(volume, np.clip(idx, 0, size - 1))
+        shown = float(value[0]) if components == 1 else tuple(float(v) for v in value)
+        out.append((tuple(float(v) for v in index), tuple(float(v) for v in location), shown))
     return out
 
 
-def _interpolate(volume: np.ndarray, index: np.ndarray) -> float:
-    """Multilinear interpolation at an (x, y, z) continuous index inside the grid."""
+def _interpolate(volume: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Multilinear interpolation at an (x, y, z) continuous index inside the grid: one value per component."""
+    ndim = len(index)
     lo = np.floor(index).astype(int)
-    hi = np.minimum(lo + 1, np.array(volume.shape[::-1]) - 1)
+    hi = np.minimum(lo + 1, np.array(volume.shape[:ndim][::-1]) - 1)
     frac = index - lo
-    total = 0.0
-    for corner in range(2 ** len(index)):
-        bits = [(corner >> d) & 1 for d in range(len(index))]
+    total = np.zeros(volume.shape[ndim:] or (1,), np.float64)
+    for corner in range(2**ndim):
+        bits = [(corner >> d) & 1 for d in range(ndim)]
         weight = np.prod([f if b else 1 - f for f, b in zip(frac, bits)])
         if weight:
             at = tuple(int(h if b else lo_) for lo_, h, b in zip(lo, hi, bits))
-            total += weight * float(volume[at[::-1]])
-    return float(total)
+            total += weight * np.asarray(volume[at[::-1]], np.float64).reshape(total.shape)
+    return total
 
 
 def _vector(values, ndim: int, option: str) -> list[float]:

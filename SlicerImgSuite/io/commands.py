@@ -10,6 +10,7 @@ claims it, the input is an image and ``--output-img`` is written.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
         parents=[subparsers.common_parent],
         help="convert images, DICOM series, structure sets and transforms (plastimatch convert)",
     )
-    p.add_argument("--input", required=True, help="image file, DICOM folder, or what another job accepts")
+    p.add_argument("--input", help="image file, DICOM folder, or what another job accepts")
     p.add_argument("--output-img", help="output image (nrrd, mha, nii.gz, ...)")
     p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
     p.add_argument(
@@ -48,6 +49,11 @@ def register(subparsers) -> None:
         if hasattr(module, "add_convert_options"):
             module.add_convert_options(p)
     p.set_defaults(func=run_convert)
+    global _CONVERT_PARSER
+    _CONVERT_PARSER = p  # run_convert answers a missing input as argparse does (usage, exit 2)
+
+
+_CONVERT_PARSER: argparse.ArgumentParser | None = None
 
 
 def add_series_options(parser: argparse.ArgumentParser) -> None:
@@ -116,10 +122,16 @@ def run_convert(args: argparse.Namespace) -> int:
     from ..cli import command_modules, progress_for
 
     progress = progress_for(args)
+    if not args.input and not getattr(args, "input_dose_img", None):  # argparse's error: usage, exit 2
+        _CONVERT_PARSER.error("the following arguments are required: --input (or --input-dose-img)")
+    if args.input and not Path(args.input).exists():
+        raise ImgSuiteError("no such file or folder (--input)", args.input)
     for module in command_modules():
         handler = getattr(module, "convert", None)
         if handler is not None and handler(args, progress):
             return 0
+    if not args.input:
+        raise ImgSuiteError("nothing to convert: give --input")
     if not args.output_img:
         given = sorted(
             "--" + k.replace("_", "-")

@@ -19,6 +19,11 @@ from ..errors import ImgSuiteError
 from .atomic import atomic_dir
 
 SOP_CLASS = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
+# what an object placed on an existing series' grid copies from it (same patient, study, Frame of Reference)
+STUDY_KEYS = [
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDate",
+    "StudyTime", "StudyDescription", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID",
+]  # fmt: skip
 
 
 def new_study(patient_name: str = "Phantom^Patient", patient_id: str = "PHANTOM001") -> dict:
@@ -133,38 +138,123 @@ def _slice_dataset(study: dict, modality: str, series_uid: str, description: str
     return ds
 
 
-def write_rtdose(dose: sitk.Image, path: str | os.PathLike, study: dict, description: str = "SlicerImgSuite dose"):
-    """Write a dose image (Gy) as a DICOM RTDOSE: multi-frame uint32 with DoseGridScaling.
+def study_from_file(path: str | os.PathLike) -> dict:
+    """Patient, study and Frame of Reference attributes of one DICOM file (a CT slice, an RTDOSE ...)."""
+    import warnings
 
-    The frames are the image's slices; GridFrameOffsetVector holds their offsets from the first
-    frame along the slice normal (the usual "relative" convention).
+    try:
+        first = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:
+        raise ImgSuiteError(f"cannot read DICOM header ({type(exc).__name__}: {exc})", path) from None
+    study = {}
+    with warnings.catch_warnings():  # a source's own VR overflows are its business
+        warnings.simplefilter("ignore")
+        for key in STUDY_KEYS:
+            value = first.get(key)
+            if value is not None and (value != "" or not key.endswith("UID")):
+                study[key] = value
+    return study
+
+
+def study_from_series(folder: str | os.PathLike, series_uid: str | None = None, modality: str | None = None) -> dict:
+    """The study of the image series in ``folder`` (what an object placed on its grid belongs to)."""
+    from .dicom_series import scan_folder, select_series
+
+    info = select_series(folder, scan_folder(folder), series_uid, modality)
+    return new_study() | study_from_file(info.files[0])
+
+
+# RT Dose Storage
+RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+
+
+def write_rtdose(
+    dose: sitk.Image,
+    path: str | os.PathLike,
+    study: dict,
+    description: str = "SlicerImgSuite dose",
+    *,
+    summation_type: str = "PLAN",
+    plan_uid: str | None = None,
+    fraction_group: str | int | None = None,
+    bits: int = 16,
+    series_number: int = 3,
+) -> pydicom.Dataset:
+    """Write a dose image (Gy) as a DICOM RTDOSE: multi-frame unsigned integers with DoseGridScaling.
+
+    DoseGridScaling is chosen so that the maximum dose uses the whole integer range (16 bits by
+    default: 1/65535 of the maximum per step; ``bits=32`` for finer steps). The frames are the image's
+    slices; GridFrameOffsetVector holds their offsets from the first frame along the slice normal (the
+    usual "relative" convention). ``study`` (:func:`new_study`, :func:`study_from_series`) gives the
+    patient, study and Frame of Reference: give the CT's. The dose references the plan ``plan_uid``
+    (a new UID when none: the standard needs a plan reference for a PLAN dose) and, for a FRACTION
+    dose, the plan's fraction group ``fraction_group`` (1 by default).
+
+    Examples
+    --------
+    ::
+
+        write_rtdose(dose, "RD.dcm", study_from_series("CT/"))
     """
     from .atomic import atomic_path
 
+    if bits not in (16, 32):
+        raise ImgSuiteError(f"an RTDOSE holds 16 or 32 bits per value, not {bits}", path)
+    if dose.GetDimension() != 3 or dose.GetNumberOfComponentsPerPixel() != 1:
+        raise ImgSuiteError("an RTDOSE needs a 3D scalar dose", path)
     array = sitk.GetArrayViewFromImage(dose).astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ImgSuiteError("the dose holds NaN or infinite values", path)
     if array.min(initial=0) < 0:
-        raise ImgSuiteError("dose must not be negative", path)
-    scaling = max(float(array.max(initial=0)), 1e-9) / 4_000_000_000
-    stored = np.rint(array / scaling).astype(np.uint32)
-    direction = np.array(dose.GetDirection()).reshape(3, 3)
+        raise ImgSuiteError(f"dose must not be negative (minimum {array.min():g} Gy)", path)
+    top = float(2**bits - 1)
+    scaling = max(float(array.max(initial=0)), 1e-9) / top
+    stored = np.clip(np.rint(array / scaling), 0, top).astype(np.uint16 if bits == 16 else np.uint32)
+    ds = _rtdose_dataset(study, description, series_number)
+    _rtdose_geometry(ds, dose, stored, bits)
+    ds.DoseUnits = "GY"
+    ds.DoseType = "PHYSICAL"
+    ds.DoseSummationType = summation_type or "PLAN"
+    ds.DoseGridScaling = f"{scaling:.10g}"
+    plan = pydicom.Dataset()
+    plan.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.5"  # RT Plan Storage
+    plan.ReferencedSOPInstanceUID = plan_uid or generate_uid()
+    if ds.DoseSummationType == "FRACTION":
+        group = pydicom.Dataset()
+        group.ReferencedFractionGroupNumber = str(fraction_group or 1)
+        plan.ReferencedFractionGroupSequence = [group]
+    ds.ReferencedRTPlanSequence = [plan]
+    ds.PixelData = stored.tobytes()
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    return ds
+
+
+def _rtdose_dataset(study: dict, description: str, series_number: int) -> pydicom.Dataset:
     sop_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.2"
+    meta.MediaStorageSOPClassUID = RTDOSE_SOP_CLASS
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = pydicom.Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPClassUID = RTDOSE_SOP_CLASS
     ds.SOPInstanceUID = sop_uid
     ds.Modality = "RTDOSE"
     for key, value in study.items():
         setattr(ds, key, value)
     ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 3
+    ds.SeriesNumber = series_number
     ds.SeriesDescription = description
     ds.Manufacturer = "SlicerImgSuite"
+    ds.OperatorsName = ""
     ds.InstanceNumber = 1
     ds.PositionReferenceIndicator = ""
+    return ds
+
+
+def _rtdose_geometry(ds: pydicom.Dataset, dose: sitk.Image, stored: np.ndarray, bits: int) -> None:
+    direction = np.array(dose.GetDirection()).reshape(3, 3)
     ds.ImagePositionPatient = [f"{v:.6f}" for v in dose.GetOrigin()]
     ds.ImageOrientationPatient = [f"{v:.8f}" for v in np.concatenate([direction[:, 0], direction[:, 1]])]
     ds.PixelSpacing = [f"{dose.GetSpacing()[1]:.6f}", f"{dose.GetSpacing()[0]:.6f}"]
@@ -175,15 +265,7 @@ def write_rtdose(dose: sitk.Image, path: str | os.PathLike, study: dict, descrip
     ds.Rows, ds.Columns = stored.shape[1], stored.shape[2]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 32
-    ds.BitsStored = 32
-    ds.HighBit = 31
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
-    ds.DoseUnits = "GY"
-    ds.DoseType = "PHYSICAL"
-    ds.DoseSummationType = "PLAN"
-    ds.DoseGridScaling = f"{scaling:.10g}"
-    ds.PixelData = stored.tobytes()
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-    return ds

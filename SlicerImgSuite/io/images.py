@@ -43,7 +43,8 @@ def read_image(
     Parameters
     ----------
     path : path
-        A file SimpleITK reads, or a folder holding a DICOM series.
+        A file SimpleITK reads, or a folder holding a DICOM series. An RTDOSE file is read by
+        :func:`SlicerImgSuite.rtstruct.dose.read_rtdose` (float32, Gy).
     series_uid, modality, resample_uneven :
         For folders: see :func:`SlicerImgSuite.io.dicom_series.read_dicom_series`.
 
@@ -60,6 +61,11 @@ def read_image(
         return read_dicom_series(path, series_uid, modality, resample_uneven, progress)
     if not path.exists():
         raise ImgSuiteError("no such file or folder", path)
+    if is_dicom_file(path):
+        from ..rtstruct.dose import is_rtdose_file, read_rtdose
+
+        if is_rtdose_file(path):  # pixels x DoseGridScaling, in Gy: the one RTDOSE reader
+            return read_rtdose(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:

@@ -8,6 +8,10 @@ import SimpleITK as sitk
 from ._nodes import mrml_scene, numpy_matrix, vtk_matrix
 from .ras import grid_from_ijk_to_ras, ijk_to_ras
 
+# SlicerRT's mark of a dose volume (its DICOM-RT import sets it) and the values' units; set from an image's
+# ``DoseUnits`` metadata (what the one RTDOSE reader and our dose images carry)
+DOSE_VOLUME_ATTRIBUTE, DOSE_UNITS_ATTRIBUTE = "DicomRtImport.DoseVolume", "DicomRtImport.DoseUnitName"
+
 
 def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", labelmap: bool = False, node=None):
     """Add a volume node holding ``image`` (copied) to ``scene``.
@@ -20,7 +24,8 @@ def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", label
     name : str
         Node name.
     labelmap : bool
-        Make a ``vtkMRMLLabelMapVolumeNode`` (integer labels) instead of a scalar volume.
+        Make a ``vtkMRMLLabelMapVolumeNode`` (integer labels) instead of a scalar volume. Otherwise an
+        image with ``DoseUnits`` metadata (a dose read by ``read_rtdose``) makes a node marked as a dose.
     node : vtkMRMLVolumeNode, optional
         Update this node instead of adding one.
 
@@ -43,6 +48,9 @@ def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", label
     node.SetAndObserveImageData(_image_data(array, components))
     node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras(image)))
     node.CreateDefaultDisplayNodes()
+    if image.HasMetaDataKey("DoseUnits") and not labelmap:
+        node.SetAttribute(DOSE_VOLUME_ATTRIBUTE, "1")
+        node.SetAttribute(DOSE_UNITS_ATTRIBUTE, image.GetMetaData("DoseUnits"))
     if components not in (1, 3) and node.GetStorageNode() is None:
         # Slicer's default volume writer stores only 1 or 3 components; the NRRD storage node keeps
         # every component (hyperspectral bands, vector fields) when the scene is saved.

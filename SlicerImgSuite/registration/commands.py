@@ -23,11 +23,6 @@ from ..progress import sub_progress
 log = logging.getLogger("SlicerImgSuite.registration")
 # an integer image with no negative value and at most this many distinct values is a labelmap
 LABEL_MAX_VALUES = 256
-# what a warped DICOM series copies from the fixed series (it lies on the fixed grid, in the fixed study)
-STUDY_KEYS = [
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDate",
-    "StudyTime", "StudyDescription", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID",
-]  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -116,14 +111,22 @@ def add_warp_options(p: argparse.ArgumentParser, with_input: bool = True) -> Non
     g.add_argument("--output-vf", help="write --xf as a vector field on the output grid")
     g.add_argument("--input-ss-img", help="structure-set image (bits) or labelmap: warped bit-exactly (nearest)")
     g.add_argument("--output-ss-img", help="the warped --input-ss-img")
-    g.add_argument("--input-dose-img", help="dose image (Gy): warped linearly, float")
-    g.add_argument("--output-dose-img", help="the warped dose")
+    g.add_argument(
+        "--input-dose-img", help="dose: RTDOSE file, or an image with --dose-units (warped linearly, float32 Gy)"
+    )
+    g.add_argument("--output-dose-img", help="the warped dose (Gy); with --output-dicom also an RTDOSE there")
+    from ..rtstruct.commands import add_dose_options
+
+    add_dose_options(g)
     g.add_argument("--input-landmarks", help="moving-space points (.mrk.json/.fcsv/text): mapped into fixed space")
     g.add_argument("--input-rtstruct", help="moving-space RTSTRUCT: rasterized, warped as masks onto the output grid")
     g.add_argument("--referenced-ct", help="with --input-rtstruct: the moving CT folder (its grid); guessed otherwise")
     g.add_argument("--output-labelmap", help="the warped structures as one labelmap (structure i -> i + 1)")
     g.add_argument("--output-prefix", help="folder: one warped 0/1 image per structure")
-    g.add_argument("--output-dicom", help="folder for a warped RTSTRUCT (needs --fixed FIXED_CT_FOLDER)")
+    g.add_argument(
+        "--output-dicom",
+        help="folder for the warped RTSTRUCT (RS.dcm) and dose (RD.dcm), in the study of --fixed FIXED_CT_FOLDER",
+    )
     g.add_argument("--output-landmarks", help="the mapped points, same format rules")
 
 
@@ -234,26 +237,12 @@ def register_from_command_file(cf, progress=None):
 def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
     """Patient, study and Frame of Reference for a warped DICOM series: the fixed series' own when the fixed
     image is a DICOM folder (the warped image lies on its grid), a new study otherwise."""
-    import warnings
+    from ..io.dicom_write import new_study, study_from_series
 
-    import pydicom
-
-    from ..io.dicom_series import scan_folder, select_series
-    from ..io.dicom_write import new_study
-
-    study = new_study()
     if not Path(fixed_path).is_dir():
-        return study
+        return new_study()
     uid = fixed.GetMetaData("0020|000e") if fixed.HasMetaDataKey("0020|000e") else None
-    info = select_series(fixed_path, scan_folder(fixed_path), uid)
-    first = pydicom.dcmread(info.files[0], stop_before_pixels=True)
-    with warnings.catch_warnings():  # a source's own VR overflows are its business
-        warnings.simplefilter("ignore")
-        for key in STUDY_KEYS:
-            value = first.get(key)
-            if value is not None and (value != "" or not key.endswith("UID")):
-                study[key] = value
-    return study
+    return study_from_series(fixed_path, uid)
 
 
 def _stage_default(cf) -> float:
@@ -295,17 +284,18 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
             )
         if not src:
             continue
-        image = read_image(src)
+        image = _read_dose(args, src) if kind == "dose" else read_image(src)
         like = like or image
         reference = grid_from_args(args, like=image) or image
-        if kind == "dose":
-            image = sitk.Cast(image, sitk.sitkFloat32)
         interp = _interpolation(image, kind, getattr(args, "interpolation", None), src)
         from .engine import warp_image
 
         progress(0.3, f"warping {Path(src).name}")
         out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
-        write_image(out, dst, getattr(args, "output_type", None) if kind == "image" else None)
+        if kind == "dose":
+            _write_warped_dose(args, src, image, out)
+        else:
+            write_image(out, dst, getattr(args, "output_type", None) if kind == "image" else None)
         wrote = True
     if args.output_vf:
         reference = grid_from_args(args, like=like)
@@ -328,6 +318,33 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         raise ImgSuiteError("nothing to write: give --output-img, --output-vf, --output-ss-img, ...", args.xf)
     progress(1.0, "warped")
     return 0
+
+
+def _read_dose(args, src) -> sitk.Image:
+    from ..rtstruct.dose import read_dose
+
+    return read_dose(src, getattr(args, "dose_units", None), scale=getattr(args, "dose_scale", 1.0))
+
+
+def _write_warped_dose(args, src, dose: sitk.Image, warped: sitk.Image) -> None:
+    """--output-dose-img (Gy, the dose's attributes kept) and, with --output-dicom, an RTDOSE in the fixed CT's study."""
+    from ..io.atomic import write_together
+    from ..rtstruct.dose import FRAME_KEY, PLAN_KEY, dose_dicom_output, with_metadata
+
+    warped = with_metadata(sitk.Cast(warped, sitk.sitkFloat32), dose)
+    outputs = [(args.output_dose_img, lambda tmp: write_image(warped, tmp), False)]
+    if getattr(args, "output_dicom", None):
+        if not (getattr(args, "fixed", None) and Path(args.fixed).is_dir()):
+            raise ImgSuiteError("--output-dicom needs --fixed FIXED_CT_FOLDER (the CT the warped dose lies on)", src)
+        from ..io.dicom_write import study_from_series
+
+        study = study_from_series(args.fixed)
+        for key in (FRAME_KEY, PLAN_KEY):  # the moving plan does not lie in the fixed Frame of Reference
+            if warped.HasMetaDataKey(key):
+                warped.EraseMetaData(key)
+        target = Path(args.output_dicom) / "RD.dcm"
+        outputs.append(dose_dicom_output(warped, target, study, description="imgsuite warped dose"))
+    write_together(outputs)
 
 
 def _warp_rtstruct(args, transform, like, progress) -> None:

@@ -14,7 +14,7 @@ from .dvh import dvh as dvh  # re-exported
 from .rasterize import rasterize as rasterize  # re-exported
 
 _WHERE = {
-    "read_rtdose": "dose",
+    "read_rtdose": "dose", "read_dose": "dose", "convert_dose": "dose",
     "dose_at_volume": "dvh", "dose_samples": "dvh", "dose_statistics": "dvh", "dvh": "dvh",
     "refined_grid": "dvh", "volume_at_dose": "dvh",
     "gamma_index": "gamma",
@@ -24,6 +24,7 @@ _WHERE = {
     "scan_convert": "rasterize",
     "Contour": "structure_set", "Roi": "structure_set", "StructureSet": "structure_set",
     "read_rtstruct": "structure_set",
+    "find_study": "study", "find_referenced_ct": "study",
     "contours_from_mask": "write", "masks_from_labelmap": "write", "write_rtstruct": "write",
     "write_rtstruct_from_masks": "write",
 }  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 import warnings
 from pathlib import Path
 
@@ -38,6 +39,58 @@ def add_convert_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"sub-voxel coverage ({ACCURATE_OVERSAMPLE}x per axis), voxels >= half covered",
     )
+    g = p.add_argument_group("doses (--input RD.dcm, or --input-dose-img; values in Gy)")
+    g.add_argument("--input-dose-img", help="dose: RTDOSE file, or an image (with --dose-units when it does not say)")
+    g.add_argument(
+        "--output-dose-img", help="the dose as a float32 image in Gy (NRRD keeps DoseUnits and the RTDOSE tags)"
+    )
+    g.add_argument(
+        "--output-dose-dicom",
+        help="the dose as an RTDOSE: a .dcm file or a folder (gets RD.dcm), in --referenced-ct's study",
+    )
+    add_dose_options(g)
+
+
+def add_dose_options(group) -> None:
+    """``--dose-units`` and ``--dose-scale`` (plastimatch's names), for every command that reads a dose."""
+    from .dose import DOSE_UNITS
+
+    group.add_argument(
+        "--dose-units",
+        type=str.lower,
+        choices=sorted(DOSE_UNITS),
+        help="units of a dose image that does not carry them (an RTDOSE does); required for any other image",
+    )
+    group.add_argument("--dose-scale", type=float, default=1.0, help="multiply the dose by this (default 1)")
+
+
+def _dose_convert(args, progress) -> bool:
+    """``convert`` of a dose: --input-dose-img, or an RTDOSE --input with a dose output (or --output-dicom)."""
+    from ..cli_options import grid_from_args
+    from .dose import convert_dose, is_rtdose_file
+
+    source = getattr(args, "input_dose_img", None)
+    dicom = getattr(args, "output_dose_dicom", None)
+    wanted = getattr(args, "output_dose_img", None) or dicom
+    if source is None and args.input and is_rtdose_file(args.input):
+        if not wanted and args.output_dicom:
+            dicom = args.output_dicom  # plastimatch writes the dose of a DICOM-RT input into --output-dicom
+        if not (wanted or dicom):
+            return False
+        source = args.input
+    if source is None:
+        if wanted:
+            raise ImgSuiteError(
+                "--output-dose-img/--output-dose-dicom need a dose: --input-dose-img or an RTDOSE --input"
+            )
+        return False
+    convert_dose(
+        source, output_img=args.output_dose_img, output_dicom=dicom, referenced_ct=args.referenced_ct,
+        units=args.dose_units, scale=args.dose_scale, grid=lambda dose: grid_from_args(args, like=dose),
+        output_type=args.output_type,
+    )  # fmt: skip
+    progress(1.0, "done")
+    return True
 
 
 def _ours(args) -> bool:
@@ -46,7 +99,9 @@ def _ours(args) -> bool:
 
 
 def convert(args: argparse.Namespace, progress) -> bool:
-    """The convert hook: True when ``--input`` is a structure set (or an ss-img with --input-ss-list)."""
+    """The convert hook: True when ``--input`` is a structure set (or an ss-img with --input-ss-list) or a dose."""
+    if _dose_convert(args, progress):
+        return True
     if not _ours(args):
         return False
     from .structure_set import find_rtstruct, is_rtstruct
@@ -121,22 +176,31 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
 
 
 def _reference(args, ss, progress):
-    """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder, or a guess."""
+    """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder,
+    the CT beside an RTSTRUCT file (found and named, as plastimatch promises), or a guess."""
     from ..cli_options import grid_from_args
     from ..io.dicom_series import scan_folder
     from .rasterize import guess_grid
 
-    ct_folder = None
+    ct_folder, series_uid = None, getattr(args, "series_uid", None)
     if args.referenced_ct:
-        ct_folder = Path(args.referenced_ct)
+        ct_folder = _ct_folder(args.referenced_ct)
     elif Path(args.input).is_dir() and any(s.is_image for s in scan_folder(args.input)):
         ct_folder = Path(args.input)  # plastimatch-style folder holding CT + RTSTRUCT
+    elif Path(args.input).is_file() and not series_uid:
+        from .study import find_referenced_ct
+
+        found = find_referenced_ct(ss, Path(args.input).parent, subfolders=False)
+        if found is not None:
+            ct_folder, series_uid = found.folder, found.uid
+            if not getattr(args, "quiet", False):
+                print(f"imgsuite convert: using {found.text()}", file=sys.stderr)
     reference = None
     if ct_folder is not None and not getattr(args, "fixed", None) and not getattr(args, "dim", None):
         from ..io.dicom_series import select_series
 
         series = scan_folder(ct_folder)
-        info = select_series(ct_folder, series, getattr(args, "series_uid", None), getattr(args, "modality", None))
+        info = select_series(ct_folder, series, series_uid, getattr(args, "modality", None))
         ss.check_frame_of_reference(info.frame_of_reference, f"the CT in {ct_folder}")
         from .write import reference_series
 
@@ -146,6 +210,19 @@ def _reference(args, ss, progress):
         like = guess_grid(ss, spacing=_spacing_hint(args))
         reference = grid_from_args(args, like=like) or like
     return reference, ct_folder
+
+
+def _ct_folder(path) -> Path:
+    """``--referenced-ct``: the CT's DICOM folder; a file there is refused with what it is."""
+    path = Path(path)
+    if path.is_file():
+        from .study import file_modality
+
+        what = f"a DICOM {file_modality(path)} file" if file_modality(path) else "not a DICOM file"
+        raise ImgSuiteError(f"--referenced-ct names a file ({what}); give the folder holding the CT series", path)
+    if not path.exists():
+        raise ImgSuiteError("no such folder (--referenced-ct)", path)
+    return path
 
 
 def _spacing_hint(args):
@@ -189,7 +266,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "dvh", parents=[subparsers.common_parent], help="dose-volume histograms per structure (plastimatch dvh)"
     )
-    p.add_argument("--input-dose", required=True, help="dose image (RTDOSE file or any image, Gy)")
+    p.add_argument(
+        "--input", help="study folder holding the RTSTRUCT and the RTDOSE (and the CT, used as the grid when found)"
+    )
+    p.add_argument("--input-dose", help="dose: RTDOSE file, or an image with --dose-units")
     p.add_argument("--input-ss-img", help="structure-set image (bits) or labelmap")
     p.add_argument("--input-ss-list", help="structure list for --input-ss-img")
     p.add_argument("--input-rtstruct", help="RTSTRUCT instead of ss-img/ss-list")
@@ -206,16 +286,20 @@ def register(subparsers) -> None:
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--cumulative", action="store_true", help="cumulative DVH (the default)")
     kind.add_argument("--differential", action="store_true", help="differential DVH")
-    p.add_argument("--num-bins", type=int, help="number of bins (default: up to the maximum dose)")
-    p.add_argument("--bin-width", type=float, default=0.1, help="bin width, Gy (default 0.1)")
-    p.add_argument("--dose-units", choices=["gy", "cgy"], default="gy", help="units of a non-DICOM dose image")
+    p.add_argument(
+        "--num-bins", type=int, help="number of bins (default: up to the maximum dose; plastimatch's default is 256)"
+    )
+    p.add_argument(
+        "--bin-width", type=float, default=0.1, help="bin width, Gy (default 0.1; plastimatch's default is 0.5)"
+    )
+    add_dose_options(p)
     p.add_argument(
         "--normalization",
         choices=["pct", "cc", "vox"],
         default="pct",
         help="DVH values: fraction of the structure (pct, plastimatch's default), cc, or voxels",
     )
-    p.set_defaults(func=run_dvh)
+    p.set_defaults(func=run_dvh, ct_series_uid=None)
 
     p = subparsers.add_parser(
         "gamma", parents=[subparsers.common_parent], help="gamma index between two dose images (plastimatch gamma)"
@@ -230,34 +314,48 @@ def register(subparsers) -> None:
     p.add_argument("--local-gamma", action="store_true", help="local instead of global dose difference")
     p.add_argument("--interp-search", action="store_true", help="accepted for plastimatch scripts: always on here")
     p.add_argument("--search-step", type=float, help="search lattice step, mm (default DTA/10)")
+    from .dose import DOSE_UNITS
+
+    p.add_argument(
+        "--dose-units", type=str.lower, choices=sorted(DOSE_UNITS),
+        help="units of dose images that do not carry them (an RTDOSE does); required for any other image",
+    )  # fmt: skip
     p.add_argument("--output", help="gamma image (-1 below the threshold)")
     p.add_argument("--output-text", help="summary text file")
     p.set_defaults(func=run_gamma)
 
 
-def _read_dose(path, units: str = "gy"):
-    return _read_dose_and_frame(path, units)[0]
+def _read_dose(path, units: str | None = None, scale: float = 1.0):
+    """The dose (Gy): an RTDOSE, or an image declared as a dose; anything else is refused."""
+    from .dose import read_dose
+
+    return read_dose(path, units, scale=scale)
 
 
-def _read_dose_and_frame(path, units: str = "gy"):
-    """The dose image (Gy) and, for an RTDOSE file, its Frame of Reference UID ("" otherwise)."""
-    import SimpleITK as sitk
+def _frame_of(dose) -> str:
+    from .dose import FRAME_KEY
 
-    from ..io import read_image
-    from .dose import read_rtdose
+    return dose.GetMetaData(FRAME_KEY) if dose.HasMetaDataKey(FRAME_KEY) else ""
 
-    p = Path(path)
-    if p.is_file():
-        import pydicom
 
-        try:
-            header = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality", "FrameOfReferenceUID"])
-        except Exception:
-            header = {}
-        if header.get("Modality") == "RTDOSE":
-            return read_rtdose(p), str(header.get("FrameOfReferenceUID", ""))
-    image = sitk.Cast(read_image(p), sitk.sitkFloat32)
-    return (image / 100.0 if units == "cgy" else image), ""
+def _study_inputs(args: argparse.Namespace) -> None:
+    """``dvh --input STUDY_DIR``: the RTSTRUCT, the RTDOSE and the structures' CT found in one folder (as
+    plastimatch's ``dvh --input``); options given explicitly win. Says what it took."""
+    from .study import find_study
+
+    if not args.input:
+        return
+    study = find_study(args.input)
+    args.input_dose = args.input_dose or str(study.dose)
+    if not (args.input_ss_img or args.input_rtstruct):
+        args.input_rtstruct = str(study.rtstruct)
+    if study.ct is not None and not args.referenced_ct:
+        args.referenced_ct, args.ct_series_uid = str(study.ct.folder), study.ct.uid
+    if not args.quiet:
+        grid = args.referenced_ct or "the dose grid (no CT found)"
+        if study.ct is not None and args.ct_series_uid == study.ct.uid:
+            grid = study.ct.text()
+        print(f"imgsuite dvh: structures {args.input_rtstruct}, dose {args.input_dose}, grid {grid}", file=sys.stderr)
 
 
 def run_dvh(args: argparse.Namespace) -> int:
@@ -272,11 +370,18 @@ def run_dvh(args: argparse.Namespace) -> int:
     from .structure_set import Roi, read_rtstruct
 
     progress = progress_for(args)
-    dose, dose_frame = _read_dose_and_frame(args.input_dose, args.dose_units)
+    if args.bin_width <= 0 or (args.num_bins is not None and args.num_bins < 1):
+        raise ImgSuiteError("--bin-width must be > 0 and --num-bins >= 1")
+    _study_inputs(args)
+    if not args.input_dose:
+        raise ImgSuiteError("give --input-dose (or --input STUDY_DIR)")
+    dose = _read_dose(args.input_dose, args.dose_units, args.dose_scale)
     if args.input_rtstruct:
         ss = read_rtstruct(args.input_rtstruct)
-        ss.check_frame_of_reference(dose_frame, f"the dose {args.input_dose}")
-        reference = read_image(args.referenced_ct) if args.referenced_ct else dose
+        ss.check_frame_of_reference(_frame_of(dose), f"the dose {args.input_dose}")
+        reference = dose
+        if args.referenced_ct:
+            reference = read_image(args.referenced_ct, series_uid=getattr(args, "ct_series_uid", None))
         oversample = 1
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
             reference = refined_grid(reference, (1, 1, 4))
@@ -332,8 +437,8 @@ def run_gamma(args: argparse.Namespace) -> int:
     from ..io import atomic_path, write_image
     from .gamma import gamma_index
 
-    reference = _read_dose(args.image_1)
-    evaluation = _read_dose(args.image_2)
+    reference = _read_dose(args.image_1, args.dose_units)
+    evaluation = _read_dose(args.image_2, args.dose_units)
     gamma, rate = gamma_index(
         reference,
         evaluation,

@@ -99,8 +99,36 @@ def rtstruct_from_segmentation(
     return write_rtstruct_from_masks(path, ref, masks, segment_colors(segmentation_node), progress)
 
 
-def dvh_nodes(scene, segmentation_node, dose_node, reference_node, bin_width: float = 0.1):
-    """DVH (cumulative, cc) of every segment under a dose volume: a table node, a plot chart node, and statistics rows."""
+def dose_node_from_file(scene, path: str | os.PathLike, units: str | None = None, name: str | None = None):
+    """Load a dose (an RTDOSE, or an image declared with ``units``) as a scalar volume node in Gy, marked as a dose.
+
+    The one RTDOSE reader does the work (DoseGridScaling, cGy -> Gy); the node gets SlicerRT's
+    ``DicomRtImport.DoseVolume`` attribute and ``DicomRtImport.DoseUnitName`` = ``GY``.
+    """
+    from ..mrml.volumes import volume_node_from_image
+    from .dose import read_dose
+
+    return volume_node_from_image(scene, read_dose(path, units), name or Path(path).stem)
+
+
+def dose_from_node(dose_node, units: str | None = None):
+    """The dose of a volume node in Gy: a node marked as a dose, or any volume whose ``units`` are given."""
+    from ..mrml.volumes import DOSE_UNITS_ATTRIBUTE, DOSE_VOLUME_ATTRIBUTE, image_from_volume_node
+    from .dose import DOSE_UNITS_KEY, as_dose
+
+    image = image_from_volume_node(dose_node)
+    if dose_node.GetAttribute(DOSE_VOLUME_ATTRIBUTE) in ("1", "true", "True"):
+        image.SetMetaData(DOSE_UNITS_KEY, dose_node.GetAttribute(DOSE_UNITS_ATTRIBUTE) or "GY")
+    modality = dose_node.GetAttribute("DICOM.Modality") or None
+    return as_dose(image, units, f"volume {dose_node.GetName()!r}", modality)
+
+
+def dvh_nodes(scene, segmentation_node, dose_node, reference_node, bin_width: float = 0.1, dose_units=None):
+    """DVH (cumulative, cc) of every segment under a dose volume: a table node, a plot chart node, and statistics rows.
+
+    ``dose_node`` must be a dose (loaded by :func:`dose_node_from_file`, or marked by SlicerRT) unless
+    ``dose_units`` ("gy" or "cgy") declares what a plain volume holds: a CT is refused.
+    """
     from ..mrml.segmentations import masks_from_segmentation_node
     from ..mrml.tables import plot_from_table, table_node_from_rows
     from ..mrml.volumes import image_from_volume_node
@@ -108,8 +136,8 @@ def dvh_nodes(scene, segmentation_node, dose_node, reference_node, bin_width: fl
     from .rasterize import RoiMask
     from .structure_set import Roi
 
+    dose = dose_from_node(dose_node, dose_units)
     reference = image_from_volume_node(reference_node)
-    dose = image_from_volume_node(dose_node)
     masks = masks_from_segmentation_node(segmentation_node, reference)
     import SimpleITK as sitk
 
