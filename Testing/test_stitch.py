@@ -30,8 +30,17 @@ def rendered():
         key = (mode, ruler, seed, panel, overlap, sod, noise)
         if key not in cache:
             cache[key] = render_shots(
-                mode=mode, panel=panel, pixel=1.0, shots=3, overlap_mm=overlap, sod=sod, errors_mm=ERRORS,
-                exposures=[1.0, 0.8, 1.2], noise=noise, ruler=ruler, seed=seed,
+                mode=mode,
+                panel=panel,
+                pixel=1.0,
+                shots=3,
+                overlap_mm=overlap,
+                sod=sod,
+                errors_mm=ERRORS,
+                exposures=[1.0, 0.8, 1.2],
+                noise=noise,
+                ruler=ruler,
+                seed=seed,
             )
         return cache[key]
 
@@ -147,13 +156,34 @@ def test_cli_sidecar_geometry_writes_dicom_dx(rendered, tmp_path, capsys):
 
     def sidecar(i, shot):
         v = shot.view
-        return {"pixel_size": [1.0, 1.0], "sid": 1800.0, "sod": 1500.0,
-                "panel_position": float(-v.centers[0][2]), "source_position": float(-v.sources[0][2])}
+        return {
+            "pixel_size": [1.0, 1.0],
+            "sid": 1800.0,
+            "sod": 1500.0,
+            "panel_position": float(-v.centers[0][2]),
+            "source_position": float(-v.sources[0][2]),
+        }
 
     paths = _write_pngs(shots, tmp_path, sidecar)
     out = tmp_path / "long.dcm"
-    rc = main(["stitch", *paths, "--mode", "angled", "--method", "ruler", "--output", str(out),
-               "--measure", "10", "20", "10", "420", "-q"])
+    rc = main(
+        [
+            "stitch",
+            *paths,
+            "--mode",
+            "angled",
+            "--method",
+            "ruler",
+            "--output",
+            str(out),
+            "--measure",
+            "10",
+            "20",
+            "10",
+            "420",
+            "-q",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "distance [10.0, 20.0] -> [10.0, 420.0]: 333.33 mm" in text
@@ -175,7 +205,10 @@ def test_refusals_name_the_problem(rendered, tmp_path, capsys):
         stitch_radiographs([raw[0], Shot(np.random.default_rng(1).normal(size=(240, 160)), (1, 1))], method="image")
     with pytest.raises(ImgSuiteError, match="unknown output format"):
         stitch_radiographs(shots, tmp_path / "x.jpg")
-    assert main(["stitch", str(tmp_path / "missing.png"), str(tmp_path / "b.png"), "--output", str(tmp_path / "o.nrrd")]) == 2
+    assert (
+        main(["stitch", str(tmp_path / "missing.png"), str(tmp_path / "b.png"), "--output", str(tmp_path / "o.nrrd")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "missing.png: no such file" in err and "Traceback" not in err
     assert not (tmp_path / "o.nrrd").exists()

@@ -60,7 +60,10 @@ def masked_ncc_map(a, ma, b, mb, max_shift: tuple[int, int], min_overlap: float 
     window = np.full((2 * my + 1, 2 * mx + 1), -1.0)
     ys, xs = slice(max(cy - my, 0), cy + my + 1), slice(max(cx - mx, 0), cx + mx + 1)
     part = ncc[ys, xs]
-    window[ys.start - (cy - my) : ys.start - (cy - my) + part.shape[0], xs.start - (cx - mx) : xs.start - (cx - mx) + part.shape[1]] = part
+    window[
+        ys.start - (cy - my) : ys.start - (cy - my) + part.shape[0],
+        xs.start - (cx - mx) : xs.start - (cx - mx) + part.shape[1],
+    ] = part
     return window
 
 
@@ -117,9 +120,13 @@ def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "",
     ncc = masked_ncc_map(small[0], smask[0], small[1], smask[1], (my, mx), min_overlap)
     (py, px), best, runner = _peaks(ncc)
     if best < MIN_NCC:
-        raise ImgSuiteError(f"{where}the overlap does not show the same structure (NCC {best:.2f}): too small or no common anatomy")
+        raise ImgSuiteError(
+            f"{where}the overlap does not show the same structure (NCC {best:.2f}): too small or no common anatomy"
+        )
     if best - runner < MIN_MARGIN:
-        raise ImgSuiteError(f"{where}the overlap is ambiguous (two shifts match equally, NCC {best:.3f} vs {runner:.3f})")
+        raise ImgSuiteError(
+            f"{where}the overlap is ambiguous (two shifts match equally, NCC {best:.3f} vs {runner:.3f})"
+        )
     shift = np.array([py - my, px - mx], float) * factor
     while True:
         mask = both if factor == 1 else (_reduce(both.astype(float), factor) > 0.99)

@@ -16,20 +16,56 @@ def register(subparsers) -> None:
         "geometry sidecar (<stem>.json), or one projection set written by `imgsuite drr`.",
     )
     p.add_argument("inputs", nargs="+", metavar="IMAGE", help="the shots, top to bottom")
-    p.add_argument("--output", "-O", required=True, help="stitched image: .nrrd/.mha/.nii (Slicer), .png (16-bit) or .dcm (DICOM DX)")
+    p.add_argument(
+        "--output",
+        "-O",
+        required=True,
+        help="stitched image: .nrrd/.mha/.nii (Slicer), .png (16-bit) or .dcm (DICOM DX)",
+    )
     p.add_argument("--output-json", help="seams, residuals, magnification and measurements as JSON")
-    p.add_argument("--mode", choices=MODES, default="parallel", help="tube and panel move together (parallel) or the tube tilts about one focus (angled)")
-    p.add_argument("--method", choices=METHODS, default="image", help="place the overlaps from the geometry, the anatomy (default) or a ruler's marks")
-    p.add_argument("--plane-distance", type=float, help="source to measurement plane, mm (default: DistanceSourceToPatient, else 90%% of the SID)")
-    p.add_argument("--spacing", type=float, help="output pixel size at the plane, mm (default: panel pitch / magnification)")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="parallel",
+        help="tube and panel move together (parallel) or the tube tilts about one focus (angled)",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="image",
+        help="place the overlaps from the geometry, the anatomy (default) or a ruler's marks",
+    )
+    p.add_argument(
+        "--plane-distance",
+        type=float,
+        help="source to measurement plane, mm (default: DistanceSourceToPatient, else 90%% of the SID)",
+    )
+    p.add_argument(
+        "--spacing", type=float, help="output pixel size at the plane, mm (default: panel pitch / magnification)"
+    )
     p.add_argument("--pixel-size", nargs="+", help='panel pitch "du dv", mm, for files that do not give it')
     p.add_argument("--sid", type=float, help="source to panel distance, mm, for files that do not give it")
     p.add_argument("--ruler-spacing", type=float, default=10.0, help="distance between ruler marks, mm (default 10)")
-    p.add_argument("--max-shift", type=float, default=20.0, help="how far registration may move a shot from its geometry, mm (default 20)")
-    p.add_argument("--overlap", type=float, default=0.25, help="shots without geometry: expected overlap, fraction of a panel (default 0.25)")
+    p.add_argument(
+        "--max-shift",
+        type=float,
+        default=20.0,
+        help="how far registration may move a shot from its geometry, mm (default 20)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=0.25,
+        help="shots without geometry: expected overlap, fraction of a panel (default 0.25)",
+    )
     p.add_argument("--no-exposure-match", action="store_true", help="keep each shot's intensities as they are")
     p.add_argument(
-        "--measure", nargs=4, type=float, action="append", default=[], metavar=("X1", "Y1", "X2", "Y2"),
+        "--measure",
+        nargs=4,
+        type=float,
+        action="append",
+        default=[],
+        metavar=("X1", "Y1", "X2", "Y2"),
         help="report the distance in mm between two output pixels (column row); repeatable",
     )
     p.set_defaults(func=run)
@@ -63,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
         if result.geometry_known
         else "no geometry: spacing at the detector, magnification not corrected"
     )
-    print(f"stitched {len(result.seams) + 1} shots: {summary['rows']} x {summary['columns']} pixels of "
-          f"{result.spacing[0]:.4g} mm ({where})")
+    print(
+        f"stitched {len(result.seams) + 1} shots: {summary['rows']} x {summary['columns']} pixels of "
+        f"{result.spacing[0]:.4g} mm ({where})"
+    )
     for seam in result.seams:
         extra = f", NCC {seam['ncc']}" if "ncc" in seam else ""
         print(f"  seam {seam['shots'][0]}-{seam['shots'][1]} ({seam['method']}): moved {seam['shift_mm']} mm{extra}")

@@ -106,7 +106,11 @@ def stitch_radiographs(
             raise ImgSuiteError(f"{name} must be positive, got {value}")
     progress = progress or no_progress
     _check_output(output)
-    shots = inputs if inputs and isinstance(inputs[0], Shot) else read_shots(inputs, mode=mode, pixel_size=pixel_size, sid=sid)
+    shots = (
+        inputs
+        if inputs and isinstance(inputs[0], Shot)
+        else read_shots(inputs, mode=mode, pixel_size=pixel_size, sid=sid)
+    )
     if len(shots) < 2:
         raise ImgSuiteError("stitching needs at least two shots")
     known = all(s.view is not None for s in shots)
@@ -161,7 +165,9 @@ def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str) -> Sea
     pb[: b.shape[0], : b.shape[1]], mb[: b.shape[0], : b.shape[1]] = b, True
     fit = register_on_image(pa, ma, pb, mb, (int(0.9 * rows), int(0.25 * cols)), where, min_overlap=0.5 * overlap)
     if fit.shift[0] > -0.05 * rows:
-        raise ImgSuiteError(f"{where}the next shot does not continue downwards (best match {fit.shift[0]:.0f} rows): check the order")
+        raise ImgSuiteError(
+            f"{where}the next shot does not continue downwards (best match {fit.shift[0]:.0f} rows): check the order"
+        )
     return fit
 
 

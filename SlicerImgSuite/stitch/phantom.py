@@ -61,7 +61,9 @@ def leg_phantom(length: float = 600.0, spacing: float = 1.0, center_y: float = 0
     return image, beads
 
 
-def shot_positions(mode: str, shots: int, panel_rows: int, pixel: float, sid: float, sod: float, overlap_mm: float, top: float):
+def shot_positions(
+    mode: str, shots: int, panel_rows: int, pixel: float, sid: float, sod: float, overlap_mm: float, top: float
+):
     """Panel and focus positions (mm down the long axis) of ``shots`` shots covering the leg from ``top``."""
     m = sid / sod
     height_at_plane = panel_rows * pixel / m
@@ -121,7 +123,9 @@ def render_shots(
         shift = errors[i] if mode == "parallel" else errors[i]  # the positioner reports the panel (and tube) off
         reported_focus = focus_pos[i] + (errors[i] if mode == "parallel" else 0.0)
         view = panel_view((cols, rows), (pixel, pixel), sid, panel_pos[i] + shift, reported_focus)
-        out.append(Shot(intensity.astype(np.float32), (pixel, pixel), view, f"shot{i + 1}", sod, photometric="MONOCHROME1"))
+        out.append(
+            Shot(intensity.astype(np.float32), (pixel, pixel), view, f"shot{i + 1}", sod, photometric="MONOCHROME1")
+        )
     m = sid / sod
     errors_plane = errors if mode == "parallel" else errors / m
     down = -beads[:, 2]

@@ -87,7 +87,9 @@ def _orthogonal(axis: np.ndarray, n: np.ndarray) -> np.ndarray:
 def _footprint(view: Geometry, point: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Where the rays through the panel's four corners meet the plane (4, 3)."""
     nu, nv = view.dims
-    corners = view.pixel_positions(0, np.array([-0.5, nu - 0.5, -0.5, nu - 0.5]), np.array([-0.5, -0.5, nv - 0.5, nv - 0.5]))
+    corners = view.pixel_positions(
+        0, np.array([-0.5, nu - 0.5, -0.5, nu - 0.5]), np.array([-0.5, -0.5, nv - 0.5, nv - 0.5])
+    )
     s = view.sources[0]
     t = np.dot(point - s, n) / ((corners - s) @ n)
     if np.any(t <= 0):

@@ -113,7 +113,13 @@ def _from_projection_set(path: Path) -> list[Shot]:
     if len(ps.geometry) < 2:
         raise ImgSuiteError("stitching needs at least two views", path)
     return [
-        Shot(np.exp(-ps.images[i]), ps.geometry.pixel_size, ps.geometry.subset([i]), f"{path}[{i}]", photometric="MONOCHROME1")
+        Shot(
+            np.exp(-ps.images[i]),
+            ps.geometry.pixel_size,
+            ps.geometry.subset([i]),
+            f"{path}[{i}]",
+            photometric="MONOCHROME1",
+        )
         for i in range(len(ps.geometry))
     ]
 
@@ -217,7 +223,9 @@ def _view_from_meta(shot: Shot, mode: str) -> Geometry | None:
     if "view" in m:
         v = m["view"]
         try:
-            return Geometry(v["source"], v["center"], v["u"], v["v"], shot.pixel_size, (cols, rows), v.get("image_center"))
+            return Geometry(
+                v["source"], v["center"], v["u"], v["v"], shot.pixel_size, (cols, rows), v.get("image_center")
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ImgSuiteError(f"view in the sidecar is incomplete ({exc})", shot.path) from None
     if "sid" not in m:
