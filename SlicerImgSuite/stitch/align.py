@@ -24,7 +24,7 @@ MIN_NCC = 0.3  # below this the overlap does not show the same structure
 MIN_MARGIN = 0.01  # the best shift must beat any other peak by this much (ambiguity)
 COARSE_SIZE = 96.0
 SEARCH_SIGMA = 5.0  # px: smoothing of the features the search compares (tolerates parallax between depths)
-FINE_SIGMA = 3.0  # px: smoothing of the features the sub-pixel refinement fits
+FINE_SIGMA = 1.0  # px: smoothing of the images the sub-pixel refinement fits (gain and offset included)
 
 
 @dataclass
@@ -109,7 +109,7 @@ def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "",
     """Shift of ``b`` against ``a`` (plane pixels) on the anatomy; refuses an ambiguous or empty overlap."""
     both = ma & mb
     overlap = int(both.any(axis=1).sum())
-    fine = [band_pass(x, FINE_SIGMA) for x in (a, b)]
+    fine = [ndimage.gaussian_filter(np.asarray(x, float), FINE_SIGMA) for x in (a, b)]
     a, b = band_pass(a), band_pass(b)
     ma, mb = ndimage.binary_erosion(ma, iterations=2), ndimage.binary_erosion(mb, iterations=2)
     both = ma & mb
