@@ -94,24 +94,26 @@ def test_ruler_finds_each_seam_within_half_a_pixel(rendered, mode, seed):
     _check_seams(stitch_radiographs(shots, method="ruler"), truth, mode)
 
 
+@pytest.mark.parametrize("mode", ["parallel", "angled"])
 @pytest.mark.parametrize("seed", [3, 11])
-def test_image_registration_angled_with_noise(rendered, seed):
-    """Angled mode: one focus, so every depth moves alike and the anatomy fixes the seam."""
+def test_image_registration_noise_free(rendered, mode, seed):
+    """On the anatomy alone, noise-free shots: every seam within half a pixel, lengths within 1 / 1.5 mm."""
     extra = {} if seed == 3 else {"panel": (200, 220), "overlap": 40.0, "sod": 1400.0}
-    shots, truth = rendered("angled", seed=seed, **extra)
-    _check_seams(stitch_radiographs(shots, method="image"), truth, "angled")
+    shots, truth = rendered(mode, seed=seed, noise=0.0, **extra)
+    _check_seams(stitch_radiographs(shots, method="image"), truth, mode)
 
 
+@pytest.mark.parametrize("mode", ["parallel", "angled"])
 @pytest.mark.parametrize("seed", [3, 11])
-def test_image_registration_parallel_noise_free(rendered, seed):
-    """Parallel mode: depths other than the plane shift differently between shots (parallax); on noise-free
-    shots the anatomy still fixes the seam to half a pixel. With 1 % noise it does not (see docs): use a ruler."""
+def test_image_registration_with_noise(rendered, mode, seed):
+    """With 1 % noise the anatomy places seams to about a pixel (parallel mode also suffers parallax: depths
+    other than the plane move differently between shots); lengths stay within 1 / 1.5 mm. The ruler does better."""
     extra = {} if seed == 3 else {"panel": (200, 220), "overlap": 40.0, "sod": 1400.0}
-    shots, truth = rendered("parallel", seed=seed, noise=0.0, **extra)
+    shots, truth = rendered(mode, seed=seed, **extra)
     result = stitch_radiographs(shots, method="image")
     found = np.array([s["shift_mm"][1] for s in result.seams])
-    assert np.abs(found - truth["errors_plane_mm"][1:]).max() <= 0.5 * result.plane.spacing[1]
-    assert np.abs(bead_distance_errors(result, truth)).max() <= 1.0
+    assert np.abs(found - truth["errors_plane_mm"][1:]).max() <= 1.5 * result.plane.spacing[1]
+    assert np.abs(bead_distance_errors(result, truth)).max() <= (1.0 if mode == "parallel" else 1.5)
 
 
 def _write_pngs(shots, folder, sidecar=None):

@@ -22,7 +22,7 @@ from ..errors import ImgSuiteError
 
 MIN_NCC = 0.3  # below this the overlap does not show the same structure
 MIN_MARGIN = 0.01  # the best shift must beat any other peak by this much (ambiguity)
-COARSE_SIZE = 96.0
+COARSE_SIZE = 48.0
 SEARCH_SIGMA = 5.0  # px: smoothing of the features the search compares (tolerates parallax between depths)
 FINE_SIGMA = 1.0  # px: smoothing of the images the sub-pixel refinement fits (gain and offset included)
 
@@ -77,32 +77,36 @@ def _peaks(ncc: np.ndarray, exclusion: int = 3) -> tuple[tuple[int, int], float,
     return best, float(ncc[best]), runner
 
 
-def _shift_image(b: np.ndarray, shift, order: int = 3) -> np.ndarray:
-    rows, cols = np.mgrid[0 : b.shape[0], 0 : b.shape[1]].astype(float)
-    return ndimage.map_coordinates(b, [rows + shift[0], cols + shift[1]], order=order, mode="nearest")
+def _shifted(coefficients: np.ndarray, shift) -> np.ndarray:
+    """``b(x + shift)`` from ``b``'s cubic spline coefficients (prefiltered once per level)."""
+    return ndimage.shift(coefficients, -np.asarray(shift, float), order=3, mode="nearest", prefilter=False)
 
 
-def _gauss_newton(a, b, mask, shift, iterations: int = 8) -> tuple[np.ndarray, float]:
-    """Refine ``shift`` minimising |a - (g b(x + shift) + o)|² over ``mask``; returns (shift, ncc)."""
+def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray, float]:
+    """Refine ``shift`` minimising |a - (g b(x + shift) + o)|² where ``a`` and the shifted ``b`` are both valid;
+    returns (shift, ncc)."""
     shift = np.asarray(shift, float)
-    sel = mask.copy()
-    sel[:2], sel[-2:], sel[:, :2], sel[:, -2:] = False, False, False, False
-    for _ in range(iterations):
-        bs = _shift_image(b, shift)
-        gy, gx = np.gradient(bs)
-        av, bv, gyv, gxv = a[sel], bs[sel], gy[sel], gx[sel]
-        design = np.stack([gyv, gxv, bv, np.ones_like(bv)], axis=1)
-        # a ≈ g (b + gy dy + gx dx) + o, linear in (g dy, g dx, g, o)
-        sol, *_ = np.linalg.lstsq(design, av, rcond=None)
-        g = sol[2] if abs(sol[2]) > 1e-12 else 1e-12
-        step = np.array([sol[0], sol[1]]) / g
-        step = np.clip(step, -1.0, 1.0)
-        shift = shift + step
-        if np.abs(step).max() < 1e-3:
+    coefficients = ndimage.spline_filter(np.asarray(b, float), order=3, mode="nearest")
+    inner_a = ndimage.binary_erosion(ma, iterations=2)
+    inner_b = ndimage.binary_erosion(mb, iterations=2).astype(float)
+    converged = False
+    for it in range(iterations + 1):
+        sel = inner_a & (ndimage.shift(inner_b, -shift, order=1, mode="constant") > 0.99)
+        bs = _shifted(coefficients, shift)
+        if sel.sum() < 16:
+            return shift, -1.0
+        av, bv = a[sel], bs[sel]
+        if converged or it == iterations:
             break
-    bs = _shift_image(b, shift)[sel]
-    score = float(np.corrcoef(a[sel], bs)[0, 1]) if bs.size > 3 else -1.0
-    return shift, score
+        gy, gx = np.gradient(bs)
+        design = np.stack([gy[sel], gx[sel], bv, np.ones_like(bv)], axis=1)
+        # a ≈ g (b + gy dy + gx dx) + o, linear in (g dy, g dx, g, o)
+        sol = np.linalg.lstsq(design, av, rcond=None)[0]
+        g = sol[2] if abs(sol[2]) > 1e-12 else 1e-12
+        step = np.clip(np.array([sol[0], sol[1]]) / g, -1.0, 1.0)
+        shift = shift + step
+        converged = np.abs(step).max() < 1e-3
+    return shift, float(np.corrcoef(av, bv)[0, 1])
 
 
 def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "", min_overlap: float = 0.3) -> SeamFit:
@@ -129,13 +133,13 @@ def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "",
         )
     shift = np.array([py - my, px - mx], float) * factor
     while True:
-        mask = both if factor == 1 else (_reduce(both.astype(float), factor) > 0.99)
+        am, bm = (m if factor == 1 else (_reduce(m.astype(float), factor) > 0.99) for m in (ma, mb))
         aa, bb = (x if factor == 1 else _reduce(x, factor) for x in fine)
-        refined, score = _gauss_newton(aa, bb, mask, shift / factor)
+        refined, score = _gauss_newton(aa, am, bb, bm, shift / factor)
         shift = refined * factor
         if factor == 1:
             break
-        factor = max(1, factor // 2)
+        factor = 1 if factor <= 3 else factor // 3
     if score < MIN_NCC:
         raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
     return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image")

@@ -222,8 +222,11 @@ def _common(first, second):
 
 def _fit_seam(shot, plane, prev, method, ruler_spacing, max_shift, where) -> SeamFit:
     shift_px = (int(np.ceil(max_shift / plane.spacing[1])), int(np.ceil(max_shift / plane.spacing[0])))
-    box = footprint_box(shot.view, plane)
-    values, weights = resample(shot.image, shot.view, plane, box)
+    nominal, above = footprint_box(shot.view, plane), prev[2]
+    box = (max(nominal[0], above[0]), min(nominal[1], above[1]), max(nominal[2], above[2]), min(nominal[3], above[3]))
+    if box[1] - box[0] < 8 or box[3] - box[2] < 8:
+        raise ImgSuiteError(f"{where}the shots do not overlap on the measurement plane")
+    values, weights = resample(shot.image, shot.view, plane, box)  # only where the shot above is
     va, wa, vb, wb = _common(prev, (values, weights, box))
     ma, mb = wa > 0, wb > 0
     if ma.any(axis=1).sum() < 8:

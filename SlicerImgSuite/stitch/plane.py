@@ -120,14 +120,45 @@ def resample(image: np.ndarray, view: Geometry, plane: Plane, box, offset=(0.0, 
     """The shot's values on plane pixels ``box`` and their blending weights (0 outside the panel).
 
     ``offset`` (mm along the plane's column and row directions) moves the shot on the plane: the value at
-    plane position ``x`` is read where ``x - offset`` projects.
+    plane position ``x`` is read where ``x - offset`` projects. A panel parallel to the plane (both modes
+    as built here) maps by an affine transform, resampled without coordinate arrays.
     """
     r0, r1, c0, c1 = box
-    rows, cols = np.mgrid[r0:r1, c0:c1].astype(float)
-    u, v = panel_coordinates(view, plane.points(rows, cols, offset))
-    nu, nv = view.dims
-    values = ndimage.map_coordinates(image, [v, u], order=order, mode="nearest").astype(np.float32)
-    edge = np.minimum(np.minimum(u, nu - 1 - u), np.minimum(v, nv - 1 - v))
+    linear = _affine(view, plane, box, offset)
+    if linear is None:
+        rows, cols = np.mgrid[r0:r1, c0:c1].astype(float)
+        u, v = panel_coordinates(view, plane.points(rows, cols, offset))
+        values = ndimage.map_coordinates(image, [v, u], order=order, mode="nearest").astype(np.float32)
+        return values, np.minimum(_ramp(u, view.dims[0]), _ramp(v, view.dims[1]))
+    matrix, start = linear
+    values = ndimage.affine_transform(
+        image, matrix, offset=start, output_shape=(r1 - r0, c1 - c0), order=order, mode="nearest", output=np.float32
+    )
+    if abs(matrix[0, 1]) < 1e-12 and abs(matrix[1, 0]) < 1e-12:  # axis-aligned: separable weights
+        v = start[0] + matrix[0, 0] * np.arange(r1 - r0)
+        u = start[1] + matrix[1, 1] * np.arange(c1 - c0)
+        return values, np.minimum(_ramp(v, view.dims[1])[:, None], _ramp(u, view.dims[0])[None, :])
+    rows, cols = np.mgrid[0 : r1 - r0, 0 : c1 - c0].astype(float)
+    v = start[0] + matrix[0, 0] * rows + matrix[0, 1] * cols
+    u = start[1] + matrix[1, 0] * rows + matrix[1, 1] * cols
+    return values, np.minimum(_ramp(u, view.dims[0]), _ramp(v, view.dims[1]))
+
+
+def _ramp(x: np.ndarray, size: int) -> np.ndarray:
+    """Blending weight across a panel coordinate: 0 outside, rising over FEATHER_PX from each edge."""
+    edge = np.minimum(x, size - 1 - x)
     weights = np.clip((edge + 0.5) / FEATHER_PX, 0.0, 1.0).astype(np.float32)
     weights[edge < 0] = 0.0
-    return values, weights
+    return weights
+
+
+def _affine(view: Geometry, plane: Plane, box, offset):
+    """``(matrix, offset)`` with panel (row, col) = matrix @ (box row, box col) + offset, when the map is affine."""
+    if abs(abs(float(np.dot(view.normals[0], plane.normal))) - 1.0) > 1e-9:
+        return None  # a tilted panel: a true perspective map
+    r0, _, c0, _ = box
+    rows = np.array([r0, r0 + 1.0, r0], float)
+    cols = np.array([c0, c0, c0 + 1.0], float)
+    u, v = panel_coordinates(view, plane.points(rows, cols, offset))
+    matrix = np.array([[v[1] - v[0], v[2] - v[0]], [u[1] - u[0], u[2] - u[0]]])
+    return matrix, np.array([v[0], u[0]])
