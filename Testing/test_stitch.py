@@ -219,13 +219,14 @@ def test_refusals_name_the_problem(rendered, tmp_path, capsys):
 
 def test_stitched_volume_measures_in_mm_with_a_slicer_ruler(rendered, mrml):
     """In Slicer the stitched image is a volume; a line markup between two beads measures their distance."""
-    from SlicerImgSuite.mrml.volumes import volume_node_from_image
-    from SlicerImgSuite.stitch.outputs import as_image
+    from SlicerImgSuite.stitch.nodes import stitched_volume_node, summary_text
     from SlicerImgSuite.stitch.phantom import measured_beads
 
     shots, truth = rendered("parallel", ruler=True)
     result = stitch_radiographs(shots, method="ruler")
-    node = volume_node_from_image(mrml, as_image(result), "Long leg")
+    node = stitched_volume_node(mrml, result, "Long leg")
+    assert "magnification 1.2" in summary_text(result)
+    assert node.GetSpacing()[0] == pytest.approx(1500.0 / 1800.0)
     found = measured_beads(result, truth)
     import vtk
 

@@ -23,8 +23,8 @@ from ..errors import ImgSuiteError
 MIN_NCC = 0.3  # below this the overlap does not show the same structure
 MIN_MARGIN = 0.01  # the best shift must beat any other peak by this much (ambiguity)
 COARSE_SIZE = 48.0
-SEARCH_SIGMA = 5.0  # px: smoothing of the features the search compares (tolerates parallax between depths)
-FINE_SIGMA = 1.0  # px: smoothing of the images the sub-pixel refinement fits (gain and offset included)
+SEARCH_SIGMA_MM = 4.2  # smoothing of the features the search compares (tolerates parallax between depths)
+FINE_SIGMA_MM = 0.8  # smoothing of the images the sub-pixel refinement fits (gain and offset included)
 
 
 @dataclass
@@ -82,26 +82,42 @@ def _shifted(coefficients: np.ndarray, shift) -> np.ndarray:
     return ndimage.shift(coefficients, -np.asarray(shift, float), order=3, mode="nearest", prefilter=False)
 
 
+def _moved_mask(mask: np.ndarray, shift) -> np.ndarray:
+    """Where ``mask(x + shift)`` holds for both neighbouring whole-pixel shifts (a fractional shift's support)."""
+    out = np.ones_like(mask)
+    for dy in {int(np.floor(shift[0])), int(np.ceil(shift[0]))}:
+        for dx in {int(np.floor(shift[1])), int(np.ceil(shift[1]))}:
+            moved = np.zeros_like(mask)
+            h, w = mask.shape
+            ys, xs = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
+            moved[ys, xs] = mask[ys.start + dy : ys.stop + dy, xs.start + dx : xs.stop + dx]
+            out &= moved
+    return out
+
+
 def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray, float]:
     """Refine ``shift`` minimising |a - (g b(x + shift) + o)|² where ``a`` and the shifted ``b`` are both valid;
     returns (shift, ncc)."""
     shift = np.asarray(shift, float)
-    coefficients = ndimage.spline_filter(np.asarray(b, float), order=3, mode="nearest")
+    coefficients = ndimage.spline_filter(np.asarray(b, np.float32), order=3, mode="nearest", output=np.float32)
     inner_a = ndimage.binary_erosion(ma, iterations=2)
-    inner_b = ndimage.binary_erosion(mb, iterations=2).astype(float)
+    inner_b = ndimage.binary_erosion(mb, iterations=2)
     converged = False
     for it in range(iterations + 1):
-        sel = inner_a & (ndimage.shift(inner_b, -shift, order=1, mode="constant") > 0.99)
+        sel = inner_a & _moved_mask(inner_b, shift)
         bs = _shifted(coefficients, shift)
         if sel.sum() < 16:
             return shift, -1.0
-        av, bv = a[sel], bs[sel]
+        av, bv = a[sel].astype(np.float64), bs[sel]
         if converged or it == iterations:
             break
         gy, gx = np.gradient(bs)
-        design = np.stack([gy[sel], gx[sel], bv, np.ones_like(bv)], axis=1)
-        # a ≈ g (b + gy dy + gx dx) + o, linear in (g dy, g dx, g, o)
-        sol = np.linalg.lstsq(design, av, rcond=None)[0]
+        # a ≈ g (b + gy dy + gx dx) + o, linear in (g dy, g dx, g, o): the 4 x 4 normal equations
+        x = np.stack([gy[sel], gx[sel], bv]).astype(np.float64)  # (3, n)
+        sums = x.sum(axis=1)
+        normal = np.block([[x @ x.T, sums[:, None]], [sums[None, :], np.array([[float(av.size)]])]])
+        rhs = np.append(x @ av, av.sum())
+        sol = np.linalg.lstsq(normal, rhs, rcond=None)[0]
         g = sol[2] if abs(sol[2]) > 1e-12 else 1e-12
         step = np.clip(np.array([sol[0], sol[1]]) / g, -1.0, 1.0)
         shift = shift + step
@@ -109,17 +125,15 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
     return shift, float(np.corrcoef(av, bv)[0, 1])
 
 
-def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "", min_overlap: float = 0.3) -> SeamFit:
-    """Shift of ``b`` against ``a`` (plane pixels) on the anatomy; refuses an ambiguous or empty overlap."""
-    both = ma & mb
-    overlap = int(both.any(axis=1).sum())
-    fine = [ndimage.gaussian_filter(np.asarray(x, float), FINE_SIGMA) for x in (a, b)]
-    a, b = band_pass(a), band_pass(b)
+def register_on_image(
+    a, ma, b, mb, max_shift: tuple[int, int], where: str = "", min_overlap: float = 0.3, spacing: float = 1.0
+) -> SeamFit:
+    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap."""
+    overlap = int((ma & mb).any(axis=1).sum())
     ma, mb = ndimage.binary_erosion(ma, iterations=2), ndimage.binary_erosion(mb, iterations=2)
-    both = ma & mb
     factor = max(1, int(min(a.shape) / COARSE_SIZE))
-    small = [_reduce(x, factor) for x in (a, b)]
-    smask = [_reduce(m.astype(float), factor) > 0.99 for m in (ma, mb)]
+    small = [band_pass(_reduce(x, factor), SEARCH_SIGMA_MM / (spacing * factor)) for x in (a, b)]
+    smask = [_reduce(m.astype(np.float32), factor) > 0.99 for m in (ma, mb)]
     my, mx = (int(np.ceil(s / factor)) for s in max_shift)
     ncc = masked_ncc_map(small[0], smask[0], small[1], smask[1], (my, mx), min_overlap)
     (py, px), best, runner = _peaks(ncc)
@@ -132,10 +146,13 @@ def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "",
             f"{where}the overlap is ambiguous (two shifts match equally, NCC {best:.3f} vs {runner:.3f})"
         )
     shift = np.array([py - my, px - mx], float) * factor
+    level = 0
     while True:
-        am, bm = (m if factor == 1 else (_reduce(m.astype(float), factor) > 0.99) for m in (ma, mb))
-        aa, bb = (x if factor == 1 else _reduce(x, factor) for x in fine)
-        refined, score = _gauss_newton(aa, am, bb, bm, shift / factor)
+        am, bm = (m if factor == 1 else (_reduce(m.astype(np.float32), factor) > 0.99) for m in (ma, mb))
+        sigma = max(FINE_SIGMA_MM / (spacing * factor), 0.5)
+        aa, bb = (ndimage.gaussian_filter(x if factor == 1 else _reduce(x, factor), sigma) for x in (a, b))
+        refined, score = _gauss_newton(aa, am, bb, bm, shift / factor, 6 if factor > 1 or level == 0 else 3)
+        level += 1
         shift = refined * factor
         if factor == 1:
             break
@@ -145,16 +162,16 @@ def register_on_image(a, ma, b, mb, max_shift: tuple[int, int], where: str = "",
     return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image")
 
 
-def band_pass(x: np.ndarray, sigma: float = SEARCH_SIGMA) -> np.ndarray:
+def band_pass(x: np.ndarray, sigma: float) -> np.ndarray:
     """The smoothed derivative along the long axis: what changes from one height to the next. Edges that
     run along the leg or spine (skin, cortices) look alike at every height and would make every vertical
     shift match; they drop out here, and exposure offsets with them."""
-    return ndimage.gaussian_filter(np.asarray(x, float), sigma, order=(1, 0))
+    return ndimage.gaussian_filter(np.asarray(x, np.float32), sigma, order=(1, 0))
 
 
 def _reduce(x: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
-        return np.asarray(x, float)
+        return np.asarray(x, np.float32)
     h, w = (x.shape[0] // factor) * factor, (x.shape[1] // factor) * factor
     return x[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
 

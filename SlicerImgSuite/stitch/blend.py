@@ -33,19 +33,18 @@ class Canvas:
     """Weighted sum of shots on the plane; :meth:`image` divides by the summed weights."""
 
     def __init__(self, shape: tuple[int, int]):
-        self.total = np.zeros(shape, np.float64)
-        self.weight = np.zeros(shape, np.float64)
+        self.total = np.zeros(shape, np.float32)
+        self.weight = np.zeros(shape, np.float32)
 
     def add(self, values, weights, box) -> None:
         r0, r1, c0, c1 = box
-        self.total[r0:r1, c0:c1] += values * weights
+        self.total[r0:r1, c0:c1] += np.multiply(values, weights, dtype=np.float32)
         self.weight[r0:r1, c0:c1] += weights
 
     def image(self) -> tuple[np.ndarray, np.ndarray]:
-        """The blended image (float32) and where any shot covers it (bool)."""
+        """The blended image (float32) and where any shot covers it (bool); uncovered pixels take the minimum."""
         covered = self.weight > 0
-        out = np.zeros(self.total.shape, np.float32)
-        out[covered] = self.total[covered] / self.weight[covered]
-        if covered.any():
-            out[~covered] = out[covered].min()
+        out = np.divide(self.total, self.weight, out=np.zeros_like(self.total), where=covered)
+        if not covered.all() and covered.any():
+            np.copyto(out, out.min(initial=np.inf, where=covered), where=~covered)
         return out, covered

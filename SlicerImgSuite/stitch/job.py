@@ -148,14 +148,14 @@ def _place_by_image(shots: list[Shot], overlap: float) -> None:
         if i:
             prev = shots[i - 1]
             a, b = prev.image, shot.image
-            fit = _search_raw(a, b, overlap, f"shots {i} and {i + 1}: ")
+            fit = _search_raw(a, b, overlap, f"shots {i} and {i + 1}: ", dv)
             # b(x + s) = a(x): b's first row sits s rows above a's row 0 ... in a's frame b starts at -s
             position += -fit.shift[0] * dv + (rows - prev.image.shape[0]) / 2.0 * dv
             lateral += -fit.shift[1] * du + (cols - prev.image.shape[1]) / 2.0 * du
         shot.view = panel_view((cols, rows), (du, dv), ORTHOGRAPHIC_SID, position, position, lateral)
 
 
-def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str) -> SeamFit:
+def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str, spacing: float) -> SeamFit:
     """Register two whole shots: ``b`` is expected below ``a`` with about ``overlap`` of a panel in common."""
     rows = max(a.shape[0], b.shape[0])
     cols = max(a.shape[1], b.shape[1])
@@ -163,7 +163,9 @@ def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str) -> Sea
     ma, mb = np.zeros((rows, cols), bool), np.zeros((rows, cols), bool)
     pa[: a.shape[0], : a.shape[1]], ma[: a.shape[0], : a.shape[1]] = a, True
     pb[: b.shape[0], : b.shape[1]], mb[: b.shape[0], : b.shape[1]] = b, True
-    fit = register_on_image(pa, ma, pb, mb, (int(0.9 * rows), int(0.25 * cols)), where, min_overlap=0.5 * overlap)
+    fit = register_on_image(
+        pa, ma, pb, mb, (int(0.9 * rows), int(0.25 * cols)), where, min_overlap=0.5 * overlap, spacing=spacing
+    )
     if fit.shift[0] > -0.05 * rows:
         raise ImgSuiteError(
             f"{where}the next shot does not continue downwards (best match {fit.shift[0]:.0f} rows): check the order"
@@ -233,7 +235,7 @@ def _fit_seam(shot, plane, prev, method, ruler_spacing, max_shift, where) -> Sea
         raise ImgSuiteError(f"{where}the overlap is too small to register (under 8 rows)")
     if method == "ruler":
         return register_on_ruler(va, ma, vb, mb, ruler_spacing / plane.spacing[1], (0.0, 0.0), where)
-    return register_on_image(va, ma, vb, mb, shift_px, where)
+    return register_on_image(va, ma, vb, mb, shift_px, where, spacing=plane.spacing[1])
 
 
 def measure_distance(result: StitchResult, x1, y1, x2, y2) -> dict:

@@ -131,9 +131,12 @@ def resample(image: np.ndarray, view: Geometry, plane: Plane, box, offset=(0.0, 
         values = ndimage.map_coordinates(image, [v, u], order=order, mode="nearest").astype(np.float32)
         return values, np.minimum(_ramp(u, view.dims[0]), _ramp(v, view.dims[1]))
     matrix, start = linear
-    values = ndimage.affine_transform(
-        image, matrix, offset=start, output_shape=(r1 - r0, c1 - c0), order=order, mode="nearest", output=np.float32
-    )
+    if order == 1 and np.allclose(matrix, np.eye(2), atol=1e-9):  # plane pixels = panel pixels, shifted
+        values = _translate(image, start, (r1 - r0, c1 - c0))
+    else:
+        values = ndimage.affine_transform(
+            image, matrix, offset=start, output_shape=(r1 - r0, c1 - c0), order=order, mode="nearest", output=np.float32
+        )
     if abs(matrix[0, 1]) < 1e-12 and abs(matrix[1, 0]) < 1e-12:  # axis-aligned: separable weights
         v = start[0] + matrix[0, 0] * np.arange(r1 - r0)
         u = start[1] + matrix[1, 1] * np.arange(c1 - c0)
@@ -142,6 +145,21 @@ def resample(image: np.ndarray, view: Geometry, plane: Plane, box, offset=(0.0, 
     v = start[0] + matrix[0, 0] * rows + matrix[0, 1] * cols
     u = start[1] + matrix[1, 0] * rows + matrix[1, 1] * cols
     return values, np.minimum(_ramp(u, view.dims[0]), _ramp(v, view.dims[1]))
+
+
+def _translate(image: np.ndarray, start, shape) -> np.ndarray:
+    """Bilinear samples ``image[start[0] + i, start[1] + j]`` for an output ``shape`` (edges repeated): the
+    default output grid has the panel's own pitch in the plane, so each shot is only shifted."""
+    out = np.asarray(image, np.float32)
+    for axis in (0, 1):
+        whole = int(np.floor(start[axis]))
+        frac = np.float32(start[axis] - whole)
+        idx = np.clip(np.arange(whole, whole + shape[axis] + 1), 0, image.shape[axis] - 1)
+        taken = np.take(out, idx, axis=axis)
+        lo = taken[:-1] if axis == 0 else taken[:, :-1]
+        hi = taken[1:] if axis == 0 else taken[:, 1:]
+        out = lo + frac * (hi - lo) if frac else np.ascontiguousarray(lo)
+    return out
 
 
 def _ramp(x: np.ndarray, size: int) -> np.ndarray:
