@@ -68,7 +68,14 @@ def baseline(shots) -> StitchResult:
     plane = measurement_plane(views, shots[0].sod)
     rows, cols = shots[0].image.shape
     dv = shots[0].pixel_size[1]
-    step = [(-(views[i + 1].centers[0][2] - views[i].centers[0][2])) / dv for i in range(len(shots) - 1)]
+
+    # the nominal step between shots, in panel pixels of an object in the plane (M x its move in the plane)
+    def seen_in_plane(v):
+        s, c = v.sources[0], v.centers[0]
+        return s + (c - s) * plane.distance / float(v.sid[0])
+
+    down = [float(np.dot(seen_in_plane(v) - seen_in_plane(views[0]), plane.ev)) for v in views]
+    step = [(down[i + 1] - down[i]) * plane.magnification / dv for i in range(len(shots) - 1)]
     offsets = [0.0]
     for i, s in enumerate(step):
         overlap = int(rows - round(s))
