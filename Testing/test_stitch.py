@@ -215,6 +215,13 @@ def test_refusals_name_the_problem(rendered, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "missing.png: no such file" in err and "Traceback" not in err
     assert not (tmp_path / "o.nrrd").exists()
+    paths = _write_pngs(shots, tmp_path, lambda i, shot: {"pixel_size": [1, 1], "sid": "far", "panel_position": i})
+    assert main(["stitch", *paths, "--output", str(tmp_path / "o.nrrd"), "--method", "geometry"]) == 2
+    assert "shot1.json: bad geometry value" in capsys.readouterr().err
+    before = (tmp_path / "shot2.png").read_bytes()
+    assert main(["stitch", *paths, "--pixel-size", "1", "--output", paths[1]]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert (tmp_path / "shot2.png").read_bytes() == before
 
 
 def test_stitched_volume_measures_in_mm_with_a_slicer_ruler(rendered, mrml):

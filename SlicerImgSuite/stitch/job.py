@@ -105,7 +105,7 @@ def stitch_radiographs(
         if not (np.isfinite(value) and value > 0):
             raise ImgSuiteError(f"{name} must be positive, got {value}")
     progress = progress or no_progress
-    _check_output(output)
+    _check_output(output, inputs)
     shots = (
         inputs
         if inputs and isinstance(inputs[0], Shot)
@@ -131,9 +131,15 @@ def stitch_radiographs(
     return result
 
 
-def _check_output(output) -> None:
-    if output is not None and not str(output).lower().endswith(OUTPUT_SUFFIXES):
+def _check_output(output, inputs) -> None:
+    if output is None:
+        return
+    if not str(output).lower().endswith(OUTPUT_SUFFIXES):
         raise ImgSuiteError(f"unknown output format; use one of {', '.join(OUTPUT_SUFFIXES)}", output)
+    target = Path(output).resolve()
+    for source in inputs:
+        if not isinstance(source, Shot) and Path(source).resolve() == target:
+            raise ImgSuiteError("the output would overwrite an input shot", output)
 
 
 def _place_by_image(shots: list[Shot], overlap: float) -> None:

@@ -147,7 +147,7 @@ def _read_one(path: Path, meta: dict, pixel_size, sid) -> Shot:
     if pixel is None:
         raise ImgSuiteError("no pixel size: give it in a sidecar JSON or with --pixel-size", path)
     pixel = _numbers(pixel, 2, "pixel_size", meta.get("_path", path))
-    merged = {**header, **{k: v for k, v in meta.items() if not k.startswith("_")}}
+    merged = {**header, **meta}
     if sid is not None and "sid" not in merged:
         merged["sid"] = sid
     return Shot(image, pixel, None, os.fspath(path), merged.get("sod"), merged)
@@ -211,10 +211,23 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, dict]:
 
 def _place_from_sidecars(shots: list[Shot], mode: str) -> None:
     """Give each shot its view where its metadata allow; all shots or none."""
-    known = [_view_from_meta(s, mode) for s in shots]
+    known = [_checked_view(s, mode) for s in shots]
     if all(v is not None for v in known):
         for shot, view in zip(shots, known):
             shot.view = view
+
+
+def _checked_view(shot: Shot, mode: str) -> Geometry | None:
+    """:func:`_view_from_meta`, with any bad value reported against the file that gave it."""
+    where = shot.meta.get("_path") or shot.path
+    try:
+        return _view_from_meta(shot, mode)
+    except (TypeError, ValueError) as exc:
+        raise ImgSuiteError(f"bad geometry value ({exc})", where) from None
+    except ImgSuiteError as exc:
+        if exc.path:
+            raise
+        raise ImgSuiteError(exc.problem, where) from None
 
 
 def _view_from_meta(shot: Shot, mode: str) -> Geometry | None:
