@@ -244,3 +244,32 @@ def test_stitched_volume_measures_in_mm_with_a_slicer_ruler(rendered, mrml):
         line.AddControlPoint(ijk_to_ras.MultiplyPoint([col, row, 0.0, 1.0])[:3])
     true = float(np.hypot(*(truth["beads_mm"][-1] - truth["beads_mm"][0])))
     assert line.GetLineLengthWorld() == pytest.approx(true, abs=1.0)
+
+
+@pytest.mark.parametrize("layout", ["set.mha", "pfm"])
+def test_projection_set_of_imgsuite_drr(rendered, tmp_path, layout):
+    """A projection set (plastimatch .pfm/.txt folder, or a stack with its .json) carries every view: the
+    geometry alone then keeps lengths."""
+    from SlicerImgSuite.tomo.geometry import Geometry
+    from SlicerImgSuite.tomo.projset import ProjectionSet, write_projections
+
+    shots, truth = rendered("parallel", noise=0.0)
+    views = [s.view for s in _true_geometry(shots, truth, "parallel")]
+    geometry = Geometry(
+        np.concatenate([v.sources for v in views]),
+        np.concatenate([v.centers for v in views]),
+        views[0].u_axes[0],
+        views[0].v_axes[0],
+        views[0].pixel_size,
+        views[0].dims,
+    )
+    integrals = np.stack([-np.log(s.image / 1000.0) for s in shots]).astype(np.float32)  # exposures differ: fine
+    write_projections(ProjectionSet(integrals, geometry), tmp_path / layout)
+    out = tmp_path / "long.nrrd"
+    rc = main(
+        ["stitch", str(tmp_path / layout), "--method", "geometry", "--plane-distance", "1500", "-O", str(out), "-q"]
+    )
+    assert rc == 0
+    result = stitch_radiographs([str(tmp_path / layout)], method="geometry", plane_distance=1500.0)
+    assert np.abs(bead_distance_errors(result, truth)).max() <= 1.0
+    assert sitk.ReadImage(str(out)).GetSpacing()[0] == pytest.approx(1500.0 / 1800.0)
