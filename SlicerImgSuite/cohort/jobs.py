@@ -76,20 +76,22 @@ def dvh_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
 def convert_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
     """``imgsuite convert --input RS --referenced-ct CT --output-labelmap ... --output-seg ...`` for one case.
 
-    Writes ``labelmap.nrrd`` (structure i -> i + 1), ``structures.txt`` (plastimatch ss-list) and
-    ``structures.seg.nrrd`` into the case folder; one row per structure with its label and voxels.
+    Writes ``labelmap.nrrd`` (structure i -> i + 1, later structures over earlier ones),
+    ``structures.nrrd`` (ss-img: bit i for structure i, nothing lost to overlaps), ``structures.txt``
+    (plastimatch ss-list) and ``structures.seg.nrrd`` into the case folder; one row per structure
+    with its label and its voxels (from the ss-img).
     """
     import argparse
 
-    import numpy as np
     import SimpleITK as sitk
 
     from ..rtstruct.commands import convert
+    from ..rtstruct.outputs import masks_from_ss_image
 
     rtstruct = _need(case, "rtstruct", "convert")
     args = argparse.Namespace(
         input=rtstruct, referenced_ct=case.get("ct") or None, output_labelmap=str(folder / "labelmap.nrrd"),
-        output_ss_img=None, output_ss_list=str(folder / "structures.txt"), output_prefix=None,
+        output_ss_img=str(folder / "structures.nrrd"), output_ss_list=str(folder / "structures.txt"), output_prefix=None,
         prefix_format="nrrd", output_dicom=None, output_seg=str(folder / "structures.seg.nrrd"),
         input_ss_list=None, xor_contours=False, union_contours=bool(options.get("union_contours")),
         accurate=bool(options.get("accurate")), fixed=None, dim=None, origin=None, spacing=None, direction=None,
@@ -98,15 +100,12 @@ def convert_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
     stage("convert")
     if not convert(args, lambda f, m="": None):
         raise ImgSuiteError("not an RTSTRUCT", rtstruct)
-    labels = sitk.GetArrayViewFromImage(sitk.ReadImage(str(folder / "labelmap.nrrd")))
-    counts = np.bincount(labels.ravel().astype(np.int64))
-    rows = []
-    for line in (folder / "structures.txt").read_text().splitlines():
-        index, _, name = line.split("|", 2)
-        label = int(index) + 1
-        voxels = int(counts[label]) if label < counts.size else 0
-        rows.append({"case": case["case"], "structure": name, "label": label, "voxels": voxels})
-    return rows
+    listed = [line.split("|", 2) for line in (folder / "structures.txt").read_text().splitlines()]
+    bits = masks_from_ss_image(sitk.ReadImage(str(folder / "structures.nrrd")), len(listed))
+    return [
+        {"case": case["case"], "structure": name, "label": int(i) + 1, "voxels": int(bits[int(i)].sum())}
+        for i, _, name in listed
+    ]
 
 
 def register_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
