@@ -38,7 +38,7 @@ def tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    with cohort_client(workers=2, memory_limit="1GiB", dashboard=False) as c:
+    with cohort_client(workers=2, memory_limit="1GiB") as c:
         yield c
 
 

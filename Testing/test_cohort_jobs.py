@@ -101,3 +101,42 @@ def test_cohort_command_line_on_one_worker(phantom, tmp_path, capsys):
     rows = read_table(tmp_path / "o" / "results.csv")
     assert len(rows) == len(phantom.masks) and {r["case"] for r in rows} == {"P1"}
     assert [e["case"] for e in read_table(tmp_path / "o" / "errors.parquet")] == ["P2"]
+
+
+def test_a_case_whose_worker_dies_is_an_error_row(phantom, tmp_path):
+    """What a case over the worker memory limit becomes: its worker dies each time it runs it (here: killed twice)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import dask
+
+    from SlicerImgSuite.cohort.cluster import cohort_client
+    from SlicerImgSuite.cohort.runner import run_cohort
+
+    paths = {"rtstruct": str(phantom.rtstruct), "dose": str(phantom.rtdose), "ct": str(phantom.ct_dir)}
+    cases = [{"case": name} | paths for name in ("A", "B", "C", "D")]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with cohort_client(workers=1, memory_limit="2GiB") as client:
+            result, killed = {}, []
+            thread = threading.Thread(target=lambda: result.update(run_cohort("dvh", cases, tmp_path, client=client)))
+            thread.start()
+            deadline = time.monotonic() + 200
+            while len(killed) < 2 and time.monotonic() < deadline and thread.is_alive():
+                running = {k for ks in client.processing().values() for k in ks}
+                if any(str(k).startswith("dvh-1-") for k in running):  # case B is on the worker: kill it
+                    try:
+                        (pid,) = client.run(os.getpid, nanny=False).values()
+                    except Exception:
+                        continue  # the worker is restarting
+                    if pid not in killed:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                time.sleep(0.01)
+            thread.join(300)
+    assert len(killed) == 2 and not thread.is_alive()
+    assert (result["done"], result["failed"]) == (3, 1), read_table(tmp_path / "errors.parquet")
+    (error,) = read_table(tmp_path / "errors.parquet")
+    assert error["case"] == "B" and error["stage"] == "worker" and "memory limit" in error["message"]
+    assert {r["case"] for r in read_table(tmp_path / "results.parquet")} == {"A", "C", "D"}

@@ -35,7 +35,7 @@ def load() -> str:
 
 def cohort_run(cases, out: Path, workers: int) -> dict:
     t0 = time.perf_counter()
-    with cohort_client(workers=workers, dashboard=False) as client:
+    with cohort_client(workers=workers) as client:
         started = time.perf_counter()
         counts = run_cohort("dvh", cases, out, client=client)
         done = time.perf_counter()
@@ -68,7 +68,7 @@ def main() -> None:
     if not tree.exists():
         make_cohort(tree, args.patients, shape=(96, 96, 48), spacing=(3.2, 3.2, 3.0))
     print(f"{args.patients} patients in {tree} ({time.perf_counter() - t0:.0f} s to generate)", flush=True)
-    with cohort_client(workers=2, dashboard=False) as client:
+    with cohort_client(workers=2) as client:
         build_index(tree, root / "index.parquet", client=client)
     cases = cases_from_index(root / "index.parquet")
     assert len(cases) == args.patients

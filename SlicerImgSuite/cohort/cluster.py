@@ -57,7 +57,6 @@ def cohort_client(
     *,
     workers: int | None = None,
     memory_limit: str | None = "auto",
-    dashboard: bool = True,
 ):
     """Yield a ``distributed.Client``: connected to ``scheduler``, or to a new ``LocalCluster``.
 
@@ -72,6 +71,7 @@ def cohort_client(
         Per-worker memory limit of the local cluster (``"4GiB"``; ``"auto"`` shares the machine's
         memory). A worker over it is restarted by its nanny and the case it ran becomes an error row.
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler and workers:
@@ -89,13 +89,16 @@ def cohort_client(
         saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
         os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes spawned now
         try:
-            cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=memory_limit,
-                dashboard_address=":0" if dashboard and _has_bokeh() else None,
-            )
+            # one case per worker thread at a time: a worker that dies (memory limit) takes only its own
+            # case with it, not a case queued behind it
+            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit=memory_limit,
+                    dashboard_address=":0",  # a free port: several cohorts may run on one machine
+                )
         finally:
             for k, v in saved.items():
                 if v is None:

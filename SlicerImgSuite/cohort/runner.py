@@ -148,13 +148,16 @@ def run_cohort(
         for i, case in enumerate(cases)
     }
     results = {}
-    for n, future in enumerate(as_completed(futures), 1):
+    # results (small rows) come back as soon as a case ends, so a worker that dies later loses nothing done
+    for n, (future, value) in enumerate(as_completed(futures, with_results=True, raise_errors=False), 1):
         name = futures[future]["case"]
-        try:
-            results[name] = future.result()
-        except Exception as exc:  # KilledWorker (memory limit, crash), a lost scheduler connection
-            results[name] = _lost(name, exc)
-        progress(n / max(len(futures), 1), f"{n}/{len(futures)} cases")
+        if isinstance(value, tuple):  # an erred task: (type, exception, traceback)
+            value = value[1]
+        if isinstance(value, BaseException):  # KilledWorker (memory limit, crash), a lost scheduler connection
+            value = _lost(name, value)
+        if results.get(name, {}).get("status") != "done":  # a result already back stays
+            results[name] = value
+        progress(min(n, len(cases)) / len(cases), f"{len(results)}/{len(cases)} cases")
     ordered = [results[n] for n in names]
     rows = [row for r in ordered for row in r["rows"]]
     errors = [r["error"] for r in ordered if r["error"]]
