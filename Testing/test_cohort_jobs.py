@@ -36,6 +36,10 @@ def test_convert_case_equals_imgsuite_convert(phantom, tmp_path):
         )
     assert result["rows"][-1]["voxels"] == int((mine == len(phantom.masks)).sum())
     assert (folder / "structures.seg.nrrd").exists() and (folder / "done.json").exists()
+    assert run_case("convert", case, str(tmp_path / "out"), {}, True)["status"] == "skipped"
+    (folder / "labelmap.nrrd").unlink()  # an output gone: --resume runs the case again
+    assert run_case("convert", case, str(tmp_path / "out"), {}, True)["status"] == "done"
+    assert (folder / "labelmap.nrrd").exists()
 
 
 def test_a_failing_case_is_a_row_and_leaves_no_outputs(phantom, tmp_path):

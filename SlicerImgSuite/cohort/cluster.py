@@ -83,7 +83,7 @@ def cohort_client(
             raise ImgSuiteError(f"cannot reach the Dask scheduler ({exc})", scheduler) from None
         cluster = None
     else:
-        n = workers or os.cpu_count() or 1
+        n = (os.cpu_count() or 1) if workers is None else workers
         if n < 1:
             raise ImgSuiteError(f"--workers must be at least 1, got {n}")
         saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}

@@ -67,6 +67,9 @@ def input_hash(case: dict, keys, job: str, options: dict) -> str:
 def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> dict:
     """One cohort task: run ``job`` on ``case`` (or reuse its outputs with ``resume``); never raises.
 
+    With ``resume``, a case is skipped when its ``done.json`` holds the same input hash and every
+    output file it lists still exists.
+
     Returns ``{"case", "status": done|skipped|failed, "rows", "error", "seconds"}``.
     """
     from ..io.atomic import atomic_dir
@@ -82,12 +85,13 @@ def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> 
         done = folder / "done.json"
         if resume and done.exists():
             meta = json.loads(done.read_text())
-            if meta.get("hash") == key:
+            if meta.get("hash") == key and all((folder / f).exists() for f in meta.get("files", [])):
                 return result | {"status": "skipped", "rows": meta["rows"], "seconds": time.perf_counter() - start}
         with atomic_dir(folder) as tmp:
             rows = JOBS[job](case, Path(tmp), options, stage)
             stage("write outputs")
-            (Path(tmp) / "done.json").write_text(json.dumps({"hash": key, "job": job, "rows": rows}))
+            files = sorted(str(f.relative_to(tmp)) for f in Path(tmp).rglob("*") if f.is_file())
+            (Path(tmp) / "done.json").write_text(json.dumps({"hash": key, "job": job, "rows": rows, "files": files}))
         result["rows"] = rows
     except Exception as exc:  # a failing case is a row of the errors table, never a stopped cohort
         message = " ".join(str(exc).split()) or type(exc).__name__
