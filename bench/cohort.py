@@ -6,7 +6,7 @@ grid; see ``SlicerImgSuite/cohort/phantoms.py``) in a nested tree. Reports:
 - speed-up from 1 to 2 workers (the run alone, clusters started before the clock);
 - Dask's per-task overhead: (1-worker wall - summed task time) / cases, as % of the mean task time;
 - the ratio of the shell loop to `cohort dvh` (including the cluster's start-up, as a user pays it);
-- the per-case time, for the sizing model in docs/cohorts.md;
+- the per-case time and the index's files per second, for the sizing model in docs/cohorts.md;
 - the 1-minute load average before each timed part (the machine is shared: expect noise).
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/cohort.py [--patients 40] [--data DIR]``
@@ -69,7 +69,13 @@ def main() -> None:
         make_cohort(tree, args.patients, shape=(96, 96, 48), spacing=(3.2, 3.2, 3.0))
     print(f"{args.patients} patients in {tree} ({time.perf_counter() - t0:.0f} s to generate)", flush=True)
     with cohort_client(workers=2) as client:
-        build_index(tree, root / "index.parquet", client=client)
+        (root / "index.files.parquet").unlink(missing_ok=True)  # a fresh index: every header read
+        t0 = time.perf_counter()
+        counts = build_index(tree, root / "index.parquet", client=client)
+        t_index = time.perf_counter() - t0
+    print(
+        f"[{load()}] index, 2 workers: {counts['files']} files in {t_index:.1f} s ({counts['files'] / t_index:.0f} files/s)"
+    )
     cases = cases_from_index(root / "index.parquet")
     assert len(cases) == args.patients
 
