@@ -88,6 +88,7 @@ def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> 
             if meta.get("hash") == key and all((folder / f).exists() for f in meta.get("files", [])):
                 return result | {"status": "skipped", "rows": meta["rows"], "seconds": time.perf_counter() - start}
         with atomic_dir(folder) as tmp:
+            stage(job)
             rows = JOBS[job](case, Path(tmp), options, stage)
             stage("write outputs")
             files = sorted(str(f.relative_to(tmp)) for f in Path(tmp).rglob("*") if f.is_file())
