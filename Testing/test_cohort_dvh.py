@@ -168,3 +168,16 @@ def test_worker_killed_mid_run_still_gives_every_row(index, client, tmp_path):
     assert killed not in client.run(os.getpid).values()
     assert (result["done"], result["failed"], result["rows"]) == (N - 1, 1, (N - 1) * STRUCTURES)
     assert len(read_table(tmp_path / "run" / "results.parquet")) == (N - 1) * STRUCTURES
+
+
+def test_workers_run_one_thread_each(client):
+    def threads():
+        import SimpleITK as sitk
+        from threadpoolctl import threadpool_info
+
+        blas = {(i["internal_api"], i["filepath"].split("/")[-1], i["num_threads"]) for i in threadpool_info()}
+        return sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(), os.environ.get("OMP_NUM_THREADS"), blas
+
+    for sitk_threads, omp, blas in client.run(threads).values():
+        assert sitk_threads == 1 and omp == "1" and {n for *_, n in blas} <= {1}, blas
+    assert len(client.nthreads()) == 2 and set(client.nthreads().values()) == {1}

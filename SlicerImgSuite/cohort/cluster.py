@@ -86,25 +86,21 @@ def cohort_client(
         n = (os.cpu_count() or 1) if workers is None else workers
         if n < 1:
             raise ImgSuiteError(f"--workers must be at least 1, got {n}")
+        # Dask's nanny puts pre-spawn-environ into the environment before it starts (and restarts) a
+        # worker, so OpenMP/BLAS read one thread when they load; a worker that set them itself would
+        # be too late. One case per worker thread at a time (worker-saturation 1.0): a worker that
+        # dies (memory limit) takes only its own case with it, not a case queued behind it.
         saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-        os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes spawned now
-        try:
-            # one case per worker thread at a time: a worker that dies (memory limit) takes only its own
-            # case with it, not a case queued behind it
-            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-                cluster = LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    memory_limit=memory_limit,
-                    dashboard_address=":0",  # a free port: several cohorts may run on one machine
-                )
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}) | SINGLE_THREAD_ENV
+        settings = {"distributed.scheduler.worker-saturation": 1.0, "distributed.nanny.pre-spawn-environ": environ}
+        with dask.config.set(settings):
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=memory_limit,
+                dashboard_address=":0",  # a free port: several cohorts may run on one machine
+            )
         client = Client(cluster)
     try:
         client.register_plugin(_pin_threads_plugin())
@@ -113,6 +109,15 @@ def cohort_client(
         client.close()
         if cluster is not None:
             cluster.close()
+            _restore(saved)  # the nanny wrote the single-thread settings into this process's environment
+
+
+def _restore(saved: dict) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def dashboard_text(client) -> str:
