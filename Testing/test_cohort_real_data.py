@@ -27,7 +27,7 @@ def client():
             yield c
 
 
-@pytest.mark.parametrize("folder", ["ibsi-sts-ct-rtstruct", "nelms-dvh-analytic-phantom"])
+@pytest.mark.parametrize("folder", ["ibsi-sts-ct-rtstruct", "nelms-dvh-analytic-phantom", "dicompyler-core-example"])
 def test_index_equals_full_reads(shared_data, client, tmp_path, folder):
     root = shared_data / folder
     counts = build_index(root, tmp_path / "index.parquet", client=client, batch_size=25)
@@ -50,6 +50,11 @@ def test_index_equals_full_reads(shared_data, client, tmp_path, folder):
             assert s["frame_of_reference_uid"] == ref.FrameOfReferenceUID
             contoured = ref.RTReferencedStudySequence[0].RTReferencedSeriesSequence[0].SeriesInstanceUID
             assert s["referenced_series"].split("\\")[0] == contoured
+        if ds.Modality == "RTPLAN":  # plan -> its structure set's series
+            sop = ds.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID
+            (rs,) = [m for ms in truth.values() for m in ms if m.SOPInstanceUID == sop]
+            assert s["referenced_series"] == rs.SeriesInstanceUID
+    assert any(s["modality"] == "RTPLAN" for s in series.values()) == folder.startswith("dicompyler")
     if folder.startswith("ibsi"):  # three patients, each CT with its RTSTRUCT
         cases = cases_from_index(tmp_path / "index.parquet")
         assert sorted(c["case"] for c in cases) == ["STS_001", "STS_003", "STS_004"]
