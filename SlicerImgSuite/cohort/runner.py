@@ -1,0 +1,182 @@
+"""Run one job over many cases on a Dask cluster: one task per case, one results table.
+
+A task receives paths and returns small rows; the worker reads its own files. Every case writes
+its outputs (and a ``done.json`` with its rows and its inputs' content hash) into
+``OUTPUT/cases/<case>/`` atomically. A case that raises, or whose worker dies (over its memory
+limit, killed), becomes a row of the ``errors`` table; the other cases go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress
+from .tables import write_table
+
+ERROR_COLUMNS = ["case", "stage", "message"]
+
+
+class _Stage:
+    """The step a case is in, for its error row."""
+
+    def __init__(self):
+        self.current = "start"
+
+    def __call__(self, name: str) -> None:
+        self.current = name
+
+
+def case_folder(output: str | os.PathLike, case: str) -> Path:
+    """``OUTPUT/cases/<case>`` with the case name made safe for a file name.
+
+    Examples
+    --------
+    >>> case_folder("/out", "PAT 01/a").as_posix()
+    '/out/cases/PAT_01_a'
+    """
+    return Path(output) / "cases" / re.sub(r"[^A-Za-z0-9._-]", "_", str(case))
+
+
+def input_hash(case: dict, keys, job: str, options: dict) -> str:
+    """SHA-1 of the job, its options and the content of every input file (folders recursively).
+
+    ``keys`` names the case's path columns; ``None`` takes every column that is an existing path.
+    """
+    h = hashlib.sha1(json.dumps([job, options], sort_keys=True, default=str).encode())
+    keys = keys if keys is not None else [k for k, v in case.items() if k != "case" and v and os.path.exists(str(v))]
+    for key in sorted(keys):
+        for value in str(case.get(key) or "").split(";"):
+            if not value:
+                continue
+            p = Path(value)
+            files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+            for f in files:
+                h.update(f"{key}:{f.relative_to(p) if p.is_dir() else f.name}\0".encode())
+                with open(f, "rb") as stream:  # a missing input: the job's own error says so below
+                    for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
+                        h.update(chunk)
+    return h.hexdigest()
+
+
+def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> dict:
+    """One cohort task: run ``job`` on ``case`` (or reuse its outputs with ``resume``); never raises.
+
+    With ``resume``, a case is skipped when its ``done.json`` holds the same input hash and every
+    output file it lists still exists.
+
+    Returns ``{"case", "status": done|skipped|failed, "rows", "error", "seconds"}``.
+    """
+    from ..io.atomic import atomic_dir
+    from .jobs import INPUT_KEYS, JOBS
+
+    start = time.perf_counter()
+    stage = _Stage()
+    folder = case_folder(output, case["case"])
+    result = {"case": case["case"], "status": "done", "rows": [], "error": None}
+    try:
+        stage("hash inputs")
+        key = input_hash(case, INPUT_KEYS[job], job, options)
+        done = folder / "done.json"
+        if resume and done.exists():
+            meta = json.loads(done.read_text())
+            if meta.get("hash") == key and all((folder / f).exists() for f in meta.get("files", [])):
+                return result | {"status": "skipped", "rows": meta["rows"], "seconds": time.perf_counter() - start}
+        with atomic_dir(folder) as tmp:
+            stage(job)
+            rows = JOBS[job](case, Path(tmp), options, stage)
+            stage("write outputs")
+            files = sorted(str(f.relative_to(tmp)) for f in Path(tmp).rglob("*") if f.is_file())
+            (Path(tmp) / "done.json").write_text(json.dumps({"hash": key, "job": job, "rows": rows, "files": files}))
+        result["rows"] = rows
+    except Exception as exc:  # a failing case is a row of the errors table, never a stopped cohort
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, ImgSuiteError):
+            message = f"{type(exc).__name__}: {message}"
+        result |= {"status": "failed", "error": {"case": case["case"], "stage": stage.current, "message": message}}
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def run_cohort(
+    job: str,
+    cases: list[dict],
+    output: str | os.PathLike,
+    *,
+    client,
+    options: dict | None = None,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+) -> dict:
+    """Run ``job`` on every case on ``client``'s cluster; write ``results`` and ``errors`` tables.
+
+    Parameters
+    ----------
+    job : str
+        ``dvh``, ``convert``, ``register`` or ``nuclei`` (:data:`SlicerImgSuite.cohort.jobs.JOBS`).
+    cases : list of dict
+        Each has ``case`` (a unique name) and the input paths the job needs.
+    output : path
+        Receives ``results.parquet``/``.csv`` (one row per case x structure), ``errors.parquet``/
+        ``.csv`` (case, stage, message) and ``cases/<case>/`` (each case's own outputs).
+    client : distributed.Client
+        Where the tasks run (:func:`SlicerImgSuite.cohort.cluster.cohort_client`).
+    resume : bool
+        Skip cases whose outputs exist and whose inputs' content hash is unchanged.
+
+    Returns
+    -------
+    dict
+        Counts (``cases``, ``done``, ``skipped``, ``failed``, ``rows``) and ``task_seconds`` (the
+        summed time of the tasks, as measured inside them).
+    """
+    from distributed import as_completed
+
+    from .jobs import JOBS
+
+    if job not in JOBS:
+        raise ImgSuiteError(f"unknown cohort job {job!r}; use one of {', '.join(JOBS)}")
+    names = [str(c.get("case", "")) for c in cases]
+    if len(set(names)) != len(names) or not all(names):
+        raise ImgSuiteError("every case needs its own non-empty name (column 'case')")
+    progress = progress or no_progress
+    options = options or {}
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    futures = {
+        client.submit(run_case, job, case, str(output), options, resume, key=f"{job}-{i}-{time.time_ns()}"): case
+        for i, case in enumerate(cases)
+    }
+    results = {}
+    # results (small rows) come back as soon as a case ends, so a worker that dies later loses nothing done
+    for n, (future, value) in enumerate(as_completed(futures, with_results=True, raise_errors=False), 1):
+        name = futures[future]["case"]
+        if isinstance(value, tuple):  # an erred task: (type, exception, traceback)
+            value = value[1]
+        if isinstance(value, BaseException):  # KilledWorker (memory limit, crash), a lost scheduler connection
+            value = _lost(name, value)
+        if results.get(name, {}).get("status") != "done":  # a result already back stays
+            results[name] = value
+        progress(min(n, len(cases)) / len(cases), f"{len(results)}/{len(cases)} cases")
+    ordered = [results[n] for n in names]
+    rows = [row for r in ordered for row in r["rows"]]
+    errors = [r["error"] for r in ordered if r["error"]]
+    write_table(rows, output / "results.parquet", csv=True)
+    write_table(errors, output / "errors.parquet", columns=ERROR_COLUMNS, csv=True)
+    counts = {s: sum(r["status"] == s for r in ordered) for s in ("done", "skipped", "failed")}
+    return {"cases": len(cases), **counts, "rows": len(rows), "task_seconds": sum(r["seconds"] for r in ordered)}
+
+
+def _lost(name: str, exc: Exception) -> dict:
+    """The result of a case whose task never came back."""
+    if type(exc).__name__ == "KilledWorker":
+        message = "its worker died each time it ran this case (over the worker memory limit, or a crash)"
+    else:
+        message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return {"case": name, "status": "failed", "rows": [], "seconds": 0.0,
+            "error": {"case": name, "stage": "worker", "message": message}}  # fmt: skip

@@ -1,0 +1,146 @@
+"""Cohort jobs one case at a time (the task function, no cluster) and the `cohort` command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SlicerImgSuite import cli
+from SlicerImgSuite.cohort.cases import cases_from_plate, read_manifest
+from SlicerImgSuite.cohort.runner import case_folder, run_case
+from SlicerImgSuite.cohort.tables import read_table
+from SlicerImgSuite.demo.phantom import make_phantom
+from SlicerImgSuite.errors import ImgSuiteError
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    return make_phantom(tmp_path_factory.mktemp("pat"), shape=(40, 32, 12), spacing=(8.0, 8.0, 8.0))
+
+
+def test_convert_case_equals_imgsuite_convert(phantom, tmp_path):
+    case = {"case": "P1", "rtstruct": str(phantom.rtstruct), "ct": str(phantom.ct_dir)}
+    result = run_case("convert", case, str(tmp_path / "out"), {}, False)
+    assert result["status"] == "done", result["error"]
+    folder = case_folder(tmp_path / "out", "P1")
+    mine = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "labelmap.nrrd")))
+    argv = ["convert", "--input", str(phantom.rtstruct), "--referenced-ct", str(phantom.ct_dir)]
+    assert cli.main([*argv, "--output-labelmap", str(tmp_path / "lm.nrrd"), "-q"]) == 0
+    np.testing.assert_array_equal(mine, sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lm.nrrd"))))
+    assert [r["structure"] for r in result["rows"]] == list(phantom.masks)
+    for r in result["rows"]:  # each structure whole (the labelmap paints later ones over earlier ones)
+        assert r["voxels"] >= int((mine == r["label"]).sum())
+        assert r["voxels"] == pytest.approx(
+            int(sitk.GetArrayViewFromImage(phantom.masks[r["structure"]]).sum()), rel=0.1
+        )
+    assert result["rows"][-1]["voxels"] == int((mine == len(phantom.masks)).sum())
+    assert (folder / "structures.seg.nrrd").exists() and (folder / "done.json").exists()
+    assert run_case("convert", case, str(tmp_path / "out"), {}, True)["status"] == "skipped"
+    (folder / "labelmap.nrrd").unlink()  # an output gone: --resume runs the case again
+    assert run_case("convert", case, str(tmp_path / "out"), {}, True)["status"] == "done"
+    assert (folder / "labelmap.nrrd").exists()
+
+
+def test_a_failing_case_is_a_row_and_leaves_no_outputs(phantom, tmp_path):
+    case = {"case": "P2", "rtstruct": str(phantom.rtstruct), "dose": str(tmp_path / "missing.dcm")}
+    result = run_case("dvh", case, str(tmp_path / "out"), {}, False)
+    assert result["status"] == "failed" and result["rows"] == []
+    assert result["error"]["case"] == "P2" and "missing.dcm" in result["error"]["message"]
+    assert result["error"]["stage"] == "hash inputs"  # the content hash is the first read of every input
+    assert not case_folder(tmp_path / "out", "P2").exists()
+
+
+def test_register_template_with_manifest_paths(tmp_path):
+    fixed = sitk.GaussianSource(sitk.sitkFloat32, [32, 32, 16], [5, 5, 3], [15, 15, 8], 100)
+    moving = sitk.GaussianSource(sitk.sitkFloat32, [32, 32, 16], [5, 5, 3], [17, 14, 8], 100)
+    sitk.WriteImage(fixed, str(tmp_path / "f.mha"))
+    sitk.WriteImage(moving, str(tmp_path / "m.mha"))
+    (tmp_path / "cases.csv").write_text("case,fixed,moving\nA,f.mha,m.mha\n")
+    template = tmp_path / "reg.txt"
+    template.write_text(
+        "[GLOBAL]\nfixed={fixed}\nmoving={moving}\nxform_out={output}/xf.txt\n[STAGE]\nxform=translation\nmax_its=30\n"
+    )
+    (case,) = read_manifest(tmp_path / "cases.csv")
+    assert case["fixed"] == str(tmp_path / "f.mha")  # relative to the manifest
+    result = run_case("register", case, str(tmp_path / "out"), {"template": str(template)}, False)
+    assert result["status"] == "done", result["error"]
+    assert (case_folder(tmp_path / "out", "A") / "xf.txt").exists() and result["rows"][0]["stage"] == 1
+    template.write_text("[GLOBAL]\nfixed={fixd}\n[STAGE]\nxform=translation\n")
+    bad = run_case("register", case, str(tmp_path / "out2"), {"template": str(template)}, False)
+    assert bad["status"] == "failed" and bad["error"]["stage"] == "fill command file"
+    assert "{fixd}" in bad["error"]["message"]
+
+
+def test_nuclei_plate_cases(tmp_path):
+    import tifffile
+
+    from SlicerImgSuite.segmentation.demo import make_nuclei_image
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for well, seed in (("A01", 1), ("A02", 2)):
+        tifffile.imwrite(plate / f"{well}.tif", make_nuclei_image((128, 128), count=12, seed=seed)[0])
+    cases = cases_from_plate(plate)
+    assert [c["case"] for c in cases] == ["A01", "A02"]
+    result = run_case("nuclei", cases[0], str(tmp_path / "out"), {}, False)
+    assert result["status"] == "done", result["error"]
+    assert 8 <= result["rows"][0]["nuclei"] <= 16
+
+
+def test_manifest_errors_name_the_file(tmp_path):
+    bad = tmp_path / "m.csv"
+    bad.write_text("patient,rtstruct\nA,rs.dcm\n")
+    with pytest.raises(ImgSuiteError, match="'case' column"):
+        read_manifest(bad)
+    assert cli.main(["cohort", "dvh", "--manifest", str(bad), "--output", str(tmp_path / "o"), "-q"]) == 2
+
+
+def test_cohort_command_line_on_one_worker(phantom, tmp_path, capsys):
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text(f"case,rtstruct,ct\nP1,{phantom.rtstruct},{phantom.ct_dir}\nP2,{tmp_path}/none.dcm,\n")
+    argv = ["cohort", "convert", "--manifest", str(manifest), "--output", str(tmp_path / "o"), "--workers", "1"]
+    assert cli.main([*argv, "--memory-limit", "1GiB"]) == 0
+    assert "2 cases: 1 done, 0 unchanged (skipped), 1 failed" in capsys.readouterr().out
+    rows = read_table(tmp_path / "o" / "results.csv")
+    assert len(rows) == len(phantom.masks) and {r["case"] for r in rows} == {"P1"}
+    assert [e["case"] for e in read_table(tmp_path / "o" / "errors.parquet")] == ["P2"]
+
+
+def test_a_case_whose_worker_dies_is_an_error_row(phantom, tmp_path):
+    """What a case over the worker memory limit becomes: its worker dies each time it runs it (here: killed twice)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import dask
+
+    from SlicerImgSuite.cohort.cluster import cohort_client
+    from SlicerImgSuite.cohort.runner import run_cohort
+
+    paths = {"rtstruct": str(phantom.rtstruct), "dose": str(phantom.rtdose), "ct": str(phantom.ct_dir)}
+    cases = [{"case": name} | paths for name in ("A", "B", "C", "D")]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with cohort_client(workers=1, memory_limit="2GiB") as client:
+            result, killed = {}, []
+            thread = threading.Thread(target=lambda: result.update(run_cohort("dvh", cases, tmp_path, client=client)))
+            thread.start()
+            deadline = time.monotonic() + 200
+            while len(killed) < 2 and time.monotonic() < deadline and thread.is_alive():
+                running = {k for ks in client.processing().values() for k in ks}
+                if any(str(k).startswith("dvh-1-") for k in running):  # case B is on the worker: kill it
+                    try:
+                        (pid,) = client.run(os.getpid, nanny=False).values()
+                    except Exception:
+                        continue  # the worker is restarting
+                    if pid not in killed:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                time.sleep(0.01)
+            thread.join(300)
+    assert len(killed) == 2 and not thread.is_alive()
+    assert (result["done"], result["failed"]) == (3, 1), read_table(tmp_path / "errors.parquet")
+    (error,) = read_table(tmp_path / "errors.parquet")
+    assert error["case"] == "B" and error["stage"] == "worker" and "memory limit" in error["message"]
+    assert {r["case"] for r in read_table(tmp_path / "results.parquet")} == {"A", "C", "D"}
