@@ -302,7 +302,7 @@ def test_register_dicom_output_joins_the_fixed_study(pair, tmp_path):
 
 def test_register_cancel_writes_nothing(pair, tmp_path):
     from SlicerImgSuite.progress import Cancelled
-    from SlicerImgSuite.registration.commands import register_from_command_file
+    from SlicerImgSuite.registration.job import register_from_command_file
 
     folder, _, _ = pair
     cmd = tmp_path / "reg.txt"

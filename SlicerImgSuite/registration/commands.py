@@ -18,16 +18,11 @@ import SimpleITK as sitk
 from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
 from ..io import OUTPUT_TYPES, atomic_path, read_image, write_image
-from ..progress import sub_progress
+from ..progress import progress_for, sub_progress
 
 log = logging.getLogger("SlicerImgSuite.registration")
 # an integer image with no negative value and at most this many distinct values is a labelmap
 LABEL_MAX_VALUES = 256
-# what a warped DICOM series copies from the fixed series (it lies on the fixed grid, in the fixed study)
-STUDY_KEYS = [
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDate",
-    "StudyTime", "StudyDescription", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID",
-]  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -146,8 +141,8 @@ def convert(args: argparse.Namespace, progress) -> bool:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .cmdfile import read_command_file
+    from .job import register_from_command_file
 
     cf = read_command_file(args.command_file)
     result = register_from_command_file(cf, progress_for(args))
@@ -158,122 +153,10 @@ def run_register(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_from_command_file(cf, progress=None):
-    """Run a parsed command file: read the GLOBAL inputs, register, write every requested output."""
-    from .engine import register_images
-    from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
-    from .xforms import read_transform, write_transform
-
-    g = cf.globals
-    for key in ("fixed", "moving"):
-        if not g.get(key):
-            raise ImgSuiteError(f"[GLOBAL] needs {key} = IMAGE", cf.path)
-    progress = progress or (lambda f, m="": None)
-    # plastimatch lets the last stage name outputs too
-    outputs = dict(g)
-    for s in cf.stages:
-        for k in ("xform_out", "vf_out", "img_out"):
-            if s.get(k):
-                outputs[k] = s[k]
-    fixed = read_image(g["fixed"])
-    moving = read_image(g["moving"])
-    # read before registering, so a fixed series without usable headers fails first
-    study = None
-    if outputs.get("img_out") and outputs.get("img_out_fmt") == "dicom":
-        study = _dicom_study(g["fixed"], fixed)
-    fixed_mask = read_image(g["fixed_roi"]) if g.get("fixed_roi") else None
-    moving_mask = read_image(g["moving_roi"]) if g.get("moving_roi") else None
-    if fixed_mask is not None:
-        _require_grid(fixed_mask, fixed, g["fixed_roi"], "fixed")
-    if moving_mask is not None:
-        _require_grid(moving_mask, moving, g["moving_roi"], "moving")
-    f_lm = m_lm = None
-    if g.get("fixed_landmarks") or g.get("moving_landmarks"):
-        if not (g.get("fixed_landmarks") and g.get("moving_landmarks")):
-            raise ImgSuiteError("fixed_landmarks and moving_landmarks go together", cf.path)
-        f_lm, m_lm = check_pairs(
-            read_landmarks(g["fixed_landmarks"])[0],
-            read_landmarks(g["moving_landmarks"])[0],
-            g["fixed_landmarks"],
-            g["moving_landmarks"],
-        )
-    if outputs.get("warped_landmarks") and m_lm is None:
-        raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
-    initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
-    stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
-    result = register_images(
-        fixed, moving, stages, sub_progress(progress, 0.0, 0.9), fixed_mask, moving_mask, initial, f_lm, m_lm
-    )
-    result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
-    progress(0.92, "writing outputs")
-    if outputs.get("xform_out"):
-        write_transform(result.transform, outputs["xform_out"], fixed)
-    if outputs.get("vf_out"):
-        write_transform(result.transform, outputs["vf_out"], fixed)
-    if outputs.get("img_out"):
-        default = float(outputs.get("default_value", _stage_default(cf)))
-        from .engine import warp_image
-
-        warped = warp_image(moving, result.transform, fixed, "linear", default)
-        if study is not None:
-            from ..io.dicom_write import write_ct_series
-
-            write_ct_series(warped, outputs["img_out"], study, series_description="warped by imgsuite register")
-        else:
-            write_image(warped, outputs["img_out"], outputs.get("img_out_type"))
-    if outputs.get("warped_landmarks"):
-        labels = read_landmarks(g["moving_landmarks"])[1]
-        write_landmarks(invert_points(result.transform, m_lm), outputs["warped_landmarks"], labels)
-    if outputs.get("logfile"):
-        with atomic_path(outputs["logfile"]) as tmp:
-            Path(tmp).write_text(result.log + "\n")
-    progress(1.0, "registered")
-    return result
-
-
-def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
-    """Patient, study and Frame of Reference for a warped DICOM series: the fixed series' own when the fixed
-    image is a DICOM folder (the warped image lies on its grid), a new study otherwise."""
-    import warnings
-
-    import pydicom
-
-    from ..io.dicom_series import scan_folder, select_series
-    from ..io.dicom_write import new_study
-
-    study = new_study()
-    if not Path(fixed_path).is_dir():
-        return study
-    uid = fixed.GetMetaData("0020|000e") if fixed.HasMetaDataKey("0020|000e") else None
-    info = select_series(fixed_path, scan_folder(fixed_path), uid)
-    first = pydicom.dcmread(info.files[0], stop_before_pixels=True)
-    with warnings.catch_warnings():  # a source's own VR overflows are its business
-        warnings.simplefilter("ignore")
-        for key in STUDY_KEYS:
-            value = first.get(key)
-            if value is not None and (value != "" or not key.endswith("UID")):
-                study[key] = value
-    return study
-
-
-def _stage_default(cf) -> float:
-    for s in cf.stages:
-        if "default_value" in s:
-            return s["default_value"]
-    return 0.0
-
-
-def _require_grid(mask, image, mask_path, what):
-    from ..geometry import require_same_grid
-
-    require_same_grid(image, mask, f"the {what} image", mask_path)
-
-
 # --------------------------------------------------------------------------- warp
 
 
 def run_warp(args: argparse.Namespace, progress=None) -> int:
-    from ..cli import progress_for
     from .landmarks import invert_points, read_landmarks, write_landmarks
     from .xforms import read_transform, write_transform
 
@@ -414,7 +297,6 @@ def _is_label(image: sitk.Image) -> bool:
 
 
 def run_landmark_warp(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .engine import warp_image
     from .landmarks import LandmarkWarp, check_pairs, invert_points, read_landmarks, write_landmarks
     from .vf import field_transform
