@@ -157,6 +157,9 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_warp(args: argparse.Namespace, progress=None) -> int:
+    """``imgsuite warp`` (and ``convert --xf``): every output is written together, all or nothing."""
+    from ..io.atomic import write_together
+    from .engine import warp_image
     from .landmarks import invert_points, read_landmarks, write_landmarks
     from .xforms import read_transform, write_transform
 
@@ -167,7 +170,7 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         (getattr(args, "input_ss_img", None), getattr(args, "output_ss_img", None), "ss"),
         (getattr(args, "input_dose_img", None), getattr(args, "output_dose_img", None), "dose"),
     ]
-    wrote = False
+    writes = []
     like = None
     for src, dst, kind in jobs:
         if src and not dst:
@@ -184,37 +187,35 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         if kind == "dose":
             image = sitk.Cast(image, sitk.sitkFloat32)
         interp = _interpolation(image, kind, getattr(args, "interpolation", None), src)
-        from .engine import warp_image
-
         progress(0.3, f"warping {Path(src).name}")
         out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
-        write_image(out, dst, getattr(args, "output_type", None) if kind == "image" else None)
-        wrote = True
+        pixel_type = getattr(args, "output_type", None) if kind == "image" else None
+        writes.append((dst, lambda tmp, out=out, pixel_type=pixel_type: write_image(out, tmp, pixel_type), False))
     if args.output_vf:
         reference = grid_from_args(args, like=like)
         if reference is None and like is not None:
             reference = like
         if reference is None:
             raise ImgSuiteError("--output-vf needs a grid: --fixed IMG, --origin/--dim/--spacing or an --input image")
-        write_transform(transform, args.output_vf, reference)
-        wrote = True
+        writes.append((args.output_vf, lambda tmp: write_transform(transform, tmp, reference), False))
     if getattr(args, "input_rtstruct", None):
-        _warp_rtstruct(args, transform, like, progress)
-        wrote = True
+        writes += _warp_rtstruct(args, transform, like, progress)
     if getattr(args, "input_landmarks", None):
         if not args.output_landmarks:
             raise ImgSuiteError("--input-landmarks needs --output-landmarks", args.input_landmarks)
         points, labels = read_landmarks(args.input_landmarks)
-        write_landmarks(invert_points(transform, points), args.output_landmarks, labels)
-        wrote = True
-    if not wrote:
+        moved = invert_points(transform, points)
+        writes.append((args.output_landmarks, lambda tmp: write_landmarks(moved, tmp, labels), False))
+    if not writes:
         raise ImgSuiteError("nothing to write: give --output-img, --output-vf, --output-ss-img, ...", args.xf)
+    write_together(writes)
     progress(1.0, "warped")
     return 0
 
 
-def _warp_rtstruct(args, transform, like, progress) -> None:
-    """RTSTRUCT -> masks on the moving grid -> each warped (linear, >= 0.5) onto the output grid -> outputs."""
+def _warp_rtstruct(args, transform, like, progress) -> list:
+    """RTSTRUCT -> masks on the moving grid -> each warped (linear, >= 0.5) onto the output grid; the writers of
+    the outputs asked for, for :func:`~SlicerImgSuite.io.atomic.write_together`."""
     from ..rtstruct import guess_grid, labelmap, rasterize, read_rtstruct, ss_image, write_prefix
     from ..rtstruct.rasterize import RoiMask
     from .engine import warp_image
@@ -224,6 +225,8 @@ def _warp_rtstruct(args, transform, like, progress) -> None:
         raise ImgSuiteError(
             "--input-rtstruct needs --output-labelmap, --output-ss-img, --output-prefix or --output-dicom"
         )
+    if args.output_dicom and not (getattr(args, "fixed", None) and Path(args.fixed).is_dir()):
+        raise ImgSuiteError("--output-dicom needs --fixed FIXED_CT_FOLDER (the CT the RTSTRUCT will point at)")
     ss = read_rtstruct(args.input_rtstruct)
     moving_grid = read_image(args.referenced_ct) if args.referenced_ct else guess_grid(ss)
     reference = grid_from_args(args, like=moving_grid) or like or moving_grid
@@ -238,22 +241,20 @@ def _warp_rtstruct(args, transform, like, progress) -> None:
         image.CopyInformation(reference)
         images[m.roi.name] = image
         progress(0.5 + 0.4 * (n + 1) / len(masks), f"warped {m.roi.name}")
-    if args.output_labelmap:
-        write_image(labelmap(warped, reference), args.output_labelmap)
-    if getattr(args, "output_ss_img", None) and not getattr(args, "input_ss_img", None):
-        write_image(ss_image(warped, reference), args.output_ss_img)
-    if args.output_prefix:
-        from ..io import atomic_dir
 
-        with atomic_dir(args.output_prefix) as tmp:
-            write_prefix(warped, reference, tmp)
-    if args.output_dicom:
+    def rtstruct(tmp):
         from ..rtstruct import write_rtstruct_from_masks
 
-        if not (getattr(args, "fixed", None) and Path(args.fixed).is_dir()):
-            raise ImgSuiteError("--output-dicom needs --fixed FIXED_CT_FOLDER (the CT the RTSTRUCT will point at)")
         colors = {m.roi.name: m.roi.color for m in masks}
-        write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.fixed, images, colors)
+        write_rtstruct_from_masks(Path(tmp) / "RS.dcm", args.fixed, images, colors)
+
+    ss_img = getattr(args, "output_ss_img", None) and not getattr(args, "input_ss_img", None)
+    return [
+        (args.output_labelmap, lambda tmp: write_image(labelmap(warped, reference), tmp), False),
+        (args.output_ss_img if ss_img else None, lambda tmp: write_image(ss_image(warped, reference), tmp), False),
+        (args.output_prefix, lambda tmp: write_prefix(warped, reference, tmp), True),
+        (args.output_dicom, rtstruct, True),
+    ]
 
 
 def _grid_of(image: sitk.Image):
