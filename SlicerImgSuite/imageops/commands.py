@@ -402,49 +402,13 @@ def run_compare(args) -> int:
     return 0
 
 
-def _dice_inputs(args):
-    """The two masks: images as they are; an RTSTRUCT's named ROI rasterized (voxel centre inside, even-odd) on
-    ``--referenced-ct``, else on the other input's grid, else on a grid that holds both ROIs."""
-    from ..rtstruct.structure_set import is_rtstruct
-
-    sides = [(args.reference, args.reference_structure, "reference"), (args.test, args.test_structure, "test")]
-    rois, images = [None, None], [None, None]
-    for k, (path, name, what) in enumerate(sides):
-        if path and Path(path).is_file() and is_rtstruct(path):
-            if not name:
-                raise ImgSuiteError(f"an RTSTRUCT {what}: name the ROI with --{what}-structure", path)
-            from ..rtstruct.structure_set import read_rtstruct
-
-            rois[k] = read_rtstruct(path).roi(name)
-        else:
-            if name:
-                raise ImgSuiteError(f"--{what}-structure is for an RTSTRUCT; this {what} is an image", path)
-            images[k] = _read(path, what)
-    if rois == [None, None]:
-        return images
-    from ..rtstruct.rasterize import Grid, guess_grid, rasterize
-    from ..rtstruct.structure_set import StructureSet
-
-    if args.referenced_ct:
-        grid = _read(args.referenced_ct, "referenced CT")
-    elif any(image is not None for image in images):
-        grid = next(image for image in images if image is not None)
-    else:
-        grid = guess_grid(StructureSet([r for r in rois if r is not None]))
-    for k, roi in enumerate(rois):
-        if roi is not None:
-            mask = rasterize(StructureSet([roi]), grid)[0]
-            images[k] = Grid.of(grid).image(mask.full(Grid.of(grid)))
-    return images
-
-
 def run_dice(args) -> int:
-    from ..geometry import require_same_grid
-    from .distance import dice_stats
+    from .job import dice
 
-    ref, test = _dice_inputs(args)
-    require_same_grid(ref, test, args.reference, args.test)
-    s = dice_stats(ref, test)
+    s = dice(
+        args.reference, args.test, reference_structure=args.reference_structure, test_structure=args.test_structure,
+        referenced_ct=args.referenced_ct, output_json=args.json,
+    )  # fmt: skip
     show_dice = args.dice or args.all or not args.hausdorff
     show_hausdorff = args.hausdorff or args.all
     if show_dice:
@@ -462,13 +426,6 @@ def run_dice(args) -> int:
             print(f"Avg average Hausdorff distance{suffix} = {s['avg_' + key + 'hausdorff']:f}")
             print(f"Max average Hausdorff distance{suffix} = {s['max_avg_' + key + 'hausdorff']:f}")
             print(f"Percent (0.95) Hausdorff distance{suffix} = {s['percent_' + key + 'hausdorff']:f}")
-    if args.json:
-        import json
-
-        from ..io import atomic_path
-
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(s, indent=1, default=float))
     return 0
 
 
