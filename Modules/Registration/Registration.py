@@ -11,8 +11,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-PRESETS = ["rigid", "affine", "deformable", "command file"]
-KINDS = ["auto", "linear", "bspline", "grid"]
+from SlicerImgSuite.choices import REGISTRATION_PRESETS, TRANSFORM_KINDS
+
+PRESETS = [*REGISTRATION_PRESETS, "command file"]
+KINDS = list(TRANSFORM_KINDS)
 
 
 class Registration(ScriptedLoadableModule):

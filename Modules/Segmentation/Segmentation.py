@@ -14,6 +14,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.choices import CT_PRESETS, FUSION_METHODS, NUCLEI_METHODS
+
 
 class Segmentation(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -34,16 +36,16 @@ class Segmentation(ScriptedLoadableModule):
 @parameterNodeWrapper
 class SegmentationParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    preset: Annotated[str, Choice(["body", "lung", "bone"])] = "body"
+    preset: Annotated[str, Choice(list(CT_PRESETS))] = "body"
     lowerThreshold: Annotated[float, WithinRange(-1024, 3000)] = -300.0
     removeCouch: Annotated[bool, Default(True)]
     fillHoles: Annotated[bool, Default(True)]
     outputSegmentation: vtkMRMLSegmentationNode | None
     atlasFolder: pathlib.Path
-    fusion: Annotated[str, Choice(["gaussian", "vote", "staple"])] = "gaussian"
+    fusion: Annotated[str, Choice(list(FUSION_METHODS))] = "gaussian"
     microscopyFile: pathlib.Path
     nuclearChannel: str = ""
-    nucleiMethod: Annotated[str, Choice(["adaptive", "otsu", "threshold", "model"])] = "adaptive"
+    nucleiMethod: Annotated[str, Choice(list(NUCLEI_METHODS))] = "adaptive"
     nucleiModel: pathlib.Path
     excludeBorder: Annotated[bool, Default(False)]
     trackNuclei: Annotated[bool, Default(False)]

@@ -1,10 +1,11 @@
 """Tomosynthesis: a thin Slicer front end to ``SlicerImgSuite.tomo`` (all work happens there)."""
 
 from pathlib import Path
+from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -12,6 +13,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from SlicerImgSuite.choices import RECON_FILTERS, TOMO_ALGORITHMS
 
 
 class Tomosynthesis(ScriptedLoadableModule):
@@ -40,8 +43,8 @@ class TomosynthesisParameterNode:
     sweepAngle: float = 40.0
     sid: float = 1800.0
     pixelSize: float = 1.0
-    algorithm: str = "fbp"
-    filterKind: str = "slice-thickness"
+    algorithm: Annotated[str, Choice(list(TOMO_ALGORITHMS))] = "fbp"
+    filterKind: Annotated[str, Choice(list(RECON_FILTERS))] = "slice-thickness"
     iterations: int = 4
     sliceSpacing: float = 5.0
     depthMin: float = 0.0
@@ -123,6 +126,7 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
         from SlicerImgSuite.progress import sub_progress
         from SlicerImgSuite.tomo import scene as tomo_scene
         from SlicerImgSuite.tomo.projset import read_projections
+        from SlicerImgSuite.tomo.recon import algorithm_options
 
         ct = image_from_volume_node(p.inputVolume) if p.inputVolume else None
         if p.loadProjections:
@@ -136,9 +140,7 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
             projections = tomo_scene.simulate_sweep(ct, geometry, sub_progress(progress, 0.0, 0.3))
         if p.showProjections:
             tomo_scene.projection_sequence_node(slicer.mrmlScene, projections, "Projections")
-        options = {"iterations": p.iterations} if p.algorithm == "sart" else {}
-        if p.algorithm == "fbp":
-            options = {"filter": p.filterKind}
+        options = algorithm_options(p.algorithm, iterations=p.iterations, filter=p.filterKind)
         node = tomo_scene.reconstruct_node(
             slicer.mrmlScene,
             projections,

@@ -11,9 +11,10 @@ import argparse
 import re
 from pathlib import Path
 
-from ..cli_options import parse_numbers
+from ..choices import PIXEL_TYPES
+from ..cli_options import direction_cosines, parse_numbers
 from ..errors import ImgSuiteError
-from ..io import OUTPUT_TYPES, read_image, write_image
+from ..io import read_image, write_image
 
 # argparse takes "-inf,0,-100,0" or "-100,0" for an unknown option; these commands have no option that looks
 # like a number, so any word that starts like a (list of) negative number(s) is a value.
@@ -66,7 +67,7 @@ def _image_writer(image, path):
 
 
 def _output_type(p):
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, help="pixel type of the output image")
 
 
 def register(subparsers) -> None:
@@ -86,7 +87,7 @@ def register(subparsers) -> None:
     p.add_argument("--origin", help='centre of the first voxel, mm: "x y z"')
     p.add_argument("--dim", help='voxels per axis: "x [y z]"')
     p.add_argument("--spacing", help='voxel size, mm: "x [y z]"')
-    p.add_argument("--direction-cosines", help='9 direction cosines "a b c d e f g h i" (or "identity")')
+    p.add_argument("--direction-cosines", "--direction", help='9 direction cosines "a b c d e f g h i" (or "identity")')
     p.add_argument("--subsample", help='bin voxels together at an integer rate "x [y z]"')
     p.add_argument("--interpolation", choices=["nn", "linear"], default="linear", help="default linear")
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
@@ -243,13 +244,13 @@ def _register_synth(subparsers) -> None:
     p.add_argument("--output", help="output image")
     p.add_argument("--output-dicom", help="output DICOM CT series folder")
     p.add_argument("--output-prefix", help="folder with one mask per structure (lung)")
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), default="float")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, default="float")
     p.add_argument("--fixed", help="take the grid of this image")
     p.add_argument("--dim", help='"x [y z]" voxels (default 100)')
     p.add_argument("--spacing", help='"x [y z]" mm')
     p.add_argument("--origin", help='"x y z" mm')
     p.add_argument("--volume-size", help='"x [y z]" mm (default 500)')
-    p.add_argument("--direction-cosines", help='9 direction cosines or "identity"')
+    p.add_argument("--direction-cosines", "--direction", help='9 direction cosines or "identity"')
     p.add_argument("--foreground", type=float, default=0.0)
     p.add_argument("--background", type=float, default=-1000.0)
     p.add_argument("--rect-size", help='"x [y z]" widths or "x1 x2 y1 y2 z1 z2" corners, mm')
@@ -297,9 +298,7 @@ def run_crop(args) -> int:
 
 
 def _direction(value, ndim):
-    if value is None or value == "identity":
-        return None if value is None else [float(i == j) for i in range(ndim) for j in range(ndim)]
-    return parse_numbers(value, ndim * ndim, "--direction-cosines")
+    return direction_cosines(value, ndim)
 
 
 def run_resample(args) -> int:

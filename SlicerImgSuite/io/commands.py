@@ -26,6 +26,7 @@ import argparse
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import PIXEL_TYPES
 from ..cli_options import add_grid_options, grid_from_args
 from ..errors import ImgSuiteError
 from ..geometry import resample_like
@@ -33,7 +34,7 @@ from ..hsi import commands as hsi_commands
 from ..progress import progress_for
 from ..registration import commands as registration_commands
 from ..rtstruct import commands as rtstruct_commands
-from .images import OUTPUT_TYPES, read_image, write_image
+from .images import read_image, write_image
 
 
 def register(subparsers) -> None:
@@ -51,7 +52,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--input", required=True, help="image file, DICOM folder, or what another job accepts")
     p.add_argument("--output-img", help="output image (nrrd, mha, nii.gz, ...)")
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, help="pixel type of the output image")
     p.add_argument(
         "--interpolation", choices=["nn", "linear"], default="linear", help="when resampling (default linear)"
     )

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import PIXEL_TYPES
 from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
-from ..io import OUTPUT_TYPES, atomic_path, read_image, write_image
+from ..io import atomic_path, read_image, write_image
 from ..progress import progress_for, sub_progress
 
 log = logging.getLogger("SlicerImgSuite.registration")
@@ -98,7 +99,7 @@ def add_warp_options(p: argparse.ArgumentParser, with_input: bool = True) -> Non
     p.add_argument("--input", help="moving image (file or DICOM folder)")
     p.add_argument("--xf", required=True, help="transform (.tfm/.h5) or vector field, fixed -> moving")
     p.add_argument("--output-img", help="warped image")
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of --output-img")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, help="pixel type of --output-img")
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
     p.add_argument(
         "--interpolation",
