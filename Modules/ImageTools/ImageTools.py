@@ -14,6 +14,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.slicer_gui import job_errors
+
 
 class ImageTools(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -106,7 +108,7 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Image tools failed.", waitCursor=True):
+        with job_errors("Image tools failed."):
             with progress_dialog(f"imgsuite {p.operation}") as progress:
                 node, text = self.logic.process(p.operation, p.inputVolume, p.secondVolume, p.options, progress)
             self.ui.resultText.setPlainText(text or (f"Created {node.GetName()}" if node else "Done."))

@@ -15,6 +15,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from SlicerImgSuite.choices import CT_PRESETS, FUSION_METHODS, NUCLEI_METHODS
+from SlicerImgSuite.slicer_gui import job_errors
 
 
 class Segmentation(ScriptedLoadableModule):
@@ -108,7 +109,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("CT segmentation failed.", waitCursor=True):
+        with job_errors("CT segmentation failed."):
             with progress_dialog("CT threshold segmentation") as progress:
                 node, voxels = self.logic.segmentCT(
                     p.inputVolume,
@@ -126,7 +127,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Atlas-based segmentation failed.", waitCursor=True):
+        with job_errors("Atlas-based segmentation failed."):
             with progress_dialog("Multi-atlas segmentation") as progress:
                 node = self.logic.segmentWithAtlases(p.inputVolume, p.atlasFolder, p.fusion, progress)
             self.ui.resultText.setPlainText(
@@ -137,7 +138,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Nuclei analysis failed.", waitCursor=True):
+        with job_errors("Nuclei analysis failed."):
             ensure_packages()
             with progress_dialog("Nuclei analysis") as progress:
                 text = self.logic.analyzeNuclei(

@@ -15,6 +15,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from SlicerImgSuite.choices import RECON_FILTERS, TOMO_ALGORITHMS
+from SlicerImgSuite.slicer_gui import job_errors
 
 
 class Tomosynthesis(ScriptedLoadableModule):
@@ -105,7 +106,7 @@ class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         ensure_packages()
         ensure_packages({"numba": "numba"})  # the projectors are compiled with numba
-        with slicer.util.tryWithErrorDisplay("Tomosynthesis failed.", waitCursor=True):
+        with job_errors("Tomosynthesis failed."):
             with progress_dialog("Tomosynthesis") as progress:
                 node, summary = self.logic.process(self._parameterNode, progress)
             self._parameterNode.outputVolume = node
