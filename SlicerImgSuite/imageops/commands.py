@@ -15,6 +15,7 @@ from ..choices import PIXEL_TYPES
 from ..cli_options import direction_cosines, parse_numbers
 from ..errors import ImgSuiteError
 from ..io import read_image, write_image
+from .reports import compare_text, dice_text, probe_text, stats_text
 
 # argparse takes "-inf,0,-100,0" or "-100,0" for an unknown option; these commands have no option that looks
 # like a number, so any word that starts like a (list of) negative number(s) is a value.
@@ -394,10 +395,7 @@ def run_compare(args) -> int:
         from ..geometry import require_same_grid
 
         require_same_grid(a, mask, args.inputs[0], args.mask)
-    r = compare(a, b, mask, args.inputs)
-    print(f"MIN {r['min']:f} AVE {r['mean']:f} MAX {r['max']:f}")
-    print(f"MAE {r['mae']:f} MSE {r['mse']:f}")
-    print(f"DIF {r['dif']} NUM {r['num']}")
+    print(compare_text(compare(a, b, mask, args.inputs)))
     return 0
 
 
@@ -408,23 +406,7 @@ def run_dice(args) -> int:
         args.reference, args.test, reference_structure=args.reference_structure, test_structure=args.test_structure,
         referenced_ct=args.referenced_ct, output_json=args.json,
     )  # fmt: skip
-    show_dice = args.dice or args.all or not args.hausdorff
-    show_hausdorff = args.hausdorff or args.all
-    if show_dice:
-        print("CENTER_OF_MASS")
-        print("ref\t" + "\t".join(f"{v:14g}" for v in s["reference_com"]))
-        print("cmp\t" + "\t".join(f"{v:14g}" for v in s["test_com"]))
-        for key in ("tp", "tn", "fn", "fp"):
-            print(f"{key.upper()}:{s[key]:14d}")
-        print(f"DICE:{s['dice']:14f}")
-        print(f"SE:{s['sensitivity']:14f}")
-        print(f"SP:{s['specificity']:14f}")
-    if show_hausdorff:
-        for suffix, key in (("", ""), (" (boundary)", "boundary_")):
-            print(f"Hausdorff distance{suffix} = {s[key + 'hausdorff']:f}")
-            print(f"Avg average Hausdorff distance{suffix} = {s['avg_' + key + 'hausdorff']:f}")
-            print(f"Max average Hausdorff distance{suffix} = {s['max_avg_' + key + 'hausdorff']:f}")
-            print(f"Percent (0.95) Hausdorff distance{suffix} = {s['percent_' + key + 'hausdorff']:f}")
+    print(dice_text(s, args.dice or args.all or not args.hausdorff, args.hausdorff or args.all))
     return 0
 
 
@@ -467,9 +449,7 @@ def run_stats(args) -> int:
         image = _read(path)
         if mask is not None:
             require_same_grid(image, mask, path, args.mask)
-        s = image_stats(image, mask, args.outside)
-        sigma = f" SIGMA {s['sigma']:f}" if args.sigma else ""
-        print(f"MIN {s['min']:f} AVE {s['mean']:f} MAX {s['max']:f}{sigma} NONZERO {s['nonzero']} NUMVOX {s['numvox']}")
+        print(stats_text(image_stats(image, mask, args.outside), args.sigma))
     return 0
 
 
@@ -485,11 +465,8 @@ def run_probe(args) -> int:
     image = _read(args.input)
     ndim = image.GetDimension()
     rows = probe(image, _points(args.index, ndim, "--index"), _points(args.location, ndim, "--location"))
-    for n, (index, location, value) in enumerate(rows):
-        idx = ", ".join(f"{v:7.2f}" for v in index)
-        loc = ", ".join(f"{v:7.2f}" for v in location)
-        shown = "N/A" if value != value else f"{value:f}"
-        print(f"{n:4d}: {idx}; {loc}; {shown}")
+    if rows:
+        print(probe_text(rows))
     return 0
 
 
