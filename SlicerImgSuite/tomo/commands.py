@@ -222,13 +222,8 @@ def run_tomo(args: argparse.Namespace) -> int:
     grid = grid_from_args(args) or tomo_grid(
         projections.geometry, args.depth_range, args.slice_spacing, args.pixel_size
     )
-    options = algorithm_options(
-        args.algorithm,
-        iterations=args.iterations,
-        subsets=args.subsets,
-        filter=args.filter,
-        slice_thickness=args.slice_thickness,
-    )
+    options = algorithm_options(args.algorithm, iterations=args.iterations, subsets=args.subsets,
+                                filter=args.filter, slice_thickness=args.slice_thickness)  # fmt: skip
     volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
     del projections  # free the panels before the writer's buffers are allocated
     write_image(volume, args.output)
