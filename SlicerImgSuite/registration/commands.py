@@ -95,7 +95,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_synth_vf)
 
 
-def add_warp_options(p: argparse.ArgumentParser, with_input: bool = True) -> None:
+def add_warp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", help="moving image (file or DICOM folder)")
     p.add_argument("--xf", required=True, help="transform (.tfm/.h5) or vector field, fixed -> moving")
     p.add_argument("--output-img", help="warped image")
