@@ -75,14 +75,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workdir", default="/tmp/imgsuite-startup")
-    parser.add_argument("--only", nargs="+", metavar="JOB", help="first word of the job titles to run")
+    parser.add_argument("--only", nargs="+", metavar="JOB", help="first word of the job titles to run (version, drr256, ...)")
     args = parser.parse_args()
     work = Path(args.workdir)
     (work / "out").mkdir(parents=True, exist_ok=True)
     paths = inputs(work)
     rows = []
     for title, (ours, theirs) in jobs(paths, work / "out").items():
-        if args.only and title.split()[0] not in args.only:
+        if args.only and title.split()[0].lstrip("-") not in args.only:
             continue
         ours = [str(a).replace("{who}", "ours") for a in ours]
         theirs = [str(a).replace("{who}", "plm") for a in theirs]
