@@ -143,10 +143,12 @@ def run_pack(args: argparse.Namespace) -> int:
 
 def convert(args: argparse.Namespace, progress) -> bool:
     """``imgsuite convert --input X.hsi --output-img Y.nrrd``: the cube, bands as vector components."""
+    if not args.output_img or not str(args.input).lower().endswith(".hsi"):
+        return False  # before importing the readers: every `imgsuite convert` asks here first
     from .images import write_cube
     from .load import is_hsi, load_hyperspectral
 
-    if not args.output_img or not str(args.input).lower().endswith(".hsi") or not is_hsi(args.input):
+    if not is_hsi(args.input):
         return False
     loaded = load_hyperspectral(args.input, progress=progress)
     write_cube(loaded.cube, loaded.header, args.output_img)
