@@ -8,6 +8,8 @@ import json
 import sys
 import warnings
 
+from ..progress import progress_for
+
 
 def register(subparsers) -> None:
     hsi = subparsers.add_parser("hsi", help="hyperspectral .hsi containers and ENVI cubes")
@@ -93,7 +95,6 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .images import write_cube
     from .load import load_hyperspectral
 
@@ -121,7 +122,6 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from .pack import pack
 

@@ -15,6 +15,7 @@ from ..choices import PIXEL_TYPES
 from ..cli_options import direction_cosines, parse_numbers
 from ..errors import ImgSuiteError
 from ..io import read_image, write_image
+from ..progress import progress_for
 from .reports import compare_text, dice_text, probe_text, stats_text
 
 # argparse takes "-inf,0,-100,0" or "-100,0" for an unknown option; these commands have no option that looks
@@ -26,13 +27,6 @@ def _parser(subparsers, name: str, help: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, parents=[subparsers.common_parent], help=help, description=help)
     p._negative_number_matcher = _NEGATIVE_VALUES
     return p
-
-
-def progress_for(args):
-    """The CLI's progress bar (imported late: ``cli`` imports this module)."""
-    from ..cli import progress_for as bar
-
-    return bar(args)
 
 
 def _read(path: str, what: str = "input"):

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ..choices import CT_PRESETS, NUCLEI_METHODS, PIXEL_TYPES
+from ..progress import progress_for
 
 
 def register(subparsers) -> None:
@@ -83,7 +84,6 @@ def register(subparsers) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from ..io import read_image, write_image
     from .ct import segment_preset
@@ -108,7 +108,6 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_nuclei(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .nuclei_job import NucleiOptions, analyze_nuclei
 
     options = NucleiOptions(
@@ -136,7 +135,6 @@ def run_nuclei(args: argparse.Namespace) -> int:
 
 
 def run_mabs(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from .atlas import run_mabs_config
 
@@ -150,7 +148,6 @@ def run_mabs(args: argparse.Namespace) -> int:
 
 
 def run_nuclei_train(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from .unet import train_from_files
 

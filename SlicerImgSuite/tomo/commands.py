@@ -13,6 +13,7 @@ from ..choices import FDK_FILTERS, RECON_FILTERS, TOMO_ALGORITHMS
 from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
+from ..progress import progress_for
 
 
 def register(subparsers) -> None:
@@ -105,7 +106,6 @@ def register(subparsers) -> None:
 
 
 def run_drr(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import read_image
     from .drr import autoscale, drr
     from .geometry import subwindow
@@ -208,7 +208,6 @@ def _warn_stale(prefix: str, count: int, extension: str) -> None:
 
 
 def run_tomo(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import write_image
     from .projset import line_integrals, read_projections
     from .recon import algorithm_options, reconstruct, tomo_grid
@@ -245,7 +244,6 @@ def fdk_grid(dim, volume_size) -> object:
 
 
 def run_fdk(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import write_image
     from .projset import read_projections
     from .recon import fdk
