@@ -378,3 +378,14 @@ def test_warp_writes_all_outputs_or_none(pair, tmp_path):
                "--input-dose-img", folder / "moving.mha", "--output-dose-img", tmp_path / "dose_is_a_folder")  # fmt: skip
     assert code == 2
     assert not (tmp_path / "w.mha").exists() and not (tmp_path / "vf.nrrd").exists()
+
+
+def test_register_writes_all_outputs_or_none(pair, tmp_path):
+    folder, _, _ = pair
+    (tmp_path / "log_is_a_folder").mkdir()
+    cmd = tmp_path / "reg.txt"
+    cmd.write_text(f"[GLOBAL]\nfixed={folder / 'fixed.mha'}\nmoving={folder / 'moving.mha'}\n"
+                   f"xform_out={tmp_path / 'x.h5'}\nimg_out={tmp_path / 'w.mha'}\nlogfile={tmp_path / 'log_is_a_folder'}\n"
+                   "[STAGE]\nxform=translation\nres=4 4 2\nmax_its=5\n")  # fmt: skip
+    assert run("register", "-q", cmd) == 2
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "w.mha").exists()
