@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	$(BIN)/python -m SlicerImgSuite.tomo.aot || echo "note: no ahead-of-time projector (a C compiler is needed); DRRs use numba"
 	touch $(STAMP)
 
 venv: $(STAMP)

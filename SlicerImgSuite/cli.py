@@ -1,9 +1,12 @@
 """``imgsuite``: the command line of SlicerImgSuite.
 
 Subcommands come from the job subpackages: each ``SlicerImgSuite/<job>/commands.py`` defines
-``register(subparsers)``. Option names follow plastimatch, so existing scripts port by changing the
-program name. Errors (bad input, and files that cannot be written) print one line naming the file and
-the problem and exit with status 2 (a traceback only with ``--debug``).
+``register(subparsers)``. :data:`COMMANDS` names, for every command, the module that registers it and a
+one-line help, so that ``imgsuite --help`` and ``--version`` import no job package and ``imgsuite CMD``
+imports and builds the parser of CMD alone (``Testing/test_cli_table.py`` checks the table against what
+the ``commands`` modules register). Option names follow plastimatch, so existing scripts port by
+changing the program name. Errors (bad input, and files that cannot be written) print one line naming
+the file and the problem and exit with status 2 (a traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -11,30 +14,82 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
 
 from . import __version__
 from .errors import ImgSuiteError
-from .progress import Cancelled, ProgressCallback, TextProgressBar, no_progress
+from .progress import Cancelled, progress_for  # noqa: F401 (progress_for: its old home, kept for callers)
+
+# command -> (module under SlicerImgSuite whose register() adds it, one-line help for `imgsuite --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "header": ("io.commands", "print an image's geometry (plastimatch header)"),
+    "convert": ("io.commands", "convert images, DICOM series, structure sets and transforms (plastimatch convert)"),
+    "demo": ("demo.commands", "generate a phantom patient and run every job on it"),
+    "hsi": ("hsi.commands", "hyperspectral .hsi containers and ENVI cubes"),
+    "crop": ("imageops.commands", "crop an image to a voxel box, a mm box or a structure's bounding box"),
+    "resample": ("imageops.commands", "resample an image onto a new grid"),
+    "mask": ("imageops.commands", "set voxels OUTSIDE a mask to --mask-value"),
+    "fill": ("imageops.commands", "set voxels INSIDE a mask to --mask-value"),
+    "threshold": ("imageops.commands", "make a 0/1 mask from intensity thresholds"),
+    "add": ("imageops.commands", "add images (optionally weighted or averaged)"),
+    "average": ("imageops.commands", "average images"),
+    "adjust": ("imageops.commands", "adjust intensities: piecewise linear map, truncation, scaling"),
+    "scale": ("imageops.commands", "multiply an image by a weight (float output)"),
+    "diff": ("imageops.commands", "subtract two images: image_out = image_in_1 - image_in_2 (float)"),
+    "compare": ("imageops.commands", "print statistics of the difference of two images"),
+    "dice": ("imageops.commands", "Dice, Hausdorff and surface distances of two structures"),
+    "boundary": ("imageops.commands", "mark a structure's boundary voxels"),
+    "dmap": ("imageops.commands", "signed distance map (mm) of a structure, negative inside by default"),
+    "union": ("imageops.commands", "union of masks (uchar)"),
+    "stats": ("imageops.commands", "print image statistics, optionally inside a mask"),
+    "probe": ("imageops.commands", "print values at voxel indices or mm positions (interpolated)"),
+    "synth": ("imageops.commands", "make a synthetic image (and a CT series, structures)"),
+    "thumbnail": ("imageops.commands", "one slice as a picture (PNG with window/level) or a 2D image"),
+    "filter": ("imageops.commands", "Gaussian, Gabor, gradient-magnitude or kernel-image filtering (float output)"),
+    "register": ("registration.commands", "multi-stage registration from a plastimatch command file"),
+    "landmark-warp": ("registration.commands", "warp an image with landmark pairs (plastimatch lm-warp)"),
+    "lm-warp": ("registration.commands", "warp an image with landmark pairs (plastimatch lm-warp)"),
+    "warp": ("registration.commands", "apply a transform to an image, labelmap, dose or points"),
+    "xf-convert": ("registration.commands", "convert transforms (B-spline <-> vector field ...)"),
+    "compose": ("registration.commands", "compose two transforms (plastimatch compose)"),
+    "vf-stats": ("registration.commands", "vector field statistics, Jacobian and folding"),
+    "synth-vf": ("registration.commands", "synthetic vector field (plastimatch synth-vf)"),
+    "dvh": ("rtstruct.commands", "dose-volume histograms per structure (plastimatch dvh)"),
+    "gamma": ("rtstruct.commands", "gamma index between two dose images (plastimatch gamma)"),
+    "segment": ("segmentation.commands", "threshold segmentation of a CT: patient body (couch removed), lungs or bone"),
+    "nuclei": ("segmentation.commands", "fluorescence nuclei: labels, measurements, perinuclear rings, tracking"),
+    "mabs": ("segmentation.commands", "multi-atlas segmentation: register atlases, warp their structures, fuse"),
+    "nuclei-train": ("segmentation.commands", "train the optional nuclei U-Net on image/instance-mask pairs"),
+    "drr": ("tomo.commands", "DRRs from a CT, or a tomosynthesis sweep (plastimatch drr options)"),
+    "tomo": ("tomo.commands", "tomosynthesis reconstruction (shift-and-add, FBP, SART) from a projection set"),
+    "fdk": ("tomo.commands", "cone-beam CT reconstruction (plastimatch fdk options)"),
+    "stitch": ("stitch.commands", "stitch overlapping radiographs (long-leg, full-spine) onto a measurement plane"),
+    "index": ("cohort.commands", "index a DICOM tree: one row per series (Parquet/CSV), re-reading only changed files"),
+    "cohort": ("cohort.commands", "run a job (dvh, convert, register, nuclei) over every case of a cohort on Dask"),
+    "view": ("web.commands", "show a Slicer scene (.mrb) or an image in a web browser (slice and 3D views)"),
+    "screenshot": ("web.commands", "render a scene's or image's slice and 3D views offscreen into a PNG"),
+}
 
 
-def command_modules() -> list:
-    """The ``commands`` module of every job subpackage, in name order (``io`` first)."""
-    package = importlib.import_module(__package__)
-    names = sorted(
-        (m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg),
-        key=lambda n: (n != "io", n),
-    )
-    modules = []
-    for name in names:
-        if importlib.util.find_spec(f"{__package__}.{name}.commands") is not None:
-            modules.append(importlib.import_module(f"{__package__}.{name}.commands"))
-    return modules
+class _OnlyCommand:
+    """The ``subparsers`` a ``commands`` module sees when one command runs: only that command's parser is
+    attached; the module's other parsers are built on detached parsers and dropped."""
+
+    def __init__(self, subparsers, command: str):
+        self._subparsers = subparsers
+        self._command = command
+        self.common_parent = subparsers.common_parent
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        if name == self._command or self._command in kwargs.get("aliases", ()):
+            return self._subparsers.add_parser(name, **kwargs)
+        kwargs.pop("aliases", None)
+        kwargs.pop("help", None)
+        return argparse.ArgumentParser(prog=f"imgsuite {name}", **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="imgsuite",
         description="RT structures, registration, tomosynthesis, segmentation and image tools for medical physics.",
@@ -45,40 +100,60 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     subparsers.common_parent = common  # job modules pass parents=[subparsers.common_parent]
-    for module in command_modules():
-        module.register(subparsers)
     parser.subcommand_parsers = subparsers.choices  # for the usage of a subcommand given unknown options
+    return parser, subparsers
+
+
+def command_module(command: str):
+    """The ``commands`` module that registers ``command`` (imported now)."""
+    return importlib.import_module(f"{__package__}.{COMMANDS[command][0]}")
+
+
+def command_modules() -> list:
+    """Every module named in :data:`COMMANDS`, once each, in table order (imports them all)."""
+    names = dict.fromkeys(module for module, _ in COMMANDS.values())
+    return [importlib.import_module(f"{__package__}.{name}") for name in names]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``imgsuite`` parser: with ``command``, that command's parser only (its module alone is imported);
+    without, every command's (every module imported)."""
+    parser, subparsers = _top_parser()
+    if command is None:
+        for module in command_modules():
+            module.register(subparsers)
+    else:
+        command_module(command).register(_OnlyCommand(subparsers, command))
     return parser
 
 
-def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> None:
-    """Unrecognized arguments: the subcommand's usage and a suggestion (difflib), exit 2."""
-    import difflib
-
-    sub = getattr(parser, "subcommand_parsers", {}).get(getattr(args, "command", None), parser)
-    nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
-    while nested and getattr(args, nested[0].dest, None) in nested[0].choices:  # ``imgsuite hsi convert ...``
-        sub = nested[0].choices[getattr(args, nested[0].dest)]
-        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
-    known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
-    hints = []
-    for extra in extras:
-        if extra.startswith("-"):
-            close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6)
-            if close:
-                hints.append(f"{extra.split('=', 1)[0]}: did you mean {close[0]}?")
-    sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else ""))
+def listing_parser() -> argparse.ArgumentParser:
+    """The parser for ``imgsuite --help`` and ``--version``: every command listed from :data:`COMMANDS`, no
+    module imported."""
+    parser, subparsers = _top_parser()
+    for name, (_, text) in COMMANDS.items():
+        subparsers.add_parser(name, help=text, add_help=False)
+    return parser
 
 
-def progress_for(args: argparse.Namespace) -> ProgressCallback:
-    """The progress callback for a command: a bar on stderr, or nothing with ``--quiet``."""
-    if getattr(args, "quiet", False) or not sys.stderr.isatty():
-        return no_progress
-    return TextProgressBar()
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand: the first word that is not an option (the top level has only option flags)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_word(argv)
+    if command in COMMANDS:
+        parser = build_parser(command)
+    else:
+        parser = listing_parser()
+        if command is not None:
+            import difflib
+
+            close = difflib.get_close_matches(command, COMMANDS, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see imgsuite --help"
+            parser.error(f"unknown command {command!r}{hint}")
     args, extras = parser.parse_known_args(argv)
     if extras:
         _unknown_options(parser, args, extras)
@@ -101,6 +176,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"imgsuite {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> None:
+    """Unrecognized arguments: the subcommand's usage and a suggestion (difflib), exit 2."""
+    import difflib
+
+    sub = getattr(parser, "subcommand_parsers", {}).get(getattr(args, "command", None), parser)
+    nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    while nested and getattr(args, nested[0].dest, None) in nested[0].choices:  # ``imgsuite hsi convert ...``
+        sub = nested[0].choices[getattr(args, nested[0].dest)]
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
+    hints = []
+    for extra in extras:
+        if extra.startswith("-"):
+            close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{extra.split('=', 1)[0]}: did you mean {close[0]}?")
+    sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
 def _os_error_text(exc: OSError) -> str:

@@ -33,6 +33,21 @@ def parse_numbers(values, count: int | None, name: str, kind=float) -> list:
     return numbers
 
 
+def direction_cosines(values, ndim: int) -> list | None:
+    """``--direction-cosines``: ``ndim * ndim`` numbers (row-major), or ``identity``; ``None`` when not given.
+
+    Examples
+    --------
+    >>> direction_cosines("identity", 2), direction_cosines(["0 1", "1 0"], 2), direction_cosines(None, 3)
+    ([1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0], None)
+    """
+    if not values:
+        return None
+    if (values if isinstance(values, str) else " ".join(values)).strip().lower() == "identity":
+        return [float(i == j) for i in range(ndim) for j in range(ndim)]
+    return parse_numbers(values, ndim * ndim, "--direction-cosines")
+
+
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
     """``--fixed IMG`` or ``--origin/--dim/--spacing`` (and ``--direction``) for an output grid."""
     g = parser.add_argument_group("output geometry")
@@ -40,7 +55,13 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--origin", nargs="+", help='centre of the first voxel, mm: "x y z"')
     g.add_argument("--dim", nargs="+", help='voxels per axis: "i j k"')
     g.add_argument("--spacing", nargs="+", help='voxel size, mm: "x y z"')
-    g.add_argument("--direction", nargs="+", help="9 direction cosines (row-major); identity by default")
+    g.add_argument(
+        "--direction-cosines",
+        "--direction",
+        dest="direction",
+        nargs="+",
+        help='9 direction cosines (row-major) or "identity" (the default)',
+    )
 
 
 def grid_from_args(args: argparse.Namespace, like: sitk.Image | None = None) -> sitk.Image | None:
@@ -58,7 +79,7 @@ def grid_from_args(args: argparse.Namespace, like: sitk.Image | None = None) -> 
     origin = parse_numbers(args.origin, ndim, "--origin") if args.origin else None
     dim = parse_numbers(args.dim, ndim, "--dim", int) if args.dim else None
     spacing = parse_numbers(args.spacing, ndim, "--spacing") if args.spacing else None
-    direction = parse_numbers(args.direction, ndim * ndim, "--direction") if args.direction else None
+    direction = direction_cosines(args.direction, ndim)
     if like is not None:
         origin = origin or list(like.GetOrigin())
         spacing = spacing or list(like.GetSpacing())

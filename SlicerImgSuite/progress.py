@@ -68,3 +68,17 @@ class TextProgressBar:
         if self._drawn:
             self.stream.write("\n")
             self._drawn = False
+
+
+def progress_for(args) -> ProgressCallback:
+    """The progress callback for a command line: a bar on a terminal's stderr, nothing with ``--quiet``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> progress_for(argparse.Namespace(quiet=True)) is no_progress
+    True
+    """
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        return no_progress
+    return TextProgressBar()

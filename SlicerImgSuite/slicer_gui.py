@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 
 from .progress import Cancelled
+
+log = logging.getLogger("SlicerImgSuite")
 
 # Python packages the logic needs that desktop Slicer does not bundle (import name -> pip name).
 EXTRA_PACKAGES = {"skimage": "scikit-image", "tifffile": "tifffile", "matplotlib": "matplotlib", "numba": "numba"}
@@ -51,3 +54,27 @@ def progress_dialog(title: str):
         yield callback
     finally:
         dialog.close()
+
+
+@contextlib.contextmanager
+def job_errors(failure: str, wait_cursor: bool = True):
+    """What a module's Apply runs its job in: errors shown as ``slicer.util.tryWithErrorDisplay`` shows them,
+    but Cancel (:class:`~SlicerImgSuite.progress.Cancelled`, from :func:`progress_dialog`) is a cancel: the rest
+    of the block is skipped, the log and the status bar say so, and no error dialog opens.
+
+    Use it in place of ``slicer.util.tryWithErrorDisplay(failure, waitCursor=True)``::
+
+        with job_errors("Registration failed."):
+            with progress_dialog("Registration") as progress:
+                result = logic.process(..., progress=progress)
+            show(result)  # skipped on Cancel
+    """
+    import slicer
+
+    with slicer.util.tryWithErrorDisplay(failure, waitCursor=wait_cursor):
+        try:
+            yield
+        except Cancelled:
+            message = f"{failure.removesuffix(' failed.')}: cancelled" if failure.endswith(" failed.") else "Cancelled"
+            log.info(message)
+            slicer.util.showStatusMessage(message, 5000)

@@ -39,7 +39,7 @@ def cli(*args):
 
 @pytest.mark.parametrize(
     "module",
-    ["arithmetic", "distance", "filters", "grid", "masks", "measure", "synthetic", "slices", "operations", ""],
+    ["arithmetic", "distance", "filters", "grid", "masks", "measure", "synthetic", "slices", "operations", "reports", "job", ""],
 )
 def test_docstring_examples(module):
     import importlib
@@ -226,21 +226,21 @@ def test_operations_on_mrml_nodes(mrml):
     ct_node = volume_node_from_image(mrml, ct, "ct")
     m_node = volume_node_from_image(mrml, m, "m", labelmap=True)
     seen = []
-    node, text = run_on_nodes(mrml, "mask", ct_node, m_node, "--mask-value -1000", progress=lambda f, s: seen.append(f))
+    node, text = run_on_nodes(mrml, "mask", ct_node, m_node, mask_value=-1000, progress=lambda f, s: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0
     out = image_from_volume_node(node)
     expected = imageops.mask_image(ct, m, -1000)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(out), sitk.GetArrayFromImage(expected))
     np.testing.assert_allclose(out.GetDirection(), ct.GetDirection(), atol=1e-6)
-    label, _ = run_on_nodes(mrml, "threshold", ct_node, options="--above 51")  # integers: >= 51 is > 50
+    label, _ = run_on_nodes(mrml, "threshold", ct_node, above=51)  # integers: >= 51 is > 50
     assert label.IsA("vtkMRMLLabelMapVolumeNode")
     _, text = run_on_nodes(mrml, "dice", m_node, label)
     assert "DICE:      1.000000" in text
     _, text = run_on_nodes(mrml, "stats", ct_node, m_node)
     assert f"NUMVOX {int(sitk.GetArrayFromImage(m).sum())}" in text
-    resampled, _ = run_on_nodes(mrml, "resample", ct_node, options='--spacing "1.6 2.4 5" --interpolation nn')
+    resampled, _ = run_on_nodes(mrml, "resample", ct_node, spacing=[1.6, 2.4, 5], interpolation="nn")
     assert image_from_volume_node(resampled).GetSize() == (6, 5, 4)  # floor((n - 1) * old / new) + 1
-    synth_node, _ = run_on_nodes(mrml, "synth", options='--pattern sphere --dim "16 16 16" --spacing 5')
+    synth_node, _ = run_on_nodes(mrml, "synth", pattern="sphere", dim=[16, 16, 16], spacing=[5, 5, 5])
     assert image_from_volume_node(synth_node).GetSize() == (16, 16, 16)
     before = mrml.scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode")
     small = volume_node_from_image(mrml, image(np.ones((3, 3, 3), np.uint8)), "small")
@@ -399,3 +399,22 @@ def test_dice_names_structures_inside_rtstructs(phantom, tmp_path):
     assert got["dice"] == pytest.approx(2 * g / (g + p), abs=0.02)
     assert main(["dice", str(rs), str(tmp_path / "gtv.nrrd")]) == 2  # an RTSTRUCT needs an ROI name
     assert main(["dice", str(rs), str(rs), "--reference-structure", "NOPE", "--test-structure", "GTV"]) == 2
+
+
+def test_operation_parameters_are_typed():
+    import inspect
+
+    from SlicerImgSuite.imageops.operations import OPERATIONS, parse_params, run_operation
+
+    for name, op in OPERATIONS.items():
+        taken = list(inspect.signature(op.run).parameters)[2:]
+        assert taken == [p.name for p in op.params], name
+    with pytest.raises(ImgSuiteError, match="above"):
+        parse_params("threshold", {"above": "high"})
+    with pytest.raises(ImgSuiteError, match="interpolation"):
+        parse_params("resample", {"interpolation": "cubic"})
+    img = sitk.Image(4, 4, 2, sitk.sitkFloat32) + 2
+    with pytest.raises(ImgSuiteError, match="no parameter nope"):
+        run_operation("scale", img, nope=1)
+    out, _ = run_operation("scale", img, **parse_params("scale", {"weight": "1.5"}))
+    assert float(sitk.GetArrayViewFromImage(out).max()) == 3.0

@@ -302,7 +302,7 @@ def test_register_dicom_output_joins_the_fixed_study(pair, tmp_path):
 
 def test_register_cancel_writes_nothing(pair, tmp_path):
     from SlicerImgSuite.progress import Cancelled
-    from SlicerImgSuite.registration.commands import register_from_command_file
+    from SlicerImgSuite.registration.job import register_from_command_file
 
     folder, _, _ = pair
     cmd = tmp_path / "reg.txt"
@@ -344,3 +344,48 @@ def test_warp_int16_labelmap_keeps_its_labels(pair, tmp_path, caplog):
     assert _is_label(lab) and not _is_label(ct)
     ramp = sitk.GetImageFromArray(np.arange(256, dtype=np.uint8).reshape(4, 8, 8))
     assert not _is_label(ramp) and _is_label(sitk.GetImageFromArray(np.arange(128, dtype=np.uint8).reshape(2, 8, 8)))
+
+
+def test_convert_rtstruct_with_xf_warps_the_structures(phantom, tmp_path):
+    """``convert --input RS.dcm --xf T --output-labelmap X`` is ``warp --input-rtstruct``: the same labelmap, the
+    structures moved by the transform (the dispatch of io/commands.py, not the first package that claims --xf)."""
+    shift = sitk.TranslationTransform(3, [-6.0, 0.0, 4.0])  # fixed -> moving: structures move by (+6, 0, -4) mm
+    write_transform(shift, tmp_path / "T.h5")
+    common = ["--referenced-ct", phantom.ct_dir, "--xf", tmp_path / "T.h5"]
+    assert run("convert", "-q", "--input", phantom.rtstruct, *common, "--output-labelmap", tmp_path / "c.nrrd",
+               "--output-prefix", tmp_path / "moved") == 0  # fmt: skip
+    assert run("warp", "-q", "--input-rtstruct", phantom.rtstruct, *common, "--output-labelmap", tmp_path / "w.nrrd") == 0
+    assert run("convert", "-q", "--input", phantom.rtstruct, "--referenced-ct", phantom.ct_dir,
+               "--output-prefix", tmp_path / "still") == 0  # fmt: skip
+    moved = sitk.ReadImage(str(tmp_path / "c.nrrd"))
+    assert np.array_equal(sitk.GetArrayViewFromImage(moved), sitk.GetArrayViewFromImage(sitk.ReadImage(str(tmp_path / "w.nrrd"))))
+
+    def centroid(image):
+        stats = sitk.LabelShapeStatisticsImageFilter()
+        stats.Execute(sitk.Cast(image > 0, sitk.sitkUInt8))
+        return np.array(stats.GetCentroid(1))
+
+    gtv_moved, gtv_still = (sitk.ReadImage(str(tmp_path / d / "GTV.nrrd")) for d in ("moved", "still"))
+    np.testing.assert_allclose(centroid(gtv_moved) - centroid(gtv_still), [6.0, 0.0, -4.0], atol=1.0)
+
+
+def test_warp_writes_all_outputs_or_none(pair, tmp_path):
+    folder, _, _ = pair
+    write_transform(sitk.TranslationTransform(3, [1.0, 0.0, 0.0]), tmp_path / "T.tfm")
+    (tmp_path / "dose_is_a_folder").mkdir()
+    code = run("warp", "-q", "--xf", tmp_path / "T.tfm", "--input", folder / "fixed.mha",
+               "--output-img", tmp_path / "w.mha", "--output-vf", tmp_path / "vf.nrrd",
+               "--input-dose-img", folder / "moving.mha", "--output-dose-img", tmp_path / "dose_is_a_folder")  # fmt: skip
+    assert code == 2
+    assert not (tmp_path / "w.mha").exists() and not (tmp_path / "vf.nrrd").exists()
+
+
+def test_register_writes_all_outputs_or_none(pair, tmp_path):
+    folder, _, _ = pair
+    (tmp_path / "log_is_a_folder").mkdir()
+    cmd = tmp_path / "reg.txt"
+    cmd.write_text(f"[GLOBAL]\nfixed={folder / 'fixed.mha'}\nmoving={folder / 'moving.mha'}\n"
+                   f"xform_out={tmp_path / 'x.h5'}\nimg_out={tmp_path / 'w.mha'}\nlogfile={tmp_path / 'log_is_a_folder'}\n"
+                   "[STAGE]\nxform=translation\nres=4 4 2\nmax_its=5\n")  # fmt: skip
+    assert run("register", "-q", cmd) == 2
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "w.mha").exists()

@@ -18,6 +18,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.slicer_gui import job_errors
+
 
 class Hyperspectral(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -152,24 +154,24 @@ class HyperspectralWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onLoad(self):
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Loading the hyperspectral file failed.", waitCursor=True):
+        with job_errors("Loading the hyperspectral file failed."):
             nodes = self.logic.loadFile(str(p.inputPath), p.calibrate, p.applyProcedures)
             p.inputVolume = nodes[0]
             self.ui.resultText.setPlainText(self.logic.describe(nodes[0]))
 
     def onShowBand(self):
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Showing the band failed.", waitCursor=True):
+        with job_errors("Showing the band failed."):
             self.logic.showBand(p.inputVolume, p.band)
 
     def onShowRGB(self):
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Showing the RGB composite failed.", waitCursor=True):
+        with job_errors("Showing the RGB composite failed."):
             self.logic.showRGB(p.inputVolume, [p.redBand, p.greenBand, p.blueBand])
 
     def onPlot(self):
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Plotting the spectrum failed.", waitCursor=True):
+        with job_errors("Plotting the spectrum failed."):
             self.logic.plotSpectrum(p.inputVolume, p.pointNode)
 
 

@@ -14,6 +14,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.slicer_gui import job_errors
+
 
 class ImageTools(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -24,9 +26,9 @@ class ImageTools(ScriptedLoadableModule):
         self.parent.contributors = ["SlicerImgSuite developers"]
         self.parent.helpText = (
             "plastimatch's image utilities on volumes: crop, resample, mask, fill, threshold, add, average, adjust, "
-            "scale, diff, compare, dice, boundary, dmap, union, stats, probe, filter, synth. Options use plastimatch's "
-            'syntax, for example <code>--spacing "2 2 2" --interpolation nn</code>; the same commands run as '
-            "<code>imgsuite &lt;operation&gt;</code> on files."
+            "scale, diff, compare, dice, boundary, dmap, union, stats, probe, filter, synth. Each operation shows its "
+            "own parameters (numbers as <code>x y z</code> where several are asked, empty for the default); the same "
+            "functions run as <code>imgsuite &lt;operation&gt;</code> on files."
         )
         self.parent.acknowledgementText = "Part of the SlicerImgSuite extension; option names follow plastimatch."
 
@@ -36,7 +38,6 @@ class ImageToolsParameterNode:
     operation: str = "resample"
     inputVolume: vtkMRMLScalarVolumeNode
     secondVolume: vtkMRMLScalarVolumeNode
-    options: str = ""
 
 
 class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -46,6 +47,7 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._fields = {}
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -100,15 +102,49 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.secondLabel.text = f"{op.second.capitalize()}:" if op.second else "(not used):"
         self.ui.secondSelector.enabled = bool(op.second)
         self.ui.inputSelector.enabled = name != "synth"
-        self.ui.exampleLabel.text = f"e.g. {op.example}" if op.example else ""
+        self._showParameters(op)
+
+    def _showParameters(self, op):
+        """One field per typed parameter of the operation: a check box, a choice, or a text field."""
+        import qt
+
+        layout = self.ui.parametersWidget.layout()
+        while layout.count():
+            layout.takeAt(0).widget().deleteLater()
+        self._fields = {}
+        for param in op.params:
+            if param.kind is bool:
+                field = qt.QCheckBox()
+                field.checked = bool(param.default)
+            elif isinstance(param.kind, tuple):
+                field = qt.QComboBox()
+                field.addItems(list(param.kind))
+                field.currentText = param.default or param.kind[0]
+            else:
+                field = qt.QLineEdit("" if param.default is None else str(param.default))
+            layout.addRow(param.name.replace("_", " ") + ":", field)
+            self._fields[param.name] = field
+
+    def _parameterTexts(self):
+        import qt
+
+        texts = {}
+        for name, field in self._fields.items():
+            if isinstance(field, qt.QCheckBox):
+                texts[name] = "true" if field.checked else "false"
+            else:
+                texts[name] = field.currentText if isinstance(field, qt.QComboBox) else field.text
+        return texts
 
     def onApplyButton(self):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Image tools failed.", waitCursor=True):
+        with job_errors("Image tools failed."):
             with progress_dialog(f"imgsuite {p.operation}") as progress:
-                node, text = self.logic.process(p.operation, p.inputVolume, p.secondVolume, p.options, progress)
+                node, text = self.logic.process(
+                    p.operation, p.inputVolume, p.secondVolume, self._parameterTexts(), progress
+                )
             self.ui.resultText.setPlainText(text or (f"Created {node.GetName()}" if node else "Done."))
             if node is not None:
                 if node.IsA("vtkMRMLLabelMapVolumeNode"):
@@ -123,11 +159,14 @@ class ImageToolsLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return ImageToolsParameterNode(super().getParameterNode())
 
-    def process(self, operation, inputVolume, secondVolume=None, options="", progress=None):
-        """Run one operation; return (new volume node or None, printed report)."""
-        from SlicerImgSuite.imageops.operations import run_on_nodes
+    def process(self, operation, inputVolume, secondVolume=None, parameters=None, progress=None):
+        """Run one operation with its parameters (typed values, or the text of the fields); return (new volume node
+        or None, report)."""
+        from SlicerImgSuite.imageops.operations import parse_params, run_on_nodes
 
-        return run_on_nodes(slicer.mrmlScene, operation, inputVolume, secondVolume, options, progress=progress)
+        texts = {k: v for k, v in (parameters or {}).items() if isinstance(v, str)}
+        values = parse_params(operation, texts) | {k: v for k, v in (parameters or {}).items() if k not in texts}
+        return run_on_nodes(slicer.mrmlScene, operation, inputVolume, secondVolume, progress=progress, **values)
 
 
 class ImageToolsTest(ScriptedLoadableModuleTest):
@@ -146,8 +185,8 @@ class ImageToolsTest(ScriptedLoadableModuleTest):
         values[1, 1:3, 1:4] = 100
         slicer.util.updateVolumeFromArray(node, values)
         logic = ImageToolsLogic()
-        mask, _ = logic.process("threshold", node, options="--above 50")
+        mask, _ = logic.process("threshold", node, parameters={"above": 50.0})
         self.assertTrue(mask.IsA("vtkMRMLLabelMapVolumeNode"))
         self.assertEqual(int(slicer.util.arrayFromVolume(mask).sum()), 6)
-        _, text = logic.process("stats", node, mask, "--sigma")
+        _, text = logic.process("stats", node, mask, {})
         self.assertIn("NUMVOX 6", text)

@@ -13,6 +13,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.slicer_gui import job_errors
+
 
 class RTStructures(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -94,7 +96,7 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Importing the RTSTRUCT failed.", waitCursor=True):
+        with job_errors("Importing the RTSTRUCT failed."):
             with progress_dialog("Rasterizing structures") as progress:
                 seg, _, notes = self.logic.importRTStruct(
                     p.rtstructPath, p.referenceVolume, p.unionContours, p.accurate, p.makeLabelmap, progress
@@ -107,21 +109,21 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Exporting to RTSTRUCT failed.", waitCursor=True):
+        with job_errors("Exporting to RTSTRUCT failed."):
             with progress_dialog("Writing RTSTRUCT") as progress:
                 self.logic.exportRTStruct(p.exportSegmentation, p.ctFolder, p.exportPath, progress)
             self.ui.resultText.setPlainText(f"Wrote {p.exportPath}")
 
     def onLoadDoseButton(self):
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Loading the dose failed.", waitCursor=True):
+        with job_errors("Loading the dose failed."):
             p.doseVolume = self.logic.loadDose(p.dosePath)
             self.ui.resultText.setPlainText(f"Loaded {p.dosePath} as {p.doseVolume.GetName()} (Gy).")
 
     def onDvhButton(self):
         p = self._parameterNode
         units = {"Gy": "gy", "cGy": "cgy"}.get(p.doseUnits)
-        with slicer.util.tryWithErrorDisplay("DVH failed.", waitCursor=True):
+        with job_errors("DVH failed."):
             table, chart, stats = self.logic.dvh(p.exportSegmentation, p.doseVolume, p.referenceVolume, units)
             slicer.modules.plots.logic().ShowChartInLayout(chart)
             lines = [

@@ -11,8 +11,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-PRESETS = ["rigid", "affine", "deformable", "command file"]
-KINDS = ["auto", "linear", "bspline", "grid"]
+from SlicerImgSuite.choices import REGISTRATION_PRESETS, TRANSFORM_KINDS
+from SlicerImgSuite.slicer_gui import job_errors
+
+PRESETS = [*REGISTRATION_PRESETS, "command file"]
+KINDS = list(TRANSFORM_KINDS)
 
 
 class Registration(ScriptedLoadableModule):
@@ -121,7 +124,7 @@ class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
+        with job_errors("Registration failed."):
             with progress_dialog("Registration") as progress:
                 transform, warped, result = self.logic.process(
                     p.fixedVolume, p.movingVolume, self.ui.commandTextEdit.toPlainText(),

@@ -14,6 +14,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.choices import CT_PRESETS, FUSION_METHODS, NUCLEI_METHODS
+from SlicerImgSuite.slicer_gui import job_errors
+
 
 class Segmentation(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -34,16 +37,16 @@ class Segmentation(ScriptedLoadableModule):
 @parameterNodeWrapper
 class SegmentationParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    preset: Annotated[str, Choice(["body", "lung", "bone"])] = "body"
+    preset: Annotated[str, Choice(list(CT_PRESETS))] = "body"
     lowerThreshold: Annotated[float, WithinRange(-1024, 3000)] = -300.0
     removeCouch: Annotated[bool, Default(True)]
     fillHoles: Annotated[bool, Default(True)]
     outputSegmentation: vtkMRMLSegmentationNode | None
     atlasFolder: pathlib.Path
-    fusion: Annotated[str, Choice(["gaussian", "vote", "staple"])] = "gaussian"
+    fusion: Annotated[str, Choice(list(FUSION_METHODS))] = "gaussian"
     microscopyFile: pathlib.Path
     nuclearChannel: str = ""
-    nucleiMethod: Annotated[str, Choice(["adaptive", "otsu", "threshold", "model"])] = "adaptive"
+    nucleiMethod: Annotated[str, Choice(list(NUCLEI_METHODS))] = "adaptive"
     nucleiModel: pathlib.Path
     excludeBorder: Annotated[bool, Default(False)]
     trackNuclei: Annotated[bool, Default(False)]
@@ -106,7 +109,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("CT segmentation failed.", waitCursor=True):
+        with job_errors("CT segmentation failed."):
             with progress_dialog("CT threshold segmentation") as progress:
                 node, voxels = self.logic.segmentCT(
                     p.inputVolume,
@@ -124,7 +127,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Atlas-based segmentation failed.", waitCursor=True):
+        with job_errors("Atlas-based segmentation failed."):
             with progress_dialog("Multi-atlas segmentation") as progress:
                 node = self.logic.segmentWithAtlases(p.inputVolume, p.atlasFolder, p.fusion, progress)
             self.ui.resultText.setPlainText(
@@ -135,7 +138,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
 
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Nuclei analysis failed.", waitCursor=True):
+        with job_errors("Nuclei analysis failed."):
             ensure_packages()
             with progress_dialog("Nuclei analysis") as progress:
                 text = self.logic.analyzeNuclei(

@@ -1,10 +1,11 @@
 """Panoramic stitching: a thin Slicer front end to ``SlicerImgSuite.stitch`` (all work happens there)."""
 
 from pathlib import Path
+from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -12,6 +13,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from SlicerImgSuite.choices import STITCH_METHODS, STITCH_MODES
 
 
 class Stitching(ScriptedLoadableModule):
@@ -34,8 +37,8 @@ class Stitching(ScriptedLoadableModule):
 @parameterNodeWrapper
 class StitchingParameterNode:
     shotFolder: Path
-    mode: str = "parallel"
-    method: str = "image"
+    mode: Annotated[str, Choice(list(STITCH_MODES))] = "parallel"
+    method: Annotated[str, Choice(list(STITCH_METHODS))] = "image"
     planeDistance: float = 0.0  # 0: DistanceSourceToPatient, else 90 % of the SID
     rulerSpacing: float = 10.0
     pixelSize: float = 0.0  # 0: from the files
@@ -87,17 +90,12 @@ class StitchingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self):
-        from SlicerImgSuite.progress import Cancelled
-        from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
+        from SlicerImgSuite.slicer_gui import ensure_packages, job_errors, progress_dialog
 
         ensure_packages()
-        with slicer.util.tryWithErrorDisplay("Stitching failed.", waitCursor=True):
-            try:
-                with progress_dialog("Panoramic stitching") as progress:
-                    node, summary = self.logic.process(self._parameterNode, progress)
-            except Cancelled:
-                slicer.util.showStatusMessage("Stitching cancelled.", 3000)
-                return
+        with job_errors("Stitching failed."):
+            with progress_dialog("Panoramic stitching") as progress:
+                node, summary = self.logic.process(self._parameterNode, progress)
             self._parameterNode.outputVolume = node
             slicer.util.setSliceViewerLayers(background=node, fit=True)
             self.ui.resultText.setPlainText(summary)

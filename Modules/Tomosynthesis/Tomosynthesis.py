@@ -1,10 +1,11 @@
 """Tomosynthesis: a thin Slicer front end to ``SlicerImgSuite.tomo`` (all work happens there)."""
 
 from pathlib import Path
+from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -12,6 +13,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from SlicerImgSuite.choices import RECON_FILTERS, TOMO_ALGORITHMS
+from SlicerImgSuite.slicer_gui import job_errors
 
 
 class Tomosynthesis(ScriptedLoadableModule):
@@ -40,8 +44,8 @@ class TomosynthesisParameterNode:
     sweepAngle: float = 40.0
     sid: float = 1800.0
     pixelSize: float = 1.0
-    algorithm: str = "fbp"
-    filterKind: str = "slice-thickness"
+    algorithm: Annotated[str, Choice(list(TOMO_ALGORITHMS))] = "fbp"
+    filterKind: Annotated[str, Choice(list(RECON_FILTERS))] = "slice-thickness"
     iterations: int = 4
     sliceSpacing: float = 5.0
     depthMin: float = 0.0
@@ -102,7 +106,7 @@ class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         ensure_packages()
         ensure_packages({"numba": "numba"})  # the projectors are compiled with numba
-        with slicer.util.tryWithErrorDisplay("Tomosynthesis failed.", waitCursor=True):
+        with job_errors("Tomosynthesis failed."):
             with progress_dialog("Tomosynthesis") as progress:
                 node, summary = self.logic.process(self._parameterNode, progress)
             self._parameterNode.outputVolume = node
@@ -123,6 +127,7 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
         from SlicerImgSuite.progress import sub_progress
         from SlicerImgSuite.tomo import scene as tomo_scene
         from SlicerImgSuite.tomo.projset import read_projections
+        from SlicerImgSuite.tomo.recon import algorithm_options
 
         ct = image_from_volume_node(p.inputVolume) if p.inputVolume else None
         if p.loadProjections:
@@ -136,9 +141,7 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
             projections = tomo_scene.simulate_sweep(ct, geometry, sub_progress(progress, 0.0, 0.3))
         if p.showProjections:
             tomo_scene.projection_sequence_node(slicer.mrmlScene, projections, "Projections")
-        options = {"iterations": p.iterations} if p.algorithm == "sart" else {}
-        if p.algorithm == "fbp":
-            options = {"filter": p.filterKind}
+        options = algorithm_options(p.algorithm, iterations=p.iterations, filter=p.filterKind)
         node = tomo_scene.reconstruct_node(
             slicer.mrmlScene,
             projections,

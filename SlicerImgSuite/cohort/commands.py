@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
+    from ..progress import progress_for
     from .cluster import cohort_client, dashboard_text
     from .index import build_index
 
@@ -75,7 +75,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_cohort_command(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
+    from ..progress import progress_for
     from .cluster import cohort_client, dashboard_text
     from .runner import run_cohort
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..progress import progress_for
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -13,7 +15,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import progress_for
     from . import run_demo
 
     path = run_demo(args.output, progress_for(args), args.only)

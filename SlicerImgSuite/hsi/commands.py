@@ -8,6 +8,8 @@ import json
 import sys
 import warnings
 
+from ..progress import progress_for
+
 
 def register(subparsers) -> None:
     hsi = subparsers.add_parser("hsi", help="hyperspectral .hsi containers and ENVI cubes")
@@ -98,7 +100,6 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .images import write_cube
     from .load import load_hyperspectral
 
@@ -127,7 +128,6 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from .pack import pack
 
@@ -149,10 +149,12 @@ def run_pack(args: argparse.Namespace) -> int:
 
 def convert(args: argparse.Namespace, progress) -> bool:
     """``imgsuite convert --input X.hsi --output-img Y.nrrd``: the cube, bands as vector components."""
+    if not args.output_img or not str(args.input).lower().endswith(".hsi"):
+        return False  # before importing the readers: every `imgsuite convert` asks here first
     from .images import write_cube
     from .load import is_hsi, load_hyperspectral
 
-    if not args.output_img or not str(args.input).lower().endswith(".hsi") or not is_hsi(args.input):
+    if not is_hsi(args.input):
         return False
     loaded = load_hyperspectral(args.input, progress=progress)
     write_cube(loaded.cube, loaded.header, args.output_img)

@@ -11,9 +11,12 @@ import argparse
 import re
 from pathlib import Path
 
-from ..cli_options import parse_numbers
+from ..choices import PIXEL_TYPES
+from ..cli_options import direction_cosines, parse_numbers
 from ..errors import ImgSuiteError
-from ..io import OUTPUT_TYPES, read_image, write_image
+from ..io import read_image, write_image
+from ..progress import progress_for
+from .reports import compare_text, dice_text, probe_text, stats_text
 
 # argparse takes "-inf,0,-100,0" or "-100,0" for an unknown option; these commands have no option that looks
 # like a number, so any word that starts like a (list of) negative number(s) is a value.
@@ -24,13 +27,6 @@ def _parser(subparsers, name: str, help: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, parents=[subparsers.common_parent], help=help, description=help)
     p._negative_number_matcher = _NEGATIVE_VALUES
     return p
-
-
-def progress_for(args):
-    """The CLI's progress bar (imported late: ``cli`` imports this module)."""
-    from ..cli import progress_for as bar
-
-    return bar(args)
 
 
 def _read(path: str, what: str = "input"):
@@ -66,7 +62,7 @@ def _image_writer(image, path):
 
 
 def _output_type(p):
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, help="pixel type of the output image")
 
 
 def register(subparsers) -> None:
@@ -86,7 +82,7 @@ def register(subparsers) -> None:
     p.add_argument("--origin", help='centre of the first voxel, mm: "x y z"')
     p.add_argument("--dim", help='voxels per axis: "x [y z]"')
     p.add_argument("--spacing", help='voxel size, mm: "x [y z]"')
-    p.add_argument("--direction-cosines", help='9 direction cosines "a b c d e f g h i" (or "identity")')
+    p.add_argument("--direction-cosines", "--direction", help='9 direction cosines "a b c d e f g h i" (or "identity")')
     p.add_argument("--subsample", help='bin voxels together at an integer rate "x [y z]"')
     p.add_argument("--interpolation", choices=["nn", "linear"], default="linear", help="default linear")
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
@@ -243,13 +239,13 @@ def _register_synth(subparsers) -> None:
     p.add_argument("--output", help="output image")
     p.add_argument("--output-dicom", help="output DICOM CT series folder")
     p.add_argument("--output-prefix", help="folder with one mask per structure (lung)")
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), default="float")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, default="float")
     p.add_argument("--fixed", help="take the grid of this image")
     p.add_argument("--dim", help='"x [y z]" voxels (default 100)')
     p.add_argument("--spacing", help='"x [y z]" mm')
     p.add_argument("--origin", help='"x y z" mm')
     p.add_argument("--volume-size", help='"x [y z]" mm (default 500)')
-    p.add_argument("--direction-cosines", help='9 direction cosines or "identity"')
+    p.add_argument("--direction-cosines", "--direction", help='9 direction cosines or "identity"')
     p.add_argument("--foreground", type=float, default=0.0)
     p.add_argument("--background", type=float, default=-1000.0)
     p.add_argument("--rect-size", help='"x [y z]" widths or "x1 x2 y1 y2 z1 z2" corners, mm')
@@ -297,9 +293,7 @@ def run_crop(args) -> int:
 
 
 def _direction(value, ndim):
-    if value is None or value == "identity":
-        return None if value is None else [float(i == j) for i in range(ndim) for j in range(ndim)]
-    return parse_numbers(value, ndim * ndim, "--direction-cosines")
+    return direction_cosines(value, ndim)
 
 
 def run_resample(args) -> int:
@@ -395,80 +389,18 @@ def run_compare(args) -> int:
         from ..geometry import require_same_grid
 
         require_same_grid(a, mask, args.inputs[0], args.mask)
-    r = compare(a, b, mask, args.inputs)
-    print(f"MIN {r['min']:f} AVE {r['mean']:f} MAX {r['max']:f}")
-    print(f"MAE {r['mae']:f} MSE {r['mse']:f}")
-    print(f"DIF {r['dif']} NUM {r['num']}")
+    print(compare_text(compare(a, b, mask, args.inputs)))
     return 0
 
 
-def _dice_inputs(args):
-    """The two masks: images as they are; an RTSTRUCT's named ROI rasterized (voxel centre inside, even-odd) on
-    ``--referenced-ct``, else on the other input's grid, else on a grid that holds both ROIs."""
-    from ..rtstruct.structure_set import is_rtstruct
-
-    sides = [(args.reference, args.reference_structure, "reference"), (args.test, args.test_structure, "test")]
-    rois, images = [None, None], [None, None]
-    for k, (path, name, what) in enumerate(sides):
-        if path and Path(path).is_file() and is_rtstruct(path):
-            if not name:
-                raise ImgSuiteError(f"an RTSTRUCT {what}: name the ROI with --{what}-structure", path)
-            from ..rtstruct.structure_set import read_rtstruct
-
-            rois[k] = read_rtstruct(path).roi(name)
-        else:
-            if name:
-                raise ImgSuiteError(f"--{what}-structure is for an RTSTRUCT; this {what} is an image", path)
-            images[k] = _read(path, what)
-    if rois == [None, None]:
-        return images
-    from ..rtstruct.rasterize import Grid, guess_grid, rasterize
-    from ..rtstruct.structure_set import StructureSet
-
-    if args.referenced_ct:
-        grid = _read(args.referenced_ct, "referenced CT")
-    elif any(image is not None for image in images):
-        grid = next(image for image in images if image is not None)
-    else:
-        grid = guess_grid(StructureSet([r for r in rois if r is not None]))
-    for k, roi in enumerate(rois):
-        if roi is not None:
-            mask = rasterize(StructureSet([roi]), grid)[0]
-            images[k] = Grid.of(grid).image(mask.full(Grid.of(grid)))
-    return images
-
-
 def run_dice(args) -> int:
-    from ..geometry import require_same_grid
-    from .distance import dice_stats
+    from .job import dice
 
-    ref, test = _dice_inputs(args)
-    require_same_grid(ref, test, args.reference, args.test)
-    s = dice_stats(ref, test)
-    show_dice = args.dice or args.all or not args.hausdorff
-    show_hausdorff = args.hausdorff or args.all
-    if show_dice:
-        print("CENTER_OF_MASS")
-        print("ref\t" + "\t".join(f"{v:14g}" for v in s["reference_com"]))
-        print("cmp\t" + "\t".join(f"{v:14g}" for v in s["test_com"]))
-        for key in ("tp", "tn", "fn", "fp"):
-            print(f"{key.upper()}:{s[key]:14d}")
-        print(f"DICE:{s['dice']:14f}")
-        print(f"SE:{s['sensitivity']:14f}")
-        print(f"SP:{s['specificity']:14f}")
-    if show_hausdorff:
-        for suffix, key in (("", ""), (" (boundary)", "boundary_")):
-            print(f"Hausdorff distance{suffix} = {s[key + 'hausdorff']:f}")
-            print(f"Avg average Hausdorff distance{suffix} = {s['avg_' + key + 'hausdorff']:f}")
-            print(f"Max average Hausdorff distance{suffix} = {s['max_avg_' + key + 'hausdorff']:f}")
-            print(f"Percent (0.95) Hausdorff distance{suffix} = {s['percent_' + key + 'hausdorff']:f}")
-    if args.json:
-        import json
-
-        from ..io import atomic_path
-
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(s, indent=1, default=float))
+    s = dice(
+        args.reference, args.test, reference_structure=args.reference_structure, test_structure=args.test_structure,
+        referenced_ct=args.referenced_ct, output_json=args.json,
+    )  # fmt: skip
+    print(dice_text(s, args.dice or args.all or not args.hausdorff, args.hausdorff or args.all))
     return 0
 
 
@@ -514,9 +446,7 @@ def run_stats(args) -> int:
         if image.GetNumberOfComponentsPerPixel() > 1:  # a vector field: plastimatch's per-component table
             print(_vector_stats_text(image, mask, args.outside))
             continue
-        s = image_stats(image, mask, args.outside)
-        sigma = f" SIGMA {s['sigma']:f}" if args.sigma else ""
-        print(f"MIN {s['min']:f} AVE {s['mean']:f} MAX {s['max']:f}{sigma} NONZERO {s['nonzero']} NUMVOX {s['numvox']}")
+        print(stats_text(image_stats(image, mask, args.outside), args.sigma))
     return 0
 
 
@@ -544,12 +474,8 @@ def run_probe(args) -> int:
     image = _read(args.input)
     ndim = image.GetDimension()
     rows = probe(image, _points(args.index, ndim, "--index"), _points(args.location, ndim, "--location"))
-    for n, (index, location, value) in enumerate(rows):
-        idx = ", ".join(f"{v:7.2f}" for v in index)
-        loc = ", ".join(f"{v:7.2f}" for v in location)
-        values = value if isinstance(value, tuple) else (value,)
-        shown = "N/A" if any(v != v for v in values) else " ".join(f"{v:f}" for v in values)
-        print(f"{n:4d}: {idx}; {loc}; {shown}")
+    if rows:
+        print(probe_text(rows))
     return 0
 
 

@@ -1,10 +1,23 @@
 """``imgsuite header`` and ``imgsuite convert``.
 
-``convert`` is plastimatch's convert: one command whose inputs and outputs choose the job. Other
-job packages take part through two optional functions in their ``commands`` module:
-``add_convert_options(parser)`` adds their options, and ``convert(args, progress) -> bool`` does the
-conversion when the inputs are theirs (an RTSTRUCT, ``--xf`` ...) and returns True. When no job
-claims it, the input is an image and ``--output-img`` is written.
+``convert`` is plastimatch's convert: one command whose inputs and options choose the job. The
+dispatch is explicit (:func:`run_convert`), first match wins:
+
+=====================================  ===============================  ====================================
+``--input``                            options                          job
+=====================================  ===============================  ====================================
+a ``.hsi`` container                   ``--output-img``                 ``hsi``: the cube, bands as components
+an ss-img or labelmap                  ``--input-ss-list``              ``rtstruct``: RTSTRUCT in ``--output-dicom``
+an RTSTRUCT file                       ``--xf``                         ``registration``: ``warp --input-rtstruct``
+an RTSTRUCT (file, or CT+RS folder)    a structure output               ``rtstruct``: rasterized structures
+an RTDOSE, or ``--input-dose-img``     a dose output                    ``rtstruct``: the dose in Gy
+an image or DICOM series               ``--xf``                         ``registration``: ``warp``
+an image or DICOM series               ``--output-img``                 here: read, resample, write
+=====================================  ===============================  ====================================
+
+Structure outputs are ``--output-labelmap``, ``--output-ss-img``, ``--output-ss-list``, ``--output-prefix``,
+``--output-dicom`` and ``--output-seg``. The job packages add their options with ``add_convert_options(parser)``
+and do their part in ``convert(args, progress) -> bool`` (True when the inputs were theirs).
 """
 
 from __future__ import annotations
@@ -15,15 +28,18 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import PIXEL_TYPES
 from ..cli_options import add_grid_options, grid_from_args
 from ..errors import ImgSuiteError
 from ..geometry import resample_like
-from .images import OUTPUT_TYPES, read_image, write_image
+from ..hsi import commands as hsi_commands
+from ..progress import progress_for
+from ..registration import commands as registration_commands
+from ..rtstruct import commands as rtstruct_commands
+from .images import read_image, write_image
 
 
 def register(subparsers) -> None:
-    from ..cli import command_modules
-
     p = subparsers.add_parser(
         "header", parents=[subparsers.common_parent], help="print an image's geometry (plastimatch header)"
     )
@@ -38,16 +54,15 @@ def register(subparsers) -> None:
     )
     p.add_argument("--input", help="image file, DICOM folder, or what another job accepts")
     p.add_argument("--output-img", help="output image (nrrd, mha, nii.gz, ...)")
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of the output image")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, help="pixel type of the output image")
     p.add_argument(
         "--interpolation", choices=["nn", "linear"], default="linear", help="when resampling (default linear)"
     )
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
     add_series_options(p)
     add_grid_options(p)
-    for module in command_modules():
-        if hasattr(module, "add_convert_options"):
-            module.add_convert_options(p)
+    registration_commands.add_convert_options(p)
+    rtstruct_commands.add_convert_options(p)
     p.set_defaults(func=run_convert)
     global _CONVERT_PARSER
     _CONVERT_PARSER = p  # run_convert answers a missing input as argparse does (usage, exit 2)
@@ -111,25 +126,27 @@ def header_text(image: sitk.Image) -> str:
 
 
 def run_header(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
-
     image = read_input(args, args.input, progress_for(args))
     print(header_text(image))
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from ..cli import command_modules, progress_for
-
+    """The dispatch of the module docstring's table."""
     progress = progress_for(args)
     if not args.input and not getattr(args, "input_dose_img", None):  # argparse's error: usage, exit 2
         _CONVERT_PARSER.error("the following arguments are required: --input (or --input-dose-img)")
     if args.input and not Path(args.input).exists():
         raise ImgSuiteError("no such file or folder (--input)", args.input)
-    for module in command_modules():
-        handler = getattr(module, "convert", None)
-        if handler is not None and handler(args, progress):
-            return 0
+    if hsi_commands.convert(args, progress):
+        return 0
+    if args.xf and not args.input_ss_list:
+        if args.input and _is_rtstruct_file(args.input):
+            args.input_rtstruct, args.input = args.input, None
+        registration_commands.convert(args, progress)
+        return 0
+    if rtstruct_commands.convert(args, progress):
+        return 0
     if not args.input:
         raise ImgSuiteError("nothing to convert: give --input")
     if not args.output_img:
@@ -149,3 +166,9 @@ def run_convert(args: argparse.Namespace) -> int:
         image = resample_like(image, reference, args.interpolation, args.default_value)
     write_image(image, args.output_img, args.output_type)
     return 0
+
+
+def _is_rtstruct_file(path) -> bool:
+    from ..rtstruct.structure_set import is_rtstruct
+
+    return is_rtstruct(path)

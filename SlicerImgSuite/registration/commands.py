@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import PIXEL_TYPES
 from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
-from ..io import OUTPUT_TYPES, atomic_path, read_image, write_image
-from ..progress import sub_progress
+from ..io import atomic_path, read_image, write_image
+from ..progress import progress_for, sub_progress
 
 log = logging.getLogger("SlicerImgSuite.registration")
 # an integer image with no negative value and at most this many distinct values is a labelmap
@@ -94,11 +95,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_synth_vf)
 
 
-def add_warp_options(p: argparse.ArgumentParser, with_input: bool = True) -> None:
+def add_warp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", help="moving image (file or DICOM folder)")
     p.add_argument("--xf", required=True, help="transform (.tfm/.h5) or vector field, fixed -> moving")
     p.add_argument("--output-img", help="warped image")
-    p.add_argument("--output-type", choices=sorted(OUTPUT_TYPES), help="pixel type of --output-img")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, help="pixel type of --output-img")
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
     p.add_argument(
         "--interpolation",
@@ -149,8 +150,8 @@ def convert(args: argparse.Namespace, progress) -> bool:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .cmdfile import read_command_file
+    from .job import register_from_command_file
 
     cf = read_command_file(args.command_file)
     result = register_from_command_file(cf, progress_for(args))
@@ -161,108 +162,13 @@ def run_register(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_from_command_file(cf, progress=None):
-    """Run a parsed command file: read the GLOBAL inputs, register, write every requested output."""
-    from .engine import register_images
-    from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
-    from .xforms import read_transform, write_transform
-
-    g = cf.globals
-    for key in ("fixed", "moving"):
-        if not g.get(key):
-            raise ImgSuiteError(f"[GLOBAL] needs {key} = IMAGE", cf.path)
-    progress = progress or (lambda f, m="": None)
-    # plastimatch lets the last stage name outputs too
-    outputs = dict(g)
-    for s in cf.stages:
-        for k in ("xform_out", "vf_out", "img_out"):
-            if s.get(k):
-                outputs[k] = s[k]
-    fixed = read_image(g["fixed"])
-    moving = read_image(g["moving"])
-    # read before registering, so a fixed series without usable headers fails first
-    study = None
-    if outputs.get("img_out") and outputs.get("img_out_fmt") == "dicom":
-        study = _dicom_study(g["fixed"], fixed)
-    fixed_mask = read_image(g["fixed_roi"]) if g.get("fixed_roi") else None
-    moving_mask = read_image(g["moving_roi"]) if g.get("moving_roi") else None
-    if fixed_mask is not None:
-        _require_grid(fixed_mask, fixed, g["fixed_roi"], "fixed")
-    if moving_mask is not None:
-        _require_grid(moving_mask, moving, g["moving_roi"], "moving")
-    f_lm = m_lm = None
-    if g.get("fixed_landmarks") or g.get("moving_landmarks"):
-        if not (g.get("fixed_landmarks") and g.get("moving_landmarks")):
-            raise ImgSuiteError("fixed_landmarks and moving_landmarks go together", cf.path)
-        f_lm, m_lm = check_pairs(
-            read_landmarks(g["fixed_landmarks"])[0],
-            read_landmarks(g["moving_landmarks"])[0],
-            g["fixed_landmarks"],
-            g["moving_landmarks"],
-        )
-    if outputs.get("warped_landmarks") and m_lm is None:
-        raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
-    initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
-    stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
-    result = register_images(
-        fixed, moving, stages, sub_progress(progress, 0.0, 0.9), fixed_mask, moving_mask, initial, f_lm, m_lm
-    )
-    result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
-    progress(0.92, "writing outputs")
-    if outputs.get("xform_out"):
-        write_transform(result.transform, outputs["xform_out"], fixed)
-    if outputs.get("vf_out"):
-        write_transform(result.transform, outputs["vf_out"], fixed)
-    if outputs.get("img_out"):
-        default = float(outputs.get("default_value", _stage_default(cf)))
-        from .engine import warp_image
-
-        warped = warp_image(moving, result.transform, fixed, "linear", default)
-        if study is not None:
-            from ..io.dicom_write import write_ct_series
-
-            write_ct_series(warped, outputs["img_out"], study, series_description="warped by imgsuite register")
-        else:
-            write_image(warped, outputs["img_out"], outputs.get("img_out_type"))
-    if outputs.get("warped_landmarks"):
-        labels = read_landmarks(g["moving_landmarks"])[1]
-        write_landmarks(invert_points(result.transform, m_lm), outputs["warped_landmarks"], labels)
-    if outputs.get("logfile"):
-        with atomic_path(outputs["logfile"]) as tmp:
-            Path(tmp).write_text(result.log + "\n")
-    progress(1.0, "registered")
-    return result
-
-
-def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
-    """Patient, study and Frame of Reference for a warped DICOM series: the fixed series' own when the fixed
-    image is a DICOM folder (the warped image lies on its grid), a new study otherwise."""
-    from ..io.dicom_write import new_study, study_from_series
-
-    if not Path(fixed_path).is_dir():
-        return new_study()
-    uid = fixed.GetMetaData("0020|000e") if fixed.HasMetaDataKey("0020|000e") else None
-    return study_from_series(fixed_path, uid)
-
-
-def _stage_default(cf) -> float:
-    for s in cf.stages:
-        if "default_value" in s:
-            return s["default_value"]
-    return 0.0
-
-
-def _require_grid(mask, image, mask_path, what):
-    from ..geometry import require_same_grid
-
-    require_same_grid(image, mask, f"the {what} image", mask_path)
-
-
 # --------------------------------------------------------------------------- warp
 
 
 def run_warp(args: argparse.Namespace, progress=None) -> int:
-    from ..cli import progress_for
+    """``imgsuite warp`` (and ``convert --xf``): every output is written together, all or nothing."""
+    from ..io.atomic import write_together
+    from .engine import warp_image
     from .landmarks import invert_points, read_landmarks, write_landmarks
     from .xforms import read_transform, write_transform
 
@@ -273,7 +179,7 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         (getattr(args, "input_ss_img", None), getattr(args, "output_ss_img", None), "ss"),
         (getattr(args, "input_dose_img", None), getattr(args, "output_dose_img", None), "dose"),
     ]
-    wrote = False
+    writes = []
     like = None
     for src, dst, kind in jobs:
         if src and not dst:
@@ -288,34 +194,31 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         like = like or image
         reference = grid_from_args(args, like=image) or image
         interp = _interpolation(image, kind, getattr(args, "interpolation", None), src)
-        from .engine import warp_image
-
         progress(0.3, f"warping {Path(src).name}")
         out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
         if kind == "dose":
-            _write_warped_dose(args, src, image, out)
-        else:
-            write_image(out, dst, getattr(args, "output_type", None) if kind == "image" else None)
-        wrote = True
+            writes += _warped_dose_outputs(args, src, image, out)
+            continue
+        pixel_type = getattr(args, "output_type", None) if kind == "image" else None
+        writes.append((dst, lambda tmp, out=out, pixel_type=pixel_type: write_image(out, tmp, pixel_type), False))
     if args.output_vf:
         reference = grid_from_args(args, like=like)
         if reference is None and like is not None:
             reference = like
         if reference is None:
             raise ImgSuiteError("--output-vf needs a grid: --fixed IMG, --origin/--dim/--spacing or an --input image")
-        write_transform(transform, args.output_vf, reference)
-        wrote = True
+        writes.append((args.output_vf, lambda tmp: write_transform(transform, tmp, reference), False))
     if getattr(args, "input_rtstruct", None):
-        _warp_rtstruct(args, transform, like, progress)
-        wrote = True
+        writes += _warp_rtstruct(args, transform, like, progress)
     if getattr(args, "input_landmarks", None):
         if not args.output_landmarks:
             raise ImgSuiteError("--input-landmarks needs --output-landmarks", args.input_landmarks)
         points, labels = read_landmarks(args.input_landmarks)
-        write_landmarks(invert_points(transform, points), args.output_landmarks, labels)
-        wrote = True
-    if not wrote:
+        moved = invert_points(transform, points)
+        writes.append((args.output_landmarks, lambda tmp: write_landmarks(moved, tmp, labels), False))
+    if not writes:
         raise ImgSuiteError("nothing to write: give --output-img, --output-vf, --output-ss-img, ...", args.xf)
+    write_together(writes)
     progress(1.0, "warped")
     return 0
 
@@ -326,9 +229,9 @@ def _read_dose(args, src) -> sitk.Image:
     return read_dose(src, getattr(args, "dose_units", None), scale=getattr(args, "dose_scale", 1.0))
 
 
-def _write_warped_dose(args, src, dose: sitk.Image, warped: sitk.Image) -> None:
-    """--output-dose-img (Gy, the dose's attributes kept) and, with --output-dicom, an RTDOSE in the fixed CT's study."""
-    from ..io.atomic import write_together
+def _warped_dose_outputs(args, src, dose: sitk.Image, warped: sitk.Image) -> list:
+    """The writers of --output-dose-img (Gy, the dose's attributes kept) and, with --output-dicom, of an RTDOSE in
+    the fixed CT's study, for :func:`~SlicerImgSuite.io.atomic.write_together`."""
     from ..rtstruct.dose import FRAME_KEY, PLAN_KEY, dose_dicom_output, with_metadata
 
     warped = with_metadata(sitk.Cast(warped, sitk.sitkFloat32), dose)
@@ -344,11 +247,12 @@ def _write_warped_dose(args, src, dose: sitk.Image, warped: sitk.Image) -> None:
                 warped.EraseMetaData(key)
         target = Path(args.output_dicom) / "RD.dcm"
         outputs.append(dose_dicom_output(warped, target, study, description="imgsuite warped dose"))
-    write_together(outputs)
+    return outputs
 
 
-def _warp_rtstruct(args, transform, like, progress) -> None:
-    """RTSTRUCT -> masks on the moving grid -> each warped (linear, >= 0.5) onto the output grid -> outputs."""
+def _warp_rtstruct(args, transform, like, progress) -> list:
+    """RTSTRUCT -> masks on the moving grid -> each warped (linear, >= 0.5) onto the output grid; the writers of
+    the outputs asked for, for :func:`~SlicerImgSuite.io.atomic.write_together`."""
     from ..rtstruct import guess_grid, labelmap, rasterize, read_rtstruct, ss_image, write_prefix
     from ..rtstruct.rasterize import RoiMask
     from .engine import warp_image
@@ -358,6 +262,8 @@ def _warp_rtstruct(args, transform, like, progress) -> None:
         raise ImgSuiteError(
             "--input-rtstruct needs --output-labelmap, --output-ss-img, --output-prefix or --output-dicom"
         )
+    if args.output_dicom and not (getattr(args, "fixed", None) and Path(args.fixed).is_dir()):
+        raise ImgSuiteError("--output-dicom needs --fixed FIXED_CT_FOLDER (the CT the RTSTRUCT will point at)")
     ss = read_rtstruct(args.input_rtstruct)
     moving_grid = read_image(args.referenced_ct) if args.referenced_ct else guess_grid(ss)
     reference = grid_from_args(args, like=moving_grid) or like or moving_grid
@@ -372,22 +278,20 @@ def _warp_rtstruct(args, transform, like, progress) -> None:
         image.CopyInformation(reference)
         images[m.roi.name] = image
         progress(0.5 + 0.4 * (n + 1) / len(masks), f"warped {m.roi.name}")
-    if args.output_labelmap:
-        write_image(labelmap(warped, reference), args.output_labelmap)
-    if getattr(args, "output_ss_img", None) and not getattr(args, "input_ss_img", None):
-        write_image(ss_image(warped, reference), args.output_ss_img)
-    if args.output_prefix:
-        from ..io import atomic_dir
 
-        with atomic_dir(args.output_prefix) as tmp:
-            write_prefix(warped, reference, tmp)
-    if args.output_dicom:
+    def rtstruct(tmp):
         from ..rtstruct import write_rtstruct_from_masks
 
-        if not (getattr(args, "fixed", None) and Path(args.fixed).is_dir()):
-            raise ImgSuiteError("--output-dicom needs --fixed FIXED_CT_FOLDER (the CT the RTSTRUCT will point at)")
         colors = {m.roi.name: m.roi.color for m in masks}
-        write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.fixed, images, colors)
+        write_rtstruct_from_masks(Path(tmp) / "RS.dcm", args.fixed, images, colors)
+
+    ss_img = getattr(args, "output_ss_img", None) and not getattr(args, "input_ss_img", None)
+    return [
+        (args.output_labelmap, lambda tmp: write_image(labelmap(warped, reference), tmp), False),
+        (args.output_ss_img if ss_img else None, lambda tmp: write_image(ss_image(warped, reference), tmp), False),
+        (args.output_prefix, lambda tmp: write_prefix(warped, reference, tmp), True),
+        (args.output_dicom, rtstruct, True),
+    ]
 
 
 def _grid_of(image: sitk.Image):
@@ -431,7 +335,6 @@ def _is_label(image: sitk.Image) -> bool:
 
 
 def run_landmark_warp(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .engine import warp_image
     from .landmarks import LandmarkWarp, check_pairs, invert_points, read_landmarks, write_landmarks
     from .vf import field_transform

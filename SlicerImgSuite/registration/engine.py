@@ -55,6 +55,9 @@ class StageReport:
     stop_reason: str
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    history: list[float] = field(default_factory=list)  # metric per evaluation
+    hit_limit: bool = False  # stopped at max_its
+    jacobian_range: tuple[float, float] | None = None  # deformable stages: min and max Jacobian determinant
 
     def line(self) -> str:
         return (
@@ -227,8 +230,7 @@ def _set_metric(method: sitk.ImageRegistrationMethod, params: dict, index: int) 
     if 0 < fraction < 1:
         method.SetMetricSamplingStrategy(method.RANDOM)
         method.SetMetricSamplingPercentage(fraction, 20261121)
-    if params.get("background_val") is not None:
-        pass  # handled through the fixed mask built by the caller
+    # background_val: handled through the fixed mask built by the caller
 
 
 def _masks(method, fixed_mask, moving_mask, fixed_lvl, moving_lvl, params):
@@ -511,8 +513,8 @@ def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
     a, b = report.initial_metric, report.final_metric
     if np.isfinite(a) and np.isfinite(b) and not b < a - 1e-6 * abs(a):
         report.warnings.append(f"{where}: the metric did not improve ({a:.6g} -> {b:.6g})")
-    hist = getattr(report, "history", [])
-    if getattr(report, "hit_limit", False) and len(hist) >= 4:
+    hist = report.history
+    if report.hit_limit and len(hist) >= 4:
         # still improving: the last tenth of the evaluations (at least two) gained more than 0.5 % of the
         # value and of the stage's whole gain (a metric near zero, as demons' on a clean match, is not news)
         tail = hist[-max(2, len(hist) // 10) - 1] - hist[-1]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import TRANSFORM_KINDS
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
 from .engine import DEFAULTS, RegistrationResult, _as_affine, compose, register_images, warp_image
 from .vf import field_transform, transform_to_field
 
-KINDS = ("auto", "linear", "bspline", "grid")
+KINDS = TRANSFORM_KINDS
 DEFAULT_BSPLINE_SPACING = 10.0  # mm, fitting a field (demons) when no B-spline stage sets grid_spac
 FIT_WARN_MM = 0.5  # a fitted B-spline further than this from the field somewhere is reported
 

@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import ImgSuiteError
-from ..progress import sub_progress
+from ..progress import progress_for, sub_progress
+from .dvh import NORMALIZATIONS
 
 # numpy, SimpleITK, pydicom and the job modules are imported inside the functions: building the
 # ``imgsuite`` parser must stay cheap.
@@ -295,7 +296,7 @@ def register(subparsers) -> None:
     add_dose_options(p)
     p.add_argument(
         "--normalization",
-        choices=["pct", "cc", "vox"],
+        choices=NORMALIZATIONS,
         default="pct",
         help="DVH values: fraction of the structure (pct, plastimatch's default), cc, or voxels",
     )
@@ -359,12 +360,11 @@ def _study_inputs(args: argparse.Namespace) -> None:
 
 
 def run_dvh(args: argparse.Namespace) -> int:
-    import numpy as np
     import SimpleITK as sitk
 
-    from ..cli import progress_for
-    from ..io import atomic_path, read_image
-    from .dvh import dose_samples, dose_statistics, dvh, refined_grid
+    from ..io import read_image
+    from ..io.atomic import write_together
+    from .dvh import dvh_table, refined_grid
     from .outputs import masks_from_ss_image, read_ss_list
     from .rasterize import RoiMask, rasterize
     from .structure_set import Roi, read_rtstruct
@@ -399,31 +399,22 @@ def run_dvh(args: argparse.Namespace) -> int:
         ]
     else:
         raise ImgSuiteError("give --input-ss-img with --input-ss-list, or --input-rtstruct")
-    samples = [dose_samples(m, dose, reference) for m in masks]
-    top = max((float(d.max()) for d, _ in samples if d.size), default=0.0)
-    cumulative = not args.differential
-    columns = [dvh(d, v, args.bin_width, args.num_bins, cumulative, max_dose=top) for d, v in samples]
-    voxel_cc = float(np.prod(reference.GetSpacing())) / 1000.0
-    for (_, volumes), (_, curve) in zip(samples, columns):
-        if args.normalization == "pct":  # fraction of the structure, as plastimatch writes it
-            curve /= max(float(volumes.sum()), 1e-12)
-        elif args.normalization == "vox":
-            curve /= voxel_cc
-    if args.output_csv:
-        with atomic_path(args.output_csv) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["Dose (Gy)"] + [m.roi.name for m in masks])
-            edges = columns[0][0] if columns else np.zeros(0)
-            for n, e in enumerate(edges):
-                w.writerow([f"{e:g}"] + [f"{c[1][n]:.6g}" for c in columns])
-    stats = [dose_statistics(d, v) for d, v in samples]
-    if args.output_stats:
-        keys = list(max(stats, key=len)) if stats else []  # an empty structure has no Dx/Vx
-        with atomic_path(args.output_stats) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["structure"] + keys)
-            for m, s in zip(masks, stats):
-                w.writerow([m.roi.name] + [f"{s.get(k, float('nan')):.6g}" for k in keys])
+    table = dvh_table(
+        masks,
+        dose,
+        reference,
+        bin_width=args.bin_width,
+        num_bins=args.num_bins,
+        cumulative=not args.differential,
+        normalization=args.normalization,
+    )
+    stats = table.stats
+    write_together(
+        [
+            (args.output_csv, lambda tmp: _write_dvh_csv(table, tmp), False),
+            (args.output_stats, lambda tmp: _write_stats_csv(table, tmp), False),
+        ]
+    )
     if not args.output_csv and not args.output_stats:
         for m, s in zip(masks, stats):
             print(
@@ -432,8 +423,26 @@ def run_dvh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_dvh_csv(table, path) -> None:
+    """Dose (Gy) and one column per structure, a row per bin."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Dose (Gy)"] + table.names)
+        for n, e in enumerate(table.edges):
+            w.writerow([f"{e:g}"] + [f"{c[n]:.6g}" for c in table.curves])
+
+
+def _write_stats_csv(table, path) -> None:
+    """One row of statistics per structure (an empty structure has no Dx/Vx: NaN)."""
+    keys = list(max(table.stats, key=len)) if table.stats else []
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["structure"] + keys)
+        for name, s in zip(table.names, table.stats):
+            w.writerow([name] + [f"{s.get(k, float('nan')):.6g}" for k in keys])
+
+
 def run_gamma(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import atomic_path, write_image
     from .gamma import gamma_index
 

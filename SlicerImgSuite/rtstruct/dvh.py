@@ -8,6 +8,7 @@ the voxel's weight. Dx and Vx are read from the exact weighted dose distribution
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -106,6 +107,78 @@ def dvh(
     if cumulative:
         return edges, np.cumsum(diff[::-1])[::-1]
     return edges, diff
+
+
+# what a DVH curve holds: fraction of the structure (plastimatch's "pct"), cc, or voxels
+NORMALIZATIONS = ("pct", "cc", "vox")
+
+
+@dataclass
+class DvhTable:
+    """DVHs of several structures on one dose axis, and their statistics (:func:`dose_statistics`)."""
+
+    names: list[str]
+    edges: np.ndarray  # bin lower edges, Gy
+    curves: list[np.ndarray]  # one per structure, in the table's normalization
+    stats: list[dict[str, float]]
+    normalization: str
+
+
+def dvh_table(
+    masks: Sequence[RoiMask],
+    dose: sitk.Image,
+    reference: sitk.Image,
+    *,
+    bin_width: float = 0.1,
+    num_bins: int | None = None,
+    cumulative: bool = True,
+    normalization: str = "cc",
+) -> DvhTable:
+    """The DVH of every structure under a dose, with one bin axis up to the highest dose in any of them.
+
+    The one DVH computation behind ``imgsuite dvh`` and the RT Structures module's DVH table.
+
+    Parameters
+    ----------
+    masks : sequence of RoiMask
+        The structures, on ``reference``'s grid (coverage weights allowed).
+    dose : SimpleITK.Image
+        Dose in Gy, on any grid (resampled linearly onto the structures).
+    reference : SimpleITK.Image
+        The grid of ``masks``.
+    bin_width, num_bins : float, int, optional
+        Bin width (Gy) and count (default: up to the highest dose).
+    cumulative : bool, optional
+        Volume at or above each bin (default), or per bin.
+    normalization : {"pct", "cc", "vox"}, optional
+        Curves as a fraction of the structure, in cc (default), or in voxels.
+
+    Examples
+    --------
+    >>> from SlicerImgSuite.rtstruct.structure_set import Roi
+    >>> grid = sitk.Image([4, 4, 4], sitk.sitkUInt8)
+    >>> dose = sitk.Image([4, 4, 4], sitk.sitkFloat32) + 2.0
+    >>> mask = RoiMask(Roi(1, "cube"), (0, 0, 0), np.ones((2, 2, 2), bool))
+    >>> table = dvh_table([mask], dose, grid, bin_width=1.0, normalization="vox")
+    >>> table.edges.tolist(), np.round(table.curves[0], 3).tolist(), table.stats[0]["mean"]
+    ([0.0, 1.0, 2.0, 3.0], [8.0, 8.0, 8.0, 0.0], 2.0)
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, not {normalization!r}")
+    samples = [dose_samples(m, dose, reference) for m in masks]
+    top = max((float(d.max()) for d, _ in samples if d.size), default=0.0)
+    columns = [dvh(d, v, bin_width, num_bins, cumulative, max_dose=top) for d, v in samples]
+    voxel_cc = float(np.prod(reference.GetSpacing())) / 1000.0
+    curves = []
+    for (_, volumes), (_, curve) in zip(samples, columns):
+        if normalization == "pct":
+            curve = curve / max(float(volumes.sum()), 1e-12)
+        elif normalization == "vox":
+            curve = curve / voxel_cc
+        curves.append(curve)
+    edges = columns[0][0] if columns else np.zeros(0)
+    stats = [dose_statistics(d, v) for d, v in samples]
+    return DvhTable([m.roi.name for m in masks], edges, curves, stats, normalization)
 
 
 def refined_grid(reference: sitk.Image, factor: Sequence[int] = (1, 1, 4)) -> sitk.Image:

@@ -6,8 +6,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress, sub_progress
 
@@ -127,30 +125,26 @@ def dvh_nodes(scene, segmentation_node, dose_node, reference_node, bin_width: fl
     """DVH (cumulative, cc) of every segment under a dose volume: a table node, a plot chart node, and statistics rows.
 
     ``dose_node`` must be a dose (loaded by :func:`dose_node_from_file`, or marked by SlicerRT) unless
-    ``dose_units`` ("gy" or "cgy") declares what a plain volume holds: a CT is refused.
+    ``dose_units`` ("gy" or "cgy") declares what a plain volume holds: a CT is refused. The numbers come from
+    :func:`~SlicerImgSuite.rtstruct.dvh.dvh_table`, as ``imgsuite dvh --normalization cc``'s.
     """
+    import SimpleITK as sitk
+
     from ..mrml.segmentations import masks_from_segmentation_node
     from ..mrml.tables import plot_from_table, table_node_from_rows
     from ..mrml.volumes import image_from_volume_node
-    from .dvh import dose_samples, dose_statistics, dvh
+    from .dvh import dvh_table
     from .rasterize import RoiMask
     from .structure_set import Roi
 
     dose = dose_from_node(dose_node, dose_units)
     reference = image_from_volume_node(reference_node)
-    masks = masks_from_segmentation_node(segmentation_node, reference)
-    import SimpleITK as sitk
-
-    samples = {}
-    for name, mask in masks.items():
-        array = sitk.GetArrayFromImage(mask) > 0
-        samples[name] = dose_samples(RoiMask(Roi(0, name), (0, 0, 0), array), dose, reference)
-    top = max((float(d.max()) for d, _ in samples.values() if d.size), default=0.0)
-    curves = {n: dvh(d, v, bin_width, max_dose=top) for n, (d, v) in samples.items()}
-    names = list(curves)
-    edges = next(iter(curves.values()))[0] if curves else np.zeros(0)
-    rows = [[float(e)] + [float(curves[n][1][i]) for n in names] for i, e in enumerate(edges)]
-    table = table_node_from_rows(scene, ["Dose (Gy)"] + names, rows, "DVH")
-    chart = plot_from_table(scene, table, "Dose (Gy)", names, "DVH")
-    stats = {n: dose_statistics(d, v) for n, (d, v) in samples.items()}
-    return table, chart, stats
+    masks = [
+        RoiMask(Roi(0, name), (0, 0, 0), sitk.GetArrayFromImage(mask) > 0)
+        for name, mask in masks_from_segmentation_node(segmentation_node, reference).items()
+    ]
+    dvhs = dvh_table(masks, dose, reference, bin_width=bin_width, normalization="cc")
+    rows = [[float(e)] + [float(c[i]) for c in dvhs.curves] for i, e in enumerate(dvhs.edges)]
+    table = table_node_from_rows(scene, ["Dose (Gy)"] + dvhs.names, rows, "DVH")
+    chart = plot_from_table(scene, table, "Dose (Gy)", dvhs.names, "DVH")
+    return table, chart, dict(zip(dvhs.names, dvhs.stats))

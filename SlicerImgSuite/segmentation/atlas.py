@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import FUSION_METHODS
 from ..errors import ImgSuiteError
 from ..geometry import require_same_grid
 from ..progress import ProgressCallback, no_progress, sub_progress
 
-FUSION_METHODS = ("vote", "staple", "gaussian")
 # affine first (most of the anatomy's variation), then a coarse, regularised B-spline: a fine
 # unregularised grid folds on CT with large uniform regions and makes the fused labels worse
 DEFAULT_STAGES = [

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..choices import CT_PRESETS, NUCLEI_METHODS, PIXEL_TYPES
+from ..progress import progress_for
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,7 +21,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--input", required=True, help="CT image file or DICOM series folder (HU)")
     p.add_argument("--output-img", required=True, help="output mask (uint8 0/1 labelmap), e.g. body.nrrd")
-    p.add_argument("--preset", choices=("body", "lung", "bone"), default="body", help="what to segment (body)")
+    p.add_argument("--preset", choices=CT_PRESETS, default="body", help="what to segment (body)")
     p.add_argument("--lower-threshold", type=float, default=-300.0, help="body: include voxels above this HU (-300)")
     p.add_argument("--bottom", type=float, help="patient y (LPS mm) of the couch top: remove everything behind it")
     p.add_argument("--keep-couch", action="store_true", help="do not detach the couch automatically")
@@ -28,7 +31,7 @@ def register(subparsers) -> None:
     fill = p.add_mutually_exclusive_group()
     fill.add_argument("--fill-holes", dest="fill_holes", action="store_true", default=True, help="fill holes (default)")
     fill.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep internal air out")
-    p.add_argument("--output-type", default="uchar", help="plastimatch output type of the mask (uchar)")
+    p.add_argument("--output-type", choices=PIXEL_TYPES, default="uchar", help="plastimatch output type of the mask (uchar)")
     p.set_defaults(func=run_segment)
 
     p = subparsers.add_parser(
@@ -39,7 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="TIFF/OME-TIFF/CZI file, or a folder of them")
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--nuclear-channel", help="channel name or index (default: a DAPI/Hoechst-like name, else 0)")
-    p.add_argument("--method", choices=("adaptive", "otsu", "threshold", "model"), default="adaptive")
+    p.add_argument("--method", choices=NUCLEI_METHODS, default="adaptive")
     p.add_argument("--threshold", type=float, help="intensity level (threshold) or probability level (model)")
     p.add_argument("--diameter", type=float, help="expected nucleus diameter in pixels (estimated if not given)")
     p.add_argument("--min-area", type=float, help="drop nuclei smaller than this many pixels (voxels)")
@@ -81,7 +84,6 @@ def register(subparsers) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from ..io import read_image, write_image
     from .ct import segment_preset
@@ -106,7 +108,6 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_nuclei(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from .nuclei_job import NucleiOptions, analyze_nuclei
 
     options = NucleiOptions(
@@ -134,7 +135,6 @@ def run_nuclei(args: argparse.Namespace) -> int:
 
 
 def run_mabs(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from .atlas import run_mabs_config
 
@@ -148,7 +148,6 @@ def run_mabs(args: argparse.Namespace) -> int:
 
 
 def run_nuclei_train(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..errors import ImgSuiteError
     from .unet import train_from_files
 

@@ -10,10 +10,11 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from ..choices import CT_PRESETS
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 
-PRESETS = ("body", "lung", "bone")
+PRESETS = CT_PRESETS
 
 
 def _require_ct(ct: sitk.Image) -> None:

@@ -20,10 +20,11 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 from skimage import filters, segmentation
 
+from ..choices import NUCLEI_METHODS
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 
-METHODS = ("adaptive", "otsu", "threshold", "model")
+METHODS = NUCLEI_METHODS
 
 
 def _odd(n: float) -> int:

@@ -20,5 +20,7 @@ cross-correlation, insensitive to exposure differences) or on a radiopaque ruler
 - :mod:`.phantom` — a long phantom with markers at known positions, rendered as overlapping shots.
 """
 
-MODES = ("parallel", "angled")
-METHODS = ("geometry", "image", "ruler")
+from ..choices import STITCH_METHODS as METHODS
+from ..choices import STITCH_MODES as MODES
+
+__all__ = ["METHODS", "MODES"]

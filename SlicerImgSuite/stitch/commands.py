@@ -72,8 +72,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..cli_options import parse_numbers
+    from ..progress import progress_for
     from .job import stitch_radiographs
 
     result = stitch_radiographs(

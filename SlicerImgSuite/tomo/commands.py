@@ -9,9 +9,11 @@ import sys
 
 import numpy as np
 
+from ..choices import FDK_FILTERS, RECON_FILTERS, TOMO_ALGORITHMS
 from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
+from ..progress import progress_for
 
 
 def register(subparsers) -> None:
@@ -72,13 +74,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--input", required=True, help="plastimatch projection folder or DIR/prefix, or a stack with .json")
     p.add_argument("--output", required=True, help="output volume (nrrd, mha, nii.gz)")
-    p.add_argument("--algorithm", choices=["saa", "fbp", "sart"], default="fbp", help="default fbp")
+    p.add_argument("--algorithm", choices=TOMO_ALGORITHMS, default="fbp", help="default fbp")
     p.add_argument("--slice-spacing", type=float, default=5.0, help="mm between slices (default 5)")
     p.add_argument("--depth-range", nargs=2, type=float, default=[0.0, 300.0], help="mm above the detector")
     p.add_argument("--pixel-size", type=float, help="in-plane voxel size, mm (default: panel pitch at mid depth)")
     p.add_argument("--iterations", type=int, default=4, help="SART iterations (default 4)")
     p.add_argument("--subsets", type=int, help="SART ordered subsets (default views/5)")
-    p.add_argument("--filter", choices=["none", "ramp", "hann", "slice-thickness"], default="slice-thickness")
+    p.add_argument("--filter", choices=RECON_FILTERS, default="slice-thickness")
     p.add_argument("--slice-thickness", type=float, help="thinnest slice for the slice-thickness filter, mm")
     p.add_argument("--log", action="store_true", help="the input holds intensities I0 exp(-integral): take log(I0/I)")
     p.add_argument("--i0", help="with --log: unattenuated intensity, or auto (each view's air level; the default)")
@@ -94,7 +96,7 @@ def register(subparsers) -> None:
     p.add_argument("-O", "--output", required=True, help="output volume")
     p.add_argument("-r", "--dim", nargs="+", default=["256", "256", "100"], help='voxels "i j k" (default 256 256 100)')
     p.add_argument("-z", "--volume-size", nargs="+", default=["300", "300", "150"], help='size "x y z" mm')
-    p.add_argument("-f", "--filter", choices=["none", "ramp"], default="ramp")
+    p.add_argument("-f", "--filter", choices=FDK_FILTERS, default="ramp")
     p.add_argument("-a", "--image-range", nargs="+", help='views "first last" or "first skip last"')
     p.add_argument("-x", "--detector-offset", nargs="+", help='detector offset "x0 y0" in pixels')
     p.add_argument("-s", "--intensity-scale", type=float, default=1.0, help="scale the output values")
@@ -104,7 +106,6 @@ def register(subparsers) -> None:
 
 
 def run_drr(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import read_image
     from .drr import autoscale, drr
     from .geometry import subwindow
@@ -207,10 +208,9 @@ def _warn_stale(prefix: str, count: int, extension: str) -> None:
 
 
 def run_tomo(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import write_image
     from .projset import line_integrals, read_projections
-    from .recon import reconstruct, tomo_grid
+    from .recon import algorithm_options, reconstruct, tomo_grid
 
     if args.i0 and not args.log:
         raise ImgSuiteError("--i0 goes with --log (raw intensities); line integrals need no I0")
@@ -221,11 +221,8 @@ def run_tomo(args: argparse.Namespace) -> int:
     grid = grid_from_args(args) or tomo_grid(
         projections.geometry, args.depth_range, args.slice_spacing, args.pixel_size
     )
-    options = {}
-    if args.algorithm == "sart":
-        options = {"iterations": args.iterations, "subsets": args.subsets}
-    elif args.algorithm == "fbp":
-        options = {"filter": args.filter, "slice_thickness": args.slice_thickness}
+    options = algorithm_options(args.algorithm, iterations=args.iterations, subsets=args.subsets,
+                                filter=args.filter, slice_thickness=args.slice_thickness)  # fmt: skip
     volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
     del projections  # free the panels before the writer's buffers are allocated
     write_image(volume, args.output)
@@ -247,7 +244,6 @@ def fdk_grid(dim, volume_size) -> object:
 
 
 def run_fdk(args: argparse.Namespace) -> int:
-    from ..cli import progress_for
     from ..io import write_image
     from .projset import read_projections
     from .recon import fdk

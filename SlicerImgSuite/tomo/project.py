@@ -8,7 +8,8 @@
   any geometry (linear sweeps, arcs, circles): the projection is affine in the voxel index up to one
   division per voxel.
 
-Both loops are compiled (:mod:`.kernels`, numba) and run on all cores. Volumes are numpy arrays
+Both loops are compiled (:mod:`.kernels`, numba) and run on all cores; a small forward projection runs the
+same Joseph kernel compiled ahead of time (:mod:`.aot`) and does not load numba. Volumes are numpy arrays
 ``(k, j, i)`` on the grid of a ``SimpleITK.Image`` (origin, spacing, direction).
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..progress import ProgressCallback, no_progress
-from . import kernels
+from .aot import joseph_kernel
 from .geometry import Geometry
 
 BATCH = 8  # views back-projected per pass over the volume
@@ -62,6 +63,7 @@ def forward_project(
     a_mat, origin, _ = _grid_maps(grid)
     nu, nv = geometry.dims
     du, dv = geometry.pixel_size
+    joseph = joseph_kernel(len(geometry) * nu * nv * max(vol.shape)) or _numba_kernels().joseph_view
     out = np.zeros((len(geometry), nv, nu), np.float32)
     for view in range(len(geometry)):
         progress(view / len(geometry), f"projecting view {view + 1}/{len(geometry)}")
@@ -76,7 +78,7 @@ def forward_project(
         planes = np.moveaxis(vol, 2 - axis, 0)
         q0 = (a_mat @ (s - origin))[order]
         base, qu, qv = ((a_mat @ p)[order] for p in (pbase, pu, pv))
-        kernels.joseph_view(planes, table, *kernels.as_f64(q0, base, qu, qv, pbase, pu, pv), out[view])
+        joseph(planes, table, *(np.ascontiguousarray(a, np.float64) for a in (q0, base, qu, qv, pbase, pu, pv)), out[view])
     progress(1.0, "projected")
     return out
 
@@ -122,6 +124,13 @@ def back_project(
             lin[n], const[n] = p[:, :3] @ steps, p[:, :3] @ origin + p[:, 3]
         weights = np.ones(len(views)) if view_weights is None else np.asarray(view_weights, float)[views]
         centers = np.ascontiguousarray(geometry.image_center[views], float)
-        kernels.back_views(out, panels, lin, const, centers, weights, weighting == "fdk", outside == "edge")
+        _numba_kernels().back_views(out, panels, lin, const, centers, weights, weighting == "fdk", outside == "edge")
     progress(1.0, "back-projected")
     return out
+
+
+def _numba_kernels():
+    """:mod:`.kernels`, imported on first use: numba's start-up is paid only by the jobs that run on it."""
+    from . import kernels
+
+    return kernels

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import RECON_ALGORITHMS, RECON_FILTERS
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
 from ..progress import ProgressCallback, no_progress
@@ -18,8 +19,8 @@ from .geometry import Geometry
 from .project import BATCH, back_project, forward_project
 from .projset import ProjectionSet
 
-ALGORITHMS = ("saa", "fbp", "sart", "fdk")
-FILTERS = ("none", "ramp", "hann", "slice-thickness")
+ALGORITHMS = RECON_ALGORITHMS
+FILTERS = RECON_FILTERS
 
 
 def tomo_grid(
@@ -60,6 +61,26 @@ def tomo_grid(
             origin[k] = float((lo_xyz[k] + hi_xyz[k]) / 2.0 - (count - 1) * pixel / 2.0)
             dim[k], spacing[k] = count, pixel
     return grid_image(origin, dim, spacing)  # uint8: a grid carrier, a quarter of a float volume
+
+
+# the options each algorithm takes (reconstruct's ``**options``)
+ALGORITHM_OPTIONS = {
+    "saa": (),
+    "fbp": ("filter", "slice_thickness"),
+    "sart": ("iterations", "subsets"),
+    "fdk": ("filter",),
+}
+
+
+def algorithm_options(algorithm: str, **values) -> dict:
+    """The ``values`` that ``algorithm`` takes (unset ones, ``None``, left out), for :func:`reconstruct`.
+
+    Examples
+    --------
+    >>> algorithm_options("sart", iterations=3, subsets=None, filter="hann")
+    {'iterations': 3}
+    """
+    return {k: values[k] for k in ALGORITHM_OPTIONS[algorithm] if values.get(k) is not None}
 
 
 def reconstruct(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..progress import progress_for
 from .render import VIEW_NAMES
 from .serve import DEFAULT_LAYOUT, LAYOUTS
 
@@ -37,7 +38,6 @@ def register(subparsers) -> None:
 
 
 def run_view(args) -> int:
-    from ..cli import progress_for
     from .serve import serve
 
     serve(
@@ -53,7 +53,6 @@ def run_view(args) -> int:
 
 
 def run_screenshot(args) -> int:
-    from ..cli import progress_for
     from .render import render_views
 
     result = render_views(

@@ -1,0 +1,33 @@
+"""Every user-facing enumeration, declared once.
+
+argparse ``choices``, the Slicer modules' parameter ``Choice``s, the logic's checks and the docs read these
+names (``Testing/test_choices.py`` holds them together). Plain tuples and no import, so the command line's
+start-up can read them.
+
+Examples
+--------
+>>> "slice-thickness" in RECON_FILTERS and FDK_FILTERS == ("none", "ramp")
+True
+"""
+
+# segmentation: `imgsuite segment --preset`, the Segmentation module, segmentation/ct.py
+CT_PRESETS = ("body", "lung", "bone")
+# `imgsuite nuclei --method`, segmentation/nuclei.py
+NUCLEI_METHODS = ("adaptive", "otsu", "threshold", "model")
+# `imgsuite mabs --fusion`, segmentation/atlas.py
+FUSION_METHODS = ("vote", "staple", "gaussian")
+# tomo/recon.py:reconstruct; `imgsuite tomo --algorithm` takes the first three (fdk is `imgsuite fdk`)
+RECON_ALGORITHMS = ("saa", "fbp", "sart", "fdk")
+TOMO_ALGORITHMS = RECON_ALGORITHMS[:3]
+# projection filters: `imgsuite tomo --filter` (FBP), `imgsuite fdk --filter`
+RECON_FILTERS = ("none", "ramp", "hann", "slice-thickness")
+FDK_FILTERS = RECON_FILTERS[:2]
+# registration/nodes.py:PRESETS (the stages of each), the Registration module
+REGISTRATION_PRESETS = ("rigid", "affine", "deformable")
+# what the Registration module makes of the result: registration/nodes.py:register_nodes(transform_kind=...)
+TRANSFORM_KINDS = ("auto", "linear", "bspline", "grid")
+# plastimatch's --output-type pixel type names (io/images.py:OUTPUT_TYPES maps them to SimpleITK types)
+PIXEL_TYPES = ("char", "double", "float", "int", "long", "short", "uchar", "uint", "ulong", "ushort")
+# `imgsuite stitch --mode/--method`, stitch/job.py, the Panoramic stitching module
+STITCH_MODES = ("parallel", "angled")
+STITCH_METHODS = ("geometry", "image", "ruler")
