@@ -115,7 +115,7 @@ def register_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
     (any manifest column) and ``{output}`` (the case's output folder).
     """
     from ..registration.cmdfile import parse_command_file
-    from ..registration.commands import register_from_command_file
+    from ..registration.job import register_from_command_file
 
     template = options.get("template")
     if not template:
