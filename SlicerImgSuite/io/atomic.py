@@ -8,6 +8,7 @@ that names the destination, not the temporary name.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
@@ -33,10 +34,11 @@ def atomic_path(path: str | os.PathLike):
     'hello'
     """
     path = Path(path)
+    refuse_input(path)
     with _naming_os_errors(path):
         if path.is_dir():
             raise ImgSuiteError("is a folder; a file name is needed", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path)
         suffix = "".join(path.suffixes) or ""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
         os.close(fd)
@@ -72,7 +74,7 @@ def atomic_dir(path: str | os.PathLike):
     with _naming_os_errors(path):
         if path.exists() and not path.is_dir():
             raise ImgSuiteError("output folder exists as a file", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -84,6 +86,9 @@ def atomic_dir(path: str | os.PathLike):
 
 
 def _move_into(tmp: Path, path: Path) -> None:
+    for member in tmp.rglob("*"):
+        if member.is_file():
+            refuse_input(path / member.relative_to(tmp))
     if not path.exists():
         os.replace(tmp, path)
         return
@@ -130,6 +135,92 @@ def write_together(outputs) -> None:
                 if exc.path is None or exc.path.startswith(str(tmp)):
                     raise ImgSuiteError(exc.problem, str(path) + (exc.path or str(tmp))[len(str(tmp)) :]) from None
                 raise
+
+
+# The inputs of the job now running: no output may land on one of them (see ``protected_inputs``).
+_INPUTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("imgsuite_inputs", default=frozenset())
+# Header formats whose pixels live in a companion file of the same stem (ENVI .hdr + .raw, MetaImage .mhd + .raw).
+_HEADER_SUFFIXES = {".hdr", ".mhd"}
+
+
+def input_files(paths) -> set[str]:
+    """The real paths an input occupies: the file, its companion data file for a header format, or a folder's files."""
+    found: set[str] = set()
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found.add(os.path.realpath(path))
+            found.update(os.path.realpath(p) for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            found.add(os.path.realpath(path))
+            if path.suffix.lower() in _HEADER_SUFFIXES:
+                found.update(os.path.realpath(p) for p in path.parent.glob(f"{path.stem}*") if p.is_file())
+    return found
+
+
+@contextlib.contextmanager
+def protected_inputs(paths):
+    """While the block runs, every atomic write refuses a destination that is one of ``paths`` (or inside them).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "ct.nrrd"
+    >>> _ = f.write_text("input")
+    >>> with protected_inputs([f]):
+    ...     with atomic_path(f) as tmp:
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: ...ct.nrrd: is an input of this command; choose another output
+    """
+    token = _INPUTS.set(_INPUTS.get() | frozenset(input_files(paths)))
+    try:
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
+def refuse_input(path: str | os.PathLike, option: str | None = None) -> None:
+    """Raise when writing ``path`` would overwrite an input protected by :func:`protected_inputs`."""
+    inputs = _INPUTS.get()
+    if inputs and os.path.realpath(path) in inputs:
+        who = f"{option} " if option else ""
+        raise ImgSuiteError(f"{who}is an input of this command; choose another output", path)
+
+
+def check_outputs_against_inputs(options: dict) -> None:
+    """Refuse, before any work, an ``--output*`` option that is (or resolves to) an input of the command.
+
+    ``options`` maps option destinations to values (``vars(args)``): those named ``output*`` are outputs,
+    every other value naming an existing file or folder is an input. An output folder that is an input
+    folder is refused as well (its files would be overwritten).
+    """
+    outputs, inputs = [], []
+    for key, value in options.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if not isinstance(v, (str, os.PathLike)) or not str(v):
+                continue
+            if key.startswith("output") and not key.endswith(("_type", "_format", "_fmt")):
+                outputs.append((key, v))
+            elif os.path.exists(v):
+                inputs.append(v)
+    if not outputs or not inputs:
+        return
+    protected = input_files(inputs)
+    for key, value in outputs:
+        if os.path.realpath(value) in protected:
+            refuse_input_option = "--" + key.replace("_", "-")
+            raise ImgSuiteError(f"{refuse_input_option} is an input of this command; choose another output", value)
+
+
+def _make_parent(path: Path) -> None:
+    """Create the missing folders above ``path``, but never a new folder at the filesystem root."""
+    missing = [p for p in path.absolute().parents if not p.exists()]
+    if missing and missing[-1].parent == missing[-1].parent.parent:
+        raise ImgSuiteError(f"no such folder {missing[-1]} (a folder at the filesystem root is not created)", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager
