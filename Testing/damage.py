@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 
 
 def set_raw(ds: pydicom.Dataset, keyword: str, text: str | None) -> None:

@@ -8,12 +8,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from damage import cut_pixels, damage_file
 
 from SlicerImgSuite.cli import main
 from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.io import read_image
-
-from damage import cut_pixels, damage_file
 
 
 @pytest.fixture

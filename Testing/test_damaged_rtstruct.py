@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pydicom
 import pytest
+from damage import set_raw
 
 from SlicerImgSuite.cli import main
-
-from damage import set_raw
 
 
 def _contour_data(ds):

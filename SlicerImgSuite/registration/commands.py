@@ -160,9 +160,10 @@ def run_register(args: argparse.Namespace) -> int:
 
 def register_from_command_file(cf, progress=None):
     """Run a parsed command file: read the GLOBAL inputs, register, write every requested output."""
+    from .cmdfile import check_stages_against_image
     from .engine import register_images
-    from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
-    from .xforms import read_transform, write_transform
+    from .landmarks import check_pairs, read_landmarks
+    from .xforms import read_transform
 
     g = cf.globals
     for key in ("fixed", "moving"):
@@ -175,8 +176,9 @@ def register_from_command_file(cf, progress=None):
         for k in ("xform_out", "vf_out", "img_out"):
             if s.get(k):
                 outputs[k] = s[k]
-    fixed = read_image(g["fixed"])
-    moving = read_image(g["moving"])
+    fixed = _registrable(read_image(g["fixed"]), g["fixed"])
+    moving = _registrable(read_image(g["moving"]), g["moving"])
+    check_stages_against_image(cf, fixed)
     # read before registering, so a fixed series without usable headers fails first
     study = None
     if outputs.get("img_out") and outputs.get("img_out_fmt") == "dicom":
@@ -206,29 +208,57 @@ def register_from_command_file(cf, progress=None):
     )
     result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
     progress(0.92, "writing outputs")
-    if outputs.get("xform_out"):
-        write_transform(result.transform, outputs["xform_out"], fixed)
-    if outputs.get("vf_out"):
-        write_transform(result.transform, outputs["vf_out"], fixed)
+    _write_outputs(outputs, result, fixed, moving, study, cf, g)
+    progress(1.0, "registered")
+    return result
+
+
+def _write_outputs(outputs, result, fixed, moving, study, cf, g) -> None:
+    """Every output of a command file, written together: one that fails leaves none of them."""
+    from ..io.atomic import write_together
+    from .landmarks import invert_points, read_landmarks, write_landmarks
+    from .xforms import write_transform
+
+    warped = None
     if outputs.get("img_out"):
-        default = float(outputs.get("default_value", _stage_default(cf)))
         from .engine import warp_image
 
+        default = float(outputs.get("default_value", _stage_default(cf)))
         warped = warp_image(moving, result.transform, fixed, "linear", default)
+
+    def img_out(tmp):
         if study is not None:
             from ..io.dicom_write import write_ct_series
 
-            write_ct_series(warped, outputs["img_out"], study, series_description="warped by imgsuite register")
+            write_ct_series(warped, tmp, study, series_description="warped by imgsuite register")
         else:
-            write_image(warped, outputs["img_out"], outputs.get("img_out_type"))
-    if outputs.get("warped_landmarks"):
-        labels = read_landmarks(g["moving_landmarks"])[1]
-        write_landmarks(invert_points(result.transform, m_lm), outputs["warped_landmarks"], labels)
-    if outputs.get("logfile"):
-        with atomic_path(outputs["logfile"]) as tmp:
-            Path(tmp).write_text(result.log + "\n")
-    progress(1.0, "registered")
-    return result
+            write_image(warped, tmp, outputs.get("img_out_type"))
+
+    def warped_landmarks(tmp):
+        m_lm, labels = read_landmarks(g["moving_landmarks"])
+        write_landmarks(invert_points(result.transform, m_lm), tmp, labels)
+
+    write_together(
+        [
+            (outputs.get("xform_out"), lambda tmp: write_transform(result.transform, tmp, fixed), False),
+            (outputs.get("vf_out"), lambda tmp: write_transform(result.transform, tmp, fixed), False),
+            (outputs.get("img_out"), img_out, study is not None),
+            (outputs.get("warped_landmarks"), warped_landmarks, False),
+            (outputs.get("logfile"), lambda tmp: Path(tmp).write_text(result.log + "\n"), False),
+        ]
+    )
+
+
+def _registrable(image: sitk.Image, path) -> sitk.Image:
+    """Refuse an image registration cannot use: fewer than 8 voxels, or NaN/infinite voxels."""
+    if np.prod(image.GetSize()) < 8:
+        raise ImgSuiteError(f"{'x'.join(map(str, image.GetSize()))} voxels: too small to register", path)
+    values = sitk.GetArrayViewFromImage(image)
+    if values.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ImgSuiteError(f"{bad} of {values.size} voxels are NaN or infinite; registration needs numbers", path)
+    return image
 
 
 def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
