@@ -257,8 +257,12 @@ def validate_series(info: SeriesInfo) -> None:
         header.update(validate_slice(path))
 
 
-def validate_slice(path: str | os.PathLike) -> dict[str, str]:
-    """The checked geometry and rescale tags of one slice file (see :func:`validate_series`)."""
+def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> dict[str, str]:
+    """The checked geometry and rescale tags of one slice file (see :func:`validate_series`).
+
+    With ``require_geometry=False`` (a single file read alone: a radiograph has no patient position)
+    absent geometry tags are allowed; present ones are still checked.
+    """
     import pydicom
 
     path = Path(path)
@@ -270,9 +274,12 @@ def validate_slice(path: str | os.PathLike) -> dict[str, str]:
         raise
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
-    ipp = _numbers(ds, path, "ImagePositionPatient", 3)
-    iop = _numbers(ds, path, "ImageOrientationPatient", 6)
-    spacing = _numbers(ds, path, "PixelSpacing", 2)
+    ipp = _numbers(ds, path, "ImagePositionPatient", 3, require_geometry)
+    iop = _numbers(ds, path, "ImageOrientationPatient", 6, require_geometry)
+    spacing = _numbers(ds, path, "PixelSpacing", 2, require_geometry)
+    if ipp is None or iop is None or spacing is None:  # a lone file without geometry: pixels only
+        _check_pixel_format(ds, path, pixel_bytes)
+        return {}
     if min(spacing) <= 0:
         raise ImgSuiteError(f"PixelSpacing (0028,0030) must be positive, not {spacing}", path)
     row, col = np.array(iop[:3]), np.array(iop[3:])

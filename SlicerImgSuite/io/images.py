@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
 from .atomic import atomic_path
-from .dicom_series import is_dicom_file, read_dicom_series
+from .dicom_series import is_dicom_file, read_dicom_series, validate_slice
 
 # plastimatch's --output-type names
 OUTPUT_TYPES = {
@@ -60,6 +60,8 @@ def read_image(
         return read_dicom_series(path, series_uid, modality, resample_uneven, progress)
     if not path.exists():
         raise ImgSuiteError("no such file or folder", path)
+    if is_dicom_file(path):
+        validate_slice(path, require_geometry=False)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
