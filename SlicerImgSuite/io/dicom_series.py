@@ -274,10 +274,14 @@ def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> di
         raise
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
+    # a lone file without any geometry (a radiograph) is read for its pixels; partial geometry is damage
+    require_geometry = require_geometry or any(
+        ds.get_item(k) is not None for k in ("ImagePositionPatient", "ImageOrientationPatient")
+    )
     ipp = _numbers(ds, path, "ImagePositionPatient", 3, require_geometry)
     iop = _numbers(ds, path, "ImageOrientationPatient", 6, require_geometry)
     spacing = _numbers(ds, path, "PixelSpacing", 2, require_geometry)
-    if ipp is None or iop is None or spacing is None:  # a lone file without geometry: pixels only
+    if ipp is None or iop is None or spacing is None:
         _check_pixel_format(ds, path, pixel_bytes)
         return {}
     if min(spacing) <= 0:
@@ -322,6 +326,8 @@ def _numbers(ds, path: Path, keyword: str, count: int, required: bool = True) ->
     if not parts:
         if required:
             raise ImgSuiteError(f"{name} is missing", path)
+        if element is not None:
+            raise ImgSuiteError(f"{name} is present but empty", path)
         return None
     if len(parts) != count:
         raise ImgSuiteError(f"{name} holds {len(parts)} values; {count} are needed", path)
@@ -491,7 +497,7 @@ def read_dicom_series(
         ("0020|0052", info.frame_of_reference),
         ("0020|000d", info.study_uid),
     ):
-        image.SetMetaData(key, value)
+        image.SetMetaData(key, str(value).encode("utf-8", "replace").decode("utf-8"))  # damaged text stays text
     progress(1.0, "series read")
     return image
 

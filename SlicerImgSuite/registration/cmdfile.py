@@ -76,11 +76,15 @@ def _words(v):
     return v.replace(",", " ").split()
 
 
+MAX_COUNT = 1_000_000  # iterations, histogram bins, subsampling: beyond it a value is a typo, not a request
+MAX_MAGNITUDE = 1e30  # beyond it a value is damage and overflows float32 arithmetic
+
+
 def _finite(v) -> float:
-    """A finite number (``nan`` and ``inf`` are refused: they reach the optimiser as silent garbage)."""
+    """A finite number of sane size (``nan``, ``inf``, 1e99 reach the optimiser as silent garbage)."""
     x = float(v)
-    if not math.isfinite(x):
-        raise ValueError("expected a finite number")
+    if not (math.isfinite(x) and abs(x) <= MAX_MAGNITUDE):
+        raise ValueError(f"expected a finite number within +-{MAX_MAGNITUDE:g}")
     return x
 
 
@@ -107,12 +111,9 @@ def _res(v):
     vals = [int(round(_finite(w))) for w in _words(v)]
     if len(vals) == 1:
         vals = vals * 3
-    if len(vals) != 3 or any(x < 1 for x in vals):
-        raise ValueError("expected 1 or 3 integers >= 1")
+    if len(vals) != 3 or any(x < 1 or x > MAX_COUNT for x in vals):
+        raise ValueError(f"expected 1 or 3 integers from 1 to {MAX_COUNT}")
     return vals
-
-
-MAX_COUNT = 1_000_000  # iterations, histogram bins: beyond it a value is a typo, not a request
 
 
 def _int_pos(v):
