@@ -242,15 +242,20 @@ def rtstruct_cases(base: dict, root: Path, seed: int = 200) -> list[Case]:
         n = len(mutations) + k
         folder = root / f"rtstruct_{n:03d}"
         folder.mkdir()
-        shutil.copy(base["rs"], folder / "RS.dcm")
-        if k < 4:
-            truncate(folder / "RS.dcm", [0.2, 0.5, 0.8, 0.97][k])
-        else:
-            flip_bits(folder / "RS.dcm", random.Random(seed + n), 1 + k % 3, start=132)
-        cases.append(
-            _rtstruct_case(base, folder, f"{'truncated' if k < 4 else 'bit flips'} {k}", "fail" if k < 4 else "either")
-        )
+        name, expect = byte_damage(base["rs"], folder / "RS.dcm", k, [0.2, 0.5, 0.8, 0.97], random.Random(seed + n))
+        cases.append(_rtstruct_case(base, folder, name, expect))
     return cases
+
+
+def byte_damage(source: Path, target: Path, k: int, fractions: list[float], rng: random.Random) -> tuple[str, str]:
+    """Copy ``source`` to ``target`` truncated at ``fractions[k]``, or (past them) with bits flipped after the
+    DICOM preamble; returns the case name and its expectation."""
+    shutil.copy(source, target)
+    if k < len(fractions):
+        truncate(target, fractions[k])
+        return f"truncated at {fractions[k]:.0%}", "fail"
+    flip_bits(target, rng, 1 + k % 3, start=132)
+    return f"bit flips {k}", "either"
 
 
 def _rtstruct_case(base: dict, folder: Path, name: str, expect: str) -> Case:
@@ -274,35 +279,28 @@ def _rtstruct_case(base: dict, folder: Path, name: str, expect: str) -> Case:
 def rtdose_cases(base: dict, root: Path, seed: int = 300) -> list[Case]:
     cases = []
     n = 0
-    for keyword in ("PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient"):
-        for value in ("nan", "inf", "abc", "", "1e30"):
+    geometry = ("nan", "inf", "abc", "", "1e30")
+    scaling = ("nan", "inf", "abc", "-1", "0", None)  # "either": the RTDOSE reader's checks are another branch's
+    for keyword, values, expect in (
+        ("PixelSpacing", geometry, "fail"),
+        ("ImagePositionPatient", geometry, "fail"),
+        ("ImageOrientationPatient", geometry, "fail"),
+        ("DoseGridScaling", scaling, "either"),
+        ("GridFrameOffsetVector", scaling, "either"),
+    ):
+        for value in values:
             folder = root / f"rtdose_{n:03d}"
             folder.mkdir()
             ds = pydicom.dcmread(base["rd"])
             set_raw(ds, keyword, value)
             ds.save_as(folder / "RD.dcm", enforce_file_format=True)
-            cases.append(_rtdose_case(folder, f"{keyword}={value!r}", "fail"))
-            n += 1
-    for keyword in ("DoseGridScaling", "GridFrameOffsetVector"):
-        for value in ("nan", "inf", "abc", "-1", "0", None):
-            folder = root / f"rtdose_{n:03d}"
-            folder.mkdir()
-            ds = pydicom.dcmread(base["rd"])
-            set_raw(ds, keyword, value)
-            ds.save_as(folder / "RD.dcm", enforce_file_format=True)
-            cases.append(_rtdose_case(folder, f"{keyword}={value!r}", "either"))  # dose reader: another branch
+            cases.append(_rtdose_case(folder, f"{keyword}={value!r}", expect))
             n += 1
     for k in range(10):
         folder = root / f"rtdose_{n:03d}"
         folder.mkdir()
-        shutil.copy(base["rd"], folder / "RD.dcm")
-        if k < 4:
-            truncate(folder / "RD.dcm", [0.3, 0.6, 0.9, 0.99][k])
-        else:
-            flip_bits(folder / "RD.dcm", random.Random(seed + n), 1 + k % 3, start=132)
-        cases.append(
-            _rtdose_case(folder, f"{'truncated' if k < 4 else 'bit flips'} {k}", "fail" if k < 4 else "either")
-        )
+        name, expect = byte_damage(base["rd"], folder / "RD.dcm", k, [0.3, 0.6, 0.9, 0.99], random.Random(seed + n))
+        cases.append(_rtdose_case(folder, name, expect))
         n += 1
     return cases
 

@@ -48,16 +48,22 @@ def test_member_inflating_beyond_its_header_is_refused(cube_file, tmp_path):
         open_hsi(big, allow_compressed=True)
 
 
-def test_header_declaring_more_than_the_member_can_hold_is_refused_before_allocating(cube_file, tmp_path):
+def _header_edit(old: bytes, new: bytes, method: int):
+    """A ``_repack`` change that edits ``data.hdr`` and stores every member with ``method``."""
+    return lambda name, data: (data.replace(old, new) if name == "data.hdr" else data, method)
+
+
+@pytest.mark.parametrize(
+    "old, new, method, words",
+    [
+        (b"lines = 4", b"lines = 400000000", zipfile.ZIP_DEFLATED, "member 'data.envi' holds at most"),
+        (b"header offset = 0", b"header offset = -64", zipfile.ZIP_STORED, "header offset must be >= 0 bytes, not -64"),
+    ],
+)
+def test_header_lies_are_refused_before_allocating(cube_file, tmp_path, old, new, method, words):
     path, _ = cube_file
-
-    def change(name, data):
-        if name == "data.hdr":
-            data = data.replace(b"lines = 4", b"lines = 400000000")
-        return data, zipfile.ZIP_DEFLATED
-
-    liar = _repack(path, tmp_path / "liar.hsi", change)
-    with pytest.raises(ImgSuiteError, match="member 'data.envi' holds at most"):
+    liar = _repack(path, tmp_path / "liar.hsi", _header_edit(old, new, method))
+    with pytest.raises(ImgSuiteError, match=words):
         open_hsi(liar, allow_compressed=True)
 
 
@@ -80,16 +86,3 @@ def test_encrypted_member_is_an_error(cube_file, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "member 'data.hdr' is encrypted" in err and str(path) in err and "Traceback" not in err
     assert not out.exists()
-
-
-def test_negative_header_offset_is_an_error(cube_file, tmp_path):
-    path, _ = cube_file
-
-    def change(name, data):
-        if name == "data.hdr":
-            data = data.replace(b"header offset = 0", b"header offset = -64")
-        return data, zipfile.ZIP_STORED
-
-    bad = _repack(path, tmp_path / "neg.hsi", change)
-    with pytest.raises(ImgSuiteError, match="header offset must be >= 0 bytes, not -64"):
-        open_hsi(bad)

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 from ..progress import ProgressCallback, no_progress
 from .envi import cube_from_bytes, encoded_chunks, from_cube, header_for, map_cube, to_cube
 from .envi_header import EnviHeader, format_header, layout, parse_header
@@ -140,7 +140,7 @@ class HsiFile:
         )
         if exact and most < size:
             raise ImgSuiteError(f"member {name!r} holds at most {most} bytes, its header needs {size}", self.path)
-        _check_memory(size, f"member {name!r}", self.path)
+        check_memory(size, f"member {name!r} (repack it stored, to be memory-mapped)", self.path)
         buffer = bytearray(size)
         view, done = memoryview(buffer), 0
         try:
@@ -265,19 +265,6 @@ class HsiFile:
             return self._infos[name]
         except KeyError:
             raise ImgSuiteError(f"no member {name!r} in the container", self.path) from None
-
-
-def _check_memory(nbytes: int, what: str, path) -> None:
-    """Refuse to allocate more than half the free memory for one member."""
-    import psutil
-
-    available = psutil.virtual_memory().available
-    if nbytes > available // 2:
-        raise ImgSuiteError(
-            f"{what} needs {nbytes / 2**30:.3g} GiB in memory, more than half the free memory "
-            f"({available / 2**30:.3g} GiB); repack it stored so it can be memory-mapped",
-            path,
-        )
 
 
 def open_hsi(path: str | os.PathLike, strict: bool = False, allow_compressed: bool = False) -> HsiFile:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 
 SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".czi")
 
@@ -157,15 +157,7 @@ def _check_declared_size(path: Path, series, page) -> None:
             f"{path.stat().st_size} bytes: truncated or damaged",
             path,
         )
-    import psutil
-
-    available = psutil.virtual_memory().available
-    if declared > available // 2:
-        raise ImgSuiteError(
-            f"declares {shape} pixels ({declared / 2**30:.3g} GiB), more than half the free memory "
-            f"({available / 2**30:.3g} GiB)",
-            path,
-        )
+    check_memory(declared, f"its declared {shape} pixels", path)
 
 
 # micrometres per unit, for the unit names OME, ImageJ and the TIFF tags use
