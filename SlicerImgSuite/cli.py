@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import ImgSuiteError
-from .io.atomic import check_outputs_against_inputs, protected_inputs
+from .io.atomic import check_outputs_against_inputs, input_options, protected_inputs
 from .progress import Cancelled, ProgressCallback, TextProgressBar, no_progress
 
 
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_outputs_against_inputs(vars(args))
-        with protected_inputs(v for k, v in vars(args).items() if isinstance(v, str) and not k.startswith("output")):
+        with protected_inputs(input_options(vars(args))):
             result = args.func(args)
     except ImgSuiteError as exc:
         if getattr(args, "debug", False):

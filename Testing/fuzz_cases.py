@@ -712,7 +712,10 @@ class Outcome:
 def snapshot(folder: Path) -> dict[str, str]:
     import hashlib
 
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def run_imgsuite(case: Case, timeout: int = 60) -> Outcome:

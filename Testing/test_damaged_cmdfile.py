@@ -97,7 +97,7 @@ def test_garbage_landmark_file_is_an_error_naming_it(tmp_path, capsys):
 
 def test_xform_out_is_not_left_when_img_out_fails(tmp_path, capsys):
     f, m = _blob(tmp_path / "f.mha"), _blob(tmp_path / "m.mha", 1.0)
-    xf, img = tmp_path / "x.tfm", tmp_path / "warped.unknownsuffix"
+    xf, img = tmp_path / "new" / "x.tfm", tmp_path / "warped.unknownsuffix"  # "new": made, then removed
     code, err = _run(tmp_path, capsys, f"fixed={f}\nmoving={m}\nxform_out={xf}\nimg_out={img}")
     assert code == 2 and str(img) in err, err
     assert not xf.exists() and not img.exists()

@@ -36,8 +36,8 @@ def run_plastimatch(case, timeout: float) -> str:
         result = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
     except subprocess.TimeoutExpired:
         result = "timeout"
-    for path in set(fuzz_cases.snapshot(case.folder)) - before:  # keep the case as imgsuite found it
-        Path(path).unlink(missing_ok=True)
+    for path in sorted(set(fuzz_cases.snapshot(case.folder)) - before, reverse=True):  # as imgsuite will find it
+        shutil.rmtree(path, ignore_errors=True) if Path(path).is_dir() else Path(path).unlink(missing_ok=True)
     return result
 
 

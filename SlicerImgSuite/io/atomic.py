@@ -38,18 +38,22 @@ def atomic_path(path: str | os.PathLike):
     with _naming_os_errors(path):
         if path.is_dir():
             raise ImgSuiteError("is a folder; a file name is needed", path)
-        _make_parent(path)
+        created = _make_parent(path)
         suffix = "".join(path.suffixes) or ""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
         os.close(fd)
         tmp = Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would follow the umask
+    done = False
     try:
         yield tmp  # the block's own errors pass through as they are
         with _naming_os_errors(path):
             os.replace(tmp, path)
+        done = True
     finally:
         tmp.unlink(missing_ok=True)
+        if not done:
+            _remove_empty(created)
 
 
 @contextlib.contextmanager
@@ -74,15 +78,19 @@ def atomic_dir(path: str | os.PathLike):
     with _naming_os_errors(path):
         if path.exists() and not path.is_dir():
             raise ImgSuiteError("output folder exists as a file", path)
-        _make_parent(path)
+        created = _make_parent(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         os.chmod(tmp, 0o777 & ~_umask())
+    done = False
     try:
         yield tmp  # the block's own errors pass through as they are
         with _naming_os_errors(path):
             _move_into(tmp, path)
+        done = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            _remove_empty(created)
 
 
 def _move_into(tmp: Path, path: Path) -> None:
@@ -202,9 +210,9 @@ def check_outputs_against_inputs(options: dict) -> None:
         for v in values:
             if not isinstance(v, (str, os.PathLike)) or not str(v):
                 continue
-            if key.startswith("output") and not key.endswith(("_type", "_format", "_fmt")):
+            if is_output_option(key):
                 outputs.append((key, v))
-            elif os.path.exists(v):
+            elif os.path.exists(v) and not key.startswith("output"):
                 inputs.append(v)
     if not outputs or not inputs:
         return
@@ -215,12 +223,36 @@ def check_outputs_against_inputs(options: dict) -> None:
             raise ImgSuiteError(f"{refuse_input_option} is an input of this command; choose another output", value)
 
 
-def _make_parent(path: Path) -> None:
-    """Create the missing folders above ``path``, but never a new folder at the filesystem root."""
+# Options that name files to write without an ``output`` prefix (``dice --json``).
+_OUTPUT_OPTIONS = {"json"}
+
+
+def is_output_option(key: str) -> bool:
+    """Whether the option destination ``key`` names a file or folder the command writes."""
+    return (key.startswith("output") and not key.endswith(("_type", "_format", "_fmt"))) or key in _OUTPUT_OPTIONS
+
+
+def input_options(options: dict) -> list:
+    """The values of ``options`` (``vars(args)``) that may name inputs: strings of the other options."""
+    return [
+        v for k, v in options.items() if isinstance(v, str) and not k.startswith("output") and k not in _OUTPUT_OPTIONS
+    ]
+
+
+def _make_parent(path: Path) -> list[Path]:
+    """Create the missing folders above ``path`` (never a new folder at the filesystem root); returns them."""
     missing = [p for p in path.absolute().parents if not p.exists()]
     if missing and missing[-1].parent == missing[-1].parent.parent:
         raise ImgSuiteError(f"no such folder {missing[-1]} (a folder at the filesystem root is not created)", path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed write created (deepest first), when nothing else went into them."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 @contextlib.contextmanager

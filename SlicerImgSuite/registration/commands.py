@@ -208,12 +208,12 @@ def register_from_command_file(cf, progress=None):
     )
     result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
     progress(0.92, "writing outputs")
-    _write_outputs(outputs, result, fixed, moving, study, cf, g)
+    _write_outputs(outputs, result, fixed, moving, study, cf, g, m_lm)
     progress(1.0, "registered")
     return result
 
 
-def _write_outputs(outputs, result, fixed, moving, study, cf, g) -> None:
+def _write_outputs(outputs, result, fixed, moving, study, cf, g, m_lm) -> None:
     """Every output of a command file, written together: one that fails leaves none of them."""
     from ..io.atomic import write_together
     from .landmarks import invert_points, read_landmarks, write_landmarks
@@ -235,7 +235,7 @@ def _write_outputs(outputs, result, fixed, moving, study, cf, g) -> None:
             write_image(warped, tmp, outputs.get("img_out_type"))
 
     def warped_landmarks(tmp):
-        m_lm, labels = read_landmarks(g["moving_landmarks"])
+        labels = read_landmarks(g["moving_landmarks"])[1]
         write_landmarks(invert_points(result.transform, m_lm), tmp, labels)
 
     write_together(
