@@ -47,8 +47,11 @@ def test_output_onto_a_file_inside_an_input_folder_is_refused(phantom, tmp_path,
     victim = sorted(ct.glob("*.dcm"))[0]
     before = _digest(victim)
     assert main(["convert", "--input", str(ct), "--output-img", str(victim)]) == 2
-    assert "is an input" in capsys.readouterr().err
+    assert f"would overwrite a file inside the input folder {ct}" in capsys.readouterr().err
     assert _digest(victim) == before
+    assert main(["convert", "--input", str(ct), "--output-img", str(ct / "new.nrrd")]) == 0  # a new file: fine
+    assert main(["convert", "--input", str(ct), "--output-dicom", str(ct)]) == 2
+    assert "--output-dicom is an input folder of this command" in capsys.readouterr().err
 
 
 def test_hsi_pack_onto_the_cubes_raw_is_refused(shared_data, tmp_path, capsys):

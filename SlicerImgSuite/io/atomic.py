@@ -145,25 +145,41 @@ def write_together(outputs) -> None:
                 raise
 
 
-# The inputs of the job now running: no output may land on one of them (see ``protected_inputs``).
-_INPUTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("imgsuite_inputs", default=frozenset())
+# The inputs of the job now running, (files, folders): no output may land on one (see ``protected_inputs``).
+_INPUTS: contextvars.ContextVar[tuple[frozenset, frozenset]] = contextvars.ContextVar(
+    "imgsuite_inputs", default=(frozenset(), frozenset())
+)
 # Header formats whose pixels live in a companion file of the same stem (ENVI .hdr + .raw, MetaImage .mhd + .raw).
 _HEADER_SUFFIXES = {".hdr", ".mhd"}
 
 
-def input_files(paths) -> set[str]:
-    """The real paths an input occupies: the file, its companion data file for a header format, or a folder's files."""
-    found: set[str] = set()
+def input_files(paths) -> tuple[frozenset, frozenset]:
+    """The real paths inputs occupy: (files, with a header format's companion data files; folders)."""
+    files, folders = set(), set()
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found.add(os.path.realpath(path))
-            found.update(os.path.realpath(p) for p in path.rglob("*") if p.is_file())
+            folders.add(os.path.realpath(path))
         elif path.is_file():
-            found.add(os.path.realpath(path))
+            files.add(os.path.realpath(path))
             if path.suffix.lower() in _HEADER_SUFFIXES:
-                found.update(os.path.realpath(p) for p in path.parent.glob(f"{path.stem}*") if p.is_file())
-    return found
+                files.update(os.path.realpath(p) for p in path.parent.glob(f"{path.stem}*") if p.is_file())
+    return frozenset(files), frozenset(folders)
+
+
+def _overwrites_input(path, inputs: tuple[frozenset, frozenset]) -> str | None:
+    """Why writing ``path`` would overwrite an input, or ``None``."""
+    files, folders = inputs
+    real = os.path.realpath(path)
+    if real in files:
+        return "is an input of this command"
+    if real in folders:
+        return "is an input folder of this command"
+    if os.path.isfile(real):
+        inside = next((f for f in folders if real.startswith(f.rstrip(os.sep) + os.sep)), None)
+        if inside:
+            return f"would overwrite a file inside the input folder {inside}"
+    return None
 
 
 @contextlib.contextmanager
@@ -182,7 +198,9 @@ def protected_inputs(paths):
     ...
     SlicerImgSuite.errors.ImgSuiteError: ...ct.nrrd: is an input of this command; choose another output
     """
-    token = _INPUTS.set(_INPUTS.get() | frozenset(input_files(paths)))
+    files, folders = input_files(paths)
+    old_files, old_folders = _INPUTS.get()
+    token = _INPUTS.set((old_files | files, old_folders | folders))
     try:
         yield
     finally:
@@ -191,36 +209,31 @@ def protected_inputs(paths):
 
 def refuse_input(path: str | os.PathLike, option: str | None = None) -> None:
     """Raise when writing ``path`` would overwrite an input protected by :func:`protected_inputs`."""
-    inputs = _INPUTS.get()
-    if inputs and os.path.realpath(path) in inputs:
-        who = f"{option} " if option else ""
-        raise ImgSuiteError(f"{who}is an input of this command; choose another output", path)
+    why = _overwrites_input(path, _INPUTS.get())
+    if why:
+        raise ImgSuiteError(f"{option + ' ' if option else ''}{why}; choose another output", path)
 
 
 def check_outputs_against_inputs(options: dict) -> None:
-    """Refuse, before any work, an ``--output*`` option that is (or resolves to) an input of the command.
+    """Refuse, before any work, an output option that is (or resolves to, or would overwrite a file inside) an input.
 
-    ``options`` maps option destinations to values (``vars(args)``): those named ``output*`` are outputs,
-    every other value naming an existing file or folder is an input. An output folder that is an input
-    folder is refused as well (its files would be overwritten).
+    ``options`` maps option destinations to values (``vars(args)``): outputs are those of
+    :func:`is_output_option`, every other value naming an existing file or folder is an input.
     """
-    outputs, inputs = [], []
-    for key, value in options.items():
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for v in values:
-            if not isinstance(v, (str, os.PathLike)) or not str(v):
-                continue
-            if is_output_option(key):
-                outputs.append((key, v))
-            elif os.path.exists(v) and not key.startswith("output"):
-                inputs.append(v)
-    if not outputs or not inputs:
-        return
-    protected = input_files(inputs)
-    for key, value in outputs:
-        if os.path.realpath(value) in protected:
-            refuse_input_option = "--" + key.replace("_", "-")
-            raise ImgSuiteError(f"{refuse_input_option} is an input of this command; choose another output", value)
+    outputs = [
+        (key, v)
+        for key, value in options.items()
+        if is_output_option(key)
+        for v in (value if isinstance(value, (list, tuple)) else [value])
+        if isinstance(v, (str, os.PathLike)) and str(v)
+    ]
+    inputs = [v for v in input_options(options) if os.path.exists(v)]
+    if outputs and inputs:
+        protected = input_files(inputs)
+        for key, value in outputs:
+            why = _overwrites_input(value, protected)
+            if why:
+                raise ImgSuiteError(f"--{key.replace('_', '-')} {why}; choose another output", value)
 
 
 # Options that name files to write without an ``output`` prefix (``dice --json``).
@@ -233,10 +246,12 @@ def is_output_option(key: str) -> bool:
 
 
 def input_options(options: dict) -> list:
-    """The values of ``options`` (``vars(args)``) that may name inputs: strings of the other options."""
-    return [
-        v for k, v in options.items() if isinstance(v, str) and not k.startswith("output") and k not in _OUTPUT_OPTIONS
-    ]
+    """The values of ``options`` (``vars(args)``) that may name inputs: the strings of the other options."""
+    values = []
+    for key, value in options.items():
+        if not key.startswith("output") and key not in _OUTPUT_OPTIONS:
+            values += [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, str)]
+    return values
 
 
 def _make_parent(path: Path) -> list[Path]:
