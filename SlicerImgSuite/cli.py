@@ -157,8 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extras = parser.parse_known_args(argv)
     if extras:
         _unknown_options(parser, args, extras)
+    from .io.atomic import check_outputs_against_inputs, input_options, protected_inputs  # imports SimpleITK
+
     try:
-        result = args.func(args)
+        check_outputs_against_inputs(vars(args))
+        with protected_inputs(input_options(vars(args))):
+            result = args.func(args)
     except ImgSuiteError as exc:
         if getattr(args, "debug", False):
             raise

@@ -28,3 +28,21 @@ class ImgSuiteError(Exception):
         self.problem = problem
         self.path = None if path is None else os.fspath(path)
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+def check_memory(nbytes: int, what: str, path: str | os.PathLike | None = None) -> None:
+    """Refuse, before allocating, ``nbytes`` that exceed half the free memory (damaged sizes, not data).
+
+    Examples
+    --------
+    >>> check_memory(1024, "a small member")
+    """
+    import psutil
+
+    available = psutil.virtual_memory().available
+    if nbytes > available // 2:
+        raise ImgSuiteError(
+            f"{what} needs {nbytes / 2**30:.3g} GiB in memory, more than half the free memory "
+            f"({available / 2**30:.3g} GiB)",
+            path,
+        )

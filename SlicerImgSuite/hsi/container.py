@@ -25,11 +25,12 @@ import io
 import os
 import struct
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 from ..progress import ProgressCallback, no_progress
 from .envi import cube_from_bytes, encoded_chunks, from_cube, header_for, map_cube, to_cube
 from .envi_header import EnviHeader, format_header, layout, parse_header
@@ -39,6 +40,7 @@ DATA = "data"
 WHITE, BLACK, WHITE_AFTER = "Reference/white", "Reference/black", "Reference/white_after"
 CLASSIFICATION, MASKS, BOXES = "Exploration/classification", "Exploration/masks/", "Exploration/boxes.csv"
 ALIGN = 4096  # every binary member starts on a page boundary
+SMALL_MEMBER_LIMIT = 256 << 20  # headers, CSV, thumbnails, metadata: a larger one is damage
 HUGE_ALIGN, LARGE = 2 << 20, 64 << 20  # a cube of 64 MiB or more starts on a 2 MiB (huge page) boundary
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature ... name length, extra length (30 bytes)
 
@@ -113,15 +115,59 @@ class HsiFile:
     def has(self, name: str) -> bool:
         return name in self._infos
 
-    def read_bytes(self, name: str) -> bytes:
-        """A member's bytes (for small members: headers, CSV, thumbnails, metadata)."""
+    def read_bytes(self, name: str, limit: int = SMALL_MEMBER_LIMIT) -> bytes:
+        """A member's bytes (for small members: headers, CSV, thumbnails, metadata), at most ``limit`` of them."""
         info = self._info(name)
-        with zipfile.ZipFile(self.path) as zf:
-            return zf.read(info)
+        return bytes(self._inflate(info, min(info.file_size, limit), exact=False))
+
+    def _inflate(self, info: zipfile.ZipInfo, size: int, exact: bool = True) -> bytearray:
+        """Stream a member into a buffer of ``size`` bytes, never more.
+
+        The ZIP directory's sizes are claims, not facts: a deflated member may inflate far beyond them.
+        Reading stops at ``size`` bytes; a member that would inflate further is an error, as is (with
+        ``exact``) one that ends short.
+        """
+        name = info.filename
+        if info.flag_bits & 0x1:
+            raise ImgSuiteError(f"member {name!r} is encrypted; .hsi members cannot be", self.path)
+        if info.file_size > size and not exact:
+            raise ImgSuiteError(f"member {name!r} declares {info.file_size} bytes, more than {size} allowed", self.path)
+        # deflate cannot expand more than ~1032:1: a member too small for what is asked ends short
+        most = (
+            info.file_size
+            if info.compress_type != zipfile.ZIP_DEFLATED
+            else min(info.file_size, info.compress_size * 1032 + 1024)
+        )
+        if exact and most < size:
+            raise ImgSuiteError(f"member {name!r} holds at most {most} bytes, its header needs {size}", self.path)
+        check_memory(size, f"member {name!r} (repack it stored, to be memory-mapped)", self.path)
+        buffer = bytearray(size)
+        view, done = memoryview(buffer), 0
+        try:
+            with zipfile.ZipFile(self.path) as zf, zf.open(info) as stream:
+                while done < size:
+                    n = stream.readinto(view[done : done + (1 << 22)])
+                    if not n:
+                        break
+                    done += n
+                extra = stream.read(1)
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+            raise ImgSuiteError(f"member {name!r} cannot be read ({type(exc).__name__}: {exc})", self.path) from None
+        except zlib.error as exc:
+            raise ImgSuiteError(f"member {name!r} is damaged (zlib: {exc})", self.path) from None
+        if extra:
+            raise ImgSuiteError(f"member {name!r} inflates beyond the {size} bytes it may hold", self.path)
+        if exact and done < size:
+            raise ImgSuiteError(f"member {name!r} holds {done} bytes, its header needs {size}", self.path)
+        return buffer[:done] if done < size else buffer
 
     def data_offset(self, name: str) -> int:
         """Byte offset of a stored member's data in the ``.hsi`` file (from its local file header)."""
         info = self._info(name)
+        if not 0 <= info.header_offset <= self.path.stat().st_size - _LOCAL_HEADER.size:
+            raise ImgSuiteError(
+                f"member {name!r}: local header offset {info.header_offset} is outside the file", self.path
+            )
         with open(self.path, "rb") as f:
             f.seek(info.header_offset)
             fields = _LOCAL_HEADER.unpack(f.read(_LOCAL_HEADER.size))
@@ -152,7 +198,8 @@ class HsiFile:
                     "--allow-compressed) to read it into memory",
                     self.path,
                 )
-            return cube_from_bytes(self.read_bytes(data_name), lay, self.path), header, lay
+            need = lay.header_offset + lay.nbytes  # what the ENVI header justifies: inflate no more
+            return cube_from_bytes(self._inflate(info, need), lay, self.path), header, lay
         if info.file_size < lay.header_offset + lay.nbytes:
             raise ImgSuiteError(
                 f"member {data_name!r} holds {info.file_size} bytes, its header needs {lay.header_offset + lay.nbytes}",

@@ -291,6 +291,8 @@ def layout(
         raise ImgSuiteError(f"unsupported data type {data_type} (supported: {sorted(DATA_TYPES)})", path)
     if byte_order not in (0, 1):
         raise ImgSuiteError(f"byte order must be 0 or 1, not {byte_order}", path)
+    if offset < 0:
+        raise ImgSuiteError(f"header offset must be >= 0 bytes, not {offset}", path)
     interleave = str(header.get("interleave", "bsq")).strip().lower()
     if interleave not in INTERLEAVES:
         if strict:

@@ -9,7 +9,9 @@ folders the caller did not name are never read.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +71,8 @@ class SeriesInfo:
     @property
     def is_image(self) -> bool:
         """True for a series of image slices (CT, MR, PT, ...), False for RT objects."""
-        return self.modality not in IMAGE_STORAGE_EXCLUDED and all(
-            h.get(POSITION) and h.get(ORIENTATION) for h in self.headers
+        return self.modality not in IMAGE_STORAGE_EXCLUDED and any(
+            h.get(POSITION) or h.get(ORIENTATION) for h in self.headers
         )
 
     @property
@@ -131,8 +133,10 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
     return out
 
 
-def scan_folder(folder: str | os.PathLike, progress: ProgressCallback | None = None) -> list[SeriesInfo]:
-    """List the series in a folder (not its subfolders), in file-name order of first appearance.
+def scan_folder(
+    folder: str | os.PathLike, progress: ProgressCallback | None = None, recursive: bool = False
+) -> list[SeriesInfo]:
+    """List the series in a folder (its subfolders too with ``recursive``), in file-name order of first appearance.
 
     Files that are not DICOM (a README beside the slices) are ignored; a file that claims to be
     DICOM but cannot be parsed is an error naming it.
@@ -142,7 +146,10 @@ def scan_folder(folder: str | os.PathLike, progress: ProgressCallback | None = N
         raise ImgSuiteError("no such folder", folder)
     progress = progress or no_progress
     series: dict[str, SeriesInfo] = {}
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(
+        p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     reader = sitk.ImageFileReader()
     reader.SetImageIO("GDCMImageIO")
     for n, path in enumerate(files):
@@ -201,8 +208,180 @@ def select_series(
     return images[0]
 
 
+def find_series(
+    folder: str | os.PathLike,
+    series_uid: str | None = None,
+    modality: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> SeriesInfo:
+    """Scan ``folder`` and pick one image series (:func:`select_series`).
+
+    A folder whose top level holds no DICOM file at all (a patient folder of study/series
+    subfolders) is searched recursively; the series taken from a subfolder is named in a warning.
+    """
+    folder = Path(folder)
+    series = scan_folder(folder, progress)
+    if series:
+        return select_series(folder, series, series_uid, modality)
+    series = scan_folder(folder, progress, recursive=True)
+    info = select_series(folder, series, series_uid, modality)
+    where = sorted({str(f.parent.relative_to(folder)) for f in info.files})
+    warnings.warn(
+        f"{folder}: no DICOM file at the top level; using series {info.summary()} found in {', '.join(where)}",
+        stacklevel=3,
+    )
+    return info
+
+
 def _listing(series: list[SeriesInfo]) -> str:
     return "; ".join(s.summary() for s in series) or "nothing"
+
+
+# Limits a slice's values must keep: beyond them a number is damage, not a measurement.
+_MAX_COORDINATE_MM = 1e6  # a kilometre: no patient position or pixel size is larger
+_MAX_RESCALE = 1e6
+_BITS_ALLOCATED = (8, 16, 32)
+_UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+
+
+def validate_series(info: SeriesInfo) -> None:
+    """Check every slice of ``info`` before its pixels are used; an error names the file and the tag.
+
+    Checked: the PixelData holds Rows x Columns x SamplesPerPixel x BitsAllocated/8 bytes per frame
+    (a truncated slice is never read as zeros); ImagePositionPatient (3), ImageOrientationPatient (6,
+    two orthogonal unit vectors) and PixelSpacing (2, positive) are finite numbers; RescaleSlope is
+    finite and not zero, RescaleIntercept finite and within +-1e6; BitsAllocated is 8, 16 or 32.
+    The validated values replace the scanned header text, so the geometry is built from them.
+    """
+    for path, header in zip(info.files, info.headers):
+        header.update(validate_slice(path))
+
+
+def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> dict[str, str]:
+    """The checked geometry and rescale tags of one slice file (see :func:`validate_series`).
+
+    With ``require_geometry=False`` (a single file read alone: a radiograph has no patient position)
+    absent geometry tags are allowed; present ones are still checked.
+    """
+    import pydicom
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            pixel_bytes = _pixel_data_length(fp, ds, path)
+    except ImgSuiteError:
+        raise
+    except Exception as exc:  # pydicom raises many kinds on damaged files
+        raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
+    # a lone file without any geometry (a radiograph) is read for its pixels; partial geometry is damage
+    require_geometry = require_geometry or any(
+        ds.get_item(k) is not None for k in ("ImagePositionPatient", "ImageOrientationPatient")
+    )
+    ipp = _numbers(ds, path, "ImagePositionPatient", 3, require_geometry)
+    iop = _numbers(ds, path, "ImageOrientationPatient", 6, require_geometry)
+    spacing = _numbers(ds, path, "PixelSpacing", 2, require_geometry)
+    if ipp is None or iop is None or spacing is None:
+        _check_pixel_format(ds, path, pixel_bytes)
+        return {}
+    if min(spacing) <= 0:
+        raise ImgSuiteError(f"PixelSpacing (0028,0030) must be positive, not {spacing}", path)
+    row, col = np.array(iop[:3]), np.array(iop[3:])
+    if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 or abs(row @ col) > 1e-2:
+        raise ImgSuiteError(f"ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors: {iop}", path)
+    slope = (_numbers(ds, path, "RescaleSlope", 1, required=False) or [1.0])[0]
+    intercept = (_numbers(ds, path, "RescaleIntercept", 1, required=False) or [0.0])[0]
+    if slope == 0 or abs(slope) > _MAX_RESCALE:
+        raise ImgSuiteError(f"RescaleSlope (0028,1053) = {slope:g} is not a usable scale", path)
+    if abs(intercept) > _MAX_RESCALE:
+        raise ImgSuiteError(f"RescaleIntercept (0028,1052) = {intercept:g} is beyond +-{_MAX_RESCALE:g}", path)
+    _check_pixel_format(ds, path, pixel_bytes)
+    join = lambda values: "\\".join(repr(float(v)) for v in values)  # noqa: E731
+    return {
+        POSITION: join(ipp),
+        ORIENTATION: join(iop),
+        PIXEL_SPACING: join(spacing),
+        SLOPE: repr(slope),
+        INTERCEPT: repr(intercept),
+    }
+
+
+def _numbers(ds, path: Path, keyword: str, count: int, required: bool = True) -> list[float] | None:
+    """The values of a decimal-string tag read from its raw bytes: exactly ``count`` finite numbers."""
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    name = f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    element = ds.get_item(tag)
+    raw = getattr(element, "value", None) if element is not None else None
+    if isinstance(raw, (bytes, bytearray)):
+        text = raw.decode("latin-1").strip(" \0")
+        parts = [t.strip(" \0") for t in text.split("\\")] if text else []
+    elif raw is None or raw == "":
+        parts = []
+    elif isinstance(raw, str):
+        parts = raw.split("\\")
+    else:  # already converted by pydicom: a number or a list of them
+        parts = [str(v) for v in raw] if hasattr(raw, "__iter__") else [str(raw)]
+    if not parts:
+        if required:
+            raise ImgSuiteError(f"{name} is missing", path)
+        if element is not None:
+            raise ImgSuiteError(f"{name} is present but empty", path)
+        return None
+    if len(parts) != count:
+        raise ImgSuiteError(f"{name} holds {len(parts)} values; {count} are needed", path)
+    try:
+        values = [float(t) for t in parts]
+    except ValueError:
+        raise ImgSuiteError(f"{name} holds text, not numbers: {parts}", path) from None
+    if not all(math.isfinite(v) and abs(v) <= _MAX_COORDINATE_MM for v in values):
+        raise ImgSuiteError(f"{name} holds a value that is not a finite number of sane size: {parts}", path)
+    return values
+
+
+def _pixel_data_length(fp, ds, path: Path) -> int | None:
+    """Bytes of PixelData present in the file (``None`` for compressed, encapsulated pixels)."""
+    start = fp.tell()
+    head = fp.read(12)
+    if len(head) < 8 or head[:4] != b"\xe0\x7f\x10\x00":
+        raise ImgSuiteError("PixelData (7FE0,0010) is missing", path)
+    syntax = str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: None)("TransferSyntaxUID") or "")
+    if syntax and syntax not in _UNCOMPRESSED:
+        return None  # encapsulated: the decoder checks the fragments
+    if head[4:6].isalpha() and head[4:6].isupper():  # explicit VR: OB/OW, 2 reserved bytes, 4-byte length
+        declared, offset = int.from_bytes(head[8:12], "little"), 12
+    else:
+        declared, offset = int.from_bytes(head[4:8], "little"), 8
+    if declared == 0xFFFFFFFF:
+        return None
+    present = os.path.getsize(path) - start - offset
+    return min(declared, max(present, 0))
+
+
+def _check_pixel_format(ds, path: Path, pixel_bytes: int | None) -> None:
+    try:
+        rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        bits = int(ds.get("BitsAllocated") or 0)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        frames = int(str(ds.get("NumberOfFrames") or 1).strip() or 1)
+    except (TypeError, ValueError) as exc:
+        raise ImgSuiteError(
+            f"unreadable image size tags (Rows, Columns, BitsAllocated, NumberOfFrames): {exc}", path
+        ) from None
+    if rows <= 0 or cols <= 0:
+        raise ImgSuiteError(f"Rows (0028,0010) x Columns (0028,0011) = {rows} x {cols}: no pixels", path)
+    if bits not in _BITS_ALLOCATED:
+        raise ImgSuiteError(f"BitsAllocated (0028,0100) = {bits}; only 8, 16 or 32 are read", path)
+    if samples not in (1, 3) or frames < 1:
+        raise ImgSuiteError(f"SamplesPerPixel = {samples}, NumberOfFrames = {frames}: not an image slice", path)
+    expected = rows * cols * samples * bits // 8 * frames
+    if pixel_bytes is not None and pixel_bytes < expected:
+        raise ImgSuiteError(
+            f"truncated slice: PixelData (7FE0,0010) holds {pixel_bytes} bytes, "
+            f"Rows x Columns x SamplesPerPixel x BitsAllocated/8 needs {expected}",
+            path,
+        )
 
 
 @dataclass
@@ -246,7 +425,14 @@ def slice_geometry(info: SeriesInfo, folder: Path, tolerance: float = 0.01) -> S
         dz = float(np.median(gaps))
         uneven = bool(np.max(np.abs(gaps - dz)) > max(tolerance * dz, 1e-3))
     else:
-        dz = (_floats(info.headers[0][THICKNESS]) or [1.0])[0] or 1.0
+        try:
+            dz = (_floats(info.headers[0][THICKNESS]) or [1.0])[0] or 1.0
+        except ValueError:
+            raise ImgSuiteError("SliceThickness (0018,0050) of a single slice is not a number", info.files[0]) from None
+        if not (math.isfinite(dz) and dz > 0):
+            raise ImgSuiteError(
+                f"SliceThickness (0018,0050) = {dz} of a single slice is not a positive size", info.files[0]
+            )
         uneven = False
     ps = _floats(info.headers[0][PIXEL_SPACING])
     # PixelSpacing is (row spacing, column spacing) = (spacing along j, spacing along i).
@@ -267,7 +453,7 @@ def read_dicom_series(
     Parameters
     ----------
     folder : path
-        A folder of slice files (its subfolders are not read).
+        A folder of slice files (its subfolders are searched only when it holds no DICOM file itself).
     series_uid, modality : str, optional
         Which series to take when the folder holds several.
     resample_uneven : bool
@@ -285,7 +471,8 @@ def read_dicom_series(
     """
     folder = Path(folder)
     progress = progress or no_progress
-    info = select_series(folder, scan_folder(folder, _part(progress, 0.0, 0.3)), series_uid, modality)
+    info = find_series(folder, series_uid, modality, _part(progress, 0.0, 0.3))
+    validate_series(info)
     geom = slice_geometry(info, folder)
     if geom.uneven and not resample_uneven:
         gaps = np.diff(geom.positions)
@@ -310,7 +497,7 @@ def read_dicom_series(
         ("0020|0052", info.frame_of_reference),
         ("0020|000d", info.study_uid),
     ):
-        image.SetMetaData(key, value)
+        image.SetMetaData(key, str(value).encode("utf-8", "replace").decode("utf-8"))  # damaged text stays text
     progress(1.0, "series read")
     return image
 
@@ -318,7 +505,8 @@ def read_dicom_series(
 def series_files(folder: str | os.PathLike, series_uid: str | None = None, modality: str | None = None) -> list[Path]:
     """The files of one image series, sorted along the slice normal (first slice first)."""
     folder = Path(folder)
-    info = select_series(folder, scan_folder(folder), series_uid, modality)
+    info = find_series(folder, series_uid, modality)
+    validate_series(info)
     geom = slice_geometry(info, folder)
     return [info.files[i] for i in geom.order]
 

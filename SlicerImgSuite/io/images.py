@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
 from .atomic import atomic_path
-from .dicom_series import is_dicom_file, read_dicom_series
+from .dicom_series import is_dicom_file, read_dicom_series, validate_slice
 
 # plastimatch's --output-type names
 OUTPUT_TYPES = {
@@ -66,6 +66,7 @@ def read_image(
 
         if is_rtdose_file(path):  # pixels x DoseGridScaling, in Gy: the one RTDOSE reader
             return read_rtdose(path)
+        validate_slice(path, require_geometry=False)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:

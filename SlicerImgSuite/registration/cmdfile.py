@@ -8,6 +8,7 @@ are accepted with a warning naming the line (``CommandFile.warnings``, and the l
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +76,21 @@ def _words(v):
     return v.replace(",", " ").split()
 
 
+MAX_COUNT = 1_000_000  # iterations, histogram bins, subsampling: beyond it a value is a typo, not a request
+MAX_MAGNITUDE = 1e30  # beyond it a value is damage and overflows float32 arithmetic
+
+
+def _finite(v) -> float:
+    """A finite number of sane size (``nan``, ``inf``, 1e99 reach the optimiser as silent garbage)."""
+    x = float(v)
+    if not (math.isfinite(x) and abs(x) <= MAX_MAGNITUDE):
+        raise ValueError(f"expected a finite number within +-{MAX_MAGNITUDE:g}")
+    return x
+
+
 def _floats(n):
     def parse(v):
-        vals = [float(w) for w in _words(v)]
+        vals = [_finite(w) for w in _words(v)]
         if len(vals) == 1:
             vals = vals * n
         if len(vals) != n:
@@ -95,23 +108,23 @@ def _positive_floats(v):
 
 
 def _res(v):
-    vals = [int(round(float(w))) for w in _words(v)]
+    vals = [int(round(_finite(w))) for w in _words(v)]
     if len(vals) == 1:
         vals = vals * 3
-    if len(vals) != 3 or any(x < 1 for x in vals):
-        raise ValueError("expected 1 or 3 integers >= 1")
+    if len(vals) != 3 or any(x < 1 or x > MAX_COUNT for x in vals):
+        raise ValueError(f"expected 1 or 3 integers from 1 to {MAX_COUNT}")
     return vals
 
 
 def _int_pos(v):
-    x = int(float(v))
-    if x < 1:
-        raise ValueError("expected an integer >= 1")
-    return x
+    x = _finite(v)
+    if x < 1 or x > MAX_COUNT:
+        raise ValueError(f"expected an integer from 1 to {MAX_COUNT}")
+    return int(x)
 
 
 def _float_nonneg(v):
-    x = float(v)
+    x = _finite(v)
     if x < 0:
         raise ValueError("expected a number >= 0")
     return x
@@ -139,7 +152,7 @@ STAGE_KEYS = {
     "grid_spac": _positive_floats,
     "regularization_lambda": _float_nonneg,
     "landmark_penalty": _float_nonneg,
-    "background_val": float,
+    "background_val": _finite,
     "demons_std": _float_nonneg,
     "max_step": _float_nonneg,
     "min_step": _float_nonneg,
@@ -148,15 +161,28 @@ STAGE_KEYS = {
     "threading": _text,
     "sampling": _float_nonneg,  # fraction of voxels sampled by ITK metrics (imgsuite extension)
     "translation_scale": _float_nonneg,
-    "default_value": float,
+    "default_value": _finite,
     # plastimatch writes these per stage too; accepted and honoured by the last stage that names them
     "xform_out": _text,
     "vf_out": _text,
     "img_out": _text,
 }
 STAGE_ALIASES = {"ss": "res", "num_hist_bins": "mi_histogram_bins"}
-GLOBAL_PARSERS = {"default_value": float, "img_out_type": _output_type, "img_out_fmt": _lower}
 IMG_OUT_FORMATS = {"dicom", "itk"}
+# plastimatch format names of image files: accepted with a warning (img_out's suffix picks the format)
+IMAGE_FILE_FORMATS = {"nifti", "nii", "nrrd", "mha", "mhd", "metaimage", "analyze", "gipl", "vtk", "raw"}
+
+
+def _img_out_fmt(v):
+    fmt = _lower(v)
+    if fmt not in IMG_OUT_FORMATS | IMAGE_FILE_FORMATS:
+        raise ValueError(
+            f"not a format imgsuite writes (dicom, itk, or an image file format: {', '.join(sorted(IMAGE_FILE_FORMATS))})"
+        )
+    return fmt
+
+
+GLOBAL_PARSERS = {"default_value": _finite, "img_out_type": _output_type, "img_out_fmt": _img_out_fmt}
 
 # Engines (see engine_of) that read a stage key; keys not listed are read wherever they apply.
 # An empty tuple: accepted because plastimatch files carry it, but nothing here reads it.
@@ -235,6 +261,8 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
         if not line:
             continue
         if line.startswith("["):
+            if not line.endswith("]") or line.count("[") != 1 or line.count("]") != 1:
+                raise ImgSuiteError(f"line {number}: a section header is [GLOBAL] or [STAGE], got {line!r}", where)
             name = line.strip("[]").strip().upper()
             if name == "GLOBAL":
                 if section is not None:
@@ -268,6 +296,9 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
         lines[-1][key] = number
     if not stages:
         raise ImgSuiteError("no [STAGE] section", where)
+    for stage in stages:
+        if len(stage) == 1 and not stage_defaults:  # only its "_line": refused by check_stages_against_image
+            stage["_empty"] = True
     merged = []
     for stage in stages:
         s = dict(stage_defaults)
@@ -367,6 +398,32 @@ def _as_list(v):
 def _parse(parser, value, key, number, where):
     try:
         return parser(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         at = f"line {number}: " if number is not None else ""
         raise ImgSuiteError(f"{at}bad value {value!r} for {key}: {exc}", where) from None
+
+
+def check_stages_against_image(cf: CommandFile, fixed) -> None:
+    """Refuse, before any allocation, an empty ``[STAGE]`` and a B-spline grid finer than the fixed image can justify.
+
+    A control grid with more control points than the fixed image has voxels (``grid_spac`` below the
+    voxel size) only costs memory: a ``grid_spac`` of 0.01 mm on a CT asks for terabytes.
+    """
+    size, spacing = fixed.GetSize(), fixed.GetSpacing()
+    voxels = math.prod(size)
+    for stage in cf.stages:
+        if stage.get("_empty"):
+            raise ImgSuiteError(f"line {stage['_line']}: empty [STAGE] (give at least xform = ...)", cf.path)
+    for n, stage in enumerate(cf.stages):
+        if engine_of(stage) not in ("bspline", "itk_bspline") or "grid_spac" not in stage:
+            continue
+        mesh = [max(1, math.ceil((k - 1) * sp / g)) for k, sp, g in zip(size, spacing, stage["grid_spac"])]
+        points = math.prod(m + 3 for m in mesh)
+        if points > max(voxels, 64):
+            at = f"line {stage['_line']}: " if "_line" in stage else f"stage {n + 1}: "
+            raise ImgSuiteError(
+                f"{at}grid_spac = {' '.join(f'{g:g}' for g in stage['grid_spac'])} mm gives {points:.3g} control "
+                f"points ({points * 3 * 8 / 2**30:.3g} GiB per copy), more than the fixed image's {voxels} voxels; "
+                "use a grid spacing of at least the voxel size",
+                cf.path,
+            )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
@@ -14,7 +15,7 @@ from ..io import read_image, write_image
 from ..io.atomic import write_together
 from ..io.dicom_write import new_study, study_from_series, write_ct_series
 from ..progress import ProgressCallback, no_progress, sub_progress
-from .cmdfile import CommandFile
+from .cmdfile import CommandFile, check_stages_against_image
 from .engine import RegistrationResult, register_images, warp_image
 from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
 from .xforms import read_transform, write_transform
@@ -68,8 +69,9 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
         for k in ("xform_out", "vf_out", "img_out"):
             if s.get(k):
                 outputs[k] = s[k]
-    fixed = read_image(g["fixed"])
-    moving = read_image(g["moving"])
+    fixed = _registrable(read_image(g["fixed"]), g["fixed"])
+    moving = _registrable(read_image(g["moving"]), g["moving"])
+    check_stages_against_image(cf, fixed)
     # read before registering, so a fixed series without usable headers fails first
     study = None
     if outputs.get("img_out") and outputs.get("img_out_fmt") == "dicom":
@@ -128,6 +130,18 @@ def _write_outputs(cf: CommandFile, outputs: dict, result, fixed, moving, study,
             (outputs.get("logfile"), lambda tmp: Path(tmp).write_text(result.log + "\n"), False),
         ]
     )
+
+
+def _registrable(image: sitk.Image, path) -> sitk.Image:
+    """Refuse an image registration cannot use: fewer than 8 voxels, or NaN/infinite voxels."""
+    if np.prod(image.GetSize()) < 8:
+        raise ImgSuiteError(f"{'x'.join(map(str, image.GetSize()))} voxels: too small to register", path)
+    values = sitk.GetArrayViewFromImage(image)
+    if values.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ImgSuiteError(f"{bad} of {values.size} voxels are NaN or infinite; registration needs numbers", path)
+    return image
 
 
 def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:

@@ -55,8 +55,8 @@ def read_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
             values = [float(w) for w in words[-3:]]
         except ValueError:
             raise ImgSuiteError(f"line {number}: expected 'x y z' (mm), got {raw.strip()!r}", path) from None
-        if len(words) < 3:
-            raise ImgSuiteError(f"line {number}: expected 'x y z' (mm), got {raw.strip()!r}", path)
+        if len(words) < 3 or not all(np.isfinite(values)) or max(map(abs, values)) > 1e6:
+            raise ImgSuiteError(f"line {number}: expected 'x y z' (finite mm), got {raw.strip()[:80]!r}", path)
         points.append(values)
         labels.append(words[0] if len(words) > 3 else f"P-{len(points)}")
     if not points:

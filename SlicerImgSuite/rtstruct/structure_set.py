@@ -128,30 +128,53 @@ def read_rtstruct(path: str | os.PathLike) -> StructureSet:
     modality = str(ds.get("Modality", ""))
     if modality != "RTSTRUCT" and str(ds.get("SOPClassUID", "")) != RTSTRUCT_SOP_CLASS:
         raise ImgSuiteError(f"not an RTSTRUCT (Modality {modality or 'missing'})", path)
+    if modality != "RTSTRUCT":
+        raise ImgSuiteError(
+            f"Modality (0008,0060) is {modality or 'missing'} but SOPClassUID is RT Structure Set Storage; "
+            "a mislabelled or damaged file is not read as contours",
+            path,
+        )
+    try:
+        return _structure_set(ds, path)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # a malformed tag pydicom cannot convert
+        raise ImgSuiteError(f"malformed RTSTRUCT ({type(exc).__name__}: {exc})", path) from None
+
+
+def _structure_set(ds, path: Path) -> StructureSet:
     frames = [str(f.get("FrameOfReferenceUID", "")) for f in ds.get("ReferencedFrameOfReferenceSequence", [])]
     series_uid = ""
     for frame in ds.get("ReferencedFrameOfReferenceSequence", []):
         for study in frame.get("RTReferencedStudySequence", []):
             for series in study.get("RTReferencedSeriesSequence", []):
                 series_uid = series_uid or str(series.get("SeriesInstanceUID", ""))
+    declared = _roi_numbers(ds, path)
     colors, contours = {}, {}
-    for item in ds.get("ROIContourSequence", []):
-        number = int(item.get("ReferencedROINumber", -1))
-        if "ROIDisplayColor" in item and len(item.ROIDisplayColor) == 3:
-            colors[number] = tuple(int(v) for v in item.ROIDisplayColor)
+    for k, item in enumerate(ds.get("ROIContourSequence", [])):
+        number = _integer(item, "ReferencedROINumber", path, f"ROIContourSequence item {k + 1}")
+        if number not in declared:
+            raise ImgSuiteError(
+                f"ROIContourSequence item {k + 1} holds contours of ROI {number}, which StructureSetROISequence "
+                f"(3006,0020) does not declare (declared: {sorted(declared)})",
+                path,
+            )
+        if number in contours:
+            raise ImgSuiteError(f"ROIContourSequence holds two items for ROI {number} (ReferencedROINumber)", path)
+        colors[number] = _color(item, path, number)
         contours[number] = [_contour(c, path, number) for c in item.get("ContourSequence", [])]
-    types = {
-        int(o.get("ReferencedROINumber", -1)): str(o.get("RTROIInterpretedType", "") or "")
-        for o in ds.get("RTROIObservationsSequence", [])
-    }
+    types = {}
+    for o in ds.get("RTROIObservationsSequence", []):
+        if o.get("ReferencedROINumber") is not None:
+            types[_integer(o, "ReferencedROINumber", path, "RTROIObservationsSequence")] = str(
+                o.get("RTROIInterpretedType", "") or ""
+            )
     rois = []
     for n, item in enumerate(ds.get("StructureSetROISequence", [])):
-        number = int(item.get("ROINumber", n + 1))
+        number = declared[n]
         rois.append(
             Roi(
                 number=number,
                 name=str(item.get("ROIName", "") or f"ROI_{number}"),
-                color=colors.get(number, DEFAULT_COLORS[n % len(DEFAULT_COLORS)]),
+                color=colors.get(number) or DEFAULT_COLORS[n % len(DEFAULT_COLORS)],
                 interpreted_type=types.get(number, ""),
                 frame_of_reference=str(item.get("ReferencedFrameOfReferenceUID", "") or ""),
                 contours=[c for c in contours.get(number, []) if c is not None],
@@ -222,9 +245,74 @@ def _decimal_strings(item, tag) -> np.ndarray:
     return np.atleast_1d(np.asarray(value, dtype=float)).ravel()
 
 
+def _roi_numbers(ds, path: Path) -> list[int]:
+    """The ROINumber of each StructureSetROISequence item: present, integer and unique."""
+    if "StructureSetROISequence" not in ds:
+        if ds.get("ROIContourSequence"):
+            raise ImgSuiteError("StructureSetROISequence (3006,0020) is missing: the contours have no ROI", path)
+        raise ImgSuiteError("StructureSetROISequence (3006,0020) is missing: the structure set holds no ROI", path)
+    numbers = []
+    for n, item in enumerate(ds.StructureSetROISequence):
+        number = _integer(item, "ROINumber", path, f"StructureSetROISequence item {n + 1}")
+        if number in numbers:
+            raise ImgSuiteError(f"ROINumber (3006,0022) {number} is used by two ROIs of StructureSetROISequence", path)
+        numbers.append(number)
+    return numbers
+
+
+def _integer(item, keyword: str, path: Path, where: str) -> int:
+    """A required integer tag of a sequence item; missing or text is an error naming the tag."""
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    name = f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    try:
+        value = item.get(keyword)
+    except (ValueError, TypeError):
+        value = "?"
+    if value is None or value == "":
+        raise ImgSuiteError(f"{where} has no {name}", path)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ImgSuiteError(f"{where}: {name} is not an integer ({str(value)[:40]!r})", path) from None
+
+
+def _color(item, path: Path, number: int) -> tuple[int, int, int] | None:
+    """ROIDisplayColor, or ``None`` (a default colour) with a warning when it is malformed."""
+    try:
+        value = item.get("ROIDisplayColor")
+        if value is None:
+            return None
+        color = tuple(int(v) for v in value)
+        if len(color) == 3 and all(0 <= c <= 255 for c in color):
+            return color
+    except (ValueError, TypeError):
+        pass
+    warnings.warn(
+        f"{path}: ROI {number}: ROIDisplayColor (3006,002A) is malformed; a default colour is used", stacklevel=3
+    )
+    return None
+
+
+# Farther than a kilometre from the origin a contour point is damage, not anatomy.
+_MAX_COORDINATE_MM = 1e6
+
+
 def _contour(item, path: Path, number: int) -> Contour | None:
     kind = str(item.get("ContourGeometricType", "CLOSED_PLANAR")).upper()
-    points = _decimal_strings(item, CONTOUR_DATA)
+    try:
+        points = _decimal_strings(item, CONTOUR_DATA)
+    except (ValueError, TypeError):
+        raise ImgSuiteError(f"ROI {number}: ContourData (3006,0050) holds text, not numbers", path) from None
+    if not np.all(np.isfinite(points)):
+        raise ImgSuiteError(f"ROI {number}: ContourData (3006,0050) holds NaN or infinite coordinates", path)
+    if points.size and np.abs(points).max() > _MAX_COORDINATE_MM:
+        raise ImgSuiteError(
+            f"ROI {number}: ContourData (3006,0050) holds a coordinate of {np.abs(points).max():.3g} mm "
+            f"(beyond +-{_MAX_COORDINATE_MM:g} mm: damaged)",
+            path,
+        )
     if points.size == 0:
         warnings.warn(f"{path}: ROI {number} has a contour without points (skipped)", stacklevel=3)
         return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 
 SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".czi")
 
@@ -125,6 +125,7 @@ def _read_tiff(path: Path) -> MicroscopyImage:
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
+        _check_declared_size(path, series, tif.pages[0])
         array = series.asarray()
         axes = series.axes
         names, size = None, None
@@ -142,6 +143,21 @@ def _read_tiff(path: Path) -> MicroscopyImage:
         names = [f"C{i}" for i in range(n)]
     known = size is not None
     return MicroscopyImage(data, list(names), size or (1.0, 1.0, 1.0), None, pixel_size_known=known)
+
+
+def _check_declared_size(path: Path, series, page) -> None:
+    """Refuse, before allocating, a TIFF whose declared pixels the file cannot hold or memory cannot take."""
+    shape = tuple(int(n) for n in series.shape)
+    if not shape or min(shape) == 0:
+        raise ImgSuiteError(f"the image holds no pixels (shape {shape})", path)
+    declared = int(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize
+    if int(getattr(page, "compression", 1)) == 1 and declared > path.stat().st_size:
+        raise ImgSuiteError(
+            f"declares {shape} pixels ({declared / 2**30:.3g} GiB) but the file holds only "
+            f"{path.stat().st_size} bytes: truncated or damaged",
+            path,
+        )
+    check_memory(declared, f"its declared {shape} pixels", path)
 
 
 # micrometres per unit, for the unit names OME, ImageJ and the TIFF tags use

@@ -85,6 +85,7 @@ def analyze_image(
     """Segment, measure (and track) the nuclei of one microscopy image, in memory."""
     progress = progress or no_progress
     channel = image.channel_index(options.nuclear_channel)
+    _check_image(image, channel, options)
     n_t = image.data.shape[0]
     stack = image.data.shape[2] > 1
     spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
@@ -149,11 +150,13 @@ def analyze_nuclei(
     """
     options = options or NucleiOptions()
     progress = progress or no_progress
+    check_options(options)
     files, warnings = find_inputs(input_path)
     if options.method == "model":
         model_predictor(options.model)  # a missing or bad model file stops the job before any image
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = Path(output_dir)  # made by the first file written: a failure leaves no empty folder
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ImgSuiteError("output folder exists as a file", output_dir)
     results = []
     for k, f in enumerate(files):
         step = sub_progress(progress, k / len(files), (k + 1) / len(files))
@@ -175,6 +178,41 @@ def analyze_nuclei(
         raise ImgSuiteError("no image could be read: " + "; ".join(warnings), input_path)
     _write_summary(results, output_dir / "summary.csv")
     return results, warnings
+
+
+def check_options(options: NucleiOptions) -> None:
+    """Refuse option values no analysis can use (each error names the CLI option)."""
+    import math
+
+    for option, value in (("--diameter", options.diameter), ("--max-displacement", options.max_displacement)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ImgSuiteError(f"{option} must be a positive number of pixels, got {value}")
+    for option, value in (("--min-area", options.min_area), ("--max-area", options.max_area)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ImgSuiteError(f"{option} must be a number of pixels >= 0, got {value}")
+    if options.min_area is not None and options.max_area is not None and options.min_area > options.max_area:
+        raise ImgSuiteError(f"--min-area {options.min_area:g} is larger than --max-area {options.max_area:g}")
+    if options.perinuclear_width < 0:
+        raise ImgSuiteError(f"--perinuclear-width must be >= 0 pixels, got {options.perinuclear_width}")
+    if options.threshold is not None and not math.isfinite(options.threshold):
+        raise ImgSuiteError(f"--threshold must be a finite number, got {options.threshold}")
+
+
+def _check_image(image: MicroscopyImage, channel: int, options: NucleiOptions) -> None:
+    """An empty image, NaN/inf pixels, or a --diameter larger than the image: errors naming the file."""
+    data = image.data
+    if data.size == 0:
+        raise ImgSuiteError(f"the image holds no pixels (T, C, Z, Y, X = {data.shape})", image.path)
+    nuclear = data[:, channel]
+    if nuclear.dtype.kind == "f" and not np.all(np.isfinite(nuclear)):
+        bad = int(np.count_nonzero(~np.isfinite(nuclear)))
+        raise ImgSuiteError(f"{bad} pixels of the nuclear channel are NaN or infinite", image.path)
+    largest = max(data.shape[-2:])
+    if options.diameter is not None and options.diameter > largest:
+        raise ImgSuiteError(
+            f"--diameter {options.diameter:g} is larger than the image ({data.shape[-1]} x {data.shape[-2]} pixels)",
+            image.path,
+        )
 
 
 def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, options: NucleiOptions) -> list[Path]:
@@ -312,6 +350,8 @@ def model_predictor(path: str | None):
     """The predictor of a model file, loaded once per job (a folder of images shares it)."""
     if not path:
         raise ImgSuiteError("method 'model' needs --model FILE (a model made by imgsuite nuclei-train)")
+    if not Path(path).is_file():
+        raise ImgSuiteError("no such model file (--model)", path)
     from .unet import load_predictor
 
     return load_predictor(path)

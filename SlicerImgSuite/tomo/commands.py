@@ -214,6 +214,7 @@ def run_tomo(args: argparse.Namespace) -> int:
 
     if args.i0 and not args.log:
         raise ImgSuiteError("--i0 goes with --log (raw intensities); line integrals need no I0")
+    _check_tomo_options(args)
     projections = read_projections(args.input)
     if args.log:
         i0 = args.i0 or "auto"
@@ -229,11 +230,40 @@ def run_tomo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_tomo_options(args: argparse.Namespace) -> None:
+    """Refuse, before reading anything, values no reconstruction can use (each error names its option)."""
+    positive = {"--slice-spacing": args.slice_spacing, "--pixel-size": args.pixel_size}
+    positive["--slice-thickness"] = args.slice_thickness
+    for option, value in positive.items():
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise ImgSuiteError(f"{option} must be a positive number of mm, got {value}")
+    for option, value in {"--iterations": args.iterations, "--subsets": args.subsets}.items():
+        if value is not None and value < 1:
+            raise ImgSuiteError(f"{option} must be at least 1, got {value}")
+    low, high = args.depth_range
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ImgSuiteError(f"--depth-range needs MIN < MAX (mm above the detector), got {low:g} {high:g}")
+
+
 def _number(text: str, option: str) -> float:
     try:
         return float(text)
     except ValueError:
         raise ImgSuiteError(f"{option} takes a number or 'auto', not {text!r}") from None
+
+
+def _check_cone_beam(g, path) -> None:
+    """FDK needs the volume centre (the origin) strictly between each view's source and its detector."""
+    sad = np.einsum("ij,ij->i", -np.asarray(g.sources, float), g.normals)
+    sid = np.asarray(g.sid, float)
+    bad = np.where(~((sad > 1e-6 * sid) & (sad < sid * (1 - 1e-6))))[0]
+    if len(bad):
+        k = int(bad[0])
+        raise ImgSuiteError(
+            f"view {k}: the volume centre is not between source and detector (SAD {sad[k]:g} mm, SID {sid[k]:g} mm); "
+            "fdk needs 0 < SAD < SID",
+            path,
+        )
 
 
 def fdk_grid(dim, volume_size) -> object:
@@ -255,6 +285,12 @@ def run_fdk(args: argparse.Namespace) -> int:
     size = size * 3 if len(size) == 1 else size
     if len(dim) != 3 or len(size) != 3:
         raise ImgSuiteError(f"--dim and --volume-size need 1 or 3 numbers, got {dim} and {size}")
+    if min(dim) < 1:
+        raise ImgSuiteError(f"-r/--dim needs at least 1 voxel along each axis, got {' '.join(map(str, dim))}")
+    if not all(np.isfinite(v) and v > 0 for v in size):
+        raise ImgSuiteError(f"-z/--volume-size needs positive sizes in mm, got {' '.join(f'{v:g}' for v in size)}")
+    if not np.isfinite(args.intensity_scale):
+        raise ImgSuiteError(f"-s/--intensity-scale must be a finite number, got {args.intensity_scale}")
     if args.image_range:
         r = parse_numbers(args.image_range, None, "--image-range", int)
         first, skip, last = (r[0], 1, r[1]) if len(r) == 2 else (r[0], r[1], r[2]) if len(r) == 3 else (r[0], 1, r[0])
@@ -265,6 +301,7 @@ def run_fdk(args: argparse.Namespace) -> int:
     if args.detector_offset:
         offset = parse_numbers(args.detector_offset, 2, "--detector-offset")
         projections.geometry.image_center = projections.geometry.image_center + np.asarray(offset)
+    _check_cone_beam(projections.geometry, args.input)
     volume = fdk(projections, fdk_grid(dim, size), args.filter, progress_for(args))
     if args.intensity_scale != 1.0:
         volume = volume * args.intensity_scale

@@ -92,7 +92,10 @@ def read_projections(path: str | os.PathLike) -> ProjectionSet:
             from .dicom import dicom_files, read_dicom_projections
 
             if dicom_files(path):
-                return read_dicom_projections(path)
+                projections = read_dicom_projections(path)
+                for n, view in enumerate(projections.images):
+                    _check_finite(view, path, f"view {n}: ")
+                return projections
         return _read_plastimatch(_one_set(path, sets))
     if not path.exists():
         sets = _projection_sets(path.parent, path.name) if path.parent.is_dir() else {}
@@ -113,9 +116,19 @@ def read_projections(path: str | os.PathLike) -> ProjectionSet:
     except RuntimeError as exc:
         raise ImgSuiteError(f"cannot read projection stack: {str(exc).splitlines()[-1][:200]}", path) from None
     try:
-        return ProjectionSet(images.reshape((-1,) + images.shape[-2:]), geometry)
+        projections = ProjectionSet(images.reshape((-1,) + images.shape[-2:]), geometry)
     except ImgSuiteError as exc:
         raise ImgSuiteError(exc.problem, path) from None
+    for n, view in enumerate(projections.images):
+        _check_finite(view, path, f"view {n}: ")
+    return projections
+
+
+def _check_finite(image: np.ndarray, path: Path, what: str = "") -> None:
+    """A view with NaN or infinite pixels would make the whole reconstruction NaN: refuse it, naming it."""
+    bad = int(np.count_nonzero(~np.isfinite(image)))
+    if bad:
+        raise ImgSuiteError(f"{what}{bad} of {image.size} pixels are NaN or infinite", path)
 
 
 def _projection_sets(folder: Path, prefix: str | None = None) -> dict:
@@ -169,7 +182,18 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
+def _check_matrices_have_images(files: list) -> None:
+    """A ``prefixNNNN.txt`` of the set without its image means a view is missing: never drop it silently."""
+    m = _NAME.match(files[0].name)
+    pattern = re.compile(rf"^{re.escape(m.group(1))}\d+\.txt$", re.IGNORECASE)
+    stems = {f.with_suffix("").name for f in files}
+    for txt in sorted(files[0].parent.iterdir()):
+        if pattern.match(txt.name) and txt.with_suffix("").name not in stems:
+            raise ImgSuiteError(f"matrix file without its projection image ({txt.stem}.{m.group(3)} is missing)", txt)
+
+
 def _read_plastimatch(files: list) -> ProjectionSet:
+    _check_matrices_have_images(files)
     images = None  # filled in place: one copy of the projections in memory, not two
     sources, centers, us, vs, ics = [], [], [], [], []
     dims = pixel = None
@@ -179,6 +203,7 @@ def _read_plastimatch(files: list) -> ProjectionSet:
             raise ImgSuiteError(f"projection has no matrix file {txt.name}", f)
         ic, matrix, sid = _read_matrix(txt)
         image = _read_pfm(f) if f.suffix.lower() == ".pfm" else _read_raw(f, ic)
+        _check_finite(image, f)
         src, c, u, v, ps = from_matrix(matrix, ic, image.shape[::-1], sid)
         if dims is None:
             dims, pixel = image.shape[::-1], ps
@@ -199,12 +224,20 @@ def _read_matrix(txt: Path):
         rows = [[float(w) for w in line.split()] for line in txt.read_text().splitlines()[:6]]
         ic, matrix = rows[0][:2], np.array(rows[1:4], float)
         sid = rows[5][0] if len(rows) > 5 and rows[5] else None
+        sad = rows[4][0] if len(rows) > 4 and rows[4] else None
         if len(ic) != 2 or matrix.shape != (3, 4):
             raise ValueError("short")
     except (ValueError, IndexError, UnicodeDecodeError):
         raise ImgSuiteError(
             "not a plastimatch projection matrix file (image centre, 3x4 matrix, SAD, SID)", txt
         ) from None
+    numbers = list(ic) + list(matrix.ravel()) + [v for v in (sad, sid) if v is not None]
+    if not np.all(np.isfinite(numbers)):
+        raise ImgSuiteError("the image centre, matrix, SAD or SID holds NaN or infinity", txt)
+    # SAD = SID is a tomosynthesis sweep's isocentre on the panel; a source at the isocentre or a panel
+    # between them is no geometry at all
+    if (sad is not None and sad <= 0) or (sid is not None and sid <= 0) or (sad and sid and sid < sad):
+        raise ImgSuiteError(f"lines 5-6: need 0 < SAD <= SID, got SAD = {sad} and SID = {sid} mm", txt)
     return np.array(ic), matrix, sid
 
 
