@@ -43,7 +43,7 @@ class SegmentationParameterNode:
     fusion: Annotated[str, Choice(["gaussian", "vote", "staple"])] = "gaussian"
     microscopyFile: pathlib.Path
     nuclearChannel: str = ""
-    nucleiMethod: Annotated[str, Choice(["adaptive", "otsu", "threshold", "model"])] = "adaptive"
+    nucleiMethod: Annotated[str, Choice(["auto", "adaptive", "otsu", "threshold", "model"])] = "auto"
     nucleiModel: pathlib.Path
     excludeBorder: Annotated[bool, Default(False)]
     trackNuclei: Annotated[bool, Default(False)]
@@ -221,7 +221,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         path,
         outputFolder,
         channel=None,
-        method="adaptive",
+        method="auto",
         threshold=None,
         diameter=None,
         perinuclearWidth=3,
