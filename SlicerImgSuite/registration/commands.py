@@ -153,6 +153,7 @@ def run_register(args: argparse.Namespace) -> int:
     result = register_from_command_file(cf, progress_for(args))
     for report in result.stages:
         print(report.line())
+    print(result.similarity)
     for w in result.warnings:
         print(f"imgsuite register: warning: {w}", file=sys.stderr)
     return 0
@@ -211,7 +212,7 @@ def register_from_command_file(cf, progress=None):
     if outputs.get("vf_out"):
         write_transform(result.transform, outputs["vf_out"], fixed)
     if outputs.get("img_out"):
-        default = float(outputs.get("default_value", _stage_default(cf)))
+        default = float(_stage_default(cf, g.get("default_value", 0.0)))
         from .engine import warp_image
 
         warped = warp_image(moving, result.transform, fixed, "linear", default)
@@ -256,11 +257,13 @@ def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
     return study
 
 
-def _stage_default(cf) -> float:
-    for s in cf.stages:
+def _stage_default(cf, fallback: float = 0.0) -> float:
+    """The fill value of the warped output: the last stage that names ``default_value`` (it writes the
+    outputs, as in plastimatch), else [GLOBAL]'s, else 0."""
+    for s in reversed(cf.stages):
         if "default_value" in s:
             return s["default_value"]
-    return 0.0
+    return fallback
 
 
 def _require_grid(mask, image, mask_path, what):
