@@ -9,7 +9,9 @@ near the faces fixed tissue maps outside the moving image, as between two real s
 Error = |recovered - true| (mm) over the body (fixed > -500 HU), and over the body >= 15 mm from the
 faces of the field of view, printed for imgsuite and plastimatch from the same run.
 
-    .venv/bin/python bench/registration.py [--size 256 256 128] [--workdir /tmp/imgsuite-bench-reg]
+    .venv/bin/python bench/registration.py [--size 256 256 128] [--shift 5 -3 2] [--workdir DIR] [--no-elastix]
+
+A workdir keeps its prepared pair: use a new one when changing --size or --shift.
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ max_its=30
 """
 
 
-def true_field(reference: sitk.Image) -> sitk.Image:
+def true_field(reference: sitk.Image, shift=(5.0, -3.0, 2.0)) -> sitk.Image:
     from SlicerImgSuite.registration import synth_vf
 
     c = np.array(reference.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in reference.GetSize()]))
     parts = [
-        synth_vf(reference, "translation", translation=(5.0, -3.0, 2.0)),
+        synth_vf(reference, "translation", translation=tuple(shift)),
         synth_vf(reference, "gaussian", center=c + [25, 15, 20], magnitude=(4, -3, 2), std=(35, 35, 60)),
         synth_vf(reference, "gaussian", center=c - [30, 20, 40], magnitude=(-2, 3, -3), std=(30, 30, 50)),
     ]
@@ -71,7 +73,7 @@ def true_field(reference: sitk.Image) -> sitk.Image:
     return out
 
 
-def prepare(work: Path, size) -> None:
+def prepare(work: Path, size, shift=(5.0, -3.0, 2.0)) -> None:
     from SlicerImgSuite.registration import field_transform, warp_image
 
     work.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ def prepare(work: Path, size) -> None:
     # both images share one field of view cut from the CT, as two scans of a patient longer than the scan:
     # near the faces the true field maps fixed tissue outside the moving image (tissue leaves the image)
     inner = sitk.RegionOfInterest(ref, [n - 2 * (n // 16) for n in size], [n // 16 for n in size])
-    vf = true_field(inner)
+    vf = true_field(inner, shift)
     fixed = warp_image(moving, field_transform(vf), inner, "bspline", -1000.0)
     moving = sitk.RegionOfInterest(moving, [n - 2 * (n // 16) for n in size], [n // 16 for n in size])
     for name, image in (("moving", moving), ("fixed", fixed)):
@@ -148,12 +150,14 @@ def main() -> None:
     parser.add_argument("--elastix", action="store_true", help="(internal) run elastix once")
     parser.add_argument("--no-elastix", action="store_true", help="skip the elastix case")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--shift", nargs=3, type=float, default=[5.0, -3.0, 2.0],
+                        help="the field's uniform part, mm (x y z); 2 -3 5 pushes more tissue across the z faces")  # fmt: skip
     args = parser.parse_args()
     work = Path(args.workdir)
     if args.elastix:
         run_elastix(work)
         return
-    prepare(work, args.size)
+    prepare(work, args.size, args.shift)
     cases = [
         Case("imgsuite register", imgsuite() + ["register", "-q", str(command_file(work, "imgsuite"))]),
         Case("plastimatch register", ["plastimatch", "register", str(command_file(work, "plastimatch"))]),
@@ -163,7 +167,7 @@ def main() -> None:
     env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     for c in cases:
         c.env = env
-    print(f"cpus {os.cpu_count()}, pair {args.size}, work {work}")
+    print(f"cpus {os.cpu_count()}, pair {args.size}, shift {args.shift} mm, work {work}")
     compare(cases, repeats=args.repeats, title=f"registration {'x'.join(map(str, args.size))}", warmup=False)
     print("\nrecovered field error |u - u_true| (mm), body = fixed > -500 HU; inner = body >= 15 mm from the FOV faces")
     print(f"{'case':<24}{'body mean':>10}{'p99':>8}{'max':>8}{'inner mean':>11}{'p99':>8}{'max':>8}{'folded':>8}")

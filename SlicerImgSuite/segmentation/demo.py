@@ -147,7 +147,9 @@ def _nuclei(ctx, out) -> None:
         metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "Actin"]}},
     )
     t0 = time.perf_counter()
-    results, _ = analyze_nuclei(src, out / "nuclei", NucleiOptions(nuclear_channel="DAPI", method="adaptive", perinuclear_width=3))
+    results, _ = analyze_nuclei(
+        src, out / "nuclei", NucleiOptions(nuclear_channel="DAPI", method="adaptive", perinuclear_width=3)
+    )
     seconds = time.perf_counter() - t0
     res = results[0]
     labels = res.labels[0]

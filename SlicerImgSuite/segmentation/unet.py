@@ -1,12 +1,14 @@
-"""Optional learned nuclear mask: a small U-Net (torch, CPU) predicting background / interior / boundary.
+"""Learned nuclear mask: a small U-Net predicting background / interior / boundary.
 
-torch is imported only inside these functions (``pip install torch==2.13.0``; never needed by the
-rest of the package). No weights are downloaded: a model file is made by ``imgsuite nuclei-train`` on
-images the user chooses, or given by the user.
+Prediction runs the ONNX model shipped in ``models/`` (or a user's) with onnxruntime, no torch.
+torch is imported only for training and export (``pip install -e ".[learn]"``): ``imgsuite
+nuclei-train`` trains on image / instance-mask pairs (``--dsb2018 FOLDER``: the fixed split by image
+the shipped model was made with) and writes ``.onnx`` (or a torch ``.pt``). Nothing is downloaded.
 
 Instances come from the class maps: the confident *interior* (the boundary class separates touching
 nuclei) is cut by the package's distance-transform watershed where two cores still meet, and each
-piece is grown back to the whole foreground by a watershed. Prediction averages the 8 flips/rotations.
+piece is grown back to the whole foreground by a watershed. torch models average the 8
+flips/rotations; the ONNX path makes one pass (speed).
 """
 
 from __future__ import annotations
@@ -282,7 +284,9 @@ class OnnxPredictor:
             self.widths = tuple(int(w) for w in meta["widths"].split(","))
         except Exception as exc:
             reason = str(exc).splitlines()[0][:80]
-            raise ImgSuiteError(f"not an imgsuite nuclei model (made by imgsuite nuclei-train): {reason}", path) from None
+            raise ImgSuiteError(
+                f"not an imgsuite nuclei model (made by imgsuite nuclei-train): {reason}", path
+            ) from None
         self.note = meta.get("note", "")
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -398,7 +402,12 @@ def dsb2018_split(folder: str | os.PathLike) -> dict[str, list[str]]:
     with open(index, newline="") as handle:
         rows = list(csv.DictReader(handle))
     fluo = [r["id"] for r in rows if r["kind"] == "fluorescence"]
-    parts = {"train": [], "validation": [], "held_out": [], "colour": [r["id"] for r in rows if r["kind"] != "fluorescence"]}
+    parts = {
+        "train": [],
+        "validation": [],
+        "held_out": [],
+        "colour": [r["id"] for r in rows if r["kind"] != "fluorescence"],
+    }
     for n, name in enumerate(fluo):
         parts["held_out" if n % 3 == 0 else "validation" if n % 6 == 1 else "train"].append(name)
     return parts
