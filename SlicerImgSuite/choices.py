@@ -13,7 +13,8 @@ True
 # segmentation: `imgsuite segment --preset`, the Segmentation module, segmentation/ct.py
 CT_PRESETS = ("body", "lung", "bone")
 # `imgsuite nuclei --method`, segmentation/nuclei.py
-NUCLEI_METHODS = ("adaptive", "otsu", "threshold", "model")
+NUCLEI_MASK_METHODS = ("adaptive", "otsu", "threshold", "model")  # segmentation/nuclei.py: one image's mask
+NUCLEI_METHODS = ("auto",) + NUCLEI_MASK_METHODS  # the job: auto = the shipped model on 2D, adaptive on z-stacks
 # `imgsuite mabs --fusion`, segmentation/atlas.py
 FUSION_METHODS = ("vote", "staple", "gaussian")
 # tomo/recon.py:reconstruct; `imgsuite tomo --algorithm` takes the first three (fdk is `imgsuite fdk`)

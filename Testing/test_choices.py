@@ -21,7 +21,7 @@ def test_the_logic_uses_the_declared_names():
 
     assert tuple(sorted(OUTPUT_TYPES)) == choices.PIXEL_TYPES
     assert tuple(nodes.PRESETS) == choices.REGISTRATION_PRESETS and nodes.KINDS is choices.TRANSFORM_KINDS
-    assert ct.PRESETS is choices.CT_PRESETS and nuclei.METHODS is choices.NUCLEI_METHODS
+    assert ct.PRESETS is choices.CT_PRESETS and nuclei.METHODS is choices.NUCLEI_MASK_METHODS
     assert atlas.FUSION_METHODS is choices.FUSION_METHODS
     assert recon.ALGORITHMS is choices.RECON_ALGORITHMS and recon.FILTERS is choices.RECON_FILTERS
     assert set(recon.ALGORITHM_OPTIONS) == set(choices.RECON_ALGORITHMS)

@@ -46,7 +46,7 @@ class SegmentationParameterNode:
     fusion: Annotated[str, Choice(list(FUSION_METHODS))] = "gaussian"
     microscopyFile: pathlib.Path
     nuclearChannel: str = ""
-    nucleiMethod: Annotated[str, Choice(list(NUCLEI_METHODS))] = "adaptive"
+    nucleiMethod: Annotated[str, Choice(list(NUCLEI_METHODS))] = "auto"
     nucleiModel: pathlib.Path
     excludeBorder: Annotated[bool, Default(False)]
     trackNuclei: Annotated[bool, Default(False)]
@@ -224,7 +224,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         path,
         outputFolder,
         channel=None,
-        method="adaptive",
+        method="auto",
         threshold=None,
         diameter=None,
         perinuclearWidth=3,

@@ -22,6 +22,7 @@ from scipy import optimize
 from ..progress import ProgressCallback, no_progress
 
 MAX_SAMPLES = 2_000_000
+FACE_STIFFNESS = 1.0  # see _support_weights: 0 turns the hold on poorly sampled control points off
 
 
 def cubic_bspline(x: np.ndarray) -> np.ndarray:
@@ -144,17 +145,44 @@ def trilinear(volume: np.ndarray, ix: np.ndarray, iy: np.ndarray, iz: np.ndarray
     return value, dx, dy, dz, inside
 
 
-def _diff2_penalty(coef: np.ndarray, spacing: np.ndarray) -> tuple[float, np.ndarray]:
-    """Sum of squared second differences of the coefficients along each axis (a bending-energy proxy)."""
+def _diff2_penalty(coef: np.ndarray, spacing: np.ndarray, weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """Sum of squared second differences of the coefficients along each axis (a bending-energy proxy).
+
+    ``weight`` (Kz, Ky, Kx), optional, weighs each difference by its centre control point.
+    """
     value = 0.0
     grad = np.zeros_like(coef)
     for axis, g in zip((1, 2, 3), spacing[::-1]):
         if coef.shape[axis] < 3:
             continue
         d = np.diff(coef, 2, axis=axis) / g**2
-        value += float(np.sum(d * d))
-        grad += 2.0 * _diff_adjoint(_diff_adjoint(d, axis), axis) / g**2
+        wd = d
+        if weight is not None:
+            centre = [slice(None)] * 3
+            centre[axis - 1] = slice(1, -1)
+            wd = d * weight[tuple(centre)][None]
+        value += float(np.sum(d * wd))
+        grad += 2.0 * _diff_adjoint(_diff_adjoint(wd, axis), axis) / g**2
     return value, grad
+
+
+def _support_weights(hessian: np.ndarray, spacing: np.ndarray, scale: float) -> tuple[float, np.ndarray]:
+    """Where the data leave control points undetermined, the weight of a bending penalty that holds them.
+
+    ``hessian`` (Kz, Ky, Kx) is the Gauss-Newton curvature of the image term per control point (summed over
+    components). Control points near the faces of the field of view, or whose voxels map outside the moving
+    image, see few samples: their coefficients are set by the optimiser's path, not the data, and throw the
+    field far off at the first and last slices. They get a second-difference penalty that grows as their
+    curvature falls below that of well-sampled points (the 90th percentile), with a weight that makes a point
+    without data as stiff as a well-sampled one; well-sampled points are not penalised.
+    """
+    positive = hessian[hessian > 0]
+    if positive.size == 0:
+        return 0.0, np.zeros_like(hessian)
+    full = float(np.percentile(positive, 90))
+    lack = np.clip(1.0 - hessian / full, 0.0, 1.0) ** 2
+    stiffness = 2.0 * 6.0 * float(np.sum(1.0 / np.asarray(spacing, float) ** 4))  # penalty curvature per unit weight
+    return scale * full / stiffness, lack.astype(np.float64)
 
 
 def _diff_adjoint(y: np.ndarray, axis: int) -> np.ndarray:
@@ -315,10 +343,21 @@ def bspline_stage(
             state["norm"] = value if value > 0 else 1.0
         n *= state["norm"]
         grad = np.empty(shape, np.float64)
+        first = "support" not in state
+        hessian = np.zeros(shape[1:], np.float64) if first else None
         for c in range(3):
             dwdu = k_mat[0, c] * g_idx[0] + k_mat[1, c] * g_idx[1] + k_mat[2, c] * g_idx[2]
             grad[c] = tensor_adjoint((2.0 / n) * diff * dwdu, bz, by, bx)
+            if first:  # Gauss-Newton curvature per control point, at the stage's start
+                hessian += tensor_adjoint((2.0 / n) * w * dwdu * dwdu, bz * bz, by * by, bx * bx)
+        if first:
+            state["support"] = _support_weights(hessian, grid.spacing, FACE_STIFFNESS)
         total = value / state["norm"]
+        face_lambda, lack = state["support"]
+        if face_lambda > 0:
+            r, rg = _diff2_penalty(x.reshape(shape), grid.spacing, lack)
+            total += face_lambda * r
+            grad += face_lambda * rg
         if regularization_lambda > 0:
             r, rg = _diff2_penalty(x.reshape(shape), grid.spacing)
             total += regularization_lambda * r

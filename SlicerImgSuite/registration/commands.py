@@ -157,6 +157,7 @@ def run_register(args: argparse.Namespace) -> int:
     result = register_from_command_file(cf, progress_for(args))
     for report in result.stages:
         print(report.line())
+    print(result.similarity)
     for w in result.warnings:
         print(f"imgsuite register: warning: {w}", file=sys.stderr)
     return 0

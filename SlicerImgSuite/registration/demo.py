@@ -85,7 +85,7 @@ def run(ctx) -> None:
         f"rigid + two B-spline stages in {seconds:.1f} s. Recovered field error inside the body: mean "
         f"{err.mean():.2f} mm, max {err.max():.2f} mm. Jacobian determinant "
         f"{stats['jacobian_min']:.3f}..{stats['jacobian_max']:.3f}, folded voxels {stats['folded_voxels']}."
-        f"\n\n{warn}\n\n" + format_stats(stats),
+        f" {result.similarity}.\n\n{warn}\n\n" + format_stats(stats),
         images=[(path, "Coronal slice: checkerboard of fixed and moving, before and after; differences")],
         table=(["stage", "xform", "metric", "start", "end", "iterations", "s"], rows),
     )

@@ -74,10 +74,12 @@ class RegistrationResult:
     stages: list[StageReport]
     warnings: list[str]
     parts: list[sitk.Transform] = field(default_factory=list)
+    similarity: str = ""  # MSE before -> after over the fixed voxels the moving image covers
 
     @property
     def log(self) -> str:
-        return "\n".join([s.line() for s in self.stages] + [f"WARNING: {w}" for w in self.warnings])
+        lines = [s.line() for s in self.stages] + ([self.similarity] if self.similarity else [])
+        return "\n".join(lines + [f"WARNING: {w}" for w in self.warnings])
 
 
 def register_images(
@@ -162,7 +164,15 @@ def register_images(
         warnings += report.warnings
         reports.append(report)
         step(1.0, report.line())
-    return RegistrationResult(compose(parts), reports, warnings, parts)
+    result = RegistrationResult(compose(parts), reports, warnings, parts)
+    before = covered_mse(fixed_f, moving_f, initial_transform)
+    after = covered_mse(fixed_f, moving_f, result.transform)
+    result.similarity = (
+        f"MSE over the fixed voxels the moving image covers (points it does not cover left out): "
+        f"{before[0]:.6g} ({100 * before[1]:.1f} % covered) -> {after[0]:.6g} ({100 * after[1]:.1f} % covered)"
+    )
+    log.info(result.similarity)
+    return result
 
 
 def compose(parts: list[sitk.Transform]) -> sitk.Transform:
@@ -488,14 +498,14 @@ def _demons_stage(fixed, moving, parts, params, index, progress):
         progress(min(len(history) / max_its, 0.99), f"demons: metric {history[-1]:.5g}")
 
     watch = _CancelWatch(demons, on_iteration)
-    initial = _mse(f_lvl, m_warp)
+    initial = covered_mse(f_lvl, moving, prior)[0]
     field = watch.execute(f"stage {index + 1} (vf)", f_lvl, m_warp)
     if not all(r == 1 for r in res):
         field = sitk.Resample(field, fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
     field = sitk.Cast(field, sitk.sitkVectorFloat64)
     vf = sitk.DisplacementFieldTransform(sitk.Image(field))
     # on the grid the start was measured on (f_lvl), so the two numbers compare
-    final = _mse(f_lvl, sitk.Resample(moving, f_lvl, compose(parts + [vf]), sitk.sitkLinear, 0.0))
+    final = covered_mse(f_lvl, moving, compose(parts + [vf]))[0]
     its = demons.GetElapsedIterations()
     stop = "iteration limit" if its >= max_its else f"RMS field change below {demons.GetMaximumRMSError():g}"
     report = StageReport(index, "vf", "mse", initial, final, its, stop, 0.0)
@@ -503,8 +513,27 @@ def _demons_stage(fixed, moving, parts, params, index, progress):
     return report, parts + [vf]
 
 
-def _mse(a: sitk.Image, b: sitk.Image) -> float:
-    return float(np.mean((sitk.GetArrayViewFromImage(a) - sitk.GetArrayViewFromImage(b)) ** 2))
+def covered_mse(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform | None = None) -> tuple[float, float]:
+    """Mean squared difference of ``fixed`` and ``moving`` seen through ``transform`` (fixed -> moving), over
+    the fixed voxels whose mapped point lies inside the moving image, and the fraction of voxels that do.
+
+    Points the moving image does not cover are left out (no fill value enters the figure).
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> a = sitk.Image([10, 10, 10], sitk.sitkFloat32) + 1
+    >>> covered_mse(a, a * 3, sitk.TranslationTransform(3, [5, 0, 0]))
+    (4.0, 0.5)
+    """
+    transform = transform or sitk.Transform(3, sitk.sitkIdentity)
+    warped = sitk.Resample(sitk.Cast(moving, sitk.sitkFloat32), fixed, transform, sitk.sitkLinear, float("nan"))
+    w = sitk.GetArrayViewFromImage(warped)
+    inside = np.isfinite(w)
+    if not inside.any():
+        return float("nan"), 0.0
+    d = w[inside] - sitk.GetArrayFromImage(fixed)[inside].astype(np.float32)  # a copy: no view of a temporary
+    return float(np.mean(d.astype(np.float64) ** 2)), float(inside.mean())
 
 
 def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
@@ -543,6 +572,22 @@ def _coarse_grid(fixed: sitk.Image, max_voxels: int = 2_000_000) -> sitk.Image:
         return fixed
     f = int(np.ceil((n / max_voxels) ** (1 / 3)))
     return sitk.BinShrink(fixed, [f, f, f])
+
+
+def fill_value(image: sitk.Image) -> float:
+    """What a warp writes where the moving image has no data: air (-1000 HU) for a CT, else its minimum.
+
+    A CT is recognised by values at or below -500 (HU); a CT padded below air (e.g. -3024) is still filled
+    with air, so the padding does not spread into the patient.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> fill_value(sitk.Image([4, 4, 4], sitk.sitkInt16) - 3024), fill_value(sitk.Image([4, 4, 4], sitk.sitkUInt8))
+    (-1000.0, 0.0)
+    """
+    low = float(np.min(sitk.GetArrayViewFromImage(image)))
+    return -1000.0 if low <= -500 else low
 
 
 def warp_image(

@@ -110,7 +110,7 @@ def _write_outputs(cf: CommandFile, outputs: dict, result, fixed, moving, study,
     """The command file's outputs, all or nothing."""
 
     def warped_image(tmp):
-        default = float(outputs.get("default_value", _stage_default(cf)))
+        default = float(_stage_default(cf, cf.globals.get("default_value", 0.0)))
         warped = warp_image(moving, result.transform, fixed, "linear", default)
         if study is not None:
             write_ct_series(warped, tmp, study, series_description="warped by imgsuite register")
@@ -153,8 +153,10 @@ def _dicom_study(fixed_path, fixed: sitk.Image) -> dict:
     return study_from_series(fixed_path, uid)
 
 
-def _stage_default(cf: CommandFile) -> float:
-    for s in cf.stages:
+def _stage_default(cf: CommandFile, fallback: float = 0.0) -> float:
+    """The fill value of the warped output: the last stage that names ``default_value`` (it writes the
+    outputs, as in plastimatch), else [GLOBAL]'s, else 0."""
+    for s in reversed(cf.stages):
         if "default_value" in s:
             return s["default_value"]
-    return 0.0
+    return fallback

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from ..choices import TRANSFORM_KINDS
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
-from .engine import DEFAULTS, RegistrationResult, _as_affine, compose, register_images, warp_image
+from .engine import DEFAULTS, RegistrationResult, _as_affine, compose, fill_value, register_images, warp_image
 from .vf import field_transform, transform_to_field
 
 KINDS = TRANSFORM_KINDS
@@ -93,7 +93,7 @@ def register_nodes(
     )
     warped = None
     if warped_name:
-        image = warp_image(moving, result.transform, fixed, "linear", float(np.min(sitk.GetArrayViewFromImage(moving))))
+        image = warp_image(moving, result.transform, fixed, "linear", fill_value(moving))
         warped = volumes.volume_node_from_image(scene, image, warped_name)
     return node, warped, result
 

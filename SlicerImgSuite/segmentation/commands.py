@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..choices import CT_PRESETS, NUCLEI_METHODS, PIXEL_TYPES
 from ..progress import progress_for
@@ -42,7 +43,10 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="TIFF/OME-TIFF/CZI file, or a folder of them")
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--nuclear-channel", help="channel name or index (default: a DAPI/Hoechst-like name, else 0)")
-    p.add_argument("--method", choices=NUCLEI_METHODS, default="adaptive")
+    p.add_argument(
+        "--method", choices=NUCLEI_METHODS, default="auto",
+        help="auto (default): the shipped model on 2D planes, adaptive on z-stacks",
+    )
     p.add_argument("--threshold", type=float, help="intensity level (threshold) or probability level (model)")
     p.add_argument("--diameter", type=float, help="expected nucleus diameter in pixels (estimated if not given)")
     p.add_argument("--min-area", type=float, help="drop nuclei smaller than this many pixels (voxels)")
@@ -55,7 +59,7 @@ def register(subparsers) -> None:
     p.add_argument("--track", action="store_true", help="link nuclei over time (time-lapses)")
     p.add_argument("--max-displacement", type=float, help="tracking: largest move between frames, pixels")
     p.add_argument("--memory", type=int, default=2, help="tracking: frames a nucleus may vanish (2)")
-    p.add_argument("--model", help="model file from imgsuite nuclei-train (for --method model)")
+    p.add_argument("--model", help="model file from imgsuite nuclei-train (default: the shipped ONNX model)")
     p.set_defaults(func=run_nuclei)
 
     p = subparsers.add_parser(
@@ -75,10 +79,17 @@ def register(subparsers) -> None:
         parents=[subparsers.common_parent],
         help="train the optional nuclei U-Net (needs torch==2.13.0, CPU) on image/instance-mask pairs",
     )
-    p.add_argument("--images", nargs="+", required=True, help="training images (TIFF)")
-    p.add_argument("--masks", nargs="+", required=True, help="instance masks, same order")
-    p.add_argument("--output", required=True, help="model file to write (.pt)")
-    p.add_argument("--epochs", type=int, default=1200, help="training iterations (batches of 8 patches of 128 px)")
+    p.add_argument("--images", nargs="+", default=[], help="training images (TIFF or PNG)")
+    p.add_argument("--masks", nargs="+", default=[], help="instance masks, same order")
+    p.add_argument("--validation-images", nargs="+", default=[], help="images for early stopping (never trained on)")
+    p.add_argument("--validation-masks", nargs="+", default=[], help="their instance masks, same order")
+    p.add_argument("--dsb2018", metavar="FOLDER",
+                   help="train on the fixed split of a dsb2018-stage1-nuclei folder (how the shipped model was made)")  # fmt: skip
+    p.add_argument("--output", required=True, help="model file to write (.onnx, or .pt for torch)")
+    p.add_argument("--epochs", type=int, default=1200, help="training iterations (batches of 8 patches)")
+    p.add_argument("--patch", type=int, default=128, help="patch size in pixels (128)")
+    p.add_argument("--widths", default="16,32,64,128", help="channels per U-Net level (16,32,64,128)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (torch's default if not given)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_nuclei_train)
 
@@ -149,11 +160,31 @@ def run_mabs(args: argparse.Namespace) -> int:
 
 def run_nuclei_train(args: argparse.Namespace) -> int:
     from ..errors import ImgSuiteError
-    from .unet import train_from_files
+    from .unet import dsb2018_split, train_from_files
 
-    if len(args.images) != len(args.masks):
-        raise ImgSuiteError(f"{len(args.images)} images but {len(args.masks)} masks: give one mask per image")
+    images, masks = list(args.images), list(args.masks)
+    val_images, val_masks = list(args.validation_images), list(args.validation_masks)
+    if args.dsb2018:
+        folder = Path(args.dsb2018)
+        split = dsb2018_split(folder)
+        images += [str(folder / "images" / f"{n}.png") for n in split["train"]]
+        masks += [str(folder / "labels" / f"{n}.tif") for n in split["train"]]
+        val_images += [str(folder / "images" / f"{n}.png") for n in split["validation"]]
+        val_masks += [str(folder / "labels" / f"{n}.tif") for n in split["validation"]]
+    if not images:
+        raise ImgSuiteError("nuclei-train needs --images/--masks or --dsb2018 FOLDER")
+    if len(images) != len(masks) or len(val_images) != len(val_masks):
+        raise ImgSuiteError(f"{len(images)} images but {len(masks)} masks: give one mask per image")
+    try:
+        widths = tuple(int(w) for w in args.widths.split(","))
+    except ValueError:
+        raise ImgSuiteError(f"--widths {args.widths!r}: give channel counts like 8,16,32,64") from None
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     train_from_files(
-        args.images, args.masks, args.output, epochs=args.epochs, seed=args.seed, progress=progress_for(args)
-    )
+        images, masks, args.output, epochs=args.epochs, seed=args.seed, validation_images=val_images,
+        validation_masks=val_masks, widths=widths, patch=args.patch, progress=progress_for(args),
+    )  # fmt: skip
     return 0

@@ -20,11 +20,11 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 from skimage import filters, segmentation
 
-from ..choices import NUCLEI_METHODS
+from ..choices import NUCLEI_MASK_METHODS
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 
-METHODS = NUCLEI_METHODS
+METHODS = NUCLEI_MASK_METHODS
 
 
 def _odd(n: float) -> int:

@@ -31,7 +31,7 @@ class NucleiOptions:
     """Options of one nuclei analysis (the CLI flags, the Slicer widget's fields)."""
 
     nuclear_channel: str | int | None = None
-    method: str = "adaptive"
+    method: str = "auto"  # the shipped model on 2D planes, adaptive on stacks (resolve_method)
     threshold: float | None = None
     diameter: float | None = None
     min_area: float | None = None
@@ -89,9 +89,10 @@ def analyze_image(
     n_t = image.data.shape[0]
     stack = image.data.shape[2] > 1
     spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
-    predictor = model_predictor(options.model) if options.method == "model" else None
+    method = resolve_method(options.method, stack)
+    predictor = model_predictor(options.model) if method == "model" else None
     diameter = options.diameter
-    if diameter is None and options.method != "model" and n_t > 1:  # one size for all frames of a time-lapse
+    if diameter is None and method != "model" and n_t > 1:  # one size for all frames of a time-lapse
         first = image.data[0, channel] if stack else image.data[0, channel, 0]
         diameter = estimate_diameter(first)
     all_labels, rows, counts, centroids = [], [], [], []
@@ -102,7 +103,7 @@ def analyze_image(
         probability = predictor(nuclear) if predictor is not None else None
         labels = label_nuclei(
             nuclear,
-            options.method,
+            method,
             options.threshold,
             diameter,
             options.min_area,
@@ -152,7 +153,7 @@ def analyze_nuclei(
     progress = progress or no_progress
     check_options(options)
     files, warnings = find_inputs(input_path)
-    if options.method == "model":
+    if options.method in ("model", "auto"):
         model_predictor(options.model)  # a missing or bad model file stops the job before any image
     output_dir = Path(output_dir)  # made by the first file written: a failure leaves no empty folder
     if output_dir.exists() and not output_dir.is_dir():
@@ -345,13 +346,21 @@ def save_population_plot(
     plt.close(fig)
 
 
+def resolve_method(method: str, stack: bool) -> str:
+    """``auto`` (the default) = ``model`` (the shipped ONNX model, or ``--model``) on 2D planes, ``adaptive``
+    on z-stacks (the model is 2D); on held-out DSB2018 fluorescence images the model scored F1 0.83 against
+    0.60 for adaptive (bench/nuclei_model.py). Other methods are kept."""
+    if method == "auto":
+        return "adaptive" if stack else "model"
+    return method
+
+
 @functools.lru_cache(maxsize=2)
 def model_predictor(path: str | None):
-    """The predictor of a model file, loaded once per job (a folder of images shares it)."""
-    if not path:
-        raise ImgSuiteError("method 'model' needs --model FILE (a model made by imgsuite nuclei-train)")
-    if not Path(path).is_file():
+    """The predictor of a model file (``None``: the shipped model), loaded once per job (a folder of images
+    shares it)."""
+    if path and not Path(path).is_file():
         raise ImgSuiteError("no such model file (--model)", path)
     from .unet import load_predictor
 
-    return load_predictor(path)
+    return load_predictor(path or None)

@@ -1,12 +1,14 @@
-"""Optional learned nuclear mask: a small U-Net (torch, CPU) predicting background / interior / boundary.
+"""Learned nuclear mask: a small U-Net predicting background / interior / boundary.
 
-torch is imported only inside these functions (``pip install torch==2.13.0``; never needed by the
-rest of the package). No weights are downloaded: a model file is made by ``imgsuite nuclei-train`` on
-images the user chooses, or given by the user.
+Prediction runs the ONNX model shipped in ``models/`` (or a user's) with onnxruntime, no torch.
+torch is imported only for training and export (``pip install -e ".[learn]"``): ``imgsuite
+nuclei-train`` trains on image / instance-mask pairs (``--dsb2018 FOLDER``: the fixed split by image
+the shipped model was made with) and writes ``.onnx`` (or a torch ``.pt``). Nothing is downloaded.
 
 Instances come from the class maps: the confident *interior* (the boundary class separates touching
 nuclei) is cut by the package's distance-transform watershed where two cores still meet, and each
-piece is grown back to the whole foreground by a watershed. Prediction averages the 8 flips/rotations.
+piece is grown back to the whole foreground by a watershed. torch models average the 8
+flips/rotations; the ONNX path makes one pass (speed).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 
 CLASSES = ("background", "interior", "boundary")
+ONNX_FORMAT = "imgsuite-unet-onnx-1"
+SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "nuclei-dsb2018.onnx"
 
 
 def _torch():
@@ -82,6 +86,42 @@ def build_unet(widths=(16, 32, 64, 128)):
     return UNet()
 
 
+def _sample(img, lab, patch, rng):
+    """One augmented training patch: random crop at a random scale, rotation, flip and intensity change."""
+    scale = rng.uniform(0.75, 1.33)  # nuclei a quarter smaller or a third larger than annotated
+    size = min(int(round(patch / scale)), *img.shape)
+    y0 = rng.integers(0, img.shape[0] - size + 1)
+    x0 = rng.integers(0, img.shape[1] - size + 1)
+    x = img[y0 : y0 + size, x0 : x0 + size]
+    lab = lab[y0 : y0 + size, x0 : x0 + size]
+    if size != patch:
+        zoom = patch / size
+        x = ndi.zoom(x, zoom, order=1, grid_mode=True, mode="nearest")[:patch, :patch]
+        lab = ndi.zoom(lab, zoom, order=0, grid_mode=True, mode="nearest")[:patch, :patch]
+    y = targets(lab)
+    k = rng.integers(4)
+    x, y = np.rot90(x, k), np.rot90(y, k)
+    if rng.random() < 0.5:
+        x, y = x[:, ::-1], y[:, ::-1]
+    # intensity: gamma, gain, offset, noise (another camera, stain or exposure)
+    x = np.clip(x, 0, None) ** rng.uniform(0.7, 1.4) * rng.uniform(0.7, 1.3) + rng.normal(0, 0.05)
+    x = x + rng.normal(0, rng.uniform(0, 0.03), x.shape)
+    return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y)
+
+
+def _validation_f1(model, validation) -> float:
+    """Pooled F1 at IoU 0.5 of the model (one view, as shipped) over validation image / mask pairs."""
+    from .matching import instance_f1
+    from .nuclei import label_nuclei
+
+    tp = fp = fn = 0
+    for image, truth in validation:
+        labels = label_nuclei(image, method="model", probability=predict(model, image, augment=False))
+        score = instance_f1(truth, labels)
+        tp, fp, fn = tp + score.true_positives, fp + score.false_positives, fn + score.false_negatives
+    return 2 * tp / max(1, 2 * tp + fp + fn)
+
+
 def train_unet(
     images: list[np.ndarray],
     masks: list[np.ndarray],
@@ -90,54 +130,54 @@ def train_unet(
     batch: int = 8,
     seed: int = 0,
     widths=(16, 32, 64, 128),
+    validation: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    check_every: int = 250,
     progress: ProgressCallback | None = None,
 ):
-    """Train the U-Net on image / instance-mask pairs (random patches, flips, rotations, gain).
+    """Train the U-Net on image / instance-mask pairs (random patches, scales, flips, rotations, gain).
 
     Returns the trained model (``torch.nn.Module``, eval mode). Weighted cross-entropy (boundary x3)
-    so the thin class that separates touching nuclei is learned.
+    so the thin class that separates touching nuclei is learned. With ``validation`` (image / mask
+    pairs never trained on) the weights with the best pooled F1 there, checked every ``check_every``
+    iterations, are kept (early stopping); ``model.history`` lists ``(iteration, F1)``.
     """
     torch = _torch()
     progress = progress or no_progress
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = [(normalise(i), targets(m)) for i, m in zip(images, masks)]
+    data = [(normalise(i), np.asarray(m)) for i, m in zip(images, masks)]
     for img, _ in data:
         if min(img.shape) < patch:
             raise ImgSuiteError(f"training images must be at least {patch} x {patch} pixels, got {img.shape}")
     model = build_unet(widths)
+    model.widths = tuple(widths)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=iterations)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, 3.0]))
-    model.train()
+    best, history = None, []
     for it in range(iterations):
-        xs, ys = [], []
-        for _ in range(batch):
-            img, tgt = data[rng.integers(len(data))]
-            y0 = rng.integers(0, img.shape[0] - patch + 1)
-            x0 = rng.integers(0, img.shape[1] - patch + 1)
-            x = img[y0 : y0 + patch, x0 : x0 + patch]
-            y = tgt[y0 : y0 + patch, x0 : x0 + patch]
-            k = rng.integers(4)
-            x, y = np.rot90(x, k), np.rot90(y, k)
-            if rng.random() < 0.5:
-                x, y = x[:, ::-1], y[:, ::-1]
-            # intensity: gamma, gain, offset, noise (another camera, stain or exposure)
-            x = np.clip(x, 0, None) ** rng.uniform(0.7, 1.4) * rng.uniform(0.7, 1.3) + rng.normal(0, 0.05)
-            x = x + rng.normal(0, rng.uniform(0, 0.03), x.shape)
-            xs.append(np.ascontiguousarray(x))
-            ys.append(np.ascontiguousarray(y))
-        x = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32))
-        y = torch.from_numpy(np.stack(ys))
+        model.train()
+        pairs = [_sample(*data[rng.integers(len(data))], patch, rng) for _ in range(batch)]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
+        y = torch.from_numpy(np.stack([p[1] for p in pairs]))
         loss = loss_fn(model(x), y)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
-        if it % 10 == 0 or it == iterations - 1:
-            progress((it + 1) / iterations, f"iteration {it + 1}/{iterations}: loss {loss.item():.3f}")
+        message = f"iteration {it + 1}/{iterations}: loss {loss.item():.3f}"
+        if validation and ((it + 1) % check_every == 0 or it == iterations - 1):
+            model.eval()
+            history.append((it + 1, _validation_f1(model, validation)))
+            if best is None or history[-1][1] > best[1]:
+                best = (it + 1, history[-1][1], {k: v.clone() for k, v in model.state_dict().items()})
+            message += f", validation F1 {history[-1][1]:.3f} (best {best[1]:.3f} at {best[0]})"
+        if it % 10 == 0 or it == iterations - 1 or "validation" in message:
+            progress((it + 1) / iterations, message)
+    if best is not None:
+        model.load_state_dict(best[2])
     model.eval()
-    model.widths = tuple(widths)
+    model.history = history
     return model
 
 
@@ -214,8 +254,63 @@ def load_model(path: str | os.PathLike):
     return model
 
 
-def load_predictor(path: str | os.PathLike):
-    """A function ``image2d -> (3, Y, X)`` class probabilities, from a model file."""
+def shipped_model() -> Path:
+    """The ONNX model that ships with the package (trained by ``imgsuite nuclei-train --dsb2018``)."""
+    return SHIPPED_MODEL
+
+
+class OnnxPredictor:
+    """Class probabilities from an ONNX model file, run by onnxruntime (no torch).
+
+    One pass of the (normalised, padded) plane; ``threads`` caps onnxruntime's CPU threads.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ImgSuiteError("the nuclei model needs onnxruntime: pip install onnxruntime") from None
+        path = Path(path)
+        if not path.is_file():
+            raise ImgSuiteError("model file not found", path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or min(os.cpu_count() or 1, 4))
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            meta = self.session.get_modelmeta().custom_metadata_map
+            if meta.get("format") != ONNX_FORMAT:
+                raise ValueError(f"format {meta.get('format')!r}, expected {ONNX_FORMAT!r}")
+            self.widths = tuple(int(w) for w in meta["widths"].split(","))
+        except Exception as exc:
+            reason = str(exc).splitlines()[0][:80]
+            raise ImgSuiteError(
+                f"not an imgsuite nuclei model (made by imgsuite nuclei-train): {reason}", path
+            ) from None
+        self.note = meta.get("note", "")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        if image.ndim != 2:
+            raise ImgSuiteError("the nuclei model works on 2D planes (stacks: use adaptive or otsu)")
+        x = normalise(image)
+        stride = 2 ** (len(self.widths) - 1)
+        x = np.pad(x, [(0, (-s) % stride) for s in x.shape], mode="reflect")
+        logits = self.session.run(None, {"image": x[None, None]})[0][0]
+        logits = logits - logits.max(axis=0, keepdims=True)
+        prob = np.exp(logits)
+        prob /= prob.sum(axis=0, keepdims=True)
+        return prob[:, : image.shape[0], : image.shape[1]]
+
+
+def load_predictor(path: str | os.PathLike | None = None):
+    """A function ``image2d -> (3, Y, X)`` class probabilities, from a model file.
+
+    ``.onnx`` files run with onnxruntime (one pass); torch files (``.pt``) with torch (the 8
+    flips/rotations averaged). ``None`` = the shipped model (:func:`shipped_model`).
+    """
+    if path is None or str(path).lower().endswith(".onnx"):
+        return OnnxPredictor(SHIPPED_MODEL if path is None else path)
     model = load_model(path)
 
     def predictor(image: np.ndarray) -> np.ndarray:
@@ -227,25 +322,120 @@ def load_predictor(path: str | os.PathLike):
     return predictor
 
 
+def export_onnx(model, path: str | os.PathLike, note: str = "") -> None:
+    """Write the model as ONNX (input ``image`` (1, 1, H, W) normalised, output ``logits`` (1, 3, H, W)).
+
+    H and W are free (multiples of the U-Net's stride); batch norm is folded into the convolutions.
+    ``note`` and the widths go into the file's metadata. Only onnxruntime is needed to run it.
+    """
+    import io
+
+    import onnx
+
+    from ..io.atomic import atomic_path
+
+    torch = _torch()
+    model.eval()
+    buffer = io.BytesIO()
+    stride = 2 ** (len(model.widths) - 1)
+    torch.onnx.export(
+        model, torch.zeros(1, 1, 4 * stride, 4 * stride), buffer, dynamo=False, opset_version=17,
+        input_names=["image"], output_names=["logits"],
+        dynamic_axes={"image": {2: "height", 3: "width"}, "logits": {2: "height", 3: "width"}},
+    )  # fmt: skip
+    _check_parity(model, buffer.getvalue(), stride)
+    proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in (("format", ONNX_FORMAT), ("widths", ",".join(map(str, model.widths))), ("note", note)):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+
+
+def _check_parity(model, onnx_bytes: bytes, stride: int) -> None:
+    """The exported graph must give torch's logits (on a random plane of an odd, non-square size)."""
+    import onnxruntime as ort
+
+    torch = _torch()
+    x = np.random.default_rng(0).random((1, 1, 5 * stride, 7 * stride), dtype=np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    worst = float(np.max(np.abs(got - expected)))
+    if worst > 1e-3 * max(1.0, float(np.max(np.abs(expected)))):
+        raise ImgSuiteError(f"the ONNX export differs from the torch model by {worst:.3g}: not written")
+
+
+def read_pair(image_path: str | os.PathLike, mask_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """A 2D training image (TIFF or PNG; colour made grey) and its instance mask, same shape."""
+    import imageio.v3 as iio
+    import tifffile
+
+    def read(path):
+        path = str(path)
+        return tifffile.imread(path) if path.lower().endswith((".tif", ".tiff")) else iio.imread(path)
+
+    try:
+        img, lab = read(image_path), read(mask_path)
+    except Exception as exc:
+        raise ImgSuiteError(f"cannot read training pair: {exc}", image_path) from None
+    if img.ndim == 3 and img.shape[-1] in (3, 4):
+        img = img[..., :3].mean(axis=-1)
+    if img.shape != lab.shape or img.ndim != 2:
+        raise ImgSuiteError(f"image {img.shape} and mask {lab.shape} must be the same 2D shape", mask_path)
+    return img, lab
+
+
+def dsb2018_split(folder: str | os.PathLike) -> dict[str, list[str]]:
+    """The fixed split by image of ``dsb2018-stage1-nuclei`` used for the shipped model.
+
+    Fluorescence images in ``index.csv`` order: every third from the first is *held out* (never
+    trained on, never used for early stopping), every sixth from the
+    second is *validation* (early stopping), the rest *train*; colour images are left out.
+    Returns image ids per part (``train``, ``validation``, ``held_out``, ``colour``).
+    """
+    import csv
+
+    index = Path(folder) / "index.csv"
+    if not index.is_file():
+        raise ImgSuiteError("no index.csv: not the dsb2018-stage1-nuclei folder", folder)
+    with open(index, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    fluo = [r["id"] for r in rows if r["kind"] == "fluorescence"]
+    parts = {
+        "train": [],
+        "validation": [],
+        "held_out": [],
+        "colour": [r["id"] for r in rows if r["kind"] != "fluorescence"],
+    }
+    for n, name in enumerate(fluo):
+        parts["held_out" if n % 3 == 0 else "validation" if n % 6 == 1 else "train"].append(name)
+    return parts
+
+
 def train_from_files(
     images: list[str],
     masks: list[str],
     output: str | os.PathLike,
     epochs: int = 1200,
     seed: int = 0,
+    validation_images: list[str] = (),
+    validation_masks: list[str] = (),
+    widths=(16, 32, 64, 128),
+    patch: int = 128,
     progress: ProgressCallback | None = None,
 ) -> None:
-    """``imgsuite nuclei-train``: read TIFF pairs, train, write the model file."""
-    import tifffile
-
-    pairs = []
-    for i, m in zip(images, masks):
-        try:
-            img, lab = tifffile.imread(i), tifffile.imread(m)
-        except Exception as exc:
-            raise ImgSuiteError(f"cannot read training pair: {exc}", i) from None
-        if img.shape != lab.shape or img.ndim != 2:
-            raise ImgSuiteError(f"image {img.shape} and mask {lab.shape} must be the same 2D shape", m)
-        pairs.append((img, lab))
-    model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, progress=progress)
-    save_model(model, output, note="trained on: " + ", ".join(os.path.basename(i) for i in images))
+    """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt)."""
+    pairs = [read_pair(i, m) for i, m in zip(images, masks)]
+    validation = [read_pair(i, m) for i, m in zip(validation_images, validation_masks)]
+    model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,
+                       patch=patch, validation=validation or None, progress=progress)  # fmt: skip
+    note = "trained on: " + ", ".join(os.path.basename(i) for i in images)
+    if validation:
+        note += "; early stopping on: " + ", ".join(os.path.basename(i) for i in validation_images)
+        note += "; validation F1 by iteration: " + ", ".join(f"{i}:{f:.3f}" for i, f in model.history)
+    note += f"; iterations {epochs}, seed {seed}, patch {patch}"
+    if str(output).lower().endswith(".onnx"):
+        export_onnx(model, output, note)
+    else:
+        save_model(model, output, note)
