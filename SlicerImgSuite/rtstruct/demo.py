@@ -25,6 +25,7 @@ ORDER = 20
 def run(ctx) -> None:
     from ..mrml.segmentations import segmentation_node_from_masks
     from ..mrml.tables import plot_from_table, table_node_from_rows
+    from ..mrml.volumes import volume_node_from_image
 
     p = ctx.phantom
     out = ctx.outdir / "rtstruct"
@@ -59,6 +60,8 @@ def run(ctx) -> None:
         )
 
     dose = read_rtdose(p.rtdose)
+    dose_node = volume_node_from_image(ctx.scene, dose, "Phantom RTDOSE (Gy)")
+    dose_node.SetAttribute("DICOM.Modality", "RTDOSE")  # shown as a colour wash over the CT
     fig, ax = plt.subplots(figsize=(7, 4.2))
     samples = {m.roi.name: dose_samples(m, dose, p.ct) for m in masks if m.array.size}
     top = max(float(d.max()) for d, _ in samples.values() if d.size)

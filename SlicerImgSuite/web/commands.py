@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help="initial view layout")
-    p.add_argument("--volume", help="name of the volume behind the slices (default: the largest)")
+    p.add_argument("--volume", help="name of the volume behind the slices (default: the planning CT)")
     p.add_argument("--open-browser", action="store_true", help="open the system browser on the page")
     p.set_defaults(func=run_view)
 
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         "--views", nargs="+", choices=VIEW_NAMES, default=["axial", "coronal", "3d"], help="views, left to right"
     )
     p.add_argument("--size", type=int, nargs=2, default=[400, 400], metavar=("W", "H"), help="pixels per view")
-    p.add_argument("--volume", help="name of the volume behind the slices (default: the largest)")
+    p.add_argument("--volume", help="name of the volume behind the slices (default: the planning CT)")
     p.add_argument("--focus", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS point (mm) the slices cross")
     p.set_defaults(func=run_screenshot)
 
