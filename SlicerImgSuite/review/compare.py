@@ -246,8 +246,7 @@ def compare_structure_sets(
     for src in (ref_src, test_src):
         if hasattr(src, "check_frame_of_reference"):
             src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
-    ref_names = list(ref_src.names() if hasattr(ref_src, "names") else ref_src)
-    test_names = list(test_src.names() if hasattr(test_src, "names") else test_src)
+    ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
     pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
     ref_shapes = shapes_of(ref_src, grid, sub_progress(progress, 0.02, 0.15))
     test_shapes = shapes_of(test_src, grid, sub_progress(progress, 0.15, 0.3))
@@ -258,6 +257,13 @@ def compare_structure_sets(
         rows.append({"reference": r, "test": t, **structure_metrics(ref_shapes[r], test_shapes[t], spacing, tolerance_mm)})
     progress(1.0, "compared")
     return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+
+
+def _structure_names(source) -> list[str]:
+    """Names of the structures to compare: an RTSTRUCT's ROIs with closed contours (markers are left out)."""
+    if hasattr(source, "rois"):
+        return [r.name for r in source.rois if r.closed]
+    return list(source)
 
 
 def _frame_of(referenced_ct) -> str:
