@@ -147,7 +147,9 @@ def test_dice_and_hausdorff_as_plastimatch(shared_data, tmp_path):
         for tag in ("0", offset):
             ss = read_rtstruct(base / "STRUCTURES_3mm" / f"{shape}_30_{tag}.dcm")
             m = [m for m in rasterize(ss, ct) if m.array.size][0]
-            full = sitk.Resample(m.image(Grid.of(ct)), ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+            full = sitk.Resample(
+                m.image(Grid.of(ct)), ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+            )
             sitk.WriteImage(full, str(tmp_path / f"{tag}.nrrd"))
             masks[tag] = full
         theirs = plastimatch_dice(tmp_path / "0.nrrd", tmp_path / f"{offset}.nrrd")

@@ -169,7 +169,9 @@ class Comparison:
     grid: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()} for s in self.structures]
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()} for s in self.structures
+        ]
         return {
             "tolerance_mm": self.tolerance_mm,
             "structures": rows,
@@ -254,7 +256,9 @@ def compare_structure_sets(
     rows = []
     for n, (r, t) in enumerate(pairs):
         progress(0.3 + 0.7 * n / max(len(pairs), 1), f"comparing {r} with {t}")
-        rows.append({"reference": r, "test": t, **structure_metrics(ref_shapes[r], test_shapes[t], spacing, tolerance_mm)})
+        rows.append(
+            {"reference": r, "test": t, **structure_metrics(ref_shapes[r], test_shapes[t], spacing, tolerance_mm)}
+        )
     progress(1.0, "compared")
     return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
 

@@ -156,7 +156,9 @@ def structure_masks(structures, referenced_ct) -> tuple[dict[str, np.ndarray], d
     out = {}
     for name, (mask, _) in masks.items():
         if mask.GetSize() != image.GetSize():
-            raise ImgSuiteError(f"mask {name!r} is not on the referenced CT grid ({mask.GetSize()} vs {image.GetSize()})")
+            raise ImgSuiteError(
+                f"mask {name!r} is not on the referenced CT grid ({mask.GetSize()} vs {image.GetSize()})"
+            )
         out[name] = sitk.GetArrayFromImage(mask) != 0
     return out, {n: tuple(c) for n, (_, c) in masks.items()}, ref
 
@@ -270,4 +272,3 @@ def _lab(dicom_lab) -> tuple[float, float, float]:
     """DICOM's scaled 16-bit CIELab to (L 0-100, a, b -128..127)."""
     L, a, b = (int(v) for v in dicom_lab)
     return L * 100.0 / 65535.0, a * 255.0 / 65535.0 - 128.0, b * 255.0 / 65535.0 - 128.0
-

@@ -125,7 +125,9 @@ def inside_on_box(shape: Shape, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return out
 
 
-def contour_pieces(slices: dict[int, list[np.ndarray]], spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def contour_pieces(
+    slices: dict[int, list[np.ndarray]], spacing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split every contour edge into pieces of at most PIECE_MM: (start, end) in mm (x, y) and the slice k of each."""
     starts, ends, ks = [], [], []
     for k, polygons in slices.items():

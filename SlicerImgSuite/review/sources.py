@@ -148,4 +148,3 @@ def mask_shape(name: str, mask: sitk.Image, reference: sitk.Image, color=(255, 0
             rings = find_contours(np.pad(box[z], 1).astype(np.uint8), 0.5)
             slices[z0 + z] = [r[:-1, ::-1] - 1.0 + (x0, y0) for r in rings if len(r) > 3]
     return Shape(name, (x0, y0, z0), np.ascontiguousarray(box), slices, tuple(color))
-
