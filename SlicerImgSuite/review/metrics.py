@@ -38,7 +38,7 @@ import numpy as np
 
 CUBE_CORNERS = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
 PIECE_MM = 0.5  # contour edges are split into pieces this long (at most) for the distance queries
-NEAREST = 6  # candidate pieces / triangles per exact distance query
+NEAREST = 4  # candidate pieces / triangles per exact distance query
 METRICS = (
     "dice", "jaccard", "volume_ref_cc", "volume_test_cc", "volume_diff_pct", "hd", "hd95", "msd", "surface_dice",
     "apl", "centroid_shift_mm",
@@ -154,42 +154,48 @@ class PlanarDistance:
         from scipy.spatial import cKDTree
 
         self.a, self.b, self.k = contour_pieces(slices, spacing)
+        self.k = self.k.astype(np.int64)
         self.far = 1e6  # slices are kept apart by this much in the tree
         centres = 0.5 * (self.a + self.b)
         self.tree = cKDTree(np.column_stack([centres, self.k * self.far])) if len(self.k) else None
 
-    def __call__(self, xy_mm: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """Distance (mm) from each (x, y) mm point on slice ``k`` to that slice's contours (inf when it has none)."""
+    def __call__(self, xy_mm: np.ndarray, k: np.ndarray, limit: float = np.inf) -> np.ndarray:
+        """Distance (mm) from each (x, y) mm point on slice ``k`` to that slice's contours.
+
+        inf when the slice has none, or when the distance exceeds ``limit`` (a bound makes far points cheap).
+        """
+        from .kernels import min_segment_distance
+
         if self.tree is None or not len(k):
             return np.full(len(k), np.inf)
+        k = np.asarray(k, np.int64)
         nearest = min(NEAREST, len(self.k))
-        _, idx = self.tree.query(np.column_stack([xy_mm, np.asarray(k, float) * self.far]), k=nearest)
-        idx = idx.reshape(len(k), nearest)
-        a, b = self.a[idx], self.b[idx]
-        ab = b - a
-        t = np.einsum("nkd,nkd->nk", xy_mm[:, None] - a, ab) / np.maximum(np.einsum("nkd,nkd->nk", ab, ab), 1e-18)
-        closest = a + np.clip(t, 0.0, 1.0)[..., None] * ab
-        d = np.linalg.norm(xy_mm[:, None] - closest, axis=2)
-        d[self.k[idx] != np.asarray(k)[:, None]] = np.inf
-        return d.min(axis=1)
+        _, idx = self.tree.query(np.column_stack([xy_mm, k * self.far]), k=nearest, distance_upper_bound=limit)
+        idx = np.asarray(idx, np.int64).reshape(len(k), nearest)
+        idx[idx >= len(self.k)] = -1
+        return min_segment_distance(np.ascontiguousarray(xy_mm, float), k, self.a, self.b, self.k, idx)
 
 
 def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """The shape's signed distance (mm, negative inside) on the box ``[lo, hi)``, exact where the surface passes.
 
-    In-plane distances to the slice's contours where a cube of the box changes sign; elsewhere only the sign
-    matters (±far). Slices without contours mirror their neighbour (the half-slice end caps).
+    In-plane distances to the slice's contours where a cube of the box changes sign, up to ``far`` (ten voxels);
+    elsewhere only the sign matters (±far). A slice without contours beyond one with them closes it as a dome
+    (:func:`_cap`).
     """
+    from .kernels import splat_segment_distances
+
     inside = inside_on_box(shape, lo, hi)
     far = 10.0 * float(spacing.max())
     sdf = np.where(inside, -far, far).astype(np.float32)
     need = needed_points(inside)
+    dist = np.full(inside.shape, far, np.float32)
+    seg, seg_k = _box_segments(shape.slices, lo, hi)
+    splat_segment_distances(dist, need, seg, seg_k, float(spacing[0]), float(spacing[1]), far)
     kk, jj, ii = np.nonzero(need)
     k_global = kk + lo[2]
     has = np.isin(k_global, np.fromiter(shape.slices.keys(), int, len(shape.slices)))
-    dist = PlanarDistance(shape.slices, spacing)
-    xy = np.column_stack([(ii[has] + lo[0]) * spacing[0], (jj[has] + lo[1]) * spacing[1]])
-    d = np.minimum(dist(xy, k_global[has]), far)
+    d = dist[kk[has], jj[has], ii[has]]
     sdf[kk[has], jj[has], ii[has]] = np.where(inside[kk[has], jj[has], ii[has]], -d, d)
     # end caps: a needed point of a slice without contours takes the largest depth of an inside neighbour slice
     kk, jj, ii = kk[~has], jj[~has], ii[~has]
@@ -206,6 +212,20 @@ def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.nd
     outside = ~inside[kk, jj, ii]
     sdf[kk[outside], jj[outside], ii[outside]] = np.where(mirror[outside] > 0, mirror[outside], far)
     return sdf
+
+
+def _box_segments(slices: dict[int, list[np.ndarray]], lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every contour edge of the slices inside the box: (x0, y0, x1, y1) in box index units, and its box slice."""
+    segs, ks = [], []
+    for k, polygons in slices.items():
+        if lo[2] <= k < hi[2]:
+            for polygon in polygons:
+                p = np.asarray(polygon, float)[:, :2] - lo[:2]
+                segs.append(np.column_stack([p, np.roll(p, -1, axis=0)]))
+                ks.append(np.full(len(p), k - lo[2], np.int64))
+    if not segs:
+        return np.zeros((0, 4)), np.zeros(0, np.int64)
+    return np.concatenate(segs), np.concatenate(ks)
 
 
 def _cap(depth: np.ndarray, deepest: np.ndarray) -> np.ndarray:
@@ -248,56 +268,19 @@ def surface_of(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray
     return Surface(np.ascontiguousarray(verts), faces[:, ::-1].astype(np.int64))  # keep outward orientation
 
 
-def closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Closest points on triangles (a, b, c) to points p (all (N, 3)); Ericson's region tests, vectorised."""
-    ab, ac, ap = b - a, c - a, p - a
-    d1, d2 = _dot(ab, ap), _dot(ac, ap)
-    bp = p - b
-    d3, d4 = _dot(ab, bp), _dot(ac, bp)
-    cp = p - c
-    d5, d6 = _dot(ab, cp), _dot(ac, cp)
-    va = d3 * d6 - d5 * d4
-    vb = d5 * d2 - d1 * d6
-    vc = d1 * d4 - d3 * d2
-    denom = va + vb + vc
-    denom = np.where(np.abs(denom) < 1e-18, 1e-18, denom)
-    v, w = vb / denom, vc / denom
-    out = a + v[:, None] * ab + w[:, None] * ac  # inside the face
-    bc_t = (d4 - d3) / np.maximum((d4 - d3) + (d5 - d6), 1e-18)
-    ab_t = d1 / np.maximum(d1 - d3, 1e-18)
-    ac_t = d2 / np.maximum(d2 - d6, 1e-18)
-    cases = [  # later cases override earlier ones: edges, then vertices (Ericson's order, reversed)
-        ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), b + bc_t[:, None] * (c - b)),
-        ((vb <= 0) & (d2 >= 0) & (d6 <= 0), a + ac_t[:, None] * ac),
-        ((vc <= 0) & (d1 >= 0) & (d3 <= 0), a + ab_t[:, None] * ab),
-        ((d6 >= 0) & (d5 <= d6), c),
-        ((d3 >= 0) & (d4 <= d3), b),
-        ((d1 <= 0) & (d2 <= 0), a),
-    ]
-    for where, value in cases:
-        out = np.where(where[:, None], value, out)
-    return out
-
-
-def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.einsum("nd,nd->n", x, y)
-
-
 def distances_to_surface(points: np.ndarray, surface: Surface) -> np.ndarray:
     """Exact distance (mm) from points to a triangulated surface (candidates: nearest triangle centres)."""
     from scipy.spatial import cKDTree
 
+    from .kernels import min_triangle_distance
+
     if not len(surface.faces):
         return np.full(len(points), np.inf)
     tri = surface.vertices[surface.faces]
-    tree = cKDTree(tri.mean(axis=1))
     nearest = min(NEAREST, len(tri))
-    _, idx = tree.query(points, k=nearest)
-    idx = idx.reshape(len(points), nearest)
-    p = np.repeat(points, nearest, axis=0)
-    t = tri[idx.ravel()]
-    q = closest_on_triangles(p, t[:, 0], t[:, 1], t[:, 2])
-    return np.linalg.norm(p - q, axis=1).reshape(len(points), nearest).min(axis=1)
+    _, idx = cKDTree(tri.mean(axis=1)).query(points, k=nearest, workers=-1)
+    idx = np.asarray(idx, np.int64).reshape(len(points), nearest)
+    return min_triangle_distance(np.ascontiguousarray(points, float), surface.vertices, surface.faces, idx)
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
