@@ -38,7 +38,9 @@ def perturbed(rs: Path, ct: Path, out: Path, seed: int = 2) -> Path:
         centre = pts.mean(axis=0)
         shift = np.append(rng.uniform(-3, 3, 2), 0.0)
         scale = rng.uniform(0.94, 1.06)
-        contours = [np.column_stack([(c[:, :2] - centre[:2]) * scale + centre[:2] + shift[:2], c[:, 2]]) for c in roi.closed]
+        contours = [
+            np.column_stack([(c[:, :2] - centre[:2]) * scale + centre[:2] + shift[:2], c[:, 2]]) for c in roi.closed
+        ]
         rois.append({"name": roi.name, "color": roi.color, "contours": contours})
     write_rtstruct(out, reference_series(ct), rois)
     return out

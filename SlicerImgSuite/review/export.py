@@ -141,6 +141,36 @@ def export_reviewed_rtstruct(
     )
 
 
+def review_state_from_rtstruct(path: str | os.PathLike) -> ReviewState:
+    """The statuses an exported RTSTRUCT carries (ROIObservationLabel; reviewer, time and comment when written)."""
+    import re
+
+    import pydicom
+
+    from .state import STATUSES, StructureReview
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+    structures = {}
+    for obs in ds.get("RTROIObservationsSequence", []):
+        name = names.get(int(obs.get("ReferencedROINumber", -1)))
+        status = str(obs.get("ROIObservationLabel", ""))
+        if name is None or status not in STATUSES:
+            continue
+        review = StructureReview(status)
+        found = re.match(r"^\S+ by (.*) at (\S+?)(?:: (.*))?$", str(obs.get("ROIObservationDescription", "")), re.S)
+        if found:
+            review.reviewer, review.time, review.comment = found.group(1), found.group(2), found.group(3) or ""
+        structures[name] = review
+    return ReviewState(structures=structures)
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where the review JSON of an exported file goes: ``RS.dcm`` -> ``RS.review.json``."""
+    path = Path(path)
+    return path.with_name(path.name.split(".")[0] + ".review.json")
+
+
 def structure_masks(structures, referenced_ct) -> tuple[dict[str, np.ndarray], dict[str, tuple], object]:
     """Every structure as a full boolean array (z, y, x) on the CT grid, its colour, and the CT's ReferenceSeries."""
     from ..rtstruct.rasterize import rasterize

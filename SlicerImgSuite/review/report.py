@@ -158,7 +158,9 @@ def write_review_report(
             f"{row['reference']} (solid) vs {row['test']} (dashed, white): axial, coronal, sagittal through the "
             f"centroid; Dice {format_value('dice', row['dice'])}, HD95 {format_value('hd95', row['hd95'])} mm"
         )
-        parts.append(f"<figure><img src='{_png_data(picture)}'><figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img src='{_png_data(picture)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     parts.append("</body></html>")
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(parts), encoding="utf-8")
