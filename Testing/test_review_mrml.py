@@ -162,3 +162,76 @@ def test_review_state_json_round_trip(reviewed, tmp_path):
     with pytest.raises(Exception, match="unknown review status"):
         again.set_status("GTV", "fine", reviewer="x")
     assert from_segment_tags  # the tag functions are exercised on real MRML above
+
+
+def test_dicom_plugin_examines_and_loads_the_demo_folder(mrml, phantom):
+    """RTSTRUCT and RTDOSE of the phantom's DICOM folder as the browser would offer and load them."""
+    from SlicerImgSuite.review.dicom_plugin import DOSE_COLOR_TABLE, SERIES_ATTRIBUTE, examine_folder, load_loadable
+    from SlicerImgSuite.review.nodes import segment_names
+
+    loadables = {item.kind: item for item in examine_folder(phantom.folder)}
+    assert sorted(loadables) == ["RTDOSE", "RTSTRUCT"]
+    rs = loadables["RTSTRUCT"]
+    ct_uid = pydicom.dcmread(next(phantom.ct_dir.iterdir()), stop_before_pixels=True).SeriesInstanceUID
+    assert rs.referenced_series_uid == ct_uid and len(rs.ct_files) == phantom.ct.GetSize()[2]
+    assert "8 structures" in rs.tooltip
+    seg = load_loadable(mrml, rs)
+    assert segment_names(seg) == list(phantom.masks)
+    again = load_loadable(mrml, rs)  # the CT is read once and reused
+    volumes = [mrml.scene.GetNthNodeByClass(n, "vtkMRMLScalarVolumeNode") for n in range(3)]
+    cts = [v for v in volumes if v is not None and v.GetAttribute(SERIES_ATTRIBUTE) == ct_uid]
+    assert len(cts) == 1 and again is not seg
+    dose_node = load_loadable(mrml, loadables["RTDOSE"])
+    from SlicerImgSuite.mrml.volumes import image_from_volume_node
+
+    dose = sitk.GetArrayFromImage(image_from_volume_node(dose_node))
+    assert dose.max() == pytest.approx(float(sitk.GetArrayViewFromImage(phantom.dose).max()), rel=1e-3)
+    assert dose_node.GetDisplayNode().GetColorNode().GetName() == DOSE_COLOR_TABLE
+    assert dose_node.GetAttribute("DicomRtImport.DoseVolume") == "1"
+    for n, item in enumerate(phantom.masks):  # segments hold the phantom's structures (voxel Dice with the truth)
+        from SlicerImgSuite.mrml.segmentations import masks_from_segmentation_node
+
+        if n == 0:
+            masks = masks_from_segmentation_node(seg, phantom.ct)
+        assert _dice(masks[item], phantom.masks[item]) > 0.9, item
+
+
+def test_compare_nodes_table_and_view_centring(mrml, phantom):
+    """Two segmentation nodes compared on the CT; the worst row first; slice views centred on its centroid."""
+    from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
+    from SlicerImgSuite.review.nodes import centre_slice_views, compare_segmentation_nodes, show_structure
+    from SlicerImgSuite.review.table import table_rows, view_focus
+
+    ref = segmentation_node_from_masks(mrml, phantom.masks, phantom.colors, name="reference")
+    shifted = {n: m for n, m in phantom.masks.items() if n != "RING"}
+    heart = sitk.GetArrayFromImage(phantom.masks["HEART"])
+    shifted["HEART"] = sitk.GetImageFromArray(np.roll(heart, 3, axis=2))  # 3 voxels = 9.6 mm to the left
+    shifted["HEART"].CopyInformation(phantom.ct)
+    test = segmentation_node_from_masks(mrml, shifted, phantom.colors, name="test")
+    c = compare_segmentation_nodes(ref, test)
+    rows = table_rows(c)
+    assert rows[0]["reference"] == "HEART" and c.unmatched_reference == ["RING"]
+    assert rows[0]["centroid_shift_mm"] == pytest.approx(9.6, abs=0.1)
+    assert all(r["dice"] == 1.0 for r in rows[1:])
+    focus = view_focus(c.reference_shapes["HEART"], c.grid)
+    truth = np.argwhere(heart > 0).mean(axis=0)[::-1]  # (i, j, k)
+    lps = np.array(phantom.ct.TransformContinuousIndexToPhysicalPoint(truth.tolist()))
+    assert np.allclose(focus.centroid_lps, lps, atol=1e-6)
+    views = []
+    for name, orientation in (("Red", "Axial"), ("Yellow", "Sagittal"), ("Green", "Coronal")):
+        node = mrml.scene.AddNewNodeByClass("vtkMRMLSliceNode", name)
+        node.SetLayoutName(name)
+        node.SetOrientation(orientation)
+        node.SetDimensions(400, 300, 1)
+        node.SetFieldOfView(250, 187.5, 1)
+        views.append(node)
+    centre_slice_views(views, focus)
+    for node in views:  # each view's centre (slice origin) is the centroid, in RAS
+        centre = [node.GetSliceToRAS().GetElement(r, 3) for r in range(3)]
+        assert np.allclose(centre, focus.centroid_ras, atol=1e-6)
+        assert node.GetFieldOfView()[0] == pytest.approx(focus.field_of_view_mm(), rel=1e-6)
+    show_structure(ref, test, "HEART", "HEART")
+    display = ref.GetDisplayNode()
+    visible = [ref.GetSegmentation().GetNthSegment(n).GetName() for n in range(8)
+               if display.GetSegmentVisibility(ref.GetSegmentation().GetNthSegmentID(n))]  # fmt: skip
+    assert visible == ["HEART"] and not display.GetVisibility2DFill()
