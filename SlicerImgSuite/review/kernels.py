@@ -136,3 +136,19 @@ def splat_segment_distances(out, need, seg, seg_k, sx, sy, limit):
                 d = math.sqrt(ex * ex + ey * ey)
                 if d < out[k, j, i]:
                     out[k, j, i] = d
+
+
+@numba.njit(cache=True)
+def min_distance_near_vertex(points, nearest_vertex, vertices, faces, ring_start, ring_faces):
+    """For each point, the smallest exact distance to the triangles around its nearest vertex (its 1-ring)."""
+    out = np.empty(points.shape[0])
+    for i in range(points.shape[0]):
+        v = nearest_vertex[i]
+        best = np.inf
+        for r in range(ring_start[v], ring_start[v + 1]):
+            f = ring_faces[r]
+            d2 = _triangle_distance2(points[i], vertices[faces[f, 0]], vertices[faces[f, 1]], vertices[faces[f, 2]])
+            if d2 < best:
+                best = d2
+        out[i] = math.sqrt(best)
+    return out

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CUBE_CORNERS = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
-PIECE_MM = 0.5  # contour edges are split into pieces this long (at most) for the distance queries
+PIECE_MM = 1.0  # contour edges are split into pieces this long (at most) for the distance queries
 NEAREST = 4  # candidate pieces / triangles per exact distance query
 METRICS = (
     "dice", "jaccard", "volume_ref_cc", "volume_test_cc", "volume_diff_pct", "hd", "hd95", "msd", "surface_dice",
@@ -170,7 +170,8 @@ class PlanarDistance:
             return np.full(len(k), np.inf)
         k = np.asarray(k, np.int64)
         nearest = min(NEAREST, len(self.k))
-        _, idx = self.tree.query(np.column_stack([xy_mm, k * self.far]), k=nearest, distance_upper_bound=limit)
+        query = np.column_stack([xy_mm, k * self.far])
+        _, idx = self.tree.query(query, k=nearest, distance_upper_bound=limit, workers=-1)
         idx = np.asarray(idx, np.int64).reshape(len(k), nearest)
         idx[idx >= len(self.k)] = -1
         return min_segment_distance(np.ascontiguousarray(xy_mm, float), k, self.a, self.b, self.k, idx)
@@ -179,14 +180,15 @@ class PlanarDistance:
 def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """The shape's signed distance (mm, negative inside) on the box ``[lo, hi)``, exact where the surface passes.
 
-    In-plane distances to the slice's contours where a cube of the box changes sign, up to ``far`` (ten voxels);
+    In-plane distances to the slice's contours where a cube of the box changes sign, up to ``far`` (ten pixels,
+    at least two slices);
     elsewhere only the sign matters (±far). A slice without contours beyond one with them closes it as a dome
     (:func:`_cap`).
     """
     from .kernels import splat_segment_distances
 
     inside = inside_on_box(shape, lo, hi)
-    far = 10.0 * float(spacing.max())
+    far = max(10.0 * float(spacing[:2].max()), 2.0 * float(spacing[2]))
     sdf = np.where(inside, -far, far).astype(np.float32)
     need = needed_points(inside)
     dist = np.full(inside.shape, far, np.float32)
@@ -263,24 +265,34 @@ def surface_of(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray
     if shape.empty:
         return Surface(np.zeros((0, 3)), np.zeros((0, 3), int))
     sdf = signed_distance(shape, lo, hi, spacing)
-    verts, faces, _, _ = marching_cubes(sdf, 0.0, spacing=tuple(spacing[::-1]), allow_degenerate=False)
+    verts, faces, _, _ = marching_cubes(
+        sdf, 0.0, spacing=tuple(spacing[::-1]), allow_degenerate=False, mask=needed_points(sdf < 0)
+    )
     verts = verts[:, ::-1] + lo * spacing  # (z, y, x) -> (x, y, z), box -> grid
     return Surface(np.ascontiguousarray(verts), faces[:, ::-1].astype(np.int64))  # keep outward orientation
 
 
 def distances_to_surface(points: np.ndarray, surface: Surface) -> np.ndarray:
-    """Exact distance (mm) from points to a triangulated surface (candidates: nearest triangle centres)."""
+    """Exact distance (mm) from points to a triangulated surface.
+
+    The closest point is searched on the triangles around the surface vertex nearest to each point (its
+    1-ring), which holds it on a marching-cubes mesh except where a point faces a sliver's long edge.
+    """
     from scipy.spatial import cKDTree
 
-    from .kernels import min_triangle_distance
+    from .kernels import min_distance_near_vertex
 
     if not len(surface.faces):
         return np.full(len(points), np.inf)
-    tri = surface.vertices[surface.faces]
-    nearest = min(NEAREST, len(tri))
-    _, idx = cKDTree(tri.mean(axis=1)).query(points, k=nearest, workers=-1)
-    idx = np.asarray(idx, np.int64).reshape(len(points), nearest)
-    return min_triangle_distance(np.ascontiguousarray(points, float), surface.vertices, surface.faces, idx)
+    _, nearest = cKDTree(surface.vertices).query(points, k=1, workers=-1)
+    order = np.argsort(surface.faces.ravel(), kind="stable")
+    ring_faces = (order // 3).astype(np.int64)
+    counts = np.bincount(surface.faces.ravel(), minlength=len(surface.vertices))
+    ring_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return min_distance_near_vertex(
+        np.ascontiguousarray(points, float), np.asarray(nearest, np.int64), surface.vertices, surface.faces,
+        ring_start, ring_faces,
+    )  # fmt: skip
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
