@@ -87,7 +87,7 @@ async function select(name){
   const row = rows.find(s => s.name === name);
   document.getElementById("comment").value = row ? row.comment : "";
   document.getElementById("title").textContent = name;
-  const answer = await (await fetch(api("/api/focus?name=" + encodeURIComponent(name)))).json();
+  const answer = row && row.focus ? row.focus : await (await fetch(api("/api/focus?name=" + encodeURIComponent(name)))).json();
   if(ticket !== selecting) return;  // a later click won
   focus = answer;
   draw();

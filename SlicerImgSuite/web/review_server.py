@@ -38,6 +38,12 @@ class ReviewServer(ThreadingHTTPServer):
         self.page = PAGE
         super().__init__(address, ReviewHandler)
 
+    def handle_error(self, request, client_address):
+        """A picture the browser no longer wants (a newer click replaced it) closes the socket: not an error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]

@@ -49,6 +49,7 @@ class ReviewSession:
     state: object
     reviewer: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _focus: dict = field(default_factory=dict, repr=False)
 
     @property
     def state_path(self) -> Path:
@@ -81,6 +82,7 @@ class ReviewSession:
                         "comment": review.comment,
                         "reviewer": review.reviewer or "",
                         "color": "#{:02x}{:02x}{:02x}".format(*row["color"]),
+                        "focus": self.focus(row["reference"]),  # the page centres the views without asking again
                         **cells,
                     }
                 )
@@ -101,6 +103,11 @@ class ReviewSession:
 
     def focus(self, name: str) -> dict:
         """The voxel (i, j, k) through the structure's centroid and the field of view (mm) that holds it."""
+        if name not in self._focus:
+            self._focus[name] = self._find_focus(name)
+        return self._focus[name]
+
+    def _find_focus(self, name: str) -> dict:
         from ..review.table import view_focus
 
         shape = self.comparison.reference_shapes.get(name)
@@ -213,13 +220,21 @@ def _plane(image: sitk.Image, view: str, index: int) -> tuple[np.ndarray, float,
 
 
 def _shape_plane(shape, grid: sitk.Image, view: str, index: int) -> np.ndarray:
-    """The shape's mask on one slice of the grid (bool, oriented as :func:`_plane`)."""
-    full = _full_mask(shape, grid)
+    """The shape's mask on one slice of the grid (bool, oriented as :func:`_plane`), cut from its box only."""
+    nx, ny, nz = grid.GetSize()
+    i, j, k = shape.offset
+    dz, dy, dx = shape.mask.shape
     if view == "axial":
-        return full[index]
-    if view == "coronal":
-        return full[:, index, :][::-1]
-    return full[:, :, index][::-1]
+        plane = np.zeros((ny, nx), bool)
+        if k <= index < k + dz:
+            plane[j : j + dy, i : i + dx] = shape.mask[index - k]
+        return plane
+    plane = np.zeros((nz, nx if view == "coronal" else ny), bool)
+    if view == "coronal" and j <= index < j + dy:
+        plane[k : k + dz, i : i + dx] = shape.mask[:, index - j, :]
+    elif view == "sagittal" and i <= index < i + dx:
+        plane[k : k + dz, j : j + dy] = shape.mask[:, :, index - i]
+    return plane[::-1]
 
 
 def _edge(mask: np.ndarray) -> np.ndarray:
