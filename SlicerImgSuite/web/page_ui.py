@@ -22,7 +22,7 @@ _ORIENTATION_NAMES = {"Red": "Axial", "Green": "Coronal", "Yellow": "Sagittal"}
 _EDGE_STYLES = {
     "left": "left:6px;top:50%;",
     "right": "right:6px;top:50%;",
-    "top": "top:4px;left:50%;",
+    "top": "top:22px;left:50%;",  # under the name bar
     "bottom": "bottom:30px;left:50%;",  # above trame-slicer's slice slider
 }
 
