@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS
+from test_web_browser import browser_page
 
 SECTIONS = ("Phantom patient (DICOM CT series)", "RT structure sets", "Dose on the CT and dose-volume histograms")
 
@@ -26,23 +26,15 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rendered(demo, tmp_path_factory):
     """(page text, image facts, full-page PNG) of report.html in chromium."""
-    from playwright.sync_api import sync_playwright
-
     folder = os.environ.get("IMGSUITE_SCREENSHOTS") or tmp_path_factory.mktemp("report-shot")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(demo.as_uri(), timeout=30_000)
-            page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
-            images = page.evaluate(
-                "Array.from(document.images).map(i => ({src: i.getAttribute('src'), natural: i.naturalWidth, "
-                "shown: i.getBoundingClientRect().width, link: i.closest('a') && i.closest('a').getAttribute('href')}))"
-            )
-            text = page.inner_text("body")
-            png = page.screenshot(path=str(os.path.join(folder, "report.png")), full_page=True)
-        finally:
-            browser.close()
+    all_loaded = "Array.from(document.images).every(i => i.complete)"
+    with browser_page(demo.as_uri(), all_loaded, size=(1400, 900)) as page:
+        images = page.evaluate(
+            "Array.from(document.images).map(i => ({src: i.getAttribute('src'), natural: i.naturalWidth, "
+            "shown: i.getBoundingClientRect().width, link: i.closest('a') && i.closest('a').getAttribute('href')}))"
+        )
+        text = page.inner_text("body")
+        png = page.screenshot(path=str(os.path.join(folder, "report.png")), full_page=True)
     return text, images, png
 
 

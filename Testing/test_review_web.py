@@ -7,10 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,7 +18,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from PIL import Image
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S, _free_port, _stop
+from test_web_browser import _free_port, _stop, browser_page, start_imgsuite
 
 SHIFT_VOXELS = 2
 
@@ -42,26 +39,12 @@ def review_inputs(phantom, tmp_path_factory):
 
 def _start(inputs, output, port):
     reference, test, ct, dose = inputs
-    command = [sys.executable, "-m", "SlicerImgSuite.cli", "review", "--reference", str(reference), "--test", str(test),
-               "--referenced-ct", str(ct), "--dose", str(dose), "--reviewer", "Dr Test", "--output", str(output),
-               "--port", str(port), "--quiet"]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
-    seen = []
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        assert process.poll() is None, f"imgsuite review exited early: {''.join(seen)}"
-        assert time.monotonic() < deadline, f"imgsuite review not ready: {''.join(seen)}"
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if "serving at" in line:
-            return process, line.split("serving at ")[1].split()[0]
+    process, line = start_imgsuite(
+        ["review", "--reference", str(reference), "--test", str(test), "--referenced-ct", str(ct), "--dose", str(dose),
+         "--reviewer", "Dr Test", "--output", str(output), "--port", str(port), "--quiet"],
+        marker="serving at",
+    )  # fmt: skip
+    return process, line.split("serving at ")[1].split()[0]
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +63,10 @@ def server(review_inputs, output):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
     _, url = server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 900})
-            page.goto(url, timeout=30_000)
-            page.wait_for_function("document.getElementById('axial').complete && document.getElementById('axial')"
-                                   ".naturalWidth > 100", timeout=30_000)  # fmt: skip
-            yield page
-        finally:
-            browser.close()
+    axial_shown = "document.getElementById('axial').complete && document.getElementById('axial').naturalWidth > 100"
+    with browser_page(url, axial_shown, size=(1500, 900)) as page:
+        yield page
 
 
 def _image(page, testid: str) -> np.ndarray:

@@ -5,6 +5,7 @@ The server runs in its own process group and is stopped at the end; every wait i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
@@ -62,32 +63,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(scene_mrb):
-    """``imgsuite view phantom.mrb`` on a free loopback port; yields (url, port)."""
-    port = _free_port()
+def start_imgsuite(arguments: list[str], marker: str = "serving") -> tuple[subprocess.Popen, str]:
+    """``imgsuite ARGUMENTS`` in its own process group (stopped as a whole by :func:`_stop`); returns the process
+    and its first output line holding ``marker``, waited for at most START_TIMEOUT_S."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "SlicerImgSuite.cli", "view", str(scene_mrb), "--port", str(port), "--quiet"],
+        [sys.executable, "-m", "SlicerImgSuite.cli", *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group: stopped as a whole below
+        start_new_session=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     seen = []
+    deadline = time.monotonic() + START_TIMEOUT_S
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            assert process.poll() is None, f"imgsuite view exited early: {''.join(seen)}"
-            assert time.monotonic() < deadline, f"imgsuite view not ready in {START_TIMEOUT_S} s: {''.join(seen)}"
+            assert process.poll() is None, f"imgsuite {arguments[0]} exited early: {''.join(seen)}"
+            assert time.monotonic() < deadline, f"imgsuite {arguments[0]} not ready: {''.join(seen)}"
             try:
                 line = lines.get(timeout=0.5)
             except queue.Empty:
                 continue
             seen.append(line)
-            if "serving" in line:
-                break
+            if marker in line:
+                return process, line
+    except AssertionError:
+        _stop(process)
+        raise
+
+
+@pytest.fixture(scope="module")
+def server(scene_mrb):
+    """``imgsuite view phantom.mrb`` on a free loopback port; yields (url, port)."""
+    port = _free_port()
+    process, line = start_imgsuite(["view", str(scene_mrb), "--port", str(port), "--quiet"])
+    try:
         assert f"http://127.0.0.1:{port}/" in line
         yield f"http://127.0.0.1:{port}/", port
     finally:
@@ -105,26 +116,33 @@ def _stop(process: subprocess.Popen) -> None:
     assert process.returncode is not None
 
 
-@pytest.fixture(scope="module")
-def page(server):
+@contextlib.contextmanager
+def browser_page(url: str, ready_js: str, size=(1200, 800)):
+    """A chromium page (Debian's, driven by playwright) on ``url`` once ``ready_js`` holds; closed at the end."""
     from playwright.sync_api import sync_playwright
 
-    url, _ = server
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page = browser.new_page(viewport={"width": size[0], "height": size[1]})
             page.goto(url, timeout=30_000)
-            # the views are <img> elements fed by the websocket; wait until four hold a decoded picture
-            page.wait_for_function(
-                "Array.from(document.querySelectorAll('img'))"
-                ".filter(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 50).length >= 4",
-                timeout=30_000,
-            )
-            page.wait_for_timeout(1500)  # let the views settle at their final size
+            page.wait_for_function(ready_js, timeout=30_000)
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    url, _ = server
+    # the views are <img> elements fed by the websocket; wait until four hold a decoded picture
+    four_views = (
+        "Array.from(document.querySelectorAll('img'))"
+        ".filter(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 50).length >= 4"
+    )
+    with browser_page(url, four_views) as page:
+        page.wait_for_timeout(1500)  # let the views settle at their final size
+        yield page
 
 
 def _picture(png_bytes: bytes) -> np.ndarray:
