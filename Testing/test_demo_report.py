@@ -12,7 +12,12 @@ import pytest
 from PIL import Image
 from test_web_browser import browser_page
 
-SECTIONS = ("Phantom patient (DICOM CT series)", "RT structure sets", "Dose on the CT and dose-volume histograms")
+SECTIONS = (
+    "Phantom patient (DICOM CT series)",
+    "RT structure sets",
+    "Dose on the CT and dose-volume histograms",
+    "Gamma analysis (imgsuite gamma)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,7 @@ def test_report_sections_and_pictures_are_there(rendered):
     for title in SECTIONS:
         assert title in text
     sources = [i["src"] for i in images]
-    for name in ("structures.png", "dose_wash.png", "dvh.png", "scene_views.png"):
+    for name in ("structures.png", "dose_wash.png", "dvh.png", "gamma.png", "scene_views.png"):
         assert any(s.endswith(name) for s in sources), (name, sources)
     for image in images:
         assert image["natural"] > 100, image  # decoded, not a broken picture
@@ -68,6 +73,9 @@ def test_dose_statistics_are_in_gy_with_two_decimals(rendered):
     assert [d98, d95, d50, d2, mean] == ["60.00"] * 5 and v20 == "100.0"
     assert float(volume) == pytest.approx(4 / 3 * np.pi * 1.8**3, rel=0.1)
     assert "e-0" not in text  # no 1.846e-08 Gy
+    # gamma of a 3 mm shift: a tighter distance criterion passes fewer points, and not all of them
+    rates = {dta: float(rate) for dta, rate in re.findall(r"3 %/([23]) mm\s+([\d.]+)", text)}
+    assert 0.0 < rates["2"] < rates["3"] <= 100.0 and rates["2"] < 100.0, rates
 
 
 def test_demo_scene_holds_the_dose(demo):
