@@ -245,3 +245,33 @@ def test_concurrent_reviewers_last_write_per_structure_wins_history_kept(session
         assert review.status in ("approved", "rejected")
         assert {c.reviewer for c in review.history} == {"A", "B"}  # neither change is lost
         assert review.history[-1].to_status == review.status  # the last write is the state
+
+
+def test_review_of_a_slicer_scene_takes_its_two_segmentations_and_tags(phantom, tmp_path):
+    from SlicerImgSuite.mrml.mrb import save_mrb
+    from SlicerImgSuite.mrml.scene import new_scene
+    from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
+    from SlicerImgSuite.mrml.volumes import volume_node_from_image
+    from SlicerImgSuite.review.state import ReviewState, to_segment_tags
+    from SlicerImgSuite.web.review_session import open_review
+
+    scene = new_scene(set_global=False)
+    volume_node_from_image(scene, phantom.ct, "Phantom CT").SetAttribute("DICOM.Modality", "CT")
+    reference = segmentation_node_from_masks(scene, phantom.masks, phantom.colors, name="Physician")
+    shifted = dict(phantom.masks)
+    shifted["GTV"] = sitk.GetImageFromArray(np.roll(sitk.GetArrayFromImage(phantom.masks["GTV"]), SHIFT_VOXELS, axis=2))
+    shifted["GTV"].CopyInformation(phantom.ct)
+    segmentation_node_from_masks(scene, shifted, phantom.colors, name="Auto")
+    tags = ReviewState(list(phantom.masks))
+    tags.set_status("HEART", "approved", reviewer="Dr Slicer", comment="as drawn")
+    to_segment_tags(tags, reference)
+    mrb = save_mrb(scene, tmp_path / "scene.mrb")
+    scene.scene.Clear(1)
+
+    session = open_review(mrb, phantom.ct_dir, tmp_path / "out")
+    rows = session.table()
+    assert len(rows) == len(phantom.masks)
+    assert rows[0]["name"] == "GTV" and float(rows[0]["dice"]) < 0.9  # the only structure that moved
+    assert all(float(r["dice"]) > 0.99 for r in rows[1:])
+    heart = next(r for r in rows if r["name"] == "HEART")
+    assert (heart["status"], heart["reviewer"], heart["comment"]) == ("approved", "Dr Slicer", "as drawn")

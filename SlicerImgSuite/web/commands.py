@@ -41,7 +41,12 @@ def register(subparsers) -> None:
         parents=[subparsers.common_parent],
         help="review contours in a web browser: structure table worst first, decisions, DVH, export",
     )
-    p.add_argument("--reference", required=True, help="reference structure set (RTSTRUCT file/folder or .seg.nrrd)")
+    p.add_argument(
+        "--reference",
+        required=True,
+        help="reference structure set: RTSTRUCT file/folder, .seg.nrrd, or a Slicer scene (.mrb: its first "
+        "segmentation of the CT; its second is the test unless --test is given)",
+    )
     p.add_argument("--test", help="test structure set to compare with (RTSTRUCT or .seg.nrrd)")
     p.add_argument("--referenced-ct", required=True, help="the CT series (DICOM folder) the structures belong to")
     p.add_argument("--dose", help="RTDOSE (Gy) for the DVH of the selected structure")

@@ -150,7 +150,9 @@ def open_review(
     Parameters
     ----------
     reference, test : path
-        RTSTRUCT files/folders or ``.seg.nrrd`` files; without ``test`` the reference is reviewed alone.
+        RTSTRUCT files/folders or ``.seg.nrrd`` files; ``reference`` may be a Slicer scene (``.mrb``): its first
+        segmentation of the CT is the reference, its second the test unless ``test`` is given, and its segment
+        review tags the starting state. Without a test the reference is reviewed alone.
     referenced_ct : path
         The CT series (folder), the grid and the export's reference.
     output : path
@@ -178,6 +180,10 @@ def open_review(
         raise ImgSuiteError("--output must be a folder", output)
     progress(0.0, "reading the CT")
     ct = read_image(referenced_ct)
+    tagged = None
+    if Path(reference).suffix.lower() == ".mrb":
+        reference, scene_test, tagged = scene_structure_sets(reference, ct)
+        test = test if test is not None else scene_test
     if test is not None:
         comparison = compare_structure_sets(
             reference, test, referenced_ct=ct, progress=sub_progress(progress, 0.1, 0.8)
@@ -199,12 +205,38 @@ def open_review(
     output.mkdir(parents=True, exist_ok=True)
     names = list(comparison.reference_shapes)
     state_path = output / STATE_FILE
-    state = ReviewState.load(state_path) if state_path.exists() else ReviewState(names)
+    if state_path.exists():
+        state = ReviewState.load(state_path)
+    else:  # a scene's review tags, if it has them
+        state = tagged if tagged is not None else ReviewState(names)
     for name in names:
         if name not in state:
             state.structures[name] = ReviewState([name]).structures[name]
     progress(1.0, "ready")
     return ReviewSession(reference, referenced_ct, output, comparison, ct, dose_on_ct, state, reviewer)
+
+
+def scene_structure_sets(path, ct: sitk.Image):
+    """The structure sets of a Slicer scene (``.mrb``): its first two segmentations of the CT (reference, test or
+    None) as name -> (mask on ``ct``'s grid, colour), and the review state the reference's segment tags hold."""
+    from ..mrml.mrb import load_mrb
+    from ..mrml.segmentations import masks_from_segmentation_node, segment_colors
+    from ..review.state import from_segment_tags
+    from .display import anatomy_segmentations, main_volume
+
+    scene = load_mrb(path)
+    try:
+        nodes = anatomy_segmentations(scene.scene, main_volume(scene.scene))
+        if not nodes:
+            raise ImgSuiteError("the scene holds no segmentation of a CT", path)
+
+        def masks(node):
+            colors = segment_colors(node)
+            return {n: (m, colors.get(n, (255, 0, 0))) for n, m in masks_from_segmentation_node(node, ct).items()}
+
+        return masks(nodes[0]), masks(nodes[1]) if len(nodes) > 1 else None, from_segment_tags(nodes[0])
+    finally:
+        scene.scene.Clear(1)
 
 
 def _plane(image: sitk.Image, view: str, index: int) -> tuple[np.ndarray, float, float]:
