@@ -69,7 +69,7 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1500, "height": 900})
-                page.goto(f"http://127.0.0.1:{port}/")
+                page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
                 page.wait_for_function("document.getElementById('axial').naturalWidth > 100", timeout=60_000)
                 usable = time.perf_counter() - t0
                 names = page.evaluate("Array.from(document.querySelectorAll('#rows tr')).map(r => r.dataset.name)")
