@@ -102,3 +102,13 @@ def centre_indices(mask: sitk.Image) -> tuple[int, int]:
     a = sitk.GetArrayViewFromImage(mask)
     zs, ys, _ = np.nonzero(a)
     return int(round(zs.mean())), int(round(ys.mean()))
+
+
+def save_figure(fig, report, job: str, name: str, dpi: int = 100):
+    """Save a matplotlib figure where the report expects ``<job>/<name>``, close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    path = report.figure_path(job, name)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path

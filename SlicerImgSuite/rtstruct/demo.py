@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
+from ..demo.figures import save_figure  # noqa: E402
 from ..io import write_image  # noqa: E402
 from ..web.display import DOSE_WASH_THRESHOLD  # noqa: E402
 from .dose import read_rtdose  # noqa: E402
@@ -119,9 +120,7 @@ def _gamma_section(ctx, ct, dose) -> None:
     orientation_letters(ax, "axial")
     scale_bar(ax, dose.GetSpacing()[0])
     fig.colorbar(image, ax=ax, fraction=0.046, label="gamma (> 1 fails)")
-    png = ctx.report.figure_path("rtstruct", "gamma.png")
-    fig.savefig(png, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    png = save_figure(fig, ctx.report, "rtstruct", "gamma.png")
     ctx.report.section(
         "Gamma analysis (imgsuite gamma)",
         f"The plan's dose against a simulated delivery (the same dose {shift_mm:g} mm to the patient's left and "
@@ -175,9 +174,7 @@ def _dvh_figure(ctx, names, samples, colors):
     ax.set_ylim(0, 102)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # off the curves
     ax.grid(alpha=0.3)
-    png = ctx.report.figure_path("rtstruct", "dvh.png")
-    fig.savefig(png, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    png = save_figure(fig, ctx.report, "rtstruct", "dvh.png")
     return png, dvh_rows
 
 
@@ -193,9 +190,7 @@ def _structures_figure(ctx, ct, masks, colors):
         handles.update({h.get_label(): h for h in outlines(ax, masks, colors, view, index, aspect)})
     fig.legend(handles=[handles[n] for n in masks if n in handles], loc="center right", fontsize=9, frameon=False)
     fig.subplots_adjust(right=0.86, wspace=0.05)
-    png = ctx.report.figure_path("rtstruct", "structures.png")
-    fig.savefig(png, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    png = save_figure(fig, ctx.report, "rtstruct", "structures.png")
     return png
 
 
@@ -215,7 +210,5 @@ def _dose_figure(ctx, ct, dose, masks):
     bar = fig.colorbar(wash, ax=axes, fraction=0.025, pad=0.01, label="dose (Gy)")
     bar.solids.set_alpha(1.0)  # the bar in full colour, though the wash is see-through
     axes[0].legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.6)
-    png = ctx.report.figure_path("rtstruct", "dose_wash.png")
-    fig.savefig(png, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    png = save_figure(fig, ctx.report, "rtstruct", "dose_wash.png")
     return png
