@@ -181,15 +181,22 @@ def build_page(viewer, title: str, layout: str, layout_ids: list[str], anatomy: 
                     raw_attrs=[':style="{background: s.color}"'],
                 )
                 html.Span("{{ s.name }}", classes="text-body-2")
-            with html.Div(v_if="dose_bar", classes="mt-4", raw_attrs=[testid("dose-colorbar")]):
-                html.Div("Dose (Gy): {{ dose_name }}", classes="text-caption")
-                with html.Div(classes="d-flex"):
-                    html.Div(
-                        style="width:18px;height:160px;border:1px solid #888;",
-                        raw_attrs=[':style="{background: dose_bar.gradient}"'],
-                    )
-                    with html.Div(classes="d-flex flex-column justify-space-between ml-2 text-caption"):
-                        html.Div("{{ dose_bar.high }}")
-                        html.Div("{{ dose_bar.low }}")
+            _dose_colorbar()
         with v3.VMain(), v3.VContainer(fluid=True, classes="fill-height pa-0"):
             layout_manager.initialize_layout_grid(page)
+
+
+def _dose_colorbar() -> None:
+    """The dose's colour bar (Gy), drawn by the page: shown when the scene holds a dose."""
+    from trame.widgets import html
+
+    with html.Div(v_if="dose_bar", classes="mt-4", raw_attrs=[testid("dose-colorbar")]):
+        html.Div("Dose (Gy): {{ dose_name }}", classes="text-caption")
+        with html.Div(classes="d-flex"):
+            html.Div(
+                style="width:18px;height:160px;border:1px solid #888;",
+                raw_attrs=[':style="{background: dose_bar.gradient}"'],
+            )
+            with html.Div(classes="d-flex flex-column justify-space-between ml-2 text-caption"):
+                html.Div("{{ dose_bar.high }}")
+                html.Div("{{ dose_bar.low }}")
