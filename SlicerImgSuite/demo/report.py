@@ -55,8 +55,8 @@ class Report:
         parts = [
             "<!DOCTYPE html><html><head><meta charset='utf-8'>",
             f"<title>{html.escape(self.title)}</title>",
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-            "figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:520px;border:1px solid #ccc}"
+            "<style>body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
+            "figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:100%;border:1px solid #ccc}"
             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}</style>",
             f"</head><body><h1>{html.escape(self.title)}</h1>",
         ]
@@ -66,8 +66,10 @@ class Report:
                 parts.append("".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in s.text.split("\n\n")))
             for path, caption in s.images:
                 rel = os.path.relpath(path, self.folder)
+                # natural size (up to the page width); a click opens the picture alone, full size
                 parts.append(
-                    f"<figure><img src='{html.escape(rel)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+                    f"<figure><a href='{html.escape(rel)}' target='_blank'><img src='{html.escape(rel)}' "
+                    f"alt='{html.escape(caption)}'></a><figcaption>{html.escape(caption)}</figcaption></figure>"
                 )
             if s.table:
                 header, rows = s.table
@@ -83,6 +85,13 @@ class Report:
 
 
 def _cell(value) -> str:
+    """A table value: 4 significant digits, and 0 for what is zero to that precision (not ``1.846e-08``).
+
+    >>> _cell(1.846e-08), _cell(59.987), _cell(0.99871), _cell(12)
+    ('0', '59.99', '0.9987', '12')
+    """
     if isinstance(value, float):
+        if abs(value) < 5e-5:
+            return "0"
         return f"{value:.4g}"
     return str(value)

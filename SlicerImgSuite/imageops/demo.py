@@ -36,7 +36,7 @@ def run(ctx) -> None:
     for name in ("PTV", "GTV", "SPINAL_CORD", "HEART"):
         if name in p.masks:
             s = image_stats(dose, p.masks[name])
-            rows.append([name, s["numvox"], s["min"], s["mean"], s["max"]])
+            rows.append([name, s["numvox"]] + [f"{s[k]:.2f}" for k in ("min", "mean", "max")])  # Gy, 0.01 Gy
     ct2 = resample(p.ct, spacing=[2.0 * s for s in p.ct.GetSpacing()[:2]] + [p.ct.GetSpacing()[2]])
     seconds = time.perf_counter() - t0
     volume_node_from_image(ctx.scene, body_ct, "CT body only (imgsuite mask)")

@@ -23,7 +23,8 @@ def run(ctx) -> None:
     t0 = time.perf_counter()
     ct = read_image(ctx.phantom.ct_dir, progress=ctx.progress)
     seconds = time.perf_counter() - t0
-    volume_node_from_image(ctx.scene, ct, "Phantom CT")
+    node = volume_node_from_image(ctx.scene, ct, "Phantom CT")
+    node.SetAttribute("DICOM.Modality", "CT")  # the planning CT: the viewer's background
     array = sitk.GetArrayViewFromImage(ct)
     k = array.shape[0] // 2
     j = array.shape[1] // 2

@@ -125,6 +125,7 @@ def write_rtstruct(
     rois: Sequence[Roi] | Sequence[Mapping],
     label: str = "ImgSuite",
     series_description: str = "SlicerImgSuite structures",
+    amend=None,
 ) -> Dataset:
     """Write an RTSTRUCT that references the CT series ``reference``.
 
@@ -138,6 +139,9 @@ def write_rtstruct(
         Each has ``name``, ``color`` (r, g, b 0-255, optional) and ``contours``: (N, 3) LPS polygons
         (or :class:`Contour`), each lying in one slice plane of the CT. Optional ``interpreted_type``
         (ORGAN, PTV, EXTERNAL...).
+    amend : callable, optional
+        Called with the dataset just before it is written (approval, observations: see
+        :func:`SlicerImgSuite.review.export.export_reviewed_rtstruct`).
 
     Returns
     -------
@@ -231,6 +235,8 @@ def write_rtstruct(
         obs.ROIInterpreter = ""
         ds.RTROIObservationsSequence.append(obs)
     ds.ApprovalStatus = "UNAPPROVED"
+    if amend is not None:
+        amend(ds)
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return ds

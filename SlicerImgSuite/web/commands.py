@@ -1,4 +1,5 @@
-"""``imgsuite view`` (a scene or image in the browser) and ``imgsuite screenshot`` (the same views as a PNG)."""
+"""``imgsuite view`` (a scene or image in the browser), ``imgsuite screenshot`` (the same views as a PNG) and
+``imgsuite review`` (contour review in the browser)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help="initial view layout")
-    p.add_argument("--volume", help="name of the volume behind the slices (default: the largest)")
+    p.add_argument("--volume", help="name of the volume behind the slices (default: the planning CT)")
     p.add_argument("--open-browser", action="store_true", help="open the system browser on the page")
     p.set_defaults(func=run_view)
 
@@ -32,9 +33,31 @@ def register(subparsers) -> None:
         "--views", nargs="+", choices=VIEW_NAMES, default=["axial", "coronal", "3d"], help="views, left to right"
     )
     p.add_argument("--size", type=int, nargs=2, default=[400, 400], metavar=("W", "H"), help="pixels per view")
-    p.add_argument("--volume", help="name of the volume behind the slices (default: the largest)")
+    p.add_argument("--volume", help="name of the volume behind the slices (default: the planning CT)")
     p.add_argument("--focus", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS point (mm) the slices cross")
     p.set_defaults(func=run_screenshot)
+
+    p = subparsers.add_parser(
+        "review",
+        parents=[subparsers.common_parent],
+        help="review contours in a web browser: structure table worst first, decisions, DVH, export",
+    )
+    p.add_argument(
+        "--reference",
+        required=True,
+        help="reference structure set: RTSTRUCT file/folder, .seg.nrrd, or a Slicer scene (.mrb: its first "
+        "segmentation of the CT; its second is the test unless --test is given)",
+    )
+    p.add_argument("--test", help="test structure set to compare with (RTSTRUCT or .seg.nrrd)")
+    p.add_argument("--referenced-ct", required=True, help="the CT series (DICOM folder) the structures belong to")
+    p.add_argument("--dose", help="RTDOSE (Gy) for the DVH of the selected structure")
+    p.add_argument("--reviewer", default="reviewer", help="name recorded with each decision (default: reviewer)")
+    p.add_argument("--output", required=True, help="folder: review state (saved after each decision) and exports")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="interface (default 127.0.0.1; any other needs the printed token)"
+    )
+    p.add_argument("--port", type=int, default=8090, help="TCP port (default 8090; 0 picks a free one)")
+    p.set_defaults(func=run_review)
 
 
 def run_view(args) -> int:
@@ -65,4 +88,22 @@ def run_screenshot(args) -> int:
         progress=progress_for(args),
     )
     print(result.path)
+    return 0
+
+
+def run_review(args) -> int:
+    from ..cli import progress_for
+    from .review_server import serve_review
+    from .review_session import open_review
+
+    session = open_review(
+        args.reference,
+        args.referenced_ct,
+        args.output,
+        test=args.test,
+        dose=args.dose,
+        reviewer=args.reviewer,
+        progress=progress_for(args),
+    )
+    serve_review(session, host=args.host, port=args.port)
     return 0

@@ -45,7 +45,8 @@ def run(ctx) -> None:
         f"Every node the demo added was saved into a {size_mb:.1f} MB .mrb ({seconds_save:.1f} s), read back into a "
         f"fresh trame-slicer application and drawn by Slicer's own displayable managers with Mesa's software "
         f"OpenGL ({seconds_render:.1f} s): {volume or 'the largest volume'} behind the slices (thorax window "
-        f"for HU data), structure outlines in the slice views, closed surfaces in 3D with the body see-through.\n\n"
+        f"for HU data), the dose as a colour wash, the anatomy's structure outlines in the slice views, closed "
+        "surfaces in 3D with the body see-through.\n\n"
         "To browse the same scene interactively: imgsuite view SlicerImgSuite-demo.mrb (then open the printed "
         "address; it listens on this machine only).",
         images=[(result.path, "Axial, coronal and 3D views of the demo scene, rendered offscreen")],

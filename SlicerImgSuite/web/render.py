@@ -10,7 +10,16 @@ import numpy as np
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
-from .display import check_source, load_source, main_volume, new_app, quiet_vtk_warnings, show_in_views, style_scene
+from .display import (
+    check_source,
+    dose_volume,
+    load_source,
+    main_volume,
+    new_app,
+    quiet_vtk_warnings,
+    show_in_views,
+    style_scene,
+)
 
 # Slicer's view names and the colour of each view's bar in Slicer's layout.
 VIEW_NAMES = ("axial", "coronal", "sagittal", "3d")
@@ -78,7 +87,7 @@ def render_views(
     size : (width, height)
         Pixels per view.
     volume : str, optional
-        Name of the volume behind the slices (default: the largest scalar volume).
+        Name of the volume behind the slices (default: the planning CT, see ``main_volume``).
     focus_lps : (x, y, z), optional
         LPS point (mm) the slice views pass through (default: the volume's centre slices).
     surfaces : bool
@@ -153,7 +162,7 @@ def _render(app, views, layout, size, source, volume, focus_lps, surfaces, progr
         from ..mrml.ras import points_lps_to_ras
 
         focus_ras = points_lps_to_ras(focus_lps)[0]
-    show_in_views(app.view_manager, background, focus_ras)
+    show_in_views(app.view_manager, background, focus_ras, dose=dose_volume(app.scene))
 
     images, xy_to_ras = {}, {}
     for n, (name, view) in enumerate(views.items()):

@@ -2,8 +2,9 @@
 
 The server renders with Slicer's displayable managers (trame-slicer) and streams the pictures to
 the page; mouse and keyboard events go back to Slicer's interactor styles on the server (the wheel
-browses slices, as in Slicer). It listens on the loopback interface unless told otherwise: the data never leaves the
-machine unless the user asks for it.
+browses slices, a left drag sets window/level, a right drag zooms, a middle drag pans, as in Slicer).
+It listens on the loopback interface unless told otherwise: the data never leaves the machine unless
+the user asks for it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,24 @@ from pathlib import Path
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
-from .display import check_source, load_source, main_volume, new_app, quiet_vtk_warnings, show_in_views, style_scene
+from .display import (
+    anatomy_segmentations,
+    check_source,
+    dose_volume,
+    load_source,
+    main_volume,
+    new_app,
+    quiet_vtk_warnings,
+    show_in_views,
+    style_scene,
+)
+from .page import SLICER_LAYOUTS
 
-# trame-slicer's layouts (LayoutManager.default_grid_configuration), named here so the CLI needs no import.
-LAYOUTS = ("Axial Primary", "Quad View", "3D Primary", "Axial Only", "3D Only")
-DEFAULT_LAYOUT = LAYOUTS[0]
+LAYOUTS = tuple(SLICER_LAYOUTS)  # Slicer's View > Layout names
+DEFAULT_LAYOUT = "Four-Up"
 _SERVER_NUMBERS = itertools.count(1)
+# Slicer's mouse mode in which a left drag sets window/level (right drag zooms, middle drag pans, wheel browses).
+_ADJUST_WINDOW_LEVEL_MODE = 5  # vtkMRMLInteractionNode::AdjustWindowLevel
 
 
 @dataclass
@@ -33,6 +46,7 @@ class Viewer:
     app: object
     layout_manager: object
     volume: object
+    dose: object = None
 
 
 def build_viewer(
@@ -52,10 +66,10 @@ def build_viewer(
     server : trame_server.Server, optional
         Default: a new one (``trame.app.get_server``).
     layout : str
-        One of trame-slicer's layouts: ``"Axial Primary"``, ``"Quad View"``, ``"3D Primary"``,
-        ``"Axial Only"``, ``"3D Only"`` (the page has a selector to change it).
+        One of Slicer's layouts (:data:`LAYOUTS`: ``"Four-Up"``, ``"Conventional"``, ...); the page has a
+        selector to change it.
     volume : str, optional
-        Name of the volume behind the slices (default: the largest scalar volume).
+        Name of the volume behind the slices (default: the planning CT, see ``display.main_volume``).
     title : str, optional
         Page title (default: the file name).
     """
@@ -63,21 +77,25 @@ def build_viewer(
     if layout not in LAYOUTS:
         raise ImgSuiteError(f"unknown layout {layout!r}; choose among {', '.join(LAYOUTS)}")
     from trame.app import get_server
-    from trame.ui.vuetify3 import SinglePageLayout
-    from trame.widgets import vuetify3 as v3
     from trame_slicer import module as trame_slicer_module
     from trame_slicer.core import LayoutManager
     from trame_slicer.rca_view import register_rca_factories
 
+    from .page import slicer_layouts
+    from .page_ui import PageContext, build_page, slice_view_overlay
+
     check_source(source)
     progress(0.0, "starting")
     app = new_app()
-    layouts = LayoutManager.default_grid_configuration()
+    layouts = slicer_layouts()
     if server is None:
         # a server of its own: trame's default one is shared by everything in the process
         server = get_server(f"imgsuite-view-{next(_SERVER_NUMBERS)}", client_type="vue3")
     server.enable_module(trame_slicer_module)
-    register_rca_factories(app.view_manager, server)
+    context = PageContext()
+    register_rca_factories(
+        app.view_manager, server, slice_view_ui_f=lambda *args: slice_view_overlay(*args, context=context)
+    )
     layout_manager = LayoutManager(app.scene, app.view_manager, server)
     with quiet_vtk_warnings():
         # Create every layout's views now, so the volume and structures are set in all of them.
@@ -88,38 +106,18 @@ def build_viewer(
     load_source(app, source)
     progress(0.7, "preparing the views")
     background = main_volume(app.scene, volume)
-    style_scene(app.scene, background)
-    show_in_views(app.view_manager, background)
+    anatomy = anatomy_segmentations(app.scene, background)
+    style_scene(app.scene, background, shown=anatomy[:1])
+    dose = dose_volume(app.scene)
+    show_in_views(app.view_manager, background, dose=dose)
+    app.app_logic.GetInteractionNode().SetCurrentInteractionMode(_ADJUST_WINDOW_LEVEL_MODE)
     with quiet_vtk_warnings():  # the same deprecated interactor event trame-slicer observes
         _fit_slices_on_resize(app.view_manager)
 
-    state = server.state
-    state.layout_id = layout
-    state.layout_ids = list(layouts)
-    state.trame__title = title or _title(source)
-
-    @state.change("layout_id")
-    def _on_layout(layout_id, **_):
-        if layout_id in layouts:
-            layout_manager.set_layout(layout_id)
-
-    with SinglePageLayout(server, full_height=True) as page:
-        page.title.set_text(state.trame__title)
-        with page.toolbar:
-            v3.VSpacer()
-            v3.VSelect(
-                v_model=("layout_id",),
-                items=("layout_ids",),
-                density="compact",
-                hide_details=True,
-                variant="outlined",
-                style="max-width: 220px;",
-            )
-        with page.content:
-            with v3.VContainer(fluid=True, classes="fill-height pa-0"):
-                layout_manager.initialize_layout_grid(page)
+    viewer = Viewer(server, app, layout_manager, background, dose)
+    build_page(viewer, title or _title(source), layout, list(layouts), anatomy, context)
     progress(1.0, "ready")
-    return Viewer(server, app, layout_manager, background)
+    return viewer
 
 
 def serve(

@@ -1,0 +1,284 @@
+"""Compare two structure sets: match structures by name, then every metric of :mod:`.metrics` per pair."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress, sub_progress
+from .metrics import METRICS, Shape, structure_metrics
+
+# Canonical names (TG-263 where it names the structure) and the spellings seen in clinics. Laterality is
+# handled apart: left/lt/l and right/rt/r become a trailing _l / _r, wherever they stand.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "body": ("external", "skin", "outline", "outer contour", "patient", "body contour"),
+    "spinalcord": ("cord", "spinal cord", "spinal_cord", "spinal canal", "myelon"),
+    "spinalcord_prv05": ("cord prv", "spinalcord prv", "prv cord", "cord_prv"),
+    "brainstem": ("brain stem", "brain_stem", "truncus"),
+    "esophagus": ("oesophagus", "esoph", "oesoph"),
+    "heart": ("cor",),
+    "lungs": ("lung total", "total lung", "lungs total", "lung_both", "both lungs", "lung"),
+    "lung_l": ("left lung",),
+    "lung_r": ("right lung",),
+    "trachea": ("windpipe",),
+    "liver": ("hepar",),
+    "kidney_l": ("left kidney",),
+    "kidney_r": ("right kidney",),
+    "bladder": ("urinary bladder", "vesica"),
+    "rectum": ("rect",),
+    "femur_head_l": ("femoral head l", "femur head l", "femurhead_l", "fem head l"),
+    "femur_head_r": ("femoral head r", "femur head r", "femurhead_r", "fem head r"),
+    "parotid_l": ("left parotid", "parotid gland l"),
+    "parotid_r": ("right parotid", "parotid gland r"),
+    "glnd_submand_l": ("submandibular l", "submandibular gland l", "smg l"),
+    "glnd_submand_r": ("submandibular r", "submandibular gland r", "smg r"),
+    "opticnrv_l": ("optic nerve l", "opticnerve_l", "on l"),
+    "opticnrv_r": ("optic nerve r", "opticnerve_r", "on r"),
+    "opticchiasm": ("chiasm", "chiasma", "optic chiasm", "optic chiasma"),
+    "eye_l": ("globe l", "eyeball l"),
+    "eye_r": ("globe r", "eyeball r"),
+    "lens_l": ("lens left",),
+    "lens_r": ("lens right",),
+    "cochlea_l": ("cochlea left",),
+    "cochlea_r": ("cochlea right",),
+    "mandible": ("mandible bone", "jaw"),
+    "larynx": ("larynx glottic",),
+    "cavity_oral": ("oral cavity", "mouth"),
+    "brain": ("cerebrum",),
+    "bowel": ("bowel bag", "bowelbag", "small bowel", "intestine"),
+    "stomach": ("gaster",),
+    "spleen": ("lien",),
+    "prostate": ("prostate gland",),
+    "seminalves": ("seminal vesicles", "seminal vesicle", "sv"),
+    "breast_l": ("left breast",),
+    "breast_r": ("right breast",),
+}
+_LEFT, _RIGHT = {"l", "lt", "left", "li", "sin"}, {"r", "rt", "right", "re", "dx"}
+
+
+def _normal(name: str) -> str:
+    """Lower case, words split on anything but letters and digits, laterality moved to a trailing _l/_r."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    side = ""
+    kept = []
+    for w in words:
+        if w in _LEFT and not side:
+            side = "l"
+        elif w in _RIGHT and not side:
+            side = "r"
+        else:
+            kept.append(w)
+    return "_".join(kept) + (f"_{side}" if side else "")
+
+
+_CANONICAL = {}
+for _name, _others in SYNONYMS.items():
+    for _spelling in (_name, *_others):
+        _CANONICAL[_normal(_spelling)] = _name
+        _CANONICAL[_normal(_spelling).replace("_", "")] = _name
+
+
+def canonical_name(name: str) -> str:
+    """The canonical (TG-263 style) name of a structure name, or its normalised spelling when unknown.
+
+    Examples
+    --------
+    >>> canonical_name("Lt Parotid"), canonical_name("PAROTID_L"), canonical_name("External")
+    ('parotid_l', 'parotid_l', 'body')
+    >>> canonical_name("Spinal Cord"), canonical_name("GTV_1")
+    ('spinalcord', 'gtv_1')
+    """
+    key = _normal(name)
+    return _CANONICAL.get(key) or _CANONICAL.get(key.replace("_", "")) or key
+
+
+def parse_name_map(items: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """``["A=B", ...]`` (reference name = test name) or a mapping, as a dict."""
+    if not items:
+        return {}
+    if isinstance(items, Mapping):
+        return {str(k): str(v) for k, v in items.items()}
+    out = {}
+    for item in items:
+        ref, sep, test = str(item).partition("=")
+        if not sep or not ref.strip() or not test.strip():
+            raise ImgSuiteError(f"--map {item!r}: expected REFERENCE_NAME=TEST_NAME")
+        out[ref.strip()] = test.strip()
+    return out
+
+
+def match_names(
+    reference: Sequence[str], test: Sequence[str], name_map: Mapping[str, str] | None = None
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Pair structure names one to one: the explicit map, then exact, case-insensitive, then canonical names.
+
+    Returns (pairs in reference order, unmatched reference names, unmatched test names).
+
+    Examples
+    --------
+    >>> match_names(["BODY", "Lung_L", "GTV"], ["External", "LUNG LEFT", "CTV"])
+    ([('BODY', 'External'), ('Lung_L', 'LUNG LEFT')], ['GTV'], ['CTV'])
+    >>> match_names(["GTV"], ["CTV"], {"GTV": "CTV"})[0]
+    [('GTV', 'CTV')]
+    """
+    name_map = dict(name_map or {})
+    free = list(test)
+    chosen: dict[str, str] = {}
+    for ref, tst in name_map.items():
+        if ref not in reference:
+            raise ImgSuiteError(f"--map {ref}={tst}: the reference has no structure {ref!r} (it has {list(reference)})")
+        if tst not in free:
+            raise ImgSuiteError(f"--map {ref}={tst}: the test has no free structure {tst!r} (it has {list(test)})")
+        chosen[ref] = tst
+        free.remove(tst)
+    for key in (lambda s: s, str.lower, canonical_name):
+        for ref in reference:
+            if ref in chosen:
+                continue
+            hit = next((t for t in free if key(t) == key(ref)), None)
+            if hit is not None:
+                chosen[ref] = hit
+                free.remove(hit)
+    pairs = [(r, chosen[r]) for r in reference if r in chosen]
+    return pairs, [r for r in reference if r not in chosen], free
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare_structure_sets`.
+
+    ``structures``: one dict per matched pair, ``{"reference": name, "test": name, <metric>: value}`` with the
+    metrics of :data:`~.metrics.METRICS` (NaN where a structure is empty); ``shapes`` keeps both sets'
+    :class:`~.metrics.Shape` objects and ``grid`` the comparison grid (SimpleITK image) for pictures and views.
+    """
+
+    structures: list[dict]
+    unmatched_reference: list[str]
+    unmatched_test: list[str]
+    tolerance_mm: float = 2.0
+    reference_shapes: dict[str, Shape] = field(default_factory=dict, repr=False)
+    test_shapes: dict[str, Shape] = field(default_factory=dict, repr=False)
+    grid: object = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()} for s in self.structures
+        ]
+        return {
+            "tolerance_mm": self.tolerance_mm,
+            "structures": rows,
+            "unmatched_reference": list(self.unmatched_reference),
+            "unmatched_test": list(self.unmatched_test),
+        }
+
+    def to_json(self) -> str:
+        """The JSON of the issue: ``structures``, ``unmatched_reference``, ``unmatched_test`` (NaN -> null)."""
+        return json.dumps(self.to_dict(), indent=1)
+
+    def to_csv(self) -> str:
+        """One row per matched pair: reference, test and every metric."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["reference", "test", *METRICS])
+        for s in self.structures:
+            writer.writerow([s["reference"], s["test"], *(_csv_value(s[m]) for m in METRICS)])
+        return out.getvalue()
+
+
+def _csv_value(v) -> str:
+    return "" if isinstance(v, float) and math.isnan(v) else f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def compare_structure_sets(
+    reference,
+    test,
+    *,
+    referenced_ct=None,
+    tolerance_mm: float = 2.0,
+    name_map: Sequence[str] | Mapping[str, str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> Comparison:
+    """Compare a test structure set with a reference: name matching, then overlap and surface metrics per pair.
+
+    Parameters
+    ----------
+    reference, test : path, StructureSet or mapping
+        An RTSTRUCT (file or folder), a Slicer ``.seg.nrrd``, a read
+        :class:`~SlicerImgSuite.rtstruct.StructureSet`, or a mapping name -> binary SimpleITK mask
+        (or -> (mask, colour)).
+    referenced_ct : path or SimpleITK.Image, optional
+        The grid both sets are rasterized on; by default a mask source's grid, else one holding all contours
+        (1 mm in-plane, one slice per contour plane).
+    tolerance_mm : float
+        Tolerance of surface Dice and added path length.
+    name_map : list of "REF=TEST" or mapping, optional
+        Explicit pairs, before the automatic matching (exact, case-insensitive, TG-263 names and synonyms).
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> a = sitk.Image(20, 20, 10, sitk.sitkUInt8); a[5:15, 5:15, 3:7] = 1
+    >>> b = sitk.Image(a); b[14, 5:15, 3:7] = 0
+    >>> c = compare_structure_sets({"Lung_L": a}, {"LEFT LUNG": b})
+    >>> row = c.structures[0]
+    >>> row["test"], round(row["dice"], 4), round(row["hd"], 2), round(row["volume_diff_pct"], 1)
+    ('LEFT LUNG', 0.9474, 1.0, -10.0)
+    """
+    from .sources import load_structure_set, reference_grid, shapes_of
+
+    if not tolerance_mm > 0:
+        raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
+    progress = progress or no_progress
+    progress(0.0, "reading the structure sets")
+    ref_src, test_src = load_structure_set(reference), load_structure_set(test)
+    grid = reference_grid([ref_src, test_src], referenced_ct)
+    frame = _frame_of(referenced_ct)
+    for src in (ref_src, test_src):
+        if hasattr(src, "check_frame_of_reference"):
+            src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
+    ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
+    pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
+    ref_shapes = shapes_of(ref_src, grid, sub_progress(progress, 0.02, 0.15))
+    test_shapes = shapes_of(test_src, grid, sub_progress(progress, 0.15, 0.3))
+    spacing = np.array(grid.GetSpacing(), float)
+    rows = []
+    for n, (r, t) in enumerate(pairs):
+        progress(0.3 + 0.7 * n / max(len(pairs), 1), f"comparing {r} with {t}")
+        rows.append(
+            {"reference": r, "test": t, **structure_metrics(ref_shapes[r], test_shapes[t], spacing, tolerance_mm)}
+        )
+    progress(1.0, "compared")
+    return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+
+
+def _structure_names(source) -> list[str]:
+    """Names of the structures to compare: an RTSTRUCT's ROIs with closed contours (markers are left out)."""
+    if hasattr(source, "rois"):
+        return [r.name for r in source.rois if r.closed]
+    return list(source)
+
+
+def _frame_of(referenced_ct) -> str:
+    """The Frame of Reference UID of a CT folder (empty when unknown or not DICOM)."""
+    import os
+
+    if not isinstance(referenced_ct, (str, os.PathLike)) or not os.path.isdir(referenced_ct):
+        return ""
+    from ..rtstruct.write import reference_series
+
+    try:
+        return reference_series(referenced_ct).frame_of_reference
+    except ImgSuiteError:
+        return ""

@@ -1,0 +1,80 @@
+"""The ``compare-structures`` job: compare two structure sets and write the JSON, CSV and HTML report together."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ImgSuiteError
+from ..io.atomic import write_together
+from ..progress import ProgressCallback, no_progress, sub_progress
+from .compare import Comparison, compare_structure_sets
+
+
+def compare_structures(
+    reference,
+    test,
+    *,
+    output_json: str | os.PathLike | None = None,
+    output_csv: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
+    referenced_ct=None,
+    tolerance_mm: float = 2.0,
+    name_map=None,
+    progress: ProgressCallback | None = None,
+) -> Comparison:
+    """Compare ``test`` with ``reference`` and write every requested output, all or nothing.
+
+    Parameters
+    ----------
+    reference, test : path
+        RTSTRUCT files or folders, or Slicer ``.seg.nrrd`` files.
+    output_json, output_csv, report : path, optional
+        The comparison as JSON (``structures``, ``unmatched_reference``, ``unmatched_test``), as CSV, and the
+        HTML report (table and thumbnails on the CT).
+    referenced_ct, tolerance_mm, name_map :
+        As :func:`~SlicerImgSuite.review.compare.compare_structure_sets`.
+
+    Examples
+    --------
+    ::
+
+        compare_structures("RS_A.dcm", "RS_B.dcm", referenced_ct="CT/", output_json="cmp.json", report="cmp.html")
+    """
+    progress = progress or no_progress
+    outputs = [p for p in (output_json, output_csv, report) if p]
+    if not outputs:
+        raise ImgSuiteError("nothing to write: give --output-json, --output-csv or --report")
+    inputs = {Path(p).resolve() for p in (reference, test, referenced_ct) if isinstance(p, (str, os.PathLike))}
+    for p in outputs:
+        if Path(p).resolve() in inputs:
+            raise ImgSuiteError("an output would overwrite an input", p)
+    comparison = compare_structure_sets(
+        reference,
+        test,
+        referenced_ct=referenced_ct,
+        tolerance_mm=tolerance_mm,
+        name_map=name_map,
+        progress=sub_progress(progress, 0.0, 0.8 if report else 0.95),
+    )
+    ct = None
+    if report and referenced_ct is not None:
+        from ..io.images import read_image
+
+        ct = referenced_ct if not isinstance(referenced_ct, (str, os.PathLike)) else read_image(referenced_ct)
+    progress(0.8, "writing")
+
+    def write_report(tmp):
+        from .report import write_review_report
+
+        write_review_report(comparison, tmp, ct=ct)
+
+    write_together(
+        [
+            (output_json, lambda tmp: Path(tmp).write_text(comparison.to_json(), encoding="utf-8"), False),
+            (output_csv, lambda tmp: Path(tmp).write_text(comparison.to_csv(), encoding="utf-8"), False),
+            (report, write_report, False),
+        ]
+    )
+    progress(1.0, "done")
+    return comparison

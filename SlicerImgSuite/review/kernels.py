@@ -1,0 +1,154 @@
+"""Compiled inner loops of the surface metrics (numba): exact point-to-segment and point-to-triangle distances.
+
+Each point is measured against its candidate segments / triangles (from a KD-tree on their centres) and the
+smallest exact distance is kept. Ericson's closest-point-on-triangle region tests ("Real-Time Collision
+Detection", 5.1.5).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def min_segment_distance(points, k_points, a, b, k_pieces, candidates):
+    """For each 2D point, the smallest distance to its candidate segments a->b on the same slice (inf if none)."""
+    n, m = candidates.shape
+    out = np.empty(n)
+    for i in range(n):
+        best = np.inf
+        px, py = points[i, 0], points[i, 1]
+        for c in range(m):
+            s = candidates[i, c]
+            if s < 0 or k_pieces[s] != k_points[i]:
+                continue
+            ax, ay = a[s, 0], a[s, 1]
+            dx, dy = b[s, 0] - ax, b[s, 1] - ay
+            length2 = dx * dx + dy * dy
+            t = 0.0
+            if length2 > 0.0:
+                t = ((px - ax) * dx + (py - ay) * dy) / length2
+                t = min(max(t, 0.0), 1.0)
+            ex, ey = ax + t * dx - px, ay + t * dy - py
+            d = math.sqrt(ex * ex + ey * ey)
+            if d < best:
+                best = d
+        out[i] = best
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _triangle_distance2(p, a, b, c):
+    ab0, ab1, ab2 = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+    ac0, ac1, ac2 = c[0] - a[0], c[1] - a[1], c[2] - a[2]
+    ap0, ap1, ap2 = p[0] - a[0], p[1] - a[1], p[2] - a[2]
+    d1 = ab0 * ap0 + ab1 * ap1 + ab2 * ap2
+    d2 = ac0 * ap0 + ac1 * ap1 + ac2 * ap2
+    if d1 <= 0.0 and d2 <= 0.0:
+        return ap0 * ap0 + ap1 * ap1 + ap2 * ap2
+    bp0, bp1, bp2 = p[0] - b[0], p[1] - b[1], p[2] - b[2]
+    d3 = ab0 * bp0 + ab1 * bp1 + ab2 * bp2
+    d4 = ac0 * bp0 + ac1 * bp1 + ac2 * bp2
+    if d3 >= 0.0 and d4 <= d3:
+        return bp0 * bp0 + bp1 * bp1 + bp2 * bp2
+    vc = d1 * d4 - d3 * d2
+    if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
+        v = d1 / (d1 - d3)
+        q0, q1, q2 = a[0] + v * ab0, a[1] + v * ab1, a[2] + v * ab2
+        return (p[0] - q0) ** 2 + (p[1] - q1) ** 2 + (p[2] - q2) ** 2
+    cp0, cp1, cp2 = p[0] - c[0], p[1] - c[1], p[2] - c[2]
+    d5 = ab0 * cp0 + ab1 * cp1 + ab2 * cp2
+    d6 = ac0 * cp0 + ac1 * cp1 + ac2 * cp2
+    if d6 >= 0.0 and d5 <= d6:
+        return cp0 * cp0 + cp1 * cp1 + cp2 * cp2
+    vb = d5 * d2 - d1 * d6
+    if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
+        w = d2 / (d2 - d6)
+        q0, q1, q2 = a[0] + w * ac0, a[1] + w * ac1, a[2] + w * ac2
+        return (p[0] - q0) ** 2 + (p[1] - q1) ** 2 + (p[2] - q2) ** 2
+    va = d3 * d6 - d5 * d4
+    if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
+        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        q0, q1, q2 = b[0] + w * (c[0] - b[0]), b[1] + w * (c[1] - b[1]), b[2] + w * (c[2] - b[2])
+        return (p[0] - q0) ** 2 + (p[1] - q1) ** 2 + (p[2] - q2) ** 2
+    denom = 1.0 / (va + vb + vc)
+    v = vb * denom
+    w = vc * denom
+    q0 = a[0] + ab0 * v + ac0 * w
+    q1 = a[1] + ab1 * v + ac1 * w
+    q2 = a[2] + ab2 * v + ac2 * w
+    return (p[0] - q0) ** 2 + (p[1] - q1) ** 2 + (p[2] - q2) ** 2
+
+
+@numba.njit(cache=True)
+def min_triangle_distance(points, vertices, faces, candidates):
+    """For each 3D point, the smallest exact distance to its candidate triangles."""
+    n, m = candidates.shape
+    out = np.empty(n)
+    for i in range(n):
+        best = np.inf
+        for c in range(m):
+            f = candidates[i, c]
+            if f < 0:
+                continue
+            d2 = _triangle_distance2(points[i], vertices[faces[f, 0]], vertices[faces[f, 1]], vertices[faces[f, 2]])
+            if d2 < best:
+                best = d2
+        out[i] = math.sqrt(best)
+    return out
+
+
+@numba.njit(cache=True)
+def splat_segment_distances(out, need, seg, seg_k, sx, sy, limit):
+    """In-plane distance (mm) from needed grid points to nearby contour segments, kept as the minimum in ``out``.
+
+    ``seg`` (n, 4): x0, y0, x1, y1 in box index units; ``seg_k``: the box slice of each; ``out`` (z, y, x) starts
+    at ``limit`` (or more) and only points within ``limit`` mm of a segment of their slice are lowered.
+    """
+    nz, ny, nx = out.shape
+    rx, ry = limit / sx, limit / sy
+    for s in range(seg.shape[0]):
+        k = seg_k[s]
+        if k < 0 or k >= nz:
+            continue
+        x0, y0, x1, y1 = seg[s, 0], seg[s, 1], seg[s, 2], seg[s, 3]
+        i0 = max(0, int(math.floor(min(x0, x1) - rx)))
+        i1 = min(nx - 1, int(math.ceil(max(x0, x1) + rx)))
+        j0 = max(0, int(math.floor(min(y0, y1) - ry)))
+        j1 = min(ny - 1, int(math.ceil(max(y0, y1) + ry)))
+        ax, ay = x0 * sx, y0 * sy
+        dx, dy = (x1 - x0) * sx, (y1 - y0) * sy
+        length2 = dx * dx + dy * dy
+        for j in range(j0, j1 + 1):
+            py = j * sy
+            for i in range(i0, i1 + 1):
+                if not need[k, j, i]:
+                    continue
+                px = i * sx
+                t = 0.0
+                if length2 > 0.0:
+                    t = ((px - ax) * dx + (py - ay) * dy) / length2
+                    t = min(max(t, 0.0), 1.0)
+                ex, ey = ax + t * dx - px, ay + t * dy - py
+                d = math.sqrt(ex * ex + ey * ey)
+                if d < out[k, j, i]:
+                    out[k, j, i] = d
+
+
+@numba.njit(cache=True)
+def min_distance_near_vertex(points, nearest_vertex, vertices, faces, ring_start, ring_faces):
+    """For each point, the smallest exact distance to the triangles around its nearest vertex (its 1-ring)."""
+    out = np.empty(points.shape[0])
+    for i in range(points.shape[0]):
+        v = nearest_vertex[i]
+        best = np.inf
+        for r in range(ring_start[v], ring_start[v + 1]):
+            f = ring_faces[r]
+            d2 = _triangle_distance2(points[i], vertices[faces[f, 0]], vertices[faces[f, 1]], vertices[faces[f, 2]])
+            if d2 < best:
+                best = d2
+        out[i] = math.sqrt(best)
+    return out

@@ -1,0 +1,150 @@
+"""Structure sets as :class:`~.metrics.Shape` objects on one grid: from RTSTRUCT, ``.seg.nrrd`` or masks.
+
+An RTSTRUCT keeps its own polygons (the surface follows them at sub-voxel precision); a mask (a segmentation
+file or a SimpleITK image) is outlined by marching squares at level 0.5, half way between an inside and an
+outside voxel centre, which is also what the RTSTRUCT writer writes for it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImgSuiteError
+from ..rtstruct.rasterize import Grid, _assign, _planes, guess_grid, plane_spacing, rasterize
+from ..rtstruct.structure_set import DEFAULT_COLORS, StructureSet
+from .metrics import Shape
+
+
+def is_seg_nrrd(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and str(path).lower().endswith((".seg.nrrd", ".nrrd", ".nhdr"))
+
+
+def load_structure_set(source) -> StructureSet | dict[str, tuple[sitk.Image, tuple[int, int, int]]]:
+    """Read a source: an RTSTRUCT path (file or folder) -> StructureSet; a ``.seg.nrrd`` -> {name: (mask, colour)}.
+
+    A StructureSet, or a mapping name -> mask image (or -> (mask, colour)), is returned as it is.
+    """
+    if isinstance(source, StructureSet):
+        return source
+    if isinstance(source, Mapping):
+        return {str(k): (v if isinstance(v, tuple) else (v, DEFAULT_COLORS[n % len(DEFAULT_COLORS)]))
+                for n, (k, v) in enumerate(source.items())}  # fmt: skip
+    if is_seg_nrrd(source):
+        return read_seg_nrrd(source)
+    from ..rtstruct.structure_set import read_rtstruct
+
+    return read_rtstruct(source)
+
+
+def read_seg_nrrd(path: str | os.PathLike) -> dict[str, tuple[sitk.Image, tuple[int, int, int]]]:
+    """Segments of a Slicer ``.seg.nrrd`` (layers and label values as Slicer writes them): name -> (mask, colour).
+
+    Examples
+    --------
+    ::
+
+        read_seg_nrrd("Segmentation.seg.nrrd")["GTV"][0].GetSize()
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImgSuiteError("no such file", path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise ImgSuiteError(f"cannot read the segmentation file ({str(exc).strip().splitlines()[-1]})", path) from None
+    keys = set(image.GetMetaDataKeys())
+    if "Segment0_Name" not in keys:
+        raise ImgSuiteError("not a Slicer segmentation file (no Segment0_Name field)", path)
+    array = sitk.GetArrayViewFromImage(image)
+    if image.GetNumberOfComponentsPerPixel() == 1:
+        array = array[..., None]
+    out = {}
+    n = 0
+    while f"Segment{n}_Name" in keys:
+        name = image.GetMetaData(f"Segment{n}_Name")
+        layer = int(image.GetMetaData(f"Segment{n}_Layer")) if f"Segment{n}_Layer" in keys else 0
+        label = int(image.GetMetaData(f"Segment{n}_LabelValue")) if f"Segment{n}_LabelValue" in keys else 1
+        color = DEFAULT_COLORS[n % len(DEFAULT_COLORS)]
+        if f"Segment{n}_Color" in keys:
+            color = tuple(int(round(float(v) * 255)) for v in image.GetMetaData(f"Segment{n}_Color").split()[:3])
+        if layer >= array.shape[-1]:
+            raise ImgSuiteError(f"Segment{n}_Layer {layer} but the file has {array.shape[-1]} layer(s)", path)
+        mask = sitk.GetImageFromArray((array[..., layer] == label).astype(np.uint8))
+        mask.SetOrigin(image.GetOrigin())
+        mask.SetSpacing(image.GetSpacing())
+        mask.SetDirection(image.GetDirection())
+        out[name] = (mask, color)
+        n += 1
+    return out
+
+
+def reference_grid(sources, referenced_ct=None) -> sitk.Image:
+    """The comparison grid: the referenced CT, else the first mask source's grid, else one holding every contour."""
+    if referenced_ct is not None:
+        if isinstance(referenced_ct, sitk.Image):
+            return referenced_ct
+        from ..io.images import read_image
+
+        return read_image(referenced_ct)
+    for s in sources:
+        if isinstance(s, dict) and s:
+            return next(iter(s.values()))[0]
+    rois = [r for s in sources for r in s.rois]
+    first = next(s for s in sources if isinstance(s, StructureSet))
+    return guess_grid(StructureSet(rois, first.frame_of_reference, path=first.path))
+
+
+def shapes_of(source, reference: sitk.Image, progress=None) -> dict[str, Shape]:
+    """Every structure of a loaded source as a Shape on ``reference``'s grid (name -> Shape, in file order)."""
+    if isinstance(source, StructureSet):
+        return _rtstruct_shapes(source, reference, progress)
+    return {name: mask_shape(name, mask, reference, color) for name, (mask, color) in source.items()}
+
+
+def _rtstruct_shapes(ss: StructureSet, reference: sitk.Image, progress=None) -> dict[str, Shape]:
+    grid = Grid.of(reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the rasterizer's loss warnings: the comparison reports its own way
+        masks = rasterize(ss, reference, progress=progress)
+    thickness = plane_spacing(ss, grid) / grid.spacing[2]
+    out = {}
+    for m in masks:
+        planes, _ = _planes(m.roi, grid, ss.path)
+        slices: dict[int, list[np.ndarray]] = {}
+        if planes and m.array.size:
+            ks = np.array(sorted(planes))
+            t = float(np.median(np.diff(ks))) if len(ks) > 1 else thickness
+            k_all = m.offset[2] + np.arange(m.array.shape[0])
+            take = _assign(ks, max(t, 1.0) / 2, k_all.astype(float))
+            slices = {int(k): planes[ks[p]] for k, p in zip(k_all, take) if p >= 0}
+        mask = m.array if m.array.size else np.zeros((0, 0, 0), bool)
+        out[m.roi.name] = Shape(m.roi.name, tuple(int(v) for v in m.offset), mask, slices, tuple(m.roi.color))
+    return out
+
+
+def mask_shape(name: str, mask: sitk.Image, reference: sitk.Image, color=(255, 0, 0)) -> Shape:
+    """A mask (any grid; resampled nearest-neighbour onto ``reference`` when it differs) as a Shape."""
+    from skimage.measure import find_contours
+
+    from ..geometry import same_grid
+
+    if not same_grid(mask, reference, tolerance=1e-3):
+        mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
+    array = sitk.GetArrayViewFromImage(mask) != 0
+    if not array.any():
+        return Shape(name, (0, 0, 0), np.zeros((0, 0, 0), bool), {}, tuple(color))
+    spans = [np.nonzero(array.any(axis=other))[0] for other in ((1, 2), (0, 2), (0, 1))]
+    (z0, z1), (y0, y1), (x0, x1) = [(int(s[0]), int(s[-1]) + 1) for s in spans]
+    box = array[z0:z1, y0:y1, x0:x1]
+    slices = {}
+    for z in range(box.shape[0]):
+        if box[z].any():
+            rings = find_contours(np.pad(box[z], 1).astype(np.uint8), 0.5)
+            slices[z0 + z] = [r[:-1, ::-1] - 1.0 + (x0, y0) for r in rings if len(r) > 3]
+    return Shape(name, (x0, y0, z0), np.ascontiguousarray(box), slices, tuple(color))

@@ -1,0 +1,413 @@
+"""One browser review (``imgsuite review``): the comparison, the review state on disk, slice pictures, DVHs, exports.
+
+Every action goes through :mod:`SlicerImgSuite.review` (the functions the ContourReview Slicer module calls);
+this module only keeps them together for a server. The state is saved after each change
+(``<output>/review_state.json``), so a closed tab or a killed server loses nothing, and a restarted server
+shows what was decided.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImgSuiteError
+from ..progress import ProgressCallback, no_progress, sub_progress
+from .display import CT_WINDOW_LEVEL, WINDOW_PRESETS
+
+STATE_FILE = "review_state.json"
+# What Export writes into the output folder: the only files the server hands out.
+EXPORTS = {
+    "rtstruct": "RS_reviewed.dcm",
+    "seg": "SEG_reviewed.dcm",
+    "json": "review.json",
+    "report": "review_report.html",
+}
+VIEWS = ("axial", "coronal", "sagittal")
+PICTURE_PIXELS = 384  # side of a slice picture
+MIN_FIELD_MM = 60.0
+
+
+@dataclass
+class ReviewSession:
+    """The data of one review and the lock that serialises changes (last write per structure wins)."""
+
+    reference: object
+    referenced_ct: object
+    output: Path
+    comparison: object
+    ct: sitk.Image
+    dose: sitk.Image | None
+    state: object
+    reviewer: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _focus: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def state_path(self) -> Path:
+        return self.output / STATE_FILE
+
+    def names(self) -> list[str]:
+        """Every reference structure, matched or not (one missing from the test set needs a decision too)."""
+        return list(self.comparison.reference_shapes)
+
+    def table(self) -> list[dict]:
+        """The structure table, worst first, with statuses, comments and who decided."""
+        from ..review.table import format_value, table_rows
+
+        with self.lock:
+            # unmatched reference structures first (no metric: the worst case), then the pairs, worst first
+            missing = [
+                {"reference": n, "test": "", "color": tuple(self.comparison.reference_shapes[n].color)}
+                for n in self.comparison.unmatched_reference
+            ]
+            rows = missing + table_rows(self.comparison, self.state)
+            out = []
+            for row in rows:
+                review = self.state[row["reference"]]
+                cells = {k: format_value(k, row.get(k)) for k in ("dice", "hd95", "surface_dice", "volume_diff_pct")}
+                out.append(
+                    {
+                        "name": row["reference"],
+                        "test": row.get("test") or "",
+                        "status": review.status,
+                        "comment": review.comment,
+                        "reviewer": review.reviewer or "",
+                        "color": "#{:02x}{:02x}{:02x}".format(*row["color"]),
+                        "focus": self.focus(row["reference"]),  # the page centres the views without asking again
+                        **cells,
+                    }
+                )
+        return out
+
+    def set_status(self, name: str, status: str, comment: str = "", reviewer: str | None = None) -> dict:
+        """Record a decision and save the state at once (atomic JSON)."""
+        from ..review.state import check_status
+
+        if name not in self.names():
+            raise ImgSuiteError(f"no structure named {name!r} in this review")
+        check_status(status)
+        with self.lock:
+            self.state.set_status(name, status, reviewer=reviewer or self.reviewer, comment=comment)
+            self.state.save(self.state_path)
+            review = self.state[name]
+            return {"name": name, "status": review.status, "history": len(review.history)}
+
+    def focus(self, name: str) -> dict:
+        """The voxel (i, j, k) through the structure's centroid and the field of view (mm) that holds it."""
+        if name not in self._focus:
+            self._focus[name] = self._find_focus(name)
+        return self._focus[name]
+
+    def _find_focus(self, name: str) -> dict:
+        from ..review.table import view_focus
+
+        shape = self.comparison.reference_shapes.get(name)
+        focus = view_focus(shape, self.comparison.grid) if shape is not None else None
+        if focus is None:
+            size = self.ct.GetSize()
+            return {"index": [n // 2 for n in size], "field_mm": 0.0}
+        return {
+            "index": [int(v) for v in focus.centroid_index],
+            "field_mm": focus.field_of_view_mm(minimum=MIN_FIELD_MM),
+        }
+
+    def slice_png(self, view: str, index: int, name: str | None = None, window: str | None = None, field_mm=0.0):
+        """A slice picture (PNG bytes): CT, reference outline (solid) and test outline (dotted) of ``name``."""
+        return slice_picture(self, view, index, name, window, field_mm)
+
+    def dvh_png(self, name: str) -> bytes | None:
+        """The DVH of one structure, reference (solid) and test (dashed), or None without a dose."""
+        if self.dose is None:
+            return None
+        return dvh_picture(self, name)
+
+    def export(self) -> list[str]:
+        """Write the reviewed RTSTRUCT, the DICOM SEG, the review JSON and the HTML report into the output folder."""
+        return export_all(self)
+
+
+def open_review(
+    reference,
+    referenced_ct,
+    output,
+    *,
+    test=None,
+    dose=None,
+    reviewer: str = "reviewer",
+    progress: ProgressCallback | None = None,
+) -> ReviewSession:
+    """Compare ``test`` with ``reference`` on the CT's grid and load (or start) the review state in ``output``.
+
+    Parameters
+    ----------
+    reference, test : path
+        RTSTRUCT files/folders or ``.seg.nrrd`` files; ``reference`` may be a Slicer scene (``.mrb``): its first
+        segmentation of the CT is the reference, its second the test unless ``test`` is given, and its segment
+        review tags the starting state. Without a test the reference is reviewed alone.
+    referenced_ct : path
+        The CT series (folder), the grid and the export's reference.
+    output : path
+        Receives ``review_state.json`` (after every decision) and the exports.
+    dose : path, optional
+        RTDOSE (Gy) for the DVH of the selected structure.
+
+    Examples
+    --------
+    ::
+
+        session = open_review("RS_physician.dcm", "CT/", "review/", test="RS_auto.dcm", dose="RD.dcm")
+        session.set_status("GTV", "approved", comment="fine")
+    """
+    from ..io.images import read_image
+    from ..review.compare import Comparison, compare_structure_sets
+    from ..review.state import ReviewState
+
+    progress = progress or no_progress
+    output = Path(output)
+    for p in (reference, test, referenced_ct, dose):
+        if p is not None and not Path(p).exists():
+            raise ImgSuiteError("no such file or folder", p)
+    if output.exists() and not output.is_dir():
+        raise ImgSuiteError("--output must be a folder", output)
+    progress(0.0, "reading the CT")
+    ct = read_image(referenced_ct)
+    tagged = None
+    if Path(reference).suffix.lower() == ".mrb":
+        reference, scene_test, tagged = scene_structure_sets(reference, ct)
+        test = test if test is not None else scene_test
+    if test is not None:
+        comparison = compare_structure_sets(
+            reference, test, referenced_ct=ct, progress=sub_progress(progress, 0.1, 0.8)
+        )
+    else:
+        from ..review.metrics import METRICS
+        from ..review.sources import load_structure_set, shapes_of
+
+        shapes = shapes_of(load_structure_set(reference), ct, sub_progress(progress, 0.1, 0.8))
+        rows = [{"reference": n, "test": "", **{m: math.nan for m in METRICS}} for n in shapes]
+        comparison = Comparison(rows, [], [], 2.0, shapes, {}, ct)
+    dose_on_ct = None
+    if dose is not None:
+        from ..imageops import resample
+        from ..rtstruct.dose import read_rtdose
+
+        progress(0.85, "reading the dose")
+        dose_on_ct = resample(read_rtdose(dose), ct, interpolation="linear")
+    output.mkdir(parents=True, exist_ok=True)
+    names = list(comparison.reference_shapes)
+    state_path = output / STATE_FILE
+    if state_path.exists():
+        state = ReviewState.load(state_path)
+    else:  # a scene's review tags, if it has them
+        state = tagged if tagged is not None else ReviewState(names)
+    for name in names:
+        if name not in state:
+            state.structures[name] = ReviewState([name]).structures[name]
+    progress(1.0, "ready")
+    return ReviewSession(reference, referenced_ct, output, comparison, ct, dose_on_ct, state, reviewer)
+
+
+def scene_structure_sets(path, ct: sitk.Image):
+    """The structure sets of a Slicer scene (``.mrb``): its first two segmentations of the CT (reference, test or
+    None) as name -> (mask on ``ct``'s grid, colour), and the review state the reference's segment tags hold."""
+    from ..mrml.mrb import load_mrb
+    from ..mrml.segmentations import masks_from_segmentation_node, segment_colors
+    from ..review.state import from_segment_tags
+    from .display import anatomy_segmentations, main_volume
+
+    scene = load_mrb(path)
+    try:
+        nodes = anatomy_segmentations(scene.scene, main_volume(scene.scene))
+        if not nodes:
+            raise ImgSuiteError("the scene holds no segmentation of a CT", path)
+
+        def masks(node):
+            colors = segment_colors(node)
+            return {n: (m, colors.get(n, (255, 0, 0))) for n, m in masks_from_segmentation_node(node, ct).items()}
+
+        return masks(nodes[0]), masks(nodes[1]) if len(nodes) > 1 else None, from_segment_tags(nodes[0])
+    finally:
+        scene.scene.Clear(1)
+
+
+def _plane(image: sitk.Image, view: str, index: int) -> tuple[np.ndarray, float, float]:
+    """A slice, oriented for the screen (axial: anterior up, patient right on the left; others: superior up),
+    with the pixel size (mm) along its columns and rows."""
+    a = sitk.GetArrayViewFromImage(image)
+    sx, sy, sz = image.GetSpacing()
+    if view == "axial":
+        return a[index], sx, sy
+    if view == "coronal":
+        return a[:, index, :][::-1], sx, sz
+    return a[:, :, index][::-1], sy, sz
+
+
+def _shape_plane(shape, grid: sitk.Image, view: str, index: int) -> np.ndarray:
+    """The shape's mask on one slice of the grid (bool, oriented as :func:`_plane`), cut from its box only."""
+    nx, ny, nz = grid.GetSize()
+    i, j, k = shape.offset
+    dz, dy, dx = shape.mask.shape
+    if view == "axial":
+        plane = np.zeros((ny, nx), bool)
+        if k <= index < k + dz:
+            plane[j : j + dy, i : i + dx] = shape.mask[index - k]
+        return plane
+    plane = np.zeros((nz, nx if view == "coronal" else ny), bool)
+    if view == "coronal" and j <= index < j + dy:
+        plane[k : k + dz, i : i + dx] = shape.mask[:, index - j, :]
+    elif view == "sagittal" and i <= index < i + dx:
+        plane[k : k + dz, j : j + dy] = shape.mask[:, :, index - i]
+    return plane[::-1]
+
+
+def _edge(mask: np.ndarray) -> np.ndarray:
+    inner = mask.copy()
+    for axis in (0, 1):
+        for step in (1, -1):
+            inner &= np.roll(mask, step, axis=axis)
+    return mask & ~inner
+
+
+def slice_picture(session, view: str, index: int, name=None, window=None, field_mm=0.0) -> bytes:
+    """See :meth:`ReviewSession.slice_png`."""
+    from PIL import Image
+
+    if view not in VIEWS:
+        raise ImgSuiteError(f"unknown view {view!r}")
+    axis = {"axial": 2, "coronal": 1, "sagittal": 0}[view]
+    index = int(np.clip(int(index), 0, session.ct.GetSize()[axis] - 1))
+    plane, px, py = _plane(session.ct, view, index)
+    width, level = WINDOW_PRESETS.get(window, CT_WINDOW_LEVEL)
+    grey = np.clip((plane - (level - width / 2)) / width * 255.0, 0, 255).astype(np.uint8)
+    h, w = grey.shape
+    scale = PICTURE_PIXELS / max(w * px, h * py)  # screen pixels per mm
+    size = (max(1, round(w * px * scale)), max(1, round(h * py * scale)))
+    rgb = np.repeat(np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR))[..., None], 3, axis=2).copy()
+    if name:
+        for shapes, dotted in ((session.comparison.reference_shapes, False), (session.comparison.test_shapes, True)):
+            test_name = _test_name(session, name) if dotted else name
+            shape = shapes.get(test_name) if test_name else None
+            if shape is None:
+                continue
+            mask = Image.fromarray(_shape_plane(shape, session.comparison.grid, view, index).astype(np.uint8) * 255)
+            edge = _edge(np.asarray(mask.resize(size, Image.NEAREST)) > 0)
+            if dotted:  # the test outline: white dots, the reference's colour stays solid
+                yy, xx = np.indices(edge.shape)
+                edge &= (yy + xx) % 4 < 2
+                rgb[edge] = (255, 255, 255)
+            else:
+                rgb[edge] = shape.color
+    picture = Image.fromarray(rgb)
+    if field_mm and name:
+        i, j, k = session.focus(name)["index"]
+        nz = session.ct.GetSize()[2]
+        column, row = {"axial": (i, j), "coronal": (i, nz - 1 - k), "sagittal": (j, nz - 1 - k)}[view]
+        centre = ((column + 0.5) * px * scale, (row + 0.5) * py * scale)
+        picture = _crop(picture, float(field_mm) * scale, centre)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _crop(picture, side_px: float, centre):
+    """The square of ``side_px`` around ``centre`` (the structure's centroid, in picture pixels), kept inside
+    the picture and scaled back up to :data:`PICTURE_PIXELS`."""
+    w, h = picture.size
+    side = min(max(side_px, 16), w, h)
+    left = min(max(centre[0] - side / 2, 0), w - side)
+    top = min(max(centre[1] - side / 2, 0), h - side)
+    return picture.crop((round(left), round(top), round(left + side), round(top + side))).resize(
+        (PICTURE_PIXELS, PICTURE_PIXELS)
+    )
+
+
+def _test_name(session, name: str) -> str | None:
+    for row in session.comparison.structures:
+        if row["reference"] == name:
+            return row.get("test") or None
+    return None
+
+
+def dvh_picture(session, name: str) -> bytes:
+    """See :meth:`ReviewSession.dvh_png`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dose = sitk.GetArrayViewFromImage(session.dose)
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    top = float(dose.max()) or 1.0
+    for shapes, label, style in (
+        (session.comparison.reference_shapes, "reference", "-"),
+        (session.comparison.test_shapes, "test", "--"),
+    ):
+        shape_name = name if label == "reference" else _test_name(session, name)
+        shape = shapes.get(shape_name) if shape_name else None
+        if shape is None or shape.empty:
+            continue
+        i, j, k = shape.offset
+        dz, dy, dx = shape.mask.shape
+        values = np.sort(dose[k : k + dz, j : j + dy, i : i + dx][shape.mask])
+        edges = np.linspace(0.0, top, 200)
+        volume = 100.0 * (1.0 - np.searchsorted(values, edges, side="left") / values.size)
+        ax.plot(edges, volume, style, color=np.array(shape.color) / 255, label=f"{label} {shape_name}")
+    ax.set_xlabel("dose (Gy)")
+    ax.set_ylabel("volume (%)")
+    ax.set_ylim(0, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def export_all(session) -> list[str]:
+    """See :meth:`ReviewSession.export`; files are written one by one, each atomically."""
+    from ..review.export import export_reviewed_rtstruct, export_seg
+    from ..review.report import write_review_report
+
+    out = session.output
+    with session.lock:
+        state = session.state
+        structures = session.reference
+        if not _is_rtstruct(structures):
+            masks = {}
+            for name, shape in session.comparison.reference_shapes.items():
+                image = sitk.GetImageFromArray(_full_mask(shape, session.comparison.grid).astype(np.uint8))
+                image.CopyInformation(session.comparison.grid)
+                masks[name] = (image, tuple(shape.color))
+            structures = masks
+        export_reviewed_rtstruct(out / EXPORTS["rtstruct"], session.referenced_ct, structures, state)
+        export_seg(out / EXPORTS["seg"], session.referenced_ct, structures, state=state)
+        payload = {"review": state.to_dict(), "comparison": session.comparison.to_dict()}
+        tmp = out / (EXPORTS["json"] + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        os.replace(tmp, out / EXPORTS["json"])
+        write_review_report(session.comparison, out / EXPORTS["report"], ct=session.ct, state=state)
+    return list(EXPORTS.values())
+
+
+def _is_rtstruct(source) -> bool:
+    from ..review.sources import is_seg_nrrd
+
+    return isinstance(source, str | os.PathLike) and not is_seg_nrrd(source)
+
+
+def _full_mask(shape, grid) -> np.ndarray:
+    nx, ny, nz = grid.GetSize()
+    full = np.zeros((nz, ny, nx), bool)
+    i, j, k = shape.offset
+    dz, dy, dx = shape.mask.shape
+    full[k : k + dz, j : j + dy, i : i + dx] = shape.mask
+    return full
