@@ -47,9 +47,12 @@ def read_rtdose(path: str | os.PathLike, units: str | None = None) -> sitk.Image
     """
     import pydicom
 
+    from ..io.dicom_series import validate_slice
+
     path = Path(path)
     if not path.is_file():
         raise ImgSuiteError("no such file", path)
+    validate_slice(path, require_geometry=False)  # geometry tags, pixel data length: one check for every DICOM file
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:
@@ -127,13 +130,30 @@ def _fraction_group(ds) -> str:
     return str(groups[0].get("ReferencedFractionGroupNumber", "")) if len(groups) else ""
 
 
+def _frame_offsets(ds, frames: int, path) -> np.ndarray:
+    """GridFrameOffsetVector (3004,000C) as finite numbers, one per frame (0 for a single frame without it)."""
+    from pydicom.multival import MultiValue
+
+    raw = ds.get("GridFrameOffsetVector", [0.0])
+    values = list(raw) if isinstance(raw, list | tuple | MultiValue) else [raw]
+    try:
+        offsets = np.array([float(v) for v in values][:frames], float)
+    except (TypeError, ValueError):
+        raise ImgSuiteError(f"GridFrameOffsetVector (3004,000C) is not a list of numbers: {raw!r}", path) from None
+    if not np.all(np.isfinite(offsets)):
+        raise ImgSuiteError("GridFrameOffsetVector (3004,000C) holds NaN or infinite values", path)
+    if frames > 1 and len(offsets) == frames and np.any(np.diff(offsets) == 0):
+        raise ImgSuiteError("GridFrameOffsetVector (3004,000C) puts two frames at the same position", path)
+    return offsets
+
+
 def _placed(pixels: np.ndarray, ds, frames: int, path) -> sitk.Image:
     """The frames as a volume on the dose grid: GridFrameOffsetVector along the slice normal."""
     ipp = np.array([float(v) for v in ds.ImagePositionPatient])
     iop = np.array([float(v) for v in ds.ImageOrientationPatient])
     row, col = iop[:3], iop[3:]
     normal = np.cross(row, col)
-    offsets = np.array([float(v) for v in ds.get("GridFrameOffsetVector", [0.0])][:frames], float)
+    offsets = _frame_offsets(ds, frames, path)
     if frames > 1:
         if len(offsets) != frames:
             raise ImgSuiteError(f"GridFrameOffsetVector has {len(offsets)} values for {frames} frames", path)
