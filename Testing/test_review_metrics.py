@@ -183,3 +183,29 @@ def test_comparison_json_and_empty_structure():
     ctv = data["structures"][1]
     assert ctv["dice"] == 0.0 and ctv["hd"] is None and ctv["volume_test_cc"] == 0.0
     assert "GTV,GTV,1," in c.to_csv()
+
+
+def _cli(*args):
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "SlicerImgSuite.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_compare_structures_cli(shared_data, tmp_path):
+    base = shared_data / NELMS
+    a, b = base / "STRUCTURES_3mm" / "Sphere_30_0.dcm", base / "STRUCTURES_3mm" / "Sphere_30_X15.dcm"
+    args = ["compare-structures", "--reference", a, "--test", b, "--referenced-ct", base / "CT_3mm", "-q"]
+    out = _cli(*args, "--map", "Sphere_30_0=Sphere_30_X15", "--tolerance", "1", "--output-json", tmp_path / "c.json",
+               "--output-csv", tmp_path / "c.csv", "--report", tmp_path / "r.html")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    row = json.loads((tmp_path / "c.json").read_text())["structures"][0]
+    assert row["centroid_shift_mm"] == pytest.approx(1.5, abs=0.1) and row["surface_dice"] < 1.0  # 1 mm tolerance
+    assert (tmp_path / "c.csv").read_text().splitlines()[0].startswith("reference,test,dice,")
+    assert (tmp_path / "r.html").read_text().count("data:image/png") == 1
+    # bad input: one line naming the problem, exit 2, nothing written
+    bad = _cli(*args, "--map", "Nope=Sphere_30_X15", "--output-json", tmp_path / "bad.json")
+    assert bad.returncode == 2 and "Nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.json").exists()
+    over = _cli(*args, "--output-json", b)
+    assert over.returncode == 2 and "overwrite an input" in over.stderr
+    assert _cli("compare-structures", "--reference", a, "--test", b).returncode == 2  # no output asked
