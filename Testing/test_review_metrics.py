@@ -209,3 +209,14 @@ def test_compare_structures_cli(shared_data, tmp_path):
     over = _cli(*args, "--output-json", b)
     assert over.returncode == 2 and "overwrite an input" in over.stderr
     assert _cli("compare-structures", "--reference", a, "--test", b).returncode == 2  # no output asked
+
+
+def test_report_with_dose_has_thumbnails_and_dvh_pairs(phantom, tmp_path):
+    from SlicerImgSuite.review.job import compare_structures
+
+    c = compare_structures(phantom.rtstruct, phantom.rtstruct, referenced_ct=phantom.ct_dir, dose=phantom.rtdose,
+                           report=tmp_path / "r.html", output_json=tmp_path / "c.json")  # fmt: skip
+    html = (tmp_path / "r.html").read_text()
+    assert html.count("data:image/png") == 2 * len(c.structures) == 2 * len(phantom.masks)
+    assert html.count("DVH of ") == len(c.structures)
+    assert all(r["dice"] == 1.0 and r["hd"] == 0.0 and r["apl"] == 0.0 for r in c.structures)  # a set against itself
