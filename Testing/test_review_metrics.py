@@ -69,7 +69,7 @@ def test_concentric_spheres_match_the_analytic_values(spheres):
     for name, (r1, r2) in {"R20": (20, 23), "R20b": (20, 21.5), "R20c": (20, 17)}.items():
         row = rows[name]
         gap = abs(r1 - r2)
-        print(f"dz {dz}: r {r1} vs {r2}: msd {row['msd']:.3f} hd {row['hd']:.3f} hd95 {row['hd95']:.3f} "
+        print(f"dz {dz}: r {r1} vs {r2}: msd {row['msd']:.3f} hd {row['hd']!r} hd95 {row['hd95']:.3f} "
               f"dice {row['dice']:.4f} (analytic {2 * min(r1, r2) ** 3 / (r1**3 + r2**3):.4f}) sdice {row['surface_dice']:.3f}")  # fmt: skip
         assert abs(row["msd"] - gap) <= msd_tol
         assert abs(row["hd"] - gap) <= hd_tol
