@@ -23,6 +23,7 @@ def compare_structures(
     tolerance_mm: float = 2.0,
     name_map=None,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> Comparison:
     """Compare ``test`` with ``reference`` and write every requested output, all or nothing.
 
@@ -33,7 +34,7 @@ def compare_structures(
     output_json, output_csv, report : path, optional
         The comparison as JSON (``structures``, ``unmatched_reference``, ``unmatched_test``), as CSV, and the
         HTML report (table and thumbnails on the CT).
-    referenced_ct, tolerance_mm, name_map :
+    referenced_ct, tolerance_mm, name_map, workers :
         As :func:`~SlicerImgSuite.review.compare.compare_structure_sets`.
     dose : path, optional
         An RTDOSE (or dose image in Gy): the report adds each structure's reference and test DVHs.
@@ -59,6 +60,7 @@ def compare_structures(
         tolerance_mm=tolerance_mm,
         name_map=name_map,
         progress=sub_progress(progress, 0.0, 0.8 if report else 0.95),
+        workers=workers,
     )
     ct = None
     if report and referenced_ct is not None:
