@@ -220,3 +220,18 @@ def test_report_with_dose_has_thumbnails_and_dvh_pairs(phantom, tmp_path):
     assert html.count("data:image/png") == 2 * len(c.structures) == 2 * len(phantom.masks)
     assert html.count("DVH of ") == len(c.structures)
     assert all(r["dice"] == 1.0 and r["hd"] == 0.0 and r["apl"] == 0.0 for r in c.structures)  # a set against itself
+
+
+def test_worker_processes_give_the_same_rows():
+    rng = np.random.default_rng(3)
+    ref, test = {}, {}
+    for n in range(4):
+        a = sitk.Image(40, 40, 12, sitk.sitkUInt8)
+        x, y, z = rng.integers(5, 20, 3)
+        a[int(x) : int(x) + 15, int(y) : int(y) + 12, int(z) % 4 : int(z) % 4 + 6] = 1
+        b = sitk.Image(a)
+        b[int(x) : int(x) + 2, :, :] = 0
+        ref[f"S{n}"], test[f"S{n}"] = a, b
+    one = compare_structure_sets(ref, test).to_dict()
+    two = compare_structure_sets(ref, test, workers=2).to_dict()
+    assert one == two and [r["reference"] for r in two["structures"]] == ["S0", "S1", "S2", "S3"]
