@@ -39,6 +39,7 @@ class RTStructuresParameterNode:
     ctFolder: Path
     exportPath: Path
     doseVolume: vtkMRMLScalarVolumeNode
+    rtdosePath: Path
 
 
 class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -60,6 +61,7 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.dvhButton.connect("clicked(bool)", self.onDvhButton)
+        self.ui.loadDoseButton.connect("clicked(bool)", self.onLoadDoseButton)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -109,6 +111,12 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.logic.exportRTStruct(p.exportSegmentation, p.ctFolder, p.exportPath, progress)
             self.ui.resultText.setPlainText(f"Wrote {p.exportPath}")
 
+    def onLoadDoseButton(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Loading the RTDOSE failed.", waitCursor=True):
+            p.doseVolume = self.logic.loadDose(p.rtdosePath)
+            self.ui.resultText.setPlainText(f"Loaded {p.rtdosePath} as {p.doseVolume.GetName()} (Gy).")
+
     def onDvhButton(self):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("DVH failed.", waitCursor=True):
@@ -139,6 +147,11 @@ class RTStructuresLogic(ScriptedLoadableModuleLogic):
         from SlicerImgSuite.rtstruct.nodes import rtstruct_from_segmentation
 
         return rtstruct_from_segmentation(segmentationNode, ctFolder, path, progress)
+
+    def loadDose(self, path):
+        from SlicerImgSuite.review.dicom_plugin import load_dose
+
+        return load_dose(slicer.mrmlScene, path, Path(path).stem)
 
     def dvh(self, segmentationNode, doseVolume, referenceVolume):
         from SlicerImgSuite.rtstruct.nodes import dvh_nodes
