@@ -20,7 +20,6 @@ class ContourReview(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "Contour review"
         self.parent.categories = ["ImgSuite"]
-        self.parent.dependencies = []
         self.parent.contributors = ["SlicerImgSuite developers"]
         self.parent.helpText = (
             "Compare a test structure set with a reference (Dice, HD95, surface Dice, volume difference, APL), "
@@ -119,7 +118,7 @@ class ContourReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def fillTable(self, keep=None):
         from SlicerImgSuite.review.table import COLUMN_TITLES, COLUMNS, format_value
 
-        self.rows = self.logic.rows()
+        self.rows = self.logic.rows()  # worst first; the user may sort by any column
         table = self.ui.structureTable
         table.setSortingEnabled(False)
         table.setColumnCount(len(COLUMNS) + 1)
@@ -128,18 +127,25 @@ class ContourReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for r, row in enumerate(self.rows):
             swatch = qt.QTableWidgetItem()
             swatch.setBackground(qt.QColor(*row["color"]))
+            swatch.setData(qt.Qt.UserRole, r)
             table.setItem(r, 0, swatch)
             for c, key in enumerate(COLUMNS):
-                item = qt.QTableWidgetItem(format_value(key, row.get(key)))
+                text = format_value(key, row.get(key))
+                item = qt.QTableWidgetItem()
+                item.setData(qt.Qt.EditRole, float(text) if isinstance(row.get(key), float) and text != "–" else text)
                 table.setItem(r, c + 1, item)
+        table.setSortingEnabled(True)
         if keep is not None:
             table.selectRow(keep)
         self.ui.statusLabel.setText(self.logic.summary())
 
+    def rowData(self, visual):
+        return self.rows[int(self.ui.structureTable.item(visual, 0).data(qt.Qt.UserRole))]
+
     def select(self, row):
         if 0 <= row < len(self.rows):
             self.ui.structureTable.selectRow(row)
-            self.logic.focus(self.rows[row])
+            self.logic.focus(self.rowData(row))
 
     def current(self):
         row = self.ui.structureTable.currentRow()
@@ -154,14 +160,13 @@ class ContourReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if row is None:
             return
         with slicer.util.tryWithErrorDisplay("Setting the status failed."):
-            self.logic.setStatus(self.rows[row], status, self._parameterNode.reviewer, self.ui.commentEdit.text)
+            self.logic.setStatus(self.rowData(row), status, self._parameterNode.reviewer, self.ui.commentEdit.text)
             self.ui.commentEdit.clear()
             self.fillTable(keep=row)
 
     def onEdit(self):
-        row = self.current()
-        if row is not None:
-            self.logic.edit(self.rows[row])
+        if self.current() is not None:
+            self.logic.edit(self.rowData(self.current()))
 
     def onExport(self):
         p = self._parameterNode
@@ -181,9 +186,7 @@ class ContourReviewLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        self.comparison = None
-        self.reference = self.test = None
-        self.watcher = None
+        self.comparison = self.reference = self.test = self.watcher = None
 
     def getParameterNode(self):
         return ContourReviewParameterNode(super().getParameterNode())
@@ -215,10 +218,9 @@ class ContourReviewLogic(ScriptedLoadableModuleLogic):
         return table_rows(self.comparison, self.state()) if self.comparison else []
 
     def summary(self):
-        counts = self.state().counts()
-        c = self.comparison
-        return (", ".join(f"{v} {k}" for k, v in counts.items()) + f"; unmatched reference {c.unmatched_reference}, "
-                f"test {c.unmatched_test}")  # fmt: skip
+        c, counts = self.comparison, self.state().counts()
+        unmatched = f"; unmatched reference {c.unmatched_reference}, test {c.unmatched_test}"
+        return ", ".join(f"{v} {k}" for k, v in counts.items()) + unmatched
 
     def focus(self, row):
         from SlicerImgSuite.review.nodes import centre_slice_views, show_structure
