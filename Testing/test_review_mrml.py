@@ -261,3 +261,21 @@ def test_demo_step_reports_the_comparison_and_keeps_tags_in_the_mrb(tmp_path):
     assert "SPINAL_CORD" not in segment_names(nodes["Review: perturbed structures"])
     assert state.status("Heart") == "needs-edit" and state.status("External") == "approved"
     assert "surface Dice" in state["Heart"].comment
+
+
+def test_seg_nrrd_inputs_from_slicer_and_from_our_writer(mrml, phantom, tmp_path):
+    """A .seg.nrrd written by Slicer's storage node (cropped layers) and one by our writer compare as the RTSTRUCT."""
+    from SlicerImgSuite.review.compare import compare_structure_sets
+    from SlicerImgSuite.rtstruct import rasterize, read_rtstruct
+    from SlicerImgSuite.rtstruct.nodes import segmentation_from_rtstruct
+    from SlicerImgSuite.rtstruct.outputs import write_seg_nrrd
+
+    seg, _, _ = segmentation_from_rtstruct(mrml, phantom.rtstruct, ct_folder=phantom.ct_dir)
+    storage = seg.CreateDefaultStorageNode()
+    storage.SetFileName(str(tmp_path / "slicer.seg.nrrd"))
+    assert storage.WriteData(seg)
+    write_seg_nrrd(rasterize(read_rtstruct(phantom.rtstruct), phantom.ct), phantom.ct, tmp_path / "ours.seg.nrrd")
+    for name in ("slicer.seg.nrrd", "ours.seg.nrrd"):
+        c = compare_structure_sets(phantom.rtstruct, tmp_path / name, referenced_ct=phantom.ct_dir)
+        assert [r["test"] for r in c.structures] == list(phantom.masks), name
+        assert all(r["dice"] == 1.0 for r in c.structures), name
