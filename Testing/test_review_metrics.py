@@ -69,7 +69,7 @@ def test_concentric_spheres_match_the_analytic_values(spheres):
     for name, (r1, r2) in {"R20": (20, 23), "R20b": (20, 21.5), "R20c": (20, 17)}.items():
         row = rows[name]
         gap = abs(r1 - r2)
-        print(f"dz {dz}: r {r1} vs {r2}: msd {row['msd']:.3f} hd {row['hd']:.3f} hd95 {row['hd95']:.3f} "
+        print(f"dz {dz}: r {r1} vs {r2}: msd {row['msd']:.3f} hd {row['hd']!r} hd95 {row['hd95']:.3f} "
               f"dice {row['dice']:.4f} (analytic {2 * min(r1, r2) ** 3 / (r1**3 + r2**3):.4f}) sdice {row['surface_dice']:.3f}")  # fmt: skip
         assert abs(row["msd"] - gap) <= msd_tol
         assert abs(row["hd"] - gap) <= hd_tol
@@ -183,3 +183,55 @@ def test_comparison_json_and_empty_structure():
     ctv = data["structures"][1]
     assert ctv["dice"] == 0.0 and ctv["hd"] is None and ctv["volume_test_cc"] == 0.0
     assert "GTV,GTV,1," in c.to_csv()
+
+
+def _cli(*args):
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "SlicerImgSuite.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_compare_structures_cli(shared_data, tmp_path):
+    base = shared_data / NELMS
+    a, b = base / "STRUCTURES_3mm" / "Sphere_30_0.dcm", base / "STRUCTURES_3mm" / "Sphere_30_X15.dcm"
+    args = ["compare-structures", "--reference", a, "--test", b, "--referenced-ct", base / "CT_3mm", "-q"]
+    out = _cli(*args, "--map", "Sphere_30_0=Sphere_30_X15", "--tolerance", "1", "--output-json", tmp_path / "c.json",
+               "--output-csv", tmp_path / "c.csv", "--report", tmp_path / "r.html")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    row = json.loads((tmp_path / "c.json").read_text())["structures"][0]
+    assert row["centroid_shift_mm"] == pytest.approx(1.5, abs=0.1) and row["surface_dice"] < 1.0  # 1 mm tolerance
+    assert (tmp_path / "c.csv").read_text().splitlines()[0].startswith("reference,test,dice,")
+    assert (tmp_path / "r.html").read_text().count("data:image/png") == 1
+    # bad input: one line naming the problem, exit 2, nothing written
+    bad = _cli(*args, "--map", "Nope=Sphere_30_X15", "--output-json", tmp_path / "bad.json")
+    assert bad.returncode == 2 and "Nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.json").exists()
+    over = _cli(*args, "--output-json", b)
+    assert over.returncode == 2 and "overwrite an input" in over.stderr
+    assert _cli("compare-structures", "--reference", a, "--test", b).returncode == 2  # no output asked
+
+
+def test_report_with_dose_has_thumbnails_and_dvh_pairs(phantom, tmp_path):
+    from SlicerImgSuite.review.job import compare_structures
+
+    c = compare_structures(phantom.rtstruct, phantom.rtstruct, referenced_ct=phantom.ct_dir, dose=phantom.rtdose,
+                           report=tmp_path / "r.html", output_json=tmp_path / "c.json")  # fmt: skip
+    html = (tmp_path / "r.html").read_text()
+    assert html.count("data:image/png") == 2 * len(c.structures) == 2 * len(phantom.masks)
+    assert html.count("DVH of ") == len(c.structures)
+    assert all(r["dice"] == 1.0 and r["hd"] == 0.0 and r["apl"] == 0.0 for r in c.structures)  # a set against itself
+
+
+def test_worker_processes_give_the_same_rows():
+    rng = np.random.default_rng(3)
+    ref, test = {}, {}
+    for n in range(4):
+        a = sitk.Image(40, 40, 12, sitk.sitkUInt8)
+        x, y, z = rng.integers(5, 20, 3)
+        a[int(x) : int(x) + 15, int(y) : int(y) + 12, int(z) % 4 : int(z) % 4 + 6] = 1
+        b = sitk.Image(a)
+        b[int(x) : int(x) + 2, :, :] = 0
+        ref[f"S{n}"], test[f"S{n}"] = a, b
+    one = compare_structure_sets(ref, test).to_dict()
+    two = compare_structure_sets(ref, test, workers=2).to_dict()
+    assert one == two and [r["reference"] for r in two["structures"]] == ["S0", "S1", "S2", "S3"]

@@ -235,3 +235,47 @@ def test_compare_nodes_table_and_view_centring(mrml, phantom):
     visible = [ref.GetSegmentation().GetNthSegment(n).GetName() for n in range(8)
                if display.GetSegmentVisibility(ref.GetSegmentation().GetNthSegmentID(n))]  # fmt: skip
     assert visible == ["HEART"] and not display.GetVisibility2DFill()
+
+
+def test_demo_step_reports_the_comparison_and_keeps_tags_in_the_mrb(tmp_path):
+    from SlicerImgSuite.demo import run_demo
+    from SlicerImgSuite.mrml.mrb import load_mrb
+    from SlicerImgSuite.review.nodes import review_state_of, segment_names
+
+    html = run_demo(tmp_path, only=["rtstruct", "review"]).read_text()
+    assert "Contour comparison and review" in html and html.count("review/") >= 7  # a thumbnail per structure
+    data = __import__("json").loads((tmp_path / "review" / "comparison.json").read_text())
+    rows = {r["reference"]: r for r in data["structures"]}
+    assert data["unmatched_reference"] == ["SPINAL_CORD"] and rows["BODY"]["test"] == "External"
+    assert rows["HEART"]["centroid_shift_mm"] == pytest.approx(6.4, abs=0.1)  # moved one 6.4 mm step
+    assert rows["GTV"]["msd"] == pytest.approx(3.0, abs=0.3) and rows["RING"]["hd"] == 0.0  # grown 3 mm; same
+    scene = load_mrb(tmp_path / "SlicerImgSuite-demo.mrb")
+    nodes = {
+        scene.scene.GetNthNodeByClass(n, "vtkMRMLSegmentationNode").GetName(): scene.scene.GetNthNodeByClass(
+            n, "vtkMRMLSegmentationNode"
+        )
+        for n in range(scene.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))
+    }
+    assert "Phantom structures" in nodes and "Review: perturbed structures" in nodes
+    state = review_state_of(nodes["Review: perturbed structures"])
+    assert "SPINAL_CORD" not in segment_names(nodes["Review: perturbed structures"])
+    assert state.status("Heart") == "needs-edit" and state.status("External") == "approved"
+    assert "surface Dice" in state["Heart"].comment
+
+
+def test_seg_nrrd_inputs_from_slicer_and_from_our_writer(mrml, phantom, tmp_path):
+    """A .seg.nrrd written by Slicer's storage node (cropped layers) and one by our writer compare as the RTSTRUCT."""
+    from SlicerImgSuite.review.compare import compare_structure_sets
+    from SlicerImgSuite.rtstruct import rasterize, read_rtstruct
+    from SlicerImgSuite.rtstruct.nodes import segmentation_from_rtstruct
+    from SlicerImgSuite.rtstruct.outputs import write_seg_nrrd
+
+    seg, _, _ = segmentation_from_rtstruct(mrml, phantom.rtstruct, ct_folder=phantom.ct_dir)
+    storage = seg.CreateDefaultStorageNode()
+    storage.SetFileName(str(tmp_path / "slicer.seg.nrrd"))
+    assert storage.WriteData(seg)
+    write_seg_nrrd(rasterize(read_rtstruct(phantom.rtstruct), phantom.ct), phantom.ct, tmp_path / "ours.seg.nrrd")
+    for name in ("slicer.seg.nrrd", "ours.seg.nrrd"):
+        c = compare_structure_sets(phantom.rtstruct, tmp_path / name, referenced_ct=phantom.ct_dir)
+        assert [r["test"] for r in c.structures] == list(phantom.masks), name
+        assert all(r["dice"] == 1.0 for r in c.structures), name

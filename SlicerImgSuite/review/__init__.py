@@ -34,6 +34,27 @@ browser review (``imgsuite review``). Stable API (names below do not change):
     ``export_seg(path, referenced_ct, structures, *, state=None, approved_only=False) -> pydicom.Dataset`` and
     ``import_seg(path, referenced_ct=None) -> dict name -> (SimpleITK mask, colour)`` (DICOM SEG via
     highdicom); ``structures`` is an RTSTRUCT path / StructureSet or a mapping name -> mask on the CT grid.
+``review.job``
+    ``compare_structures(reference, test, *, output_json=None, output_csv=None, report=None, referenced_ct=None,
+    dose=None, tolerance_mm=2.0, name_map=None, progress=None) -> Comparison`` (all outputs written together).
+``review.table``
+    ``COLUMNS``, ``COLUMN_TITLES``, ``table_rows(comparison, state=None, worst_first=True, reviewed="test")``
+    (statuses are keyed by the reviewed set's names, the test's by default), ``format_value(key, value)``,
+    ``view_focus(shape, grid) -> ViewFocus`` (centroid and bounds, LPS/RAS, ``field_of_view_mm()``).
+``review.report``
+    ``write_review_report(comparison, path, *, ct=None, state=None, dose=None)`` (one HTML file, pictures
+    embedded), ``thumbnails(ref_shape, test_shape, grid, ct)`` and ``dvh_pair(...)`` (PIL images),
+    ``site_window(name)``.
+``review.nodes`` (MRML)
+    ``review_state_of(segmentation_node)``, ``set_segment_status(node, name, status, *, reviewer, comment="")``,
+    ``EditWatcher(node)`` (approved -> needs-edit on a content edit), ``compare_segmentation_nodes(ref_node,
+    test_node, volume_node=None, *, tolerance_mm, name_map, progress)``, ``show_structure(ref_node, test_node,
+    ref_name, test_name)``, ``centre_slice_views(slice_nodes, focus)``, ``segment_names(node)``.
+``review.dicom_plugin`` (MRML)
+    ``examine_files(file_lists, find_series=None) -> [RTLoadable]``, ``examine_folder(folder)``,
+    ``load_loadable(scene, loadable)``, ``load_dose(scene, path)``, ``dose_color_table(scene)``.
+``review.export`` (also)
+    ``review_state_from_rtstruct(path)``, ``seg_statuses(path)``, ``sidecar_path(path)``.
 ``review.commands``
     ``imgsuite compare-structures``.
 """

@@ -205,6 +205,7 @@ def compare_structure_sets(
     tolerance_mm: float = 2.0,
     name_map: Sequence[str] | Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> Comparison:
     """Compare a test structure set with a reference: name matching, then overlap and surface metrics per pair.
 
@@ -221,6 +222,8 @@ def compare_structure_sets(
         Tolerance of surface Dice and added path length.
     name_map : list of "REF=TEST" or mapping, optional
         Explicit pairs, before the automatic matching (exact, case-insensitive, TG-263 names and synonyms).
+    workers : int
+        Processes that compare pairs at once (forked; 1 inside an application such as Slicer).
 
     Returns
     -------
@@ -253,14 +256,42 @@ def compare_structure_sets(
     ref_shapes = shapes_of(ref_src, grid, sub_progress(progress, 0.02, 0.15))
     test_shapes = shapes_of(test_src, grid, sub_progress(progress, 0.15, 0.3))
     spacing = np.array(grid.GetSpacing(), float)
-    rows = []
-    for n, (r, t) in enumerate(pairs):
-        progress(0.3 + 0.7 * n / max(len(pairs), 1), f"comparing {r} with {t}")
-        rows.append(
-            {"reference": r, "test": t, **structure_metrics(ref_shapes[r], test_shapes[t], spacing, tolerance_mm)}
-        )
+    jobs = [(r, t, ref_shapes[r], test_shapes[t], spacing, tolerance_mm) for r, t in pairs]
+    rows = _pair_metrics(jobs, workers, sub_progress(progress, 0.3, 1.0))
     progress(1.0, "compared")
     return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+
+
+def _one_pair(job) -> dict:
+    r, t, ref, test, spacing, tolerance_mm = job
+    return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}
+
+
+def _pair_metrics(jobs: list, workers: int, progress: ProgressCallback) -> list[dict]:
+    """Metrics of every pair, in order; with ``workers`` > 1 in forked processes, largest structures first."""
+    if workers <= 1 or len(jobs) < 2:
+        rows = []
+        for n, job in enumerate(jobs):
+            progress(n / len(jobs), f"comparing {job[0]} with {job[1]}")
+            rows.append(_one_pair(job))
+        return rows
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    order = sorted(range(len(jobs)), key=lambda n: -(jobs[n][2].mask.size + jobs[n][3].mask.size))
+    rows: list[dict | None] = [None] * len(jobs)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {pool.submit(_one_pair, jobs[n]): n for n in order}
+        for done, future in enumerate(as_completed(futures)):
+            n = futures[future]
+            rows[n] = future.result()
+            try:
+                progress((done + 1) / len(jobs), f"compared {jobs[n][0]} with {jobs[n][1]}")
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    return rows
 
 
 def _structure_names(source) -> list[str]:

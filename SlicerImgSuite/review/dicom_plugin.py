@@ -170,19 +170,14 @@ def ct_volume_node(scene, ct_files: Sequence[str], loadable: RTLoadable, progres
 
 def load_dose(scene, path: str | os.PathLike, name: str = "RTDOSE"):
     """An RTDOSE as a scalar volume node in Gy, shown with the dose colour table over [0, maximum]."""
-    import SimpleITK as sitk
+    from ..rtstruct.nodes import dose_node_from_file
 
-    from ..mrml.volumes import volume_node_from_image
-    from ..rtstruct.dose import read_rtdose
-
-    dose = read_rtdose(path)
-    node = volume_node_from_image(scene, dose, name)
-    node.SetAttribute("DicomRtImport.DoseVolume", "1")  # what SlicerRT marks, so its modules see a dose
-    node.SetAttribute("ImgSuite.DoseUnits", "Gy")
+    node = dose_node_from_file(scene, path, name=name)  # the one RTDOSE reader; marked as a dose (SlicerRT's mark)
     node.CreateDefaultDisplayNodes()
     display = node.GetDisplayNode()
     display.SetAndObserveColorNodeID(dose_color_table(scene).GetID())
-    top = float(np.max(sitk.GetArrayViewFromImage(dose))) if dose.GetNumberOfPixels() else 1.0
+    values = node.GetImageData().GetPointData().GetScalars()
+    top = float(values.GetRange()[1]) if values is not None and values.GetNumberOfTuples() else 1.0
     display.AutoWindowLevelOff()
     display.SetWindowLevelMinMax(0.0, max(top, 1e-6))
     return node

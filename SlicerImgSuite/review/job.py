@@ -19,9 +19,11 @@ def compare_structures(
     output_csv: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
     referenced_ct=None,
+    dose=None,
     tolerance_mm: float = 2.0,
     name_map=None,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> Comparison:
     """Compare ``test`` with ``reference`` and write every requested output, all or nothing.
 
@@ -32,8 +34,10 @@ def compare_structures(
     output_json, output_csv, report : path, optional
         The comparison as JSON (``structures``, ``unmatched_reference``, ``unmatched_test``), as CSV, and the
         HTML report (table and thumbnails on the CT).
-    referenced_ct, tolerance_mm, name_map :
+    referenced_ct, tolerance_mm, name_map, workers :
         As :func:`~SlicerImgSuite.review.compare.compare_structure_sets`.
+    dose : path, optional
+        An RTDOSE (or dose image in Gy): the report adds each structure's reference and test DVHs.
 
     Examples
     --------
@@ -45,7 +49,7 @@ def compare_structures(
     outputs = [p for p in (output_json, output_csv, report) if p]
     if not outputs:
         raise ImgSuiteError("nothing to write: give --output-json, --output-csv or --report")
-    inputs = {Path(p).resolve() for p in (reference, test, referenced_ct) if isinstance(p, (str, os.PathLike))}
+    inputs = {Path(p).resolve() for p in (reference, test, referenced_ct, dose) if isinstance(p, (str, os.PathLike))}
     for p in outputs:
         if Path(p).resolve() in inputs:
             raise ImgSuiteError("an output would overwrite an input", p)
@@ -56,18 +60,20 @@ def compare_structures(
         tolerance_mm=tolerance_mm,
         name_map=name_map,
         progress=sub_progress(progress, 0.0, 0.8 if report else 0.95),
+        workers=workers,
     )
     ct = None
     if report and referenced_ct is not None:
         from ..io.images import read_image
 
         ct = referenced_ct if not isinstance(referenced_ct, (str, os.PathLike)) else read_image(referenced_ct)
+    dose_image = _dose(dose) if report and dose is not None else None
     progress(0.8, "writing")
 
     def write_report(tmp):
         from .report import write_review_report
 
-        write_review_report(comparison, tmp, ct=ct)
+        write_review_report(comparison, tmp, ct=ct, dose=dose_image)
 
     write_together(
         [
@@ -78,3 +84,18 @@ def compare_structures(
     )
     progress(1.0, "done")
     return comparison
+
+
+def _dose(dose):
+    """A dose image in Gy: an RTDOSE file through the one RTDOSE reader, else any image file as it is."""
+    if not isinstance(dose, (str, os.PathLike)):
+        return dose
+    from ..io.images import read_image
+    from ..rtstruct.dose import read_rtdose
+
+    try:
+        return read_rtdose(dose)
+    except ImgSuiteError as exc:
+        if "not an RTDOSE" not in exc.problem:
+            raise
+        return read_image(dose)

@@ -177,19 +177,19 @@ class PlanarDistance:
         return min_segment_distance(np.ascontiguousarray(xy_mm, float), k, self.a, self.b, self.k, idx)
 
 
-def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The shape's signed distance (mm, negative inside) on the box ``[lo, hi)``, exact where the surface passes.
 
     In-plane distances to the slice's contours where a cube of the box changes sign, up to ``far`` (ten pixels,
     at least two slices);
     elsewhere only the sign matters (±far). A slice without contours beyond one with them closes it as a dome
-    (:func:`_cap`).
+    (:func:`_cap`). Returns the distances and the grid points where the surface passes (:func:`needed_points`).
     """
     from .kernels import splat_segment_distances
 
     inside = inside_on_box(shape, lo, hi)
     far = max(10.0 * float(spacing[:2].max()), 2.0 * float(spacing[2]))
-    sdf = np.where(inside, -far, far).astype(np.float32)
+    sdf = np.where(inside, np.float32(-far), np.float32(far))
     need = needed_points(inside)
     dist = np.full(inside.shape, far, np.float32)
     seg, seg_k = _box_segments(shape.slices, lo, hi)
@@ -197,8 +197,8 @@ def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.nd
     kk, jj, ii = np.nonzero(need)
     k_global = kk + lo[2]
     has = np.isin(k_global, np.fromiter(shape.slices.keys(), int, len(shape.slices)))
-    d = dist[kk[has], jj[has], ii[has]]
-    sdf[kk[has], jj[has], ii[has]] = np.where(inside[kk[has], jj[has], ii[has]], -d, d)
+    d = dist[kk[has], jj[has], ii[has]]  # inside points on a contour stay negative: the sign is the mask's
+    sdf[kk[has], jj[has], ii[has]] = np.where(inside[kk[has], jj[has], ii[has]], -np.maximum(d, 1e-4), d)
     # end caps: a needed point of a slice without contours takes the largest depth of an inside neighbour slice
     kk, jj, ii = kk[~has], jj[~has], ii[~has]
     mirror = np.zeros(len(kk), np.float32)
@@ -213,7 +213,7 @@ def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.nd
         mirror = np.maximum(mirror, _cap(depth, top))
     outside = ~inside[kk, jj, ii]
     sdf[kk[outside], jj[outside], ii[outside]] = np.where(mirror[outside] > 0, mirror[outside], far)
-    return sdf
+    return sdf, need
 
 
 def _box_segments(slices: dict[int, list[np.ndarray]], lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,10 +264,8 @@ def surface_of(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray
     spacing = np.asarray(spacing, float)
     if shape.empty:
         return Surface(np.zeros((0, 3)), np.zeros((0, 3), int))
-    sdf = signed_distance(shape, lo, hi, spacing)
-    verts, faces, _, _ = marching_cubes(
-        sdf, 0.0, spacing=tuple(spacing[::-1]), allow_degenerate=False, mask=needed_points(sdf < 0)
-    )
+    sdf, need = signed_distance(shape, lo, hi, spacing)
+    verts, faces, _, _ = marching_cubes(sdf, 0.0, spacing=tuple(spacing[::-1]), allow_degenerate=False, mask=need)
     verts = verts[:, ::-1] + lo * spacing  # (z, y, x) -> (x, y, z), box -> grid
     return Surface(np.ascontiguousarray(verts), faces[:, ::-1].astype(np.int64))  # keep outward orientation
 

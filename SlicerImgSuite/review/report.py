@@ -103,6 +103,37 @@ def _panel(grey: np.ndarray, masks, colors, sx: float, sy: float):
     return image
 
 
+def dvh_pair(ref: Shape, test: Shape, grid, dose):
+    """A PIL image of the cumulative DVHs (% volume) of the reference (solid) and the test (dashed) under a dose."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from ..rtstruct.dvh import dose_samples, dvh
+    from ..rtstruct.rasterize import RoiMask
+    from ..rtstruct.structure_set import Roi
+
+    samples = [dose_samples(RoiMask(Roi(0, s.name), s.offset, s.mask), dose, grid) for s in (ref, test)]
+    top = max((float(d.max()) for d, _ in samples if d.size), default=1.0)
+    fig, ax = plt.subplots(figsize=(3.2, 2.2), dpi=100)
+    for (doses, volumes), style, label in zip(samples, ("-", "--"), ("reference", "test")):
+        if doses.size:
+            edges, cum = dvh(doses, volumes, bin_width=max(top / 200.0, 1e-3), max_dose=top)
+            ax.plot(edges, 100.0 * cum / max(cum[0], 1e-12), style, color=np.array(ref.color) / 255.0, label=label)
+    ax.set_xlabel("dose (Gy)", fontsize=8)
+    ax.set_ylabel("volume (%)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
 def _png_data(image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
@@ -115,6 +146,7 @@ def write_review_report(
     *,
     ct=None,
     state: ReviewState | None = None,
+    dose=None,
     title: str = "Contour review",
     thumbnails_for: int | None = None,
 ) -> Path:
@@ -129,6 +161,8 @@ def write_review_report(
         The CT on the comparison grid (without it the outlines are drawn on black).
     state : ReviewState, optional
         Statuses for the table.
+    dose : SimpleITK.Image, optional
+        A dose (Gy, any grid): each structure also gets its reference and test DVHs.
     thumbnails_for : int, optional
         Draw thumbnails for only the first (worst) ``n`` structures.
 
@@ -161,6 +195,13 @@ def write_review_report(
         parts.append(
             f"<figure><img src='{_png_data(picture)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
         )
+        if dose is not None:
+            curves = dvh_pair(ref, comparison.test_shapes[row["test"]], comparison.grid, dose)
+            name = html.escape(row["reference"])
+            parts.append(
+                f"<figure><img src='{_png_data(curves)}'><figcaption>DVH of {name}: reference solid, test dashed"
+                "</figcaption></figure>"
+            )
     parts.append("</body></html>")
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(parts), encoding="utf-8")

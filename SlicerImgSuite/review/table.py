@@ -32,8 +32,13 @@ def worst_first_key(row: dict) -> tuple:
     return (value("surface_dice"), value("dice"), value("hd95", -1.0))
 
 
-def table_rows(comparison, state: ReviewState | None = None, worst_first: bool = True) -> list[dict]:
+def table_rows(
+    comparison, state: ReviewState | None = None, worst_first: bool = True, reviewed: str = "test"
+) -> list[dict]:
     """Rows for the structure table: the comparison's metrics plus ``status`` and ``color`` (reference's).
+
+    Statuses belong to the reviewed set's structures: ``reviewed`` says which column names them (``"test"``,
+    the set being approved and exported, or ``"reference"``).
 
     Examples
     --------
@@ -47,7 +52,8 @@ def table_rows(comparison, state: ReviewState | None = None, worst_first: bool =
     rows = []
     for s in comparison.structures:
         row = dict(s)
-        row["status"] = state.status(s["reference"]) if state is not None and s["reference"] in state else "unreviewed"
+        name = s[reviewed]
+        row["status"] = state.status(name) if state is not None and name in state else "unreviewed"
         shape = comparison.reference_shapes.get(s["reference"])
         row["color"] = tuple(shape.color) if shape is not None else (128, 128, 128)
         rows.append(row)
