@@ -234,6 +234,10 @@ def register(subparsers) -> None:
     p.add_argument("--output-kernel", help="also write the kernel used")
     p.set_defaults(func=_naming(run_filter))
 
+    from .parity_commands import register as register_parity  # bbox maximum multiply intersect jacobian
+
+    register_parity(subparsers)
+
 
 def _register_synth(subparsers) -> None:
     from .synthetic import PATTERNS
