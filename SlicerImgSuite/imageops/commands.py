@@ -129,6 +129,9 @@ def register(subparsers) -> None:
     p.add_argument("--truncate-below", type=float, help="clamp values below this")
     p.add_argument("--scale", type=float, help="multiply by this, last")
     p.add_argument("--linear", help='"shift scale": (v + shift) * scale')
+    from .parity_commands import add_matching_options
+
+    add_matching_options(p)
     _output_type(p)
     p.set_defaults(func=_naming(run_adjust))
 
@@ -363,6 +366,9 @@ def run_adjust(args) -> int:
     from .arithmetic import adjust
 
     image = _read(args.input)
+    from .parity_commands import run_matching
+
+    image = run_matching(args, image)
     out = adjust(
         image,
         pw_linear_points=_numbers(args.pw_linear, None, "--pw-linear"),

@@ -96,3 +96,42 @@ def run_jacobian(args) -> int:
         ]
     )
     return 0
+
+
+# --- adjust: intensity matching (options added to the existing ``adjust`` command) -------------------------------
+
+
+def add_matching_options(p) -> None:
+    p.add_argument("--hist-match", metavar="REF", help="reference image: match the input's histogram to it")
+    p.add_argument("--hist-levels", type=int, default=1024, help="histogram bins for --hist-match (default 1024)")
+    p.add_argument("--hist-points", type=int, default=10, help="match points for --hist-match (default 10)")
+    p.add_argument("--hist-threshold", action="store_true", help="--hist-match ignores voxels below each image's mean")
+    p.add_argument("--linear-match", metavar="REF", help="reference image: shift and scale to its mean and std")
+    p.add_argument("--input-mask", help="--linear-match: input statistics inside this mask (input's grid)")
+    p.add_argument("--ref-mask", help="--linear-match: reference statistics inside this mask (reference's grid)")
+
+
+def run_matching(args, image):
+    """``adjust``'s matching step: the matched image, or ``image`` unchanged when no matching was asked for."""
+    from ..io import read_image
+    from .matching import histogram_match, linear_match
+
+    if (args.input_mask or args.ref_mask) and not args.linear_match:
+        raise ImgSuiteError("--input-mask and --ref-mask go with --linear-match")
+    if not (args.hist_match or args.linear_match):
+        return image
+    others = [args.pw_linear, args.truncate_above, args.truncate_below, args.scale, args.linear]
+    if (args.hist_match and args.linear_match) or any(v is not None for v in others):
+        raise ImgSuiteError("use one of --hist-match, --linear-match or the other adjustments at a time")
+    if args.hist_match:
+        reference = read_image(args.hist_match)
+        try:
+            return histogram_match(
+                image, reference, levels=args.hist_levels, points=args.hist_points, threshold=args.hist_threshold
+            )
+        except ImgSuiteError as exc:
+            raise ImgSuiteError(exc.problem, exc.path or args.hist_match) from None
+    reference = read_image(args.linear_match)
+    masks = [read_image(m) if m else None for m in (args.input_mask, args.ref_mask)]
+    names = (args.input, args.linear_match, args.input_mask, args.ref_mask)
+    return linear_match(image, reference, image_mask=masks[0], reference_mask=masks[1], names=names)
