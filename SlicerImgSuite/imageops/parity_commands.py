@@ -1,5 +1,5 @@
 """``imgsuite`` subcommands that plastimatch has and the first image tools lacked: bbox, maximum, multiply,
-intersect, jacobian. Option names and printed lines follow plastimatch 1.9.4; the work is done by the functions
+intersect, jacobian, xf-invert. Option names and printed lines follow plastimatch 1.9.4; the work is done by the functions
 in :mod:`.bbox`, :mod:`.combine` and :func:`SlicerImgSuite.registration.vf.jacobian_determinant`.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cli_options import add_grid_options
 from ..errors import ImgSuiteError
 
 
@@ -43,6 +44,14 @@ def register(subparsers) -> None:
     p.add_argument("--output-img", help="Jacobian determinant image (float)")
     p.add_argument("--output-stats", help='text file "Min Jacobian: ..." / "Max Jacobian: ..."')
     p.set_defaults(func=run_jacobian)
+
+    p = _parser(subparsers, "xf-invert", "invert a transform: linear exactly, a vector field iteratively")
+    p.add_argument("input_file", nargs="?", help="transform (.tfm/.h5) or vector field (same as --input)")
+    p.add_argument("--input", help="transform (.tfm/.h5) or vector field image")
+    p.add_argument("--output", required=True, help=".tfm/.h5, or an image suffix for a vector field")
+    p.add_argument("--iterations", type=int, default=20, help="vector field inversion rounds (default 20)")
+    add_grid_options(p)
+    p.set_defaults(func=run_xf_invert)
 
 
 def run_bbox(args) -> int:
@@ -95,6 +104,33 @@ def run_jacobian(args) -> int:
             (args.output_stats, lambda tmp: Path(tmp).write_text(stats), False),
         ]
     )
+    return 0
+
+
+def run_xf_invert(args) -> int:
+    from ..cli_options import grid_from_args
+    from ..registration.invert import invert_transform
+    from ..registration.xforms import is_field_path, read_transform, write_transform
+
+    path = args.input or args.input_file
+    if not path or (args.input and args.input_file):
+        raise ImgSuiteError("xf-invert needs one input transform: --input FILE (or FILE)")
+    transform = read_transform(path)
+    field = None
+    if transform.GetName() == "DisplacementFieldTransform":
+        import SimpleITK as sitk
+
+        field = sitk.DisplacementFieldTransform(transform).GetDisplacementField()
+    reference = grid_from_args(args, like=field)
+    try:
+        inverse = invert_transform(transform, reference, iterations=args.iterations)
+    except ImgSuiteError as exc:
+        raise ImgSuiteError(exc.problem, exc.path or path) from None
+    if is_field_path(args.output) and reference is None:
+        reference = field
+        if reference is None:
+            raise ImgSuiteError("a vector field output needs a grid: --fixed IMG or --origin/--dim/--spacing", path)
+    write_transform(inverse, args.output, reference)
     return 0
 
 
