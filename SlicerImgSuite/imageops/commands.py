@@ -368,7 +368,7 @@ def run_adjust(args) -> int:
     image = _read(args.input)
     from .parity_commands import run_matching
 
-    image = run_matching(args, image)
+    image = run_matching(args, image)  # --hist-match, --linear-match, --local-match
     out = adjust(
         image,
         pw_linear_points=_numbers(args.pw_linear, None, "--pw-linear"),
@@ -377,7 +377,9 @@ def run_adjust(args) -> int:
         scale=args.scale,
         linear=_numbers(args.linear, 2, "--linear"),
     )
-    write_image(out, args.output, args.output_type)
+    from .parity_commands import write_adjusted
+
+    write_adjusted(args, out)
     return 0
 
 

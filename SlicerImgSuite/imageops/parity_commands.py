@@ -143,22 +143,35 @@ def add_matching_options(p) -> None:
     p.add_argument("--hist-points", type=int, default=10, help="match points for --hist-match (default 10)")
     p.add_argument("--hist-threshold", action="store_true", help="--hist-match ignores voxels below each image's mean")
     p.add_argument("--linear-match", metavar="REF", help="reference image: shift and scale to its mean and std")
-    p.add_argument("--input-mask", help="--linear-match: input statistics inside this mask (input's grid)")
-    p.add_argument("--ref-mask", help="--linear-match: reference statistics inside this mask (reference's grid)")
+    p.add_argument("--local-match", metavar="REF", help="reference image: patch-wise shift and scale (--patch-size)")
+    p.add_argument("--patch-size", help='--local-match patch size in voxels: "n" or "nx ny nz"')
+    p.add_argument("--local-blending-off", action="store_true", help="--local-match: nearest patch, no trilinear")
+    p.add_argument("--local-shift-out", help="--local-match: also write the per-voxel shifts")
+    p.add_argument("--local-scale-out", help="--local-match: also write the per-voxel scales")
+    p.add_argument("--input-mask", help="--linear/--local-match: input statistics inside this mask")
+    p.add_argument(
+        "--ref-mask",
+        help="--linear/--local-match: reference statistics inside this mask (--local-match: one "
+        "mask alone serves both images)",
+    )
 
 
 def run_matching(args, image):
-    """``adjust``'s matching step: the matched image, or ``image`` unchanged when no matching was asked for."""
+    """``adjust``'s matching step: the matched image, or ``image`` unchanged when no matching was asked for.
+
+    ``--local-match``'s extra outputs wait in ``args.matching_outputs`` for :func:`write_adjusted`.
+    """
     from ..io import read_image
     from .matching import histogram_match, linear_match
 
-    if (args.input_mask or args.ref_mask) and not args.linear_match:
-        raise ImgSuiteError("--input-mask and --ref-mask go with --linear-match")
-    if not (args.hist_match or args.linear_match):
+    methods = [m for m in (args.hist_match, args.linear_match, args.local_match) if m]
+    if (args.input_mask or args.ref_mask) and not (args.linear_match or args.local_match):
+        raise ImgSuiteError("--input-mask and --ref-mask go with --linear-match or --local-match")
+    if not methods:
         return image
     others = [args.pw_linear, args.truncate_above, args.truncate_below, args.scale, args.linear]
-    if (args.hist_match and args.linear_match) or any(v is not None for v in others):
-        raise ImgSuiteError("use one of --hist-match, --linear-match or the other adjustments at a time")
+    if len(methods) > 1 or any(v is not None for v in others):
+        raise ImgSuiteError("use one of --hist-match, --linear-match, --local-match or the other adjustments at a time")
     if args.hist_match:
         reference = read_image(args.hist_match)
         try:
@@ -167,7 +180,43 @@ def run_matching(args, image):
             )
         except ImgSuiteError as exc:
             raise ImgSuiteError(exc.problem, exc.path or args.hist_match) from None
-    reference = read_image(args.linear_match)
     masks = [read_image(m) if m else None for m in (args.input_mask, args.ref_mask)]
+    if args.local_match:
+        return _local_match(args, image, read_image(args.local_match), masks)
+    reference = read_image(args.linear_match)
     names = (args.input, args.linear_match, args.input_mask, args.ref_mask)
     return linear_match(image, reference, image_mask=masks[0], reference_mask=masks[1], names=names)
+
+
+def _local_match(args, image, reference, masks):
+    from ..cli_options import parse_numbers
+    from ..io.images import save_image
+    from .matching import local_match
+
+    if not args.patch_size:
+        raise ImgSuiteError("--local-match needs --patch-size")
+    patch = parse_numbers(args.patch_size, 3, "--patch-size", int)
+    if (masks[0] is None) != (masks[1] is None):  # plastimatch: one mask given serves both images
+        masks = [masks[0] if masks[0] is not None else masks[1]] * 2
+    try:
+        out, shift, scale = local_match(
+            image, reference, patch, image_mask=masks[0], reference_mask=masks[1], blending=not args.local_blending_off
+        )
+    except ImgSuiteError as exc:
+        raise ImgSuiteError(exc.problem, exc.path or args.input) from None
+    args.matching_outputs = [
+        (args.local_shift_out, lambda tmp: save_image(shift, tmp, shown_as=args.local_shift_out), False),
+        (args.local_scale_out, lambda tmp: save_image(scale, tmp, shown_as=args.local_scale_out), False),
+    ]
+    return out
+
+
+def write_adjusted(args, image) -> None:
+    """Write ``adjust``'s output (cast to ``--output-type``) together with any ``--local-*-out`` files."""
+    from ..io.atomic import write_together
+    from ..io.images import cast_image, save_image
+
+    if args.output_type:
+        image = cast_image(image, args.output_type)
+    outputs = [(args.output, lambda tmp: save_image(image, tmp, shown_as=args.output), False)]
+    write_together(outputs + getattr(args, "matching_outputs", []))
