@@ -269,6 +269,9 @@ def _register_synth(subparsers) -> None:
     p.add_argument("--patient-name", default="Synthetic^Phantom")
     p.add_argument("--patient-id", default="SYNTH001")
     p.add_argument("--series-description", default="imgsuite synth")
+    from .parity_commands import add_synth_options
+
+    add_synth_options(p)
     p.set_defaults(func=run_synth)
 
 
@@ -566,10 +569,11 @@ def run_probe(args) -> int:
 
 
 def run_synth(args) -> int:
+    from .parity_commands import synth_options, synth_outputs
     from .synthetic import synth, synth_grid
 
-    if not (args.output or args.output_dicom or args.output_prefix):
-        raise ImgSuiteError("nothing to write: give --output, --output-dicom or --output-prefix")
+    if not (args.output or args.output_dicom or args.output_prefix or args.output_ss_img or args.output_dose_img):
+        raise ImgSuiteError("nothing to write: give --output, --output-dicom, --output-prefix, --output-ss-img ...")
     if args.fixed:
         grid = _read(args.fixed, "fixed")
     else:
@@ -599,6 +603,7 @@ def run_synth(args) -> int:
         grid_pattern=_numbers(args.grid_pattern, None, "--grid-pattern", int),
         lung_tumor_pos=tumor,
         output_type=args.output_type,
+        **synth_options(args),
     )
     from ..io.atomic import write_together
     from .dicom import write_synthetic_dicom_into
@@ -609,6 +614,7 @@ def run_synth(args) -> int:
             (args.output, _image_writer(result.image, args.output), False),
             (args.output_prefix, lambda tmp: _write_structures(result.structures, tmp), True),
             (args.output_dicom, lambda tmp: write_synthetic_dicom_into(result, tmp, *info), True),
+            *synth_outputs(args, result),
         ]
     )
     return 0

@@ -220,3 +220,82 @@ def write_adjusted(args, image) -> None:
         image = cast_image(image, args.output_type)
     outputs = [(args.output, lambda tmp: save_image(image, tmp, shown_as=args.output), False)]
     write_together(outputs + getattr(args, "matching_outputs", []))
+
+
+# --- synth: more patterns and outputs (options added to the existing ``synth`` command) ----------------------------
+
+
+def add_synth_options(p) -> None:
+    p.add_argument("--donut-center", help='donut centre "x y z" mm')
+    p.add_argument("--donut-radius", help='donut size "r" or "rx ry rz" mm')
+    p.add_argument("--donut-rings", type=int, help="number of rings (2: a traditional donut)")
+    p.add_argument("--dose-center", help='dose field centre "x y z" mm')
+    p.add_argument("--dose-size", help='dose field "x y z" widths or "x1 x2 y1 y2 z1 z2" corners, mm (default 100)')
+    p.add_argument("--penumbra", type=float, help="dose field penumbra width, mm (default 5)")
+    p.add_argument("--noise-mean", type=float, help="mean of the Gaussian noise (default 0)")
+    p.add_argument("--noise-std", type=float, help="standard deviation of the Gaussian noise (default 1)")
+    p.add_argument("--output-ss-img", help="structure-set image: bit i for structure i (uint32)")
+    p.add_argument("--output-ss-list", help="its structure list (index|r g b|name)")
+    p.add_argument("--output-dose-img", help="plastimatch's test dose: 15 Gy past half-way to the foreground")
+
+
+def synth_options(args) -> dict:
+    """The new patterns' options that were given, for :func:`.synthetic.synth`."""
+    from ..cli_options import parse_numbers
+
+    out = {}
+    for name in ("donut_center", "donut_radius", "dose_center", "dose_size"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = parse_numbers(value, None, "--" + name.replace("_", "-"))
+    for name in ("donut_rings", "penumbra", "noise_mean", "noise_std"):
+        if getattr(args, name, None) is not None:
+            out[name] = getattr(args, name)
+    return out
+
+
+def synth_outputs(args, result) -> list:
+    """``--output-ss-img``, ``--output-ss-list``, ``--output-dose-img`` as outputs for ``write_together``."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..io.images import save_image
+    from .synth_patterns import dose_image
+
+    if not (args.output_ss_img or args.output_ss_list or args.output_dose_img):
+        return []
+    structures = dict(result.structures) or {"Foreground": _foreground(args, result.image)}
+    bits = np.zeros(sitk.GetArrayViewFromImage(result.image).shape, np.uint32)
+    for n, mask in enumerate(structures.values()):
+        bits |= (sitk.GetArrayViewFromImage(mask) != 0).astype(np.uint32) << np.uint32(n)
+    ss = sitk.GetImageFromArray(bits)
+    ss.CopyInformation(result.image)
+    colors = [result.colors.get(name, (255, 0, 0)) for name in structures]
+    listing = "".join(f"{n}|{r} {g} {b}|{name}\n" for n, (name, (r, g, b)) in enumerate(zip(structures, colors)))
+    values = sitk.GetArrayViewFromImage(result.image).astype(np.float64)
+    dose = sitk.GetImageFromArray(dose_image(values, args.foreground, args.background))
+    dose.CopyInformation(result.image)
+    return [
+        (args.output_ss_img, lambda tmp: save_image(ss, tmp, shown_as=args.output_ss_img), False),
+        (args.output_ss_list, lambda tmp: Path(tmp).write_text(listing), False),
+        (args.output_dose_img, lambda tmp: save_image(dose, tmp, shown_as=args.output_dose_img), False),
+    ]
+
+
+def _foreground(args, image):
+    """plastimatch's label for the patterns without structures: the foreground voxels (rect, sphere, grid), the
+    gauss above 0.2 of the way to the foreground, nothing for the ramps."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    values = sitk.GetArrayViewFromImage(image).astype(np.float64)
+    fg, bg = args.foreground, args.background
+    if args.pattern == "gauss" and fg != bg:
+        inside = (values - bg) / (fg - bg) > 0.2
+    elif args.pattern in ("rect", "sphere", "grid"):
+        inside = values == np.float64(np.float32(fg))
+    else:
+        inside = np.zeros(values.shape, bool)
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(image)
+    return mask
