@@ -299,3 +299,35 @@ def _foreground(args, image):
     mask = sitk.GetImageFromArray(inside.astype(np.uint8))
     mask.CopyInformation(image)
     return mask
+
+
+# --- xf-convert --output-dicom (options added to the existing ``xf-convert`` command) -----------------------------
+
+
+def add_sro_options(p) -> None:
+    p.add_argument("--output-dicom", help="folder for a DICOM Spatial Registration object (linear transform)")
+    p.add_argument("--fixed-rcs", help="folder with the fixed image's DICOM series (its frame of reference)")
+    p.add_argument("--moving-rcs", help="folder with the moving image's DICOM series (its frame of reference)")
+    p.add_argument("--series-description", default="imgsuite registration", help="of the registration object")
+
+
+def write_sro(args, transform) -> bool:
+    """Write ``--output-dicom`` if asked; True when ``xf-convert`` still has ``--output`` to write."""
+    if not args.output_dicom:
+        if not args.output:
+            raise ImgSuiteError("xf-convert needs --output or --output-dicom", args.input)
+        return True
+    from ..registration.dicom_sro import write_spatial_registration
+
+    if not (args.fixed_rcs and args.moving_rcs):
+        raise ImgSuiteError("--output-dicom needs --fixed-rcs and --moving-rcs (the two DICOM series)")
+    if not transform.IsLinear():
+        raise ImgSuiteError(
+            f"--output-dicom writes a linear transform; this is a {transform.GetName()} (deformable registration "
+            "objects are not written yet)",
+            args.input,
+        )
+    write_spatial_registration(
+        transform, args.output_dicom, args.fixed_rcs, args.moving_rcs, series_description=args.series_description
+    )
+    return bool(args.output)

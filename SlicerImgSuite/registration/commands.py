@@ -56,8 +56,11 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("xf-convert", parents=common, help="convert transforms (B-spline <-> vector field ...)")
     p.add_argument("--input", required=True, help="transform (.tfm/.h5) or vector field image")
-    p.add_argument("--output", required=True, help=".tfm/.h5 or an image suffix for a vector field")
+    p.add_argument("--output", help=".tfm/.h5 or an image suffix for a vector field")
     p.add_argument("--output-type", choices=["vf", "bspline", "itk_bspline", "linear"], help="what to write")
+    from ..imageops.parity_commands import add_sro_options
+
+    add_sro_options(p)  # --output-dicom --fixed-rcs --moving-rcs --series-description
     p.add_argument("--grid-spacing", nargs="+", help='B-spline control point spacing, mm "x [y z]"')
     add_grid_options(p)
     p.set_defaults(func=run_xf_convert)
@@ -475,6 +478,10 @@ def run_xf_convert(args: argparse.Namespace) -> int:
     from .xforms import field_to_bspline, linear_to_affine, read_transform, regrid_bspline, write_transform
 
     transform = read_transform(args.input)
+    from ..imageops.parity_commands import write_sro
+
+    if not write_sro(args, transform):  # --output-dicom written, and nothing else asked for
+        return 0
     out_type = args.output_type
     if out_type is None:
         from .xforms import is_field_path
