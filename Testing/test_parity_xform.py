@@ -107,3 +107,15 @@ def test_xf_invert_refuses(d, tmp_path, capsys):
     sitk.WriteTransform(singular, str(tmp_path / "s.tfm"))
     assert main(["xf-invert", str(tmp_path / "s.tfm"), "--output", str(tmp_path / "o.tfm"), "--quiet"]) == 2
     assert "no inverse" in capsys.readouterr().err and not (tmp_path / "o.tfm").exists()
+
+
+@pytest.mark.parametrize("kind", ["--xf-phys-pos", "--xf-vox-num"])
+def test_synth_vf_test_fields_match_plastimatch(tmp_path, kind):
+    grid = ["--dim", "4 3 2", "--spacing", "2 3 4", "--origin", "-1 5 7"]
+    plastimatch("synth-vf", kind, *grid, "--output", tmp_path / "p.mha")
+    imgsuite("synth-vf", kind, *grid, "--output", tmp_path / "o.mha")
+    ours, theirs = sitk.ReadImage(str(tmp_path / "o.mha")), sitk.ReadImage(str(tmp_path / "p.mha"))
+    assert ours.GetPixelID() == theirs.GetPixelID() == sitk.sitkVectorFloat32
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(theirs))
+    expected = (-1 + 2 * 3, 5 + 3 * 2, 7 + 4 * 1) if kind == "--xf-phys-pos" else (3, 2, 1)
+    assert tuple(sitk.GetArrayFromImage(ours)[1, 2, 3]) == expected  # voxel (i, j, k) = (3, 2, 1)

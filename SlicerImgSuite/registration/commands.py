@@ -87,6 +87,8 @@ def register(subparsers) -> None:
     kind.add_argument("--xf-radial", action="store_true", help="radial expansion (negative magnitude: contraction)")
     kind.add_argument("--xf-zero", action="store_true", help="null field")
     kind.add_argument("--xf-gauss", action="store_true", help="gaussian bump")
+    kind.add_argument("--xf-phys-pos", action="store_true", help="each voxel's vector is its centre's position, mm")
+    kind.add_argument("--xf-vox-num", action="store_true", help="each voxel's vector is its index (i, j, k)")
     p.add_argument("--radial-center", nargs="+", help='mm "x y z" (default: image centre)')
     p.add_argument("--radial-mag", nargs="+", default=["5"], help='mm "x [y z]" (default 5)')
     p.add_argument("--radial-radius", nargs="+", default=["50"], help='mm "x [y z]" (default 50)')
@@ -585,8 +587,8 @@ def run_synth_vf(args: argparse.Namespace) -> int:
         raise ImgSuiteError("synth-vf needs a grid: --fixed IMG or --origin/--dim/--spacing", args.output)
     if args.xf_trans:
         field = synth_vf(reference, "translation", translation=parse_numbers(args.xf_trans, 3, "--xf-trans"))
-    elif args.xf_zero:
-        field = synth_vf(reference, "zero")
+    elif args.xf_zero or args.xf_phys_pos or args.xf_vox_num:
+        field = synth_vf(reference, "zero" if args.xf_zero else "position" if args.xf_phys_pos else "index")
     elif args.xf_radial:
         field = synth_vf(
             reference,
