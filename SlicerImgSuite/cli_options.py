@@ -34,13 +34,16 @@ def parse_numbers(values, count: int | None, name: str, kind=float) -> list:
 
 
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
-    """``--fixed IMG`` or ``--origin/--dim/--spacing`` (and ``--direction``) for an output grid."""
+    """``--fixed IMG`` or ``--origin/--dim/--spacing`` (and ``--direction-cosines``) for an output grid."""
     g = parser.add_argument_group("output geometry")
     g.add_argument("--fixed", help="image (or DICOM folder) whose grid the output takes")
     g.add_argument("--origin", nargs="+", help='centre of the first voxel, mm: "x y z"')
     g.add_argument("--dim", nargs="+", help='voxels per axis: "i j k"')
     g.add_argument("--spacing", nargs="+", help='voxel size, mm: "x y z"')
-    g.add_argument("--direction", nargs="+", help="9 direction cosines (row-major); identity by default")
+    g.add_argument(
+        "--direction-cosines", "--direction", dest="direction", nargs="+",
+        help='9 direction cosines (row-major) or "identity" (the default); --direction is the old spelling',
+    )  # fmt: skip
 
 
 def grid_from_args(args: argparse.Namespace, like: sitk.Image | None = None) -> sitk.Image | None:
@@ -58,7 +61,10 @@ def grid_from_args(args: argparse.Namespace, like: sitk.Image | None = None) -> 
     origin = parse_numbers(args.origin, ndim, "--origin") if args.origin else None
     dim = parse_numbers(args.dim, ndim, "--dim", int) if args.dim else None
     spacing = parse_numbers(args.spacing, ndim, "--spacing") if args.spacing else None
-    direction = parse_numbers(args.direction, ndim * ndim, "--direction") if args.direction else None
+    if args.direction and args.direction[0] == "identity":
+        direction = [float(i == j) for i in range(ndim) for j in range(ndim)]
+    else:
+        direction = parse_numbers(args.direction, ndim * ndim, "--direction-cosines") if args.direction else None
     if like is not None:
         origin = origin or list(like.GetOrigin())
         spacing = spacing or list(like.GetSpacing())
