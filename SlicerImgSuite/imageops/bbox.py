@@ -79,18 +79,28 @@ def bounding_box_mask(image: sitk.Image, box: BoundingBox, *, z_only: bool = Fal
     16
     """
     n = image.GetDimension()
-    size = image.GetSize()
-    grids = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in size[::-1]], indexing="ij")  # z, y, x order
-    index = np.stack(grids[::-1], axis=-1)  # (..., x y z)
     scaled = np.array(image.GetDirection()).reshape(n, n) * np.array(image.GetSpacing())
-    points = np.array(image.GetOrigin()) + index @ scaled.T
     c = box.coordinates
-    inside = np.ones(points.shape[:-1], bool)
-    if n == 3:
-        inside &= (points[..., 2] >= c[4]) & (points[..., 2] <= c[5])
+    axes = [2] if n == 3 else []  # z limits inclusive, x and y strict (plastimatch)
     if not z_only:
-        for d in range(min(n, 2)):
-            inside &= (points[..., d] > c[2 * d]) & (points[..., d] < c[2 * d + 1])
+        axes += list(range(min(n, 2)))
+    inside = np.ones(image.GetSize()[::-1], bool)
+    for d in axes:
+        # physical coordinate d of every voxel centre, as a sum of one broadcast term per index axis
+        coordinate = image.GetOrigin()[d] + sum(
+            _along(scaled[d, a] * np.arange(image.GetSize()[a], dtype=np.float64), a, n)
+            for a in range(n)
+            if scaled[d, a] != 0
+        )
+        low, high = c[2 * d], c[2 * d + 1]
+        inside &= (coordinate >= low) & (coordinate <= high) if d == 2 else (coordinate > low) & (coordinate < high)
     out = sitk.GetImageFromArray(inside.astype(np.uint8))
     out.CopyInformation(image)
     return out
+
+
+def _along(values: np.ndarray, axis: int, n: int) -> np.ndarray:
+    """A 1D array along index axis ``axis`` (x = 0) of an ``n``-D (z, y, x) numpy array, for broadcasting."""
+    shape = [1] * n
+    shape[n - 1 - axis] = values.size
+    return values.reshape(shape)
