@@ -16,17 +16,13 @@ import SimpleITK as sitk
 
 from SlicerImgSuite.cli import main
 from Testing.test_imageops_plastimatch import imgsuite, plastimatch
+from Testing.test_parity_xform import write_linear_transforms
 
 
 @pytest.fixture(scope="module")
 def d(tmp_path_factory, shared_data):
     d = tmp_path_factory.mktemp("sro")
-    a = sitk.AffineTransform(3)
-    a.SetMatrix((1.05, 0.1, 0, -0.05, 0.95, 0.02, 0, 0.03, 1.1))
-    a.SetTranslation((3, -2, 5))
-    a.SetCenter((10, 0, -5))
-    sitk.WriteTransform(a, str(d / "affine.tfm"))
-    sitk.WriteTransform(sitk.Euler3DTransform((5.0, -3.0, 2.0), 0.1, 0.2, -0.1, (1.0, 2.0, 3.0)), str(d / "rigid.tfm"))
+    write_linear_transforms(d)
     root = shared_data / "opentps-4dct-light-lung"
     return d, root / "00", root / "50"
 

@@ -17,16 +17,20 @@ from SlicerImgSuite.cli import main
 from Testing.test_imageops_plastimatch import imgsuite, plastimatch
 
 
-@pytest.fixture(scope="module")
-def d(tmp_path_factory):
-    d = tmp_path_factory.mktemp("xf")
+def write_linear_transforms(d) -> None:
+    """``affine.tfm`` (shear and scale, off-centre) and ``rigid.tfm`` (Euler angles) in folder ``d``."""
     a = sitk.AffineTransform(3)
     a.SetMatrix((1.05, 0.1, 0, -0.05, 0.95, 0.02, 0, 0.03, 1.1))
     a.SetTranslation((3, -2, 5))
     a.SetCenter((10, 0, -5))
     sitk.WriteTransform(a, str(d / "affine.tfm"))
-    e = sitk.Euler3DTransform((5.0, -3.0, 2.0), 0.1, 0.2, -0.1, (1.0, 2.0, 3.0))
-    sitk.WriteTransform(e, str(d / "rigid.tfm"))
+    sitk.WriteTransform(sitk.Euler3DTransform((5.0, -3.0, 2.0), 0.1, 0.2, -0.1, (1.0, 2.0, 3.0)), str(d / "rigid.tfm"))
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory):
+    d = tmp_path_factory.mktemp("xf")
+    write_linear_transforms(d)
     z, y, x = np.mgrid[0:20, 0:22, 0:24].astype(float)
     u = np.stack([3 * np.sin(x / 6) * np.cos(y / 7), 2 * np.cos(z / 5), 1.5 * np.sin((x + y) / 8)], -1)
     f = sitk.GetImageFromArray(u.astype(np.float32), isVector=True)
