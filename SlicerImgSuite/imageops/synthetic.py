@@ -89,7 +89,9 @@ def synth(
         raise ImgSuiteError(f"unknown --pattern {pattern!r}; use one of {', '.join(PATTERNS)}")
     grid = reference if reference is not None else synth_grid()
     ndim = grid.GetDimension()
-    xyz = _physical(grid)  # LPS mm of every voxel centre, shape (ndim, *numpy shape)
+    # LPS mm of every voxel centre, shape (ndim, *numpy shape); the dose pattern on an axis-aligned grid needs
+    # only one broadcastable line per axis
+    xyz = _axes(grid) if pattern == "dose" and _axis_aligned(grid) else _physical(grid)
     fg, bg = float(foreground), float(background)
     structures = {}
     colors = {}
@@ -159,11 +161,32 @@ def _extra(pattern, xyz, grid, fg, bg, center, radius, more):
 def _physical(grid: sitk.Image) -> np.ndarray:
     ndim = grid.GetDimension()
     shape = grid.GetSize()[::-1]
-    index = np.indices(shape, dtype=np.float64)[::-1]  # (x, y, z) index arrays
     d = np.array(grid.GetDirection()).reshape(ndim, ndim)
     m = d * np.array(grid.GetSpacing())  # columns scaled by spacing
-    o = np.array(grid.GetOrigin())
-    return np.stack([o[r] + sum(m[r, c] * index[c] for c in range(ndim)) for r in range(ndim)])
+    out = np.empty((ndim, *shape))
+    for r in range(ndim):
+        out[r] = grid.GetOrigin()[r]
+        for c in range(ndim):
+            if m[r, c] != 0:  # one broadcast line per index axis, added in place
+                out[r] += m[r, c] * _line(grid, c)
+    return out
+
+
+def _line(grid: sitk.Image, axis: int) -> np.ndarray:
+    """Voxel indices along ``axis`` (x = 0) shaped to broadcast over the (z, y, x) array."""
+    ndim = grid.GetDimension()
+    shape = [1] * ndim
+    shape[ndim - 1 - axis] = grid.GetSize()[axis]
+    return np.arange(grid.GetSize()[axis], dtype=np.float64).reshape(shape)
+
+
+def _axis_aligned(grid: sitk.Image) -> bool:
+    return bool(np.allclose(grid.GetDirection(), np.eye(grid.GetDimension()).ravel(), atol=0))
+
+
+def _axes(grid: sitk.Image) -> list[np.ndarray]:
+    """Like :func:`_physical` for an identity-direction grid, as broadcastable lines (no full arrays)."""
+    return [grid.GetOrigin()[d] + grid.GetSpacing()[d] * _line(grid, d) for d in range(grid.GetDimension())]
 
 
 def _per_axis(values, ndim: int, default: float, option: str) -> list[float]:
