@@ -13,7 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..geometry import require_same_grid
+from ..geometry import require_same_grid, same_grid
 from ._util import array_of, to_image
 
 
@@ -131,8 +131,8 @@ def linear_match(
 def _patch_sums(values: np.ndarray, patch: Sequence[int]) -> np.ndarray:
     """Sums of ``values`` (z, y, x) over patches of ``patch`` (x, y, z) voxels; the last patch on an axis may be short."""
     out = values
-    for axis, p in enumerate(patch[::-1]):
-        out = np.add.reduceat(out, np.arange(0, values.shape[axis], p), axis=axis)
+    for axis in sorted(range(3), key=lambda a: -patch[2 - a]):  # the largest reduction first: less to add later
+        out = np.add.reduceat(out, np.arange(0, values.shape[axis], patch[2 - axis]), axis=axis)
     return out
 
 
@@ -140,18 +140,33 @@ def _per_voxel(patch_values: np.ndarray, patch: Sequence[int], shape) -> np.ndar
     """Each voxel gets the value of its patch (the inverse of :func:`_patch_sums`' grouping)."""
     out = patch_values
     for axis, p in enumerate(patch[::-1]):
-        out = np.repeat(out, p, axis=axis).take(np.arange(shape[axis]), axis=axis)
-    return out
+        out = np.repeat(out, p, axis=axis)
+    return out[: shape[0], : shape[1], : shape[2]]
 
 
 def _patch_mean_spread(values, mask, patch):
-    """Per patch: mean and mean absolute deviation of the masked voxels (0 and 0 where a patch has none)."""
-    count = _patch_sums(mask.astype(np.float64), patch)
+    """Per patch: mean and mean absolute deviation of the masked voxels (0 and 0 where a patch has none).
+
+    ``mask`` None: every voxel counts."""
+    if mask is None:
+        count = _count(values.shape, patch).astype(np.float64)
+        masked = values
+    else:
+        count = _patch_sums(mask.astype(np.float64), patch)
+        masked = np.where(mask, values, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, _patch_sums(np.where(mask, values, 0.0), patch) / count, 0.0)
-        deviation = np.where(mask, np.abs(values - _per_voxel(mean, patch, values.shape)), 0.0)
+        mean = np.where(count > 0, _patch_sums(masked, patch) / count, 0.0)
+        deviation = np.abs(values - _per_voxel(mean, patch, values.shape))
+        if mask is not None:
+            deviation[~mask] = 0.0
         spread = np.where(count > 0, _patch_sums(deviation, patch) / count, 0.0)
     return mean, spread
+
+
+def _count(shape, patch) -> np.ndarray:
+    """Voxels per patch without a mask: the product of the patch lengths along each axis (short at the end)."""
+    lengths = [np.diff(np.append(np.arange(0, n, p), n)) for n, p in zip(shape, patch[::-1])]
+    return lengths[0][:, None, None] * lengths[1][None, :, None] * lengths[2][None, None, :]
 
 
 def local_match(
@@ -193,15 +208,14 @@ def local_match(
     source = sitk.Cast(image, sitk.sitkFloat32)
     if reference.GetDimension() != 3:
         raise ImgSuiteError("--local-match: the reference must be a 3D image")
-    reference = sitk.Resample(sitk.Cast(reference, sitk.sitkFloat32), source, sitk.Transform(), sitk.sitkLinear, 0.0)
-    masks = []
-    for mask in (image_mask, reference_mask):
-        if mask is None:
-            masks.append(np.ones(sitk.GetArrayViewFromImage(source).shape, bool))
-        else:
-            masks.append(
-                sitk.GetArrayFromImage(sitk.Resample(mask, source, sitk.Transform(), sitk.sitkNearestNeighbor)) != 0
-            )
+    if not same_grid(reference, source):
+        reference = sitk.Resample(reference, source, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    masks = [
+        None
+        if mask is None
+        else sitk.GetArrayFromImage(sitk.Resample(mask, source, sitk.Transform(), sitk.sitkNearestNeighbor)) != 0
+        for mask in (image_mask, reference_mask)
+    ]
     v = sitk.GetArrayFromImage(source).astype(np.float64)
     mean_in, spread_in = _patch_mean_spread(v, masks[0], patch)
     mean_ref, spread_ref = _patch_mean_spread(sitk.GetArrayFromImage(reference).astype(np.float64), masks[1], patch)
@@ -211,7 +225,9 @@ def local_match(
     fields = []
     for values, outside in ((shift, 0.0), (scale, 1.0)):
         field = _blend(values, source, patch, blending)
-        fields.append(to_image(np.where(masks[0], field, np.float32(outside)).astype(np.float32), source))
+        if masks[0] is not None:
+            field[~masks[0]] = outside
+        fields.append(to_image(field.astype(np.float32, copy=False), source))
     shift_v, scale_v = (sitk.GetArrayViewFromImage(f) for f in fields)
     out = to_image(sitk.GetArrayViewFromImage(source) * scale_v + shift_v, source)
     return out, fields[0], fields[1]

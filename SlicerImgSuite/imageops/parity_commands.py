@@ -272,8 +272,9 @@ def synth_outputs(args, result) -> list:
     ss.CopyInformation(result.image)
     colors = [result.colors.get(name, (255, 0, 0)) for name in structures]
     listing = "".join(f"{n}|{r} {g} {b}|{name}\n" for n, (name, (r, g, b)) in enumerate(zip(structures, colors)))
-    values = sitk.GetArrayViewFromImage(result.image).astype(np.float64)
-    dose = sitk.GetImageFromArray(dose_image(values, args.foreground, args.background))
+    dose = sitk.GetImageFromArray(
+        dose_image(sitk.GetArrayViewFromImage(result.image), args.foreground, args.background)
+    )
     dose.CopyInformation(result.image)
     return [
         (args.output_ss_img, lambda tmp: save_image(ss, tmp, shown_as=args.output_ss_img), False),

@@ -126,7 +126,7 @@ def synth(
         values, structures, colors = _lung(xyz, grid, lung_tumor_pos)
     else:
         values, structures, colors = _extra(pattern, xyz, grid, fg, bg, center, radius, more)
-    image = sitk.GetImageFromArray(values.astype(np.float32))
+    image = sitk.GetImageFromArray(np.asarray(values, np.float32))
     image.CopyInformation(grid)
     return Synthetic(cast_image(image, output_type), structures, colors)
 
