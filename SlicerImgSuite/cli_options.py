@@ -49,7 +49,7 @@ def direction_cosines(values, ndim: int) -> list | None:
 
 
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
-    """``--fixed IMG`` or ``--origin/--dim/--spacing`` (and ``--direction``) for an output grid."""
+    """``--fixed IMG`` or ``--origin/--dim/--spacing`` (and ``--direction-cosines``) for an output grid."""
     g = parser.add_argument_group("output geometry")
     g.add_argument("--fixed", help="image (or DICOM folder) whose grid the output takes")
     g.add_argument("--origin", nargs="+", help='centre of the first voxel, mm: "x y z"')

@@ -220,7 +220,9 @@ def test_refusals_name_the_problem(rendered, tmp_path, capsys):
     assert "shot1.json: bad geometry value" in capsys.readouterr().err
     before = (tmp_path / "shot2.png").read_bytes()
     assert main(["stitch", *paths, "--pixel-size", "1", "--output", paths[1]]) == 2
-    assert "would overwrite an input" in capsys.readouterr().err
+    assert "shot2.png: --output is an input" in capsys.readouterr().err  # the CLI's one output guard
+    with pytest.raises(ImgSuiteError, match="would overwrite an input"):  # the job's own check (Slicer, cohorts)
+        stitch_radiographs(paths, paths[1], pixel_size=(1, 1))
     assert (tmp_path / "shot2.png").read_bytes() == before
 
 

@@ -1,10 +1,10 @@
-"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT for resample, dmap and stats.
+"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT: resample, dmap, stats, adjust matching, ...
 
 Goal (issue #4): wall-time ratio ours / plastimatch <= 1.0 for each. Both run as command lines (start-up
 included), alternating, medians of ``--repeats`` runs. The CT is a synthetic thorax made by ``imgsuite synth``
 (int16 HU, 0.98 x 0.98 x 3 mm) and the structure a 6 cm sphere, written once into ``--workdir``.
 
-    .venv/bin/python bench/imagetools.py [--repeats 3] [--workdir /tmp/imgsuite-bench]
+    .venv/bin/python bench/imagetools.py [--repeats 3] [--workdir /tmp/imgsuite-bench] [--only match dose]
 """
 
 from __future__ import annotations
@@ -39,10 +39,23 @@ def make_inputs(folder: Path) -> tuple[Path, Path]:
     return ct, mask
 
 
+def make_reference(ct: Path) -> Path:
+    """A second CT for the intensity-matching cases: the first one's numbers scaled by 0.9 and shifted by 40."""
+    import SimpleITK as sitk
+
+    from SlicerImgSuite.io import read_image, write_image
+
+    ref = ct.with_name("ref512.nrrd")
+    if not ref.exists():
+        write_image(sitk.Cast(read_image(ct), sitk.sitkFloat32) * 0.9 + 40, ref, compress=False)
+    return ref
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", default="/tmp/imgsuite-bench")
+    parser.add_argument("--only", nargs="+", help="run only the cases whose title contains one of these words")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -57,6 +70,36 @@ def main() -> None:
         "dmap (signed, mm)": (["dmap", "--input", mask, "--output", out / "{who}_dm.nrrd"], []),
         "stats (--mask)": (["stats", ct, "--mask", mask], []),
     }
+    ref = make_reference(ct)
+    jobs.update(
+        {
+            "adjust --hist-match": (
+                ["adjust", "--input", ct, "--hist-match", ref, *"--hist-levels 1024 --hist-points 10".split()]
+                + ["--output", out / "{who}_hm.nrrd"],
+                [],
+            ),
+            "adjust --linear-match": (
+                ["adjust", "--input", ct, "--linear-match", ref, "--output", out / "{who}_lm.nrrd"],
+                [],
+            ),
+            "bbox --output": (["bbox", mask, "--margin", "5", "--output", out / "{who}_bb.nrrd"], []),
+            "maximum (2 images)": (["maximum", ct, ct, "--output", out / "{who}_max.nrrd"], []),
+            "multiply (CT x mask)": (["multiply", ct, mask, "--output", out / "{who}_mul.nrrd"], []),
+            "intersect (2 masks)": (["intersect", mask, mask, "--output", out / "{who}_int.nrrd"], []),
+            "adjust --local-match (patch 32 32 10)": (
+                ["adjust", "--input", ct, "--local-match", ref, "--patch-size", "32 32 10"]
+                + ["--output", out / "{who}_loc.nrrd"],
+                [],
+            ),
+            "synth --pattern dose --output-dose-img": (
+                ["synth", "--pattern", "dose", "--fixed", ct, "--dose-size", "200 150 120", "--penumbra", "8"]
+                + ["--output", out / "{who}_sd.nrrd", "--output-dose-img", out / "{who}_sdd.nrrd"],
+                [],
+            ),
+        }
+    )
+    if args.only:
+        jobs = {title: job for title, job in jobs.items() if any(word in title for word in args.only)}
     for title, (argv, _) in jobs.items():
         ours = [str(a).replace("{who}", "ours") for a in argv]
         theirs = [str(a).replace("{who}", "plm") for a in argv]

@@ -125,6 +125,9 @@ def register(subparsers) -> None:
     p.add_argument("--truncate-below", type=float, help="clamp values below this")
     p.add_argument("--scale", type=float, help="multiply by this, last")
     p.add_argument("--linear", help='"shift scale": (v + shift) * scale')
+    from .parity_commands import add_matching_options
+
+    add_matching_options(p)
     _output_type(p)
     p.set_defaults(func=_naming(run_adjust))
 
@@ -230,6 +233,10 @@ def register(subparsers) -> None:
     p.add_argument("--output-kernel", help="also write the kernel used")
     p.set_defaults(func=_naming(run_filter))
 
+    from .parity_commands import register as register_parity  # bbox maximum multiply intersect jacobian
+
+    register_parity(subparsers)
+
 
 def _register_synth(subparsers) -> None:
     from .synthetic import PATTERNS
@@ -258,6 +265,9 @@ def _register_synth(subparsers) -> None:
     p.add_argument("--patient-name", default="Synthetic^Phantom")
     p.add_argument("--patient-id", default="SYNTH001")
     p.add_argument("--series-description", default="imgsuite synth")
+    from .parity_commands import add_synth_options
+
+    add_synth_options(p)
     p.set_defaults(func=run_synth)
 
 
@@ -353,6 +363,9 @@ def run_adjust(args) -> int:
     from .arithmetic import adjust
 
     image = _read(args.input)
+    from .parity_commands import run_matching
+
+    image = run_matching(args, image)  # --hist-match, --linear-match, --local-match
     out = adjust(
         image,
         pw_linear_points=_numbers(args.pw_linear, None, "--pw-linear"),
@@ -361,7 +374,9 @@ def run_adjust(args) -> int:
         scale=args.scale,
         linear=_numbers(args.linear, 2, "--linear"),
     )
-    write_image(out, args.output, args.output_type)
+    from .parity_commands import write_adjusted
+
+    write_adjusted(args, out)
     return 0
 
 
@@ -480,10 +495,11 @@ def run_probe(args) -> int:
 
 
 def run_synth(args) -> int:
+    from .parity_commands import synth_options, synth_outputs
     from .synthetic import synth, synth_grid
 
-    if not (args.output or args.output_dicom or args.output_prefix):
-        raise ImgSuiteError("nothing to write: give --output, --output-dicom or --output-prefix")
+    if not (args.output or args.output_dicom or args.output_prefix or args.output_ss_img or args.output_dose_img):
+        raise ImgSuiteError("nothing to write: give --output, --output-dicom, --output-prefix, --output-ss-img ...")
     if args.fixed:
         grid = _read(args.fixed, "fixed")
     else:
@@ -513,6 +529,7 @@ def run_synth(args) -> int:
         grid_pattern=_numbers(args.grid_pattern, None, "--grid-pattern", int),
         lung_tumor_pos=tumor,
         output_type=args.output_type,
+        **synth_options(args),
     )
     from ..io.atomic import write_together
     from .dicom import write_synthetic_dicom_into
@@ -523,6 +540,7 @@ def run_synth(args) -> int:
             (args.output, _image_writer(result.image, args.output), False),
             (args.output_prefix, lambda tmp: _write_structures(result.structures, tmp), True),
             (args.output_dicom, lambda tmp: write_synthetic_dicom_into(result, tmp, *info), True),
+            *synth_outputs(args, result),
         ]
     )
     return 0

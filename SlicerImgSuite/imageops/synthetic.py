@@ -15,8 +15,9 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
 from ..io.images import cast_image
+from .synth_patterns import EXTRA_PATTERNS
 
-PATTERNS = ("rect", "sphere", "xramp", "yramp", "zramp", "gauss", "grid", "lung")
+PATTERNS = ("rect", "sphere", "xramp", "yramp", "zramp", "gauss", "grid", "lung", *EXTRA_PATTERNS)
 
 
 @dataclass
@@ -62,6 +63,7 @@ def synth(
     grid_pattern: Sequence[int] | None = None,
     lung_tumor_pos: Sequence[float] | None = None,
     output_type: str = "float",
+    **more,
 ) -> Synthetic:
     """Make a synthetic image on ``reference``'s grid (default: :func:`synth_grid`).
 
@@ -72,7 +74,10 @@ def synth(
         default), ``sphere`` (``center``, ``radius`` per axis, default 50 mm), ``xramp|yramp|zramp`` (the x, y or z
         coordinate minus the origin's, mm), ``gauss`` (``background + (foreground - background) *
         exp(-|x - c|^2 / 2 std^2)``, default centre 0 and std 100 mm), ``grid`` (lines every ``grid_pattern``
-        voxels, default 10), ``lung`` (a thorax: body 0 HU, two lungs -800 HU, a tumour; with structures).
+        voxels, default 10), ``lung`` (a thorax: body 0 HU, two lungs -800 HU, a tumour; with structures),
+        ``cylinder``, ``donut``, ``dose``, ``noise`` (see :mod:`.synth_patterns`; their options ``donut_center``,
+        ``donut_radius``, ``donut_rings``, ``dose_center``, ``dose_size``, ``penumbra``, ``noise_mean``,
+        ``noise_std``, ``seed`` come in ``more``; a "Foreground" structure with them).
 
     Examples
     --------
@@ -84,7 +89,9 @@ def synth(
         raise ImgSuiteError(f"unknown --pattern {pattern!r}; use one of {', '.join(PATTERNS)}")
     grid = reference if reference is not None else synth_grid()
     ndim = grid.GetDimension()
-    xyz = _physical(grid)  # LPS mm of every voxel centre, shape (ndim, *numpy shape)
+    # LPS mm of every voxel centre, shape (ndim, *numpy shape); the dose pattern on an axis-aligned grid needs
+    # only one broadcastable line per axis
+    xyz = _axes(grid) if pattern == "dose" and _axis_aligned(grid) else _physical(grid)
     fg, bg = float(foreground), float(background)
     structures = {}
     colors = {}
@@ -115,21 +122,71 @@ def synth(
         ijk = [np.trunc(xyz[d] / spacing[d] + size[d] // 2) for d in range(ndim)]
         on = sum((np.fmod(ijk[d], g[d]) == 0).astype(int) for d in range(ndim))
         values = np.where(on >= min(2, ndim), fg, bg)
-    else:
+    elif pattern == "lung":
         values, structures, colors = _lung(xyz, grid, lung_tumor_pos)
-    image = sitk.GetImageFromArray(values.astype(np.float32))
+    else:
+        values, structures, colors = _extra(pattern, xyz, grid, fg, bg, center, radius, more)
+    image = sitk.GetImageFromArray(np.asarray(values, np.float32))
     image.CopyInformation(grid)
     return Synthetic(cast_image(image, output_type), structures, colors)
+
+
+def _extra(pattern, xyz, grid, fg, bg, center, radius, more):
+    """cylinder, donut, dose, noise (3D only) and their "Foreground" structure."""
+    from . import synth_patterns as sp
+
+    if grid.GetDimension() != 3:
+        raise ImgSuiteError(f"--pattern {pattern} needs a 3D image")
+    unknown = set(more) - {"donut_center", "donut_radius", "donut_rings", "dose_center", "dose_size", "penumbra",
+                           "noise_mean", "noise_std", "seed"}  # fmt: skip
+    if unknown:
+        raise ImgSuiteError(f"synth: unknown option(s) {', '.join(sorted(unknown))}")
+    if pattern == "cylinder":
+        values, inside = sp.cylinder(xyz, fg, bg, center, radius)
+    elif pattern == "donut":
+        values, inside = sp.donut(
+            xyz, fg, bg, more.get("donut_center"), more.get("donut_radius"), more.get("donut_rings", 2)
+        )
+    elif pattern == "dose":
+        values, inside = sp.dose(xyz, fg, bg, more.get("dose_center"), more.get("dose_size"), more.get("penumbra", 5.0))
+    else:
+        values, inside = sp.noise(
+            xyz.shape[1:], more.get("noise_mean", 0.0), more.get("noise_std", 1.0), more.get("seed")
+        )
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(grid)
+    return values, {"Foreground": mask}, {"Foreground": (255, 0, 0)}
 
 
 def _physical(grid: sitk.Image) -> np.ndarray:
     ndim = grid.GetDimension()
     shape = grid.GetSize()[::-1]
-    index = np.indices(shape, dtype=np.float64)[::-1]  # (x, y, z) index arrays
     d = np.array(grid.GetDirection()).reshape(ndim, ndim)
     m = d * np.array(grid.GetSpacing())  # columns scaled by spacing
-    o = np.array(grid.GetOrigin())
-    return np.stack([o[r] + sum(m[r, c] * index[c] for c in range(ndim)) for r in range(ndim)])
+    out = np.empty((ndim, *shape))
+    for r in range(ndim):
+        out[r] = grid.GetOrigin()[r]
+        for c in range(ndim):
+            if m[r, c] != 0:  # one broadcast line per index axis, added in place
+                out[r] += m[r, c] * _line(grid, c)
+    return out
+
+
+def _line(grid: sitk.Image, axis: int) -> np.ndarray:
+    """Voxel indices along ``axis`` (x = 0) shaped to broadcast over the (z, y, x) array."""
+    ndim = grid.GetDimension()
+    shape = [1] * ndim
+    shape[ndim - 1 - axis] = grid.GetSize()[axis]
+    return np.arange(grid.GetSize()[axis], dtype=np.float64).reshape(shape)
+
+
+def _axis_aligned(grid: sitk.Image) -> bool:
+    return bool(np.allclose(grid.GetDirection(), np.eye(grid.GetDimension()).ravel(), atol=0))
+
+
+def _axes(grid: sitk.Image) -> list[np.ndarray]:
+    """Like :func:`_physical` for an identity-direction grid, as broadcastable lines (no full arrays)."""
+    return [grid.GetOrigin()[d] + grid.GetSpacing()[d] * _line(grid, d) for d in range(grid.GetDimension())]
 
 
 def _per_axis(values, ndim: int, default: float, option: str) -> list[float]:

@@ -57,8 +57,11 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("xf-convert", parents=common, help="convert transforms (B-spline <-> vector field ...)")
     p.add_argument("--input", required=True, help="transform (.tfm/.h5) or vector field image")
-    p.add_argument("--output", required=True, help=".tfm/.h5 or an image suffix for a vector field")
+    p.add_argument("--output", help=".tfm/.h5 or an image suffix for a vector field")
     p.add_argument("--output-type", choices=["vf", "bspline", "itk_bspline", "linear"], help="what to write")
+    from ..imageops.parity_commands import add_sro_options
+
+    add_sro_options(p)  # --output-dicom --fixed-rcs --moving-rcs --series-description
     p.add_argument("--grid-spacing", nargs="+", help='B-spline control point spacing, mm "x [y z]"')
     add_grid_options(p)
     p.set_defaults(func=run_xf_convert)
@@ -85,6 +88,8 @@ def register(subparsers) -> None:
     kind.add_argument("--xf-radial", action="store_true", help="radial expansion (negative magnitude: contraction)")
     kind.add_argument("--xf-zero", action="store_true", help="null field")
     kind.add_argument("--xf-gauss", action="store_true", help="gaussian bump")
+    kind.add_argument("--xf-phys-pos", action="store_true", help="each voxel's vector is its centre's position, mm")
+    kind.add_argument("--xf-vox-num", action="store_true", help="each voxel's vector is its index (i, j, k)")
     p.add_argument("--radial-center", nargs="+", help='mm "x y z" (default: image centre)')
     p.add_argument("--radial-mag", nargs="+", default=["5"], help='mm "x [y z]" (default 5)')
     p.add_argument("--radial-radius", nargs="+", default=["50"], help='mm "x [y z]" (default 50)')
@@ -379,6 +384,10 @@ def run_xf_convert(args: argparse.Namespace) -> int:
     from .xforms import field_to_bspline, linear_to_affine, read_transform, regrid_bspline, write_transform
 
     transform = read_transform(args.input)
+    from ..imageops.parity_commands import write_sro
+
+    if not write_sro(args, transform):  # --output-dicom written, and nothing else asked for
+        return 0
     out_type = args.output_type
     if out_type is None:
         from .xforms import is_field_path
@@ -482,8 +491,8 @@ def run_synth_vf(args: argparse.Namespace) -> int:
         raise ImgSuiteError("synth-vf needs a grid: --fixed IMG or --origin/--dim/--spacing", args.output)
     if args.xf_trans:
         field = synth_vf(reference, "translation", translation=parse_numbers(args.xf_trans, 3, "--xf-trans"))
-    elif args.xf_zero:
-        field = synth_vf(reference, "zero")
+    elif args.xf_zero or args.xf_phys_pos or args.xf_vox_num:
+        field = synth_vf(reference, "zero" if args.xf_zero else "position" if args.xf_phys_pos else "index")
     elif args.xf_radial:
         field = synth_vf(
             reference,

@@ -115,8 +115,9 @@ def synth_vf(
 
     Parameters
     ----------
-    kind : {"translation", "radial", "zero", "gaussian"}
-        ``translation``: constant ``translation`` mm. ``radial``: points within ``radius`` of ``center`` move
+    kind : {"translation", "radial", "zero", "gaussian", "position", "index"}
+        ``translation``: constant ``translation`` mm. ``position``/``index``: each voxel holds its centre's
+        position (mm) or its index (i, j, k), plastimatch ``--xf-phys-pos``/``--xf-vox-num`` (test fields). ``radial``: points within ``radius`` of ``center`` move
         outwards by ``magnitude * r / radius`` (a smooth expansion, zero outside). ``gaussian``: a Gaussian
         bump of peak ``magnitude`` mm and width ``std`` mm centred on ``center``.
     center : 3 floats, optional
@@ -129,6 +130,10 @@ def synth_vf(
     pts = _physical_points(reference)
     if kind == "zero":
         disp = np.zeros_like(pts)
+    elif kind == "position":
+        disp = pts
+    elif kind == "index":
+        disp = np.stack(np.meshgrid(*[np.arange(n) for n in size[::-1]], indexing="ij")[::-1], axis=-1).astype(float)
     elif kind == "translation":
         disp = np.broadcast_to(np.asarray(translation, float), pts.shape).copy()
     elif kind == "radial":
@@ -141,7 +146,9 @@ def synth_vf(
         g = np.exp(-0.5 * np.sum(d * d, axis=-1, keepdims=True))
         disp = np.asarray(magnitude, float) * g
     else:
-        raise ImgSuiteError(f"unknown synthetic field {kind!r}; use translation, radial, zero or gaussian")
+        raise ImgSuiteError(
+            f"unknown synthetic field {kind!r}; use translation, radial, zero, gaussian, position or index"
+        )
     out = sitk.GetImageFromArray(disp, isVector=True)
     out.CopyInformation(reference)
     return out
