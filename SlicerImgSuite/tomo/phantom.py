@@ -152,14 +152,13 @@ def focus_depths(volume: sitk.Image, points, direction, search: float = 80.0, st
     for p in np.atleast_2d(np.asarray(points, float)):
         centres = p + ts[:, None, None] * n + patch[None]
         contrast = sample(centres) - sample(centres[:, :, None, :] + ring[None, None]).mean(axis=2)
-        with np.errstate(all="ignore"):
-            curve = np.nanmax(contrast, axis=1) if np.isfinite(contrast).any() else None
-        if curve is None:
+        curve = np.where(np.isnan(contrast), -np.inf, contrast).max(axis=1)  # -inf: off the volume
+        if not np.isfinite(curve).any():
             out.append(np.nan)
             continue
-        curve = np.nan_to_num(curve, nan=-np.inf)
         k = int(np.argmax(curve))
         window = slice(max(k - int(4.0 / step), 0), k + int(4.0 / step) + 1)
-        w = curve[window] - np.min(curve[window])
-        out.append(float((w * ts[window]).sum() / w.sum()) if np.isfinite(w).all() and w.sum() > 0 else ts[k])
+        c, t = curve[window], ts[window]
+        w = c[np.isfinite(c)] - np.min(c[np.isfinite(c)])
+        out.append(float((w * t[np.isfinite(c)]).sum() / w.sum()) if w.sum() > 0 else float(ts[k]))
     return np.array(out)
