@@ -67,9 +67,10 @@ def sweeps(tmp_path_factory):
     out["plastimatch arc"] = work / "pl_arc"
     plastimatch_linear(ct, work / "pl_linear" / "image")
     out["plastimatch linear"] = work / "pl_linear"
-    # our sweeps: a linear one (default 600 mm panel; the panel 200 mm behind the isocentre, so every view
-    # sees the whole phantom) and an arc about the isocentre with the defaults (SAD 1000, SID 1500)
-    for kind, panel in (("linear", ["-r", "400 400", "--sad", "1300"]), ("arc", ["-r", "160 160", "-z", "240 240"])):
+    # our sweeps: a linear one (the panel 60 mm behind the isocentre, so that every view sees the whole
+    # phantom) and an arc about the isocentre with the default SAD 1000, SID 1500
+    small = ["-r", "160 160", "-z", "240 240"]
+    for kind, panel in (("linear", [*small, "--sad", "1440"]), ("arc", small)):
         argv = ["drr", "-q", "--sweep", kind, "--views", "13", *panel]
         assert main([*argv, "-O", str(work / f"our_{kind}/image"), str(ct)]) == 0
         out[f"drr --sweep {kind}"] = work / f"our_{kind}"
