@@ -2,6 +2,7 @@
 
     python bench/tomosynthesis.py            # quality + throughput + DRR + FDK + interop
     python bench/tomosynthesis.py --memory   # also the 2000x2000 x 60-view memory run (minutes)
+    python bench/tomosynthesis.py --only foreign  # bead depth error on plastimatch-made arc and linear sweeps
 
 Quality: an analytic phantom (water slab, 1.5 mm beads and 3 % spheres at several depths), 256x256x64
 voxels (1 x 2.5 x 1 mm), 25 views of 400x288 (1 mm pixels), +-20 degree linear sweep, SID 1800 mm.
@@ -385,12 +386,50 @@ def bench_memory(work: Path):
     compare(cases, repeats=1, warmup=False, title="memory: 2000x2000 x 60 views, 100 slices")
 
 
+def bench_foreign(work: Path):
+    """Bead depth error per algorithm on plastimatch-made sweeps (25 views, the issue's SAD/SID), each
+    reconstructed by ``imgsuite tomo`` on its default grid (1 mm voxels) and on the old 0-300 mm one."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Testing"))
+    from test_tomo_foreign_sweeps import BEADS, PANEL, PLASTIMATCH, bead_ct, plastimatch_linear
+
+    from SlicerImgSuite.tomo.phantom import focus_depths
+
+    ct = work / "beads.mha"
+    bead_ct(ct)
+    arc = ["-t", "pfm", "-a", "25", "-N", "1.6667", "-y", "-20", *PANEL, "-O", str(work / "pl_arc/image")]
+    subprocess.run([PLASTIMATCH, "drr", *arc, str(ct)], check=True, capture_output=True)
+    plastimatch_linear(ct, work / "pl_linear" / "image", views=25)
+    print(f"\n## bead depth error, mm (|max| and mean |error| of {len(BEADS)} beads), load {os.getloadavg()[0]:.1f}")
+    print(f"{'sweep':<20}{'algorithm':<10}{'default grid':>16}{'--depth-range 0 300':>22}{'wall s':>8}")
+    for sweep in ("pl_arc", "pl_linear"):
+        geometry = read_projections(work / sweep).geometry
+        normal = geometry.normals[len(geometry) // 2]
+        for algorithm in ("saa", "fbp", "sart"):
+            cells = []
+            for extra in ([], ["--depth-range", "0", "300"]):
+                out = work / f"{sweep}_{algorithm}.mha"
+                cmd = imgsuite() + ["tomo", "-q", "--input", str(work / sweep), "--output", str(out)]
+                t0 = time.perf_counter()
+                subprocess.run(
+                    cmd + ["--algorithm", algorithm, "--slice-spacing", "1", "--pixel-size", "1", *extra], check=True
+                )
+                wall = time.perf_counter() - t0
+                e = np.abs(focus_depths(sitk.ReadImage(str(out)), BEADS, normal))
+                cells.append(
+                    f"{np.max(e):7.2f} /{np.mean(e):6.2f}"
+                    if np.isfinite(e).all()
+                    else f"{np.isnan(e).sum()} beads off grid"
+                )
+            print(f"{sweep:<20}{algorithm:<10}{cells[0]:>16}{cells[1]:>22}{wall:>8.1f}")
+        sys.stdout.flush()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--memory", action="store_true")
-    parser.add_argument("--only", choices=["quality", "noise", "bp", "drr", "fdk"], nargs="*")
+    parser.add_argument("--only", choices=["quality", "noise", "bp", "drr", "fdk", "foreign"], nargs="*")
     args = parser.parse_args()
-    only = set(args.only or ["quality", "noise", "bp", "drr", "fdk"])
+    only = set(args.only or ["quality", "noise", "bp", "drr", "fdk", "foreign"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "quality" in only:
@@ -403,6 +442,8 @@ def main():
             bench_drr(work)
         if "fdk" in only:
             bench_fdk(work)
+        if "foreign" in only:
+            bench_foreign(work)
         if args.memory:
             bench_memory(work)
 

@@ -49,7 +49,7 @@ class TomosynthesisParameterNode:
     iterations: int = 4
     sliceSpacing: float = 5.0
     depthMin: float = 0.0
-    depthMax: float = 300.0
+    depthMax: float = 0.0  # depthMax <= depthMin: what every view sees between source and panel
     onCtGrid: bool = False
     showProjections: bool = True
     outputVolume: vtkMRMLScalarVolumeNode
@@ -147,7 +147,7 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
             projections,
             p.algorithm,
             reference=ct if (p.onCtGrid and ct is not None) else None,
-            depth_range=(p.depthMin, p.depthMax),
+            depth_range=(p.depthMin, p.depthMax) if p.depthMax > p.depthMin else None,
             slice_spacing=p.sliceSpacing,
             progress=sub_progress(progress, 0.3, 1.0),
             **options,

@@ -6,6 +6,8 @@ grid, so the geometry travels with the result.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
@@ -15,6 +17,8 @@ from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 
 PRESETS = CT_PRESETS
+AIR_HU = -950.0  # air outside the patient reads below this; lung parenchyma above it
+log = logging.getLogger("SlicerImgSuite.segmentation")
 
 
 def _require_ct(ct: sitk.Image) -> None:
@@ -45,6 +49,66 @@ def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     for k in range(mask.shape[0]):
         out[k] = ndi.binary_fill_holes(mask[k])
     return ndi.binary_fill_holes(out)
+
+
+def _border_frame(shape) -> np.ndarray:
+    """True on the in-plane edges (first/last row and column) of every slice of a (k, j, i) volume."""
+    frame = np.zeros(shape, bool)
+    frame[:, [0, -1], :] = True
+    frame[:, :, [0, -1]] = True
+    return frame
+
+
+def _with_cut_corners(mask: np.ndarray) -> np.ndarray:
+    """A slice with each image corner set where the mask reaches both edges that meet there (the patient
+    goes on past the corner), so that the outline's convex hull reaches into it."""
+    out = mask.copy()
+    edges = {"top": mask[0].any(), "bottom": mask[-1].any(), "left": mask[:, 0].any(), "right": mask[:, -1].any()}
+    for (row, vertical), (col, horizontal) in [
+        ((0, "top"), (0, "left")),
+        ((0, "top"), (-1, "right")),
+        ((-1, "bottom"), (0, "left")),
+        ((-1, "bottom"), (-1, "right")),
+    ]:
+        out[row, col] |= bool(edges[vertical] and edges[horizontal])
+    return out
+
+
+def _restore_truncated(
+    body: np.ndarray, hu: np.ndarray, voxel_cc: float, air_hu: float = AIR_HU, min_cc: float = 1.0
+) -> np.ndarray:
+    """Where the field of view cuts through the patient, the lungs (and any cavity) reach the image edge
+    and are no holes to fill. Each region outside ``body`` that touches the in-plane edge is part of the
+    patient when it lies inside the body's outline, slice by slice (90 % of it within the convex hull of
+    the body: the room is outside it), is denser than air (median above ``air_hu``) and holds at least
+    ``min_cc``; it is added, and the truncation is logged.
+    """
+    from skimage.morphology import convex_hull_image
+
+    frame = _border_frame(body.shape)
+    cut = body & frame
+    if not cut.any():
+        return body
+    labels, _ = ndi.label(~body)
+    touching = np.unique(labels[frame & ~body])
+    hull = np.zeros_like(body)
+    for k in np.flatnonzero(body.any(axis=(1, 2))):
+        hull[k] = convex_hull_image(_with_cut_corners(body[k]))
+    inside = []
+    for t in touching[touching > 0]:
+        region = labels == t
+        big = region.sum() * voxel_cc >= min_cc
+        if big and hull[region].mean() >= 0.9 and np.median(hu[region]) > air_hu:
+            inside.append(t)
+    added = np.isin(labels, inside)
+    message = (
+        f"field of view truncated: the body reaches the image edge on {int(cut.any(axis=(1, 2)).sum())} of "
+        f"{body.shape[0]} slices ({100 * cut.sum() / frame.sum():.0f} % of the edge)"
+    )
+    if inside:
+        message += f"; {int(added.sum())} voxels inside the body's outline reaching the edge (lung) kept in the body"
+    log.warning(message)
+    return body | added
 
 
 def _posterior_index(ct: sitk.Image, bottom_mm: float) -> tuple[int, int]:
@@ -83,7 +147,9 @@ def segment_body(
         ``couch_radius_mm`` before picking the largest component; the outline is then restored to
         full resolution inside the threshold mask, so the skin surface is not eroded.
     fill_holes : bool
-        Fill internal air (lungs, bowel gas) slice by slice, then closed cavities in 3D.
+        Fill internal air (lungs, bowel gas) slice by slice, then closed cavities in 3D. Where the field of
+        view cuts through the patient (the body reaches the image edge: logged), regions denser than air
+        that reach the edge (a lung cut by the field of view) are kept in the body too.
 
     Returns
     -------
@@ -127,7 +193,8 @@ def segment_body(
         body = _largest_component(mask)
     progress(0.8, "body: largest component")
     if fill_holes:
-        body = _fill_holes_per_slice(body)
+        voxel_cc = float(np.prod(ct.GetSpacing())) / 1000.0
+        body = _restore_truncated(_fill_holes_per_slice(body), hu, voxel_cc)
     progress(1.0, "body: done")
     return _as_mask(body, ct)
 

@@ -76,7 +76,12 @@ def register(subparsers) -> None:
     p.add_argument("--output", required=True, help="output volume (nrrd, mha, nii.gz)")
     p.add_argument("--algorithm", choices=TOMO_ALGORITHMS, default="fbp", help="default fbp")
     p.add_argument("--slice-spacing", type=float, default=5.0, help="mm between slices (default 5)")
-    p.add_argument("--depth-range", nargs=2, type=float, default=[0.0, 300.0], help="mm above the detector")
+    p.add_argument(
+        "--depth-range",
+        nargs=2,
+        type=float,
+        help="mm above the middle view's detector (default: what every view sees between source and panel)",
+    )
     p.add_argument("--pixel-size", type=float, help="in-plane voxel size, mm (default: panel pitch at mid depth)")
     p.add_argument("--iterations", type=int, default=4, help="SART iterations (default 4)")
     p.add_argument("--subsets", type=int, help="SART ordered subsets (default views/5)")

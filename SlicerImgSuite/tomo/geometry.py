@@ -166,6 +166,45 @@ class Geometry:
         return json.dumps(self.to_dict(), indent=1)
 
 
+def seen_by_all(geometry: Geometry, points: np.ndarray, max_views: int = 64) -> np.ndarray:
+    """Whether each LPS point (..., 3) lies between the source and the panel of every view and projects
+    onto that panel (at most ``max_views`` views, evenly picked with the first and last, are tested)."""
+    pts = np.asarray(points, float)
+    flat = np.concatenate([pts.reshape(-1, 3), np.ones((pts.size // 3, 1))], axis=1)
+    nu, nv = geometry.dims
+    keep = np.ones(len(flat), bool)
+    for view in np.unique(np.linspace(0, len(geometry) - 1, min(len(geometry), max_views)).round().astype(int)):
+        uvw = flat @ geometry.matrix(view).T
+        w = uvw[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = geometry.image_center[view][0] + uvw[:, 0] / w
+            v = geometry.image_center[view][1] + uvw[:, 1] / w
+        keep &= (w > 0) & (w < 1) & (u >= -0.5) & (u <= nu - 0.5) & (v >= -0.5) & (v <= nv - 0.5)
+    return keep.reshape(pts.shape[:-1])
+
+
+def common_region(geometry: Geometry, samples: int = 48) -> np.ndarray:
+    """LPS points (m, 3) filling the region every view sees between its source and its panel: the
+    middle view's cone sampled ``samples`` x ``samples`` across and ``4 samples`` deep, kept where
+    :func:`seen_by_all`. Empty when the views share no region.
+
+    Examples
+    --------
+    >>> g = arc_sweep(5, 40, sad=1000, sid=1200, dims=(40, 40), pixel_size=(5, 5))
+    >>> box = common_region(g)
+    >>> bool(np.all(box.min(axis=0) < 0) and np.all(box.max(axis=0) > 0))  # holds the isocentre
+    True
+    """
+    mid = len(geometry) // 2
+    s = geometry.sources[mid]
+    nu, nv = geometry.dims
+    cols, rows = np.meshgrid(np.linspace(-0.5, nu - 0.5, samples), np.linspace(-0.5, nv - 0.5, samples))
+    rays = geometry.pixel_positions(mid, cols, rows).reshape(-1, 3) - s
+    fractions = (np.arange(4 * samples) + 0.5) / (4 * samples)
+    points = s + fractions[:, None, None] * rays[None, :, :]
+    return points[seen_by_all(geometry, points)]
+
+
 def from_matrix(matrix, image_center, dims, sid: float | None = None) -> tuple:
     """Source, detector centre, u, v and pixel size from a plastimatch 3x4 matrix whose ``image_center``
     is the principal point (as plastimatch writes them)."""

@@ -15,7 +15,7 @@ from ..choices import RECON_ALGORITHMS, RECON_FILTERS
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
 from ..progress import ProgressCallback, no_progress
-from .geometry import Geometry
+from .geometry import Geometry, common_region
 from .project import BATCH, back_project, forward_project
 from .projset import ProjectionSet
 
@@ -25,17 +25,28 @@ FILTERS = RECON_FILTERS
 
 def tomo_grid(
     geometry: Geometry,
-    depth_range: tuple[float, float] = (0.0, 300.0),
+    depth_range: tuple[float, float] | None = None,
     slice_spacing: float = 5.0,
     pixel_size: float | None = None,
 ) -> sitk.Image:
-    """A volume of planes parallel to the panel, ``depth_range`` mm above the detector (towards the source).
+    """A volume of planes parallel to the panel: by default the box around what every view sees between
+    its source and its panel (which holds the isocentre of an arc); with ``depth_range``, the planes
+    that many mm above the middle view's detector (towards the source).
 
     The grid keeps the patient's LPS axes (identity direction): its depth axis is the LPS axis closest to
-    the panel normal, so a coronal panel gives coronal slices. In-plane it covers the panel seen from the
-    middle source, demagnified to the middle depth; ``pixel_size`` defaults to the demagnified pixel pitch.
+    the panel normal, so a coronal panel gives coronal slices. With ``depth_range`` it covers in-plane
+    the panel seen from the middle source, demagnified to the middle depth; ``pixel_size`` defaults to
+    the panel pitch demagnified to the middle depth.
+
+    Examples
+    --------
+    >>> from SlicerImgSuite.tomo.geometry import arc_sweep
+    >>> g = arc_sweep(9, 40, sad=1000, sid=1200, dims=(60, 60), pixel_size=(4, 4))
+    >>> grid = tomo_grid(g, slice_spacing=10)
+    >>> lo = np.array(grid.GetOrigin()); hi = lo + np.array(grid.GetSpacing()) * (np.array(grid.GetSize()) - 1)
+    >>> bool(np.all(lo < 0) and np.all(hi > 0)), bool(hi[1] < 200)  # the isocentre; the panel is at y = 200
+    (True, True)
     """
-    lo, hi = sorted(float(v) for v in depth_range)
     if slice_spacing <= 0:
         raise ImgSuiteError(f"slice spacing must be > 0, got {slice_spacing}")
     mid = len(geometry) // 2
@@ -43,19 +54,28 @@ def tomo_grid(
     axis = int(np.argmax(np.abs(n)))
     c, s = geometry.centers[mid], geometry.sources[mid]
     sid = float(geometry.sid[mid])
-    toward = np.sign(s[axis] - c[axis])
-    mag = (sid - (lo + hi) / 2.0) / sid
+    if depth_range is None:
+        region = common_region(geometry)
+        if not len(region):
+            raise ImgSuiteError("no region is seen by every view: give --depth-range or an output grid")
+        lo_xyz, hi_xyz = region.min(axis=0), region.max(axis=0)
+        mag = float(np.dot((lo_xyz + hi_xyz) / 2.0 - s, n)) / sid
+        depths = np.arange(lo_xyz[axis], hi_xyz[axis] + slice_spacing, slice_spacing)
+        coords = depths + ((hi_xyz[axis] - lo_xyz[axis]) - (depths[-1] - depths[0])) / 2.0
+    else:
+        lo, hi = sorted(float(v) for v in depth_range)
+        toward = np.sign(s[axis] - c[axis])
+        mag = (sid - (lo + hi) / 2.0) / sid
+        nu, nv = geometry.dims
+        corners = [geometry.pixel_positions(mid, cu, cv) for cu in (-0.5, nu - 0.5) for cv in (-0.5, nv - 0.5)]
+        corners = s + (np.array(corners) - s) * mag
+        lo_xyz, hi_xyz = corners.min(axis=0), corners.max(axis=0)
+        coords = c[axis] + toward * np.arange(lo, hi + 1e-6, slice_spacing)
     pixel = float(pixel_size or min(geometry.pixel_size) * mag)
-    nu, nv = geometry.dims
-    corners = [geometry.pixel_positions(mid, cu, cv) for cu in (-0.5, nu - 0.5) for cv in (-0.5, nv - 0.5)]
-    corners = s + (np.array(corners) - s) * mag
-    lo_xyz, hi_xyz = corners.min(axis=0), corners.max(axis=0)
-    depths = np.arange(lo, hi + 1e-6, slice_spacing)
-    coords = c[axis] + toward * depths
     origin, dim, spacing = [0.0] * 3, [0] * 3, [0.0] * 3
     for k in range(3):
         if k == axis:
-            origin[k], dim[k], spacing[k] = float(coords.min()), len(depths), float(slice_spacing)
+            origin[k], dim[k], spacing[k] = float(coords.min()), len(coords), float(slice_spacing)
         else:
             count = max(1, int(round((hi_xyz[k] - lo_xyz[k]) / pixel)))
             origin[k] = float((lo_xyz[k] + hi_xyz[k]) / 2.0 - (count - 1) * pixel / 2.0)

@@ -94,7 +94,7 @@ def reconstruct_node(
     projections: ProjectionSet,
     algorithm: str = "fbp",
     reference: sitk.Image | None = None,
-    depth_range=(0.0, 300.0),
+    depth_range=None,
     slice_spacing: float = 5.0,
     name: str | None = None,
     progress: ProgressCallback | None = None,
