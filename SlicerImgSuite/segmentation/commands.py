@@ -60,6 +60,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-displacement", type=float, help="tracking: largest move between frames, pixels")
     p.add_argument("--memory", type=int, default=2, help="tracking: frames a nucleus may vanish (2)")
     p.add_argument("--model", help="model file from imgsuite nuclei-train (default: the shipped ONNX model)")
+    p.add_argument("--excel", action="store_true", help="also write cells.xlsx, one sheet per table (needs openpyxl)")
     p.set_defaults(func=run_nuclei)
 
     p = subparsers.add_parser(
@@ -135,6 +136,7 @@ def run_nuclei(args: argparse.Namespace) -> int:
         max_displacement=args.max_displacement,
         memory=args.memory,
         model=args.model,
+        excel=args.excel,
     )
     results, warnings = analyze_nuclei(args.input, args.output, options, progress_for(args))
     for w in warnings:

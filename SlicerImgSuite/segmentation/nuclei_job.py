@@ -2,9 +2,12 @@
 
 Per input ``<stem>`` the output folder receives ``<stem>_labels.tif`` (0 = background, one integer per
 nucleus; shape ``(Y, X)``, ``(Z, Y, X)``, or with a leading T axis for time-lapses), ``<stem>.csv``
-(one row per nucleus and frame), ``<stem>_overlay.png`` (contours over the nuclear channel), and for
-time-lapses ``<stem>_tracks.csv``, ``<stem>_tracks.png`` and ``<stem>_population.png``. The folder
-also gets ``summary.csv`` (one row per image and frame). Each file is written atomically.
+(one row per nucleus and frame), ``<stem>[_t<frame>]_overlay.png`` (contours over the nuclear channel with the
+table's cell ids) and ``<stem>[_t<frame>]_mask.png`` (nuclei white) for every frame, written as each image
+finishes, and for time-lapses ``<stem>_overlay.png`` (the last frame), ``<stem>_tracks.csv``, ``<stem>_tracks.png``
+and ``<stem>_population.png``. The folder also gets ``summary.csv`` (one row per image and frame), ``cells.csv``
+(one row per nucleus per frame of every image, see :mod:`.nuclei_outputs`) and, with ``excel``, ``cells.xlsx``
+(one sheet per table). Each file is written atomically.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +47,7 @@ class NucleiOptions:
     max_displacement: float | None = None
     memory: int = 2
     model: str | None = None
+    excel: bool = False  # also write cells.xlsx (needs openpyxl)
 
 
 @dataclass
@@ -57,6 +62,7 @@ class ImageResult:
     tracks: list[list[tuple[int, int]]] | None = None
     outputs: list[Path] = field(default_factory=list)
     source: Path | None = None
+    track_table: tuple[list[str], list[list]] | None = None  # the rows of <stem>_tracks.csv
 
 
 def find_inputs(path: str | os.PathLike) -> tuple[list[Path], list[str]]:
@@ -178,6 +184,7 @@ def analyze_nuclei(
     if not results:
         raise ImgSuiteError("no image could be read: " + "; ".join(warnings), input_path)
     _write_summary(results, output_dir / "summary.csv")
+    _write_cells(results, output_dir, options.excel)
     return results, warnings
 
 
@@ -197,6 +204,10 @@ def check_options(options: NucleiOptions) -> None:
         raise ImgSuiteError(f"--perinuclear-width must be >= 0 pixels, got {options.perinuclear_width}")
     if options.threshold is not None and not math.isfinite(options.threshold):
         raise ImgSuiteError(f"--threshold must be a finite number, got {options.threshold}")
+    if options.excel:  # before any image: a long run does not end without its workbook
+        from .nuclei_outputs import require_openpyxl
+
+        require_openpyxl()
 
 
 def _check_image(image: MicroscopyImage, channel: int, options: NucleiOptions) -> None:
@@ -223,14 +234,17 @@ def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, opt
     folder = Path(folder)
     stem = result.stem
     labels = result.labels if result.labels.shape[0] > 1 else result.labels[0]
-    outputs = [folder / f"{stem}_labels.tif", folder / f"{stem}.csv", folder / f"{stem}_overlay.png"]
+    outputs = [folder / f"{stem}_labels.tif", folder / f"{stem}.csv"]
     dtype = np.uint16 if labels.max() < 65536 else np.uint32
     with atomic_path(outputs[0]) as tmp:
         tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib")
     _write_csv(outputs[1], result.header, result.rows)
     channel = image.channel_index(options.nuclear_channel)
-    nuclear = image.data[-1, channel]
-    save_overlay(nuclear.max(axis=0), result.labels[-1], outputs[2])
+    outputs += _write_frame_pictures(result, image.data[:, channel], folder)
+    if result.labels.shape[0] > 1:  # the last frame under the single-image name too
+        outputs.append(folder / f"{stem}_overlay.png")
+        with atomic_path(outputs[-1]) as tmp:
+            shutil.copyfile(outputs[-3], tmp)
     if result.tracks is not None:
         outputs += _write_tracks(result, image, folder, channel)
     if result.labels.shape[0] > 1:
@@ -239,6 +253,36 @@ def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, opt
         times = list(image.time_s) if image.time_s else None
         save_population_plot(times or list(frames), result.counts, outputs[-1], stem, "time (s)" if times else "frame")
     return outputs
+
+
+def _write_frame_pictures(result: ImageResult, nuclear: np.ndarray, folder: Path) -> list[Path]:
+    """Overlay with cell ids and mask PNG of every frame (``nuclear``: ``(T, Z, Y, X)``)."""
+    from .nuclei_outputs import frame_suffixes, save_frame_pictures
+
+    cols = [result.header.index(c) for c in ("label", "centroid_x", "centroid_y")]
+    out = []
+    for t, suffix in enumerate(frame_suffixes(len(result.counts))):
+        ids = [tuple(r[c] for c in cols) for r in result.rows if r[0] == t]
+        grey = (_normalise(nuclear[t].max(axis=0)) * 255).astype(np.uint8)
+        pair = [folder / f"{result.stem}{suffix}_overlay.png", folder / f"{result.stem}{suffix}_mask.png"]
+        save_frame_pictures(grey, result.labels[t], ids, *pair)
+        out += pair
+    return out
+
+
+def _write_cells(results: list[ImageResult], folder: Path, excel: bool) -> None:
+    """``cells.csv`` across every image and frame; with ``excel``, ``cells.xlsx`` with one sheet per table."""
+    from .nuclei_outputs import combined_table, write_workbook
+
+    header, rows = combined_table([(r.stem, r.header, r.rows) for r in results])
+    _write_csv(folder / "cells.csv", header, rows)
+    if excel:
+        sheets = {"cells": (header, rows), "summary": _summary_table(results)}
+        for r in results:
+            sheets[r.stem] = (r.header, r.rows)
+            if r.track_table is not None:
+                sheets[f"{r.stem}_tracks"] = r.track_table
+        write_workbook(folder / "cells.xlsx", sheets)
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -255,6 +299,10 @@ def _cell(value):
 
 
 def _write_summary(results: list[ImageResult], path: Path) -> None:
+    _write_csv(path, *_summary_table(results))
+
+
+def _summary_table(results: list[ImageResult]) -> tuple[list[str], list[list]]:
     header = ["image", "frame", "time_s", "nuclei", "mean_area_px"]
     rows = []
     for res in results:
@@ -263,7 +311,7 @@ def _write_summary(results: list[ImageResult], path: Path) -> None:
             frame = [r for r in res.rows if r[0] == t]
             time = frame[0][1] if frame else float("nan")
             rows.append([res.stem, t, time, n, float(np.mean([r[area] for r in frame])) if frame else 0.0])
-    _write_csv(path, header, rows)
+    return header, rows
 
 
 def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, channel: int) -> list[Path]:
@@ -279,7 +327,8 @@ def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, cha
             path.append([row[c] for c in cols][-2:])  # (y, x)
         paths.append(np.array(path))
     out = [folder / f"{result.stem}_tracks.csv", folder / f"{result.stem}_tracks.png"]
-    _write_csv(out[0], ["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
+    result.track_table = (["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
+    _write_csv(out[0], *result.track_table)
     save_track_image(image.data[0, channel].max(axis=0), paths, out[1])
     return out
 
@@ -290,19 +339,6 @@ def _normalise(plane: np.ndarray) -> np.ndarray:
     # display levels of a verification picture: percentiles of ~0.5 M evenly spread pixels are plenty
     lo, hi = np.percentile(flat[:: max(1, flat.size // 500_000)], [1, 99.8])
     return np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1)
-
-
-def save_overlay(plane: np.ndarray, labels: np.ndarray, path: Path) -> None:
-    """Nuclear channel in grey with each nucleus outlined (a projection for stacks)."""
-    from PIL import Image  # comes with matplotlib
-    from skimage.segmentation import find_boundaries
-
-    flat = labels.max(axis=0) if labels.ndim == 3 else labels
-    grey = (_normalise(plane) * 255).astype(np.uint8)
-    rgb = np.repeat(grey[..., None], 3, axis=2)
-    rgb[find_boundaries(flat, mode="inner")] = (255, 50, 50)
-    with atomic_path(path) as tmp:
-        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)  # fast: these are verification pictures
 
 
 def save_track_image(plane: np.ndarray, paths: list[np.ndarray], path: Path) -> None:

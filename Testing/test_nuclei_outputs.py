@@ -1,0 +1,95 @@
+"""Issue 20: the combined cells table (CSV, Excel) and the verification pictures of every frame."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from SlicerImgSuite.segmentation.microscopy import read_microscopy
+from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions, analyze_nuclei
+
+CZI = "CD_s_1_t_3_c_2_z_5"  # 3 frames, 2 channels, 5 planes
+
+
+@pytest.fixture(scope="module")
+def run(shared_data, tmp_path_factory):
+    src = tmp_path_factory.mktemp("in")
+    (src / f"{CZI}.czi").symlink_to(shared_data / "czi" / f"{CZI}.czi")
+    (src / "img2d.tif").symlink_to(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+    out = tmp_path_factory.mktemp("out")
+    results, _ = analyze_nuclei(src, out, NucleiOptions(perinuclear_width=2, excel=True))
+    return src, out, results
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cells_table_has_every_nucleus_of_every_frame_with_the_per_image_sums(run):
+    src, out, results = run
+    cells = _rows(out / "cells.csv")
+    assert list(cells[0])[:6] == ["image", "frame", "time_s", "cell_id", "centroid_x", "centroid_y"]
+    per_image = {r.stem: _rows(out / f"{r.stem}.csv") for r in results}
+    assert len(cells) == sum(len(v) for v in per_image.values()) == sum(sum(r.counts) for r in results)
+    for r in results:  # one row per nucleus per frame
+        for t, n in enumerate(r.counts):
+            ids = [int(c["cell_id"]) for c in cells if c["image"] == r.stem and int(c["frame"]) == t]
+            assert sorted(ids) == list(range(1, n + 1))
+    by_key = {(c["image"], c["frame"], c["cell_id"]): c for c in cells}
+    for stem, rows in per_image.items():
+        sums = [k for k in rows[0] if k.endswith("_sum")]
+        assert sums and all(by_key[(stem, r["frame"], r["label"])][k] == r[k] for r in rows for k in sums)
+    # independently of the job's measurement code: bincount of the raw pixels over the written labels
+    labels = tifffile.imread(out / "img2d_labels.tif")
+    image = tifffile.imread(src / "img2d.tif").astype(np.float64)
+    truth = np.bincount(labels.ravel(), image.ravel())
+    dsb = sorted((int(c["cell_id"]), float(c["C0_sum"])) for c in cells if c["image"] == "img2d")
+    np.testing.assert_allclose([s for _, s in dsb], truth[[i for i, _ in dsb]], rtol=1e-5)
+    movie = read_microscopy(src / f"{CZI}.czi")
+    labels = tifffile.imread(out / f"{CZI}_labels.tif")  # (T, Z, Y, X)
+    channel = movie.channel_names[1]
+    for t in range(labels.shape[0]):
+        truth = np.bincount(labels[t].ravel(), movie.data[t, 1].astype(np.float64).ravel())
+        got = [
+            (int(c["cell_id"]), float(c[f"{channel}_sum"])) for c in cells if c["image"] == CZI and c["frame"] == str(t)
+        ]
+        np.testing.assert_allclose([s for _, s in got], truth[[i for i, _ in got]], rtol=1e-5)
+
+
+def test_excel_workbook_has_one_sheet_per_table(run):
+    from openpyxl import load_workbook
+
+    _, out, results = run
+    book = load_workbook(out / "cells.xlsx", read_only=True)
+    assert book.sheetnames == ["cells", "summary", *[r.stem for r in results]]
+    cells = list(book["cells"].values)
+    with open(out / "cells.csv", newline="") as f:
+        text = list(csv.reader(f))
+    assert list(cells[0]) == text[0] and len(cells) == len(text)
+    col = text[0].index("C0_sum")
+    for row, line in zip(cells[1:], text[1:]):
+        assert (row[col] is None) == (line[col] == "")
+        if line[col]:
+            assert row[col] == pytest.approx(float(line[col]), rel=1e-5)
+
+
+def test_overlay_and_mask_for_every_frame(run):
+    _, out, results = run
+    for r in results:
+        labels = tifffile.imread(out / f"{r.stem}_labels.tif")
+        frames = labels if len(r.counts) > 1 else labels[None]
+        names = [f"_t{t}" for t in range(len(r.counts))] if len(r.counts) > 1 else [""]
+        for t, suffix in enumerate(names):
+            mask = np.asarray(Image.open(out / f"{r.stem}{suffix}_mask.png"))
+            flat = frames[t].max(axis=0) if frames[t].ndim == 3 else frames[t]
+            np.testing.assert_array_equal(mask > 0, flat > 0)
+            assert set(np.unique(mask)) <= {0, 255}
+            overlay = np.asarray(Image.open(out / f"{r.stem}{suffix}_overlay.png"))
+            assert overlay.shape == (*flat.shape, 3)
+            assert np.any(np.all(overlay == (255, 230, 0), axis=2))  # the cell ids are drawn
+            assert f"{r.stem}{suffix}_overlay.png" in [p.name for p in r.outputs]
