@@ -93,3 +93,58 @@ def test_overlay_and_mask_for_every_frame(run):
             assert overlay.shape == (*flat.shape, 3)
             assert np.any(np.all(overlay == (255, 230, 0), axis=2))  # the cell ids are drawn
             assert f"{r.stem}{suffix}_overlay.png" in [p.name for p in r.outputs]
+
+
+def _disc_image(tmp_path):
+    """Two discs (radii 6 and 4) far apart, a DAPI channel (the discs) and a ramp channel to measure."""
+    yy, xx = np.mgrid[:48, :64]
+    truth = np.zeros((48, 64), np.int32)
+    truth[(yy - 20) ** 2 + (xx - 18) ** 2 <= 36] = 1
+    truth[(yy - 24) ** 2 + (xx - 46) ** 2 <= 16] = 2
+    ramp = (xx + 100 * yy).astype(np.uint16)
+    path = tmp_path / "discs.ome.tif"
+    dapi = np.where(truth > 0, 1000, 0).astype(np.uint16)
+    tifffile.imwrite(path, np.stack([dapi, ramp]), metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "RAMP"]}})
+    return path, truth, ramp.astype(np.float64)
+
+
+def _by_hand(truth, width):
+    """Every pixel within ``width`` (Euclidean) of a nucleus pixel, found pixel by pixel."""
+    grown = np.zeros_like(truth)
+    for k in (1, 2):
+        ys, xs = np.nonzero(truth == k)
+        for y in range(truth.shape[0]):
+            for x in range(truth.shape[1]):
+                if np.min((ys - y) ** 2 + (xs - x) ** 2) <= width**2:
+                    grown[y, x] = k
+    return grown
+
+
+@pytest.mark.parametrize("mode", ["grown", "ring"])
+def test_perinuclear_modes_match_a_hand_computation(tmp_path, mode):
+    path, truth, ramp = _disc_image(tmp_path)
+    width = 3
+    grown = _by_hand(truth, width)
+    region = grown if mode == "grown" else np.where(truth > 0, 0, grown)
+    options = NucleiOptions(method="threshold", threshold=500, perinuclear_width=width, perinuclear_mode=mode)
+    results, _ = analyze_nuclei(path, tmp_path / "out", options)
+    labels = results[0].labels[0]
+    np.testing.assert_array_equal(labels, truth)  # the discs themselves, so only the perinuclear part is tested
+    rows = _rows(tmp_path / "out" / "discs.csv")
+    assert len(rows) == 2 and f"RAMP_{mode}_sum" in rows[0] and not any("_ring_" in k for k in rows[0] if mode == "grown")
+    for row in rows:
+        k = int(row["label"])
+        area = int((region == k).sum())
+        assert int(row[f"{mode}_area_px"]) == area
+        assert float(row[f"RAMP_{mode}_sum"]) == ramp[region == k].sum()  # exact: integers, 6 digits are enough
+        assert float(row[f"RAMP_{mode}_mean"]) == pytest.approx(ramp[region == k].sum() / area, rel=1e-5)
+    if mode == "grown":  # the disc of radius 6 grown by 3: pixels within 3 of the disc (not the disc of radius 9)
+        assert int(rows[0]["grown_area_px"]) == int((grown == 1).sum()) > int((truth == 1).sum())
+
+
+def test_perinuclear_mode_is_checked():
+    from SlicerImgSuite.errors import ImgSuiteError
+    from SlicerImgSuite.segmentation.nuclei_job import check_options
+
+    with pytest.raises(ImgSuiteError, match="--perinuclear-mode"):
+        check_options(NucleiOptions(perinuclear_mode="dilated"))

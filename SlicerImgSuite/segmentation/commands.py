@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..choices import CT_PRESETS, NUCLEI_METHODS, PIXEL_TYPES
+from ..choices import CT_PRESETS, NUCLEI_METHODS, PERINUCLEAR_MODES, PIXEL_TYPES
 from ..progress import progress_for
 
 
@@ -56,6 +56,10 @@ def register(subparsers) -> None:
     split.add_argument("--no-split-touching", dest="split_touching", action="store_false")
     p.add_argument("--exclude-border", action="store_true", help="drop nuclei touching the image edge")
     p.add_argument("--perinuclear-width", type=int, default=0, help="ring width in pixels for perinuclear measures")
+    p.add_argument(
+        "--perinuclear-mode", choices=PERINUCLEAR_MODES, default="ring",
+        help="ring (default): outside the nucleus; grown: the nucleus grown by --perinuclear-width, nucleus included",
+    )
     p.add_argument("--track", action="store_true", help="link nuclei over time (time-lapses)")
     p.add_argument("--max-displacement", type=float, help="tracking: largest move between frames, pixels")
     p.add_argument("--memory", type=int, default=2, help="tracking: frames a nucleus may vanish (2)")
@@ -132,6 +136,7 @@ def run_nuclei(args: argparse.Namespace) -> int:
         split_touching=args.split_touching,
         exclude_border=args.exclude_border,
         perinuclear_width=args.perinuclear_width,
+        perinuclear_mode=args.perinuclear_mode,
         track=args.track,
         max_displacement=args.max_displacement,
         memory=args.memory,

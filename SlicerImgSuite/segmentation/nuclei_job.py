@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..choices import PERINUCLEAR_MODES
 from ..errors import ImgSuiteError
 from ..io.atomic import atomic_path
 from ..progress import ProgressCallback, no_progress, sub_progress
@@ -43,6 +44,7 @@ class NucleiOptions:
     split_touching: bool = True
     exclude_border: bool = False
     perinuclear_width: int = 0
+    perinuclear_mode: str = "ring"  # or "grown": the nucleus grown by perinuclear_width pixels (measure.py)
     track: bool = False
     max_displacement: float | None = None
     memory: int = 2
@@ -121,7 +123,11 @@ def analyze_image(
         )
         channels = {name: planes[i] for i, name in enumerate(image.channel_names)}
         h, frame_rows = measure_nuclei(
-            labels, channels, options.perinuclear_width, spacing if image.pixel_size_known else None
+            labels,
+            channels,
+            options.perinuclear_width,
+            spacing if image.pixel_size_known else None,
+            perinuclear_mode=options.perinuclear_mode,
         )
         header = ["frame", "time_s", *h]
         time = image.time_s[t] if image.time_s else float("nan")  # blank in the CSV: the file gave no time
@@ -202,6 +208,9 @@ def check_options(options: NucleiOptions) -> None:
         raise ImgSuiteError(f"--min-area {options.min_area:g} is larger than --max-area {options.max_area:g}")
     if options.perinuclear_width < 0:
         raise ImgSuiteError(f"--perinuclear-width must be >= 0 pixels, got {options.perinuclear_width}")
+    if options.perinuclear_mode not in PERINUCLEAR_MODES:
+        choices = ", ".join(PERINUCLEAR_MODES)
+        raise ImgSuiteError(f"--perinuclear-mode must be one of {choices}, got {options.perinuclear_mode!r}")
     if options.threshold is not None and not math.isfinite(options.threshold):
         raise ImgSuiteError(f"--threshold must be a finite number, got {options.threshold}")
     if options.excel:  # before any image: a long run does not end without its workbook
