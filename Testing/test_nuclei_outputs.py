@@ -131,7 +131,9 @@ def test_perinuclear_modes_match_a_hand_computation(tmp_path, mode):
     labels = results[0].labels[0]
     np.testing.assert_array_equal(labels, truth)  # the discs themselves, so only the perinuclear part is tested
     rows = _rows(tmp_path / "out" / "discs.csv")
-    assert len(rows) == 2 and f"RAMP_{mode}_sum" in rows[0] and not any("_ring_" in k for k in rows[0] if mode == "grown")
+    assert (
+        len(rows) == 2 and f"RAMP_{mode}_sum" in rows[0] and not any("_ring_" in k for k in rows[0] if mode == "grown")
+    )
     for row in rows:
         k = int(row["label"])
         area = int((region == k).sum())
@@ -148,3 +150,38 @@ def test_perinuclear_mode_is_checked():
 
     with pytest.raises(ImgSuiteError, match="--perinuclear-mode"):
         check_options(NucleiOptions(perinuclear_mode="dilated"))
+
+
+def test_threshold_8bit_is_the_pixel_types_range(shared_data, tmp_path):
+    import subprocess
+    import sys
+
+    from SlicerImgSuite.errors import ImgSuiteError
+
+    src = shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif"  # uint16 pixels (largest value 235)
+    cli = [sys.executable, "-m", "SlicerImgSuite.cli", "nuclei", "--input", str(src), "--method", "threshold"]
+    run = subprocess.run(
+        [*cli, "--output", str(tmp_path / "a"), "--threshold-8bit", "0.1"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "--threshold-8bit 0.1 = 25.7 in image units (uint16 pixels: 0-255 = 0 to 65535)" in run.stdout
+    run = subprocess.run([*cli, "--output", str(tmp_path / "b"), "--threshold", "25.7"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    a, b = (tifffile.imread(tmp_path / d / "img2d_labels.tif") for d in "ab")
+    assert a.max() > 50 and np.array_equal(a, b)
+    # uint8 pixels: the same number; too high a level for the data is said
+    path = tmp_path / "u8.tif"
+    tifffile.imwrite(path, tifffile.imread(src).astype(np.uint8))
+    results, _ = analyze_nuclei(path, tmp_path / "c", NucleiOptions(method="threshold", threshold_8bit=25.7))
+    assert results[0].threshold_note.startswith("--threshold-8bit 25.7 = 25.7 in image units (uint8")
+    assert np.array_equal(results[0].labels[0], a)
+    results, _ = analyze_nuclei(src, tmp_path / "d", NucleiOptions(method="threshold", threshold_8bit=200))
+    assert "no nucleus can be found" in results[0].threshold_note and results[0].counts == [0]
+    for bad, match in (
+        (NucleiOptions(method="threshold", threshold_8bit=256), "between 0 and 255"),
+        (NucleiOptions(method="threshold", threshold_8bit=9, threshold=3), "not both"),
+        (NucleiOptions(threshold_8bit=9), "--method threshold"),
+    ):
+        with pytest.raises(ImgSuiteError, match=match):
+            analyze_nuclei(src, tmp_path / "e", bad)
+    assert not (tmp_path / "e").exists()

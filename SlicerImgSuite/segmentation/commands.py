@@ -48,6 +48,10 @@ def register(subparsers) -> None:
         help="auto (default): the shipped model on 2D planes, adaptive on z-stacks",
     )
     p.add_argument("--threshold", type=float, help="intensity level (threshold) or probability level (model)")
+    p.add_argument(
+        "--threshold-8bit", type=float, metavar="0-255",
+        help="--method threshold: the level on a 0-255 scale (the pixel type's range), converted and printed",
+    )
     p.add_argument("--diameter", type=float, help="expected nucleus diameter in pixels (estimated if not given)")
     p.add_argument("--min-area", type=float, help="drop nuclei smaller than this many pixels (voxels)")
     p.add_argument("--max-area", type=float, help="drop objects larger than this many pixels (voxels)")
@@ -130,6 +134,7 @@ def run_nuclei(args: argparse.Namespace) -> int:
         nuclear_channel=args.nuclear_channel,
         method=args.method,
         threshold=args.threshold,
+        threshold_8bit=args.threshold_8bit,
         diameter=args.diameter,
         min_area=args.min_area,
         max_area=args.max_area,
@@ -148,6 +153,8 @@ def run_nuclei(args: argparse.Namespace) -> int:
         print(f"imgsuite nuclei: warning: {w}", file=sys.stderr)
     if not args.quiet:
         for r in results:
+            if r.threshold_note:
+                print(f"{r.stem}: {r.threshold_note}")
             print(f"{r.stem}: {', '.join(str(c) for c in r.counts)} nuclei")
     return 0
 

@@ -38,6 +38,7 @@ class NucleiOptions:
     nuclear_channel: str | int | None = None
     method: str = "auto"  # the shipped model on 2D planes, adaptive on stacks (resolve_method)
     threshold: float | None = None
+    threshold_8bit: float | None = None  # the threshold on a 0-255 scale (threshold_from_8bit), instead of threshold
     diameter: float | None = None
     min_area: float | None = None
     max_area: float | None = None
@@ -64,6 +65,7 @@ class ImageResult:
     tracks: list[list[tuple[int, int]]] | None = None
     outputs: list[Path] = field(default_factory=list)
     source: Path | None = None
+    threshold_note: str = ""  # how --threshold-8bit became image units, for the user
     track_table: tuple[list[str], list[list]] | None = None  # the rows of <stem>_tracks.csv
 
 
@@ -99,6 +101,9 @@ def analyze_image(
     spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
     method = resolve_method(options.method, stack)
     predictor = model_predictor(options.model) if method == "model" else None
+    threshold, note = options.threshold, ""
+    if options.threshold_8bit is not None:
+        threshold, note = threshold_from_8bit(options.threshold_8bit, image.data[:, channel])
     diameter = options.diameter
     if diameter is None and method != "model" and n_t > 1:  # one size for all frames of a time-lapse
         first = image.data[0, channel] if stack else image.data[0, channel, 0]
@@ -112,7 +117,7 @@ def analyze_image(
         labels = label_nuclei(
             nuclear,
             method,
-            options.threshold,
+            threshold,
             diameter,
             options.min_area,
             options.max_area,
@@ -138,6 +143,7 @@ def analyze_image(
         all_labels.append(labels)
         progress((t + 1) / n_t, f"frame {t + 1}/{n_t}: {counts[-1]} nuclei")
     result = ImageResult(image.path.stem if image.path else "image", np.stack(all_labels), header, rows, counts)
+    result.threshold_note = note
     if options.track and n_t > 1:
         reach = options.max_displacement or diameter or 10.0
         result.tracks = track_nuclei(centroids, reach, options.memory)
@@ -213,10 +219,46 @@ def check_options(options: NucleiOptions) -> None:
         raise ImgSuiteError(f"--perinuclear-mode must be one of {choices}, got {options.perinuclear_mode!r}")
     if options.threshold is not None and not math.isfinite(options.threshold):
         raise ImgSuiteError(f"--threshold must be a finite number, got {options.threshold}")
+    if options.threshold_8bit is not None:
+        value = options.threshold_8bit
+        if options.threshold is not None:
+            raise ImgSuiteError("give --threshold or --threshold-8bit, not both")
+        if not (math.isfinite(value) and 0 <= value <= 255):
+            raise ImgSuiteError(f"--threshold-8bit must be between 0 and 255, got {value}")
+        if options.method != "threshold":
+            method = options.method
+            raise ImgSuiteError(f"--threshold-8bit is an intensity level: use it with --method threshold, not {method}")
     if options.excel:  # before any image: a long run does not end without its workbook
         from .nuclei_outputs import require_openpyxl
 
         require_openpyxl()
+
+
+def threshold_from_8bit(value: float, nuclear: np.ndarray) -> tuple[float, str]:
+    """A threshold on the 0-255 scale of 8-bit programs in the image's own units, and a sentence saying how.
+
+    Integer pixels: 0-255 spans 0 to the largest value of the pixel type (uint8: the same number, uint16: x 257).
+    Floating-point pixels have no such range: 0-255 spans the nuclear channel's own minimum to maximum.
+
+    Examples
+    --------
+    >>> threshold_from_8bit(128, np.zeros(4, np.uint16))[0]
+    32896.0
+    >>> threshold_from_8bit(51, np.array([1.0, 2.0]))
+    (1.2, "--threshold-8bit 51 = 1.2 in image units (float64 pixels: 0-255 = the channel's 1 to 2)")
+    """
+    if nuclear.dtype.kind in "ui":
+        top = float(np.iinfo(nuclear.dtype).max)
+        level = value * top / 255.0
+        how = f"{nuclear.dtype} pixels: 0-255 = 0 to {top:g}"
+    else:
+        low, high = float(np.min(nuclear)), float(np.max(nuclear))
+        level = low + value * (high - low) / 255.0
+        how = f"{nuclear.dtype} pixels: 0-255 = the channel's {low:g} to {high:g}"
+    note = f"--threshold-8bit {value:g} = {level:.6g} in image units ({how})"
+    if level >= float(np.max(nuclear)):  # e.g. 8-bit values stored as uint16
+        note += f"; the channel's largest value is {float(np.max(nuclear)):g}: no nucleus can be found"
+    return level, note
 
 
 def _check_image(image: MicroscopyImage, channel: int, options: NucleiOptions) -> None:
