@@ -24,7 +24,7 @@ import numpy as np
 from ..choices import PERINUCLEAR_MODES
 from ..errors import ImgSuiteError
 from ..io.atomic import atomic_path
-from ..progress import ProgressCallback, no_progress, sub_progress
+from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
 from .measure import measure_nuclei
 from .microscopy import MicroscopyImage, is_microscopy_file, read_microscopy
 from .nuclei import estimate_diameter, label_nuclei
@@ -51,6 +51,8 @@ class NucleiOptions:
     memory: int = 2
     model: str | None = None
     excel: bool = False  # also write cells.xlsx (needs openpyxl)
+    notify_command: str | None = None  # run when the job ends or fails (notify.py)
+    notify_email: bool = False  # one e-mail when the job ends or fails (SMTP settings: notify.py)
 
 
 @dataclass
@@ -165,11 +167,35 @@ def analyze_nuclei(
     """Run the nuclei job on a file or a folder; returns the results and the warnings.
 
     A folder may hold other files: they are skipped with a warning, and an unreadable image is
-    reported and skipped, so one bad file does not lose the others' results.
+    reported and skipped, so one bad file does not lose the others' results. With ``options.notify_command`` or
+    ``options.notify_email`` the user is told when the run ends or fails (:mod:`.notify`); a notification that
+    fails is a warning.
     """
+    from .notify import RunSummary, notify
+
     options = options or NucleiOptions()
-    progress = progress or no_progress
     check_options(options)
+    if not (options.notify_command or options.notify_email):
+        return _analyze_nuclei(input_path, output_dir, options, progress)
+    summary = RunSummary("nuclei", "failed", Path(output_dir).absolute())
+    try:
+        results, warnings = _analyze_nuclei(input_path, output_dir, options, progress)
+    except Cancelled:
+        raise
+    except Exception as exc:
+        summary.error = str(exc)
+        notify(summary, options.notify_command, options.notify_email)
+        raise
+    summary.status, summary.images, summary.warnings = "done", len(results), tuple(warnings)
+    summary.frames = sum(len(r.counts) for r in results)
+    summary.nuclei = sum(sum(r.counts) for r in results)
+    return results, warnings + notify(summary, options.notify_command, options.notify_email)
+
+
+def _analyze_nuclei(
+    input_path: str | os.PathLike, output_dir: str | os.PathLike, options: NucleiOptions, progress
+) -> tuple[list[ImageResult], list[str]]:
+    progress = progress or no_progress
     files, warnings = find_inputs(input_path)
     if options.method in ("model", "auto"):
         model_predictor(options.model)  # a missing or bad model file stops the job before any image
@@ -228,6 +254,10 @@ def check_options(options: NucleiOptions) -> None:
         if options.method != "threshold":
             method = options.method
             raise ImgSuiteError(f"--threshold-8bit is an intensity level: use it with --method threshold, not {method}")
+    if options.notify_email:  # the SMTP settings, before any image
+        from .notify import check_email
+
+        check_email()
     if options.excel:  # before any image: a long run does not end without its workbook
         from .nuclei_outputs import require_openpyxl
 
