@@ -52,6 +52,7 @@ class SegmentationParameterNode:
     trackNuclei: Annotated[bool, Default(False)]
     nucleiThreshold: float = 0.0
     diameter: Annotated[float, WithinRange(0, 1000)] = 0.0
+    minArea: Annotated[float, WithinRange(0, 1000000)] = 0.0
     perinuclearWidth: Annotated[int, WithinRange(0, 100)] = 3
     splitTouching: Annotated[bool, Default(True)]
     nucleiOutput: pathlib.Path
@@ -154,6 +155,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     model=str(p.nucleiModel) if p.nucleiMethod == "model" else None,
                     excludeBorder=p.excludeBorder,
                     track=p.trackNuclei,
+                    minArea=p.minArea or None,
                 )
             self.ui.resultText.setPlainText(text)
 
@@ -233,6 +235,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         model=None,
         excludeBorder=False,
         track=False,
+        minArea=None,
     ):
         """Run the nuclei job; show the first image's first frame as volume + segments + table + plot."""
         from SlicerImgSuite.errors import ImgSuiteError
@@ -252,6 +255,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
             model=model,
             exclude_border=excludeBorder,
             track=track,
+            min_area=minArea,
         )
         results, warnings = analyze_nuclei(path, outputFolder, options, progress)
         first = results[0]
