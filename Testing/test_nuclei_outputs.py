@@ -185,3 +185,27 @@ def test_threshold_8bit_is_the_pixel_types_range(shared_data, tmp_path):
         with pytest.raises(ImgSuiteError, match=match):
             analyze_nuclei(src, tmp_path / "e", bad)
     assert not (tmp_path / "e").exists()
+
+
+def test_plots_per_frame_population_of_stills_and_tracks_on_first_and_last_frame(shared_data, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / f"{CZI}.czi").symlink_to(shared_data / "czi" / f"{CZI}.czi")
+    dsb = tifffile.imread(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+    tifffile.imwrite(src / "a.tif", dsb)
+    tifffile.imwrite(src / "b.tif", dsb[:256])  # another still, fewer nuclei
+    out = tmp_path / "out"
+    results, _ = analyze_nuclei(src, out, NucleiOptions(plots=True, track=True))
+    by_stem = {r.stem: r for r in results}
+    for name in [f"{CZI}_t{t}_intensity.png" for t in range(3)] + ["a_intensity.png", "b_intensity.png"]:
+        assert Image.open(out / name).size[0] >= 400
+    population = _rows(out / "population.csv")  # the stills only; the time-lapse has its own plot
+    assert [(r["image"], int(r["nuclei"])) for r in population] == [
+        ("a", by_stem["a"].counts[0]),
+        ("b", by_stem["b"].counts[0]),
+    ]
+    assert by_stem["a"].counts[0] > by_stem["b"].counts[0] > 10
+    assert Image.open(out / "population.png").size[0] > 300
+    tracks = Image.open(out / f"{CZI}_tracks.png")
+    assert tracks.size[0] == 1000  # two panels: first and last frame
+    assert not (out / "population.csv").read_text().count(CZI)

@@ -69,6 +69,7 @@ def register(subparsers) -> None:
     p.add_argument("--memory", type=int, default=2, help="tracking: frames a nucleus may vanish (2)")
     p.add_argument("--model", help="model file from imgsuite nuclei-train (default: the shipped ONNX model)")
     p.add_argument("--excel", action="store_true", help="also write cells.xlsx, one sheet per table (needs openpyxl)")
+    p.add_argument("--plots", action="store_true", help="per-cell intensity bar chart per image and frame; nuclei per image of a folder of stills")  # fmt: skip
     p.add_argument("--notify-command", metavar="CMD", help="run CMD when the run ends or fails (summary as last argument and IMGSUITE_* environment)")  # fmt: skip
     p.add_argument("--notify-email", action="store_true", help="e-mail when the run ends or fails (SMTP from ~/.config/imgsuite/notify.ini or IMGSUITE_SMTP_*; password from IMGSUITE_SMTP_PASSWORD or the keyring)")  # fmt: skip
     p.set_defaults(func=run_nuclei)
@@ -149,6 +150,7 @@ def run_nuclei(args: argparse.Namespace) -> int:
         memory=args.memory,
         model=args.model,
         excel=args.excel,
+        plots=args.plots,
         notify_command=args.notify_command,
         notify_email=args.notify_email,
     )

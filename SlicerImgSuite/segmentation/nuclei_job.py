@@ -28,6 +28,7 @@ from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
 from .measure import measure_nuclei
 from .microscopy import MicroscopyImage, is_microscopy_file, read_microscopy
 from .nuclei import estimate_diameter, label_nuclei
+from .nuclei_outputs import save_track_image
 from .tracking import track_nuclei
 
 
@@ -52,6 +53,7 @@ class NucleiOptions:
     model: str | None = None
     excel: bool = False  # also write cells.xlsx (needs openpyxl)
     notify_command: str | None = None  # run when the job ends or fails (notify.py)
+    plots: bool = False  # per-cell intensity bars per frame; population of a folder of stills (nuclei_outputs.py)
     notify_email: bool = False  # one e-mail when the job ends or fails (SMTP settings: notify.py)
 
 
@@ -223,6 +225,13 @@ def _analyze_nuclei(
         raise ImgSuiteError("no image could be read: " + "; ".join(warnings), input_path)
     _write_summary(results, output_dir / "summary.csv")
     _write_cells(results, output_dir, options.excel)
+    stills = [r for r in results if len(r.counts) == 1]
+    if options.plots and len(stills) > 1:  # a folder of still images: nuclei per image
+        from .nuclei_outputs import save_population_table
+
+        header, rows = _summary_table(stills)
+        columns = [[row[k] for row in rows] for k in (0, 3, 4)]
+        save_population_table(*columns, output_dir / "population.csv", output_dir / "population.png")
     return results, warnings
 
 
@@ -328,6 +337,8 @@ def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, opt
             shutil.copyfile(outputs[-3], tmp)
     if result.tracks is not None:
         outputs += _write_tracks(result, image, folder, channel)
+    if options.plots:
+        outputs += _write_plots(result, folder)
     if result.labels.shape[0] > 1:
         outputs.append(folder / f"{stem}_population.png")
         frames = range(len(result.counts))
@@ -395,6 +406,18 @@ def _summary_table(results: list[ImageResult]) -> tuple[list[str], list[list]]:
     return header, rows
 
 
+def _write_plots(result: ImageResult, folder: Path) -> list[Path]:
+    """``--plots``: the per-cell intensity bar chart of every frame."""
+    from .nuclei_outputs import frame_suffixes, save_intensity_bars
+
+    out = []
+    for t, suffix in enumerate(frame_suffixes(len(result.counts))):
+        out.append(folder / f"{result.stem}{suffix}_intensity.png")
+        rows = [r for r in result.rows if r[0] == t]
+        save_intensity_bars(result.header, rows, out[-1], f"{result.stem}{suffix}: {len(rows)} nuclei")
+    return out
+
+
 def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, channel: int) -> list[Path]:
     header = result.header
     cols = [header.index(c) for c in header if c.startswith("centroid_")]
@@ -410,7 +433,8 @@ def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, cha
     out = [folder / f"{result.stem}_tracks.csv", folder / f"{result.stem}_tracks.png"]
     result.track_table = (["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
     _write_csv(out[0], *result.track_table)
-    save_track_image(image.data[0, channel].max(axis=0), paths, out[1])
+    first, last = (_normalise(image.data[t, channel].max(axis=0)) for t in (0, -1))
+    save_track_image(first, last, paths, out[1])
     return out
 
 
@@ -420,26 +444,6 @@ def _normalise(plane: np.ndarray) -> np.ndarray:
     # display levels of a verification picture: percentiles of ~0.5 M evenly spread pixels are plenty
     lo, hi = np.percentile(flat[:: max(1, flat.size // 500_000)], [1, 99.8])
     return np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1)
-
-
-def save_track_image(plane: np.ndarray, paths: list[np.ndarray], path: Path) -> None:
-    """The tracks drawn over the first frame."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 6 * plane.shape[0] / plane.shape[1]), dpi=100)
-    ax.imshow(_normalise(plane), cmap="gray")
-    for p in paths:
-        if len(p) > 1:
-            ax.plot(p[:, 1], p[:, 0], "-", lw=1.2)
-        ax.plot(p[-1:, 1], p[-1:, 0], "o", ms=2)
-    ax.set_axis_off()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
 
 
 def save_population_plot(

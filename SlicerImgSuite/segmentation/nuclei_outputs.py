@@ -131,3 +131,80 @@ def save_frame_pictures(
         picture.save(tmp, format="PNG", compress_level=1)  # fast: these are verification pictures
     with atomic_path(mask) as tmp:
         Image.fromarray(((flat > 0) * 255).astype(np.uint8)).save(tmp, format="PNG", compress_level=1)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    _pyplot().close(fig)
+
+
+def save_intensity_bars(header: list[str], rows: list[list], path: Path, title: str = "") -> None:
+    """Per-cell bar chart of every channel's mean intensity inside the nucleus (``<channel>_mean``), one bar group
+    per ``cell_id`` (the ``label`` column), one colour per channel."""
+    plt = _pyplot()
+    ids = [r[header.index("label")] for r in rows]
+    channels = [
+        h[: -len("_mean")] for h in header if h.endswith("_mean") and not h.endswith(("_ring_mean", "_grown_mean"))
+    ]
+    width = 0.8 / max(len(channels), 1)
+    fig, ax = plt.subplots(figsize=(min(4 + 0.12 * len(ids) * len(channels), 30), 3.4), dpi=100)
+    positions = np.arange(len(ids))
+    for k, name in enumerate(channels):
+        values = [r[header.index(f"{name}_mean")] for r in rows]
+        ax.bar(positions + (k - (len(channels) - 1) / 2) * width, values, width, label=name)
+    step = max(1, len(ids) // 40)  # at most ~40 tick labels
+    ax.set_xticks(positions[::step], [str(i) for i in ids[::step]], fontsize=7)
+    ax.set_xlabel("cell id")
+    ax.set_ylabel("mean intensity in the nucleus")
+    ax.set_title(title)
+    if channels:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def save_population_table(stems: list[str], counts: list[int], areas: list[float], csv_path: Path, png_path: Path):
+    """A folder of still images: ``population.csv`` (image, nuclei, mean area) and its bar chart."""
+    import csv
+
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "nuclei", "mean_area_px"])
+        writer.writerows([s, n, f"{a:.6g}"] for s, n, a in zip(stems, counts, areas))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(min(4 + 0.4 * len(stems), 30), 3.6), dpi=100)
+    ax.bar(range(len(stems)), counts)
+    ax.set_xticks(range(len(stems)), stems, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("nuclei")
+    ax.set_title("nuclei per image")
+    fig.tight_layout()
+    _save(fig, png_path)
+
+
+def save_track_image(first: np.ndarray, last: np.ndarray, paths: list[np.ndarray], path: Path) -> None:
+    """The tracks (``(y, x)`` per frame) drawn over the first and the last frame (8-bit grey pictures), each track
+    in the same colour on both; a dot where it starts (first frame) or ends (last frame)."""
+    plt = _pyplot()
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5 * first.shape[0] / first.shape[1] + 0.4), dpi=100)
+    for ax, plane, title, end in ((axes[0], first, "first frame", 0), (axes[1], last, "last frame", -1)):
+        ax.imshow(plane, cmap="gray")
+        for k, p in enumerate(paths):
+            colour = colours[k % len(colours)]
+            if len(p) > 1:
+                ax.plot(p[:, 1], p[:, 0], "-", lw=1.2, color=colour)
+            ax.plot(p[end, 1], p[end, 0], "o", ms=2, color=colour)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    _save(fig, path)
