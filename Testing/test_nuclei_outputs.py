@@ -209,3 +209,17 @@ def test_plots_per_frame_population_of_stills_and_tracks_on_first_and_last_frame
     tracks = Image.open(out / f"{CZI}_tracks.png")
     assert tracks.size[0] == 1000  # two panels: first and last frame
     assert not (out / "population.csv").read_text().count(CZI)
+
+
+def test_cells_table_in_mrml(mrml, run):
+    from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene
+
+    _, out, results = run
+    node = cells_table_to_scene(mrml, results)
+    table = node.GetTable()
+    cells = _rows(out / "cells.csv")
+    assert table.GetNumberOfRows() == len(cells) and table.GetColumnByName("C0_sum").IsNumeric()
+    column = table.GetColumnByName("C0_sum")
+    got = [column.GetValue(k) for k in range(len(cells))]
+    want = [float(c["C0_sum"]) if c["C0_sum"] else float("nan") for c in cells]
+    np.testing.assert_allclose(got, want, rtol=1e-5)  # NaN where the image has no C0 channel

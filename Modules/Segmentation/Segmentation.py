@@ -241,7 +241,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         from SlicerImgSuite.errors import ImgSuiteError
         from SlicerImgSuite.segmentation.microscopy import read_microscopy
         from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions, analyze_nuclei
-        from SlicerImgSuite.segmentation.slicer_nodes import nuclei_to_scene
+        from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene, nuclei_to_scene
 
         if not str(outputFolder) or str(outputFolder) == ".":
             raise ImgSuiteError("choose an output folder")
@@ -272,6 +272,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
             name=first.stem,
             pixel_size=image.pixel_size_um if stack else image.pixel_size_um[1:],
         )
+        cells_table_to_scene(slicer.mrmlScene, results, "Nuclei cells (all images and frames)")
         lines = [f"{r.stem}: {', '.join(map(str, r.counts))} nuclei" for r in results] + warnings
         return "\n".join(lines + [f"outputs in {outputFolder}"])
 

@@ -75,3 +75,13 @@ def ct_masks_to_scene(scene, ct: sitk.Image, masks: dict[str, sitk.Image], name:
 
     colors = {"body": (177, 122, 101), "lung": (0, 151, 206), "bone": (241, 214, 145)}
     return segmentation_node_from_masks(scene, masks, {k: v for k, v in colors.items() if k in masks}, name=name)
+
+
+def cells_table_to_scene(scene, results, name: str = "Nuclei cells"):
+    """The run's combined per-cell table (``cells.csv``: every nucleus of every frame of every image) as one table
+    node; a value an image lacks is NaN, so the number columns stay numeric."""
+    from ..mrml.tables import table_node_from_rows
+    from .nuclei_outputs import combined_table
+
+    header, rows = combined_table([(r.stem, r.header, r.rows) for r in results])
+    return table_node_from_rows(scene, header, [[float("nan") if v == "" else v for v in row] for row in rows], name)
