@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+import SimpleITK
 import tifffile
 from PIL import Image
 
@@ -223,3 +224,23 @@ def test_cells_table_in_mrml(mrml, run):
     got = [column.GetValue(k) for k in range(len(cells))]
     want = [float(c["C0_sum"]) if c["C0_sum"] else float("nan") for c in cells]
     np.testing.assert_allclose(got, want, rtol=1e-5)  # NaN where the image has no C0 channel
+
+
+def test_every_image_and_frame_in_mrml(mrml, run):
+    from SlicerImgSuite.mrml.volumes import image_from_volume_node
+    from SlicerImgSuite.segmentation.slicer_nodes import run_to_scene
+
+    _, out, results = run
+    added = run_to_scene(mrml, results)
+    volume, labelmap = added["img2d"]
+    assert labelmap.IsA("vtkMRMLLabelMapVolumeNode")
+    np.testing.assert_array_equal(
+        SimpleITK.GetArrayFromImage(image_from_volume_node(labelmap))[0], tifffile.imread(out / "img2d_labels.tif")
+    )
+    volumes, labelmaps, browser = added[CZI]
+    labels = tifffile.imread(out / f"{CZI}_labels.tif")
+    assert volumes.GetNumberOfDataNodes() == labelmaps.GetNumberOfDataNodes() == labels.shape[0] == 3
+    assert browser.GetMasterSequenceNode() is volumes and browser.IsSynchronizedSequenceNode(labelmaps)
+    for t in range(3):
+        got = SimpleITK.GetArrayFromImage(image_from_volume_node(labelmaps.GetNthDataNode(t)))
+        np.testing.assert_array_equal(got, labels[t])

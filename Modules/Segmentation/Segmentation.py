@@ -237,11 +237,11 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         track=False,
         minArea=None,
     ):
-        """Run the nuclei job; show the first image's first frame as volume + segments + table + plot."""
+        """Run the nuclei job; first frame as volume + segments + table + plot; every image/frame; all cells table."""
         from SlicerImgSuite.errors import ImgSuiteError
         from SlicerImgSuite.segmentation.microscopy import read_microscopy
         from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions, analyze_nuclei
-        from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene, nuclei_to_scene
+        from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene, nuclei_to_scene, run_to_scene
 
         if not str(outputFolder) or str(outputFolder) == ".":
             raise ImgSuiteError("choose an output folder")
@@ -273,6 +273,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
             pixel_size=image.pixel_size_um if stack else image.pixel_size_um[1:],
         )
         cells_table_to_scene(slicer.mrmlScene, results, "Nuclei cells (all images and frames)")
+        run_to_scene(slicer.mrmlScene, results, channel)  # every image; a time-lapse as a sequence
         lines = [f"{r.stem}: {', '.join(map(str, r.counts))} nuclei" for r in results] + warnings
         return "\n".join(lines + [f"outputs in {outputFolder}"])
 
