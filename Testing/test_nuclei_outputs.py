@@ -244,3 +244,14 @@ def test_every_image_and_frame_in_mrml(mrml, run):
     for t in range(3):
         got = SimpleITK.GetArrayFromImage(image_from_volume_node(labelmaps.GetNthDataNode(t)))
         np.testing.assert_array_equal(got, labels[t])
+
+
+def test_an_input_named_like_a_run_table_is_refused(shared_data, tmp_path):
+    from SlicerImgSuite.errors import ImgSuiteError
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "cells.tif").symlink_to(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+    with pytest.raises(ImgSuiteError, match="cells.tif"):
+        analyze_nuclei(src, tmp_path / "out", NucleiOptions(method="threshold", threshold=30))
+    assert not (tmp_path / "out").exists()

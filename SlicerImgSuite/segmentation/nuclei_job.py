@@ -199,6 +199,11 @@ def _analyze_nuclei(
 ) -> tuple[list[ImageResult], list[str]]:
     progress = progress or no_progress
     files, warnings = find_inputs(input_path)
+    for f in files:  # <stem>.csv of these would be the run's own tables
+        if f.name.split(".")[0] in ("cells", "summary", "population"):
+            raise ImgSuiteError(
+                "this input's table would write over the run's cells/summary/population.csv: rename it", f
+            )
     if options.method in ("model", "auto"):
         model_predictor(options.model)  # a missing or bad model file stops the job before any image
     output_dir = Path(output_dir)  # made by the first file written: a failure leaves no empty folder
