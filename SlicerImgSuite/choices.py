@@ -15,6 +15,7 @@ CT_PRESETS = ("body", "lung", "bone")
 # `imgsuite nuclei --method`, segmentation/nuclei.py
 NUCLEI_MASK_METHODS = ("adaptive", "otsu", "threshold", "model")  # segmentation/nuclei.py: one image's mask
 NUCLEI_METHODS = ("auto",) + NUCLEI_MASK_METHODS  # the job: auto = the shipped model on 2D, adaptive on z-stacks
+PERINUCLEAR_MODES = ("ring", "grown")  # `imgsuite nuclei --perinuclear-mode`, segmentation/measure.py
 # `imgsuite mabs --fusion`, segmentation/atlas.py
 FUSION_METHODS = ("vote", "staple", "gaussian")
 # tomo/recon.py:reconstruct; `imgsuite tomo --algorithm` takes the first three (fdk is `imgsuite fdk`)

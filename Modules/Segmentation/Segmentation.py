@@ -52,6 +52,7 @@ class SegmentationParameterNode:
     trackNuclei: Annotated[bool, Default(False)]
     nucleiThreshold: float = 0.0
     diameter: Annotated[float, WithinRange(0, 1000)] = 0.0
+    minArea: Annotated[float, WithinRange(0, 1000000)] = 0.0
     perinuclearWidth: Annotated[int, WithinRange(0, 100)] = 3
     splitTouching: Annotated[bool, Default(True)]
     nucleiOutput: pathlib.Path
@@ -154,6 +155,7 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     model=str(p.nucleiModel) if p.nucleiMethod == "model" else None,
                     excludeBorder=p.excludeBorder,
                     track=p.trackNuclei,
+                    minArea=p.minArea or None,
                 )
             self.ui.resultText.setPlainText(text)
 
@@ -233,12 +235,13 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         model=None,
         excludeBorder=False,
         track=False,
+        minArea=None,
     ):
-        """Run the nuclei job; show the first image's first frame as volume + segments + table + plot."""
+        """Run the nuclei job; first frame as volume + segments + table + plot; every image/frame; all cells table."""
         from SlicerImgSuite.errors import ImgSuiteError
         from SlicerImgSuite.segmentation.microscopy import read_microscopy
         from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions, analyze_nuclei
-        from SlicerImgSuite.segmentation.slicer_nodes import nuclei_to_scene
+        from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene, nuclei_to_scene, run_to_scene
 
         if not str(outputFolder) or str(outputFolder) == ".":
             raise ImgSuiteError("choose an output folder")
@@ -252,6 +255,7 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
             model=model,
             exclude_border=excludeBorder,
             track=track,
+            min_area=minArea,
         )
         results, warnings = analyze_nuclei(path, outputFolder, options, progress)
         first = results[0]
@@ -268,6 +272,8 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
             name=first.stem,
             pixel_size=image.pixel_size_um if stack else image.pixel_size_um[1:],
         )
+        cells_table_to_scene(slicer.mrmlScene, results, "Nuclei cells (all images and frames)")
+        run_to_scene(slicer.mrmlScene, results, channel)  # every image; a time-lapse as a sequence
         lines = [f"{r.stem}: {', '.join(map(str, r.counts))} nuclei" for r in results] + warnings
         return "\n".join(lines + [f"outputs in {outputFolder}"])
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..choices import CT_PRESETS, NUCLEI_METHODS, PIXEL_TYPES
+from ..choices import CT_PRESETS, NUCLEI_METHODS, PERINUCLEAR_MODES, PIXEL_TYPES
 from ..progress import progress_for
 
 
@@ -48,6 +48,10 @@ def register(subparsers) -> None:
         help="auto (default): the shipped model on 2D planes, adaptive on z-stacks",
     )
     p.add_argument("--threshold", type=float, help="intensity level (threshold) or probability level (model)")
+    p.add_argument(
+        "--threshold-8bit", type=float, metavar="0-255",
+        help="--method threshold: the level on a 0-255 scale (the pixel type's range), converted and printed",
+    )
     p.add_argument("--diameter", type=float, help="expected nucleus diameter in pixels (estimated if not given)")
     p.add_argument("--min-area", type=float, help="drop nuclei smaller than this many pixels (voxels)")
     p.add_argument("--max-area", type=float, help="drop objects larger than this many pixels (voxels)")
@@ -56,10 +60,18 @@ def register(subparsers) -> None:
     split.add_argument("--no-split-touching", dest="split_touching", action="store_false")
     p.add_argument("--exclude-border", action="store_true", help="drop nuclei touching the image edge")
     p.add_argument("--perinuclear-width", type=int, default=0, help="ring width in pixels for perinuclear measures")
+    p.add_argument(
+        "--perinuclear-mode", choices=PERINUCLEAR_MODES, default="ring",
+        help="ring (default): outside the nucleus; grown: the nucleus grown by --perinuclear-width, nucleus included",
+    )
     p.add_argument("--track", action="store_true", help="link nuclei over time (time-lapses)")
     p.add_argument("--max-displacement", type=float, help="tracking: largest move between frames, pixels")
     p.add_argument("--memory", type=int, default=2, help="tracking: frames a nucleus may vanish (2)")
     p.add_argument("--model", help="model file from imgsuite nuclei-train (default: the shipped ONNX model)")
+    p.add_argument("--excel", action="store_true", help="also write cells.xlsx, one sheet per table (needs openpyxl)")
+    p.add_argument("--plots", action="store_true", help="per-cell intensity bar chart per image and frame; nuclei per image of a folder of stills")  # fmt: skip
+    p.add_argument("--notify-command", metavar="CMD", help="run CMD when the run ends or fails (summary as last argument and IMGSUITE_* environment)")  # fmt: skip
+    p.add_argument("--notify-email", action="store_true", help="e-mail when the run ends or fails (SMTP from ~/.config/imgsuite/notify.ini or IMGSUITE_SMTP_*; password from IMGSUITE_SMTP_PASSWORD or the keyring)")  # fmt: skip
     p.set_defaults(func=run_nuclei)
 
     p = subparsers.add_parser(
@@ -125,22 +137,30 @@ def run_nuclei(args: argparse.Namespace) -> int:
         nuclear_channel=args.nuclear_channel,
         method=args.method,
         threshold=args.threshold,
+        threshold_8bit=args.threshold_8bit,
         diameter=args.diameter,
         min_area=args.min_area,
         max_area=args.max_area,
         split_touching=args.split_touching,
         exclude_border=args.exclude_border,
         perinuclear_width=args.perinuclear_width,
+        perinuclear_mode=args.perinuclear_mode,
         track=args.track,
         max_displacement=args.max_displacement,
         memory=args.memory,
         model=args.model,
+        excel=args.excel,
+        plots=args.plots,
+        notify_command=args.notify_command,
+        notify_email=args.notify_email,
     )
     results, warnings = analyze_nuclei(args.input, args.output, options, progress_for(args))
     for w in warnings:
         print(f"imgsuite nuclei: warning: {w}", file=sys.stderr)
     if not args.quiet:
         for r in results:
+            if r.threshold_note:
+                print(f"{r.stem}: {r.threshold_note}")
             print(f"{r.stem}: {', '.join(str(c) for c in r.counts)} nuclei")
     return 0
 

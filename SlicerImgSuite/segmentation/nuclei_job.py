@@ -2,9 +2,12 @@
 
 Per input ``<stem>`` the output folder receives ``<stem>_labels.tif`` (0 = background, one integer per
 nucleus; shape ``(Y, X)``, ``(Z, Y, X)``, or with a leading T axis for time-lapses), ``<stem>.csv``
-(one row per nucleus and frame), ``<stem>_overlay.png`` (contours over the nuclear channel), and for
-time-lapses ``<stem>_tracks.csv``, ``<stem>_tracks.png`` and ``<stem>_population.png``. The folder
-also gets ``summary.csv`` (one row per image and frame). Each file is written atomically.
+(one row per nucleus and frame), ``<stem>[_t<frame>]_overlay.png`` (contours over the nuclear channel with the
+table's cell ids) and ``<stem>[_t<frame>]_mask.png`` (nuclei white) for every frame, written as each image
+finishes, and for time-lapses ``<stem>_overlay.png`` (the last frame), ``<stem>_tracks.csv``, ``<stem>_tracks.png``
+and ``<stem>_population.png``. The folder also gets ``summary.csv`` (one row per image and frame), ``cells.csv``
+(one row per nucleus per frame of every image, see :mod:`.nuclei_outputs`) and, with ``excel``, ``cells.xlsx``
+(one sheet per table). Each file is written atomically.
 """
 
 from __future__ import annotations
@@ -12,17 +15,20 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..choices import PERINUCLEAR_MODES
 from ..errors import ImgSuiteError
 from ..io.atomic import atomic_path
-from ..progress import ProgressCallback, no_progress, sub_progress
+from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
 from .measure import measure_nuclei
 from .microscopy import MicroscopyImage, is_microscopy_file, read_microscopy
 from .nuclei import estimate_diameter, label_nuclei
+from .nuclei_outputs import save_track_image
 from .tracking import track_nuclei
 
 
@@ -33,16 +39,22 @@ class NucleiOptions:
     nuclear_channel: str | int | None = None
     method: str = "auto"  # the shipped model on 2D planes, adaptive on stacks (resolve_method)
     threshold: float | None = None
+    threshold_8bit: float | None = None  # the threshold on a 0-255 scale (threshold_from_8bit), instead of threshold
     diameter: float | None = None
     min_area: float | None = None
     max_area: float | None = None
     split_touching: bool = True
     exclude_border: bool = False
     perinuclear_width: int = 0
+    perinuclear_mode: str = "ring"  # or "grown": the nucleus grown by perinuclear_width pixels (measure.py)
     track: bool = False
     max_displacement: float | None = None
     memory: int = 2
     model: str | None = None
+    excel: bool = False  # also write cells.xlsx (needs openpyxl)
+    notify_command: str | None = None  # run when the job ends or fails (notify.py)
+    plots: bool = False  # per-cell intensity bars per frame; population of a folder of stills (nuclei_outputs.py)
+    notify_email: bool = False  # one e-mail when the job ends or fails (SMTP settings: notify.py)
 
 
 @dataclass
@@ -57,6 +69,8 @@ class ImageResult:
     tracks: list[list[tuple[int, int]]] | None = None
     outputs: list[Path] = field(default_factory=list)
     source: Path | None = None
+    threshold_note: str = ""  # how --threshold-8bit became image units, for the user
+    track_table: tuple[list[str], list[list]] | None = None  # the rows of <stem>_tracks.csv
 
 
 def find_inputs(path: str | os.PathLike) -> tuple[list[Path], list[str]]:
@@ -91,6 +105,9 @@ def analyze_image(
     spacing = image.pixel_size_um if stack else image.pixel_size_um[1:]
     method = resolve_method(options.method, stack)
     predictor = model_predictor(options.model) if method == "model" else None
+    threshold, note = options.threshold, ""
+    if options.threshold_8bit is not None:
+        threshold, note = threshold_from_8bit(options.threshold_8bit, image.data[:, channel])
     diameter = options.diameter
     if diameter is None and method != "model" and n_t > 1:  # one size for all frames of a time-lapse
         first = image.data[0, channel] if stack else image.data[0, channel, 0]
@@ -104,7 +121,7 @@ def analyze_image(
         labels = label_nuclei(
             nuclear,
             method,
-            options.threshold,
+            threshold,
             diameter,
             options.min_area,
             options.max_area,
@@ -115,7 +132,11 @@ def analyze_image(
         )
         channels = {name: planes[i] for i, name in enumerate(image.channel_names)}
         h, frame_rows = measure_nuclei(
-            labels, channels, options.perinuclear_width, spacing if image.pixel_size_known else None
+            labels,
+            channels,
+            options.perinuclear_width,
+            spacing if image.pixel_size_known else None,
+            perinuclear_mode=options.perinuclear_mode,
         )
         header = ["frame", "time_s", *h]
         time = image.time_s[t] if image.time_s else float("nan")  # blank in the CSV: the file gave no time
@@ -126,6 +147,7 @@ def analyze_image(
         all_labels.append(labels)
         progress((t + 1) / n_t, f"frame {t + 1}/{n_t}: {counts[-1]} nuclei")
     result = ImageResult(image.path.stem if image.path else "image", np.stack(all_labels), header, rows, counts)
+    result.threshold_note = note
     if options.track and n_t > 1:
         reach = options.max_displacement or diameter or 10.0
         result.tracks = track_nuclei(centroids, reach, options.memory)
@@ -147,12 +169,41 @@ def analyze_nuclei(
     """Run the nuclei job on a file or a folder; returns the results and the warnings.
 
     A folder may hold other files: they are skipped with a warning, and an unreadable image is
-    reported and skipped, so one bad file does not lose the others' results.
+    reported and skipped, so one bad file does not lose the others' results. With ``options.notify_command`` or
+    ``options.notify_email`` the user is told when the run ends or fails (:mod:`.notify`); a notification that
+    fails is a warning.
     """
+    from .notify import RunSummary, notify
+
     options = options or NucleiOptions()
-    progress = progress or no_progress
     check_options(options)
+    if not (options.notify_command or options.notify_email):
+        return _analyze_nuclei(input_path, output_dir, options, progress)
+    summary = RunSummary("nuclei", "failed", Path(output_dir).absolute())
+    try:
+        results, warnings = _analyze_nuclei(input_path, output_dir, options, progress)
+    except Cancelled:
+        raise
+    except Exception as exc:
+        summary.error = str(exc)
+        notify(summary, options.notify_command, options.notify_email)
+        raise
+    summary.status, summary.images, summary.warnings = "done", len(results), tuple(warnings)
+    summary.frames = sum(len(r.counts) for r in results)
+    summary.nuclei = sum(sum(r.counts) for r in results)
+    return results, warnings + notify(summary, options.notify_command, options.notify_email)
+
+
+def _analyze_nuclei(
+    input_path: str | os.PathLike, output_dir: str | os.PathLike, options: NucleiOptions, progress
+) -> tuple[list[ImageResult], list[str]]:
+    progress = progress or no_progress
     files, warnings = find_inputs(input_path)
+    for f in files:  # <stem>.csv of these would be the run's own tables
+        if f.name.split(".")[0] in ("cells", "summary", "population"):
+            raise ImgSuiteError(
+                "this input's table would write over the run's cells/summary/population.csv: rename it", f
+            )
     if options.method in ("model", "auto"):
         model_predictor(options.model)  # a missing or bad model file stops the job before any image
     output_dir = Path(output_dir)  # made by the first file written: a failure leaves no empty folder
@@ -178,6 +229,14 @@ def analyze_nuclei(
     if not results:
         raise ImgSuiteError("no image could be read: " + "; ".join(warnings), input_path)
     _write_summary(results, output_dir / "summary.csv")
+    _write_cells(results, output_dir, options.excel)
+    stills = [r for r in results if len(r.counts) == 1]
+    if options.plots and len(stills) > 1:  # a folder of still images: nuclei per image
+        from .nuclei_outputs import save_population_table
+
+        header, rows = _summary_table(stills)
+        columns = [[row[k] for row in rows] for k in (0, 3, 4)]
+        save_population_table(*columns, output_dir / "population.csv", output_dir / "population.png")
     return results, warnings
 
 
@@ -195,8 +254,55 @@ def check_options(options: NucleiOptions) -> None:
         raise ImgSuiteError(f"--min-area {options.min_area:g} is larger than --max-area {options.max_area:g}")
     if options.perinuclear_width < 0:
         raise ImgSuiteError(f"--perinuclear-width must be >= 0 pixels, got {options.perinuclear_width}")
+    if options.perinuclear_mode not in PERINUCLEAR_MODES:
+        choices = ", ".join(PERINUCLEAR_MODES)
+        raise ImgSuiteError(f"--perinuclear-mode must be one of {choices}, got {options.perinuclear_mode!r}")
     if options.threshold is not None and not math.isfinite(options.threshold):
         raise ImgSuiteError(f"--threshold must be a finite number, got {options.threshold}")
+    if options.threshold_8bit is not None:
+        value = options.threshold_8bit
+        if options.threshold is not None:
+            raise ImgSuiteError("give --threshold or --threshold-8bit, not both")
+        if not (math.isfinite(value) and 0 <= value <= 255):
+            raise ImgSuiteError(f"--threshold-8bit must be between 0 and 255, got {value}")
+        if options.method != "threshold":
+            method = options.method
+            raise ImgSuiteError(f"--threshold-8bit is an intensity level: use it with --method threshold, not {method}")
+    if options.notify_email:  # the SMTP settings, before any image
+        from .notify import check_email
+
+        check_email()
+    if options.excel:  # before any image: a long run does not end without its workbook
+        from .nuclei_outputs import require_openpyxl
+
+        require_openpyxl()
+
+
+def threshold_from_8bit(value: float, nuclear: np.ndarray) -> tuple[float, str]:
+    """A threshold on the 0-255 scale of 8-bit programs in the image's own units, and a sentence saying how.
+
+    Integer pixels: 0-255 spans 0 to the largest value of the pixel type (uint8: the same number, uint16: x 257).
+    Floating-point pixels have no such range: 0-255 spans the nuclear channel's own minimum to maximum.
+
+    Examples
+    --------
+    >>> threshold_from_8bit(128, np.zeros(4, np.uint16))[0]
+    32896.0
+    >>> threshold_from_8bit(51, np.array([1.0, 2.0]))
+    (1.2, "--threshold-8bit 51 = 1.2 in image units (float64 pixels: 0-255 = the channel's 1 to 2)")
+    """
+    if nuclear.dtype.kind in "ui":
+        top = float(np.iinfo(nuclear.dtype).max)
+        level = value * top / 255.0
+        how = f"{nuclear.dtype} pixels: 0-255 = 0 to {top:g}"
+    else:
+        low, high = float(np.min(nuclear)), float(np.max(nuclear))
+        level = low + value * (high - low) / 255.0
+        how = f"{nuclear.dtype} pixels: 0-255 = the channel's {low:g} to {high:g}"
+    note = f"--threshold-8bit {value:g} = {level:.6g} in image units ({how})"
+    if level >= float(np.max(nuclear)):  # e.g. 8-bit values stored as uint16
+        note += f"; the channel's largest value is {float(np.max(nuclear)):g}: no nucleus can be found"
+    return level, note
 
 
 def _check_image(image: MicroscopyImage, channel: int, options: NucleiOptions) -> None:
@@ -223,22 +329,57 @@ def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, opt
     folder = Path(folder)
     stem = result.stem
     labels = result.labels if result.labels.shape[0] > 1 else result.labels[0]
-    outputs = [folder / f"{stem}_labels.tif", folder / f"{stem}.csv", folder / f"{stem}_overlay.png"]
+    outputs = [folder / f"{stem}_labels.tif", folder / f"{stem}.csv"]
     dtype = np.uint16 if labels.max() < 65536 else np.uint32
     with atomic_path(outputs[0]) as tmp:
         tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib")
     _write_csv(outputs[1], result.header, result.rows)
     channel = image.channel_index(options.nuclear_channel)
-    nuclear = image.data[-1, channel]
-    save_overlay(nuclear.max(axis=0), result.labels[-1], outputs[2])
+    outputs += _write_frame_pictures(result, image.data[:, channel], folder)
+    if result.labels.shape[0] > 1:  # the last frame under the single-image name too
+        outputs.append(folder / f"{stem}_overlay.png")
+        with atomic_path(outputs[-1]) as tmp:
+            shutil.copyfile(outputs[-3], tmp)
     if result.tracks is not None:
         outputs += _write_tracks(result, image, folder, channel)
+    if options.plots:
+        outputs += _write_plots(result, folder)
     if result.labels.shape[0] > 1:
         outputs.append(folder / f"{stem}_population.png")
         frames = range(len(result.counts))
         times = list(image.time_s) if image.time_s else None
         save_population_plot(times or list(frames), result.counts, outputs[-1], stem, "time (s)" if times else "frame")
     return outputs
+
+
+def _write_frame_pictures(result: ImageResult, nuclear: np.ndarray, folder: Path) -> list[Path]:
+    """Overlay with cell ids and mask PNG of every frame (``nuclear``: ``(T, Z, Y, X)``)."""
+    from .nuclei_outputs import frame_suffixes, save_frame_pictures
+
+    cols = [result.header.index(c) for c in ("label", "centroid_x", "centroid_y")]
+    out = []
+    for t, suffix in enumerate(frame_suffixes(len(result.counts))):
+        ids = [tuple(r[c] for c in cols) for r in result.rows if r[0] == t]
+        grey = (_normalise(nuclear[t].max(axis=0)) * 255).astype(np.uint8)
+        pair = [folder / f"{result.stem}{suffix}_overlay.png", folder / f"{result.stem}{suffix}_mask.png"]
+        save_frame_pictures(grey, result.labels[t], ids, *pair)
+        out += pair
+    return out
+
+
+def _write_cells(results: list[ImageResult], folder: Path, excel: bool) -> None:
+    """``cells.csv`` across every image and frame; with ``excel``, ``cells.xlsx`` with one sheet per table."""
+    from .nuclei_outputs import combined_table, write_workbook
+
+    header, rows = combined_table([(r.stem, r.header, r.rows) for r in results])
+    _write_csv(folder / "cells.csv", header, rows)
+    if excel:
+        sheets = {"cells": (header, rows), "summary": _summary_table(results)}
+        for r in results:
+            sheets[r.stem] = (r.header, r.rows)
+            if r.track_table is not None:
+                sheets[f"{r.stem}_tracks"] = r.track_table
+        write_workbook(folder / "cells.xlsx", sheets)
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -255,6 +396,10 @@ def _cell(value):
 
 
 def _write_summary(results: list[ImageResult], path: Path) -> None:
+    _write_csv(path, *_summary_table(results))
+
+
+def _summary_table(results: list[ImageResult]) -> tuple[list[str], list[list]]:
     header = ["image", "frame", "time_s", "nuclei", "mean_area_px"]
     rows = []
     for res in results:
@@ -263,7 +408,19 @@ def _write_summary(results: list[ImageResult], path: Path) -> None:
             frame = [r for r in res.rows if r[0] == t]
             time = frame[0][1] if frame else float("nan")
             rows.append([res.stem, t, time, n, float(np.mean([r[area] for r in frame])) if frame else 0.0])
-    _write_csv(path, header, rows)
+    return header, rows
+
+
+def _write_plots(result: ImageResult, folder: Path) -> list[Path]:
+    """``--plots``: the per-cell intensity bar chart of every frame."""
+    from .nuclei_outputs import frame_suffixes, save_intensity_bars
+
+    out = []
+    for t, suffix in enumerate(frame_suffixes(len(result.counts))):
+        out.append(folder / f"{result.stem}{suffix}_intensity.png")
+        rows = [r for r in result.rows if r[0] == t]
+        save_intensity_bars(result.header, rows, out[-1], f"{result.stem}{suffix}: {len(rows)} nuclei")
+    return out
 
 
 def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, channel: int) -> list[Path]:
@@ -279,8 +436,10 @@ def _write_tracks(result: ImageResult, image: MicroscopyImage, folder: Path, cha
             path.append([row[c] for c in cols][-2:])  # (y, x)
         paths.append(np.array(path))
     out = [folder / f"{result.stem}_tracks.csv", folder / f"{result.stem}_tracks.png"]
-    _write_csv(out[0], ["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
-    save_track_image(image.data[0, channel].max(axis=0), paths, out[1])
+    result.track_table = (["track_id", "frame", "time_s", "label", *[header[c] for c in cols]], rows)
+    _write_csv(out[0], *result.track_table)
+    first, last = (_normalise(image.data[t, channel].max(axis=0)) for t in (0, -1))
+    save_track_image(first, last, paths, out[1])
     return out
 
 
@@ -290,39 +449,6 @@ def _normalise(plane: np.ndarray) -> np.ndarray:
     # display levels of a verification picture: percentiles of ~0.5 M evenly spread pixels are plenty
     lo, hi = np.percentile(flat[:: max(1, flat.size // 500_000)], [1, 99.8])
     return np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1)
-
-
-def save_overlay(plane: np.ndarray, labels: np.ndarray, path: Path) -> None:
-    """Nuclear channel in grey with each nucleus outlined (a projection for stacks)."""
-    from PIL import Image  # comes with matplotlib
-    from skimage.segmentation import find_boundaries
-
-    flat = labels.max(axis=0) if labels.ndim == 3 else labels
-    grey = (_normalise(plane) * 255).astype(np.uint8)
-    rgb = np.repeat(grey[..., None], 3, axis=2)
-    rgb[find_boundaries(flat, mode="inner")] = (255, 50, 50)
-    with atomic_path(path) as tmp:
-        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)  # fast: these are verification pictures
-
-
-def save_track_image(plane: np.ndarray, paths: list[np.ndarray], path: Path) -> None:
-    """The tracks drawn over the first frame."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 6 * plane.shape[0] / plane.shape[1]), dpi=100)
-    ax.imshow(_normalise(plane), cmap="gray")
-    for p in paths:
-        if len(p) > 1:
-            ax.plot(p[:, 1], p[:, 0], "-", lw=1.2)
-        ax.plot(p[-1:, 1], p[-1:, 0], "o", ms=2)
-    ax.set_axis_off()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
 
 
 def save_population_plot(

@@ -75,3 +75,57 @@ def ct_masks_to_scene(scene, ct: sitk.Image, masks: dict[str, sitk.Image], name:
 
     colors = {"body": (177, 122, 101), "lung": (0, 151, 206), "bone": (241, 214, 145)}
     return segmentation_node_from_masks(scene, masks, {k: v for k, v in colors.items() if k in masks}, name=name)
+
+
+def cells_table_to_scene(scene, results, name: str = "Nuclei cells"):
+    """The run's combined per-cell table (``cells.csv``: every nucleus of every frame of every image) as one table
+    node; a value an image lacks is NaN, so the number columns stay numeric."""
+    from ..mrml.tables import table_node_from_rows
+    from .nuclei_outputs import combined_table
+
+    header, rows = combined_table([(r.stem, r.header, r.rows) for r in results])
+    return table_node_from_rows(scene, header, [[float("nan") if v == "" else v for v in row] for row in rows], name)
+
+
+def _sequence(mscene, scene, images: list[sitk.Image], name: str, labelmap: bool):
+    from ..mrml.volumes import volume_node_from_image
+
+    sequence = mscene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
+    sequence.SetIndexName("frame")
+    sequence.SetIndexUnit("")
+    for t, image in enumerate(images):
+        node = volume_node_from_image(scene, image, f"{name} {t}", labelmap=labelmap)
+        sequence.SetDataNodeAtValue(node, str(t))
+        mscene.RemoveNode(node)
+    return sequence
+
+
+def run_to_scene(scene, results, channel: str | int | None = None) -> dict[str, list]:
+    """Every image of a nuclei run, browsable in the scene: a still image as a volume plus its nuclei as a
+    labelmap (the overlay's outlines); a time-lapse as a sequence of volumes and a sequence of labelmaps under
+    one sequence browser (one item per frame). Returns the added nodes per image stem."""
+    from ..mrml.volumes import volume_node_from_image
+    from .microscopy import read_microscopy
+
+    mscene = scene.scene if hasattr(scene, "scene") else scene
+    added = {}
+    for result in results:
+        image = read_microscopy(result.source)
+        nuclear = image.data[:, image.channel_index(channel)]  # (T, Z, Y, X)
+        stack = nuclear.shape[1] > 1
+        size = image.pixel_size_um if stack else image.pixel_size_um[1:]
+        frames = [_image(plane if stack else plane[0], size) for plane in nuclear]
+        labels = [_image(lab.astype(np.uint16 if lab.max() < 65536 else np.uint32), size) for lab in result.labels]
+        if len(frames) == 1:
+            added[result.stem] = [
+                volume_node_from_image(scene, frames[0], result.stem),
+                volume_node_from_image(scene, labels[0], f"{result.stem} nuclei", labelmap=True),
+            ]
+            continue
+        volumes = _sequence(mscene, scene, frames, result.stem, labelmap=False)
+        labelmaps = _sequence(mscene, scene, labels, f"{result.stem} nuclei", labelmap=True)
+        browser = mscene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", f"{result.stem} browser")
+        browser.SetAndObserveMasterSequenceNodeID(volumes.GetID())
+        browser.AddSynchronizedSequenceNode(labelmaps)
+        added[result.stem] = [volumes, labelmaps, browser]
+    return added
