@@ -207,7 +207,7 @@ def test_compare_structures_cli(shared_data, tmp_path):
     assert bad.returncode == 2 and "Nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad.json").exists()
     over = _cli(*args, "--output-json", b)
-    assert over.returncode == 2 and "overwrite an input" in over.stderr
+    assert over.returncode == 2 and "an input" in over.stderr and "Sphere_30_X15.dcm" in over.stderr
     assert _cli("compare-structures", "--reference", a, "--test", b).returncode == 2  # no output asked
 
 

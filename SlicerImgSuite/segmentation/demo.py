@@ -142,7 +142,7 @@ def _nuclei(ctx, out) -> None:
     src = out / "nuclei_input"
     src.mkdir(exist_ok=True)
     tifffile.imwrite(
-        src / "cells.ome.tif",
+        src / "culture.ome.tif",
         np.stack([dapi, marker]),
         metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "Actin"]}},
     )
@@ -158,7 +158,7 @@ def _nuclei(ctx, out) -> None:
     rows = [r[2:] for r in res.rows]
     nuclei_to_scene(ctx.scene, dapi, labels, header, rows, name="Generated cells")
     overlay = ctx.report.figure_path("segmentation", "nuclei_overlay.png")
-    overlay.write_bytes((out / "nuclei" / "cells_overlay.png").read_bytes())
+    overlay.write_bytes((out / "nuclei" / "culture_overlay.png").read_bytes())
     keep = ["label", "area_px", "DAPI_mean", "Actin_mean", "Actin_ring_mean", "Actin_ring_to_nucleus"]
     idx = [header.index(k) for k in keep]
     ctx.report.section(

@@ -245,6 +245,8 @@ def _check_tomo_options(args: argparse.Namespace) -> None:
     for option, value in {"--iterations": args.iterations, "--subsets": args.subsets}.items():
         if value is not None and value < 1:
             raise ImgSuiteError(f"{option} must be at least 1, got {value}")
+    if args.depth_range is None:  # the default grid: what every view sees
+        return
     low, high = args.depth_range
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ImgSuiteError(f"--depth-range needs MIN < MAX (mm above the detector), got {low:g} {high:g}")
