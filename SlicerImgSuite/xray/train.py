@@ -149,7 +149,7 @@ def fit_network(x_train, y_train, x_val, y_val, params: Preprocessing, options: 
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         model.eval()
         with torch.no_grad():
             val = auroc(y_val, model(xv).reshape(-1).numpy())
