@@ -70,6 +70,23 @@ def bootstrap_ci(labels, scores, groups, *, resamples: int = 2000, seed: int = 0
     return float(np.quantile(values, a)), float(np.quantile(values, 1 - a))
 
 
+def paired_bootstrap(labels, scores_a, scores_b, groups, *, resamples: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of ``AUROC(a) - AUROC(b)`` on the same images, patients resampled together."""
+    labels, a, b, groups = np.asarray(labels), np.asarray(scores_a, float), np.asarray(scores_b, float), np.asarray(groups)
+    names, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        pick = np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
+        value = auroc(labels[pick], a[pick]) - auroc(labels[pick], b[pick])
+        if np.isfinite(value):
+            values.append(value)
+    q = (1 - level) / 2
+    return (float(np.quantile(values, q)), float(np.quantile(values, 1 - q))) if values else (np.nan, np.nan)
+
+
 def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False- and true-positive rates at every distinct threshold (descending), thresholds."""
     labels, scores = np.asarray(labels).astype(bool), np.asarray(scores, float)

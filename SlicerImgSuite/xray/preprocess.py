@@ -77,12 +77,17 @@ def preprocess(radiograph: Radiograph, params: Preprocessing) -> np.ndarray:
     return (square - np.float32(params.mean)) / np.float32(params.std)
 
 
+def preprocess_all(radiographs, params: Preprocessing) -> np.ndarray:
+    """:func:`preprocess` of each radiograph, stacked as network inputs ``(n, 1, size, size)``."""
+    if not radiographs:
+        return np.zeros((0, 1, params.image_size, params.image_size), np.float32)
+    return np.stack([preprocess(r, params) for r in radiographs])[:, None]
+
+
 def load_batch(paths, params: Preprocessing) -> tuple[np.ndarray, list[Radiograph]]:
     """Read and preprocess images: ``(n, 1, size, size)`` float32 and the radiographs read."""
     radiographs = [read_radiograph(p) for p in paths]
-    batch = np.stack([preprocess(r, params) for r in radiographs])[:, None] if radiographs else np.zeros(
-        (0, 1, params.image_size, params.image_size), np.float32)
-    return batch, radiographs
+    return preprocess_all(radiographs, params), radiographs
 
 
 def fit_preprocessing(radiographs: list[Radiograph], image_size: int) -> Preprocessing:

@@ -18,7 +18,7 @@ from ..progress import ProgressCallback, no_progress, sub_progress
 from .data import Dataset, load_dataset, read_radiograph
 from .metrics import auroc, grouped_folds
 from .network import build_layers, to_onnx
-from .preprocess import Preprocessing, fit_preprocessing, preprocess
+from .preprocess import Preprocessing, fit_preprocessing, preprocess_all
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _torch():
 
 def training_arrays(radiographs, params: Preprocessing) -> np.ndarray:
     """The network inputs ``(n, 1, size, size)`` of training: :func:`.preprocess` of each radiograph."""
-    return np.stack([preprocess(r, params) for r in radiographs])[:, None]
+    return preprocess_all(radiographs, params)
 
 
 def to_torch(layers):
