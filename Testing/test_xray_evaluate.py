@@ -8,14 +8,13 @@ import json
 import numpy as np
 import pytest
 from scipy import stats
+from test_xray_train import _blob_set
 
 from SlicerImgSuite.xray import metrics
 from SlicerImgSuite.xray.data import Radiograph
 from SlicerImgSuite.xray.evaluate import evaluate, histogram_features, logistic_baseline
 from SlicerImgSuite.xray.network import to_onnx
 from SlicerImgSuite.xray.preprocess import Preprocessing
-
-from test_xray_train import _blob_set
 
 
 def test_auroc_is_mann_whitney_and_delong_matches_hanley_mcneil_order():

@@ -55,11 +55,11 @@ def logistic_baseline(features_train, y_train, features_test, l2: float = 1.0) -
 
 
 def _cnn_out_of_fold(dataset, radiographs, folds, options, progress) -> np.ndarray:
+    import onnxruntime as ort
+
     from .network import to_onnx
     from .predict import XRayModel
     from .train import fit_network
-
-    import onnxruntime as ort
 
     scores = np.full(len(dataset), np.nan)
     k = int(folds.max()) + 1
