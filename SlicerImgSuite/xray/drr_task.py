@@ -3,14 +3,14 @@
 For each CT (resampled to at most ``voxel_mm`` voxels), ``per_ct`` radiographs are rendered, half of them
 with one round opacity inserted into the CT before projection:
 
-- opacity: a sphere of radius 4-12 mm whose HU is raised by 300-1000 HU (clipped at 3000), centred on
+- opacity: a sphere of radius 6-15 mm whose HU is raised by 500-1500 HU (clipped at 3000), centred on
   a random voxel above -900 HU in the central 70 % of the volume (lung, soft tissue or bone);
 - geometry: a frontal view (plastimatch angle 90 +- 8 deg), source-axis distance 900-1100 mm,
   source-image distance SAD + 300-600 mm, isocentre shifted up to 15 mm left-right and head-feet,
   a detector covering the CT's projected width and height with ``longest`` pixels on its longer side;
 - rendering: ``v = 1 - exp(-k p)`` of the line integral ``p`` (bright = attenuating), ``k`` setting the
   image's 95th percentile of ``p`` to ``v = 0.75`` x gain (0.85-1.0), plus Gaussian noise of SD
-  0.003-0.015, written as 16-bit PNG.
+  0.002-0.008, written as 16-bit PNG.
 
 Patients: the physical subject of each CT (the two phases of a 4D CT are one patient), so that folds
 keep subjects apart. The truth (centre, radius, HU increase, geometry) goes to ``truth.csv``.
@@ -62,7 +62,7 @@ def _insert_sphere(hu: np.ndarray, ct, rng) -> dict:
     if len(candidates) == 0:
         raise ImgSuiteError("CT has no voxel above -900 HU in its central part")
     centre_idx = candidates[rng.integers(len(candidates))] + lo
-    radius, delta = float(rng.uniform(4, 12)), float(rng.uniform(300, 1000))
+    radius, delta = float(rng.uniform(6, 15)), float(rng.uniform(500, 1500))
     sp = np.array(ct.GetSpacing())[::-1]  # k, j, i spacing
     half = np.ceil(radius / sp).astype(int)
     sl = tuple(slice(max(c - h, 0), min(c + h + 1, n)) for c, h, n in zip(centre_idx, half, hu.shape))
@@ -95,7 +95,7 @@ def _render(p: np.ndarray, rng) -> tuple[np.ndarray, dict]:
     p95 = float(np.percentile(p, 95)) or 1.0
     gain = rng.uniform(0.85, 1.0)
     k = -np.log(1 - 0.75 * gain) / p95
-    noise = rng.uniform(0.003, 0.015)
+    noise = rng.uniform(0.002, 0.008)
     v = 1 - np.exp(-k * p) + rng.normal(0, noise, p.shape)
     return np.clip(v, 0, 1), {"gain": round(gain, 3), "noise_sd": round(noise, 4)}
 

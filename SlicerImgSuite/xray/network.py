@@ -31,12 +31,14 @@ def _conv(rng, cin, cout, pad):
     return ("conv", w, np.zeros(cout, np.float32), pad)
 
 
-def _dense(rng, cin, cout):
-    return ("dense", rng.normal(0.0, np.sqrt(2.0 / cin), (cout, cin)).astype(np.float32), np.zeros(cout, np.float32))
+def _dense(rng, cin, cout, last=False):
+    """Glorot-uniform (Keras' default) weights; the output unit starts near 0 so training starts at p = 0.5."""
+    limit = 0.01 if last else np.sqrt(6.0 / (cin + cout))
+    return ("dense", rng.uniform(-limit, limit, (cout, cin)).astype(np.float32), np.zeros(cout, np.float32))
 
 
 def build_layers(architecture: str, image_size: int, seed: int = 0) -> list[tuple]:
-    """Initial (He-normal) layers of an architecture for square inputs of ``image_size``.
+    """Initial layers (He-normal convolutions, Glorot-uniform dense) of an architecture for square inputs of ``image_size``.
 
     Examples
     --------
@@ -51,13 +53,14 @@ def build_layers(architecture: str, image_size: int, seed: int = 0) -> list[tupl
             cin, size = cout, (size - 2) // 2
         if size < 1:
             raise ImgSuiteError(f"--image-size {image_size} is too small for the seed architecture (need >= 22)")
-        return layers + [("flatten",), _dense(rng, cin * size * size, 128), ("relu",), _dense(rng, 128, 1), ("sigmoid",)]
+        return layers + [("flatten",), _dense(rng, cin * size * size, 128), ("relu",), _dense(rng, 128, 1, True),
+                         ("sigmoid",)]
     if architecture == "small":
         layers, cin = [], 1
         for i, cout in enumerate((8, 16, 32, 32)):
             layers += [_conv(rng, cin, cout, 1), ("relu",)] + ([("maxpool",)] if i < 3 else [])
             cin = cout
-        return layers + [("gap",), _dense(rng, cin, 1), ("sigmoid",)]
+        return layers + [("gap",), _dense(rng, cin, 1, True), ("sigmoid",)]
     raise ImgSuiteError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
 
 

@@ -118,6 +118,40 @@ def overlay_png(radiograph: Radiograph, heat: np.ndarray, path: Path, *, max_siz
     Image.fromarray((rgb * 255 + 0.5).astype(np.uint8), "RGB").save(path, format="PNG")
 
 
+def radiograph_from_array(values: np.ndarray, window: tuple[float, float] | None = None,
+                          source: str = "volume") -> Radiograph:
+    """A radiograph from raw pixel values (e.g. a Slicer volume): the window ``(center, width)`` onto
+    ``[0, 1]``, or the values' own min..max without one.
+
+    Examples
+    --------
+    >>> radiograph_from_array(np.array([[0.0, 50.0, 100.0]]), window=(50, 50)).pixels.tolist()
+    [[0.0, 0.5, 1.0]]
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim == 3 and values.shape[0] == 1:  # a single-slice volume (k, j, i)
+        values = values[0]
+    if values.ndim != 2:
+        raise ImgSuiteError(f"a radiograph is a single 2-D image, got shape {values.shape}", source)
+    if window is not None and window[1] > 0:
+        lo = window[0] - window[1] / 2
+        pixels = (values - lo) / window[1]
+    else:
+        lo, hi = float(values.min()), float(values.max())
+        pixels = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    return Radiograph(np.clip(pixels, 0, 1).astype(np.float32), None, 16, source)
+
+
+def classify_radiograph(radiograph: Radiograph, model: XRayModel, *, heatmap: bool = True, grid: int = 8):
+    """Probability of ``model.classes[1]``, the heat map on the radiograph's grid (or ``None``), and a warning."""
+    from .preprocess import preprocess
+
+    x = preprocess(radiograph, model.params)[None, None]
+    probability = float(model.probabilities(x)[0])
+    heat = heatmap_on_image(radiograph, occlusion_map(model, x[0], grid=grid), model.params) if heatmap else None
+    return probability, heat, range_warning(radiograph, model.params)
+
+
 def expand_inputs(inputs) -> list[str]:
     """Files as given, folders expanded to their image files (sorted)."""
     paths = []
