@@ -4,6 +4,7 @@ reference; metadata round trip; CSV and heat maps on the NIH samples; CLI errors
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -112,3 +113,12 @@ def test_predict_cli_imports_no_torch(shared_data, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["0", "False"], result.stderr
     assert (tmp_path / "out" / "predictions.csv").is_file()
+
+
+def test_summary_cli_on_nih_samples(shared_data, tmp_path, capsys):
+    csv_path = shared_data / NIH / "labels_Data_Entry_2017_v2020_subset.csv"
+    assert main(["xray", "summary", str(csv_path), "--output", str(tmp_path / "s"), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["counts"] == {"No Finding": 1, "Finding": 1} and summary["sizes"] == {"512x512": 2}
+    assert summary["intensity_max"] == [pytest.approx(241 / 255, abs=1e-6), 1.0]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["classes.png", "examples.png", "histograms.png"]

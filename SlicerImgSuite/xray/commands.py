@@ -16,6 +16,11 @@ def _data_options(p) -> None:
     p.add_argument("--finding", help="NIH tables: positive = this finding, negative = No Finding (default: any finding)")
 
 
+def _optimiser_options(p) -> None:
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam step size (1e-3)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step (16)")
+
+
 def register(subparsers) -> None:
     xray = subparsers.add_parser("xray", help="chest radiograph classifier: summary, train, evaluate, predict")
     sub = xray.add_subparsers(dest="xray_command", metavar="SUBCOMMAND", required=True)
@@ -36,6 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--patience", type=int, default=5, help="epochs without validation AUROC gain before stopping")
     p.add_argument("--validation-fraction", type=float, default=0.2, help="patients held out for validation")
     p.add_argument("--flip", action="store_true", help="also flip left-right in augmentation (off: anatomy is not symmetric)")
+    _optimiser_options(p)
     p.set_defaults(func=run_train)
 
     p = sub.add_parser("evaluate", parents=common, help="AUROC with CIs, calibration, baseline, HTML report")
@@ -49,6 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, default=5, help="epochs without validation AUROC gain before stopping")
+    _optimiser_options(p)
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of patients (2000)")
     p.set_defaults(func=run_evaluate)
 
@@ -77,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     options = TrainOptions(architecture=args.architecture, epochs=args.epochs, image_size=args.image_size,
                            seed=args.seed, patience=args.patience, validation_fraction=args.validation_fraction,
-                           flip=args.flip)
+                           flip=args.flip, learning_rate=args.learning_rate, batch_size=args.batch_size)
     result = train_model(args.data, args.output, options, positive=args.positive_class, finding=args.finding,
                          progress=progress_for(args))
     if not args.quiet:
@@ -92,7 +100,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .train import TrainOptions
 
     options = TrainOptions(architecture=args.architecture, epochs=args.epochs, image_size=args.image_size,
-                           seed=args.seed)
+                           seed=args.seed, patience=args.patience, learning_rate=args.learning_rate,
+                           batch_size=args.batch_size)
     report = evaluate(args.data, args.output, model=args.model, folds=args.cross_validate, train_options=options,
                       threshold=args.threshold, bootstrap=args.bootstrap, positive=args.positive_class,
                       finding=args.finding, progress=progress_for(args))

@@ -3,7 +3,7 @@
 For each CT (resampled to at most ``voxel_mm`` voxels), ``per_ct`` radiographs are rendered, half of them
 with one round opacity inserted into the CT before projection:
 
-- opacity: a sphere of radius 6-15 mm whose HU is raised by 500-1500 HU (clipped at 3000), centred on
+- opacity: a sphere of radius 10-25 mm whose HU is raised by 400-1200 HU (clipped at 3000), centred on
   a random voxel above -900 HU in the central 70 % of the volume (lung, soft tissue or bone);
 - geometry: a frontal view (plastimatch angle 90 +- 8 deg), source-axis distance 900-1100 mm,
   source-image distance SAD + 300-600 mm, isocentre shifted up to 15 mm left-right and head-feet,
@@ -62,7 +62,7 @@ def _insert_sphere(hu: np.ndarray, ct, rng) -> dict:
     if len(candidates) == 0:
         raise ImgSuiteError("CT has no voxel above -900 HU in its central part")
     centre_idx = candidates[rng.integers(len(candidates))] + lo
-    radius, delta = float(rng.uniform(6, 15)), float(rng.uniform(500, 1500))
+    radius, delta = float(rng.uniform(10, 25)), float(rng.uniform(400, 1200))
     sp = np.array(ct.GetSpacing())[::-1]  # k, j, i spacing
     half = np.ceil(radius / sp).astype(int)
     sl = tuple(slice(max(c - h, 0), min(c + h + 1, n)) for c, h, n in zip(centre_idx, half, hu.shape))
