@@ -81,7 +81,7 @@ def inference(threads: int, repeats: int, tf_python: str | None) -> None:
             model = to_torch(layers).eval()
             xt = torch.from_numpy(x)
             with torch.no_grad():
-                t_torch = _median_time(lambda: model(xt), repeats)
+                t_torch = _median_time(lambda m=model, t=xt: m(t), repeats)
             line += f" | torch eager {t_torch * 1e3:7.1f} ms | ratio torch/onnxruntime {t_torch / t_ort:5.2f}"
         except ImportError:
             line += " | torch not installed (the learn extra)"
