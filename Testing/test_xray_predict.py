@@ -22,9 +22,18 @@ NIH = "nih-chestxray14-samples"
 
 
 def _with_biases(layers, seed=1):
+    """Random biases and batch-norm statistics, so that every parameter of the ONNX graph matters."""
     rng = np.random.default_rng(seed)
-    return [(k[0], k[1], rng.normal(0, 0.1, k[2].shape).astype(np.float32)) + tuple(k[3:])
-            if k[0] in ("conv", "dense") else k for k in layers]
+    out = []
+    for k in layers:
+        if k[0] in ("conv", "dense"):
+            k = (k[0], k[1], rng.normal(0, 0.1, k[2].shape).astype(np.float32)) + tuple(k[3:])
+        elif k[0] == "norm":
+            n = len(k[1])
+            k = ("norm", *(v.astype(np.float32) for v in (rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
+                                                           rng.normal(0, 0.1, n), rng.uniform(0.5, 2.0, n))))
+        out.append(k)
+    return out
 
 
 @pytest.mark.parametrize("architecture,size", [("small", 32), ("seed", 30)])

@@ -2,13 +2,14 @@
 
 A network is a list of layers: ``("conv", w, b, pad)`` (3x3, stride 1), ``("relu",)``, ``("maxpool",)``
 (2x2, stride 2, floor), ``("gap",)`` (global average pool then flatten), ``("flatten",)``,
-``("dense", w, b)`` (``w`` is out x in) and ``("sigmoid",)``. torch builds its module from the same
+``("dense", w, b)`` (``w`` is out x in), ``("norm", scale, shift, mean, var)`` (batch normalisation, eps 1e-5,
+running statistics) and ``("sigmoid",)``. torch builds its module from the same
 list (:mod:`.train`), so the ONNX file written here is the trained network, and tests build ONNX models
 from numpy weights without torch.
 
 - ``seed``: the lab exercise's network: three conv(3x3, valid) + max-pool blocks (32, 64, 128 filters),
   dense 128, sigmoid.
-- ``small``: four padded conv blocks (8, 16, 32, 32 filters), global average pooling, one dense unit.
+- ``small``: four padded conv + batch-norm blocks (8, 16, 32, 32 filters), global average pooling, one dense unit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..errors import ImgSuiteError
 from .preprocess import Preprocessing
 
 ARCHITECTURES = ("seed", "small")
+NORM_EPS = 1e-5
 INPUT_NAME, OUTPUT_NAME = "image", "probability"
 META_PREPROCESSING, META_CLASSES, META_ARCHITECTURE = "imgsuite.xray.preprocessing", "imgsuite.xray.classes", \
     "imgsuite.xray.architecture"
@@ -29,6 +31,11 @@ META_PREPROCESSING, META_CLASSES, META_ARCHITECTURE = "imgsuite.xray.preprocessi
 def _conv(rng, cin, cout, pad):
     w = rng.normal(0.0, np.sqrt(2.0 / (9 * cin)), (cout, cin, 3, 3)).astype(np.float32)
     return ("conv", w, np.zeros(cout, np.float32), pad)
+
+
+def _norm(channels):
+    ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    return ("norm", ones, zeros.copy(), zeros.copy(), ones.copy())
 
 
 def _dense(rng, cin, cout, last=False):
@@ -58,7 +65,7 @@ def build_layers(architecture: str, image_size: int, seed: int = 0) -> list[tupl
     if architecture == "small":
         layers, cin = [], 1
         for i, cout in enumerate((8, 16, 32, 32)):
-            layers += [_conv(rng, cin, cout, 1), ("relu",)] + ([("maxpool",)] if i < 3 else [])
+            layers += [_conv(rng, cin, cout, 1), _norm(cout), ("relu",)] + ([("maxpool",)] if i < 3 else [])
             cin = cout
         return layers + [("gap",), _dense(rng, cin, 1, True), ("sigmoid",)]
     raise ImgSuiteError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
@@ -77,6 +84,9 @@ def forward_numpy(layers: list[tuple], batch: np.ndarray) -> np.ndarray:
                 x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
             windows = sliding_window_view(x, (3, 3), axis=(2, 3))  # n, c, h, w, 3, 3
             x = np.einsum("nchwij,ocij->nohw", windows, w.astype(np.float64)) + b[None, :, None, None]
+        elif kind == "norm":
+            scale, shift, mean, var = (np.asarray(v, np.float64)[None, :, None, None] for v in layer[1:5])
+            x = (x - mean) / np.sqrt(var + NORM_EPS) * scale + shift
         elif kind == "relu":
             x = np.maximum(x, 0.0)
         elif kind == "maxpool":
@@ -105,6 +115,10 @@ def to_onnx(layers: list[tuple], params: Preprocessing, classes: list[str], arch
             inits += [numpy_helper.from_array(layer[1], f"w{i}"), numpy_helper.from_array(layer[2], f"b{i}")]
             nodes.append(helper.make_node("Conv", [name, f"w{i}", f"b{i}"], [out], kernel_shape=[3, 3],
                                           pads=[layer[3]] * 4))
+        elif kind == "norm":
+            names = [f"{part}{i}" for part in ("scale", "shift", "mean", "var")]
+            inits += [numpy_helper.from_array(np.asarray(v, np.float32), n) for v, n in zip(layer[1:5], names)]
+            nodes.append(helper.make_node("BatchNormalization", [name, *names], [out], epsilon=NORM_EPS))
         elif kind == "relu":
             nodes.append(helper.make_node("Relu", [name], [out]))
         elif kind == "maxpool":

@@ -17,7 +17,7 @@ from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress, sub_progress
 from .data import Dataset, load_dataset, read_radiograph
 from .metrics import auroc, grouped_folds
-from .network import build_layers, to_onnx
+from .network import NORM_EPS, build_layers, to_onnx
 from .preprocess import Preprocessing, fit_preprocessing, preprocess_all
 
 
@@ -66,6 +66,11 @@ def to_torch(layers):
             conv.weight.data = torch.from_numpy(layer[1].copy())
             conv.bias.data = torch.from_numpy(layer[2].copy())
             modules.append(conv)
+        elif kind == "norm":
+            norm = nn.BatchNorm2d(len(layer[1]), eps=NORM_EPS)
+            for tensor, value in zip((norm.weight, norm.bias, norm.running_mean, norm.running_var), layer[1:5]):
+                tensor.data = torch.from_numpy(np.array(value, np.float32))
+            modules.append(norm)
         elif kind == "dense":
             dense = nn.Linear(layer[1].shape[1], layer[1].shape[0])
             dense.weight.data = torch.from_numpy(layer[1].copy())
@@ -82,7 +87,10 @@ def from_torch(model, layers) -> list[tuple]:
     """The layer list with the torch model's current weights."""
     out = []
     for module, layer in zip(model, layers):
-        if layer[0] in ("conv", "dense"):
+        if layer[0] == "norm":
+            out.append(("norm", *(t.detach().numpy().copy() for t in (module.weight, module.bias, module.running_mean,
+                                                                       module.running_var))))
+        elif layer[0] in ("conv", "dense"):
             w, b = (module.weight.detach().numpy().copy(), module.bias.detach().numpy().copy())
             out.append((layer[0], w, b) + tuple(layer[3:]))
         else:
