@@ -126,8 +126,10 @@ def cold_predict(repeats: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="xray-bench-"))
     (work / "m.onnx").write_bytes(to_onnx(build_layers("small", 256), Preprocessing(256), ["No Finding", "Finding"]))
     base = [*imgsuite(), "xray", "predict", str(image), "--model", str(work / "m.onnx"), "--quiet"]
+    floor = [sys.executable, "-c", "import numpy, PIL.Image, onnxruntime"]  # what any onnxruntime predictor imports
     compare([Case("predict --no-heatmap", base + ["--output", str(work / "a"), "--no-heatmap"]),
-             Case("predict with heat map", base + ["--output", str(work / "b")])],
+             Case("predict with heat map", base + ["--output", str(work / "b")]),
+             Case("python: import numpy+PIL+ort", floor)],
             repeats=repeats, title="cold imgsuite xray predict of one 512x512 NIH image (small model, 256^2)")
 
 

@@ -51,40 +51,36 @@ def delong_ci(labels, scores, level: float = 0.95) -> tuple[float, float, float]
     return area, float(max(0.0, area - z * se)), float(min(1.0, area + z * se))
 
 
+def _patient_resamples(groups, resamples: int, seed: int):
+    """Index arrays of ``resamples`` bootstrap samples that draw whole patients with replacement."""
+    names, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
+
+
+def _percentiles(values, level: float) -> tuple[float, float]:
+    values = [v for v in values if np.isfinite(v)]
+    if not values:
+        return float("nan"), float("nan")
+    q = (1 - level) / 2
+    return float(np.quantile(values, q)), float(np.quantile(values, 1 - q))
+
+
 def bootstrap_ci(labels, scores, groups, *, resamples: int = 2000, seed: int = 0, level: float = 0.95,
                  metric=auroc) -> tuple[float, float]:
     """Percentile CI of ``metric`` with patients (``groups``) resampled with replacement."""
-    labels, scores, groups = np.asarray(labels), np.asarray(scores, float), np.asarray(groups)
-    names, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        pick = np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
-        value = metric(labels[pick], scores[pick])
-        if np.isfinite(value):
-            values.append(value)
-    if not values:
-        return float("nan"), float("nan")
-    a = (1 - level) / 2
-    return float(np.quantile(values, a)), float(np.quantile(values, 1 - a))
+    labels, scores = np.asarray(labels), np.asarray(scores, float)
+    return _percentiles((metric(labels[i], scores[i]) for i in _patient_resamples(groups, resamples, seed)), level)
 
 
 def paired_bootstrap(labels, scores_a, scores_b, groups, *, resamples: int = 2000, seed: int = 0,
                      level: float = 0.95) -> tuple[float, float]:
     """Percentile CI of ``AUROC(a) - AUROC(b)`` on the same images, patients resampled together."""
-    labels, a, b, groups = np.asarray(labels), np.asarray(scores_a, float), np.asarray(scores_b, float), np.asarray(groups)
-    names, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        pick = np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
-        value = auroc(labels[pick], a[pick]) - auroc(labels[pick], b[pick])
-        if np.isfinite(value):
-            values.append(value)
-    q = (1 - level) / 2
-    return (float(np.quantile(values, q)), float(np.quantile(values, 1 - q))) if values else (np.nan, np.nan)
+    labels, a, b = np.asarray(labels), np.asarray(scores_a, float), np.asarray(scores_b, float)
+    return _percentiles((auroc(labels[i], a[i]) - auroc(labels[i], b[i])
+                         for i in _patient_resamples(groups, resamples, seed)), level)
 
 
 def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
