@@ -75,6 +75,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cohort": ("cohort.commands", "run a job (dvh, convert, register, nuclei) over every case of a cohort on Dask"),
     "compare-structures": ("review.commands", "compare two structure sets: Dice, HD95, surface Dice, APL per structure"),
     "review": ("web.commands", "review two structure sets in the browser: approve, send back, export (loopback)"),
+    "xray": ("xray.commands", "chest radiograph classifier: summary, train, evaluate, predict (ONNX)"),
     "view": ("web.commands", "show a Slicer scene (.mrb) or an image in a web browser (slice and 3D views)"),
     "screenshot": ("web.commands", "render a scene's or image's slice and 3D views offscreen into a PNG"),
 }

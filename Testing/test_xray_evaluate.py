@@ -1,0 +1,83 @@
+"""xray evaluate: metrics against hand-computed values, the histogram baseline, and reports (a model built from
+numpy weights, no torch; cross-validated training only with the optional torch)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from test_xray_train import _blob_set
+
+from SlicerImgSuite.xray import metrics
+from SlicerImgSuite.xray.data import Radiograph
+from SlicerImgSuite.xray.evaluate import evaluate, histogram_features, logistic_baseline
+from SlicerImgSuite.xray.network import to_onnx
+from SlicerImgSuite.xray.preprocess import Preprocessing
+
+
+def test_auroc_is_mann_whitney_and_delong_matches_hanley_mcneil_order():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60), np.ones(40)].astype(int)
+    s = np.r_[rng.normal(0, 1, 60), rng.normal(1, 1, 40)]
+    u = stats.mannwhitneyu(s[y == 1], s[y == 0]).statistic
+    assert metrics.auroc(y, s) == pytest.approx(u / (60 * 40))
+    area, lo, hi = metrics.delong_ci(y, s)
+    # Hanley & McNeil's approximation of the same standard error agrees within 20 %
+    q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
+    se_hm = np.sqrt((area * (1 - area) + 39 * (q1 - area**2) + 59 * (q2 - area**2)) / (40 * 60))
+    assert (hi - lo) / (2 * 1.959964) == pytest.approx(se_hm, rel=0.2)
+    b_lo, b_hi = metrics.bootstrap_ci(y, s, np.arange(100), resamples=500)
+    assert b_lo < area < b_hi and (b_hi - b_lo) == pytest.approx(hi - lo, rel=0.35)
+
+
+def test_threshold_youden_calibration():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.1, 0.3, 0.6, 0.4, 0.8, 0.9])
+    at = metrics.at_threshold(y, s, 0.5)
+    assert at["sensitivity"] == pytest.approx(2 / 3) and at["specificity"] == pytest.approx(2 / 3)
+    best = metrics.youden(y, s)
+    assert best["sensitivity"] - (1 - best["specificity"]) == pytest.approx(2 / 3)
+    assert metrics.calibration(y, s)["brier"] == pytest.approx(np.mean((s - y) ** 2))
+
+
+def test_histogram_baseline_learns_intensity_and_nothing_else():
+    rng = np.random.default_rng(1)
+    bright = [Radiograph(np.clip(rng.normal(0.6, 0.1, (16, 16)), 0, 1).astype(np.float32)) for _ in range(20)]
+    dark = [Radiograph(np.clip(rng.normal(0.4, 0.1, (16, 16)), 0, 1).astype(np.float32)) for _ in range(20)]
+    f = histogram_features(bright + dark)
+    y = np.r_[np.ones(20), np.zeros(20)]
+    p = logistic_baseline(f[::2], y[::2], f[1::2])
+    assert metrics.auroc(y[1::2], p) > 0.9
+
+
+def test_evaluate_model_report(tmp_path):
+    data = _blob_set(tmp_path / "d", patients=10)
+    size = 24
+    w = np.zeros((1, 1, 3, 3), np.float32)
+    w[0, 0, 1, 1] = 1.0
+    # bright-blob detector: relu(x - 2) averaged; images are standardised with mean 0.25, sd 0.1
+    layers = [("conv", w, np.array([-2.0], np.float32), 1), ("relu",), ("gap",),
+              ("dense", np.array([[50.0]], np.float32), np.array([-1.0], np.float32)), ("sigmoid",)]
+    (tmp_path / "m.onnx").write_bytes(to_onnx(layers, Preprocessing(size, 0.25, 0.1), ["normal", "opacity"]))
+    report = evaluate(data, tmp_path / "r", model=tmp_path / "m.onnx", bootstrap=200)
+    model = report["methods"]["model m.onnx"]
+    assert model["auroc"] > 0.9 and model["auroc_ci_bootstrap"][0] <= model["auroc"] <= model["auroc_ci_bootstrap"][1]
+    assert sum(map(sum, model["at_threshold"]["confusion"])) == 30
+    assert report["folds"] == 5 and report["patients"] == 10
+    assert {p.name for p in (tmp_path / "r").iterdir()} == {"report.html", "report.json", "predictions.csv"}
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["images"] == 30
+    assert "ROC" in (tmp_path / "r" / "report.html").read_text() or "roc" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_cross_validate_tiny(tmp_path):
+    pytest.importorskip("torch")
+    from SlicerImgSuite.xray.train import TrainOptions
+
+    data = _blob_set(tmp_path / "d", patients=6, per_patient=4)
+    options = TrainOptions(architecture="small", epochs=2, image_size=24, seed=0, batch_size=8, threads=1)
+    report = evaluate(data, tmp_path / "r", folds=3, train_options=options, bootstrap=100)
+    assert report["folds"] == 3 and len(report["methods"]) == 2
+    for m in report["methods"].values():
+        assert len(m["auroc_per_fold"]) == 3 and 0 <= m["auroc"] <= 1

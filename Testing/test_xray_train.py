@@ -1,0 +1,64 @@
+"""xray train: patient-grouped validation split (no torch), and with the optional torch: a tiny model trained in
+the test, ONNX equal to torch within 1e-5, the same seed giving the same model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from SlicerImgSuite.xray.data import load_dataset
+from SlicerImgSuite.xray.metrics import grouped_folds
+from SlicerImgSuite.xray.train import TrainOptions, validation_split
+
+
+def _blob_set(root, patients=8, per_patient=3, size=24):
+    """Dark noisy squares, half with a bright round 'opacity'; several images per patient."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for p in range(patients):
+        for k in range(per_patient):
+            label = (p + k) % 2
+            image = rng.normal(60, 12, (size, size))
+            if label:
+                r, c = rng.integers(6, size - 6, 2)
+                image[(yy - r) ** 2 + (xx - c) ** 2 <= 9] += 120
+            cls = "opacity" if label else "normal"
+            (root / cls).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / cls / f"P{p}_{k}.png")
+    return root
+
+
+def test_validation_split_keeps_patients_apart(tmp_path):
+    ds = load_dataset(_blob_set(tmp_path / "d"))
+    train, val = validation_split(ds, 0.25, seed=1)
+    assert set(train) | set(val) == set(range(len(ds))) and not set(train) & set(val)
+    assert not {ds.patients[i] for i in train} & {ds.patients[i] for i in val}
+    assert set(ds.labels[val]) == {0, 1}
+    folds = grouped_folds(ds.labels, ds.patients, 4, seed=2)
+    for f in range(4):
+        inside = {ds.patients[i] for i in np.flatnonzero(folds == f)}
+        outside = {ds.patients[i] for i in np.flatnonzero(folds != f)}
+        assert not inside & outside and 0 < ds.labels[folds == f].sum() < (folds == f).sum()
+
+
+def test_train_tiny_model_onnx_equals_torch_and_is_deterministic(tmp_path):
+    pytest.importorskip("torch")  # the optional `learn` extra; CI without it runs the tests above
+    from SlicerImgSuite.xray.predict import load_model, prediction_input
+    from SlicerImgSuite.xray.train import train_model
+
+    data = _blob_set(tmp_path / "d")
+    options = TrainOptions(architecture="small", epochs=3, image_size=24, seed=7, batch_size=8, threads=1)
+    first = train_model(data, tmp_path / "a.onnx", options)
+    second = train_model(data, tmp_path / "b.onnx", options)
+    assert second["history"] == first["history"]
+    assert first["onnx_torch_max_diff"] <= 1e-5
+    assert len(first["history"]["loss"]) >= 1 and np.isfinite(first["history"]["loss"]).all()
+    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()  # same seed, same model
+    model = load_model(tmp_path / "a.onnx")
+    assert model.classes == ["normal", "opacity"] and model.params.image_size == 24
+    x, _ = prediction_input(next((data / "opacity").iterdir()), model.params)
+    assert 0.0 <= model.probabilities(x)[0] <= 1.0
+    other = train_model(data, tmp_path / "c.onnx", TrainOptions(**{**options.__dict__, "seed": 8}))
+    assert (tmp_path / "c.onnx").read_bytes() != (tmp_path / "a.onnx").read_bytes()
+    assert other["onnx_torch_max_diff"] <= 1e-5
