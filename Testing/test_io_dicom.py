@@ -186,3 +186,16 @@ def test_cast_clamps_like_plastimatch(tmp_path):
     image = sitk.GetImageFromArray(np.array([[[-5.6, 100.4, 300.0]]], dtype=np.float32))
     write_image(image, tmp_path / "u.nrrd", output_type="uchar")
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "u.nrrd"))).ravel().tolist() == [0, 100, 255]
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_written_series_validate_with_dciodvfy(tmp_path, modality):
+    """Every slice we write is a valid CT/MR image object (dicom3tools' dciodvfy: no errors)."""
+    import subprocess
+
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(0, 100, (3, 16, 16)).astype(np.int16))
+    image.SetSpacing((1.0, 1.0, 2.0))
+    write_ct_series(image, tmp_path / "series", new_study(), modality=modality)
+    for path in sorted((tmp_path / "series").iterdir()):
+        report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        assert "Error" not in report.stderr + report.stdout, report.stderr

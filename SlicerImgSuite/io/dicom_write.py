@@ -118,6 +118,7 @@ def _slice_dataset(study: dict, modality: str, series_uid: str, description: str
     ds.SeriesDate, ds.SeriesTime = study.get("StudyDate", ""), study.get("StudyTime", "")
     ds.Manufacturer = "SlicerImgSuite"
     ds.PositionReferenceIndicator = ""
+    ds.Laterality = ""  # General Series, type 2C: empty (no paired organ is named)
     ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
