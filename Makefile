@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := mrml,web,czi,test,bench,cohort,excel
+EXTRAS := mrml,web,czi,test,bench,cohort,excel,learn
 DEMO_OUT ?= demo-output
 
 # Desktop Slicer bundles Python 3.12 with the versions in constraints-slicer.txt: the logic layer is tested

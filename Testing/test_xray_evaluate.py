@@ -72,7 +72,8 @@ def test_evaluate_model_report(tmp_path):
 
 
 def test_cross_validate_tiny(tmp_path):
-    pytest.importorskip("torch")
+    import torch  # noqa: F401 (the `learn` extra, which `make test` installs)
+
     from SlicerImgSuite.xray.train import TrainOptions
 
     data = _blob_set(tmp_path / "d", patients=6, per_patient=4)
