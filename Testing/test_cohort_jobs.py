@@ -144,3 +144,34 @@ def test_a_case_whose_worker_dies_is_an_error_row(phantom, tmp_path):
     (error,) = read_table(tmp_path / "errors.parquet")
     assert error["case"] == "B" and error["stage"] == "worker" and "memory limit" in error["message"]
     assert {r["case"] for r in read_table(tmp_path / "results.parquet")} == {"A", "C", "D"}
+
+
+def test_compare_structures_cases_equal_the_command(phantom, tmp_path):
+    """A case compares two structure sets exactly as `imgsuite compare-structures` does; a structure missing from
+    the test set is a row of its own."""
+    import json
+
+    from SlicerImgSuite.review.demo import MISSING, perturbed_rois
+    from SlicerImgSuite.rtstruct import read_rtstruct
+    from SlicerImgSuite.rtstruct.write import write_rtstruct
+
+    ct = phantom.ct
+    slice_z = [ct.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(ct.GetSize()[2])]
+    perturbed = tmp_path / "RS_test.dcm"
+    write_rtstruct(perturbed, phantom.ct_dir, perturbed_rois(read_rtstruct(phantom.rtstruct), slice_z), label="TEST")
+    same = {"case": "same", "reference": str(phantom.rtstruct), "test": str(phantom.rtstruct), "ct": str(phantom.ct_dir)}
+    moved = dict(same, case="moved", test=str(perturbed))
+    rows = {}
+    for case in (same, moved):
+        result = run_case("compare-structures", case, str(tmp_path / "out"), {"tolerance": 2.0}, False)
+        assert result["status"] == "done", result["error"]
+        rows[case["case"]] = result["rows"]
+    assert all(r["matched"] and r["dice"] == pytest.approx(1.0) for r in rows["same"])
+    assert [r["reference"] for r in rows["moved"] if not r["matched"]] == [MISSING]
+    argv = ["compare-structures", "--reference", moved["reference"], "--test", moved["test"]]
+    out = tmp_path / "c.json"
+    assert cli.main([*argv, "--referenced-ct", moved["ct"], "--output-json", str(out), "-q"]) == 0
+    expected = {s["reference"]: s for s in json.loads(out.read_text())["structures"]}
+    for row in (r for r in rows["moved"] if r["matched"]):
+        for key in ("dice", "hd95", "msd", "surface_dice", "centroid_shift_mm"):
+            assert row[key] == pytest.approx(expected[row["reference"]][key], nan_ok=True), (row["reference"], key)

@@ -9,7 +9,7 @@ from ..errors import ImgSuiteError
 
 # dask, pyarrow and the jobs are imported inside the functions: building the parser stays cheap.
 
-JOB_NAMES = ("dvh", "convert", "register", "nuclei")
+JOB_NAMES = ("dvh", "convert", "register", "nuclei", "compare-structures")
 
 
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--v-doses", default="5:70:5", help="dvh: Vx doses, Gy: START:STOP:STEP or a list (default 5:70:5)")
     p.add_argument("--d-percents", default="98,95,50,2", help="dvh: Dx volumes, %% (default 98,95,50,2)")
     p.add_argument("--command-file", help="register: command-file template with {fixed}, {moving}, {output} ...")
+    p.add_argument("--tolerance", type=float, default=2.0, help="compare-structures: surface tolerance, mm (2)")
+    p.add_argument("--map", nargs="+", metavar="REF=TEST", help="compare-structures: explicit name pairs")
     _add_cluster_options(p)
     p.set_defaults(func=run_cohort_command)
 
@@ -131,6 +133,10 @@ def _options(args) -> dict:
         from pathlib import Path
 
         return {"template": str(Path(args.command_file).resolve())}
+    if args.job == "compare-structures":
+        if not (args.tolerance > 0):
+            raise ImgSuiteError(f"--tolerance must be a positive number of mm, got {args.tolerance}")
+        return {"tolerance": args.tolerance, "name_map": args.map or []}
     return {}
 
 

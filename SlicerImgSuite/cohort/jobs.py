@@ -147,6 +147,41 @@ def nuclei_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
     ]
 
 
-JOBS = {"dvh": dvh_job, "convert": convert_job, "register": register_job, "nuclei": nuclei_job}
+def compare_structures_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
+    """``imgsuite compare-structures`` of ``case['reference']`` and ``case['test']`` (on ``case['ct']`` when given):
+    ``comparison.json`` in the case folder; one row per matched pair with every metric, and one row per
+    structure left unmatched (``matched`` False), so a missing structure is visible in the results table."""
+    from ..review.compare import compare_structure_sets
+
+    reference = _need(case, "reference", "compare-structures")
+    test = _need(case, "test", "compare-structures")
+    stage("compare")
+    comparison = compare_structure_sets(
+        reference,
+        test,
+        referenced_ct=case.get("ct") or None,
+        tolerance_mm=float(options.get("tolerance", 2.0)),
+        name_map=options.get("name_map") or None,
+    )
+    (folder / "comparison.json").write_text(comparison.to_json())
+    rows = [{"case": case["case"], "matched": True, **row} for row in comparison.to_dict()["structures"]]
+    rows += [{"case": case["case"], "matched": False, "reference": n} for n in comparison.unmatched_reference]
+    rows += [{"case": case["case"], "matched": False, "test": n} for n in comparison.unmatched_test]
+    return rows
+
+
+JOBS = {
+    "dvh": dvh_job,
+    "convert": convert_job,
+    "register": register_job,
+    "nuclei": nuclei_job,
+    "compare-structures": compare_structures_job,
+}
 # the paths of a case that the job reads: its content hash decides what --resume skips
-INPUT_KEYS = {"dvh": ("rtstruct", "dose", "ct"), "convert": ("rtstruct", "ct"), "register": None, "nuclei": ("image",)}
+INPUT_KEYS = {
+    "dvh": ("rtstruct", "dose", "ct"),
+    "convert": ("rtstruct", "ct"),
+    "register": None,
+    "nuclei": ("image",),
+    "compare-structures": ("reference", "test", "ct"),
+}
