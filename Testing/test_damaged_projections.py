@@ -35,6 +35,23 @@ def test_non_finite_pixels_name_the_view(sweep, tmp_path, capsys, value):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("algorithm", ["saa", "fbp", "sart"])
+def test_absurd_finite_pixels_never_give_a_nan_volume(sweep, tmp_path, capsys, algorithm):
+    """A damaged file's 3e38 is finite but overflows float32 in the reconstruction: an error, not a NaN volume."""
+    image = np.ones((12, 16), np.float32)
+    image[:, 6:9] = 3.0e38
+    _pfm(sweep / "image0002.pfm", image)
+    out = tmp_path / "vol.nrrd"
+    code = main(["tomo", "--input", str(sweep), "--output", str(out), "--algorithm", algorithm, "--quiet"])
+    if code == 0:  # where the algorithm's arithmetic stays finite, the volume written must be finite
+        import SimpleITK as sitk
+
+        assert np.isfinite(sitk.GetArrayFromImage(sitk.ReadImage(str(out)))).all()
+    else:
+        assert code == 2 and "NaN or infinite voxels" in capsys.readouterr().err
+        assert not out.exists()
+
+
 def test_matrix_without_its_image_is_an_error(sweep, tmp_path, capsys):
     (sweep / "image0003.pfm").unlink()
     assert main(["tomo", "--input", str(sweep), "--output", str(tmp_path / "v.nrrd"), "--quiet"]) == 2

@@ -231,6 +231,7 @@ def run_tomo(args: argparse.Namespace) -> int:
                                 filter=args.filter, slice_thickness=args.slice_thickness)  # fmt: skip
     volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
     del projections  # free the panels before the writer's buffers are allocated
+    _check_result(volume, args.input)
     write_image(volume, args.output)
     return 0
 
@@ -250,6 +251,19 @@ def _check_tomo_options(args: argparse.Namespace) -> None:
     low, high = args.depth_range
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ImgSuiteError(f"--depth-range needs MIN < MAX (mm above the detector), got {low:g} {high:g}")
+
+
+def _check_result(volume, source) -> None:
+    """Refuse to write a reconstruction with NaN or infinite voxels: finite but absurd projection values (a
+    damaged file's 1e38) overflow float32 on the way, and a silent NaN volume is worse than an error."""
+    import SimpleITK as sitk
+
+    values = sitk.GetArrayViewFromImage(volume)
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ImgSuiteError(
+            f"the reconstruction has {bad} NaN or infinite voxels: projection values out of any physical range", source
+        )
 
 
 def _number(text: str, option: str) -> float:
@@ -312,5 +326,6 @@ def run_fdk(args: argparse.Namespace) -> int:
     volume = fdk(projections, fdk_grid(dim, size), args.filter, progress_for(args))
     if args.intensity_scale != 1.0:
         volume = volume * args.intensity_scale
+    _check_result(volume, args.input)
     write_image(volume, args.output)
     return 0
