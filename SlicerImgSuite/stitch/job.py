@@ -105,7 +105,7 @@ def stitch_radiographs(
         if not (np.isfinite(value) and value > 0):
             raise ImgSuiteError(f"{name} must be positive, got {value}")
     progress = progress or no_progress
-    _check_output(output, inputs)
+    _check_outputs(output, output_json, inputs)
     shots = (
         inputs
         if inputs and isinstance(inputs[0], Shot)
@@ -131,15 +131,14 @@ def stitch_radiographs(
     return result
 
 
-def _check_output(output, inputs) -> None:
-    if output is None:
-        return
-    if not str(output).lower().endswith(OUTPUT_SUFFIXES):
+def _check_outputs(output, output_json, inputs) -> None:
+    """A known output format, and no output over an input shot (the one guard the CLI also uses)."""
+    from ..io.atomic import check_outputs_against_inputs
+
+    if output is not None and not str(output).lower().endswith(OUTPUT_SUFFIXES):
         raise ImgSuiteError(f"unknown output format; use one of {', '.join(OUTPUT_SUFFIXES)}", output)
-    target = Path(output).resolve()
-    for source in inputs:
-        if not isinstance(source, Shot) and Path(source).resolve() == target:
-            raise ImgSuiteError("the output would overwrite an input shot", output)
+    paths = [str(p) for p in inputs if not isinstance(p, Shot)]
+    check_outputs_against_inputs({"output": output, "output_json": output_json, "inputs": paths})
 
 
 def _place_by_image(shots: list[Shot], overlap: float) -> None:
