@@ -217,6 +217,7 @@ def bspline_stage(
     fixed: sitk.Image,
     moving: sitk.Image,
     grid_spacing,
+    *,
     linear: sitk.Transform | None = None,
     initial: sitk.BSplineTransform | None = None,
     res=(1, 1, 1),
@@ -257,128 +258,16 @@ def bspline_stage(
     BSplineOutcome
         ``.transform`` maps fixed points to moving points *before* ``linear``.
     """
-    progress = progress or no_progress
     res = [int(r) for r in res]
     lvl_fixed = _shrink(sitk.Cast(fixed, sitk.sitkFloat32), res)
     lvl_moving = _shrink(sitk.Cast(moving, sitk.sitkFloat32), res)
     grid = ControlGrid.covering(fixed, grid_spacing)
-
-    fixed_arr = sitk.GetArrayViewFromImage(lvl_fixed)
-    scale = float(np.std(fixed_arr)) or 1.0  # intensities / scale; the cost is then divided by its start value
-    size = np.array(lvl_fixed.GetSize())
-    stride = 1 if np.prod(size) <= MAX_SAMPLES else 2
-    # sample lattice: level voxel centres (every `stride`-th), mm along fixed axes from the domain origin
-    f_origin = np.array(lvl_fixed.GetOrigin())
-    f_spacing = np.array(lvl_fixed.GetSpacing())
-    rel0 = grid.direction.T @ (f_origin - grid.origin)
-    axes_mm = [rel0[d] + np.arange(0, size[d], stride) * f_spacing[d] for d in range(3)]
-    bx, by, bz = (grid.basis(d, axes_mm[d]) for d in range(3))
-    f_sub = np.ascontiguousarray(fixed_arr[::stride, ::stride, ::stride], dtype=np.float32) / scale
-
-    weight = np.ones(f_sub.shape, np.float32)
-    if fixed_mask is not None:
-        m = sitk.Resample(fixed_mask, lvl_fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        weight *= sitk.GetArrayViewFromImage(m)[::stride, ::stride, ::stride] > 0
-    if background_val is not None:
-        weight *= f_sub * scale > background_val
-
-    # moving continuous index of L(p + u): idx = I0(p) + K u, with p the lattice points
-    a_mat, a_off = _affine_parts(linear)
-    m_dir = np.array(lvl_moving.GetDirection()).reshape(3, 3)
-    m_inv = np.diag(1.0 / np.array(lvl_moving.GetSpacing())) @ m_dir.T
-    m_org = np.array(lvl_moving.GetOrigin())
-    k_mat = (m_inv @ a_mat).astype(np.float32)  # d(index)/d(u), index order x, y, z
-    # p = grid.origin + D r, r = (rx, ry, rz) on the lattice -> I0 = m_inv (A p + t - m_org)
-    base = m_inv @ (a_mat @ grid.origin + a_off - m_org)
-    lin = m_inv @ a_mat @ grid.direction  # index per mm along each fixed axis
-    zz, yy, xx = np.meshgrid(axes_mm[2], axes_mm[1], axes_mm[0], indexing="ij")
-    i0 = [
-        (base[c] + lin[c, 0] * xx + lin[c, 1] * yy + lin[c, 2] * zz).astype(np.float32) for c in range(3)
-    ]  # x, y, z index
-    del zz, yy, xx
-
-    mov_arr = sitk.GetArrayFromImage(lvl_moving) / np.float32(scale)
-    import os
-
-    mov_grad = np.gradient(mov_arr)[::-1] if os.environ.get("IMGSUITE_SMOOTH_GRAD") else None
-    moving_weight = None
-    if moving_mask is not None:
-        mm = sitk.Resample(moving_mask, lvl_moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        moving_weight = (sitk.GetArrayFromImage(mm) > 0).astype(np.float32)
-
-    # landmarks: rows of the basis at each fixed landmark
-    lm = None
-    if landmark_penalty > 0 and fixed_landmarks is not None and len(fixed_landmarks):
-        rel = (np.asarray(fixed_landmarks, float) - grid.origin) @ grid.direction
-        lm = (
-            [grid.basis(d, rel[:, d]).astype(float) for d in range(3)],
-            np.asarray(fixed_landmarks, float) @ a_mat.T + a_off,
-            np.asarray(moving_landmarks, float),
-        )
-
-    shape = (3, *grid.shape_zyx)
-    if initial is not None:
-        x0 = refit(initial, grid, axes_mm).ravel()
-    else:
-        x0 = np.zeros(int(np.prod(shape)))
-
-    history: list[float] = []
-    state = {"evals": 0}
-
-    def cost(x: np.ndarray):
-        coef = x.reshape(shape).astype(np.float32)
-        u = [tensor_apply(coef[c], bz, by, bx) for c in range(3)]
-        idx = [i0[c] + k_mat[c, 0] * u[0] + k_mat[c, 1] * u[1] + k_mat[c, 2] * u[2] for c in range(3)]
-        warped, *g_idx, inside = trilinear(mov_arr, *idx)
-        if mov_grad is not None:  # smooth (central-difference) gradient, as plastimatch
-            g_idx = [trilinear(g, *idx)[0] for g in mov_grad]
-        w = weight * inside
-        if moving_weight is not None:
-            w *= trilinear(moving_weight, *idx)[0] > 0.5
-        del idx
-        n = max(float(w.sum()), 1.0)
-        diff = (warped - f_sub) * w
-        value = float(np.dot(diff.ravel(), diff.ravel())) / n
-        if "norm" not in state:  # so that convergence_tol is relative to the stage's starting MSE
-            state["norm"] = value if value > 0 else 1.0
-        n *= state["norm"]
-        grad = np.empty(shape, np.float64)
-        first = "support" not in state
-        hessian = np.zeros(shape[1:], np.float64) if first else None
-        for c in range(3):
-            dwdu = k_mat[0, c] * g_idx[0] + k_mat[1, c] * g_idx[1] + k_mat[2, c] * g_idx[2]
-            grad[c] = tensor_adjoint((2.0 / n) * diff * dwdu, bz, by, bx)
-            if first:  # Gauss-Newton curvature per control point, at the stage's start
-                hessian += tensor_adjoint((2.0 / n) * w * dwdu * dwdu, bz * bz, by * by, bx * bx)
-        if first:
-            state["support"] = _support_weights(hessian, grid.spacing, FACE_STIFFNESS)
-        total = value / state["norm"]
-        face_lambda, lack = state["support"]
-        if face_lambda > 0:
-            r, rg = _diff2_penalty(x.reshape(shape), grid.spacing, lack)
-            total += face_lambda * r
-            grad += face_lambda * rg
-        if regularization_lambda > 0:
-            r, rg = _diff2_penalty(x.reshape(shape), grid.spacing)
-            total += regularization_lambda * r
-            grad += regularization_lambda * rg
-        if lm is not None:
-            (lbx, lby, lbz), fixed_mapped, target = lm
-            xs = x.reshape(shape)
-            u_l = np.stack([np.einsum("nk,nj,ni,kji->n", lbz, lby, lbx, xs[c]) for c in range(3)], 1)
-            resid = fixed_mapped + u_l @ a_mat.T - target
-            nl = len(resid)
-            total += landmark_penalty * float(np.sum(resid**2)) / nl
-            gl = (2.0 * landmark_penalty / nl) * resid @ a_mat  # d/du per landmark (n, 3)
-            for c in range(3):
-                grad[c] += np.einsum("n,nk,nj,ni->kji", gl[:, c], lbz, lby, lbx)
-        state["evals"] += 1
-        state["value"] = value
-        if state["evals"] == 1:
-            state["first"] = value
-        history.append(value)
-        progress(min(state["evals"] / (1.5 * max_its), 0.99), f"B-spline MSE {value * scale * scale:.4g}")
-        return total, grad.ravel()
+    cost = _BSplineCost(grid, lvl_fixed, lvl_moving, linear, fixed_mask, moving_mask, background_val)
+    cost.regularization_lambda = regularization_lambda
+    cost.set_landmarks(landmark_penalty, fixed_landmarks, moving_landmarks)
+    cost.progress = progress or no_progress
+    cost.max_its = max_its
+    x0 = refit(initial, grid, cost.axes_mm).ravel() if initial is not None else np.zeros(int(np.prod(cost.shape)))
 
     with _single_blas_thread():
         result = optimize.minimize(  # a Cancelled raised by progress propagates out of here
@@ -388,19 +277,143 @@ def bspline_stage(
             method="L-BFGS-B",
             options={"maxiter": max_its, "maxfun": 2 * max_its + 10, "ftol": convergence_tol, "gtol": grad_tol},
         )
-        coef = result.x.reshape(shape)
         cost(result.x)  # the image term at the optimum
-    history.pop()
-    hit_limit = result.nit >= max_its or "LIMIT" in str(result.message).upper()
+    cost.history.pop()
+    s2 = cost.scale * cost.scale
     return BSplineOutcome(
-        grid.to_sitk(coef),
-        state["first"] * scale * scale,
-        state["value"] * scale * scale,
+        grid.to_sitk(result.x.reshape(cost.shape)),
+        cost.first * s2,
+        cost.value * s2,
         int(result.nit),
         str(result.message),
-        [h * scale * scale for h in history],
-        bool(hit_limit),
+        [h * s2 for h in cost.history],
+        bool(result.nit >= max_its or "LIMIT" in str(result.message).upper()),
     )
+
+
+class _BSplineCost:
+    """The L-BFGS-B objective of :func:`bspline_stage`: (cost, gradient) of the coefficients.
+
+    The image term is the MSE of ``moving(L(p + u(p)))`` against ``fixed`` on a lattice of the
+    level's voxel centres, divided by its value at the stage's start (so ``convergence_tol`` is
+    relative); weakly supported control points get a bending hold (:func:`_support_weights`); the
+    optional bending and landmark terms are added.
+    """
+
+    def __init__(self, grid, lvl_fixed, lvl_moving, linear, fixed_mask, moving_mask, background_val):
+        self.grid = grid
+        self.shape = (3, *grid.shape_zyx)
+        self._sample_fixed(lvl_fixed, fixed_mask, background_val)
+        self._map_moving(lvl_moving, linear, moving_mask)
+        self.regularization_lambda, self.landmarks, self.support, self.norm = 0.0, None, None, None
+        self.history: list[float] = []
+        self.first = self.value = None
+        self.progress, self.max_its = no_progress, 50
+
+    def _sample_fixed(self, lvl_fixed, fixed_mask, background_val):
+        """The lattice (every ``stride``-th level voxel centre, mm along the grid's axes) and its weights."""
+        fixed_arr = sitk.GetArrayViewFromImage(lvl_fixed)
+        self.scale = float(np.std(fixed_arr)) or 1.0  # intensities / scale
+        size = np.array(lvl_fixed.GetSize())
+        stride = 1 if np.prod(size) <= MAX_SAMPLES else 2
+        grid = self.grid
+        rel0 = grid.direction.T @ (np.array(lvl_fixed.GetOrigin()) - grid.origin)
+        spacing = np.array(lvl_fixed.GetSpacing())
+        self.axes_mm = [rel0[d] + np.arange(0, size[d], stride) * spacing[d] for d in range(3)]
+        self.bx, self.by, self.bz = (grid.basis(d, self.axes_mm[d]) for d in range(3))
+        self.f_sub = np.ascontiguousarray(fixed_arr[::stride, ::stride, ::stride], dtype=np.float32) / self.scale
+        self.weight = np.ones(self.f_sub.shape, np.float32)
+        if fixed_mask is not None:
+            m = sitk.Resample(fixed_mask, lvl_fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+            self.weight *= sitk.GetArrayViewFromImage(m)[::stride, ::stride, ::stride] > 0
+        if background_val is not None:
+            self.weight *= self.f_sub * self.scale > background_val
+
+    def _map_moving(self, lvl_moving, linear, moving_mask):
+        """Moving continuous index of L(p + u): ``idx = i0(p) + k_mat u`` at the lattice points p."""
+        self.a_mat, self.a_off = _affine_parts(linear)
+        m_dir = np.array(lvl_moving.GetDirection()).reshape(3, 3)
+        m_inv = np.diag(1.0 / np.array(lvl_moving.GetSpacing())) @ m_dir.T
+        m_org = np.array(lvl_moving.GetOrigin())
+        self.k_mat = (m_inv @ self.a_mat).astype(np.float32)  # d(index)/d(u), index order x, y, z
+        # p = grid.origin + D r on the lattice -> i0 = m_inv (A p + t - m_org)
+        base = m_inv @ (self.a_mat @ self.grid.origin + self.a_off - m_org)
+        lin = m_inv @ self.a_mat @ self.grid.direction  # index per mm along each fixed axis
+        zz, yy, xx = np.meshgrid(self.axes_mm[2], self.axes_mm[1], self.axes_mm[0], indexing="ij")
+        self.i0 = [(base[c] + lin[c, 0] * xx + lin[c, 1] * yy + lin[c, 2] * zz).astype(np.float32) for c in range(3)]
+        self.mov_arr = sitk.GetArrayFromImage(lvl_moving) / np.float32(self.scale)
+        self.moving_weight = None
+        if moving_mask is not None:
+            mm = sitk.Resample(moving_mask, lvl_moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+            self.moving_weight = (sitk.GetArrayFromImage(mm) > 0).astype(np.float32)
+
+    def set_landmarks(self, penalty, fixed_landmarks, moving_landmarks):
+        """Rows of the basis at each fixed landmark, for the landmark term (none when ``penalty`` is 0)."""
+        self.landmark_penalty = float(penalty)
+        if penalty <= 0 or fixed_landmarks is None or not len(fixed_landmarks):
+            return
+        grid, fixed = self.grid, np.asarray(fixed_landmarks, float)
+        rel = (fixed - grid.origin) @ grid.direction
+        rows = [grid.basis(d, rel[:, d]).astype(float) for d in range(3)]
+        self.landmarks = (rows, fixed @ self.a_mat.T + self.a_off, np.asarray(moving_landmarks, float))
+
+    def __call__(self, x: np.ndarray):
+        value, grad = self._image_term(x)
+        total = value / self.norm
+        face_lambda, lack = self.support
+        for weight, lack_weight in ((face_lambda, lack), (self.regularization_lambda, None)):
+            if weight > 0:
+                r, rg = _diff2_penalty(x.reshape(self.shape), self.grid.spacing, lack_weight)
+                total += weight * r
+                grad += weight * rg
+        if self.landmarks is not None:
+            total += self._landmark_term(x, grad)
+        self.value = value
+        self.first = value if self.first is None else self.first
+        self.history.append(value)
+        self.progress(min(len(self.history) / (1.5 * self.max_its), 0.99), f"B-spline MSE {value * self.scale**2:.4g}")
+        return total, grad.ravel()
+
+    def _image_term(self, x: np.ndarray):
+        """(MSE, gradient of MSE / norm); the first call also sets ``norm`` and the support weights."""
+        coef = x.reshape(self.shape).astype(np.float32)
+        bz, by, bx, k = self.bz, self.by, self.bx, self.k_mat
+        u = [tensor_apply(coef[c], bz, by, bx) for c in range(3)]
+        idx = [self.i0[c] + k[c, 0] * u[0] + k[c, 1] * u[1] + k[c, 2] * u[2] for c in range(3)]
+        warped, *g_idx, inside = trilinear(self.mov_arr, *idx)
+        w = self.weight * inside
+        if self.moving_weight is not None:
+            w *= trilinear(self.moving_weight, *idx)[0] > 0.5
+        del idx
+        n = max(float(w.sum()), 1.0)
+        diff = (warped - self.f_sub) * w
+        value = float(np.dot(diff.ravel(), diff.ravel())) / n
+        if self.norm is None:
+            self.norm = value if value > 0 else 1.0
+        n *= self.norm
+        grad = np.empty(self.shape, np.float64)
+        first = self.support is None
+        hessian = np.zeros(self.shape[1:], np.float64) if first else None
+        for c in range(3):
+            dwdu = k[0, c] * g_idx[0] + k[1, c] * g_idx[1] + k[2, c] * g_idx[2]
+            grad[c] = tensor_adjoint((2.0 / n) * diff * dwdu, bz, by, bx)
+            if first:  # Gauss-Newton curvature per control point, at the stage's start
+                hessian += tensor_adjoint((2.0 / n) * w * dwdu * dwdu, bz * bz, by * by, bx * bx)
+        if first:
+            self.support = _support_weights(hessian, self.grid.spacing, FACE_STIFFNESS)
+        return value, grad
+
+    def _landmark_term(self, x: np.ndarray, grad: np.ndarray) -> float:
+        """Mean squared landmark distance times the penalty; adds its gradient to ``grad``."""
+        (lbx, lby, lbz), fixed_mapped, target = self.landmarks
+        xs = x.reshape(self.shape)
+        u_l = np.stack([np.einsum("nk,nj,ni,kji->n", lbz, lby, lbx, xs[c]) for c in range(3)], 1)
+        resid = fixed_mapped + u_l @ self.a_mat.T - target
+        nl = len(resid)
+        gl = (2.0 * self.landmark_penalty / nl) * resid @ self.a_mat  # d/du per landmark (n, 3)
+        for c in range(3):
+            grad[c] += np.einsum("n,nk,nj,ni->kji", gl[:, c], lbz, lby, lbx)
+        return self.landmark_penalty * float(np.sum(resid**2)) / nl
 
 
 def refit(transform: sitk.BSplineTransform, grid: ControlGrid, axes_mm=None) -> np.ndarray:
