@@ -354,33 +354,9 @@ def write_hsi(
             frame = _as_frame(frame, cube, stem, path)
             members.append((stem, frame, header_for(frame, refs.get(stem.split("/")[-1]), interleave, byte_order)))
     if labels is not None:
-        if labels.classification is not None:
-            classes = np.asarray(labels.classification)
-            _check_plane(classes, cube, "classification", path)
-            dtype = np.uint8 if classes.max(initial=0) < 256 else np.uint16
-            fields_ = classification_fields(labels.class_names, labels.class_colors or None)
-            members.append(
-                (
-                    CLASSIFICATION,
-                    classes.astype(dtype)[:, :, None],
-                    header_for(classes.astype(dtype)[:, :, None], fields_),
-                )
-            )
-        for name, mask in labels.masks.items():
-            _check_plane(np.asarray(mask), cube, f"mask {name!r}", path)
-            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "mask"
-            while any(stem == f"{MASKS}{safe}" for stem, _, _ in members):  # names that clean up alike
-                safe += "_"
-            plane = np.asarray(mask, dtype=np.uint8)[:, :, None]
-            members.append((f"{MASKS}{safe}", plane, header_for(plane, {"class": name})))
+        members += _label_members(labels, cube, path)
     rgb = rgb_composite(cube, header) if thumbnail else None
-    if thumbnail:
-        members.append(("preview", rgb, header_for(rgb, {"wavelength": _rgb_wavelengths(header)}, interleave="bip")))
-    for lod in previews:
-        binned = bin_cube(cube, 2**lod)
-        if binned.shape[0] and binned.shape[1]:
-            keep = {k: header[k] for k in ("wavelength", "wavelength units", "fwhm", "band names") if k in header}
-            members.append((f"preview_{lod}", binned, header_for(binned, keep, interleave)))
+    members += _preview_members(cube, header, interleave, previews, rgb)
     total = cube.nbytes + sum(m[1].nbytes for m in members)
     done = 0
     large = cube.nbytes >= LARGE
@@ -415,6 +391,38 @@ def write_hsi(
                 zf.writestr(_zinfo(f"Metadata/{safe_member_name(name, path)}"), data)
     progress(1.0, "container written")
     return header
+
+
+def _label_members(labels: Labels, cube: np.ndarray, path: Path) -> list[tuple[str, np.ndarray, EnviHeader]]:
+    """The classification plane and one plane per mask, as ``(stem, array, header)`` members."""
+    members = []
+    if labels.classification is not None:
+        classes = np.asarray(labels.classification)
+        _check_plane(classes, cube, "classification", path)
+        plane = classes.astype(np.uint8 if classes.max(initial=0) < 256 else np.uint16)[:, :, None]
+        fields_ = classification_fields(labels.class_names, labels.class_colors or None)
+        members.append((CLASSIFICATION, plane, header_for(plane, fields_)))
+    for name, mask in labels.masks.items():
+        _check_plane(np.asarray(mask), cube, f"mask {name!r}", path)
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "mask"
+        while any(stem == f"{MASKS}{safe}" for stem, _, _ in members):  # names that clean up alike
+            safe += "_"
+        plane = np.asarray(mask, dtype=np.uint8)[:, :, None]
+        members.append((f"{MASKS}{safe}", plane, header_for(plane, {"class": name})))
+    return members
+
+
+def _preview_members(cube, header, interleave, previews, rgb) -> list[tuple[str, np.ndarray, EnviHeader]]:
+    """The RGB ``preview`` (when ``rgb`` is given) and the binned ``preview_<lod>`` levels."""
+    members = []
+    if rgb is not None:
+        members.append(("preview", rgb, header_for(rgb, {"wavelength": _rgb_wavelengths(header)}, interleave="bip")))
+    for lod in previews:
+        binned = bin_cube(cube, 2**lod)
+        if binned.shape[0] and binned.shape[1]:
+            keep = {k: header[k] for k in ("wavelength", "wavelength units", "fwhm", "band names") if k in header}
+            members.append((f"preview_{lod}", binned, header_for(binned, keep, interleave)))
+    return members
 
 
 def rgb_composite(cube: np.ndarray, header: EnviHeader | None = None, bands: list[int] | None = None) -> np.ndarray:

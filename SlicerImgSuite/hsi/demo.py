@@ -70,13 +70,8 @@ def synthetic_scan(lines: int = 120, samples: int = 160, bands: int = 96, seed: 
 
 
 def run(ctx) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .calibrate import calibrate
-    from .container import open_hsi, rgb_composite, write_hsi
+    from .container import open_hsi, write_hsi
     from .labels import Box, Labels
     from .load import load_hyperspectral
     from .mrml_io import load_into_scene, spectrum_plot
@@ -126,38 +121,7 @@ def run(ctx) -> None:
     shown = load_hyperspectral(path, calibrate=True, apply_procedures=True)
 
     progress(0.7, "hsi: figures and scene")
-    raw_rgb = rgb_composite(scan.raw, calibrated.header)
-    cal_rgb = rgb_composite(shown.cube, shown.header)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    axes[0].imshow(raw_rgb)
-    axes[0].set_title("raw counts (RGB 640/550/460 nm)")
-    axes[0].add_patch(plt.Rectangle((box.left - 0.5, box.top - 0.5), box.width, box.height, fill=False, ec="y"))
-    axes[1].imshow(cal_rgb)
-    axes[1].set_title("reflectance, after crop + rotate:clockwise")
-    lut = np.array(scan.class_colors, np.uint8)
-    axes[2].imshow(lut[shown.labels.classification])
-    axes[2].set_title("classification (follows the read procedures)")
-    for a in axes:
-        a.axis("off")
-    fig.tight_layout()
-    rgb_png = ctx.report.figure_path(JOB, "rgb.png")
-    fig.savefig(rgb_png, dpi=90)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for value, name in enumerate(scan.class_names[1:], 1):
-        mask = scan.classes == value
-        color = np.array(scan.class_colors[value]) / 255
-        ax.plot(scan.wavelengths, scan.spectra[name], color=color, lw=2, alpha=0.5, label=f"{name} truth")
-        ax.plot(scan.wavelengths, calibrated.cube[mask].mean(axis=0), "--", color=color, lw=1, label=f"{name} measured")
-    ax.set_xlabel("wavelength (nm)")
-    ax.set_ylabel("reflectance")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    spectra_png = ctx.report.figure_path(JOB, "spectra.png")
-    fig.savefig(spectra_png, dpi=90)
-    plt.close(fig)
-
+    rgb_png, spectra_png = _figures(ctx, scan, calibrated, shown, box)
     nodes = load_into_scene(ctx.scene, path, name="HSI scan", calibrate=True, apply_procedures=False)
     center = (scan.raw.shape[1] * 0.6 * 0.2, scan.raw.shape[0] * 0.45 * 0.2, 0.0)
     spectrum_plot(ctx.scene, nodes["volume"], (-center[0], -center[1], 0.0), "HSI lesion spectrum")
@@ -190,3 +154,47 @@ def run(ctx) -> None:
         ),
     )
     progress(1.0, "hsi: done")
+
+
+def _figures(ctx, scan, calibrated, shown, box):
+    """The RGB/classification panel and the spectra plot; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .container import rgb_composite
+
+    raw_rgb = rgb_composite(scan.raw, calibrated.header)
+    cal_rgb = rgb_composite(shown.cube, shown.header)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    axes[0].imshow(raw_rgb)
+    axes[0].set_title("raw counts (RGB 640/550/460 nm)")
+    axes[0].add_patch(plt.Rectangle((box.left - 0.5, box.top - 0.5), box.width, box.height, fill=False, ec="y"))
+    axes[1].imshow(cal_rgb)
+    axes[1].set_title("reflectance, after crop + rotate:clockwise")
+    lut = np.array(scan.class_colors, np.uint8)
+    axes[2].imshow(lut[shown.labels.classification])
+    axes[2].set_title("classification (follows the read procedures)")
+    for a in axes:
+        a.axis("off")
+    fig.tight_layout()
+    rgb_png = ctx.report.figure_path(JOB, "rgb.png")
+    fig.savefig(rgb_png, dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for value, name in enumerate(scan.class_names[1:], 1):
+        mask = scan.classes == value
+        color = np.array(scan.class_colors[value]) / 255
+        ax.plot(scan.wavelengths, scan.spectra[name], color=color, lw=2, alpha=0.5, label=f"{name} truth")
+        ax.plot(scan.wavelengths, calibrated.cube[mask].mean(axis=0), "--", color=color, lw=1, label=f"{name} measured")
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_ylabel("reflectance")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    spectra_png = ctx.report.figure_path(JOB, "spectra.png")
+    fig.savefig(spectra_png, dpi=90)
+    plt.close(fig)
+
+    return rgb_png, spectra_png
