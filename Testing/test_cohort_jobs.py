@@ -114,31 +114,29 @@ def test_a_case_whose_worker_dies_is_an_error_row(phantom, tmp_path):
     import threading
     import time
 
-    import dask
-
     from SlicerImgSuite.cohort.cluster import cohort_client
     from SlicerImgSuite.cohort.runner import run_cohort
 
     paths = {"rtstruct": str(phantom.rtstruct), "dose": str(phantom.rtdose), "ct": str(phantom.ct_dir)}
     cases = [{"case": name} | paths for name in ("A", "B", "C", "D")]
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        with cohort_client(workers=1, memory_limit="2GiB") as client:
-            result, killed = {}, []
-            thread = threading.Thread(target=lambda: result.update(run_cohort("dvh", cases, tmp_path, client=client)))
-            thread.start()
-            deadline = time.monotonic() + 200
-            while len(killed) < 2 and time.monotonic() < deadline and thread.is_alive():
-                running = {k for ks in client.processing().values() for k in ks}
-                if any(str(k).startswith("dvh-1-") for k in running):  # case B is on the worker: kill it
-                    try:
-                        (pid,) = client.run(os.getpid, nanny=False).values()
-                    except Exception:
-                        continue  # the worker is restarting
-                    if pid not in killed:
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
-                time.sleep(0.01)
-            thread.join(300)
+    # cohort_client lets a case's worker die twice (tried once more), not Dask's default four times
+    with cohort_client(workers=1, memory_limit="2GiB") as client:
+        result, killed = {}, []
+        thread = threading.Thread(target=lambda: result.update(run_cohort("dvh", cases, tmp_path, client=client)))
+        thread.start()
+        deadline = time.monotonic() + 200
+        while len(killed) < 2 and time.monotonic() < deadline and thread.is_alive():
+            running = {k for ks in client.processing().values() for k in ks}
+            if any(str(k).startswith("dvh-1-") for k in running):  # case B is on the worker: kill it
+                try:
+                    (pid,) = client.run(os.getpid, nanny=False).values()
+                except Exception:
+                    continue  # the worker is restarting
+                if pid not in killed:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.01)
+        thread.join(300)
     assert len(killed) == 2 and not thread.is_alive()
     assert (result["done"], result["failed"]) == (3, 1), read_table(tmp_path / "errors.parquet")
     (error,) = read_table(tmp_path / "errors.parquet")
@@ -159,7 +157,12 @@ def test_compare_structures_cases_equal_the_command(phantom, tmp_path):
     slice_z = [ct.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(ct.GetSize()[2])]
     perturbed = tmp_path / "RS_test.dcm"
     write_rtstruct(perturbed, phantom.ct_dir, perturbed_rois(read_rtstruct(phantom.rtstruct), slice_z), label="TEST")
-    same = {"case": "same", "reference": str(phantom.rtstruct), "test": str(phantom.rtstruct), "ct": str(phantom.ct_dir)}
+    same = {
+        "case": "same",
+        "reference": str(phantom.rtstruct),
+        "test": str(phantom.rtstruct),
+        "ct": str(phantom.ct_dir),
+    }
     moved = dict(same, case="moved", test=str(perturbed))
     rows = {}
     for case in (same, moved):
@@ -175,3 +178,29 @@ def test_compare_structures_cases_equal_the_command(phantom, tmp_path):
     for row in (r for r in rows["moved"] if r["matched"]):
         for key in ("dice", "hd95", "msd", "surface_dice", "centroid_shift_mm"):
             assert row[key] == pytest.approx(expected[row["reference"]][key], nan_ok=True), (row["reference"], key)
+
+
+def test_a_case_over_the_worker_memory_limit_is_an_error_row(tmp_path):
+    """A real over-memory case, no simulated kill: a 144-megapixel well (a 0.2 MB zlib TIFF) on a worker limited
+    to 700 MiB. Dask's nanny ends the worker each time it runs it (tried twice); the other well's rows are kept."""
+    import tifffile
+
+    from SlicerImgSuite.cohort.cases import cases_from_plate
+    from SlicerImgSuite.cohort.cluster import cohort_client
+    from SlicerImgSuite.cohort.runner import run_cohort
+    from SlicerImgSuite.segmentation.demo import make_nuclei_image
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    tifffile.imwrite(plate / "A01.tif", make_nuclei_image((128, 128), count=12, seed=1)[0])
+    huge = np.zeros((12000, 12000), np.uint8)
+    huge[::40, ::40] = 200
+    tifffile.imwrite(plate / "A02.tif", huge, compression="zlib")
+    del huge
+    assert (plate / "A02.tif").stat().st_size < 2**20  # small on disk, 137 MiB as pixels, several GiB to segment
+    with cohort_client(workers=1, memory_limit="700MiB") as client:
+        result = run_cohort("nuclei", cases_from_plate(plate), tmp_path / "out", client=client)
+    assert (result["done"], result["failed"]) == (1, 1), read_table(tmp_path / "out" / "errors.parquet")
+    (error,) = read_table(tmp_path / "out" / "errors.parquet")
+    assert error["case"] == "A02" and error["stage"] == "worker" and "memory limit" in error["message"]
+    assert {r["case"] for r in read_table(tmp_path / "out" / "results.parquet")} == {"A01"}

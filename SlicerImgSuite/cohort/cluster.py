@@ -89,10 +89,16 @@ def cohort_client(
         # Dask's nanny puts pre-spawn-environ into the environment before it starts (and restarts) a
         # worker, so OpenMP/BLAS read one thread when they load; a worker that set them itself would
         # be too late. One case per worker thread at a time (worker-saturation 1.0): a worker that
-        # dies (memory limit) takes only its own case with it, not a case queued behind it.
+        # dies (memory limit) takes only its own case with it, not a case queued behind it. A case
+        # whose worker dies is tried once more (a crash of another cause), not Dask's three more times:
+        # a case over the memory limit would cost a worker restart each time.
         saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
         environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}) | SINGLE_THREAD_ENV
-        settings = {"distributed.scheduler.worker-saturation": 1.0, "distributed.nanny.pre-spawn-environ": environ}
+        settings = {
+            "distributed.scheduler.worker-saturation": 1.0,
+            "distributed.nanny.pre-spawn-environ": environ,
+            "distributed.scheduler.allowed-failures": _allowed_failures(),
+        }
         with dask.config.set(settings):
             cluster = LocalCluster(
                 n_workers=n,
@@ -110,6 +116,14 @@ def cohort_client(
         if cluster is not None:
             cluster.close()
             _restore(saved)  # the nanny wrote the single-thread settings into this process's environment
+
+
+def _allowed_failures() -> int:
+    """1, unless the user's Dask configuration (a file, ``dask.config.set``) chose other than Dask's default 3."""
+    import dask
+
+    configured = dask.config.get("distributed.scheduler.allowed-failures", 3)
+    return 1 if configured == 3 else int(configured)
 
 
 def _restore(saved: dict) -> None:
