@@ -38,7 +38,7 @@ def tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    with cohort_client(workers=2, memory_limit="1GiB") as c:
+    with cohort_client(workers=2, memory_limit="1GiB", job="dvh") as c:
         yield c
 
 
@@ -181,3 +181,19 @@ def test_workers_run_one_thread_each(client):
     for sitk_threads, omp, blas in client.run(threads).values():
         assert sitk_threads == 1 and omp == "1" and {n for *_, n in blas} <= {1}, blas
     assert len(client.nthreads()) == 2 and set(client.nthreads().values()) == {1}
+
+
+def test_workers_load_the_job_when_they_join(client):
+    """The job's libraries are imported by the worker plugin, before any case runs (a worker that joins later
+    gets them too), so no worker's first case pays for them."""
+    import sys
+
+    from SlicerImgSuite.cohort.jobs import JOB_MODULES, JOBS
+
+    assert set(JOB_MODULES) == set(JOBS)
+    wanted = JOB_MODULES["dvh"]
+    for loaded in client.run(lambda: [m for m in wanted if m in sys.modules]).values():
+        assert loaded == list(wanted)
+    client.restart()  # new worker processes: the plugin runs again
+    for loaded in client.run(lambda: [m for m in wanted if m in sys.modules]).values():
+        assert loaded == list(wanted)

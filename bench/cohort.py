@@ -7,6 +7,8 @@ grid; see ``SlicerImgSuite/cohort/phantoms.py``) in a nested tree. Reports:
 - Dask's per-task overhead: (1-worker wall - summed task time) / cases, as % of the mean task time;
 - the ratio of the shell loop to `cohort dvh` (including the cluster's start-up, as a user pays it);
 - the per-case time and the index's files per second, for the sizing model in docs/cohorts.md;
+- the machine's own ceiling without Dask: the same task function over the cases in 1 vs 2 plain
+  ``multiprocessing`` processes (imports paid before the clock), so Dask's share of a shortfall shows;
 - the 1-minute load average before each timed part (the machine is shared: expect noise).
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/cohort.py [--patients 40] [--data DIR]``
@@ -23,10 +25,10 @@ import time
 from pathlib import Path
 
 from SlicerImgSuite.cohort.cases import cases_from_index
-from SlicerImgSuite.cohort.cluster import cohort_client
+from SlicerImgSuite.cohort.cluster import SINGLE_THREAD_ENV, cohort_client, pin_threads
 from SlicerImgSuite.cohort.index import build_index
 from SlicerImgSuite.cohort.phantoms import make_cohort
-from SlicerImgSuite.cohort.runner import run_cohort
+from SlicerImgSuite.cohort.runner import run_case, run_cohort
 
 
 def load() -> str:
@@ -35,13 +37,44 @@ def load() -> str:
 
 def cohort_run(cases, out: Path, workers: int) -> dict:
     t0 = time.perf_counter()
-    with cohort_client(workers=workers) as client:
+    with cohort_client(workers=workers, job="dvh") as client:
         started = time.perf_counter()
         counts = run_cohort("dvh", cases, out, client=client)
         done = time.perf_counter()
     counts["run_s"] = done - started
     counts["with_start_s"] = done - t0
     return counts
+
+
+def _plain_worker(args) -> float:
+    """Run cases one after another in this process (imports already paid); returns the wall seconds."""
+    cases, out = args
+    t0 = time.perf_counter()
+    for c in cases:
+        r = run_case("dvh", c, out, {}, False)
+        assert r["status"] == "done", r["error"]
+    return time.perf_counter() - t0
+
+
+def _warm(_) -> None:
+    pin_threads()
+    run_case("dvh", _WARM_CASE[0], _WARM_CASE[1], {}, False)
+
+
+_WARM_CASE: list = []
+
+
+def plain_processes(cases, out: Path, n: int) -> float:
+    """The cases split over ``n`` plain processes (started and warmed before the clock): the ceiling."""
+    import multiprocessing as mp
+
+    os.environ.update(SINGLE_THREAD_ENV)
+    _WARM_CASE[:] = [cases[0], str(out / "warm")]
+    with mp.get_context("fork").Pool(n) as pool:
+        pool.map(_warm, range(n), chunksize=1)
+        t0 = time.perf_counter()
+        pool.map(_plain_worker, [(cases[i::n], str(out / f"p{i}")) for i in range(n)], chunksize=1)
+        return time.perf_counter() - t0
 
 
 def shell_loop(cases, out: Path) -> float:
@@ -83,6 +116,9 @@ def main() -> None:
     two = cohort_run(cases, root / "out2", 2)
     print(f"[{load()}] cohort dvh, 1 worker ...", flush=True)
     one = cohort_run(cases, root / "out1", 1)
+    print(f"[{load()}] plain processes (no Dask), 2 then 1 ...", flush=True)
+    plain2 = plain_processes(cases, root / "plain2", 2)
+    plain1 = plain_processes(cases, root / "plain1", 1)
     print(f"[{load()}] shell loop of imgsuite dvh ...", flush=True)
     shell = shell_loop(cases, root / "shell")
     print(f"[{load()}] done", flush=True)
@@ -99,6 +135,7 @@ def main() -> None:
     print(f"shell loop: {shell:6.1f} s ({shell / n:.2f} s per case)")
     print(f"per-case task time (1 worker): {per_case:.3f} s")
     print(f"speed-up 1 -> 2 workers (run): {one['run_s'] / two['run_s']:.2f}x")
+    print(f"no Dask, plain processes: 1 {plain1:.1f} s, 2 {plain2:.1f} s, machine ceiling {plain1 / plain2:.2f}x")
     print(f"Dask overhead per task (1 worker): {1000 * overhead:.1f} ms = {100 * overhead / per_case:.1f} % of a task")
     print(f"shell loop / cohort 2 workers (with start-up): {shell / two['with_start_s']:.2f}x")
     print(f"shell loop / cohort 1 worker (with start-up): {shell / one['with_start_s']:.2f}x")

@@ -37,18 +37,23 @@ def pin_threads() -> None:
         numba.set_num_threads(1)
 
 
-def _pin_threads_plugin():
-    """A worker plugin running :func:`pin_threads` on every worker, also on workers that join later."""
+def _worker_plugin(modules: tuple[str, ...] = ()):
+    """A worker plugin: :func:`pin_threads`, then import ``modules`` (the job's libraries), on every
+    worker, also on workers that join later, so the first case of each worker does not pay them."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
-    class PinThreads(WorkerPlugin):
-        name = "imgsuite-pin-threads"
+    class PrepareWorker(WorkerPlugin):
+        name = "imgsuite-prepare-worker"
         idempotent = True
 
         def setup(self, worker):
-            pin_threads()
+            import importlib
 
-    return PinThreads()
+            pin_threads()
+            for module in modules:
+                importlib.import_module(module)
+
+    return PrepareWorker()
 
 
 @contextlib.contextmanager
@@ -57,6 +62,7 @@ def cohort_client(
     *,
     workers: int | None = None,
     memory_limit: str | None = "auto",
+    job: str | None = None,
 ):
     """Yield a ``distributed.Client``: connected to ``scheduler``, or to a new ``LocalCluster``.
 
@@ -109,7 +115,9 @@ def cohort_client(
             )
         client = Client(cluster)
     try:
-        client.register_plugin(_pin_threads_plugin())
+        from .jobs import JOB_MODULES
+
+        client.register_plugin(_worker_plugin(JOB_MODULES.get(job, ())))
         yield client
     finally:
         client.close()

@@ -83,7 +83,7 @@ def run_cohort_command(args: argparse.Namespace) -> int:
 
     cases = _cases(args)
     options = _options(args)
-    with cohort_client(args.scheduler, workers=args.workers, memory_limit=args.memory_limit) as client:
+    with cohort_client(args.scheduler, workers=args.workers, memory_limit=args.memory_limit, job=args.job) as client:
         _say(args, dashboard_text(client))
         counts = run_cohort(
             args.job,

@@ -177,6 +177,15 @@ JOBS = {
     "nuclei": nuclei_job,
     "compare-structures": compare_structures_job,
 }
+# what each job imports: a worker loads it once when it joins (cohort_client's plugin), not in its first case
+JOB_MODULES = {
+    "dvh": ("pydicom", "SimpleITK", "SlicerImgSuite.io", "SlicerImgSuite.rtstruct.dose",
+            "SlicerImgSuite.rtstruct.dvh", "SlicerImgSuite.rtstruct.rasterize", "SlicerImgSuite.rtstruct.structure_set"),
+    "convert": ("SimpleITK", "SlicerImgSuite.rtstruct.commands", "SlicerImgSuite.rtstruct.outputs"),
+    "register": ("SlicerImgSuite.registration.cmdfile", "SlicerImgSuite.registration.job"),
+    "nuclei": ("SlicerImgSuite.segmentation.nuclei_job",),
+    "compare-structures": ("SlicerImgSuite.review.compare",),
+}  # fmt: skip
 # the paths of a case that the job reads: its content hash decides what --resume skips
 INPUT_KEYS = {
     "dvh": ("rtstruct", "dose", "ct"),
