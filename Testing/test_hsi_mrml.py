@@ -31,7 +31,7 @@ def make_container(path):
 
 
 def test_hsi_loads_as_vector_volume_segmentation_and_rois(tmp_path, mrml):
-    from SlicerImgSuite.hsi.mrml_io import (
+    from SlicerImgSuite.hsi.nodes import (
         box_from_roi_node,
         load_into_scene,
         spectrum_at,
@@ -79,7 +79,7 @@ def test_hsi_loads_as_vector_volume_segmentation_and_rois(tmp_path, mrml):
 
 
 def test_band_and_rgb_views(tmp_path, mrml):
-    from SlicerImgSuite.hsi.mrml_io import band_volume, load_into_scene, rgb_volume
+    from SlicerImgSuite.hsi.nodes import band_volume, load_into_scene, rgb_volume
 
     cube, _ = make_container(tmp_path / "leaf.hsi")
     volume = load_into_scene(mrml, tmp_path / "leaf.hsi")["volume"]
@@ -96,7 +96,7 @@ def test_band_and_rgb_views(tmp_path, mrml):
 
 
 def test_cube_survives_a_scene_bundle(tmp_path, mrml):
-    from SlicerImgSuite.hsi.mrml_io import load_into_scene, wavelengths_of
+    from SlicerImgSuite.hsi.nodes import load_into_scene, wavelengths_of
     from SlicerImgSuite.mrml.mrb import load_mrb, save_mrb
 
     cube, _ = make_container(tmp_path / "leaf.hsi")

@@ -39,7 +39,7 @@ def cli(*args):
 
 @pytest.mark.parametrize(
     "module",
-    ["arithmetic", "distance", "filters", "grid", "masks", "measure", "synthetic", "slices", "operations", "reports", "job", ""],
+    ["arithmetic", "distance", "filters", "grid", "masks", "measure", "synthetic", "slices", "nodes", "reports", "job", ""],
 )
 def test_docstring_examples(module):
     import importlib
@@ -217,7 +217,7 @@ def test_bad_input_names_the_file_and_writes_nothing(files, args, names, words):
 
 
 def test_operations_on_mrml_nodes(mrml):
-    from SlicerImgSuite.imageops.operations import OPERATIONS, run_on_nodes
+    from SlicerImgSuite.imageops.nodes import OPERATIONS, run_on_nodes
     from SlicerImgSuite.mrml.volumes import image_from_volume_node, volume_node_from_image
 
     ct = image((np.indices((8, 10, 12)).sum(axis=0) * 10 - 100).astype(np.int16), spacing=(0.8, 1.2, 2.5))
@@ -404,7 +404,7 @@ def test_dice_names_structures_inside_rtstructs(phantom, tmp_path):
 def test_operation_parameters_are_typed():
     import inspect
 
-    from SlicerImgSuite.imageops.operations import OPERATIONS, parse_params, run_operation
+    from SlicerImgSuite.imageops.nodes import OPERATIONS, parse_params, run_operation
 
     for name, op in OPERATIONS.items():
         taken = list(inspect.signature(op.run).parameters)[2:]

@@ -7,7 +7,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from SlicerImgSuite.mrml.volumes import image_from_volume_node, volume_node_from_image
-from SlicerImgSuite.tomo.scene import projection_sequence_node, reconstruct_node, simulate_sweep, sweep_geometry
+from SlicerImgSuite.tomo.nodes import projection_sequence_node, reconstruct_node, simulate_sweep, sweep_geometry
 
 
 def _ct_with_bead():

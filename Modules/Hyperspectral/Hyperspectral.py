@@ -185,7 +185,7 @@ class HyperspectralLogic(ScriptedLoadableModuleLogic):
 
     def loadFile(self, path, calibrate=False, applyProcedures=True):
         """Load a .hsi/.hdr; returns [vector volume, segmentation?, ROIs...] and shows an RGB composite."""
-        from SlicerImgSuite.hsi.mrml_io import load_into_scene
+        from SlicerImgSuite.hsi.nodes import load_into_scene
         from SlicerImgSuite.slicer_gui import progress_dialog
 
         with progress_dialog(f"Loading {os.path.basename(path)}") as progress:
@@ -197,7 +197,7 @@ class HyperspectralLogic(ScriptedLoadableModuleLogic):
         return nodes
 
     def describe(self, volumeNode):
-        from SlicerImgSuite.hsi.mrml_io import wavelengths_of
+        from SlicerImgSuite.hsi.nodes import wavelengths_of
 
         data = volumeNode.GetImageData()
         wavelengths = wavelengths_of(volumeNode)
@@ -210,7 +210,7 @@ class HyperspectralLogic(ScriptedLoadableModuleLogic):
         return f"{dims[1]} lines x {dims[0]} samples x {data.GetNumberOfScalarComponents()} bands, {span}"
 
     def bandLabel(self, volumeNode, band):
-        from SlicerImgSuite.hsi.mrml_io import wavelengths_of
+        from SlicerImgSuite.hsi.nodes import wavelengths_of
 
         wavelengths = wavelengths_of(volumeNode)
         if wavelengths is None or not 0 <= band < len(wavelengths):
@@ -222,7 +222,7 @@ class HyperspectralLogic(ScriptedLoadableModuleLogic):
         return node if node is not None and node.GetScene() is not None else None
 
     def showBand(self, volumeNode, band):
-        from SlicerImgSuite.hsi.mrml_io import band_volume
+        from SlicerImgSuite.hsi.nodes import band_volume
 
         node = band_volume(slicer.mrmlScene, volumeNode, band, output=self._output(volumeNode, self.BAND_ROLE))
         volumeNode.SetNodeReferenceID(self.BAND_ROLE, node.GetID())
@@ -230,7 +230,7 @@ class HyperspectralLogic(ScriptedLoadableModuleLogic):
         return node
 
     def showRGB(self, volumeNode, bands):
-        from SlicerImgSuite.hsi.mrml_io import rgb_volume
+        from SlicerImgSuite.hsi.nodes import rgb_volume
 
         node = rgb_volume(slicer.mrmlScene, volumeNode, bands, output=self._output(volumeNode, self.RGB_ROLE))
         volumeNode.SetNodeReferenceID(self.RGB_ROLE, node.GetID())
@@ -238,7 +238,7 @@ class HyperspectralLogic(ScriptedLoadableModuleLogic):
         return node
 
     def plotSpectrum(self, volumeNode, pointNode):
-        from SlicerImgSuite.hsi.mrml_io import spectrum_plot
+        from SlicerImgSuite.hsi.nodes import spectrum_plot
 
         if pointNode is None or pointNode.GetNumberOfControlPoints() == 0:
             raise ValueError("Place a markups point on the cube first.")

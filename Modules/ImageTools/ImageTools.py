@@ -51,7 +51,7 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        from SlicerImgSuite.imageops.operations import OPERATIONS
+        from SlicerImgSuite.imageops.nodes import OPERATIONS
 
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/ImageTools.ui"))
         self.layout.addWidget(uiWidget)
@@ -93,7 +93,7 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onOperationChanged(self, name):
-        from SlicerImgSuite.imageops.operations import OPERATIONS
+        from SlicerImgSuite.imageops.nodes import OPERATIONS
 
         op = OPERATIONS.get(name)
         if op is None:
@@ -162,7 +162,7 @@ class ImageToolsLogic(ScriptedLoadableModuleLogic):
     def process(self, operation, inputVolume, secondVolume=None, parameters=None, progress=None):
         """Run one operation with its parameters (typed values, or the text of the fields); return (new volume node
         or None, report)."""
-        from SlicerImgSuite.imageops.operations import parse_params, run_on_nodes
+        from SlicerImgSuite.imageops.nodes import parse_params, run_on_nodes
 
         texts = {k: v for k, v in (parameters or {}).items() if isinstance(v, str)}
         values = parse_params(operation, texts) | {k: v for k, v in (parameters or {}).items() if k not in texts}

@@ -125,7 +125,7 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
         from SlicerImgSuite.errors import ImgSuiteError
         from SlicerImgSuite.mrml.volumes import image_from_volume_node
         from SlicerImgSuite.progress import sub_progress
-        from SlicerImgSuite.tomo import scene as tomo_scene
+        from SlicerImgSuite.tomo import nodes as tomo_nodes
         from SlicerImgSuite.tomo.projset import read_projections
         from SlicerImgSuite.tomo.recon import algorithm_options
 
@@ -137,12 +137,12 @@ class TomosynthesisLogic(ScriptedLoadableModuleLogic):
         else:
             if ct is None:
                 raise ImgSuiteError("choose a CT volume to simulate the sweep from")
-            geometry = tomo_scene.sweep_geometry(ct, p.sweep, p.views, p.sweepAngle, p.sid, p.pixelSize)
-            projections = tomo_scene.simulate_sweep(ct, geometry, sub_progress(progress, 0.0, 0.3))
+            geometry = tomo_nodes.sweep_geometry(ct, p.sweep, p.views, p.sweepAngle, p.sid, p.pixelSize)
+            projections = tomo_nodes.simulate_sweep(ct, geometry, sub_progress(progress, 0.0, 0.3))
         if p.showProjections:
-            tomo_scene.projection_sequence_node(slicer.mrmlScene, projections, "Projections")
+            tomo_nodes.projection_sequence_node(slicer.mrmlScene, projections, "Projections")
         options = algorithm_options(p.algorithm, iterations=p.iterations, filter=p.filterKind)
-        node = tomo_scene.reconstruct_node(
+        node = tomo_nodes.reconstruct_node(
             slicer.mrmlScene,
             projections,
             p.algorithm,

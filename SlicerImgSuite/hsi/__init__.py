@@ -9,7 +9,7 @@
 - :mod:`.load` -- ``load_hyperspectral``: one entry point for the CLI and Slicer
 - :mod:`.pack` -- build a ``.hsi`` from a plain ENVI cube or a folder
 - :mod:`.images` -- cubes as SimpleITK vector images (NRRD, NIfTI)
-- :mod:`.mrml_io` -- cubes, labels and boxes in an MRML scene
+- :mod:`.nodes` -- cubes, labels and boxes in an MRML scene
 
 Nothing is imported here, so reading a cube does not pull in SimpleITK or Slicer.
 """

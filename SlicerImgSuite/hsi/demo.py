@@ -74,7 +74,7 @@ def run(ctx) -> None:
     from .container import open_hsi, write_hsi
     from .labels import Box, Labels
     from .load import load_hyperspectral
-    from .mrml_io import load_into_scene, spectrum_plot
+    from .nodes import load_into_scene, spectrum_plot
 
     progress = ctx.progress or (lambda f, m="": None)
     folder = ctx.outdir / JOB

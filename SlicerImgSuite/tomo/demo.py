@@ -18,9 +18,9 @@ def run(ctx) -> None:
 
     from ..mrml.volumes import volume_node_from_image
     from ..progress import sub_progress
+    from .nodes import projection_sequence_node, simulate_sweep, sweep_geometry
     from .projset import write_projections
     from .recon import reconstruct, tomo_grid
-    from .scene import projection_sequence_node, simulate_sweep, sweep_geometry
 
     progress = ctx.progress or (lambda f, m="": None)
     folder = ctx.outdir / JOB
