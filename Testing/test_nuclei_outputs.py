@@ -232,12 +232,12 @@ def test_every_image_and_frame_in_mrml(mrml, run):
 
     _, out, results = run
     added = run_to_scene(mrml, results)
-    volume, labelmap = added["img2d"]
+    labelmap = added["img2d"].labels
     assert labelmap.IsA("vtkMRMLLabelMapVolumeNode")
     np.testing.assert_array_equal(
         SimpleITK.GetArrayFromImage(image_from_volume_node(labelmap))[0], tifffile.imread(out / "img2d_labels.tif")
     )
-    volumes, labelmaps, browser = added[CZI]
+    volumes, labelmaps, browser = added[CZI].volume, added[CZI].labels, added[CZI].browser
     labels = tifffile.imread(out / f"{CZI}_labels.tif")
     assert volumes.GetNumberOfDataNodes() == labelmaps.GetNumberOfDataNodes() == labels.shape[0] == 3
     assert browser.GetMasterSequenceNode() is volumes and browser.IsSynchronizedSequenceNode(labelmaps)
