@@ -17,10 +17,8 @@ CZI = "CD_s_1_t_3_c_2_z_5"  # 3 frames, 2 channels, 5 planes
 
 
 @pytest.fixture(scope="module")
-def run(shared_data, tmp_path_factory):
-    src = tmp_path_factory.mktemp("in")
-    (src / f"{CZI}.czi").symlink_to(shared_data / "czi" / f"{CZI}.czi")
-    (src / "img2d.tif").symlink_to(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+def run(nuclei_inputs, tmp_path_factory):
+    src = nuclei_inputs
     out = tmp_path_factory.mktemp("out")
     results, _ = analyze_nuclei(src, out, NucleiOptions(perinuclear_width=2, excel=True))
     return src, out, results

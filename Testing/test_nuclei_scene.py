@@ -15,12 +15,9 @@ CZI = "CD_s_1_t_3_c_2_z_5"  # 3 frames, 2 channels, 5 planes
 
 
 @pytest.fixture(scope="module")
-def run(shared_data, tmp_path_factory):
-    src = tmp_path_factory.mktemp("in")
-    (src / f"{CZI}.czi").symlink_to(shared_data / "czi" / f"{CZI}.czi")
-    (src / "img2d.tif").symlink_to(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+def run(nuclei_inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    results, warnings = analyze_nuclei(src, out, NucleiOptions(track=True))
+    results, warnings = analyze_nuclei(nuclei_inputs, out, NucleiOptions(track=True))
     with open(out / "cells.csv", newline="") as f:
         cells = list(csv.DictReader(f))
     return out, results, warnings, cells
