@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 import types
+import unittest
 from pathlib import Path
 
 import pytest
@@ -112,8 +113,9 @@ def _segmentation_module(monkeypatch, scene):
     wrapper.parameterNodeWrapper = lambda cls: cls
     wrapper.Choice = wrapper.Default = wrapper.WithinRange = lambda *args: None
     bases = types.ModuleType("slicer.ScriptedLoadableModule")
-    for name in ("", "Logic", "Test", "Widget"):
+    for name in ("", "Logic", "Widget"):
         setattr(bases, f"ScriptedLoadableModule{name}", type(f"ScriptedLoadableModule{name}", (), {}))
+    bases.ScriptedLoadableModuleTest = unittest.TestCase  # as in Slicer
     monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
     monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", bases)
     monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QEventLoop=types.SimpleNamespace(ExcludeUserInputEvents=0)))  # fmt: skip
@@ -170,3 +172,10 @@ def test_segmentation_module_passes_the_nuclei_fields_to_the_cli_job(monkeypatch
     p.nucleiOutput = Path("")  # the path field left empty
     widget.onNucleiButton()
     assert [str(e) for e in errors] == ["choose an output folder"] and len(jobs) == 1
+
+
+def test_segmentation_module_self_test_runs_on_real_mrml(monkeypatch, mrml):
+    """The module's own self-test (what Slicer's module test runs), here on slicer-core MRML."""
+    module, errors = _segmentation_module(monkeypatch, mrml.scene)
+    module.SegmentationTest("runTest").runTest()
+    assert errors == []

@@ -247,6 +247,7 @@ class SegmentationTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_body_threshold()
+        self.test_nuclei_discs()
 
     def test_body_threshold(self):
         import numpy as np
@@ -259,3 +260,26 @@ class SegmentationTest(ScriptedLoadableModuleTest):
         segmentation, voxels = SegmentationLogic().segmentCT(node, "body")
         self.assertEqual(voxels, 6 * 20 * 20)
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 1)
+
+    def test_nuclei_discs(self):
+        import tempfile
+
+        import numpy as np
+        import tifffile
+
+        from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions
+
+        yy, xx = np.mgrid[:80, :80]
+        image = np.zeros((80, 80), np.uint16)
+        for y, x in ((20, 20), (20, 60), (60, 40)):
+            image[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 1000  # three nuclei of radius 6
+        options = NucleiOptions(method="threshold", threshold_8bit=1, perinuclear_width=2, perinuclear_mode="grown")
+        with tempfile.TemporaryDirectory() as folder:
+            tifffile.imwrite(f"{folder}/discs.tif", image)
+            text = SegmentationLogic().analyzeNuclei(f"{folder}/discs.tif", f"{folder}/out", options)
+        self.assertIn("--threshold-8bit 1 = 257 in image units", text)
+        segmentation = slicer.mrmlScene.GetFirstNodeByName("discs cells").GetSegmentation()
+        self.assertEqual(sorted(segmentation.GetSegmentIDs()), ["1", "2", "3"])
+        table = slicer.mrmlScene.GetFirstNodeByName("Nuclei cells (all images and frames)").GetTable()
+        self.assertEqual(table.GetNumberOfRows(), 3)
+        self.assertEqual(table.GetColumnByName("C0_grown_sum").GetValue(0), 1000 * 113)  # the disc (r 6): 113 px
