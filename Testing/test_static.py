@@ -179,7 +179,8 @@ def test_segmentation_module_reads_every_bound_widget_and_fills_combos_from_choi
         match = re.fullmatch(r"Annotated\[str, Choice\(list\((\w+)\)\)\]", annotations[param])
         assert match and match.group(1) in imported and hasattr(choices, match.group(1)), (param, annotations[param])
     assert "Choice(list(PERINUCLEAR_MODES))" in annotations["perinuclearMode"]
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "NucleiOptions"]
+    widget = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SegmentationWidget")
+    calls = [n for n in ast.walk(widget) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "NucleiOptions"]
     assert len(calls) == 1
     passed = {k.arg for k in calls[0].keywords}
     assert passed <= {f.name for f in dataclasses.fields(NucleiOptions)}
