@@ -134,7 +134,9 @@ def test_the_whole_run_in_the_scene_with_its_table_and_the_text_for_the_user(mrm
     assert table.GetTable().GetNumberOfRows() == len(cells)
     counts = {c: scene.GetNumberOfNodesByClass(c) for c in ("vtkMRMLSequenceNode", "vtkMRMLSequenceBrowserNode")}
     assert counts == {"vtkMRMLSequenceNode": 3, "vtkMRMLSequenceBrowserNode": 1}  # image, labels, cells of the movie
-    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == 2  # the still's and the movie's proxy
+    for kind in ("vtkMRMLSegmentationNode", "vtkMRMLLabelMapVolumeNode"):  # the still's and the movie's proxy
+        assert scene.GetNumberOfNodesByClass(kind) == 2, kind
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 4  # both images, both labelmaps (subclass)
     assert scene.GetNumberOfNodesByClass("vtkMRMLPlotChartNode") == 1
     by_stem = {r.stem: r.counts for r in results}
     assert f"img2d: {by_stem['img2d'][0]} nuclei" in text and f"{CZI}: {', '.join(map(str, by_stem[CZI]))}" in text
