@@ -39,3 +39,13 @@ def phantom(tmp_path_factory):
     from SlicerImgSuite.demo.phantom import make_phantom
 
     return make_phantom(tmp_path_factory.mktemp("phantom"))
+
+
+@pytest.fixture(scope="session")
+def nuclei_inputs(shared_data, tmp_path_factory) -> Path:
+    """A folder linking the shared CZI time-lapse (``CD_s_1_t_3_c_2_z_5.czi``: 3 frames, 2 channels, 5 planes) and
+    the DSB still (``img2d.tif``): the nuclei job's folder input, one of each kind."""
+    src = tmp_path_factory.mktemp("nuclei_inputs")
+    (src / "CD_s_1_t_3_c_2_z_5.czi").symlink_to(shared_data / "czi" / "CD_s_1_t_3_c_2_z_5.czi")
+    (src / "img2d.tif").symlink_to(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+    return src

@@ -17,10 +17,8 @@ CZI = "CD_s_1_t_3_c_2_z_5"  # 3 frames, 2 channels, 5 planes
 
 
 @pytest.fixture(scope="module")
-def run(shared_data, tmp_path_factory):
-    src = tmp_path_factory.mktemp("in")
-    (src / f"{CZI}.czi").symlink_to(shared_data / "czi" / f"{CZI}.czi")
-    (src / "img2d.tif").symlink_to(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+def run(nuclei_inputs, tmp_path_factory):
+    src = nuclei_inputs
     out = tmp_path_factory.mktemp("out")
     results, _ = analyze_nuclei(src, out, NucleiOptions(perinuclear_width=2, excel=True))
     return src, out, results
@@ -232,12 +230,12 @@ def test_every_image_and_frame_in_mrml(mrml, run):
 
     _, out, results = run
     added = run_to_scene(mrml, results)
-    volume, labelmap = added["img2d"]
+    labelmap = added["img2d"].labels
     assert labelmap.IsA("vtkMRMLLabelMapVolumeNode")
     np.testing.assert_array_equal(
         SimpleITK.GetArrayFromImage(image_from_volume_node(labelmap))[0], tifffile.imread(out / "img2d_labels.tif")
     )
-    volumes, labelmaps, browser = added[CZI]
+    volumes, labelmaps, browser = added[CZI].volume, added[CZI].labels, added[CZI].browser
     labels = tifffile.imread(out / f"{CZI}_labels.tif")
     assert volumes.GetNumberOfDataNodes() == labelmaps.GetNumberOfDataNodes() == labels.shape[0] == 3
     assert browser.GetMasterSequenceNode() is volumes and browser.IsSynchronizedSequenceNode(labelmaps)

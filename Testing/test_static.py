@@ -152,3 +152,36 @@ def test_cli_start_up_imports_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"imported at start-up: {result.stdout.strip()}"
+
+
+def test_segmentation_module_reads_every_bound_widget_and_fills_combos_from_choices():
+    """Every parameter a Segmentation.ui widget binds is read by the module (a field nobody reads is a setting
+    that silently does nothing); each combo box is filled from one enumeration of SlicerImgSuite/choices.py
+    (Slicer's combo-box connector needs a ``Choice`` and replaces the .ui's items with it); the nuclei fields
+    reach ``NucleiOptions``, the options of the CLI's job function, under names it has."""
+    import dataclasses
+
+    from SlicerImgSuite import choices
+    from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions
+
+    module = REPO / "Modules" / "Segmentation"
+    root, _, params = _ui_names(module / "Resources" / "UI" / "Segmentation.ui")
+    tree = ast.parse((module / "Segmentation.py").read_text())
+    read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)}
+    assert {"nucleiThreshold8bit", "perinuclearMode", "minArea"} <= set(params.values())
+    assert not set(params.values()) - read, f"bound but never read: {sorted(set(params.values()) - read)}"
+    imported = {a.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "SlicerImgSuite.choices"
+                for a in n.names}
+    annotations = {n.target.id: ast.unparse(n.annotation) for n in ast.walk(tree) if isinstance(n, ast.AnnAssign)}
+    combos = {params[w.get("name")] for w in root.iter("widget") if w.get("class") == "QComboBox"}
+    assert "perinuclearMode" in combos
+    for param in combos:
+        match = re.fullmatch(r"Annotated\[str, Choice\(list\((\w+)\)\)\]", annotations[param])
+        assert match and match.group(1) in imported and hasattr(choices, match.group(1)), (param, annotations[param])
+    assert "Choice(list(PERINUCLEAR_MODES))" in annotations["perinuclearMode"]
+    widget = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SegmentationWidget")
+    calls = [n for n in ast.walk(widget) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "NucleiOptions"]
+    assert len(calls) == 1
+    passed = {k.arg for k in calls[0].keywords}
+    assert passed <= {f.name for f in dataclasses.fields(NucleiOptions)}
+    assert {"threshold_8bit", "perinuclear_mode", "min_area", "perinuclear_width", "threshold"} <= passed

@@ -14,7 +14,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from SlicerImgSuite.choices import CT_PRESETS, FUSION_METHODS, NUCLEI_METHODS
+from SlicerImgSuite.choices import CT_PRESETS, FUSION_METHODS, NUCLEI_METHODS, PERINUCLEAR_MODES
 from SlicerImgSuite.slicer_gui import job_errors
 
 
@@ -51,9 +51,11 @@ class SegmentationParameterNode:
     excludeBorder: Annotated[bool, Default(False)]
     trackNuclei: Annotated[bool, Default(False)]
     nucleiThreshold: float = 0.0
+    nucleiThreshold8bit: Annotated[float, WithinRange(0, 255)] = 0.0  # imgsuite nuclei --threshold-8bit
     diameter: Annotated[float, WithinRange(0, 1000)] = 0.0
     minArea: Annotated[float, WithinRange(0, 1000000)] = 0.0
     perinuclearWidth: Annotated[int, WithinRange(0, 100)] = 3
+    perinuclearMode: Annotated[str, Choice(list(PERINUCLEAR_MODES))] = "ring"
     splitTouching: Annotated[bool, Default(True)]
     nucleiOutput: pathlib.Path
 
@@ -141,22 +143,24 @@ class SegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         with job_errors("Nuclei analysis failed."):
             ensure_packages()
+            from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions
+
+            options = NucleiOptions(  # the imgsuite nuclei options; 0 = not given
+                nuclear_channel=p.nuclearChannel or None,
+                method=p.nucleiMethod,
+                threshold=p.nucleiThreshold or None,
+                threshold_8bit=p.nucleiThreshold8bit or None,
+                diameter=p.diameter or None,
+                min_area=p.minArea or None,
+                perinuclear_width=p.perinuclearWidth,
+                perinuclear_mode=p.perinuclearMode,
+                split_touching=p.splitTouching,
+                exclude_border=p.excludeBorder,
+                track=p.trackNuclei,
+                model=str(p.nucleiModel) if p.nucleiMethod == "model" else None,
+            )
             with progress_dialog("Nuclei analysis") as progress:
-                text = self.logic.analyzeNuclei(
-                    p.microscopyFile,
-                    p.nucleiOutput,
-                    p.nuclearChannel or None,
-                    p.nucleiMethod,
-                    p.nucleiThreshold or None,
-                    p.diameter or None,
-                    p.perinuclearWidth,
-                    p.splitTouching,
-                    progress,
-                    model=str(p.nucleiModel) if p.nucleiMethod == "model" else None,
-                    excludeBorder=p.excludeBorder,
-                    track=p.trackNuclei,
-                    minArea=p.minArea or None,
-                )
+                text = self.logic.analyzeNuclei(p.microscopyFile, p.nucleiOutput, options, progress)
             self.ui.resultText.setPlainText(text)
 
 
@@ -221,61 +225,19 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         fused = segment_with_atlases(image_from_volume_node(volumeNode), atlases, fusion=fusion, progress=progress)
         return segmentation_node_from_masks(slicer.mrmlScene, fused, name=f"{volumeNode.GetName()} atlas ({fusion})")
 
-    def analyzeNuclei(
-        self,
-        path,
-        outputFolder,
-        channel=None,
-        method="auto",
-        threshold=None,
-        diameter=None,
-        perinuclearWidth=3,
-        splitTouching=True,
-        progress=None,
-        model=None,
-        excludeBorder=False,
-        track=False,
-        minArea=None,
-    ):
-        """Run the nuclei job; first frame as volume + segments + table + plot; every image/frame; all cells table."""
+    def analyzeNuclei(self, path, outputFolder, options=None, progress=None):
+        """Run ``imgsuite nuclei``'s job with ``options`` (a ``NucleiOptions``) and show every image and frame,
+        the nuclei as segments named by cell id and the all-cells table in the scene; returns the text shown."""
         from SlicerImgSuite.errors import ImgSuiteError
-        from SlicerImgSuite.segmentation.microscopy import read_microscopy
-        from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions, analyze_nuclei
-        from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene, nuclei_to_scene, run_to_scene
+        from SlicerImgSuite.segmentation.nuclei_job import analyze_nuclei
+        from SlicerImgSuite.segmentation.slicer_nodes import nuclei_run_to_scene
 
-        if not str(outputFolder) or str(outputFolder) == ".":
-            raise ImgSuiteError("choose an output folder")
-        options = NucleiOptions(
-            nuclear_channel=channel,
-            method=method,
-            threshold=threshold,
-            diameter=diameter,
-            perinuclear_width=int(perinuclearWidth),
-            split_touching=splitTouching,
-            model=model,
-            exclude_border=excludeBorder,
-            track=track,
-            min_area=minArea,
-        )
+        for value, what in ((path, "a microscopy image or folder"), (outputFolder, "an output folder")):
+            if not str(value) or str(value) == ".":
+                raise ImgSuiteError(f"choose {what}")
         results, warnings = analyze_nuclei(path, outputFolder, options, progress)
-        first = results[0]
-        image = read_microscopy(first.source)
-        stack = image.data.shape[2] > 1
-        nuclear = image.data[0, image.channel_index(channel)]
-        frame = [r[2:] for r in first.rows if r[0] == 0]
-        nuclei_to_scene(
-            slicer.mrmlScene,
-            nuclear if stack else nuclear[0],
-            first.labels[0],
-            first.header[2:],
-            frame,
-            name=first.stem,
-            pixel_size=image.pixel_size_um if stack else image.pixel_size_um[1:],
-        )
-        cells_table_to_scene(slicer.mrmlScene, results, "Nuclei cells (all images and frames)")
-        run_to_scene(slicer.mrmlScene, results, channel)  # every image; a time-lapse as a sequence
-        lines = [f"{r.stem}: {', '.join(map(str, r.counts))} nuclei" for r in results] + warnings
-        return "\n".join(lines + [f"outputs in {outputFolder}"])
+        channel = options.nuclear_channel if options else None
+        return nuclei_run_to_scene(slicer.mrmlScene, results, warnings, outputFolder, channel)
 
 
 class SegmentationTest(ScriptedLoadableModuleTest):
@@ -285,6 +247,7 @@ class SegmentationTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_body_threshold()
+        self.test_nuclei_discs()
 
     def test_body_threshold(self):
         import numpy as np
@@ -297,3 +260,26 @@ class SegmentationTest(ScriptedLoadableModuleTest):
         segmentation, voxels = SegmentationLogic().segmentCT(node, "body")
         self.assertEqual(voxels, 6 * 20 * 20)
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 1)
+
+    def test_nuclei_discs(self):
+        import tempfile
+
+        import numpy as np
+        import tifffile
+
+        from SlicerImgSuite.segmentation.nuclei_job import NucleiOptions
+
+        yy, xx = np.mgrid[:80, :80]
+        image = np.zeros((80, 80), np.uint16)
+        for y, x in ((20, 20), (20, 60), (60, 40)):
+            image[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 1000  # three nuclei of radius 6
+        options = NucleiOptions(method="threshold", threshold_8bit=1, perinuclear_width=2, perinuclear_mode="grown")
+        with tempfile.TemporaryDirectory() as folder:
+            tifffile.imwrite(f"{folder}/discs.tif", image)
+            text = SegmentationLogic().analyzeNuclei(f"{folder}/discs.tif", f"{folder}/out", options)
+        self.assertIn("--threshold-8bit 1 = 257 in image units", text)
+        segmentation = slicer.mrmlScene.GetFirstNodeByName("discs cells").GetSegmentation()
+        self.assertEqual(sorted(segmentation.GetSegmentIDs()), ["1", "2", "3"])
+        table = slicer.mrmlScene.GetFirstNodeByName("Nuclei cells (all images and frames)").GetTable()
+        self.assertEqual(table.GetNumberOfRows(), 3)
+        self.assertEqual(table.GetColumnByName("C0_grown_sum").GetValue(0), 1000 * 113)  # the disc (r 6): 113 px

@@ -64,6 +64,44 @@ def segmentation_node_from_labels(scene, labels: sitk.Image, names: dict[int, st
     return segmentation_node_from_masks(scene, masks, colors, name)
 
 
+def segmentation_node_from_label_layer(
+    scene,
+    labels: sitk.Image,
+    segments: dict[int, str],
+    colors: dict[int, tuple[int, int, int]] | None = None,
+    name: str = "Segmentation",
+    add: bool = True,
+):
+    """A segmentation node whose segments share one labelmap layer: segment ``segments[v]`` is ``labels == v``.
+
+    Unlike :func:`segmentation_node_from_labels` no mask is made per segment, so hundreds of nuclei cost one
+    label image. ``segments`` maps label value -> segment ID (also its name); ``colors`` label value -> (r, g, b),
+    0-255 (default: a palette by label value). With ``add=False`` the node is not put into ``scene`` (for a
+    sequence item, which the sequence copies).
+    """
+    import slicer
+
+    node = slicer.vtkMRMLSegmentationNode()
+    node.SetName(name)
+    if add:
+        mrml_scene(scene).AddNode(node)
+        node.CreateDefaultDisplayNodes()
+    segmentation = node.GetSegmentation()
+    dtype = np.uint16 if max(segments, default=0) < 65536 else np.int32
+    layer = _oriented(labels, dtype)
+    geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(layer)
+    segmentation.SetConversionParameter(slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
+    representation = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    for value, segment_id in segments.items():
+        segment = slicer.vtkSegment()
+        segment.SetName(segment_id)
+        segment.SetLabelValue(int(value))
+        segment.SetColor(*[c / 255.0 for c in (colors or {}).get(value, _default_color(int(value) - 1))])
+        segment.AddRepresentation(representation, layer)
+        segmentation.AddSegment(segment, segment_id)
+    return node
+
+
 def masks_from_segmentation_node(node, reference: sitk.Image) -> dict[str, sitk.Image]:
     """Each segment as a uint8 0/1 mask on the grid of ``reference`` (keyed by segment name)."""
     import slicer

@@ -131,7 +131,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_nuclei(args: argparse.Namespace) -> int:
-    from .nuclei_job import NucleiOptions, analyze_nuclei
+    from .nuclei_job import NucleiOptions, analyze_nuclei, report_lines
 
     options = NucleiOptions(
         nuclear_channel=args.nuclear_channel,
@@ -158,10 +158,7 @@ def run_nuclei(args: argparse.Namespace) -> int:
     for w in warnings:
         print(f"imgsuite nuclei: warning: {w}", file=sys.stderr)
     if not args.quiet:
-        for r in results:
-            if r.threshold_note:
-                print(f"{r.stem}: {r.threshold_note}")
-            print(f"{r.stem}: {', '.join(str(c) for c in r.counts)} nuclei")
+        print("\n".join(report_lines(results)))
     return 0
 
 

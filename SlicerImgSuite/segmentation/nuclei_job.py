@@ -240,6 +240,16 @@ def _analyze_nuclei(
     return results, warnings
 
 
+def report_lines(results: list[ImageResult]) -> list[str]:
+    """What the user is told per image: how ``--threshold-8bit`` became image units, and nuclei per frame."""
+    lines = []
+    for r in results:
+        if r.threshold_note:
+            lines.append(f"{r.stem}: {r.threshold_note}")
+        lines.append(f"{r.stem}: {', '.join(str(c) for c in r.counts)} nuclei")
+    return lines
+
+
 def check_options(options: NucleiOptions) -> None:
     """Refuse option values no analysis can use (each error names the CLI option)."""
     import math

@@ -52,7 +52,7 @@ def nuclei_to_scene(
         Column plotted against nucleus area (default: the first ``*_mean`` column).
     """
     from ..mrml.segmentations import segmentation_node_from_labels
-    from ..mrml.tables import plot_from_table, table_node_from_rows
+    from ..mrml.tables import table_node_from_rows
     from ..mrml.volumes import volume_node_from_image
 
     volume = volume_node_from_image(scene, _image(image, pixel_size), f"{name} image")
@@ -60,13 +60,20 @@ def nuclei_to_scene(
     lab = _image(labels.astype(np.uint16 if labels.max() < 65536 else np.uint32), pixel_size)
     segmentation = segmentation_node_from_labels(scene, lab, {i: f"nucleus {i}" for i in ids}, name=f"{name} nuclei")
     table = table_node_from_rows(scene, header, rows, f"{name} measurements")
-    column = plot_column or next((h for h in header if h.endswith("_mean")), header[-1])
+    return NucleiNodes(volume, segmentation, table, _area_plot(scene, table, header, name, plot_column))
+
+
+def _area_plot(scene, table, header: list[str], name: str, column: str | None = None):
+    """One point per nucleus: ``column`` (default: the first ``*_mean``) against the nucleus area."""
+    from ..mrml.tables import plot_from_table
+
+    column = column or next((h for h in header if h.endswith("_mean")), header[-1])
     plot = plot_from_table(scene, table, "area_px", [column], f"{name}: {column} vs area")
-    for k in range(plot.GetNumberOfPlotSeriesNodes()):  # one point per nucleus: markers, no lines
+    for k in range(plot.GetNumberOfPlotSeriesNodes()):  # markers, no lines
         series = plot.GetNthPlotSeriesNode(k)
         series.SetMarkerStyle(series.MarkerStyleCircle)
         series.SetLineStyle(series.LineStyleNone)
-    return NucleiNodes(volume, segmentation, table, plot)
+    return plot
 
 
 def ct_masks_to_scene(scene, ct: sitk.Image, masks: dict[str, sitk.Image], name: str = "CT threshold"):
@@ -87,23 +94,65 @@ def cells_table_to_scene(scene, results, name: str = "Nuclei cells"):
     return table_node_from_rows(scene, header, [[float("nan") if v == "" else v for v in row] for row in rows], name)
 
 
-def _sequence(mscene, scene, images: list[sitk.Image], name: str, labelmap: bool):
-    from ..mrml.volumes import volume_node_from_image
+@dataclass
+class RunNodes:
+    """What :func:`run_to_scene` adds for one image. A still image: a volume, a labelmap and a segmentation node;
+    a time-lapse: a sequence of each (one item per frame) under one ``browser``."""
 
+    volume: object
+    labels: object
+    segmentation: object  # segments named by the cells table's ``cell_id`` (= the label value)
+    browser: object = None
+
+
+def _sequence(mscene, name: str, nodes):
+    """A sequence node holding ``nodes`` as items 0, 1, ... (each is copied; one in the scene is removed)."""
     sequence = mscene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
     sequence.SetIndexName("frame")
     sequence.SetIndexUnit("")
-    for t, image in enumerate(images):
-        node = volume_node_from_image(scene, image, f"{name} {t}", labelmap=labelmap)
+    for t, node in enumerate(nodes):
         sequence.SetDataNodeAtValue(node, str(t))
-        mscene.RemoveNode(node)
+        if node.GetScene() is not None:
+            mscene.RemoveNode(node)
     return sequence
 
 
-def run_to_scene(scene, results, channel: str | int | None = None) -> dict[str, list]:
-    """Every image of a nuclei run, browsable in the scene: a still image as a volume plus its nuclei as a
-    labelmap (the overlay's outlines); a time-lapse as a sequence of volumes and a sequence of labelmaps under
-    one sequence browser (one item per frame). Returns the added nodes per image stem."""
+def _cells(result) -> list[dict[int, int | None]]:
+    """Per frame: cell id -> track id (None without tracking), from the result's table rows."""
+    label = result.header.index("label")
+    track = result.header.index("track_id") if "track_id" in result.header else None
+    frames: list[dict[int, int | None]] = [{} for _ in result.counts]
+    for row in result.rows:
+        frames[int(row[0])][int(row[label])] = None if track is None else int(row[track])
+    return frames
+
+
+def _cells_segmentation(scene, labels: sitk.Image, cells: dict[int, int | None], name: str, add: bool):
+    """The verification overlay as a segmentation: one segment per table row, ID and name = ``cell_id``,
+    coloured by track when tracked (a cell keeps its colour from frame to frame); tags ``cell_id``/``track_id``."""
+    from ..mrml.segmentations import _default_color, segmentation_node_from_label_layer
+
+    colors = {c: _default_color(t - 1) for c, t in cells.items() if t is not None}
+    node = segmentation_node_from_label_layer(scene, labels, {c: str(c) for c in cells}, colors, name, add)
+    segmentation = node.GetSegmentation()
+    for cell, track in cells.items():
+        segment = segmentation.GetSegment(str(cell))
+        segment.SetTag("cell_id", str(cell))
+        if track is not None:
+            segment.SetTag("track_id", str(track))
+    return node
+
+
+def run_to_scene(scene, results, channel: str | int | None = None) -> dict[str, RunNodes]:
+    """Every image and frame of a nuclei run, browsable in the scene.
+
+    A still image becomes a volume (the nuclear channel), a labelmap (``<stem>_labels.tif``) and a segmentation
+    whose segments are the nuclei, named by the ``cell_id`` of ``cells.csv`` (the verification overlay). A
+    time-lapse becomes a sequence of each, one item per frame, synchronised under one sequence browser: real
+    MRML keeps segmentation nodes as sequence items, so each frame keeps its own segments (their number changes
+    from frame to frame), which one labelmap sequence converted on display could not name. Returns the nodes per
+    image stem.
+    """
     from ..mrml.volumes import volume_node_from_image
     from .microscopy import read_microscopy
 
@@ -116,16 +165,43 @@ def run_to_scene(scene, results, channel: str | int | None = None) -> dict[str, 
         size = image.pixel_size_um if stack else image.pixel_size_um[1:]
         frames = [_image(plane if stack else plane[0], size) for plane in nuclear]
         labels = [_image(lab.astype(np.uint16 if lab.max() < 65536 else np.uint32), size) for lab in result.labels]
-        if len(frames) == 1:
-            added[result.stem] = [
-                volume_node_from_image(scene, frames[0], result.stem),
-                volume_node_from_image(scene, labels[0], f"{result.stem} nuclei", labelmap=True),
-            ]
+        cells, stem, still = _cells(result), result.stem, len(frames) == 1
+        segmentations = (
+            _cells_segmentation(mscene, lab, cells[t], f"{stem} cells", add=still) for t, lab in enumerate(labels)
+        )
+        if still:
+            added[stem] = RunNodes(
+                volume_node_from_image(scene, frames[0], stem),
+                volume_node_from_image(scene, labels[0], f"{stem} nuclei", labelmap=True),
+                next(segmentations),
+            )
             continue
-        volumes = _sequence(mscene, scene, frames, result.stem, labelmap=False)
-        labelmaps = _sequence(mscene, scene, labels, f"{result.stem} nuclei", labelmap=True)
-        browser = mscene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", f"{result.stem} browser")
+        volumes = _sequence(
+            mscene, stem, (volume_node_from_image(scene, f, f"{stem} {t}") for t, f in enumerate(frames))
+        )
+        labelmaps = _sequence(
+            mscene,
+            f"{stem} nuclei",
+            (volume_node_from_image(scene, lab, f"{stem} nuclei {t}", labelmap=True) for t, lab in enumerate(labels)),
+        )
+        cells_sequence = _sequence(mscene, f"{stem} cells", segmentations)
+        browser = mscene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", f"{stem} browser")
         browser.SetAndObserveMasterSequenceNodeID(volumes.GetID())
         browser.AddSynchronizedSequenceNode(labelmaps)
-        added[result.stem] = [volumes, labelmaps, browser]
+        browser.AddSynchronizedSequenceNode(cells_sequence)
+        added[stem] = RunNodes(volumes, labelmaps, cells_sequence, browser)
     return added
+
+
+def nuclei_run_to_scene(scene, results, warnings: list[str], output_folder, channel: str | int | None = None) -> str:
+    """Show a finished nuclei run (:func:`~.nuclei_job.analyze_nuclei`) in Slicer: every image and frame
+    (:func:`run_to_scene`), the combined per-cell table and its intensity-vs-area plot. Returns the text for
+    the user: nuclei per frame, how ``--threshold-8bit`` became image units, the warnings, the output folder."""
+    table = cells_table_to_scene(scene, results, "Nuclei cells (all images and frames)")
+    header = [table.GetTable().GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    _area_plot(scene, table, header, "Nuclei cells")
+    run_to_scene(scene, results, channel)
+    from .nuclei_job import report_lines
+
+    lines = [*report_lines(results), *(f"warning: {w}" for w in warnings)]
+    return "\n".join([*lines, f"outputs in {output_folder}"])
