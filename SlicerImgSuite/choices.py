@@ -30,6 +30,15 @@ REGISTRATION_PRESETS = ("rigid", "affine", "deformable")
 TRANSFORM_KINDS = ("auto", "linear", "bspline", "grid")
 # plastimatch's --output-type pixel type names (io/images.py:OUTPUT_TYPES maps them to SimpleITK types)
 PIXEL_TYPES = ("char", "double", "float", "int", "long", "short", "uchar", "uint", "ulong", "ushort")
+# `imgsuite drr --sweep`, tomo/nodes.py:sweep_geometry, the Tomosynthesis module
+SWEEP_KINDS = ("linear", "arc")
+# the Image tools module's operations, in its chooser's order: imageops/nodes.py:OPERATIONS
+IMAGE_TOOL_OPERATIONS = (
+    "crop", "resample", "mask", "fill", "threshold", "add", "average", "adjust", "scale", "diff", "compare", "dice",
+    "boundary", "dmap", "union", "stats", "probe", "filter", "synth",
+)  # fmt: skip
+# the RTStructures module: the units of a volume not loaded as a dose (rtstruct/dose.py:DOSE_UNITS, as shown)
+PLAIN_VOLUME_DOSE_UNITS = ("not a dose unless loaded as one", "Gy", "cGy")
 # `imgsuite stitch --mode/--method`, stitch/job.py, the Panoramic stitching module
 STITCH_MODES = ("parallel", "angled")
 STITCH_METHODS = ("geometry", "image", "ruler")

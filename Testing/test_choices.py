@@ -27,6 +27,14 @@ def test_the_logic_uses_the_declared_names():
     assert set(recon.ALGORITHM_OPTIONS) == set(choices.RECON_ALGORITHMS)
 
 
+def test_module_only_enumerations_match_the_logic():
+    from SlicerImgSuite.imageops.nodes import OPERATIONS
+    from SlicerImgSuite.rtstruct.dose import DOSE_UNITS
+
+    assert tuple(OPERATIONS) == choices.IMAGE_TOOL_OPERATIONS
+    assert {u.lower() for u in choices.PLAIN_VOLUME_DOSE_UNITS[1:]} == set(DOSE_UNITS)
+
+
 def _choices(argv: list[str], dest: str):
     parser = build_parser(argv[0])
     sub = parser._subparsers._group_actions[0].choices
@@ -45,6 +53,7 @@ def _choices(argv: list[str], dest: str):
         (["tomo"], "algorithm", choices.TOMO_ALGORITHMS),
         (["tomo"], "filter", choices.RECON_FILTERS),
         (["fdk"], "filter", choices.FDK_FILTERS),
+        (["drr"], "sweep", choices.SWEEP_KINDS),
         (["convert"], "output_type", choices.PIXEL_TYPES),
         (["warp"], "output_type", choices.PIXEL_TYPES),
         (["resample"], "output_type", choices.PIXEL_TYPES),
@@ -63,7 +72,9 @@ def test_the_modules_read_the_declared_names():
     }.items():
         source = (REPO / "Modules" / module / f"{module}.py").read_text()
         for name in names:
-            assert f"Choice(list({name}))" in source or f"{name}" in source.split("from SlicerImgSuite.choices import")[1]
+            assert (
+                f"Choice(list({name}))" in source or f"{name}" in source.split("from SlicerImgSuite.choices import")[1]
+            )
         assert '"lung", "bone"' not in source and '"otsu", "threshold"' not in source and '"saa", "fbp"' not in source
 
 

@@ -25,10 +25,19 @@ def _cmake_set(text: str, variable: str, module_name: str) -> list[str]:
 
 def test_top_level_cmake_adds_every_module():
     text = (REPO / "CMakeLists.txt").read_text()
-    for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
-                "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS", "find_package(Slicer",
-                "include(${Slicer_USE_FILE})", "include(${Slicer_EXTENSION_GENERATE_CONFIG})",
-                "include(${Slicer_EXTENSION_CPACK})"):
+    for key in (
+        "EXTENSION_HOMEPAGE",
+        "EXTENSION_CATEGORY",
+        "EXTENSION_CONTRIBUTORS",
+        "EXTENSION_DESCRIPTION",
+        "EXTENSION_ICONURL",
+        "EXTENSION_SCREENSHOTURLS",
+        "EXTENSION_DEPENDS",
+        "find_package(Slicer",
+        "include(${Slicer_USE_FILE})",
+        "include(${Slicer_EXTENSION_GENERATE_CONFIG})",
+        "include(${Slicer_EXTENSION_CPACK})",
+    ):
         assert key in text, key
     assert "ExternalProject" not in text
     listed = re.findall(r"add_subdirectory\(\s*Modules/(\w+)\s*\)", text)
@@ -50,7 +59,9 @@ def test_module_cmake_lists_existing_files(module):
     for f in scripts + resources:
         assert (module / f).is_file(), f"{module.name}/CMakeLists.txt lists missing {f}"
     # every file the module ships is listed (no forgotten resource)
-    shipped = {str(p.relative_to(module)) for p in module.rglob("*") if p.is_file() and p.suffix in {".py", ".ui", ".png"}}
+    shipped = {
+        str(p.relative_to(module)) for p in module.rglob("*") if p.is_file() and p.suffix in {".py", ".ui", ".png"}
+    }
     assert shipped <= set(scripts) | set(resources), shipped - set(scripts) - set(resources)
 
 
@@ -131,13 +142,31 @@ def test_extension_index_entry():
 def test_ruff_clean():
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "SlicerImgSuite", "Modules", "Testing", "bench"],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-HEAVY = {"scipy", "skimage", "matplotlib", "torch", "itk", "spectral", "trame", "trame_slicer", "tifffile",
-         "pylibCZIrw", "PIL", "vtk", "vtkmodules", "slicer", "pandas", "numba"}
+HEAVY = {
+    "scipy",
+    "skimage",
+    "matplotlib",
+    "torch",
+    "itk",
+    "spectral",
+    "trame",
+    "trame_slicer",
+    "tifffile",
+    "pylibCZIrw",
+    "PIL",
+    "vtk",
+    "vtkmodules",
+    "slicer",
+    "pandas",
+    "numba",
+}
 
 
 def test_cli_start_up_imports_nothing_heavy():
@@ -170,8 +199,12 @@ def test_segmentation_module_reads_every_bound_widget_and_fills_combos_from_choi
     read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)}
     assert {"nucleiThreshold8bit", "perinuclearMode", "minArea"} <= set(params.values())
     assert not set(params.values()) - read, f"bound but never read: {sorted(set(params.values()) - read)}"
-    imported = {a.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "SlicerImgSuite.choices"
-                for a in n.names}
+    imported = {
+        a.name
+        for n in tree.body
+        if isinstance(n, ast.ImportFrom) and n.module == "SlicerImgSuite.choices"
+        for a in n.names
+    }
     annotations = {n.target.id: ast.unparse(n.annotation) for n in ast.walk(tree) if isinstance(n, ast.AnnAssign)}
     combos = {params[w.get("name")] for w in root.iter("widget") if w.get("class") == "QComboBox"}
     assert "perinuclearMode" in combos
@@ -185,3 +218,27 @@ def test_segmentation_module_reads_every_bound_widget_and_fills_combos_from_choi
     passed = {k.arg for k in calls[0].keywords}
     assert passed <= {f.name for f in dataclasses.fields(NucleiOptions)}
     assert {"threshold_8bit", "perinuclear_mode", "min_area", "perinuclear_width", "threshold"} <= passed
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_every_bound_combo_box_has_a_choice(module):
+    """Slicer's parameter-node connector for a QComboBox refuses a parameter without a ``Choice`` annotation
+    (a RuntimeError when the module opens), and fills the box from the ``Choice``, replacing the .ui's items."""
+    root, _, params = _ui_names(module / "Resources" / "UI" / f"{module.name}.ui")
+    tree = ast.parse((module / f"{module.name}.py").read_text())
+    annotations = {
+        s.target.id: ast.unparse(s.annotation)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ClassDef) and n.name.endswith("ParameterNode")
+        for s in n.body
+        if isinstance(s, ast.AnnAssign)
+    }
+    combos = {
+        params[w.get("name")] for w in root.iter("widget") if w.get("class") == "QComboBox" and w.get("name") in params
+    }
+    bad = {
+        p: annotations.get(p)
+        for p in combos
+        if not re.fullmatch(r"Annotated\[\w+, Choice\(.+\)\]", annotations.get(p, ""))
+    }
+    assert not bad, f"{module.name}: combo boxes bound to parameters without a Choice: {bad}"

@@ -3,9 +3,11 @@
 A thin front end: the work is ``SlicerImgSuite.imageops`` (the same code as the ``imgsuite`` commands).
 """
 
+from typing import Annotated
+
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -14,6 +16,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.choices import IMAGE_TOOL_OPERATIONS
 from SlicerImgSuite.slicer_gui import job_errors
 
 
@@ -35,7 +38,7 @@ class ImageTools(ScriptedLoadableModule):
 
 @parameterNodeWrapper
 class ImageToolsParameterNode:
-    operation: str = "resample"
+    operation: Annotated[str, Choice(list(IMAGE_TOOL_OPERATIONS))] = "resample"
     inputVolume: vtkMRMLScalarVolumeNode
     secondVolume: vtkMRMLScalarVolumeNode
 
@@ -57,14 +60,13 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        for name, op in OPERATIONS.items():
-            self.ui.operationSelector.addItem(name)
-            self.ui.operationSelector.setItemData(self.ui.operationSelector.count - 1, op.label, 3)  # tooltip
         self.logic = ImageToolsLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.operationSelector.connect("currentTextChanged(QString)", self.onOperationChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.initializeParameterNode()
+        self.initializeParameterNode()  # Slicer fills the chooser from the parameter's Choice
+        for index, name in enumerate(IMAGE_TOOL_OPERATIONS):
+            self.ui.operationSelector.setItemData(index, OPERATIONS[name].label, 3)  # tooltip
         self.onOperationChanged(self.ui.operationSelector.currentText)
 
     def cleanup(self):

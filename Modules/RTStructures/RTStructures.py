@@ -1,10 +1,11 @@
 """RT structure sets: a thin Slicer front end to ``SlicerImgSuite.rtstruct`` (all work happens there)."""
 
 from pathlib import Path
+from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -13,6 +14,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.choices import PLAIN_VOLUME_DOSE_UNITS
 from SlicerImgSuite.slicer_gui import job_errors
 
 
@@ -42,7 +44,7 @@ class RTStructuresParameterNode:
     exportPath: Path
     doseVolume: vtkMRMLScalarVolumeNode
     dosePath: Path
-    doseUnits: str = "not a dose unless loaded as one"
+    doseUnits: Annotated[str, Choice(list(PLAIN_VOLUME_DOSE_UNITS))] = PLAIN_VOLUME_DOSE_UNITS[0]
 
 
 class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):

@@ -1,8 +1,10 @@
 """Registration: a thin Slicer front end to ``SlicerImgSuite.registration`` (all work happens there)."""
 
+from typing import Annotated
+
 import slicer
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -43,8 +45,8 @@ class RegistrationParameterNode:
     fixedLandmarks: vtkMRMLMarkupsFiducialNode
     movingLandmarks: vtkMRMLMarkupsFiducialNode
     outputVolume: vtkMRMLScalarVolumeNode
-    preset: str = "deformable"
-    transformKind: str = "auto"
+    preset: Annotated[str, Choice(PRESETS)] = "deformable"
+    transformKind: Annotated[str, Choice(KINDS)] = "auto"
     transformName: str = "Registration"
 
 
@@ -62,8 +64,6 @@ class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.ui.presetComboBox.addItems(PRESETS)
-        self.ui.kindComboBox.addItems(KINDS)
         self.logic = RegistrationLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)

@@ -14,7 +14,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from SlicerImgSuite.choices import RECON_FILTERS, TOMO_ALGORITHMS
+from SlicerImgSuite.choices import RECON_FILTERS, SWEEP_KINDS, TOMO_ALGORITHMS
 from SlicerImgSuite.slicer_gui import job_errors
 
 
@@ -39,7 +39,7 @@ class TomosynthesisParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     loadProjections: bool = False
     projectionPath: Path
-    sweep: str = "linear"
+    sweep: Annotated[str, Choice(list(SWEEP_KINDS))] = "linear"
     views: int = 25
     sweepAngle: float = 40.0
     sid: float = 1800.0

@@ -101,8 +101,9 @@ class XRayClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with job_errors("Classification failed."):
             text, heat = self.logic.classify(self._parameterNode)
             if heat is not None:
-                slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume, foreground=heat,
-                                                 foregroundOpacity=0.45, fit=True)
+                slicer.util.setSliceViewerLayers(
+                    background=self._parameterNode.inputVolume, foreground=heat, foregroundOpacity=0.45, fit=True
+                )
             self.ui.resultText.setPlainText(text)
 
     def onBatchButton(self):
@@ -152,8 +153,9 @@ class XRayClassifierLogic(ScriptedLoadableModuleLogic):
             text += f"\nwarning: {warning}"
         heat_node = None
         if heat is not None:
-            heat_node = p.heatmapVolume or slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode",
-                                                                                f"{node.GetName()} heat map")
+            heat_node = p.heatmapVolume or slicer.mrmlScene.AddNewNodeByClass(
+                "vtkMRMLScalarVolumeNode", f"{node.GetName()} heat map"
+            )
             heat_node.CopyOrientation(node)
             slicer.util.updateVolumeFromArray(heat_node, heat.reshape((1,) + heat.shape))
             heat_node.CreateDefaultDisplayNodes()
@@ -204,7 +206,9 @@ class XRayClassifierTest(ScriptedLoadableModuleTest):
         model = Path(tempfile.mkdtemp()) / "m.onnx"
         model.write_bytes(to_onnx(build_layers("small", 32), Preprocessing(32), ["normal", "opacity"]))
         node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-        slicer.util.updateVolumeFromArray(node, np.random.default_rng(0).integers(0, 4000, (1, 60, 50)).astype(np.int16))
+        slicer.util.updateVolumeFromArray(
+            node, np.random.default_rng(0).integers(0, 4000, (1, 60, 50)).astype(np.int16)
+        )
         logic = XRayClassifierLogic()
         p = logic.getParameterNode()
         p.inputVolume, p.modelPath = node, model

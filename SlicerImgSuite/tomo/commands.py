@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from ..choices import FDK_FILTERS, RECON_FILTERS, TOMO_ALGORITHMS
+from ..choices import FDK_FILTERS, RECON_FILTERS, SWEEP_KINDS, TOMO_ALGORITHMS
 from ..cli_options import add_grid_options, grid_from_args, parse_numbers
 from ..errors import ImgSuiteError
 from ..geometry import grid_image
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
         help="accepted; ignored",
     )
     p.add_argument("-S", "--raytrace-details", metavar="PREFIX", help="plastimatch's ray debug files; not written")
-    p.add_argument("--sweep", choices=["linear", "arc"], help="a tomosynthesis sweep instead of a circle")
+    p.add_argument("--sweep", choices=SWEEP_KINDS, help="a tomosynthesis sweep instead of a circle")
     p.add_argument("--sweep-angle", type=float, help="total sweep angle, degrees (default 40)")
     p.add_argument("--views", type=int, help="views in the sweep (default 25)")
     p.set_defaults(func=run_drr)
