@@ -220,10 +220,26 @@ def test_segmentation_module_reads_every_bound_widget_and_fills_combos_from_choi
     assert {"threshold_8bit", "perinuclear_mode", "min_area", "perinuclear_width", "threshold"} <= passed
 
 
+# What Slicer's parameter-node GUI connectors (slicer/parameterNodeWrapper/guiConnectors.py) accept: the widget's
+# exact class and the parameter's type. Any other pair raises "Unable to create GUI connector" when the module
+# opens. A combo box needs a Choice (Slicer fills it from the Choice, replacing the .ui's items); a spin box gets
+# -inf..inf unless the parameter carries its range, so every spin box's parameter states one.
+_CONNECTABLE = {
+    "QCheckBox": r"bool|Annotated\[bool, .+\]",
+    "QPushButton": r"bool|Annotated\[bool, .+\]",
+    "QSpinBox": r"Annotated\[int, .*WithinRange\(.+\)\]",
+    "QDoubleSpinBox": r"Annotated\[float, .*WithinRange\(.+\)\]",
+    "QComboBox": r"Annotated\[\w+, .*Choice\(.+\)\]",
+    "QLineEdit": r"str|Annotated\[str, .+\]",
+    "QTextEdit": r"str|Annotated\[str, .+\]",
+    "ctkPathLineEdit": r"(pathlib\.)?Path|Annotated\[(pathlib\.)?Path, .+\]",
+    "ctkDirectoryButton": r"(pathlib\.)?Path|Annotated\[(pathlib\.)?Path, .+\]",
+    "qMRMLNodeComboBox": r"vtkMRML\w+Node( \| (vtkMRML\w+Node|None))*",
+}
+
+
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
-def test_every_bound_combo_box_has_a_choice(module):
-    """Slicer's parameter-node connector for a QComboBox refuses a parameter without a ``Choice`` annotation
-    (a RuntimeError when the module opens), and fills the box from the ``Choice``, replacing the .ui's items."""
+def test_every_bound_widget_has_a_slicer_connector(module):
     root, _, params = _ui_names(module / "Resources" / "UI" / f"{module.name}.ui")
     tree = ast.parse((module / f"{module.name}.py").read_text())
     annotations = {
@@ -233,12 +249,12 @@ def test_every_bound_combo_box_has_a_choice(module):
         for s in n.body
         if isinstance(s, ast.AnnAssign)
     }
-    combos = {
-        params[w.get("name")] for w in root.iter("widget") if w.get("class") == "QComboBox" and w.get("name") in params
-    }
-    bad = {
-        p: annotations.get(p)
-        for p in combos
-        if not re.fullmatch(r"Annotated\[\w+, Choice\(.+\)\]", annotations.get(p, ""))
-    }
-    assert not bad, f"{module.name}: combo boxes bound to parameters without a Choice: {bad}"
+    bad = {}
+    for w in root.iter("widget"):
+        param = params.get(w.get("name"))
+        if param is None:
+            continue
+        pattern = _CONNECTABLE.get(w.get("class"))
+        if pattern is None or not re.fullmatch(pattern, annotations.get(param, "")):
+            bad[param] = (w.get("class"), annotations.get(param))
+    assert not bad, f"{module.name}: bound widgets Slicer cannot connect: {bad}"

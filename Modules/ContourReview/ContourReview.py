@@ -1,11 +1,12 @@
 """Contour review: a thin Slicer front end to ``SlicerImgSuite.review`` (comparison, statuses, export)."""
 
 from pathlib import Path
+from typing import Annotated
 
 import qt
 import slicer
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -36,7 +37,7 @@ class ContourReviewParameterNode:
     referenceVolume: vtkMRMLScalarVolumeNode
     doseVolume: vtkMRMLScalarVolumeNode
     reviewer: str = ""
-    tolerance: float = 2.0
+    tolerance: Annotated[float, WithinRange(0.1, 20.0)] = 2.0
     ctFolder: Path
     exportFolder: Path
     approvedOnly: bool = False

@@ -6,10 +6,11 @@ Slicer loads the cube as a vector volume, its labels as a segmentation and its b
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLVectorVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -85,10 +86,10 @@ class HyperspectralParameterNode:
     calibrate: bool = False
     applyProcedures: bool = True
     inputVolume: vtkMRMLVectorVolumeNode
-    band: int = 0
-    redBand: int = 0
-    greenBand: int = 1
-    blueBand: int = 2
+    band: Annotated[int, WithinRange(0, 100000)] = 0
+    redBand: Annotated[int, WithinRange(0, 100000)] = 0
+    greenBand: Annotated[int, WithinRange(0, 100000)] = 1
+    blueBand: Annotated[int, WithinRange(0, 100000)] = 2
     pointNode: vtkMRMLMarkupsFiducialNode
 
 

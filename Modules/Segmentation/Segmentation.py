@@ -50,7 +50,7 @@ class SegmentationParameterNode:
     nucleiModel: pathlib.Path
     excludeBorder: Annotated[bool, Default(False)]
     trackNuclei: Annotated[bool, Default(False)]
-    nucleiThreshold: float = 0.0
+    nucleiThreshold: Annotated[float, WithinRange(0, 1e9)] = 0.0
     nucleiThreshold8bit: Annotated[float, WithinRange(0, 255)] = 0.0  # imgsuite nuclei --threshold-8bit
     diameter: Annotated[float, WithinRange(0, 1000)] = 0.0
     minArea: Annotated[float, WithinRange(0, 1000000)] = 0.0

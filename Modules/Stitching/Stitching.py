@@ -5,7 +5,7 @@ from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -39,9 +39,9 @@ class StitchingParameterNode:
     shotFolder: Path
     mode: Annotated[str, Choice(list(STITCH_MODES))] = "parallel"
     method: Annotated[str, Choice(list(STITCH_METHODS))] = "image"
-    planeDistance: float = 0.0  # 0: DistanceSourceToPatient, else 90 % of the SID
-    rulerSpacing: float = 10.0
-    pixelSize: float = 0.0  # 0: from the files
+    planeDistance: Annotated[float, WithinRange(0.0, 5000.0)] = 0.0  # 0: DistanceSourceToPatient, else 90 % of the SID
+    rulerSpacing: Annotated[float, WithinRange(1.0, 100.0)] = 10.0
+    pixelSize: Annotated[float, WithinRange(0.0, 10.0)] = 0.0  # 0: from the files
     outputVolume: vtkMRMLScalarVolumeNode
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -40,16 +40,18 @@ class TomosynthesisParameterNode:
     loadProjections: bool = False
     projectionPath: Path
     sweep: Annotated[str, Choice(list(SWEEP_KINDS))] = "linear"
-    views: int = 25
-    sweepAngle: float = 40.0
-    sid: float = 1800.0
-    pixelSize: float = 1.0
+    views: Annotated[int, WithinRange(1, 720)] = 25
+    sweepAngle: Annotated[float, WithinRange(0.0, 360.0)] = 40.0
+    sid: Annotated[float, WithinRange(100.0, 5000.0)] = 1800.0
+    pixelSize: Annotated[float, WithinRange(0.05, 99.99)] = 1.0
     algorithm: Annotated[str, Choice(list(TOMO_ALGORITHMS))] = "fbp"
     filterKind: Annotated[str, Choice(list(RECON_FILTERS))] = "slice-thickness"
-    iterations: int = 4
-    sliceSpacing: float = 5.0
-    depthMin: float = 0.0
-    depthMax: float = 0.0  # depthMax <= depthMin: what every view sees between source and panel
+    iterations: Annotated[int, WithinRange(1, 100)] = 4
+    sliceSpacing: Annotated[float, WithinRange(0.1, 99.99)] = 5.0
+    depthMin: Annotated[float, WithinRange(0.0, 2000.0)] = 0.0
+    depthMax: Annotated[float, WithinRange(0.0, 2000.0)] = (
+        0.0  # depthMax <= depthMin: what every view sees between source and panel
+    )
     onCtGrid: bool = False
     showProjections: bool = True
     outputVolume: vtkMRMLScalarVolumeNode
