@@ -211,7 +211,7 @@ def test_plots_per_frame_population_of_stills_and_tracks_on_first_and_last_frame
 
 
 def test_cells_table_in_mrml(mrml, run):
-    from SlicerImgSuite.segmentation.slicer_nodes import cells_table_to_scene
+    from SlicerImgSuite.segmentation.nodes import cells_table_to_scene
 
     _, out, results = run
     node = cells_table_to_scene(mrml, results)
@@ -226,7 +226,7 @@ def test_cells_table_in_mrml(mrml, run):
 
 def test_every_image_and_frame_in_mrml(mrml, run):
     from SlicerImgSuite.mrml.volumes import image_from_volume_node
-    from SlicerImgSuite.segmentation.slicer_nodes import run_to_scene
+    from SlicerImgSuite.segmentation.nodes import run_to_scene
 
     _, out, results = run
     added = run_to_scene(mrml, results)

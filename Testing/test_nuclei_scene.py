@@ -64,7 +64,7 @@ def _exported(node, volume):
 
 
 def test_every_image_and_frame_has_a_segmentation_of_the_table_cells(mrml, run):
-    from SlicerImgSuite.segmentation.slicer_nodes import run_to_scene
+    from SlicerImgSuite.segmentation.nodes import run_to_scene
 
     out, results, _, cells = run
     added = run_to_scene(mrml, results)
@@ -106,7 +106,7 @@ def test_every_image_and_frame_has_a_segmentation_of_the_table_cells(mrml, run):
 
 def test_the_browser_shows_each_frame_and_the_scene_file_keeps_every_frame(mrml, run, tmp_path):
     from SlicerImgSuite.mrml.mrb import load_mrb, save_mrb
-    from SlicerImgSuite.segmentation.slicer_nodes import run_to_scene
+    from SlicerImgSuite.segmentation.nodes import run_to_scene
 
     _, results, _, cells = run
     movie = run_to_scene(mrml, [r for r in results if r.stem == CZI])[CZI]
@@ -125,7 +125,7 @@ def test_the_browser_shows_each_frame_and_the_scene_file_keeps_every_frame(mrml,
 
 
 def test_the_whole_run_in_the_scene_with_its_table_and_the_text_for_the_user(mrml, run):
-    from SlicerImgSuite.segmentation.slicer_nodes import nuclei_run_to_scene
+    from SlicerImgSuite.segmentation.nodes import nuclei_run_to_scene
 
     out, results, _, cells = run
     text = nuclei_run_to_scene(mrml, results, ["x.txt: skipped"], out)
@@ -144,7 +144,7 @@ def test_the_whole_run_in_the_scene_with_its_table_and_the_text_for_the_user(mrm
 
 
 def test_the_8bit_threshold_conversion_is_shown(mrml, shared_data, tmp_path):
-    from SlicerImgSuite.segmentation.slicer_nodes import nuclei_run_to_scene
+    from SlicerImgSuite.segmentation.nodes import nuclei_run_to_scene
 
     src = shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif"  # uint16 pixels
     options = NucleiOptions(method="threshold", threshold_8bit=0.1)

@@ -204,7 +204,7 @@ def test_3d_stack_labels_keep_stack_shape(shared_data, tmp_path):
 
 
 def test_nuclei_in_mrml(mrml):
-    from SlicerImgSuite.segmentation.slicer_nodes import nuclei_to_scene
+    from SlicerImgSuite.segmentation.nodes import nuclei_to_scene
 
     img, truth = _cells((64, 96), [(30, 30), (30, 70)], 9)
     labels = label_nuclei(img)

@@ -229,8 +229,8 @@ class SegmentationLogic(ScriptedLoadableModuleLogic):
         """Run ``imgsuite nuclei``'s job with ``options`` (a ``NucleiOptions``) and show every image and frame,
         the nuclei as segments named by cell id and the all-cells table in the scene; returns the text shown."""
         from SlicerImgSuite.errors import ImgSuiteError
+        from SlicerImgSuite.segmentation.nodes import nuclei_run_to_scene
         from SlicerImgSuite.segmentation.nuclei_job import analyze_nuclei
-        from SlicerImgSuite.segmentation.slicer_nodes import nuclei_run_to_scene
 
         for value, what in ((path, "a microscopy image or folder"), (outputFolder, "an output folder")):
             if not str(value) or str(value) == ".":

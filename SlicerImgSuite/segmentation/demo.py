@@ -33,7 +33,7 @@ def _ct(ctx) -> None:
     import matplotlib.pyplot as plt
 
     from .ct import segment_body, segment_bone, segment_lungs
-    from .slicer_nodes import ct_masks_to_scene
+    from .nodes import ct_masks_to_scene
 
     ct, truth = ctx.phantom.ct, ctx.phantom.masks
     t0 = time.perf_counter()
@@ -135,8 +135,8 @@ def _nuclei(ctx, out) -> None:
     import tifffile
 
     from .matching import instance_f1
+    from .nodes import nuclei_to_scene
     from .nuclei_job import NucleiOptions, analyze_nuclei
-    from .slicer_nodes import nuclei_to_scene
 
     dapi, marker, truth = make_nuclei_image()
     src = out / "nuclei_input"
