@@ -213,6 +213,31 @@ def split_nuclei(
     return labels
 
 
+def _filter_labels(labels, diameter, min_area, max_area, exclude_border) -> np.ndarray:
+    """Drop debris (below ``min_area``; default 1/8 of a nucleus of ``diameter``), giants and, with
+    ``exclude_border``, nuclei touching the edge; renumber the rest 1..N."""
+    if min_area is None:
+        unit = np.pi * diameter**2 / 4 if labels.ndim == 2 else np.pi * diameter**3 / 6
+        min_area = unit / 8
+    areas = np.bincount(labels.ravel())
+    drop = areas < min_area
+    if max_area:
+        drop |= areas > max_area
+    if exclude_border:
+        edge = np.zeros(labels.shape, bool)
+        for axis in range(labels.ndim):
+            index = [slice(None)] * labels.ndim
+            for end in (0, -1):
+                index[axis] = end
+                edge[tuple(index)] = True
+        drop[np.unique(labels[edge])] = True
+    drop[0] = False
+    keep = np.flatnonzero(~drop)[1:]  # label 0 (background) is never dropped
+    lut = np.zeros(len(areas), np.int32)
+    lut[keep] = np.arange(1, len(keep) + 1)  # renumber consecutively
+    return lut[labels]
+
+
 def label_nuclei(
     image: np.ndarray,
     method: str = "adaptive",
@@ -292,25 +317,6 @@ def label_nuclei(
     elif labels is None:
         labels = ndi.label(mask)[0].astype(np.int32)
     progress(0.8, "nuclei split")
-    if min_area is None:
-        unit = np.pi * diameter**2 / 4 if image.ndim == 2 else np.pi * diameter**3 / 6
-        min_area = unit / 8
-    areas = np.bincount(labels.ravel())
-    drop = areas < min_area
-    if max_area:
-        drop |= areas > max_area
-    if exclude_border:
-        edge = np.zeros(labels.shape, bool)
-        for axis in range(labels.ndim):
-            index = [slice(None)] * labels.ndim
-            for end in (0, -1):
-                index[axis] = end
-                edge[tuple(index)] = True
-        drop[np.unique(labels[edge])] = True
-    drop[0] = False
-    keep = np.flatnonzero(~drop)[1:]  # label 0 (background) is never dropped
-    lut = np.zeros(len(areas), np.int32)
-    lut[keep] = np.arange(1, len(keep) + 1)  # renumber consecutively
-    labels = lut[labels]
+    labels = _filter_labels(labels, diameter, min_area, max_area, exclude_border)
     progress(1.0, f"{labels.max()} nuclei")
     return labels
