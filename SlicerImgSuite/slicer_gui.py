@@ -78,3 +78,42 @@ def job_errors(failure: str, wait_cursor: bool = True):
             message = f"{failure.removesuffix(' failed.')}: cancelled" if failure.endswith(" failed.") else "Cancelled"
             log.info(message)
             slicer.util.showStatusMessage(message, 5000)
+
+
+class ParameterNodeGuiMixin:
+    """The parameter-node plumbing of Slicer's scripted-module template, written once for every module.
+
+    Put it first among a widget's bases (``class XWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget,
+    VTKObservationMixin)``) so that its ``cleanup``/``enter``/``exit`` are the ones Slicer calls. The widget sets
+    ``self.logic`` (whose ``getParameterNode()`` wraps the module's parameter node) and ``self.ui`` in ``setup``
+    and observes ``EndCloseEvent`` with :meth:`onSceneEndClose`; a module that picks a default input overrides
+    :meth:`initializeParameterNode` and calls ``super()`` first.
+    """
+
+    _parameterNode = None
+    _parameterNodeGuiTag = None
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)

@@ -19,7 +19,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from SlicerImgSuite.slicer_gui import job_errors
+from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin, job_errors
 
 
 class Hyperspectral(ScriptedLoadableModule):
@@ -93,7 +93,7 @@ class HyperspectralParameterNode:
     pointNode: vtkMRMLMarkupsFiducialNode
 
 
-class HyperspectralWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class HyperspectralWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
@@ -123,31 +123,6 @@ class HyperspectralWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.bandSpinBox.connect("valueChanged(int)", self.updateWavelengthLabel)
         self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateWavelengthLabel)
         self.initializeParameterNode()
-
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def updateWavelengthLabel(self, *args):
         node = self._parameterNode.inputVolume if self._parameterNode else None

@@ -17,7 +17,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from SlicerImgSuite.choices import IMAGE_TOOL_OPERATIONS
-from SlicerImgSuite.slicer_gui import job_errors
+from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin, job_errors
 
 
 class ImageTools(ScriptedLoadableModule):
@@ -43,7 +43,7 @@ class ImageToolsParameterNode:
     secondVolume: vtkMRMLScalarVolumeNode
 
 
-class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class ImageToolsWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
@@ -68,31 +68,6 @@ class ImageToolsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for index, name in enumerate(IMAGE_TOOL_OPERATIONS):
             self.ui.operationSelector.setItemData(index, OPERATIONS[name].label, 3)  # tooltip
         self.onOperationChanged(self.ui.operationSelector.currentText)
-
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onOperationChanged(self, name):
         from SlicerImgSuite.imageops.nodes import OPERATIONS

@@ -15,7 +15,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from SlicerImgSuite.choices import PLAIN_VOLUME_DOSE_UNITS
-from SlicerImgSuite.slicer_gui import job_errors
+from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin, job_errors
 
 
 class RTStructures(ScriptedLoadableModule):
@@ -47,7 +47,7 @@ class RTStructuresParameterNode:
     doseUnits: Annotated[str, Choice(list(PLAIN_VOLUME_DOSE_UNITS))] = PLAIN_VOLUME_DOSE_UNITS[0]
 
 
-class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class RTStructuresWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
@@ -68,31 +68,6 @@ class RTStructuresWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.dvhButton.connect("clicked(bool)", self.onDvhButton)
         self.ui.loadDoseButton.connect("clicked(bool)", self.onLoadDoseButton)
         self.initializeParameterNode()
-
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self):
         from SlicerImgSuite.slicer_gui import progress_dialog

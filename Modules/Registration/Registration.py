@@ -14,7 +14,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from SlicerImgSuite.choices import REGISTRATION_PRESETS, TRANSFORM_KINDS
-from SlicerImgSuite.slicer_gui import job_errors
+from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin, job_errors
 
 PRESETS = [*REGISTRATION_PRESETS, "command file"]
 KINDS = list(TRANSFORM_KINDS)
@@ -50,7 +50,7 @@ class RegistrationParameterNode:
     transformName: str = "Registration"
 
 
-class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class RegistrationWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
@@ -72,31 +72,6 @@ class RegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.presetComboBox.connect("currentTextChanged(QString)", self.onPresetChanged)
         self.initializeParameterNode()
         self.onPresetChanged(self.ui.presetComboBox.currentText)
-
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onPresetChanged(self, preset):
         """Show the preset's stages as an editable command file (what 'command file' then runs)."""

@@ -15,7 +15,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from SlicerImgSuite.choices import RECON_FILTERS, SWEEP_KINDS, TOMO_ALGORITHMS
-from SlicerImgSuite.slicer_gui import job_errors
+from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin, job_errors
 
 
 class Tomosynthesis(ScriptedLoadableModule):
@@ -57,7 +57,7 @@ class TomosynthesisParameterNode:
     outputVolume: vtkMRMLScalarVolumeNode
 
 
-class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class TomosynthesisWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
@@ -76,32 +76,10 @@ class TomosynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.initializeParameterNode()
 
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
     def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
+        super().initializeParameterNode()
         if not self._parameterNode.inputVolume:
             self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self):
         from SlicerImgSuite.slicer_gui import ensure_packages, progress_dialog
