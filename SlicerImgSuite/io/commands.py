@@ -13,6 +13,7 @@ an RTSTRUCT (file, or CT+RS folder)    a structure output               ``rtstru
 an RTDOSE, or ``--input-dose-img``     a dose output                    ``rtstruct``: the dose in Gy
 an image or DICOM series               ``--xf``                         ``registration``: ``warp``
 an image or DICOM series               ``--output-img``                 here: read, resample, write
+an image or DICOM series               ``--output-dicom``               here: a CT/MR series (also --output-img)
 =====================================  ===============================  ====================================
 
 Structure outputs are ``--output-labelmap``, ``--output-ss-img``, ``--output-ss-list``, ``--output-prefix``,
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..choices import PIXEL_TYPES
+from ..choices import PATIENT_POSITIONS, PIXEL_TYPES, SERIES_MODALITIES
 from ..cli_options import add_grid_options, grid_from_args
 from ..errors import ImgSuiteError
 from ..geometry import resample_like
@@ -36,6 +37,7 @@ from ..hsi import commands as hsi_commands
 from ..progress import progress_for
 from ..registration import commands as registration_commands
 from ..rtstruct import commands as rtstruct_commands
+from .atomic import write_together
 from .images import read_image, write_image
 
 
@@ -61,6 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
     add_series_options(p)
     add_grid_options(p)
+    add_dicom_output_options(p)
     registration_commands.add_convert_options(p)
     rtstruct_commands.add_convert_options(p)
     p.set_defaults(func=run_convert)
@@ -83,15 +86,50 @@ def add_series_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--resample-uneven", action="store_true", help="resample unevenly spaced slices instead of failing")
 
 
-def read_input(args: argparse.Namespace, path: str | None = None, progress=None) -> sitk.Image:
-    """Read ``--input`` (or ``path``) honouring the series-selection options."""
-    return read_image(
-        path or args.input,
-        series_uid=getattr(args, "series_uid", None),
-        modality=getattr(args, "modality", None),
-        resample_uneven=getattr(args, "resample_uneven", False),
-        progress=progress,
+def add_dicom_output_options(parser: argparse.ArgumentParser) -> None:
+    """plastimatch convert's metadata options for an image written as a DICOM series (``--output-dicom``)."""
+    g = parser.add_argument_group("image -> DICOM series (--output-dicom DIR; plastimatch's metadata options)")
+    g.add_argument("--patient-name", help="PatientName (default: --referenced-ct's or the input series', else ANONYMOUS)")
+    g.add_argument("--patient-id", help="PatientID (default: --referenced-ct's or the input series', else a new one)")
+    g.add_argument(
+        "--patient-pos", type=str.upper, choices=PATIENT_POSITIONS, default="HFS", help="PatientPosition (default HFS)"
     )
+    g.add_argument("--series-description", help="SeriesDescription (default imgsuite convert)")
+    g.add_argument("--series-number", type=int, default=1, help="SeriesNumber (default 1)")
+    g.add_argument("--study-description", help="StudyDescription")
+    g.add_argument(
+        "--modality", dest="dicom_modality", type=str.upper, choices=SERIES_MODALITIES, default="CT",
+        help="Modality of the written series (default CT; --input-modality picks an input series)",
+    )  # fmt: skip
+    g.add_argument(
+        "--metadata", action="append", metavar="KEY=VALUE",
+        help='more attributes, "XXXX,YYYY=value" (plastimatch) or "Keyword=value"; may be repeated',
+    )  # fmt: skip
+    g.add_argument(
+        "--regenerate-study-uids", action="store_true",
+        help="new StudyInstanceUID and FrameOfReferenceUID instead of --referenced-ct's (or the input series')",
+    )  # fmt: skip
+    g.add_argument("--filenames-without-uids", action="store_true", help="CT0001.dcm, not CT0001_<SOPInstanceUID>.dcm")
+
+
+def read_input(args: argparse.Namespace, path: str | None = None, progress=None) -> sitk.Image:
+    """Read ``--input`` (or ``path``) honouring the series-selection options; a series found in a subfolder is named."""
+    import sys
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = read_image(
+            path or args.input,
+            series_uid=getattr(args, "series_uid", None),
+            modality=getattr(args, "modality", None),
+            resample_uneven=getattr(args, "resample_uneven", False),
+            progress=progress,
+        )
+    for w in caught:
+        if not getattr(args, "quiet", False) or "using series" in str(w.message):
+            print(f"imgsuite {getattr(args, 'command', 'convert')}: {w.message}", file=sys.stderr)
+    return image
 
 
 # plastimatch's names for pixel types in `header`
@@ -149,7 +187,7 @@ def run_convert(args: argparse.Namespace) -> int:
         return 0
     if not args.input:
         raise ImgSuiteError("nothing to convert: give --input")
-    if not args.output_img:
+    if not args.output_img and not args.output_dicom:
         given = sorted(
             "--" + k.replace("_", "-")
             for k, v in vars(args).items()
@@ -160,12 +198,57 @@ def run_convert(args: argparse.Namespace) -> int:
                 f"{', '.join(given)} do not apply to this input (an image); use --output-img", args.input
             )
         raise ImgSuiteError("nothing to write: give --output-img (or another --output-* option)")
+    dicom = _dicom_series_options(args) if args.output_dicom else None  # bad metadata: refused before reading
     image = read_input(args, progress=progress)
     reference = grid_from_args(args, like=image)
     if reference is not None:
         image = resample_like(image, reference, args.interpolation, args.default_value)
-    write_image(image, args.output_img, args.output_type)
+    write_together(
+        [
+            (args.output_img, lambda tmp: write_image(image, tmp, args.output_type), False),
+            (args.output_dicom, lambda tmp: _write_series(image, tmp, args, dicom, progress), True),
+        ]
+    )
     return 0
+
+
+def _dicom_series_options(args: argparse.Namespace) -> dict:
+    """The named metadata options and --metadata as {keyword: value}, checked (a name given twice is refused)."""
+    from .dicom_write import metadata_attributes
+
+    named = {
+        "PatientName": args.patient_name, "PatientID": args.patient_id,
+        "SeriesDescription": args.series_description, "StudyDescription": args.study_description,
+    }  # fmt: skip
+    option = {"PatientName": "--patient-name", "PatientID": "--patient-id"}
+    option |= {"SeriesDescription": "--series-description", "StudyDescription": "--study-description"}
+    attributes = {}
+    for keyword, value in named.items():
+        if value is not None:
+            attributes |= metadata_attributes([f"{keyword}={value}"], option[keyword])
+    for keyword, value in metadata_attributes(args.metadata).items():
+        if keyword in attributes:
+            raise ImgSuiteError(f"--metadata sets {keyword}, which {option[keyword]} sets too; give one")
+        attributes[keyword] = value
+    return attributes
+
+
+def _write_series(image: sitk.Image, folder, args: argparse.Namespace, attributes: dict, progress) -> None:
+    """``--output-dicom`` of an image: the study of --referenced-ct, else of the input series, else a new one."""
+    from .dicom_write import series_study, write_ct_series
+
+    source, uid = args.referenced_ct, None
+    if source is None and Path(args.input).is_dir():
+        source, uid = args.input, image.GetMetaData("0020|000e") if image.HasMetaDataKey("0020|000e") else None
+    if source is not None and not Path(source).is_dir():
+        raise ImgSuiteError("--referenced-ct (--dicom-dir) must be the folder of a DICOM series", source)
+    study, slices = series_study(source, series_uid=uid, regenerate_uids=args.regenerate_study_uids,
+                                 attributes=attributes)  # fmt: skip
+    write_ct_series(
+        image, folder, study, args.dicom_modality, attributes.get("SeriesDescription", "imgsuite convert"),
+        args.series_number, patient_position=args.patient_pos, attributes=slices,
+        uid_file_names=not args.filenames_without_uids, progress=progress,
+    )  # fmt: skip
 
 
 def _is_rtstruct_file(path) -> bool:

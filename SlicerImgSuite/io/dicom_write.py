@@ -51,52 +51,136 @@ def write_ct_series(
     modality: str = "CT",
     series_description: str = "SlicerImgSuite",
     series_number: int = 1,
+    *,
+    patient_position: str = "HFS",
+    attributes: dict | None = None,
+    uid_file_names: bool = False,
+    progress=None,
 ) -> list[pydicom.Dataset]:
     """Write ``image`` (values in HU for CT) as one DICOM file per slice in ``folder``.
 
     Parameters
     ----------
     image : SimpleITK.Image
-        3D scalar image, LPS, any direction cosines; values are rounded to int16.
+        3D scalar image, LPS, orthonormal direction cosines (oblique is fine; a left-handed image is
+        written with its slice order reversed: the same voxels at the same places). Values are stored
+        as int16 with the RescaleSlope/RescaleIntercept of :func:`int16_rescale`: exact for integers
+        that span at most 65536 values, else within half a slope.
     folder : path
-        Created (or replaced) atomically.
+        Created when missing; the files move in only when all are written.
     study : dict, optional
         Patient/study/frame-of-reference attributes from :func:`new_study`; a new study by default.
+    patient_position : str
+        PatientPosition (HFS, HFP, FFS, FFP, ...).
+    attributes : dict, optional
+        More attributes by keyword (``InstitutionName``), set on every slice last.
+    uid_file_names : bool
+        Name the files ``CT0001_<SOPInstanceUID>.dcm`` instead of ``CT0001.dcm``.
 
     Returns
     -------
     list of pydicom.Dataset
         The written slices (without pixel data), first slice first: what an RTSTRUCT references.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> image = sitk.Image(4, 3, 2, sitk.sitkFloat32) + 0.25
+    >>> headers = write_ct_series(image, pathlib.Path(tempfile.mkdtemp()) / "ct")
+    >>> len(headers), headers[0].RescaleIntercept
+    (2, '0.25')
     """
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImgSuiteError(f"a DICOM series needs a 3D scalar image, got {image.GetDimension()}D")
-    if modality not in SOP_CLASS:
-        raise ImgSuiteError(f"cannot write modality {modality!r}; use one of {', '.join(SOP_CLASS)}")
+    image = _right_handed(_checked_geometry(image, modality))
     study = dict(study or new_study())
-    array = sitk.GetArrayViewFromImage(image)
-    if array.min(initial=0) < -32768 or array.max(initial=0) > 32767:
-        raise ImgSuiteError("values do not fit 16-bit DICOM pixels (-32768..32767)")
-    pixels = np.rint(array).astype(np.int16)
+    pixels, slope, intercept = int16_rescale(sitk.GetArrayViewFromImage(image))
     direction = np.array(image.GetDirection()).reshape(3, 3)
     spacing = image.GetSpacing()
     series_uid = generate_uid()
     headers = []
+    progress = progress or (lambda *a: None)
     with atomic_dir(folder) as tmp:
         for k in range(pixels.shape[0]):
+            if k % 20 == 0:
+                progress(k / pixels.shape[0], "writing DICOM slices")
             position = image.TransformIndexToPhysicalPoint((0, 0, k))
             ds = _slice_dataset(study, modality, series_uid, series_description, series_number)
             ds.InstanceNumber = k + 1
-            ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
-            ds.ImageOrientationPatient = [f"{v:.8f}" for v in np.concatenate([direction[:, 0], direction[:, 1]])]
-            ds.SliceLocation = f"{float(np.dot(position, np.cross(direction[:, 0], direction[:, 1]))):.6f}"
-            ds.PixelSpacing = [f"{spacing[1]:.6f}", f"{spacing[0]:.6f}"]
-            ds.SliceThickness = f"{spacing[2]:.6f}"
+            ds.ImagePositionPatient = [_ds(v) for v in position]
+            ds.ImageOrientationPatient = [_ds(v) for v in np.concatenate([direction[:, 0], direction[:, 1]])]
+            ds.SliceLocation = _ds(float(np.dot(position, np.cross(direction[:, 0], direction[:, 1]))))
+            ds.PixelSpacing = [_ds(spacing[1]), _ds(spacing[0])]
+            ds.SliceThickness = _ds(spacing[2])
+            ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+            ds.PatientPosition = patient_position
+            for key, value in (attributes or {}).items():
+                setattr(ds, key, value)
             ds.Rows, ds.Columns = pixels.shape[1], pixels.shape[2]
             ds.PixelData = pixels[k].tobytes()
-            ds.save_as(Path(tmp) / f"{modality}{k + 1:04d}.dcm", enforce_file_format=True)
+            name = f"{modality}{k + 1:04d}" + (f"_{ds.SOPInstanceUID}" if uid_file_names else "")
+            ds.save_as(Path(tmp) / f"{name}.dcm", enforce_file_format=True)
             del ds.PixelData
             headers.append(ds)
+    progress(1.0, "DICOM series written")
     return headers
+
+
+def _ds(value: float) -> str:
+    """A decimal string (DS, at most 16 characters) as close to ``value`` as DS allows."""
+    from pydicom.valuerep import format_number_as_ds
+
+    value = float(value)
+    return format_number_as_ds(0.0 if abs(value) < 1e-12 else value)
+
+
+def _checked_geometry(image: sitk.Image, modality: str) -> sitk.Image:
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImgSuiteError(f"a DICOM series needs a 3D scalar image, got {image.GetDimension()}D")
+    if modality not in SOP_CLASS:
+        raise ImgSuiteError(f"cannot write modality {modality!r}; use one of {', '.join(SOP_CLASS)}")
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-5):
+        raise ImgSuiteError("the direction cosines are not orthonormal (sheared); a DICOM series cannot hold them")
+    return image
+
+
+def _right_handed(image: sitk.Image) -> sitk.Image:
+    """DICOM slices stack along row x column: a left-handed image is flipped along k (same voxels in space)."""
+    if np.linalg.det(np.array(image.GetDirection()).reshape(3, 3)) > 0:
+        return image
+    return sitk.Flip(image, [False, False, True])
+
+
+def int16_rescale(array: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """Stored int16 values and the RescaleSlope, RescaleIntercept (DS text) that give ``array`` back.
+
+    Integer values spanning at most 65536 values are exact (slope 1; intercept 0 when they fit int16,
+    else the shift that makes them fit). Anything else (fractions, wider ranges) takes slope = range /
+    65534 and the mid-range as intercept, rounded to the nearest step: error at most slope / 2.
+
+    Examples
+    --------
+    >>> stored, slope, intercept = int16_rescale(np.array([0.0, 0.5, 1.0]))
+    >>> np.abs(float(slope) * stored + float(intercept) - [0.0, 0.5, 1.0]).max() <= float(slope) / 2
+    np.True_
+    >>> int16_rescale(np.array([0, 60000]))[1:]
+    ('1', '32768')
+    """
+    values = np.asarray(array, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ImgSuiteError("the image holds NaN or infinite values; a DICOM series cannot store them")
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if np.issubdtype(np.asarray(array).dtype, np.integer) or np.array_equal(values, np.rint(values)):
+        if lo >= -32768 and hi <= 32767:
+            return values.astype(np.int16), "1", "0"
+        if hi - lo <= 65535:
+            shift = int(lo) + 32768
+            return (values - shift).astype(np.int16), "1", str(shift)
+    if hi == lo:
+        intercept = _ds(lo)
+        return np.zeros(values.shape, np.int16), "1", intercept
+    slope, intercept = _ds((hi - lo) / 65534), _ds((hi + lo) / 2)
+    stored = np.rint((values - float(intercept)) / float(slope))
+    return np.clip(stored, -32768, 32767).astype(np.int16), slope, intercept
 
 
 def _slice_dataset(study: dict, modality: str, series_uid: str, description: str, number: int) -> pydicom.Dataset:
@@ -126,15 +210,12 @@ def _slice_dataset(study: dict, modality: str, series_uid: str, description: str
     ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 1
-    ds.RescaleIntercept = "0"
-    ds.RescaleSlope = "1"
     ds.RescaleType = "HU" if modality == "CT" else "US"
     if modality == "CT":
         ds.KVP = ""
     else:
         ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions, ds.MRAcquisitionType = "SE", "NONE", "", "3D"
         ds.EchoTime, ds.RepetitionTime, ds.EchoTrainLength = "", "", ""
-    ds.PatientPosition = "HFS"
     ds.AcquisitionNumber = 1
     return ds
 
@@ -270,3 +351,89 @@ def _rtdose_geometry(ds: pydicom.Dataset, dose: sitk.Image, stored: np.ndarray, 
     ds.BitsStored = bits
     ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
+
+
+# What --metadata may not set: the writer derives these from the image (geometry, pixels) or gives them their own
+# option (--modality, --patient-pos, --series-number ...); a value there would make the series disagree with itself.
+_WRITER_KEYWORDS = {
+    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality", "ImagePositionPatient",
+    "ImageOrientationPatient", "SliceLocation", "SliceThickness", "InstanceNumber", "PatientPosition",
+    "SeriesNumber", "SpecificCharacterSet",
+}  # fmt: skip
+_WRITER_GROUPS = (0x0002, 0x0028, 0x7FE0)
+
+
+def metadata_attributes(items, option: str = "--metadata") -> dict:
+    """``KEY=VALUE`` texts as {keyword: value}: KEY is plastimatch's ``XXXX,YYYY`` tag or a DICOM keyword.
+
+    The value is checked against the attribute's VR (a date must be YYYYMMDD, a LO at most 64
+    characters ...). Pixel, geometry and identity attributes the writer sets are refused.
+
+    Examples
+    --------
+    >>> metadata_attributes(["0008,0080=General Hospital", "PatientBirthDate=19700101"])
+    {'InstitutionName': 'General Hospital', 'PatientBirthDate': '19700101'}
+    """
+    from pydicom import config
+    from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+    from pydicom.valuerep import validate_value
+
+    attributes = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        key = key.strip().strip("()").replace(" ", "")
+        if not sep or not key:
+            raise ImgSuiteError(f"{option} expects KEY=VALUE (KEY as XXXX,YYYY or a DICOM keyword), got {item!r}")
+        try:
+            tag = int(key.replace(",", ""), 16) if "," in key else tag_for_keyword(key)
+            keyword = keyword_for_tag(tag) if tag is not None else ""
+            vr = dictionary_VR(tag) if keyword else ""
+        except (ValueError, KeyError):
+            keyword = vr = ""
+        if not keyword:
+            raise ImgSuiteError(f"{option}: {key!r} is not a public DICOM tag or keyword")
+        if vr == "SQ" or keyword in _WRITER_KEYWORDS or tag >> 16 in _WRITER_GROUPS:
+            raise ImgSuiteError(f"{option}: {keyword} ({key}) is set by the series writer, not by {option}")
+        try:
+            validate_value(vr, value, config.RAISE)
+        except ValueError as exc:
+            raise ImgSuiteError(f"{option}: {keyword} ({key}): {str(exc).split('. Please see')[0]}") from None
+        if keyword in attributes:
+            raise ImgSuiteError(f"{option}: {keyword} given twice")
+        attributes[keyword] = value
+    return attributes
+
+
+def series_study(
+    source=None,
+    *,
+    series_uid: str | None = None,
+    regenerate_uids: bool = False,
+    attributes: dict | None = None,
+) -> tuple[dict, dict]:
+    """The study attributes and the per-slice attributes of an image written by ``convert --output-dicom``.
+
+    ``source`` (a DICOM series folder: ``--referenced-ct``, or the input series) gives the patient,
+    the study and the Frame of Reference (plastimatch's --referenced-ct; ``series_uid`` picks one of
+    several series there); ``regenerate_uids`` gives
+    the series a new StudyInstanceUID and FrameOfReferenceUID instead. Without a source: a new study
+    of patient ANONYMOUS. ``attributes`` ({keyword: value}) are set last: study-level ones on the
+    study, the others on each slice.
+
+    Examples
+    --------
+    >>> study, slices = series_study(attributes={"PatientName": "Doe^Jane", "InstitutionName": "GH"})
+    >>> study["PatientName"], slices
+    ('Doe^Jane', {'InstitutionName': 'GH'})
+    """
+    if source is not None:
+        study = study_from_series(source, series_uid)
+    else:
+        study = new_study("ANONYMOUS", "PL" + generate_uid(prefix=None)[-15:].replace(".", "0"))
+    if regenerate_uids:
+        study["StudyInstanceUID"], study["FrameOfReferenceUID"] = generate_uid(), generate_uid()
+    study_level = {*STUDY_KEYS, "PatientSex", "PatientBirthDate"}
+    slices = {}
+    for keyword, value in (attributes or {}).items():
+        (study if keyword in study_level else slices)[keyword] = value
+    return study, slices
