@@ -203,6 +203,13 @@ def run_convert(args: argparse.Namespace) -> int:
     reference = grid_from_args(args, like=image)
     if reference is not None:
         image = resample_like(image, reference, args.interpolation, args.default_value)
+    if args.output_dicom:
+        from .dicom_write import check_series_image
+
+        try:
+            check_series_image(image, args.dicom_modality)
+        except ImgSuiteError as exc:  # about the input image: name it
+            raise ImgSuiteError(f"--output-dicom: {exc.problem}", args.input) from None
     write_together(
         [
             (args.output_img, lambda tmp: write_image(image, tmp, args.output_type), False),

@@ -90,7 +90,7 @@ def write_ct_series(
     >>> len(headers), headers[0].RescaleIntercept
     (2, '0.25')
     """
-    image = _right_handed(_checked_geometry(image, modality))
+    image = _right_handed(check_series_image(image, modality))
     study = dict(study or new_study())
     pixels, slope, intercept = int16_rescale(sitk.GetArrayViewFromImage(image))
     direction = np.array(image.GetDirection()).reshape(3, 3)
@@ -132,7 +132,8 @@ def _ds(value: float) -> str:
     return format_number_as_ds(0.0 if abs(value) < 1e-12 else value)
 
 
-def _checked_geometry(image: sitk.Image, modality: str) -> sitk.Image:
+def check_series_image(image: sitk.Image, modality: str = "CT") -> sitk.Image:
+    """Refuse what a DICOM image series cannot hold: not 3D scalar, sheared axes, NaN or infinite values."""
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError(f"a DICOM series needs a 3D scalar image, got {image.GetDimension()}D")
     if modality not in SOP_CLASS:
@@ -140,6 +141,8 @@ def _checked_geometry(image: sitk.Image, modality: str) -> sitk.Image:
     direction = np.array(image.GetDirection()).reshape(3, 3)
     if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-5):
         raise ImgSuiteError("the direction cosines are not orthonormal (sheared); a DICOM series cannot hold them")
+    if not np.all(np.isfinite(sitk.GetArrayViewFromImage(image))):
+        raise ImgSuiteError("the image holds NaN or infinite values; a DICOM series cannot store them")
     return image
 
 
@@ -240,9 +243,13 @@ def study_from_file(path: str | os.PathLike) -> dict:
 
 def study_from_series(folder: str | os.PathLike, series_uid: str | None = None, modality: str | None = None) -> dict:
     """The study of the image series in ``folder`` (what an object placed on its grid belongs to)."""
-    from .dicom_series import scan_folder, select_series
+    import warnings
 
-    info = select_series(folder, scan_folder(folder), series_uid, modality)
+    from .dicom_series import find_series
+
+    with warnings.catch_warnings():  # a series found in a subfolder: the reader of its pixels names it
+        warnings.simplefilter("ignore")
+        info = find_series(folder, series_uid, modality)
     return new_study() | study_from_file(info.files[0])
 
 

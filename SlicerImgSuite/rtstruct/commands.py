@@ -23,7 +23,11 @@ ACCURATE_OVERSAMPLE = 8
 
 def add_convert_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("structure sets (--input RS.dcm, or a folder with CT + RTSTRUCT)")
-    g.add_argument("--referenced-ct", help="CT folder whose grid (and UIDs, for --output-dicom) the structures use")
+    g.add_argument(
+        "--referenced-ct", "--dicom-dir",
+        help="CT folder whose grid (and UIDs, for --output-dicom) the structures (or an image) use; --dicom-dir is "
+        "plastimatch's older name",
+    )  # fmt: skip
     g.add_argument("--output-labelmap", help="one label value per structure (structure i -> i + 1)")
     g.add_argument("--output-ss-img", help="bit i set when the voxel is inside structure i")
     g.add_argument("--output-ss-list", help="plastimatch structure list: index|r g b|name")
