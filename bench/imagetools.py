@@ -1,4 +1,4 @@
-"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT: resample, dmap, stats, adjust matching, ...
+"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT: resample, dmap, stats, adjust, convert ...
 
 Goal (issue #4): wall-time ratio ours / plastimatch <= 1.0 for each. Both run as command lines (start-up
 included), alternating, medians of ``--repeats`` runs. The CT is a synthetic thorax made by ``imgsuite synth``
@@ -94,6 +94,14 @@ def main() -> None:
             "synth --pattern dose --output-dose-img": (
                 ["synth", "--pattern", "dose", "--fixed", ct, "--dose-size", "200 150 120", "--penumbra", "8"]
                 + ["--output", out / "{who}_sd.nrrd", "--output-dose-img", out / "{who}_sdd.nrrd"],
+                [],
+            ),
+            "convert --output-dicom (100 CT slices)": (
+                ["convert", "--input", ct, "--output-dicom", out / "{who}_dcm", "--filenames-without-uids"],
+                [],
+            ),
+            "convert --output-dicom (float32 input: fractional rescale)": (
+                ["convert", "--input", ref, "--output-dicom", out / "{who}_dcmf", "--filenames-without-uids"],
                 [],
             ),
         }

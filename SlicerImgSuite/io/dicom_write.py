@@ -91,37 +91,98 @@ def write_ct_series(
     (2, '0.25')
     """
     image = _right_handed(check_series_image(image, modality))
-    study = dict(study or new_study())
-    pixels, slope, intercept = int16_rescale(sitk.GetArrayViewFromImage(image))
+    array = sitk.GetArrayViewFromImage(image)
+    slope, intercept = int16_rescale(array)
     direction = np.array(image.GetDirection()).reshape(3, 3)
-    spacing = image.GetSpacing()
-    series_uid = generate_uid()
+    normal = np.cross(direction[:, 0], direction[:, 1])
+    ds = _slice_dataset(dict(study or new_study()), modality, generate_uid(), series_description, series_number)
+    ds.ImageOrientationPatient = [_ds(v) for v in np.concatenate([direction[:, 0], direction[:, 1]])]
+    ds.PixelSpacing = [_ds(image.GetSpacing()[1]), _ds(image.GetSpacing()[0])]
+    ds.SliceThickness = _ds(image.GetSpacing()[2])
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    ds.PatientPosition = patient_position
+    for key, value in (attributes or {}).items():
+        setattr(ds, key, value)
+    ds.Rows, ds.Columns = array.shape[1], array.shape[2]
+    template = _SliceTemplate(ds, array.shape[1] * array.shape[2] * 2)
     headers = []
     progress = progress or (lambda *a: None)
     with atomic_dir(folder) as tmp:
-        for k in range(pixels.shape[0]):
+        for k in range(array.shape[0]):
             if k % 20 == 0:
-                progress(k / pixels.shape[0], "writing DICOM slices")
+                progress(k / array.shape[0], "writing DICOM slices")
             position = image.TransformIndexToPhysicalPoint((0, 0, k))
-            ds = _slice_dataset(study, modality, series_uid, series_description, series_number)
-            ds.InstanceNumber = k + 1
-            ds.ImagePositionPatient = [_ds(v) for v in position]
-            ds.ImageOrientationPatient = [_ds(v) for v in np.concatenate([direction[:, 0], direction[:, 1]])]
-            ds.SliceLocation = _ds(float(np.dot(position, np.cross(direction[:, 0], direction[:, 1]))))
-            ds.PixelSpacing = [_ds(spacing[1]), _ds(spacing[0])]
-            ds.SliceThickness = _ds(spacing[2])
-            ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-            ds.PatientPosition = patient_position
-            for key, value in (attributes or {}).items():
-                setattr(ds, key, value)
-            ds.Rows, ds.Columns = pixels.shape[1], pixels.shape[2]
-            ds.PixelData = pixels[k].tobytes()
-            name = f"{modality}{k + 1:04d}" + (f"_{ds.SOPInstanceUID}" if uid_file_names else "")
-            ds.save_as(Path(tmp) / f"{name}.dcm", enforce_file_format=True)
-            del ds.PixelData
-            headers.append(ds)
+            header = template.slice(k, position, float(np.dot(position, normal)))
+            name = f"{modality}{k + 1:04d}" + (f"_{header.SOPInstanceUID}" if uid_file_names else "")
+            with open(Path(tmp) / f"{name}.dcm", "wb") as f:
+                f.write(template.encoded)
+                f.write(int16_stored(array[k], slope, intercept).tobytes())
+            headers.append(header)
     progress(1.0, "DICOM series written")
     return headers
+
+
+class _SliceTemplate:
+    """One slice header, serialised once by pydicom with fixed-width stand-ins for what changes from slice to slice.
+
+    Each slice gets its SOPInstanceUID (the series' UID root + a 6-digit slice number), InstanceNumber,
+    ImagePositionPatient and SliceLocation written over the stand-ins (same byte lengths, space-padded
+    as DICOM allows), then its pixels; :meth:`slice` returns the slice's header as a Dataset.
+    """
+
+    _IPP = "\\".join(["-99999.999999999"] * 3)
+    _LOCATION, _NUMBER = "-88888.888888888", "77777777"
+
+    def __init__(self, ds: pydicom.Dataset, pixel_bytes: int):
+        import io
+
+        self.ds, self.root = ds, generate_uid()[:56].rstrip(".")
+        stand_in = self._uid(899999)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = stand_in
+        ds.InstanceNumber, ds.ImagePositionPatient, ds.SliceLocation = self._NUMBER, self._IPP.split("\\"), self._LOCATION
+        ds.PixelData = bytes(pixel_bytes)
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        del ds.PixelData
+        self.encoded = bytearray(buffer.getvalue()[:-pixel_bytes])
+        self.where = {}
+        for key, tags, text in (("uid", [(0x0002, 0x0003), (0x0008, 0x0018)], stand_in),
+                                ("number", [(0x0020, 0x0013)], self._NUMBER), ("ipp", [(0x0020, 0x0032)], self._IPP),
+                                ("location", [(0x0020, 0x1041)], self._LOCATION)):  # fmt: skip
+            self.where[key] = [self._value_offset(tag, text) for tag in tags]
+
+    def _value_offset(self, tag: tuple[int, int], text: str) -> int:
+        """Where the value of element ``tag`` (explicit VR little endian, short form) starts in the encoding."""
+        import struct
+
+        value = text.encode() + b"\0" * (len(text) % 2)  # UI pads with NUL to even length
+        vr = pydicom.datadict.dictionary_VR(tag[0] << 16 | tag[1]).encode()
+        element = struct.pack("<HH2sH", tag[0], tag[1], vr, len(value)) + value
+        found = self.encoded.find(element)
+        if found < 0 or self.encoded.find(element, found + 1) >= 0:
+            raise RuntimeError(f"slice template: element {tag} not found once")
+        return found + 8
+
+    def _uid(self, k: int) -> str:
+        return f"{self.root}.{100000 + k}"
+
+    def slice(self, k: int, position, location: float) -> pydicom.Dataset:
+        values = {
+            "uid": self._uid(k),
+            "number": str(k + 1).ljust(len(self._NUMBER)),
+            "ipp": "\\".join(_ds(v).ljust(16) for v in position),
+            "location": _ds(location).ljust(16),
+        }
+        for key, text in values.items():
+            for i in self.where[key]:
+                self.encoded[i : i + len(text)] = text.encode()
+        header = pydicom.Dataset(dict(self.ds.items()))  # its own element table: the elements below are this slice's
+        header.file_meta = self.ds.file_meta
+        for keyword, value in (("SOPInstanceUID", values["uid"]), ("InstanceNumber", k + 1),
+                               ("ImagePositionPatient", [_ds(v) for v in position]), ("SliceLocation", _ds(location))):
+            tag = pydicom.datadict.tag_for_keyword(keyword)
+            header[tag] = pydicom.DataElement(tag, pydicom.datadict.dictionary_VR(tag), value)
+        return header
 
 
 def _ds(value: float) -> str:
@@ -141,7 +202,8 @@ def check_series_image(image: sitk.Image, modality: str = "CT") -> sitk.Image:
     direction = np.array(image.GetDirection()).reshape(3, 3)
     if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-5):
         raise ImgSuiteError("the direction cosines are not orthonormal (sheared); a DICOM series cannot hold them")
-    if not np.all(np.isfinite(sitk.GetArrayViewFromImage(image))):
+    array = sitk.GetArrayViewFromImage(image)
+    if not np.issubdtype(array.dtype, np.integer) and not np.all(np.isfinite(array)):
         raise ImgSuiteError("the image holds NaN or infinite values; a DICOM series cannot store them")
     return image
 
@@ -153,8 +215,8 @@ def _right_handed(image: sitk.Image) -> sitk.Image:
     return sitk.Flip(image, [False, False, True])
 
 
-def int16_rescale(array: np.ndarray) -> tuple[np.ndarray, str, str]:
-    """Stored int16 values and the RescaleSlope, RescaleIntercept (DS text) that give ``array`` back.
+def int16_rescale(array: np.ndarray) -> tuple[str, str]:
+    """The RescaleSlope and RescaleIntercept (DS text) that store ``array`` as int16 (:func:`int16_stored`).
 
     Integer values spanning at most 65536 values are exact (slope 1; intercept 0 when they fit int16,
     else the shift that makes them fit). Anything else (fractions, wider ranges) takes slope = range /
@@ -162,28 +224,34 @@ def int16_rescale(array: np.ndarray) -> tuple[np.ndarray, str, str]:
 
     Examples
     --------
-    >>> stored, slope, intercept = int16_rescale(np.array([0.0, 0.5, 1.0]))
-    >>> np.abs(float(slope) * stored + float(intercept) - [0.0, 0.5, 1.0]).max() <= float(slope) / 2
+    >>> values = np.array([0.0, 0.5, 1.0])
+    >>> slope, intercept = int16_rescale(values)
+    >>> np.abs(float(slope) * int16_stored(values, slope, intercept) + float(intercept) - values).max() <= 1e-4
     np.True_
-    >>> int16_rescale(np.array([0, 60000]))[1:]
+    >>> int16_rescale(np.array([0, 60000]))
     ('1', '32768')
     """
-    values = np.asarray(array, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    array = np.asarray(array)
+    integer = np.issubdtype(array.dtype, np.integer)
+    if not integer and not np.all(np.isfinite(array)):
         raise ImgSuiteError("the image holds NaN or infinite values; a DICOM series cannot store them")
-    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if np.issubdtype(np.asarray(array).dtype, np.integer) or np.array_equal(values, np.rint(values)):
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if integer or np.array_equal(array, np.rint(array)):
         if lo >= -32768 and hi <= 32767:
-            return values.astype(np.int16), "1", "0"
+            return "1", "0"
         if hi - lo <= 65535:
-            shift = int(lo) + 32768
-            return (values - shift).astype(np.int16), "1", str(shift)
+            return "1", str(int(lo) + 32768)
     if hi == lo:
-        intercept = _ds(lo)
-        return np.zeros(values.shape, np.int16), "1", intercept
-    slope, intercept = _ds((hi - lo) / 65534), _ds((hi + lo) / 2)
-    stored = np.rint((values - float(intercept)) / float(slope))
-    return np.clip(stored, -32768, 32767).astype(np.int16), slope, intercept
+        return "1", _ds(lo)
+    return _ds((hi - lo) / 65534), _ds((hi + lo) / 2)
+
+
+def int16_stored(values: np.ndarray, slope: str, intercept: str) -> np.ndarray:
+    """``values`` as the int16 a slice stores: round((value - intercept) / slope)."""
+    if slope == "1" and intercept == "0" and np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int16, copy=False)
+    stored = np.rint((np.asarray(values, np.float64) - float(intercept)) / float(slope))
+    return np.clip(stored, -32768, 32767).astype(np.int16)
 
 
 def _slice_dataset(study: dict, modality: str, series_uid: str, description: str, number: int) -> pydicom.Dataset:
