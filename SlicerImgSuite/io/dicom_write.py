@@ -126,7 +126,7 @@ class _SliceTemplate:
     """One slice header, serialised once by pydicom with fixed-width stand-ins for what changes from slice to slice.
 
     Each slice gets its SOPInstanceUID (the series' UID root + a 6-digit slice number), InstanceNumber,
-    ImagePositionPatient and SliceLocation written over the stand-ins (same byte lengths, space-padded
+    ImagePositionPatient and SliceLocation written over the stand-ins (same byte lengths, leading spaces
     as DICOM allows), then its pixels; :meth:`slice` returns the slice's header as a Dataset.
     """
 
@@ -169,9 +169,9 @@ class _SliceTemplate:
     def slice(self, k: int, position, location: float) -> pydicom.Dataset:
         values = {
             "uid": self._uid(k),
-            "number": str(k + 1).ljust(len(self._NUMBER)),
-            "ipp": "\\".join(_ds(v).ljust(16) for v in position),
-            "location": _ds(location).ljust(16),
+            "number": str(k + 1).rjust(len(self._NUMBER)),
+            "ipp": "\\".join(_ds(v).rjust(16) for v in position),
+            "location": _ds(location).rjust(16),
         }
         for key, text in values.items():
             for i in self.where[key]:

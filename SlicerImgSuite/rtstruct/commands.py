@@ -35,6 +35,11 @@ def add_convert_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prefix-format", default="nrrd", choices=["nrrd", "mha", "nii.gz", "nii"], help="(default nrrd)")
     g.add_argument("--output-dicom", help="folder to write an RTSTRUCT into (needs --referenced-ct)")
     g.add_argument("--output-seg", help="Slicer segmentation file (.seg.nrrd)")
+    g.add_argument(
+        "--input-ss-img",
+        help="structure-set image (bits) or labelmap, with --input-ss-list: an RTSTRUCT in --output-dicom (with an "
+        "image --input: the image's series and the RTSTRUCT on it)",
+    )
     g.add_argument("--input-ss-list", help="with an ss-img or labelmap --input: names/colours, to write --output-dicom")
     rule = g.add_mutually_exclusive_group()
     rule.add_argument("--xor-contours", action="store_true", help="even-odd for contours on one slice (the default)")
@@ -111,7 +116,9 @@ def convert(args: argparse.Namespace, progress) -> bool:
         return False
     from .structure_set import find_rtstruct, is_rtstruct
 
-    if getattr(args, "input_ss_list", None):
+    if getattr(args, "input_ss_img", None) and args.input:
+        return False  # an image and its structures: the image's series and an RTSTRUCT on it (io/commands.py)
+    if getattr(args, "input_ss_list", None) or getattr(args, "input_ss_img", None):
         _convert_ss_img(args, progress)
         return True
     if not is_rtstruct(args.input):
@@ -238,19 +245,29 @@ def _spacing_hint(args):
 
 def _convert_ss_img(args, progress) -> None:
     """ss-img (uint32/uint64 bits) or labelmap + ss-list -> RTSTRUCT in --output-dicom."""
+    from .write import write_rtstruct_from_masks
+
+    if not args.output_dicom or not args.referenced_ct:
+        raise ImgSuiteError(
+            "--input-ss-img/--input-ss-list convert to --output-dicom only, and need --referenced-ct",
+            args.input_ss_list or args.input_ss_img,
+        )
+    masks, colors = ss_masks(args.input_ss_img or args.input, args.input_ss_list)
+    write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors, progress)
+
+
+def ss_masks(ss_img, ss_list) -> tuple[dict, dict]:
+    """Named masks and colours of a structure-set image (bits, uint32/uint64) or labelmap and its ss-list."""
     import numpy as np
     import SimpleITK as sitk
 
     from ..io import read_image
     from .outputs import masks_from_ss_image, read_ss_list
-    from .write import write_rtstruct_from_masks
 
-    if not args.output_dicom or not args.referenced_ct:
-        raise ImgSuiteError(
-            "--input-ss-list converts to --output-dicom only, and needs --referenced-ct", args.input_ss_list
-        )
-    image = read_image(args.input)
-    rows = read_ss_list(args.input_ss_list)
+    if not ss_list:
+        raise ImgSuiteError("--input-ss-img needs --input-ss-list (the names and colours of its structures)", ss_img)
+    image = read_image(ss_img)
+    rows = read_ss_list(ss_list)
     bits = image.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64, sitk.sitkVectorUInt64)
     if bits:
         arrays = masks_from_ss_image(image, max(r[0] for r in rows) + 1)
@@ -263,8 +280,7 @@ def _convert_ss_img(args, progress) -> None:
         mask = sitk.GetImageFromArray(array.astype(np.uint8))
         mask.CopyInformation(image)
         masks[name] = mask
-    colors = {name: color for _, color, name in rows}
-    write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors, progress)
+    return masks, {name: color for _, color, name in rows}
 
 
 def register(subparsers) -> None:
