@@ -14,6 +14,7 @@ an RTDOSE, or ``--input-dose-img``     a dose output                    ``rtstru
 an image or DICOM series               ``--xf``                         ``registration``: ``warp``
 an image or DICOM series               ``--output-img``                 here: read, resample, write
 an image or DICOM series               ``--output-dicom``               here: a CT/MR series (also --output-img)
+a pointset (.fcsv, .mrk.json, text)    ``--output-pointset``            here: the points in another format
 =====================================  ===============================  ====================================
 
 Structure outputs are ``--output-labelmap``, ``--output-ss-img``, ``--output-ss-list``, ``--output-prefix``,
@@ -61,6 +62,11 @@ def register(subparsers) -> None:
         "--interpolation", choices=["nn", "linear"], default="linear", help="when resampling (default linear)"
     )
     p.add_argument("--default-value", type=float, default=0.0, help="value outside the input (default 0)")
+    p.add_argument(
+        "--output-pointset",
+        help="with a pointset --input (.fcsv, .mrk.json, or 'x y z' text in LPS): the points as .fcsv (RAS, as "
+        "plastimatch reads it), .mrk.json or text",
+    )
     add_series_options(p)
     add_grid_options(p)
     add_dicom_output_options(p)
@@ -187,6 +193,9 @@ def run_convert(args: argparse.Namespace) -> int:
         return 0
     if not args.input:
         raise ImgSuiteError("nothing to convert: give --input")
+    if args.output_pointset:
+        convert_pointset(args.input, args.output_pointset)
+        return 0
     if not args.output_img and not args.output_dicom:
         given = sorted(
             "--" + k.replace("_", "-")
@@ -217,6 +226,33 @@ def run_convert(args: argparse.Namespace) -> int:
         ]
     )
     return 0
+
+
+def convert_pointset(source, output) -> None:
+    """Points from a ``.fcsv``/``.mrk.json``/text file into another (the format from ``output``'s suffix).
+
+    ``.fcsv`` is written with ``CoordinateSystem = RAS`` so that plastimatch 1.9.4 (which assumes RAS)
+    and Slicer (which reads the header) both read it; text is ``x y z`` in LPS, as plastimatch writes it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "in.txt").write_text("1 2 3\n")
+    >>> convert_pointset(d / "in.txt", d / "out.fcsv")
+    >>> (d / "out.fcsv").read_text().splitlines()[-1]
+    '1,-1.000000,-2.000000,3.000000,0,0,0,1,1,1,0,P-1,,'
+    """
+    from ..registration.landmarks import read_landmarks, write_landmarks
+    from ..rtstruct.outputs import fcsv_text
+    from .atomic import atomic_path
+
+    points, labels = read_landmarks(source)
+    if str(output).lower().endswith(".fcsv"):
+        with atomic_path(output) as tmp:
+            Path(tmp).write_text(fcsv_text(points * [-1, -1, 1], labels, "RAS"))
+    else:
+        write_landmarks(points, output, labels)
 
 
 def _dicom_series_options(args: argparse.Namespace) -> dict:
@@ -251,11 +287,27 @@ def _write_series(image: sitk.Image, folder, args: argparse.Namespace, attribute
         raise ImgSuiteError("--referenced-ct (--dicom-dir) must be the folder of a DICOM series", source)
     study, slices = series_study(source, series_uid=uid, regenerate_uids=args.regenerate_study_uids,
                                  attributes=attributes)  # fmt: skip
-    write_ct_series(
+    headers = write_ct_series(
         image, folder, study, args.dicom_modality, attributes.get("SeriesDescription", "imgsuite convert"),
         args.series_number, patient_position=args.patient_pos, attributes=slices,
         uid_file_names=not args.filenames_without_uids, progress=progress,
     )  # fmt: skip
+    if getattr(args, "input_ss_img", None):
+        _write_structures_on(headers, Path(folder) / "RS.dcm", args)
+
+
+def _write_structures_on(headers, path: Path, args: argparse.Namespace) -> None:
+    """plastimatch's --input-ss-img with an image: the structures as an RTSTRUCT on the series just written."""
+    from ..rtstruct.commands import ss_masks
+    from ..rtstruct.write import reference_series, write_rtstruct_from_masks
+
+    masks, colors = ss_masks(args.input_ss_img, args.input_ss_list, bits=True)
+    if args.prune_empty:
+        masks = {k: m for k, m in masks.items() if sitk.GetArrayViewFromImage(m).any()}
+    # onto the series' grid (the ss-img may have its own; --spacing etc. moved the image): nearest neighbour
+    reference = reference_series(headers)
+    grid = reference.image()
+    write_rtstruct_from_masks(path, reference, {k: resample_like(m, grid, "nn", 0) for k, m in masks.items()}, colors)
 
 
 def _is_rtstruct_file(path) -> bool:
