@@ -238,7 +238,7 @@ def convert_pointset(source, output) -> None:
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "in.txt").write_text("1 2 3\n")
+    >>> _ = (d / "in.txt").write_text("1 2 3")
     >>> convert_pointset(d / "in.txt", d / "out.fcsv")
     >>> (d / "out.fcsv").read_text().splitlines()[-1]
     '1,-1.000000,-2.000000,3.000000,0,0,0,1,1,1,0,P-1,,'
