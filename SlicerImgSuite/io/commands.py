@@ -178,8 +178,8 @@ def run_header(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     """The dispatch of the module docstring's table."""
     progress = progress_for(args)
-    if not args.input and not getattr(args, "input_dose_img", None):  # argparse's error: usage, exit 2
-        _CONVERT_PARSER.error("the following arguments are required: --input (or --input-dose-img)")
+    if not (args.input or getattr(args, "input_dose_img", None) or getattr(args, "input_ss_img", None)):
+        _CONVERT_PARSER.error("the following arguments are required: --input (or --input-dose-img, --input-ss-img)")
     if args.input and not Path(args.input).exists():
         raise ImgSuiteError("no such file or folder (--input)", args.input)
     if hsi_commands.convert(args, progress):
