@@ -74,7 +74,9 @@ def test_oblique_float_image_round_trips_within_half_a_rescale_step(oblique, tmp
 def test_integer_ct_is_exact_and_every_slice_dciodvfy_clean(ct, tmp_path):
     small = ct[60:100, 50:90, 10:16]  # real HU values (float32 file, integer values)
     sitk.WriteImage(small, str(tmp_path / "ct.nrrd"))
-    assert _convert("--input", tmp_path / "ct.nrrd", "--output-dicom", tmp_path / "dcm", "--filenames-without-uids") == 0
+    assert (
+        _convert("--input", tmp_path / "ct.nrrd", "--output-dicom", tmp_path / "dcm", "--filenames-without-uids") == 0
+    )
     files = _slices(tmp_path / "dcm")
     assert [f.name for f in files] == [f"CT{k:04d}.dcm" for k in range(1, 7)]
     assert pydicom.dcmread(files[0]).RescaleSlope == 1
@@ -110,8 +112,18 @@ def test_metadata_options_are_written(ct, tmp_path):
     ds = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     assert {d.SeriesInstanceUID for d in ds} == {ds[0].SeriesInstanceUID} and len(files) == 3
     d = ds[0]
-    assert (d.PatientName, d.PatientID, d.PatientPosition, d.SeriesDescription) == ("Doe^Jane", "J001", "FFP", "planning CT")
-    assert (d.SeriesNumber, d.StudyDescription, d.Modality, d.InstitutionName) == (7, "pelvis", "MR", "General Hospital")
+    assert (d.PatientName, d.PatientID, d.PatientPosition, d.SeriesDescription) == (
+        "Doe^Jane",
+        "J001",
+        "FFP",
+        "planning CT",
+    )
+    assert (d.SeriesNumber, d.StudyDescription, d.Modality, d.InstitutionName) == (
+        7,
+        "pelvis",
+        "MR",
+        "General Hospital",
+    )
     assert (d.PatientBirthDate, d.StudyID) == ("19700101", "S42")
     assert d.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and files[0].name == f"MR0001_{d.SOPInstanceUID}.dcm"
 

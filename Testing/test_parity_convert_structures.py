@@ -95,7 +95,9 @@ def test_prune_empty_drops_the_empty_structure_as_plastimatch_does(phantom, tmp_
                     *[tmp_path / f"ours_{w}" if "." in w else w for w in outputs]) == 0  # fmt: skip
     ours, theirs = (tmp_path / "ours_list.txt").read_text(), (tmp_path / "plm_list.txt").read_text()
     assert [line.split("|")[2] for line in ours.splitlines()] == ["GTV", "PTV"]
-    assert [line.split("|")[::2] for line in ours.splitlines()] == [line.split("|")[::2] for line in theirs.splitlines()]
+    assert [line.split("|")[::2] for line in ours.splitlines()] == [
+        line.split("|")[::2] for line in theirs.splitlines()
+    ]
     assert (tmp_path / "ours_cmap.txt").read_text().split()[::6] == (tmp_path / "plm_cmap.txt").read_text().split()[::6]
     labels = [sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{w}_labels.nrrd"))) for w in ("ours", "plm")]
     np.testing.assert_array_equal(labels[0], labels[1])

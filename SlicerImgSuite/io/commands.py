@@ -95,7 +95,9 @@ def add_series_options(parser: argparse.ArgumentParser) -> None:
 def add_dicom_output_options(parser: argparse.ArgumentParser) -> None:
     """plastimatch convert's metadata options for an image written as a DICOM series (``--output-dicom``)."""
     g = parser.add_argument_group("image -> DICOM series (--output-dicom DIR; plastimatch's metadata options)")
-    g.add_argument("--patient-name", help="PatientName (default: --referenced-ct's or the input series', else ANONYMOUS)")
+    g.add_argument(
+        "--patient-name", help="PatientName (default: --referenced-ct's or the input series', else ANONYMOUS)"
+    )
     g.add_argument("--patient-id", help="PatientID (default: --referenced-ct's or the input series', else a new one)")
     g.add_argument(
         "--patient-pos", type=str.upper, choices=PATIENT_POSITIONS, default="HFS", help="PatientPosition (default HFS)"

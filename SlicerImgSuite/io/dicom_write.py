@@ -139,7 +139,11 @@ class _SliceTemplate:
         self.ds, self.root = ds, generate_uid()[:56].rstrip(".")
         stand_in = self._uid(899999)
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = stand_in
-        ds.InstanceNumber, ds.ImagePositionPatient, ds.SliceLocation = self._NUMBER, self._IPP.split("\\"), self._LOCATION
+        ds.InstanceNumber, ds.ImagePositionPatient, ds.SliceLocation = (
+            self._NUMBER,
+            self._IPP.split("\\"),
+            self._LOCATION,
+        )
         ds.PixelData = bytes(pixel_bytes)
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
@@ -178,8 +182,12 @@ class _SliceTemplate:
                 self.encoded[i : i + len(text)] = text.encode()
         header = pydicom.Dataset(dict(self.ds.items()))  # its own element table: the elements below are this slice's
         header.file_meta = self.ds.file_meta
-        for keyword, value in (("SOPInstanceUID", values["uid"]), ("InstanceNumber", k + 1),
-                               ("ImagePositionPatient", [_ds(v) for v in position]), ("SliceLocation", _ds(location))):
+        for keyword, value in (
+            ("SOPInstanceUID", values["uid"]),
+            ("InstanceNumber", k + 1),
+            ("ImagePositionPatient", [_ds(v) for v in position]),
+            ("SliceLocation", _ds(location)),
+        ):
             tag = pydicom.datadict.tag_for_keyword(keyword)
             header[tag] = pydicom.DataElement(tag, pydicom.datadict.dictionary_VR(tag), value)
         return header

@@ -178,7 +178,15 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
     """Every requested output, all or nothing (a later failure leaves no earlier file behind)."""
     from ..io import write_image
     from ..io.atomic import write_together
-    from .outputs import colormap_text, labelmap, ss_image, ss_list_text, write_prefix, write_prefix_fcsv, write_seg_nrrd
+    from .outputs import (
+        colormap_text,
+        labelmap,
+        ss_image,
+        ss_list_text,
+        write_prefix,
+        write_prefix_fcsv,
+        write_seg_nrrd,
+    )
     from .write import write_rtstruct
 
     rois = [m.roi for m in masks] if args.prune_empty else ss.rois

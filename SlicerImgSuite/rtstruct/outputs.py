@@ -70,7 +70,9 @@ def masks_from_ss_image(ss_img: sitk.Image, count: int) -> list[np.ndarray]:
         raise ImgSuiteError(f"a structure-set image holds integer bits, not {array.dtype}")
     width = array.dtype.itemsize * 8
     if count > width * array.shape[-1]:
-        raise ImgSuiteError(f"the structure list names {count} structures; the image holds {width * array.shape[-1]} bits")
+        raise ImgSuiteError(
+            f"the structure list names {count} structures; the image holds {width * array.shape[-1]} bits"
+        )
     array = array.astype(np.uint64, copy=False)
     return [(array[..., n // width] >> np.uint64(n % width)) & np.uint64(1) != 0 for n in range(count)]
 
@@ -78,7 +80,11 @@ def masks_from_ss_image(ss_img: sitk.Image, count: int) -> list[np.ndarray]:
 def colormap_text(masks: Sequence[RoiMask]) -> str:
     """plastimatch's ``--output-colormap``: a Slicer colour table, ``label name r g b a``, label i + 1 (as the labelmap)."""
     rows = ["0 Background 0 0 0 255"]
-    rows += [f"{n + 1} {m.roi.name.replace(' ', '_')} {r} {g} {b} 255" for n, m in enumerate(masks) for r, g, b in [m.roi.color]]
+    rows += [
+        f"{n + 1} {m.roi.name.replace(' ', '_')} {r} {g} {b} 255"
+        for n, m in enumerate(masks)
+        for r, g, b in [m.roi.color]
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -155,7 +161,7 @@ def write_prefix_fcsv(rois, folder) -> list[Path]:
 
 def fcsv_text(points, labels, coordinates: str = "LPS") -> str:
     """Slicer's markups ``.fcsv`` (format 4.11) for (N, 3) points given in ``coordinates`` (RAS or LPS)."""
-    head = "# Markups fiducial file version = 4.11\n" f"# CoordinateSystem = {coordinates}\n"
+    head = f"# Markups fiducial file version = 4.11\n# CoordinateSystem = {coordinates}\n"
     head += "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
     rows = (f"{n + 1},{x:.6f},{y:.6f},{z:.6f},0,0,0,1,1,1,0,{label},," for n, ((x, y, z), label) in
             enumerate(zip(np.asarray(points, float).reshape(-1, 3), (str(v).replace(",", "_") for v in labels))))  # fmt: skip
