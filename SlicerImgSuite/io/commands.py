@@ -221,6 +221,9 @@ def run_convert(args: argparse.Namespace) -> int:
             check_series_image(image, args.dicom_modality)
         except ImgSuiteError as exc:  # about the input image: name it
             raise ImgSuiteError(f"--output-dicom: {exc.problem}", args.input) from None
+    if not args.output_dicom:  # one file: written atomically (a new file beside the input's slices is fine)
+        write_image(image, args.output_img, args.output_type)
+        return 0
     write_together(
         [
             (args.output_img, lambda tmp: write_image(image, tmp, args.output_type), False),
