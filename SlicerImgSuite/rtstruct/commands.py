@@ -39,6 +39,11 @@ def add_convert_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-prefix-fcsv", help="folder: one Slicer .fcsv per structure with its contour points")
     g.add_argument("--prune-empty", action="store_true", help="leave out structures with no voxel on the grid")
     g.add_argument(
+        "--simplify-perc",
+        type=float,
+        help="--output-dicom: drop this percentage of each contour's points (least-area points first)",
+    )
+    g.add_argument(
         "--input-ss-img",
         help="structure-set image (bits) or labelmap, with --input-ss-list: an RTSTRUCT in --output-dicom (with an "
         "image --input: the image's series and the RTSTRUCT on it)",
@@ -190,6 +195,10 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
     from .write import write_rtstruct
 
     rois = [m.roi for m in masks] if args.prune_empty else ss.rois
+    if args.simplify_perc is not None:
+        from .outputs import simplify_rois
+
+        rois = simplify_rois(rois, args.simplify_perc)
     write_together(
         [
             (args.output_labelmap, lambda tmp: write_image(labelmap(masks, reference), tmp), False),
