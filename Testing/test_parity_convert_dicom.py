@@ -186,6 +186,9 @@ def test_plastimatch_reads_our_series_to_the_same_voxels_and_ours_is_closer(obli
         (["--metadata", "PatientBirthDate=yesterday"], "PatientBirthDate"),
         (["--metadata", "PatientName=A", "--patient-name", "B"], "--patient-name sets too"),
         (["--series-description", "x" * 70], "--series-description"),
+        (["--patient-name", "Doe\\Jane"], "holds one value"),
+        (["--patient-name", "Doe\x01"], "control character"),
+        (["--series-number", "99999999999999"], "32-bit signed integer"),
     ],
 )
 def test_bad_metadata_is_one_line_and_writes_nothing(ct, tmp_path, capsys, extra, message):
@@ -241,3 +244,14 @@ def test_plastimatch_reads_the_series_our_writer_makes_with_short_values(phantom
     theirs = sitk.ReadImage(str(out))
     _assert_same_geometry(theirs, phantom.ct, atol=1e-5)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(theirs), sitk.GetArrayFromImage(phantom.ct))
+
+
+def test_names_beyond_ascii_are_utf8_and_dciodvfy_clean(ct, tmp_path):
+    sitk.WriteImage(ct[60:64, 50:54, 10:11], str(tmp_path / "ct.nrrd"))
+    assert _convert("--input", tmp_path / "ct.nrrd", "--output-dicom", tmp_path / "dcm", "--patient-name",
+                    "Müller^Jürgen", "--study-description", "山田") == 0  # fmt: skip
+    path = _slices(tmp_path / "dcm")[0]
+    ds = pydicom.dcmread(path)
+    assert (ds.SpecificCharacterSet, ds.PatientName, ds.StudyDescription) == ("ISO_IR 192", "Müller^Jürgen", "山田")
+    report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    assert "Error" not in report.stdout + report.stderr, report.stderr

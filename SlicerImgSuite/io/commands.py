@@ -274,6 +274,8 @@ def _dicom_series_options(args: argparse.Namespace) -> dict:
     for keyword, value in named.items():
         if value is not None:
             attributes |= metadata_attributes([f"{keyword}={value}"], option[keyword])
+    if not -(2**31 - 1) <= args.series_number <= 2**31 - 1:
+        raise ImgSuiteError(f"--series-number must fit a DICOM IS (a 32-bit signed integer), got {args.series_number}")
     for keyword, value in metadata_attributes(args.metadata).items():
         if keyword in attributes:
             raise ImgSuiteError(f"--metadata sets {keyword}, which {option[keyword]} sets too; give one")

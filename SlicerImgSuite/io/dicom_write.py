@@ -103,6 +103,8 @@ def write_ct_series(
     ds.PatientPosition = patient_position
     for key, value in (attributes or {}).items():
         setattr(ds, key, value)
+    if any(isinstance(e.value, str) and not e.value.isascii() for e in ds if e.VR in _TEXT_VRS):
+        ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8 for names beyond ASCII (Müller, 山田)
     ds.Rows, ds.Columns = array.shape[1], array.shape[2]
     template = _SliceTemplate(ds, array.shape[1] * array.shape[2] * 2)
     headers = []
@@ -120,6 +122,9 @@ def write_ct_series(
             headers.append(header)
     progress(1.0, "DICOM series written")
     return headers
+
+
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UT"}
 
 
 class _SliceTemplate:
@@ -458,7 +463,7 @@ def metadata_attributes(items, option: str = "--metadata") -> dict:
     {'InstitutionName': 'General Hospital', 'PatientBirthDate': '19700101'}
     """
     from pydicom import config
-    from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+    from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag, tag_for_keyword
     from pydicom.valuerep import validate_value
 
     attributes = {}
@@ -475,12 +480,17 @@ def metadata_attributes(items, option: str = "--metadata") -> dict:
             keyword = vr = ""
         if not keyword:
             raise ImgSuiteError(f"{option}: {key!r} is not a public DICOM tag or keyword")
+        name = keyword if key == keyword else f"{keyword} ({key})"
         if vr == "SQ" or keyword in _WRITER_KEYWORDS or tag >> 16 in _WRITER_GROUPS:
-            raise ImgSuiteError(f"{option}: {keyword} ({key}) is set by the series writer, not by {option}")
+            raise ImgSuiteError(f"{option}: {name} is set by the series writer, not by {option}")
+        if "\\" in value and dictionary_VM(tag) == "1":
+            raise ImgSuiteError(f"{option}: {name} holds one value; a backslash separates values")
+        if any(ord(ch) < 32 and not (vr in ("LT", "ST", "UT") and ch in "\n\r\t\f") for ch in value):
+            raise ImgSuiteError(f"{option}: {name} holds a control character")
         try:
             validate_value(vr, value, config.RAISE)
         except ValueError as exc:
-            raise ImgSuiteError(f"{option}: {keyword} ({key}): {str(exc).split('. Please see')[0]}") from None
+            raise ImgSuiteError(f"{option}: {name}: {str(exc).split('. Please see')[0]}") from None
         if keyword in attributes:
             raise ImgSuiteError(f"{option}: {keyword} given twice")
         attributes[keyword] = value
