@@ -7,18 +7,20 @@ dispatch is explicit (:func:`run_convert`), first match wins:
 ``--input``                            options                          job
 =====================================  ===============================  ====================================
 a ``.hsi`` container                   ``--output-img``                 ``hsi``: the cube, bands as components
-an ss-img or labelmap                  ``--input-ss-list``              ``rtstruct``: RTSTRUCT in ``--output-dicom``
+an ss-img or labelmap (or none)        ``--input-ss-list``              ``rtstruct``: RTSTRUCT in ``--output-dicom``
+                                       (``--input-ss-img``)
 an RTSTRUCT file                       ``--xf``                         ``registration``: ``warp --input-rtstruct``
 an RTSTRUCT (file, or CT+RS folder)    a structure output               ``rtstruct``: rasterized structures
 an RTDOSE, or ``--input-dose-img``     a dose output                    ``rtstruct``: the dose in Gy
 an image or DICOM series               ``--xf``                         ``registration``: ``warp``
-an image or DICOM series               ``--output-img``                 here: read, resample, write
-an image or DICOM series               ``--output-dicom``               here: a CT/MR series (also --output-img)
 a pointset (.fcsv, .mrk.json, text)    ``--output-pointset``            here: the points in another format
+an image or DICOM series               ``--output-img``                 here: read, resample, write
+an image or DICOM series               ``--output-dicom``               here: a CT/MR series (also --output-img;
+                                       (``--input-ss-img``)             with --input-ss-img an RTSTRUCT on it)
 =====================================  ===============================  ====================================
 
 Structure outputs are ``--output-labelmap``, ``--output-ss-img``, ``--output-ss-list``, ``--output-prefix``,
-``--output-dicom`` and ``--output-seg``. The job packages add their options with ``add_convert_options(parser)``
+``--output-dicom``, ``--output-seg``, ``--output-colormap`` and ``--output-prefix-fcsv``. The job packages add their options with ``add_convert_options(parser)``
 and do their part in ``convert(args, progress) -> bool`` (True when the inputs were theirs).
 """
 
