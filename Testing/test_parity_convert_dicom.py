@@ -255,3 +255,22 @@ def test_names_beyond_ascii_are_utf8_and_dciodvfy_clean(ct, tmp_path):
     assert (ds.SpecificCharacterSet, ds.PatientName, ds.StudyDescription) == ("ISO_IR 192", "Müller^Jürgen", "山田")
     report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
     assert "Error" not in report.stdout + report.stderr, report.stderr
+
+
+@needs_plastimatch
+def test_study_folder_with_the_ct_below_an_rtstruct_reads_the_ct(shared_data, tmp_path, capsys):
+    """plastimatch 1.9.4 takes such a folder for its RTSTRUCT, exits 0 and writes no --output-img; ours reads the CT."""
+    source = shared_data / "ibsi-sts-ct-rtstruct" / "STS_001"
+    shutil.copytree(source / "dicom" / "image", tmp_path / "study" / "CT")
+    shutil.copy(source / "dicom" / "mask" / "RS.dcm", tmp_path / "study" / "RS.dcm")
+    assert main(["convert", "--input", str(tmp_path / "study"), "--output-img", str(tmp_path / "ours.nrrd"), "-q"]) == 0
+    assert "using series" in capsys.readouterr().err
+    subprocess.run(["plastimatch", "convert", "--input", str(tmp_path / "study"), "--output-img",
+                    str(tmp_path / "plm.nrrd")], check=True, capture_output=True, timeout=120)  # fmt: skip
+    assert not (tmp_path / "plm.nrrd").exists()
+    ours, reference = (
+        sitk.ReadImage(str(tmp_path / "ours.nrrd")),
+        sitk.ReadImage(str(source / "nifti" / "CT_image.nii.gz")),
+    )
+    _assert_same_geometry(ours, reference, atol=1e-4)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(reference))
