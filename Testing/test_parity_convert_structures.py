@@ -60,6 +60,9 @@ def test_image_and_ss_img_become_a_series_and_an_rtstruct_plastimatch_rasterizes
     for n, (original, back) in enumerate(zip(_bits(d / "ss.nrrd", 8), _bits(tmp_path / "back.nrrd", 8))):
         assert original.sum() > 0
         np.testing.assert_array_equal(back, original, err_msg=f"structure {n}")
+    for path in (tmp_path / "study" / "RS.dcm", sorted((tmp_path / "study").glob("CT*.dcm"))[0]):
+        report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        assert "Error" not in report.stdout + report.stderr, (path, report.stderr)
 
 
 def test_ss_img_alone_with_referenced_ct_matches_plastimatch(sts, tmp_path):
