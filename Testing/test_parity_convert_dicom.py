@@ -107,6 +107,7 @@ def test_metadata_options_are_written(ct, tmp_path):
         "--patient-id", "J001", "--patient-pos", "ffp", "--series-description", "planning CT", "--series-number", 7,
         "--study-description", "pelvis", "--modality", "mr", "--metadata", "0008,0080=General Hospital",
         "--metadata", "PatientBirthDate=19700101", "--metadata", "(0020,0010)=S42",
+        "--series-uid", "1.2.826.0.1.3680043.8.498.1234",
     ) == 0  # fmt: skip
     files = _slices(tmp_path / "dcm")
     ds = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
@@ -125,6 +126,7 @@ def test_metadata_options_are_written(ct, tmp_path):
         "General Hospital",
     )
     assert (d.PatientBirthDate, d.StudyID) == ("19700101", "S42")
+    assert d.SeriesInstanceUID == "1.2.826.0.1.3680043.8.498.1234"
     assert d.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and files[0].name == f"MR0001_{d.SOPInstanceUID}.dcm"
 
 
@@ -189,6 +191,7 @@ def test_plastimatch_reads_our_series_to_the_same_voxels_and_ours_is_closer(obli
         (["--patient-name", "Doe\\Jane"], "holds one value"),
         (["--patient-name", "Doe\x01"], "control character"),
         (["--series-number", "99999999999999"], "32-bit signed integer"),
+        (["--series-uid", "1.2.abc"], "--series-uid: SeriesInstanceUID"),
     ],
 )
 def test_bad_metadata_is_one_line_and_writes_nothing(ct, tmp_path, capsys, extra, message):

@@ -106,6 +106,10 @@ def add_dicom_output_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--series-description", help="SeriesDescription (default imgsuite convert)")
     g.add_argument("--series-number", type=int, default=1, help="SeriesNumber (default 1)")
+    g.add_argument(
+        "--series-uid", dest="dicom_series_uid", help="SeriesInstanceUID (default a new one; --input-series-uid picks "
+        "an input series)",
+    )  # fmt: skip
     g.add_argument("--study-description", help="StudyDescription")
     g.add_argument(
         "--modality", dest="dicom_modality", type=str.upper, choices=SERIES_MODALITIES, default="CT",
@@ -276,6 +280,8 @@ def _dicom_series_options(args: argparse.Namespace) -> dict:
     for keyword, value in named.items():
         if value is not None:
             attributes |= metadata_attributes([f"{keyword}={value}"], option[keyword])
+    if args.dicom_series_uid:
+        metadata_attributes([f"SeriesInstanceUID={args.dicom_series_uid}"], "--series-uid", writer=True)
     if not -(2**31 - 1) <= args.series_number <= 2**31 - 1:
         raise ImgSuiteError(f"--series-number must fit a DICOM IS (a 32-bit signed integer), got {args.series_number}")
     for keyword, value in metadata_attributes(args.metadata).items():
@@ -299,7 +305,7 @@ def _write_series(image: sitk.Image, folder, args: argparse.Namespace, attribute
     headers = write_ct_series(
         image, folder, study, args.dicom_modality, attributes.get("SeriesDescription", "imgsuite convert"),
         args.series_number, patient_position=args.patient_pos, attributes=slices,
-        uid_file_names=not args.filenames_without_uids, progress=progress,
+        uid_file_names=not args.filenames_without_uids, series_uid=args.dicom_series_uid, progress=progress,
     )  # fmt: skip
     if getattr(args, "input_ss_img", None):
         _write_structures_on(headers, Path(folder) / "RS.dcm", args)

@@ -55,6 +55,7 @@ def write_ct_series(
     patient_position: str = "HFS",
     attributes: dict | None = None,
     uid_file_names: bool = False,
+    series_uid: str | None = None,
     progress=None,
 ) -> list[pydicom.Dataset]:
     """Write ``image`` (values in HU for CT) as one DICOM file per slice in ``folder``.
@@ -76,6 +77,8 @@ def write_ct_series(
         More attributes by keyword (``InstitutionName``), set on every slice last.
     uid_file_names : bool
         Name the files ``CT0001_<SOPInstanceUID>.dcm`` instead of ``CT0001.dcm``.
+    series_uid : str, optional
+        SeriesInstanceUID (a new one by default).
 
     Returns
     -------
@@ -95,7 +98,8 @@ def write_ct_series(
     slope, intercept = int16_rescale(array)
     direction = np.array(image.GetDirection()).reshape(3, 3)
     normal = np.cross(direction[:, 0], direction[:, 1])
-    ds = _slice_dataset(dict(study or new_study()), modality, generate_uid(), series_description, series_number)
+    series_uid = series_uid or generate_uid()
+    ds = _slice_dataset(dict(study or new_study()), modality, series_uid, series_description, series_number)
     ds.ImageOrientationPatient = [_ds(v) for v in np.concatenate([direction[:, 0], direction[:, 1]])]
     ds.PixelSpacing = [_ds(image.GetSpacing()[1]), _ds(image.GetSpacing()[0])]
     ds.SliceThickness = _ds(image.GetSpacing()[2])
@@ -451,11 +455,12 @@ _WRITER_KEYWORDS = {
 _WRITER_GROUPS = (0x0002, 0x0028, 0x7FE0)
 
 
-def metadata_attributes(items, option: str = "--metadata") -> dict:
+def metadata_attributes(items, option: str = "--metadata", writer: bool = False) -> dict:
     """``KEY=VALUE`` texts as {keyword: value}: KEY is plastimatch's ``XXXX,YYYY`` tag or a DICOM keyword.
 
     The value is checked against the attribute's VR (a date must be YYYYMMDD, a LO at most 64
-    characters ...). Pixel, geometry and identity attributes the writer sets are refused.
+    characters ...). Pixel, geometry and identity attributes the writer sets are refused (unless ``writer``:
+    the check of an option of the writer's own, such as ``--series-uid``).
 
     Examples
     --------
@@ -481,7 +486,7 @@ def metadata_attributes(items, option: str = "--metadata") -> dict:
         if not keyword:
             raise ImgSuiteError(f"{option}: {key!r} is not a public DICOM tag or keyword")
         name = keyword if key == keyword else f"{keyword} ({key})"
-        if vr == "SQ" or keyword in _WRITER_KEYWORDS or tag >> 16 in _WRITER_GROUPS:
+        if vr == "SQ" or not writer and (keyword in _WRITER_KEYWORDS or tag >> 16 in _WRITER_GROUPS):
             raise ImgSuiteError(f"{option}: {name} is set by the series writer, not by {option}")
         if "\\" in value and dictionary_VM(tag) == "1":
             raise ImgSuiteError(f"{option}: {name} holds one value; a backslash separates values")
