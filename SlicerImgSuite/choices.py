@@ -42,3 +42,7 @@ PLAIN_VOLUME_DOSE_UNITS = ("not a dose unless loaded as one", "Gy", "cGy")
 # `imgsuite stitch --mode/--method`, stitch/job.py, the Panoramic stitching module
 STITCH_MODES = ("parallel", "angled")
 STITCH_METHODS = ("geometry", "image", "ruler")
+# DICOM PatientPosition: `imgsuite convert --patient-pos` (plastimatch's four first), io/dicom_write.py
+PATIENT_POSITIONS = ("HFS", "HFP", "FFS", "FFP", "HFDR", "HFDL", "FFDR", "FFDL")
+# the modalities a DICOM image series is written as: `imgsuite convert --modality`, io/dicom_write.py:SOP_CLASS
+SERIES_MODALITIES = ("CT", "MR")

@@ -25,6 +25,9 @@ def test_the_logic_uses_the_declared_names():
     assert atlas.FUSION_METHODS is choices.FUSION_METHODS
     assert recon.ALGORITHMS is choices.RECON_ALGORITHMS and recon.FILTERS is choices.RECON_FILTERS
     assert set(recon.ALGORITHM_OPTIONS) == set(choices.RECON_ALGORITHMS)
+    from SlicerImgSuite.io.dicom_write import SOP_CLASS
+
+    assert tuple(SOP_CLASS) == choices.SERIES_MODALITIES
 
 
 def test_module_only_enumerations_match_the_logic():

@@ -1,4 +1,4 @@
-"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT: resample, dmap, stats, adjust matching, ...
+"""Benchmark: imgsuite vs plastimatch 1.9.4 on a 512 x 512 x 100 CT: resample, dmap, stats, adjust, convert ...
 
 Goal (issue #4): wall-time ratio ours / plastimatch <= 1.0 for each. Both run as command lines (start-up
 included), alternating, medians of ``--repeats`` runs. The CT is a synthetic thorax made by ``imgsuite synth``
@@ -51,6 +51,22 @@ def make_reference(ct: Path) -> Path:
     return ref
 
 
+def make_long(ct: Path) -> Path:
+    """The CT three times over along z (512 x 512 x 300): where the per-slice cost of a DICOM writer shows."""
+    import SimpleITK as sitk
+
+    from SlicerImgSuite.io import read_image, write_image
+
+    long = ct.with_name("ct512x300.nrrd")
+    if not long.exists():
+        image = read_image(ct)
+        joined = sitk.JoinSeries([image[:, :, k % image.GetSize()[2]] for k in range(3 * image.GetSize()[2])])
+        joined.SetOrigin(image.GetOrigin())
+        joined.SetSpacing(image.GetSpacing())
+        write_image(joined, long, compress=False)
+    return long
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -94,6 +110,18 @@ def main() -> None:
             "synth --pattern dose --output-dose-img": (
                 ["synth", "--pattern", "dose", "--fixed", ct, "--dose-size", "200 150 120", "--penumbra", "8"]
                 + ["--output", out / "{who}_sd.nrrd", "--output-dose-img", out / "{who}_sdd.nrrd"],
+                [],
+            ),
+            "convert --output-dicom (100 CT slices)": (
+                ["convert", "--input", ct, "--output-dicom", out / "{who}_dcm", "--filenames-without-uids"],
+                [],
+            ),
+            "convert --output-dicom (300 CT slices, 512 x 512 x 300)": (
+                ["convert", "--input", make_long(ct), "--output-dicom", out / "{who}_dcml", "--filenames-without-uids"],
+                [],
+            ),
+            "convert --output-dicom (float32 input: fractional rescale)": (
+                ["convert", "--input", ref, "--output-dicom", out / "{who}_dcmf", "--filenames-without-uids"],
                 [],
             ),
         }

@@ -216,18 +216,19 @@ def find_series(
 ) -> SeriesInfo:
     """Scan ``folder`` and pick one image series (:func:`select_series`).
 
-    A folder whose top level holds no DICOM file at all (a patient folder of study/series
-    subfolders) is searched recursively; the series taken from a subfolder is named in a warning.
+    A folder whose top level holds no DICOM image (a patient folder of study/series subfolders, or
+    an RTSTRUCT beside a ``CT/`` folder) is searched recursively; the series taken from a subfolder is
+    named in a warning.
     """
     folder = Path(folder)
     series = scan_folder(folder, progress)
-    if series:
+    if any(s.is_image for s in series):
         return select_series(folder, series, series_uid, modality)
     series = scan_folder(folder, progress, recursive=True)
     info = select_series(folder, series, series_uid, modality)
     where = sorted({str(f.parent.relative_to(folder)) for f in info.files})
     warnings.warn(
-        f"{folder}: no DICOM file at the top level; using series {info.summary()} found in {', '.join(where)}",
+        f"{folder}: no DICOM image at the top level; using series {info.summary()} found in {', '.join(where)}",
         stacklevel=3,
     )
     return info

@@ -23,7 +23,11 @@ ACCURATE_OVERSAMPLE = 8
 
 def add_convert_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("structure sets (--input RS.dcm, or a folder with CT + RTSTRUCT)")
-    g.add_argument("--referenced-ct", help="CT folder whose grid (and UIDs, for --output-dicom) the structures use")
+    g.add_argument(
+        "--referenced-ct", "--dicom-dir",
+        help="CT folder whose grid (and UIDs, for --output-dicom) the structures (or an image) use; --dicom-dir is "
+        "plastimatch's older name",
+    )  # fmt: skip
     g.add_argument("--output-labelmap", help="one label value per structure (structure i -> i + 1)")
     g.add_argument("--output-ss-img", help="bit i set when the voxel is inside structure i")
     g.add_argument("--output-ss-list", help="plastimatch structure list: index|r g b|name")
@@ -31,6 +35,19 @@ def add_convert_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prefix-format", default="nrrd", choices=["nrrd", "mha", "nii.gz", "nii"], help="(default nrrd)")
     g.add_argument("--output-dicom", help="folder to write an RTSTRUCT into (needs --referenced-ct)")
     g.add_argument("--output-seg", help="Slicer segmentation file (.seg.nrrd)")
+    g.add_argument("--output-colormap", help="Slicer colour table of the labelmap's labels (label name r g b a)")
+    g.add_argument("--output-prefix-fcsv", help="folder: one Slicer .fcsv per structure with its contour points")
+    g.add_argument("--prune-empty", action="store_true", help="leave out structures with no voxel on the grid")
+    g.add_argument(
+        "--simplify-perc",
+        type=float,
+        help="--output-dicom: drop this percentage of each contour's points (least-area points first)",
+    )
+    g.add_argument(
+        "--input-ss-img",
+        help="structure-set image (bits) or labelmap, with --input-ss-list: an RTSTRUCT in --output-dicom (with an "
+        "image --input: the image's series and the RTSTRUCT on it)",
+    )
     g.add_argument("--input-ss-list", help="with an ss-img or labelmap --input: names/colours, to write --output-dicom")
     rule = g.add_mutually_exclusive_group()
     rule.add_argument("--xor-contours", action="store_true", help="even-odd for contours on one slice (the default)")
@@ -95,7 +112,8 @@ def _dose_convert(args, progress) -> bool:
 
 
 def _ours(args) -> bool:
-    outputs = ("output_labelmap", "output_ss_img", "output_ss_list", "output_prefix", "output_dicom", "output_seg")
+    outputs = ("output_labelmap", "output_ss_img", "output_ss_list", "output_prefix", "output_dicom", "output_seg",
+               "output_colormap", "output_prefix_fcsv")  # fmt: skip
     return any(getattr(args, k, None) for k in outputs)
 
 
@@ -107,7 +125,9 @@ def convert(args: argparse.Namespace, progress) -> bool:
         return False
     from .structure_set import find_rtstruct, is_rtstruct
 
-    if getattr(args, "input_ss_list", None):
+    if getattr(args, "input_ss_img", None) and args.input:
+        return False  # an image and its structures: the image's series and an RTSTRUCT on it (io/commands.py)
+    if getattr(args, "input_ss_list", None) or getattr(args, "input_ss_img", None):
         _convert_ss_img(args, progress)
         return True
     if not is_rtstruct(args.input):
@@ -132,13 +152,15 @@ def convert(args: argparse.Namespace, progress) -> bool:
         )
     for w in caught:
         print(f"imgsuite convert: warning: {w.message}", flush=True)
+    if args.prune_empty:
+        masks = [m for m in masks if m.array.any()]
     _write_outputs(args, ss, masks, reference, ct_folder)
     progress(1.0, "done")
     return True
 
 
-_FILE_OUTPUTS = ("output_labelmap", "output_ss_img", "output_ss_list", "output_seg")
-_FOLDER_OUTPUTS = ("output_prefix", "output_dicom")
+_FILE_OUTPUTS = ("output_labelmap", "output_ss_img", "output_ss_list", "output_seg", "output_colormap")
+_FOLDER_OUTPUTS = ("output_prefix", "output_dicom", "output_prefix_fcsv")
 
 
 def _check_outputs(args, ct_folder) -> None:
@@ -161,17 +183,32 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
     """Every requested output, all or nothing (a later failure leaves no earlier file behind)."""
     from ..io import write_image
     from ..io.atomic import write_together
-    from .outputs import labelmap, ss_image, ss_list_text, write_prefix, write_seg_nrrd
+    from .outputs import (
+        colormap_text,
+        labelmap,
+        ss_image,
+        ss_list_text,
+        write_prefix,
+        write_prefix_fcsv,
+        write_seg_nrrd,
+    )
     from .write import write_rtstruct
 
+    rois = [m.roi for m in masks] if args.prune_empty else ss.rois
+    if args.simplify_perc is not None:
+        from .outputs import simplify_rois
+
+        rois = simplify_rois(rois, args.simplify_perc)
     write_together(
         [
             (args.output_labelmap, lambda tmp: write_image(labelmap(masks, reference), tmp), False),
             (args.output_ss_img, lambda tmp: write_image(ss_image(masks, reference), tmp), False),
             (args.output_ss_list, lambda tmp: Path(tmp).write_text(ss_list_text(masks)), False),
+            (args.output_colormap, lambda tmp: Path(tmp).write_text(colormap_text(masks)), False),
             (args.output_prefix, lambda tmp: write_prefix(masks, reference, tmp, args.prefix_format), True),
             (args.output_seg, lambda tmp: write_seg_nrrd(masks, reference, tmp), False),
-            (args.output_dicom, lambda tmp: write_rtstruct(Path(tmp) / "RS.dcm", ct_folder, ss.rois), True),
+            (args.output_dicom, lambda tmp: write_rtstruct(Path(tmp) / "RS.dcm", ct_folder, rois), True),
+            (args.output_prefix_fcsv, lambda tmp: write_prefix_fcsv(rois, tmp), True),
         ]
     )
 
@@ -234,20 +271,42 @@ def _spacing_hint(args):
 
 def _convert_ss_img(args, progress) -> None:
     """ss-img (uint32/uint64 bits) or labelmap + ss-list -> RTSTRUCT in --output-dicom."""
+    from .write import write_rtstruct_from_masks
+
+    if not args.output_dicom or not args.referenced_ct:
+        raise ImgSuiteError(
+            "--input-ss-img/--input-ss-list convert to --output-dicom only, and need --referenced-ct",
+            args.input_ss_list or args.input_ss_img,
+        )
+    masks, colors = ss_masks(args.input_ss_img or args.input, args.input_ss_list, bits=bool(args.input_ss_img))
+    if args.prune_empty:
+        masks = {name: mask for name, mask in masks.items() if _any_voxel(mask)}
+    write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors, progress)
+
+
+def _any_voxel(mask) -> bool:
+    import SimpleITK as sitk
+
+    return bool(sitk.GetArrayViewFromImage(mask).any())
+
+
+def ss_masks(ss_img, ss_list, bits: bool = False) -> tuple[dict, dict]:
+    """Named masks and colours of a structure-set image (bits) or labelmap and its ss-list.
+
+    ``bits``: the image holds bits whatever its type (``--input-ss-img``, plastimatch's uchar planes);
+    otherwise uint32/uint64 and vector images are bits and other integers are labels (structure i = i + 1).
+    """
     import numpy as np
     import SimpleITK as sitk
 
     from ..io import read_image
     from .outputs import masks_from_ss_image, read_ss_list
-    from .write import write_rtstruct_from_masks
 
-    if not args.output_dicom or not args.referenced_ct:
-        raise ImgSuiteError(
-            "--input-ss-list converts to --output-dicom only, and needs --referenced-ct", args.input_ss_list
-        )
-    image = read_image(args.input)
-    rows = read_ss_list(args.input_ss_list)
-    bits = image.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64, sitk.sitkVectorUInt64)
+    if not ss_list:
+        raise ImgSuiteError("--input-ss-img needs --input-ss-list (the names and colours of its structures)", ss_img)
+    image = read_image(ss_img)
+    rows = read_ss_list(ss_list)
+    bits = bits or image.GetNumberOfComponentsPerPixel() > 1 or image.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64)
     if bits:
         arrays = masks_from_ss_image(image, max(r[0] for r in rows) + 1)
         chosen = {name: arrays[i] for i, _, name in rows}
@@ -259,8 +318,7 @@ def _convert_ss_img(args, progress) -> None:
         mask = sitk.GetImageFromArray(array.astype(np.uint8))
         mask.CopyInformation(image)
         masks[name] = mask
-    colors = {name: color for _, color, name in rows}
-    write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors, progress)
+    return masks, {name: color for _, color, name in rows}
 
 
 def register(subparsers) -> None:

@@ -58,12 +58,34 @@ def ss_image(masks: Sequence[RoiMask], reference: sitk.Image) -> sitk.Image:
 
 
 def masks_from_ss_image(ss_img: sitk.Image, count: int) -> list[np.ndarray]:
-    """The ``count`` boolean masks (z, y, x) stored in an ss-img (inverse of :func:`ss_image`)."""
+    """The ``count`` boolean masks (z, y, x) stored in an ss-img (inverse of :func:`ss_image`).
+
+    Bit ``n`` lies in component ``n // B``, bit ``n % B``, B the bits of one component: 32 or 64 for ours,
+    8 for plastimatch's (a vector of uchar planes).
+    """
     array = sitk.GetArrayViewFromImage(ss_img)
     if ss_img.GetNumberOfComponentsPerPixel() == 1:
         array = array[..., None]
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ImgSuiteError(f"a structure-set image holds integer bits, not {array.dtype}")
+    width = array.dtype.itemsize * 8
+    if count > width * array.shape[-1]:
+        raise ImgSuiteError(
+            f"the structure list names {count} structures; the image holds {width * array.shape[-1]} bits"
+        )
     array = array.astype(np.uint64, copy=False)
-    return [(array[..., n // 64] >> np.uint64(n % 64)) & np.uint64(1) != 0 for n in range(count)]
+    return [(array[..., n // width] >> np.uint64(n % width)) & np.uint64(1) != 0 for n in range(count)]
+
+
+def colormap_text(masks: Sequence[RoiMask]) -> str:
+    """plastimatch's ``--output-colormap``: a Slicer colour table, ``label name r g b a``, label i + 1 (as the labelmap)."""
+    rows = ["0 Background 0 0 0 255"]
+    rows += [
+        f"{n + 1} {m.roi.name.replace(' ', '_')} {r} {g} {b} 255"
+        for n, m in enumerate(masks)
+        for r, g, b in [m.roi.color]
+    ]
+    return "\n".join(rows) + "\n"
 
 
 def ss_list_text(masks: Sequence[RoiMask]) -> str:
@@ -102,18 +124,48 @@ def write_prefix(masks: Sequence[RoiMask], reference: sitk.Image, folder, fmt: s
     write megabytes instead of gigabytes.
     """
     grid = Grid.of(reference)
-    folder = Path(folder)
-    written, seen = [], {}
-    for m in masks:
-        stem = safe_name(m.roi.name)
-        seen[stem] = seen.get(stem, 0) + 1
-        if seen[stem] > 1:
-            stem = f"{stem}_{seen[stem]}"
-        path = folder / f"{stem}.{fmt.lstrip('.')}"
+    written = []
+    for m, stem in zip(masks, unique_stems(m.roi.name for m in masks)):
+        path = Path(folder) / f"{stem}.{fmt.lstrip('.')}"
         mask = m.full(grid, np.uint8) if m.array.dtype == bool else _binary_full(m, grid)
         write_image(grid.image(mask), path, compress=True)
         written.append(path)
     return written
+
+
+def unique_stems(names) -> list[str]:
+    """File stems for structure names: :func:`safe_name`, a second ``GTV`` becoming ``GTV_2``."""
+    stems, seen = [], {}
+    for name in names:
+        stem = safe_name(name)
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
+
+
+def write_prefix_fcsv(rois, folder) -> list[Path]:
+    """plastimatch's ``--output-prefix-fcsv``: one Slicer ``.fcsv`` per structure holding every contour point.
+
+    Points are named ``p-000``, ``p-001`` ... in contour order, as plastimatch names them. The files are
+    Slicer's markups fcsv with ``CoordinateSystem = RAS``: Slicer reads the header, plastimatch (which
+    ignores it and assumes RAS) reads them right too. A structure without contours gives a file without points.
+    """
+    written = []
+    for roi, stem in zip(rois, unique_stems(r.name for r in rois)):
+        points = np.concatenate([c.points for c in roi.contours]) if roi.contours else np.zeros((0, 3))
+        path = Path(folder) / f"{stem}.fcsv"
+        path.write_text(fcsv_text(points * [-1, -1, 1], [f"p-{n:03d}" for n in range(len(points))], "RAS"))
+        written.append(path)
+    return written
+
+
+def fcsv_text(points, labels, coordinates: str = "LPS") -> str:
+    """Slicer's markups ``.fcsv`` (format 4.11) for (N, 3) points given in ``coordinates`` (RAS or LPS)."""
+    head = f"# Markups fiducial file version = 4.11\n# CoordinateSystem = {coordinates}\n"
+    head += "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
+    rows = (f"{n + 1},{x:.6f},{y:.6f},{z:.6f},0,0,0,1,1,1,0,{label},," for n, ((x, y, z), label) in
+            enumerate(zip(np.asarray(points, float).reshape(-1, 3), (str(v).replace(",", "_") for v in labels))))  # fmt: skip
+    return head + "".join(row + "\n" for row in rows)
 
 
 def write_seg_nrrd(masks: Sequence[RoiMask], reference: sitk.Image, path) -> Path:
@@ -244,3 +296,41 @@ def _binary_full(m: RoiMask, grid: Grid) -> np.ndarray:
         nz, ny, nx = m.array.shape
         out[k : k + nz, j : j + ny, i : i + nx] = _binary(m.array)
     return out
+
+
+def simplify_rois(rois, percent: float) -> list:
+    """plastimatch's ``--simplify-perc``: each closed contour keeps floor(n (100 - percent) / 100) of its n points
+    (at least 3), as plastimatch counts them. plastimatch drops points at random; here the point whose triangle with
+    its two neighbours has the smallest area goes first (Visvalingam-Whyatt), so straight runs thin out before corners
+    and two runs give the same contours.
+
+    Examples
+    --------
+    >>> from .structure_set import Contour, Roi
+    >>> square = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [2, 2, 0], [1, 2, 0], [0, 2, 0]], float)
+    >>> simplify_rois([Roi(1, "S", contours=[Contour(square)])], 30)[0].contours[0].points[:, :2].tolist()
+    [[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]]
+    """
+    import dataclasses
+
+    if not 0 <= percent < 100:
+        raise ImgSuiteError(f"--simplify-perc must be at least 0 and below 100, got {percent:g}")
+    out = []
+    for roi in rois:
+        contours = []
+        for c in roi.contours:
+            keep = max(3, int(np.floor(len(c.points) * (100 - percent) / 100 + 1e-9)))
+            closed = c.kind == "CLOSED_PLANAR" and len(c.points) > keep
+            contours.append(dataclasses.replace(c, points=_visvalingam(c.points, keep)) if closed else c)
+        out.append(dataclasses.replace(roi, contours=contours))
+    return out
+
+
+def _visvalingam(points: np.ndarray, keep: int) -> np.ndarray:
+    """Drop the point of least triangle area (with its neighbours, closed polygon) until ``keep`` remain."""
+    index = list(range(len(points)))
+    while len(index) > keep:
+        p = points[index]
+        area = np.linalg.norm(np.cross(np.roll(p, 1, 0) - p, np.roll(p, -1, 0) - p), axis=1)
+        del index[int(np.argmin(area))]
+    return points[index]
