@@ -370,17 +370,7 @@ def write_hsi(
             if not large:
                 zf.writestr(_zinfo(f"{DATA}.hdr"), format_header(header))
             for stem, array, head in [(DATA, cube, header)] + members:
-                if stem != DATA:
-                    zf.writestr(_zinfo(f"{stem}.hdr"), format_header(head))
-                _write_aligned(
-                    zf,
-                    f"{stem}.envi",
-                    encoded_chunks(array, head),
-                    array.nbytes,
-                    HUGE_ALIGN if large and stem == DATA else ALIGN,
-                )
-                if large and stem == DATA:
-                    zf.writestr(_zinfo(f"{DATA}.hdr"), format_header(header))
+                _write_member(zf, stem, array, head, large)
                 done += array.nbytes
                 progress(done / total, f"wrote {stem}")
             if thumbnail:
@@ -391,6 +381,17 @@ def write_hsi(
                 zf.writestr(_zinfo(f"Metadata/{safe_member_name(name, path)}"), data)
     progress(1.0, "container written")
     return header
+
+
+def _write_member(zf: zipfile.ZipFile, stem: str, array: np.ndarray, head: EnviHeader, large: bool) -> None:
+    """``<stem>.hdr`` and ``<stem>.envi`` (aligned). In a large container ``data.envi`` comes first, on a
+    huge-page boundary, and its header after it; ``write_hsi`` wrote a small container's ``data.hdr`` already."""
+    if stem != DATA:
+        zf.writestr(_zinfo(f"{stem}.hdr"), format_header(head))
+    align = HUGE_ALIGN if large and stem == DATA else ALIGN
+    _write_aligned(zf, f"{stem}.envi", encoded_chunks(array, head), array.nbytes, align)
+    if large and stem == DATA:
+        zf.writestr(_zinfo(f"{DATA}.hdr"), format_header(head))
 
 
 def _label_members(labels: Labels, cube: np.ndarray, path: Path) -> list[tuple[str, np.ndarray, EnviHeader]]:

@@ -157,6 +157,18 @@ def write_rtstruct(
     """
     ref = reference_series(reference)
     rois = [_as_roi(r, n) for n, r in enumerate(rois)]
+    ds = _structure_set_header(ref, path, label, series_description)
+    _add_rois(ds, ref, rois, path)
+    ds.ApprovalStatus = "UNAPPROVED"
+    if amend is not None:
+        amend(ds)
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    return ds
+
+
+def _structure_set_header(ref: ReferenceSeries, path, label: str, series_description: str) -> Dataset:
+    """A new RTSTRUCT dataset: patient and study copied from the CT, new series, the CT as referenced series."""
     first = ref.datasets[0]
     frame = ref.frame_of_reference
     if not frame:
@@ -209,7 +221,12 @@ def write_rtstruct(
     frame_item.FrameOfReferenceUID = frame
     frame_item.RTReferencedStudySequence = DicomSequence([study])
     ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame_item])
+    return ds
 
+
+def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
+    """The ROI, contour and observation sequences, one item of each per ROI (numbered from 1)."""
+    frame = ref.frame_of_reference
     ds.StructureSetROISequence = DicomSequence()
     ds.ROIContourSequence = DicomSequence()
     ds.RTROIObservationsSequence = DicomSequence()
@@ -234,12 +251,6 @@ def write_rtstruct(
         obs.RTROIInterpretedType = roi.interpreted_type or ""
         obs.ROIInterpreter = ""
         ds.RTROIObservationsSequence.append(obs)
-    ds.ApprovalStatus = "UNAPPROVED"
-    if amend is not None:
-        amend(ds)
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-    return ds
 
 
 def write_rtstruct_from_masks(
