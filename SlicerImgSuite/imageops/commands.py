@@ -72,6 +72,7 @@ def register(subparsers) -> None:
     p.add_argument("--voxels", help='first and last voxel per axis, both kept: "x1 x2 y1 y2 z1 z2"')
     p.add_argument("--coordinates", help='corners in mm: "x1 x2 y1 y2 z1 z2"')
     p.add_argument("--structure", help="mask image: crop to its bounding box")
+    p.add_argument("--zcrop", help='"zsup zinf": crop that many more mm at the superior and inferior ends')
     _output_type(p)
     p.set_defaults(func=_naming(run_crop))
 
@@ -160,6 +161,9 @@ def register(subparsers) -> None:
     p.add_argument("--hausdorff", action="store_true", help="Hausdorff and surface distances")
     p.add_argument("--all", action="store_true", help="both")
     p.add_argument("--json", help="also write every number to this JSON file")
+    p.add_argument(
+        "--zcrop", help='"zsup zinf": leave out the reference\'s top zsup mm and bottom zinf mm (both images)'
+    )
     p.set_defaults(func=run_dice)
 
     p = _parser(subparsers, "boundary", "mark a structure's boundary voxels")
@@ -298,6 +302,10 @@ def run_crop(args) -> int:
             voxels = mask_bounding_box(mask)
         except ImgSuiteError as exc:
             raise ImgSuiteError(exc.problem, args.structure) from None
+    if args.zcrop:
+        from .grid import zcrop_voxels
+
+        voxels = zcrop_voxels(image, voxels, *parse_numbers(args.zcrop, 2, "--zcrop"))
     write_image(crop(image, voxels), args.output, args.output_type)
     return 0
 
@@ -413,7 +421,7 @@ def run_dice(args) -> int:
 
     s = dice(
         args.reference, args.test, reference_structure=args.reference_structure, test_structure=args.test_structure,
-        referenced_ct=args.referenced_ct, output_json=args.json,
+        referenced_ct=args.referenced_ct, output_json=args.json, zcrop=_numbers(args.zcrop, 2, "--zcrop"),
     )  # fmt: skip
     print(dice_text(s, args.dice or args.all or not args.hausdorff, args.hausdorff or args.all))
     return 0
