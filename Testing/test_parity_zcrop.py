@@ -81,7 +81,9 @@ def test_dice_zcrop_counts_equal_plastimatch_distances_are_exact(masks, zcrop, c
 def test_crop_zcrop_shrinks_the_box_where_plastimatch_ignores_it(masks, tmp_path):
     d, ref, _ = masks
     args = ["--input", str(d / "ref.mha"), "--structure", str(d / "ref.mha")]
-    subprocess.run(["plastimatch", "crop", *args, "--output", str(tmp_path / "p0.mha")], check=True, capture_output=True)
+    subprocess.run(
+        ["plastimatch", "crop", *args, "--output", str(tmp_path / "p0.mha")], check=True, capture_output=True
+    )
     subprocess.run(
         ["plastimatch", "crop", *args, "--zcrop", "5 7.5", "--output", str(tmp_path / "p1.mha")],
         check=True, capture_output=True,
