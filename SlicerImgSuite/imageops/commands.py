@@ -203,6 +203,7 @@ def register(subparsers) -> None:
     p.add_argument("--mask", help="only non-zero voxels of this mask")
     p.add_argument("--outside", action="store_true", help="outside the mask instead")
     p.add_argument("--sigma", action="store_true", help="also the standard deviation")
+    p.add_argument("--structure", action="store_true", help="voxels per structure of a structure-set image")
     p.set_defaults(func=run_stats)
 
     p = _parser(subparsers, "probe", "print values at voxel indices or mm positions (interpolated)")
@@ -461,6 +462,8 @@ def run_stats(args) -> int:
     from ..geometry import require_same_grid
     from .measure import image_stats
 
+    if args.structure:
+        return _structure_stats(args)
     mask = _read(args.mask, "mask") if args.mask else None
     for path in args.inputs:
         image = _read(path)
@@ -470,6 +473,22 @@ def run_stats(args) -> int:
             print(_vector_stats_text(image, mask, args.outside))
             continue
         print(stats_text(image_stats(image, mask, args.outside), args.sigma))
+    return 0
+
+
+def _structure_stats(args) -> int:
+    """``stats --structure``: plastimatch's ss-image lines (which 1.9.4 prints only without the option)."""
+    from .measure import structure_voxel_counts
+
+    if args.mask or args.outside or args.sigma:
+        raise ImgSuiteError("stats --structure counts voxels per structure: it takes no --mask, --outside or --sigma")
+    for path in args.inputs:
+        try:
+            counts = structure_voxel_counts(_read(path))
+        except ImgSuiteError as exc:
+            raise ImgSuiteError(exc.problem, path) from None
+        print(f"SS_IMAGE: At most {len(counts)} structures")
+        print("\n".join(f"S {n:4d}  NVOX {c:10d}" for n, c in enumerate(counts)))
     return 0
 
 
