@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     fill.add_argument("--fill-holes", dest="fill_holes", action="store_true", default=True, help="fill holes (default)")
     fill.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep internal air out")
     p.add_argument("--output-type", choices=PIXEL_TYPES, default="uchar", help="plastimatch output type of the mask (uchar)")
+    p.add_argument("--fast", action="store_true", help="segment on voxels of at least 5 mm (the output is on that grid)")
     p.set_defaults(func=run_segment)
 
     p = subparsers.add_parser(
@@ -117,6 +118,10 @@ def run_segment(args: argparse.Namespace) -> int:
 
     progress = progress_for(args)
     ct = read_image(args.input)
+    if args.fast:
+        from .ct import fast_grid
+
+        ct = fast_grid(ct)
     options = dict(
         lower_threshold=args.lower_threshold,
         bottom=args.bottom,
