@@ -98,7 +98,8 @@ def register(subparsers) -> None:
         p.add_argument("--input", required=True, help="input image or DICOM folder")
         p.add_argument("--mask", required=True, help="mask image (non-zero = inside), on the input's grid")
         p.add_argument("--mask-value", type=float, default=0.0, help="value to write (default 0)")
-        p.add_argument("--output", required=True, help="output image")
+        p.add_argument("--output", required=True, help="output image, or folder with --output-format dicom")
+        p.add_argument("--output-format", choices=["dicom"], help="dicom: a CT series in the input's study")
         _output_type(p)
         p.set_defaults(func=_naming(run_mask), fill=name == "fill")
 
@@ -346,6 +347,13 @@ def run_mask(args) -> int:
 
     require_same_grid(image, mask, args.input, args.mask)
     out = (fill_image if args.fill else mask_image)(image, mask, args.mask_value)
+    if args.output_format == "dicom":
+        from .dicom import write_derived_series
+
+        if args.output_type:
+            raise ImgSuiteError("--output-type does not apply to --output-format dicom (16-bit CT pixels)")
+        write_derived_series(out, args.output, args.input, "filled" if args.fill else "masked")
+        return 0
     write_image(out, args.output, args.output_type)
     return 0
 
