@@ -272,3 +272,45 @@ def test_mabs_atlas_selection_ranks_by_similarity_after_pre_alignment(tmp_path, 
     cfg.write_text(cfg.read_text().replace("= nmi", "= ssd"))
     assert main(["mabs", "--atlas-selection", str(tmp_path / "target.nrrd"), str(cfg)]) == 2
     assert "atlas_selection_criteria" in capsys.readouterr().err
+
+
+def test_atlas_selection_equals_plastimatch_mabs(tmp_path, capsys):
+    """plastimatch 1.9.4 ``mabs --atlas-selection`` on the same atlases (its converted layout, training_dir/convert):
+    the same ranking and, for nmi, the same similarity values (it prints six decimals); for mse the same order."""
+    import csv
+    import io
+    import re
+    import shutil
+
+    from SlicerImgSuite.cli import main
+    from SlicerImgSuite.io import write_image
+
+    target = _tiny("target", (1, -1, 0))
+    atlases = [_tiny("a_bad", bad=True), _tiny("b", (-4, 3, 1)), _tiny("c", (3, 4, -1)), _tiny("d", (5, 0, 0))]
+    _write_atlases(tmp_path / "atlases", atlases)
+    shutil.copytree(tmp_path / "atlases", tmp_path / "train" / "convert")
+    write_image(target.image, tmp_path / "target.nrrd")
+    for criteria in ("nmi", "mse"):
+        cfg = _config(tmp_path, f"[ATLAS-SELECTION]\nenable_atlas_selection = true\natlas_selection_criteria = "
+                                f"{criteria}\natlases_from_ranking = 3\n")  # fmt: skip
+        (tmp_path / "pl.cfg").write_text(
+            f"[PREALIGNMENT]\nmode=disabled\n[ATLAS-SELECTION]\nenable_atlas_selection=true\n"
+            f"atlas_selection_criteria={criteria}\natlases_from_ranking=3\n[TRAINING]\natlas_dir=atlases\n"
+            "training_dir=train\n[REGISTRATION]\nregistration_config=trans.txt\n"
+            "[LABELING]\ninput=target.nrrd\noutput=plout\n"  # without [LABELING] plastimatch 1.9.4 segfaults
+        )
+        run = subprocess.run(
+            ["plastimatch", "mabs", "--atlas-selection", "target.nrrd", "pl.cfg"],
+            cwd=tmp_path, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert main(["mabs", "--atlas-selection", str(tmp_path / "target.nrrd"), str(cfg)]) == 0
+        ours = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        selected = [r["atlas"] for r in ours if r["selected"] == "True"]
+        if criteria == "nmi":
+            theirs = re.findall(r"Atlas (\S+) \(# \d+\) having similarity value = ([\d.]+)", run.stdout)
+            assert selected == [name for name, _ in theirs]
+            for row, (_, value) in zip(ours, theirs):
+                assert float(row["similarity"]) == pytest.approx(float(value), abs=2e-6)
+        else:
+            assert selected == re.findall(r"Selected atlas (\S+)", run.stdout)
+        assert len(selected) == 3

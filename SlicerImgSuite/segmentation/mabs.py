@@ -25,6 +25,8 @@ from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress, sub_progress
 from .atlas import Atlas, fuse_labels, register_atlases
 
+MI_BINS = 100  # plastimatch mabs's mi_histogram_bins default
+
 
 @dataclass
 class PreAlign:
@@ -76,7 +78,8 @@ def prealign(target: sitk.Image, atlas: Atlas, how: PreAlign | None = None) -> s
 
 
 def similarity(target: sitk.Image, moved: sitk.Image, criteria: str = "nmi", roi: sitk.Image | None = None) -> float:
-    """How alike two images on one grid are: normalised mutual information (higher is better, 64 bins) or
+    """How alike two images on one grid are: normalised mutual information (higher is better; ``MI_BINS`` bins
+    spanning each image's range) or
     minus the mean squared difference (``mse``), inside ``roi`` when given.
 
     Examples
@@ -95,7 +98,7 @@ def similarity(target: sitk.Image, moved: sitk.Image, criteria: str = "nmi", roi
     a, b = a.ravel(), b.ravel()
     if criteria == "mse":
         return -float(np.mean((a - b) ** 2))
-    joint, _, _ = np.histogram2d(a, b, bins=64)
+    joint, _, _ = np.histogram2d(a, b, bins=MI_BINS)
     p = joint / max(joint.sum(), 1)
 
     def entropy(q):
