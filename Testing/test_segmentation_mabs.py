@@ -314,3 +314,14 @@ def test_atlas_selection_equals_plastimatch_mabs(tmp_path, capsys):
         else:
             assert selected == re.findall(r"Selected atlas (\S+)", run.stdout)
         assert len(selected) == 3
+
+
+def test_mabs_config_reads_plastimatch_fusion_criteria(tmp_path):
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    (tmp_path / "a.cfg").write_text("[TRAINING]\natlas_dir = atlases\nfusion_criteria = gaussian,staple\n")
+    assert read_mabs_config(tmp_path / "a.cfg").fusions == ["gaussian", "staple"]
+    (tmp_path / "b.cfg").write_text("[TRAINING]\natlas_dir = atlases\nfusion_criteria = average\n")
+    with pytest.raises(ImgSuiteError, match="average"):
+        read_mabs_config(tmp_path / "b.cfg")

@@ -259,7 +259,7 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
     atlas_dir = where(get("TRAINING", "atlas_dir"))
     if atlas_dir is None or not atlas_dir.is_dir():
         raise ImgSuiteError("[TRAINING] atlas_dir must name a folder of atlases", atlas_dir or config)
-    fusions = listed("FUSION", "method", "gaussian")
+    fusions = listed("FUSION", "method", get("TRAINING", "fusion_criteria") or "gaussian")  # plastimatch's key
     for method in fusions:
         if method not in FUSION_METHODS:
             raise ImgSuiteError(f"[FUSION] method {method!r}: use one of {', '.join(FUSION_METHODS)}", config)
