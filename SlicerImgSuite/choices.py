@@ -18,6 +18,7 @@ NUCLEI_METHODS = ("auto",) + NUCLEI_MASK_METHODS  # the job: auto = the shipped 
 PERINUCLEAR_MODES = ("ring", "grown")  # `imgsuite nuclei --perinuclear-mode`, segmentation/measure.py
 # `imgsuite mabs --fusion`, segmentation/atlas.py
 FUSION_METHODS = ("vote", "staple", "gaussian")
+ATLAS_SELECTION_CRITERIA = ("nmi", "mse")  # mabs [ATLAS-SELECTION] atlas_selection_criteria
 # tomo/recon.py:reconstruct; `imgsuite tomo --algorithm` takes the first three (fdk is `imgsuite fdk`)
 RECON_ALGORITHMS = ("saa", "fbp", "sart", "fdk")
 TOMO_ALGORITHMS = RECON_ALGORITHMS[:3]

@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "intersect": ("imageops.commands", "intersection of masks: non-zero in every input (plastimatch intersect)"),
     "jacobian": ("imageops.commands", "Jacobian determinant of a vector field (as vf-stats --output-jacobian)"),
     "xf-invert": ("imageops.commands", "invert a transform: linear exactly, a vector field iteratively"),
+    "wed": ("imageops.commands", "water-equivalent depth of every CT voxel for a beam from a point (plastimatch wed)"),
     "register": ("registration.commands", "multi-stage registration from a plastimatch command file"),
     "landmark-warp": ("registration.commands", "warp an image with landmark pairs (plastimatch lm-warp)"),
     "lm-warp": ("registration.commands", "warp an image with landmark pairs (plastimatch lm-warp)"),

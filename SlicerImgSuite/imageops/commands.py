@@ -72,6 +72,7 @@ def register(subparsers) -> None:
     p.add_argument("--voxels", help='first and last voxel per axis, both kept: "x1 x2 y1 y2 z1 z2"')
     p.add_argument("--coordinates", help='corners in mm: "x1 x2 y1 y2 z1 z2"')
     p.add_argument("--structure", help="mask image: crop to its bounding box")
+    p.add_argument("--zcrop", help='"zsup zinf": crop that many more mm at the superior and inferior ends')
     _output_type(p)
     p.set_defaults(func=_naming(run_crop))
 
@@ -97,7 +98,8 @@ def register(subparsers) -> None:
         p.add_argument("--input", required=True, help="input image or DICOM folder")
         p.add_argument("--mask", required=True, help="mask image (non-zero = inside), on the input's grid")
         p.add_argument("--mask-value", type=float, default=0.0, help="value to write (default 0)")
-        p.add_argument("--output", required=True, help="output image")
+        p.add_argument("--output", required=True, help="output image, or folder with --output-format dicom")
+        p.add_argument("--output-format", choices=["dicom"], help="dicom: a CT series in the input's study")
         _output_type(p)
         p.set_defaults(func=_naming(run_mask), fill=name == "fill")
 
@@ -160,6 +162,9 @@ def register(subparsers) -> None:
     p.add_argument("--hausdorff", action="store_true", help="Hausdorff and surface distances")
     p.add_argument("--all", action="store_true", help="both")
     p.add_argument("--json", help="also write every number to this JSON file")
+    p.add_argument(
+        "--zcrop", help='"zsup zinf": leave out the reference\'s top zsup mm and bottom zinf mm (both images)'
+    )
     p.set_defaults(func=run_dice)
 
     p = _parser(subparsers, "boundary", "mark a structure's boundary voxels")
@@ -199,6 +204,7 @@ def register(subparsers) -> None:
     p.add_argument("--mask", help="only non-zero voxels of this mask")
     p.add_argument("--outside", action="store_true", help="outside the mask instead")
     p.add_argument("--sigma", action="store_true", help="also the standard deviation")
+    p.add_argument("--structure", action="store_true", help="voxels per structure of a structure-set image")
     p.set_defaults(func=run_stats)
 
     p = _parser(subparsers, "probe", "print values at voxel indices or mm positions (interpolated)")
@@ -298,6 +304,10 @@ def run_crop(args) -> int:
             voxels = mask_bounding_box(mask)
         except ImgSuiteError as exc:
             raise ImgSuiteError(exc.problem, args.structure) from None
+    if args.zcrop:
+        from .grid import zcrop_voxels
+
+        voxels = zcrop_voxels(image, voxels, *parse_numbers(args.zcrop, 2, "--zcrop"))
     write_image(crop(image, voxels), args.output, args.output_type)
     return 0
 
@@ -337,6 +347,13 @@ def run_mask(args) -> int:
 
     require_same_grid(image, mask, args.input, args.mask)
     out = (fill_image if args.fill else mask_image)(image, mask, args.mask_value)
+    if args.output_format == "dicom":
+        from .dicom import write_derived_series
+
+        if args.output_type:
+            raise ImgSuiteError("--output-type does not apply to --output-format dicom (16-bit CT pixels)")
+        write_derived_series(out, args.output, args.input, "filled" if args.fill else "masked")
+        return 0
     write_image(out, args.output, args.output_type)
     return 0
 
@@ -413,7 +430,7 @@ def run_dice(args) -> int:
 
     s = dice(
         args.reference, args.test, reference_structure=args.reference_structure, test_structure=args.test_structure,
-        referenced_ct=args.referenced_ct, output_json=args.json,
+        referenced_ct=args.referenced_ct, output_json=args.json, zcrop=_numbers(args.zcrop, 2, "--zcrop"),
     )  # fmt: skip
     print(dice_text(s, args.dice or args.all or not args.hausdorff, args.hausdorff or args.all))
     return 0
@@ -453,6 +470,8 @@ def run_stats(args) -> int:
     from ..geometry import require_same_grid
     from .measure import image_stats
 
+    if args.structure:
+        return _structure_stats(args)
     mask = _read(args.mask, "mask") if args.mask else None
     for path in args.inputs:
         image = _read(path)
@@ -462,6 +481,22 @@ def run_stats(args) -> int:
             print(_vector_stats_text(image, mask, args.outside))
             continue
         print(stats_text(image_stats(image, mask, args.outside), args.sigma))
+    return 0
+
+
+def _structure_stats(args) -> int:
+    """``stats --structure``: plastimatch's ss-image lines (which 1.9.4 prints only without the option)."""
+    from .measure import structure_voxel_counts
+
+    if args.mask or args.outside or args.sigma:
+        raise ImgSuiteError("stats --structure counts voxels per structure: it takes no --mask, --outside or --sigma")
+    for path in args.inputs:
+        try:
+            counts = structure_voxel_counts(_read(path))
+        except ImgSuiteError as exc:
+            raise ImgSuiteError(exc.problem, path) from None
+        print(f"SS_IMAGE: At most {len(counts)} structures")
+        print("\n".join(f"S {n:4d}  NVOX {c:10d}" for n, c in enumerate(counts)))
     return 0
 
 

@@ -34,3 +34,45 @@ def write_synthetic_dicom_into(result, folder: str | os.PathLike, patient_name: 
     (folder / "CT").rmdir()
     if result.structures:
         write_rtstruct_from_masks(folder / "RS.dcm", headers, result.structures, result.colors)
+
+
+#: patient, study and frame-of-reference attributes a derived series keeps from its source (its own series UID)
+_STUDY_KEYS = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDate",
+    "StudyTime", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID",
+)  # fmt: skip
+
+
+def study_of(source: str | os.PathLike) -> dict:
+    """The study attributes for a series derived from ``source``: those of its DICOM series when it is a DICOM
+    folder (same patient, study and frame of reference), else a new study.
+
+    Examples
+    --------
+    >>> sorted(study_of("image.nrrd")) == sorted(_STUDY_KEYS)
+    True
+    """
+    from ..io.dicom_write import new_study
+
+    study = new_study()
+    if not Path(source).is_dir():
+        return study
+    import pydicom
+
+    from ..io.dicom_series import series_files
+
+    first = pydicom.dcmread(series_files(source)[0], stop_before_pixels=True)
+    for key in _STUDY_KEYS:
+        if key in first and first.data_element(key).value not in (None, ""):
+            study[key] = first.data_element(key).value
+    for key in ("StudyID", "AccessionNumber"):  # SH: a source's over-long value would make the copy invalid
+        if len(str(study[key])) > 16:
+            study[key] = ""
+    return study
+
+
+def write_derived_series(image, folder: str | os.PathLike, source: str | os.PathLike, description: str) -> None:
+    """``--output-format dicom``: ``image`` as a CT series in ``folder`` (all or nothing), in ``source``'s study."""
+    from ..io.dicom_write import write_ct_series
+
+    write_ct_series(image, folder, study_of(source), "CT", description)

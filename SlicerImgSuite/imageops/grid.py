@@ -47,6 +47,31 @@ def crop(image: sitk.Image, voxels: Sequence[int]) -> sitk.Image:
     return sitk.RegionOfInterest(image, [h - lo_ + 1 for lo_, h in zip(lo, hi)], lo)
 
 
+def zcrop_voxels(image: sitk.Image, voxels: Sequence[int], zsup: float, zinf: float) -> list[int]:
+    """Shrink the slab of slices ``voxels[4]..voxels[5]`` by ``zsup`` mm at its superior (+z) end and ``zinf``
+    mm at its inferior end (plastimatch's ``--zcrop "zsup zinf"``): slices whose centre stays within the
+    slab's mm extent (voxel corners) so reduced are kept.
+
+    Examples
+    --------
+    >>> zcrop_voxels(sitk.Image(4, 4, 10, sitk.sitkUInt8), (0, 3, 0, 3, 2, 8), 2.0, 1.0)
+    [0, 3, 0, 3, 3, 6]
+    """
+    if image.GetDimension() != 3:
+        raise ImgSuiteError("--zcrop needs a 3D image")
+    scaled = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())
+    if abs(scaled[2, 0]) + abs(scaled[2, 1]) > 1e-6 * abs(scaled[2, 2]):
+        raise ImgSuiteError("--zcrop needs slices across z: the image's third axis is oblique")
+    k0, k1 = int(voxels[4]), int(voxels[5])
+    dz = scaled[2, 2]
+    centres = image.GetOrigin()[2] + np.arange(k0, k1 + 1) * dz
+    low, high = centres.min() - abs(dz) / 2 + zinf, centres.max() + abs(dz) / 2 - zsup
+    keep = np.flatnonzero((centres >= low - 1e-6) & (centres <= high + 1e-6)) + k0
+    if not len(keep):
+        raise ImgSuiteError(f"--zcrop {zsup:g} {zinf:g} leaves no slice of z {low - zinf:g}..{high + zsup:g} mm")
+    return [*map(int, voxels[:4]), int(keep[0]), int(keep[-1])]
+
+
 def mask_bounding_box(mask: sitk.Image) -> list[int]:
     """``(x0, x1, y0, y1, z0, z1)``: the smallest voxel box holding every non-zero voxel of ``mask``."""
     array = sitk.GetArrayViewFromImage(mask) != 0

@@ -84,11 +84,14 @@ def dice(
     test_structure: str | None = None,
     referenced_ct: PathLike | None = None,
     output_json: PathLike | None = None,
+    zcrop: tuple[float, float] | None = None,
 ) -> dict:
     """Dice, overlap counts and Hausdorff distances of two structures given as files (``imgsuite dice``).
 
     Inputs as for :func:`structure_masks`; the scores are :func:`~SlicerImgSuite.imageops.distance.dice_stats`'s,
-    also written to ``output_json`` when given.
+    also written to ``output_json`` when given. ``zcrop`` = ``(zsup, zinf)`` mm: both masks keep only the
+    slices of the reference's z extent less ``zsup`` at the top and ``zinf`` at the bottom (every x and y,
+    where plastimatch also crops both to the reference's x/y box and so drops false positives beside it).
 
     Examples
     --------
@@ -109,6 +112,16 @@ def dice(
         referenced_ct=referenced_ct,
     )  # fmt: skip
     require_same_grid(ref, cmp, str(reference), str(test))
+    if zcrop is not None:
+        from .grid import crop, mask_bounding_box, zcrop_voxels
+
+        try:
+            voxels = zcrop_voxels(ref, mask_bounding_box(ref), *zcrop)
+        except ImgSuiteError as exc:
+            raise ImgSuiteError(exc.problem, reference) from None
+        size = ref.GetSize()
+        voxels = [0, size[0] - 1, 0, size[1] - 1, *voxels[4:]]
+        ref, cmp = crop(ref, voxels), crop(cmp, voxels)
     stats = dice_stats(ref, cmp)
     if output_json:
         with atomic_path(output_json) as tmp:

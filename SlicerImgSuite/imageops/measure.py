@@ -86,6 +86,28 @@ def vector_stats(image: sitk.Image, mask: sitk.Image | None = None, outside: boo
     }
 
 
+def structure_voxel_counts(image: sitk.Image) -> list[int]:
+    """Voxels in each structure of a structure-set image (``stats --structure``): bit ``j`` of component ``i``
+    is structure ``8 i + j`` for a uchar vector image (plastimatch's ss-img), bit ``j`` of the value for an
+    unsigned integer image (our uint32 ss-img; a uchar 0/1 mask is structure 0).
+
+    Examples
+    --------
+    >>> a = sitk.GetImageFromArray(np.array([[[1, 3, 4, 0]]], np.uint8))
+    >>> structure_voxel_counts(a)
+    [2, 1, 1, 0, 0, 0, 0, 0]
+    """
+    values = sitk.GetArrayViewFromImage(image)
+    components = image.GetNumberOfComponentsPerPixel()
+    if values.dtype.kind != "u" or (components > 1 and values.dtype != np.uint8):
+        raise ImgSuiteError(
+            f"--structure needs a structure-set image (unsigned bits), not {image.GetPixelIDTypeAsString()}"
+        )
+    flat = values.reshape(-1, components) if components > 1 else values.reshape(-1, 1)
+    bits = 8 * flat.dtype.itemsize
+    return [int(np.count_nonzero(flat[:, i] & (1 << j))) for i in range(flat.shape[1]) for j in range(bits)]
+
+
 def diff(a: sitk.Image, b: sitk.Image, names: Sequence[str] = ("image 1", "image 2")) -> sitk.Image:
     """``a - b`` voxel by voxel, float32 (plastimatch ``diff``); the grids must match."""
     require_same_grid(a, b, names[0], names[1])

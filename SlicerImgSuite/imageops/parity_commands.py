@@ -1,5 +1,5 @@
 """``imgsuite`` subcommands that plastimatch has and the first image tools lacked: bbox, maximum, multiply,
-intersect, jacobian, xf-invert. Option names and printed lines follow plastimatch 1.9.4; the work is done by the functions
+intersect, jacobian, xf-invert, wed. Option names and printed lines follow plastimatch 1.9.4; the work is done by the functions
 in :mod:`.bbox`, :mod:`.combine` and :func:`SlicerImgSuite.registration.vf.jacobian_determinant`.
 """
 
@@ -52,6 +52,36 @@ def register(subparsers) -> None:
     p.add_argument("--iterations", type=int, default=20, help="vector field inversion rounds (default 20)")
     add_grid_options(p)
     p.set_defaults(func=run_xf_invert)
+
+    p = _parser(subparsers, "wed", "water-equivalent depth of every CT voxel for a beam from a point (plastimatch wed)")
+    p.add_argument("--input-ct", help="CT (HU): image file or DICOM folder")
+    p.add_argument("--command-file", help="plastimatch wed file: [INPUT SETTINGS] ct, [BEAM] pos and ray_step")
+    p.add_argument("--pos", help='beam source "x y z", LPS mm (plastimatch [BEAM] pos; default -1000 0 0)')
+    p.add_argument("--ray-step", type=float, help="sampling step along the rays, mm (default 1)")
+    p.add_argument("--output", required=True, help="depth image (float, mm) on the CT grid")
+    p.set_defaults(func=run_wed)
+
+
+def run_wed(args) -> int:
+    import sys
+
+    from ..cli_options import parse_numbers
+    from ..io import read_image, write_image
+    from ..progress import progress_for
+    from .wed import read_wed_command_file, water_equivalent_depth
+
+    settings = read_wed_command_file(args.command_file) if args.command_file else {}
+    for key in settings.pop("ignored", []):
+        print(f"imgsuite wed: warning: [OUTPUT SETTINGS] {key}: plastimatch's beam's-eye volume, not written "
+              "(the depth on the CT grid goes to --output)", file=sys.stderr)  # fmt: skip
+    ct_path = args.input_ct or settings.get("ct")
+    if not ct_path:
+        raise ImgSuiteError("wed needs a CT: --input-ct or [INPUT SETTINGS] ct in --command-file")
+    pos = parse_numbers(args.pos, 3, "--pos") if args.pos else settings.get("pos", [-1000.0, 0.0, 0.0])
+    step = args.ray_step if args.ray_step is not None else settings.get("ray_step", 1.0)
+    depth = water_equivalent_depth(read_image(ct_path), pos, ray_step=step, progress=progress_for(args))
+    write_image(depth, args.output)
+    return 0
 
 
 def run_bbox(args) -> int:

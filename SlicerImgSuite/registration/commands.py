@@ -38,6 +38,9 @@ def register(subparsers) -> None:
         p = subparsers.add_parser(name, parents=common, help="warp an image with landmark pairs (plastimatch lm-warp)")
         p.add_argument("-f", "--fixed-landmarks", required=True, help=".mrk.json, .fcsv or text (x y z, LPS)")
         p.add_argument("-m", "--moving-landmarks", required=True, help="same count and order as the fixed ones")
+        p.add_argument(
+            "-v", "--input-vf", help="transform applied before the landmark warp (moving landmarks in its output)"
+        )
         p.add_argument("-I", "--input", "--input-image", dest="input", help="moving image to warp")
         p.add_argument("-O", "--output-img", "--output-image", dest="output_img", help="warped image")
         p.add_argument("-V", "--output-vf", help="vector field (fixed -> moving) on the output grid")
@@ -362,6 +365,13 @@ def run_landmark_warp(args: argparse.Namespace) -> int:
     if reference is not None:
         field = warp.field(reference)
         transform = field_transform(field)
+        if args.input_vf:  # plastimatch 1.9.4 reads the option and ignores it
+            from .engine import compose
+            from .vf import transform_to_field
+            from .xforms import read_transform
+
+            total = compose([read_transform(args.input_vf), transform])  # the landmark warp first, then the field
+            transform = field_transform(transform_to_field(total, reference))
     if args.output_img:
         if image is None:
             raise ImgSuiteError("--output-img needs --input IMG")

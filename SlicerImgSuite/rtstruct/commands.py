@@ -381,6 +381,13 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument("--output", help="gamma image (-1 below the threshold)")
     p.add_argument("--output-text", help="summary text file")
+    p.add_argument("--output-failmap", help="uchar image: 1 where gamma > 1")
+    p.add_argument("--mask", help="evaluate only the non-zero voxels of this image")
+    p.add_argument("--ref-only-threshold", action="store_true", help="threshold on the reference dose alone")
+    p.add_argument(
+        "--compute-full-region", action="store_true", help="gamma also below the threshold (pass rate unchanged)"
+    )
+    p.add_argument("--resample-nn", action="store_true", help="nearest-neighbour resampling of image_2")
     p.set_defaults(func=run_gamma)
 
 
@@ -501,11 +508,14 @@ def _write_stats_csv(table, path) -> None:
 
 
 def run_gamma(args: argparse.Namespace) -> int:
-    from ..io import atomic_path, write_image
+    import SimpleITK as sitk
+
+    from ..io import atomic_path, read_image, write_image
     from .gamma import gamma_index
 
     reference = _read_dose(args.image_1, args.dose_units)
     evaluation = _read_dose(args.image_2, args.dose_units)
+    mask = read_image(args.mask) if args.mask else None
     gamma, rate = gamma_index(
         reference,
         evaluation,
@@ -517,6 +527,10 @@ def run_gamma(args: argparse.Namespace) -> int:
         max_gamma=args.gamma_max,
         resolution_mm=args.search_step,
         progress=progress_for(args),
+        mask=mask,
+        ref_only_threshold=args.ref_only_threshold,
+        compute_full_region=args.compute_full_region,
+        resample_nn=args.resample_nn,
     )
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "
@@ -524,6 +538,8 @@ def run_gamma(args: argparse.Namespace) -> int:
     )
     if args.output:
         write_image(gamma, args.output)
+    if args.output_failmap:
+        write_image(sitk.Cast(gamma > 1.0, sitk.sitkUInt8), args.output_failmap)
     if args.output_text:
         with atomic_path(args.output_text) as tmp:
             Path(tmp).write_text(text)

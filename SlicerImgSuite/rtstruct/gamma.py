@@ -27,6 +27,11 @@ def gamma_index(
     max_gamma: float = 2.0,
     resolution_mm: float | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    mask: sitk.Image | None = None,
+    ref_only_threshold: bool = True,
+    compute_full_region: bool = False,
+    resample_nn: bool = False,
 ) -> tuple[sitk.Image, float]:
     """Gamma image and pass rate (% of evaluated points with gamma <= 1).
 
@@ -42,13 +47,23 @@ def gamma_index(
     local : bool
         Local instead of global normalisation.
     threshold_percent : float
-        Reference points below this % of ``reference_dose`` are not evaluated (gamma image = -1 there).
+        Reference points below this % of ``reference_dose`` are not evaluated (gamma image = -1 there);
+        with ``ref_only_threshold=False`` only points where both doses lie below it (plastimatch's default).
     reference_dose : float, optional
         Global normalisation dose; the reference maximum by default.
     max_gamma : float
         The search stops at ``max_gamma * dta_mm``; larger values are reported as ``max_gamma``.
     resolution_mm : float, optional
         Search lattice step; DTA / 10 by default. Use the voxel size to mimic a voxel-only search.
+    mask : SimpleITK.Image, optional
+        Only its non-zero voxels are evaluated (nearest voxel when its grid differs).
+    ref_only_threshold : bool
+        The threshold looks at the reference dose alone (the default here; plastimatch's
+        ``--ref-only-threshold``). ``imgsuite gamma`` follows plastimatch: both doses unless the option is given.
+    compute_full_region : bool
+        Gamma also below the threshold (inside the mask) in the image; the pass rate is unchanged.
+    resample_nn : bool
+        Nearest-neighbour instead of linear resampling of ``evaluation`` onto the reference grid.
 
     Examples
     --------
@@ -61,12 +76,16 @@ def gamma_index(
     progress = progress or no_progress
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     if not same_grid(reference, evaluation):
-        evaluation = resample_like(sitk.Cast(evaluation, sitk.sitkFloat64), reference, "linear")
+        evaluation = resample_like(
+            sitk.Cast(evaluation, sitk.sitkFloat64), reference, "nearest" if resample_nn else "linear"
+        )
     ev = sitk.GetArrayFromImage(sitk.Cast(evaluation, sitk.sitkFloat64))
     norm = float(reference_dose if reference_dose is not None else ref.max())
     spacing_zyx = np.array(reference.GetSpacing()[::-1], float)
     step = float(resolution_mm or dta_mm / 10.0)
-    evaluated = ref >= threshold_percent / 100.0 * norm
+    analysed, computed = _analysis_region(ref, ev, reference, threshold_percent / 100.0 * norm, mask,
+                                          ref_only_threshold, compute_full_region)  # fmt: skip
+    evaluated = computed
     points = np.array(np.nonzero(evaluated), float)  # (3, n) voxel indices z, y, x
     dr = ref[evaluated]
     tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
@@ -94,8 +113,22 @@ def gamma_index(
         best[active] = np.minimum(best[active], g2)
     gamma = np.full(ref.shape, -1.0, np.float32)
     gamma[evaluated] = np.minimum(np.sqrt(best), max_gamma)
-    rate = 100.0 * float(np.mean(gamma[evaluated] <= 1.0)) if evaluated.any() else float("nan")
+    rate = 100.0 * float(np.mean(gamma[analysed] <= 1.0)) if analysed.any() else float("nan")
     image = sitk.GetImageFromArray(gamma)
     image.CopyInformation(reference)
     progress(1.0, f"gamma pass rate {rate:.1f} %")
     return image, rate
+
+
+def _analysis_region(ref, ev, reference, threshold, mask, ref_only, full) -> tuple[np.ndarray, np.ndarray]:
+    """The points counted in the pass rate and the points whose gamma is computed (plastimatch's rules)."""
+    inside = np.ones(ref.shape, bool)
+    if mask is not None:
+        if not same_grid(mask, reference):
+            mask = resample_like(mask, reference, "nearest")
+        inside = sitk.GetArrayFromImage(mask) != 0
+    analysed = ref >= threshold
+    if not ref_only:
+        analysed |= ev >= threshold
+    analysed &= inside
+    return analysed, (inside if full else analysed)

@@ -21,6 +21,8 @@ Config file (INI, plastimatch mabs section names)::
     method = gaussian              # vote | staple | gaussian (locally weighted voting)
     gaussian_sigma = 50            # HU: how fast an atlas loses weight where it looks different
     local_radius = 3               # mm: window over which that similarity is averaged
+    [PREALIGNMENT]                 # pre-alignment, atlas selection and training: see .mabs
+    [ATLAS-SELECTION]
 """
 
 from __future__ import annotations
@@ -161,6 +163,25 @@ def segment_with_atlases(
     fusion, gaussian_sigma, local_radius_mm :
         See :func:`fuse_labels`.
     """
+    progress = progress or no_progress
+    warped_images, warped = register_atlases(target, atlases, stages, progress=sub_progress(progress, 0, 0.95))
+    fused = {
+        name: fuse_labels(votes, fusion, target, warped_images, gaussian_sigma, local_radius_mm)
+        for name, votes in warped.items()
+    }
+    progress(1.0, "labels fused")
+    return fused
+
+
+def register_atlases(
+    target: sitk.Image,
+    atlases: list[Atlas],
+    stages: list[dict] | None = None,
+    initial_transforms: list[sitk.Transform | None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[sitk.Image], dict[str, list[sitk.Image]]]:
+    """Register each atlas to ``target`` (starting from ``initial_transforms``, e.g. a pre-alignment) and
+    warp it: the warped atlas images and, per structure, each atlas's warped mask (target grid)."""
     from ..registration import register_images, warp_image
 
     progress = progress or no_progress
@@ -171,7 +192,8 @@ def segment_with_atlases(
     names = sorted({n for a in atlases for n in a.structures})
     for i, atlas in enumerate(atlases):
         step = sub_progress(progress, i / len(atlases), (i + 0.9) / len(atlases))
-        result = register_images(target, atlas.image, stages or DEFAULT_STAGES, progress=step)
+        start = initial_transforms[i] if initial_transforms else None
+        result = register_images(target, atlas.image, stages or DEFAULT_STAGES, progress=step, initial_transform=start)
         warped_images.append(warp_image(atlas.image, result.transform, target, "linear", -1000))
         for name in names:
             mask = atlas.structures.get(name)
@@ -182,23 +204,38 @@ def segment_with_atlases(
             soft = warp_image(sitk.Cast(mask, sitk.sitkFloat32), result.transform, target, "linear", 0)
             warped.setdefault(name, []).append(sitk.Cast(soft > 0.5, sitk.sitkUInt8))
         progress((i + 1) / len(atlases), f"atlas {atlas.name} registered")
-    fused = {
-        name: fuse_labels(votes, fusion, target, warped_images, gaussian_sigma, local_radius_mm)
-        for name, votes in warped.items()
-    }
-    progress(1.0, "labels fused")
-    return fused
+    return warped_images, warped
 
 
-def run_mabs_config(
-    config: str | os.PathLike,
-    target: str | None = None,
-    output: str | None = None,
-    output_dicom: str | None = None,
-    progress: ProgressCallback | None = None,
-) -> dict[str, sitk.Image]:
-    """Run ``imgsuite mabs`` from a config file; writes per-structure masks (and an RTSTRUCT)."""
-    from ..io import atomic_dir, read_image, write_image
+@dataclass
+class MabsConfig:
+    """A mabs config file read (see the module docstring; relative paths are from the file's folder)."""
+
+    path: Path
+    atlas_dir: Path
+    target: Path | None
+    output: Path | None
+    output_dicom: Path | None
+    registrations: dict  # command file name -> stages (None: the default stages)
+    fusions: list
+    gaussian_sigma: float
+    local_radius: float
+    pre_align: bool
+    roi_structure: str | None
+    selection: tuple | None  # (criteria, k) when atlas selection is enabled
+    training_dir: Path | None
+
+    def atlases(self) -> list[Atlas]:
+        folders = sorted(p for p in self.atlas_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not folders:
+            raise ImgSuiteError("no atlas sub-folder", self.atlas_dir)
+        return [read_atlas(f) for f in folders]
+
+
+def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
+    """Read and check a mabs config file; several ``registration_config`` files or fusion ``method`` values
+    (comma separated) are the settings ``--train`` compares; a segmentation uses the first of each."""
+    from ..choices import ATLAS_SELECTION_CRITERIA
     from ..registration import read_command_file
 
     config = Path(config)
@@ -208,44 +245,90 @@ def run_mabs_config(
             raise ImgSuiteError("cannot read the mabs config file", config)
     except configparser.Error as exc:
         raise ImgSuiteError(f"not a valid mabs config: {exc.message.splitlines()[0]}", config) from None
-    base = config.parent
 
     def get(section, key, default=None):
         value = parser.get(section, key, fallback=default)
         return value.strip() if isinstance(value, str) else value
 
     def where(value):
-        return None if value is None else (base / value if not Path(value).is_absolute() else Path(value))
+        return None if value is None else (config.parent / value if not Path(value).is_absolute() else Path(value))
+
+    def listed(section, key, default):
+        return [w.strip() for w in (get(section, key) or default).split(",") if w.strip()]
 
     atlas_dir = where(get("TRAINING", "atlas_dir"))
     if atlas_dir is None or not atlas_dir.is_dir():
         raise ImgSuiteError("[TRAINING] atlas_dir must name a folder of atlases", atlas_dir or config)
-    target_path = Path(target) if target else where(get("LABELING", "input"))
-    out_dir = Path(output) if output else where(get("LABELING", "output"))
-    rs_path = Path(output_dicom) if output_dicom else where(get("LABELING", "output_dicom"))
+    fusions = listed("FUSION", "method", get("TRAINING", "fusion_criteria") or "gaussian")  # plastimatch's key
+    for method in fusions:
+        if method not in FUSION_METHODS:
+            raise ImgSuiteError(f"[FUSION] method {method!r}: use one of {', '.join(FUSION_METHODS)}", config)
+    files = listed("REGISTRATION", "registration_config", "")
+    registrations = {f: read_command_file(where(f)).stages for f in files} or {"default": None}
+    mode = (get("PREALIGNMENT", "mode") or "none").lower()
+    if mode not in ("none", "disabled", "cog"):
+        raise ImgSuiteError(f"[PREALIGNMENT] mode {mode!r}: use cog (centres of gravity) or none", config)
+    selection = None
+    if (get("ATLAS-SELECTION", "enable_atlas_selection") or "false").lower() in ("1", "true", "yes", "on"):
+        criteria = (get("ATLAS-SELECTION", "atlas_selection_criteria") or "nmi").lower()
+        if criteria not in ATLAS_SELECTION_CRITERIA:
+            raise ImgSuiteError(f"[ATLAS-SELECTION] atlas_selection_criteria {criteria!r}: use nmi or mse", config)
+        try:
+            k = int(get("ATLAS-SELECTION", "atlases_from_ranking") or 0) or None
+        except ValueError:
+            raise ImgSuiteError("[ATLAS-SELECTION] atlases_from_ranking must be a whole number", config) from None
+        selection = (criteria, k)
+    return MabsConfig(
+        config, atlas_dir, where(get("LABELING", "input")), where(get("LABELING", "output")),
+        where(get("LABELING", "output_dicom")), registrations, fusions,
+        float(get("FUSION", "gaussian_sigma", 50.0)), float(get("FUSION", "local_radius", 3.0)), mode == "cog",
+        get("PREALIGNMENT", "roi_structure"), selection, where(get("TRAINING", "training_dir")),
+    )  # fmt: skip
+
+
+def run_mabs_config(
+    config: str | os.PathLike,
+    target: str | None = None,
+    output: str | None = None,
+    output_dicom: str | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    pre_align: bool = False,
+    input_roi: str | None = None,
+) -> dict[str, sitk.Image]:
+    """Run ``imgsuite mabs`` from a config file; writes per-structure masks (and an RTSTRUCT).
+
+    ``pre_align`` (or ``[PREALIGNMENT] mode = cog``) starts each registration from the centres of gravity put
+    together (of ``input_roi`` and the atlases' ``roi_structure`` when given); with ``[ATLAS-SELECTION]``
+    enabled only the most similar atlases are used (see :mod:`.mabs`).
+    """
+    from ..io import atomic_dir, read_image, write_image
+    from .mabs import PreAlign, prealign, rank_atlases
+
+    cfg = read_mabs_config(config)
+    target_path = Path(target) if target else cfg.target
+    out_dir = Path(output) if output else cfg.output
+    rs_path = Path(output_dicom) if output_dicom else cfg.output_dicom
     if target_path is None or out_dir is None:
-        raise ImgSuiteError("[LABELING] needs input and output (or --segment and --output)", config)
+        raise ImgSuiteError("[LABELING] needs input and output (or --segment and --output)", cfg.path)
     if rs_path is not None and not target_path.is_dir():  # checked before the (long) registrations
         raise ImgSuiteError("an RTSTRUCT needs a DICOM CT folder as the target", target_path)
-    method = get("FUSION", "method", "gaussian")
-    if method not in FUSION_METHODS:
-        raise ImgSuiteError(f"[FUSION] method {method!r}: use one of {', '.join(FUSION_METHODS)}", config)
-    reg = where(get("REGISTRATION", "registration_config"))
-    stages = read_command_file(reg).stages if reg else None
-    folders = sorted(p for p in atlas_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise ImgSuiteError("no atlas sub-folder", atlas_dir)
-    atlases = [read_atlas(f) for f in folders]
+    atlases = cfg.atlases()
     target_image = read_image(target_path)
-    fused = segment_with_atlases(
-        target_image,
-        atlases,
-        stages,
-        method,
-        float(get("FUSION", "gaussian_sigma", 50.0)),
-        float(get("FUSION", "local_radius", 3.0)),
-        sub_progress(progress, 0, 0.9),
+    how = PreAlign(_read_roi(input_roi, target_image), cfg.roi_structure)
+    pre_align = pre_align or cfg.pre_align or input_roi is not None
+    shifts = [prealign(target_image, a, how) for a in atlases] if pre_align else None
+    if cfg.selection:
+        ranked = rank_atlases(target_image, atlases, criteria=cfg.selection[0], prealignment=how if pre_align else None)
+        ranked = ranked[: cfg.selection[1]]
+        atlases, shifts = [a for a, _, _ in ranked], ([t for _, _, t in ranked] if pre_align else None)
+    images, warped = register_atlases(
+        target_image, atlases, next(iter(cfg.registrations.values())), shifts, sub_progress(progress, 0, 0.9)
     )
+    fused = {
+        name: fuse_labels(votes, cfg.fusions[0], target_image, images, cfg.gaussian_sigma, cfg.local_radius)
+        for name, votes in warped.items()
+    }
     with atomic_dir(out_dir) as tmp:
         for name, mask in fused.items():
             write_image(mask, Path(tmp) / f"{name}.nrrd")
@@ -254,3 +337,14 @@ def run_mabs_config(
 
         write_rtstruct_from_masks(rs_path, target_path, fused, series_description="SlicerImgSuite mabs")
     return fused
+
+
+def _read_roi(path: str | None, target: sitk.Image) -> sitk.Image | None:
+    """``--input-roi``: a mask on the target's grid."""
+    if path is None:
+        return None
+    from ..io import read_image
+
+    roi = read_image(path)
+    require_same_grid(roi, target, str(path), "the target")
+    return roi

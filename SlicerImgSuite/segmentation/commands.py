@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     fill.add_argument("--fill-holes", dest="fill_holes", action="store_true", default=True, help="fill holes (default)")
     fill.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep internal air out")
     p.add_argument("--output-type", choices=PIXEL_TYPES, default="uchar", help="plastimatch output type of the mask (uchar)")
+    p.add_argument("--fast", action="store_true", help="segment on voxels of at least 5 mm (the output is on that grid)")
     p.set_defaults(func=run_segment)
 
     p = subparsers.add_parser(
@@ -84,6 +85,10 @@ def register(subparsers) -> None:
     p.add_argument("--segment", help="target image (overrides the config's target)")
     p.add_argument("--output", help="output folder for per-structure masks (overrides the config)")
     p.add_argument("--output-dicom", help="write an RTSTRUCT here (needs a DICOM target)")
+    p.add_argument("--train", action="store_true", help="leave-one-out Dice of each registration and fusion setting")
+    p.add_argument("--atlas-selection", metavar="TARGET", help="only rank the atlases by similarity to TARGET")
+    p.add_argument("--pre-align", action="store_true", help="start registrations from the centres of gravity")
+    p.add_argument("--input-roi", help="target mask whose centre of gravity pre-aligns ([PREALIGNMENT] roi_structure)")
     p.set_defaults(func=run_mabs)
 
     p = subparsers.add_parser(
@@ -113,6 +118,10 @@ def run_segment(args: argparse.Namespace) -> int:
 
     progress = progress_for(args)
     ct = read_image(args.input)
+    if args.fast:
+        from .ct import fast_grid
+
+        ct = fast_grid(ct)
     options = dict(
         lower_threshold=args.lower_threshold,
         bottom=args.bottom,
@@ -169,9 +178,27 @@ def run_mabs(args: argparse.Namespace) -> int:
     config = args.config or args.command_file
     if not config:
         raise ImgSuiteError("mabs needs a config file (--config FILE)")
+    if args.train and args.atlas_selection:
+        raise ImgSuiteError("--train and --atlas-selection are separate runs: give one")
+    if args.train:
+        from .mabs import table_text, train_from_config
+
+        summary = train_from_config(config, pre_align=args.pre_align, output=args.output, progress=progress_for(args))
+        if not args.quiet:
+            print(table_text(summary), end="")
+        return 0
+    if args.atlas_selection:
+        from .mabs import atlas_selection_from_config, table_text
+
+        ranking = atlas_selection_from_config(
+            config, args.atlas_selection, pre_align=args.pre_align, input_roi=args.input_roi
+        )
+        print(table_text(ranking), end="")
+        return 0
     run_mabs_config(
-        config, target=args.segment, output=args.output, output_dicom=args.output_dicom, progress=progress_for(args)
-    )
+        config, target=args.segment, output=args.output, output_dicom=args.output_dicom, progress=progress_for(args),
+        pre_align=args.pre_align, input_roi=args.input_roi,
+    )  # fmt: skip
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -96,7 +97,10 @@ def register(subparsers) -> None:
         "fdk", parents=[subparsers.common_parent], help="cone-beam CT reconstruction (plastimatch fdk options)"
     )
     p.add_argument(
-        "-I", "--input", required=True, help="plastimatch projection folder or DIR/prefix (or a .json stack)"
+        "-I",
+        "--input",
+        required=True,
+        help="plastimatch projection folder or DIR/prefix, a folder of Varian .hnd files, or a .json stack",
     )
     p.add_argument("-O", "--output", required=True, help="output volume")
     p.add_argument("-r", "--dim", nargs="+", default=["256", "256", "100"], help='voxels "i j k" (default 256 256 100)')
@@ -299,7 +303,11 @@ def run_fdk(args: argparse.Namespace) -> int:
     from .projset import read_projections
     from .recon import fdk
 
-    projections = read_projections(args.input)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        projections = read_projections(args.input)
+    for w in caught:
+        print(f"imgsuite fdk: warning: {w.message}", file=sys.stderr)
     dim = parse_numbers(args.dim, None, "--dim", int)
     dim = dim * 3 if len(dim) == 1 else dim
     size = parse_numbers(args.volume_size, None, "--volume-size")

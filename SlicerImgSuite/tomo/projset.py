@@ -8,6 +8,7 @@
 - stack: a 3-D ``.mha``/``.nrrd``/``.nii`` (one projection per slice, raw line integrals) and
   ``<name>.json`` beside it holding :meth:`Geometry.to_dict`.
 - DICOM: a folder of projection images (RT Image, DX, XA, RF) with their geometry tags, see :mod:`.dicom`.
+- Varian OBI: a folder of ``.hnd`` files, geometry from their headers, see :mod:`.hnd`.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ def read_projections(path: str | os.PathLike) -> ProjectionSet:
                 for n, view in enumerate(projections.images):
                     _check_finite(view, path, f"view {n}: ")
                 return projections
+            from .hnd import hnd_files, read_hnd_projections
+
+            if hnd := hnd_files(path):
+                return read_hnd_projections(hnd)
         return _read_plastimatch(_one_set(path, sets))
     if not path.exists():
         sets = _projection_sets(path.parent, path.name) if path.parent.is_dir() else {}
