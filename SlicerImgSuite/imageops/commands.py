@@ -66,6 +66,19 @@ def _output_type(p):
 
 
 def register(subparsers) -> None:
+    _register_grid(subparsers)
+    _register_masks(subparsers)
+    _register_arithmetic(subparsers)
+    _register_measures(subparsers)
+    _register_synth(subparsers)
+    _register_pictures(subparsers)
+    from .parity_commands import register as register_parity  # bbox maximum multiply intersect jacobian
+
+    register_parity(subparsers)
+
+
+def _register_grid(subparsers) -> None:
+    """crop, resample"""
     p = _parser(subparsers, "crop", "crop an image to a voxel box, a mm box or a structure's bounding box")
     p.add_argument("--input", required=True, help="input image or DICOM folder")
     p.add_argument("--output", required=True, help="output image")
@@ -90,6 +103,9 @@ def register(subparsers) -> None:
     _output_type(p)
     p.set_defaults(func=_naming(run_resample))
 
+
+def _register_masks(subparsers) -> None:
+    """mask, fill, threshold, boundary, dmap, union"""
     for name, help in (
         ("mask", "set voxels OUTSIDE a mask to --mask-value"),
         ("fill", "set voxels INSIDE a mask to --mask-value"),
@@ -111,6 +127,41 @@ def register(subparsers) -> None:
     p.add_argument("--range", help='1 inside any closed range "lo1,hi1,lo2,hi2,..."')
     p.set_defaults(func=_naming(run_threshold))
 
+    p = _parser(subparsers, "boundary", "mark a structure's boundary voxels")
+    p.add_argument("input")
+    p.add_argument("--output", required=True, help="output mask (uchar)")
+    p.add_argument("--boundary-behavior", choices=["adaptive", "zero-pad", "edge-pad"], default="adaptive")
+    p.add_argument(
+        "--boundary-type",
+        choices=["interior-edge", "interior-face"],
+        default="interior-edge",
+        help="interior-edge: 1 on boundary voxels; interior-face: bits -x 1, -y 2, -z 4, +x 8, +y 16, +z 32",
+    )
+    p.set_defaults(func=_naming(run_boundary))
+
+    p = _parser(subparsers, "dmap", "signed distance map (mm) of a structure, negative inside by default")
+    p.add_argument("--input", required=True, help="structure mask")
+    p.add_argument("--output", required=True, help="output image (float)")
+    p.add_argument("--absolute-distance", action="store_true", help="all distances positive")
+    p.add_argument("--inside-positive", action="store_true", help="positive inside, negative outside")
+    p.add_argument("--squared-distance", action="store_true", help="squared distances (mm^2)")
+    p.add_argument("--maximum-distance", type=float, help="truncate distances beyond this")
+    p.add_argument("--boundary-behavior", choices=["adaptive", "zero-pad", "edge-pad"], default="adaptive")
+    p.add_argument(
+        "--algorithm",
+        choices=["maurer", "itk-maurer", "danielsson", "itk-danielsson", "song-maurer"],
+        help="accepted for compatibility; the exact Euclidean distance is always computed",
+    )
+    p.set_defaults(func=_naming(run_dmap))
+
+    p = _parser(subparsers, "union", "union of masks (uchar)")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=run_union)
+
+
+def _register_arithmetic(subparsers) -> None:
+    """add, average, adjust, scale, diff"""
     for name, help in (("add", "add images (optionally weighted or averaged)"), ("average", "average images")):
         p = _parser(subparsers, name, help)
         p.add_argument("inputs", nargs="+", help="input images, same grid")
@@ -145,6 +196,9 @@ def register(subparsers) -> None:
     p.add_argument("image_out")
     p.set_defaults(func=run_diff)
 
+
+def _register_measures(subparsers) -> None:
+    """compare, dice, stats, probe"""
     p = _parser(subparsers, "compare", "print statistics of the difference of two images")
     p.add_argument("inputs", nargs=2, help="two images, same grid")
     p.add_argument("--mask", help="compare only inside this mask")
@@ -167,38 +221,6 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=run_dice)
 
-    p = _parser(subparsers, "boundary", "mark a structure's boundary voxels")
-    p.add_argument("input")
-    p.add_argument("--output", required=True, help="output mask (uchar)")
-    p.add_argument("--boundary-behavior", choices=["adaptive", "zero-pad", "edge-pad"], default="adaptive")
-    p.add_argument(
-        "--boundary-type",
-        choices=["interior-edge", "interior-face"],
-        default="interior-edge",
-        help="interior-edge: 1 on boundary voxels; interior-face: bits -x 1, -y 2, -z 4, +x 8, +y 16, +z 32",
-    )
-    p.set_defaults(func=_naming(run_boundary))
-
-    p = _parser(subparsers, "dmap", "signed distance map (mm) of a structure, negative inside by default")
-    p.add_argument("--input", required=True, help="structure mask")
-    p.add_argument("--output", required=True, help="output image (float)")
-    p.add_argument("--absolute-distance", action="store_true", help="all distances positive")
-    p.add_argument("--inside-positive", action="store_true", help="positive inside, negative outside")
-    p.add_argument("--squared-distance", action="store_true", help="squared distances (mm^2)")
-    p.add_argument("--maximum-distance", type=float, help="truncate distances beyond this")
-    p.add_argument("--boundary-behavior", choices=["adaptive", "zero-pad", "edge-pad"], default="adaptive")
-    p.add_argument(
-        "--algorithm",
-        choices=["maurer", "itk-maurer", "danielsson", "itk-danielsson", "song-maurer"],
-        help="accepted for compatibility; the exact Euclidean distance is always computed",
-    )
-    p.set_defaults(func=_naming(run_dmap))
-
-    p = _parser(subparsers, "union", "union of masks (uchar)")
-    p.add_argument("inputs", nargs="+")
-    p.add_argument("--output", required=True)
-    p.set_defaults(func=run_union)
-
     p = _parser(subparsers, "stats", "print image statistics, optionally inside a mask")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--mask", help="only non-zero voxels of this mask")
@@ -213,8 +235,9 @@ def register(subparsers) -> None:
     p.add_argument("--location", "-l", help='"x y z;x y z;..." in mm (LPS)')
     p.set_defaults(func=_naming(run_probe))
 
-    _register_synth(subparsers)
 
+def _register_pictures(subparsers) -> None:
+    """thumbnail, filter"""
     p = _parser(subparsers, "thumbnail", "one slice as a picture (PNG with window/level) or a 2D image")
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True, help=".png for a picture, else a 2D image file")
@@ -238,10 +261,6 @@ def register(subparsers) -> None:
     p.add_argument("--gabor-k-fib", help='Gabor direction i of a Fibonacci spiral of n: "i n"')
     p.add_argument("--output-kernel", help="also write the kernel used")
     p.set_defaults(func=_naming(run_filter))
-
-    from .parity_commands import register as register_parity  # bbox maximum multiply intersect jacobian
-
-    register_parity(subparsers)
 
 
 def _register_synth(subparsers) -> None:
