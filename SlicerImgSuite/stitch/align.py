@@ -25,7 +25,7 @@ MIN_MARGIN = 0.01  # the best shift must beat any other peak by this much (ambig
 COARSE_SIZE = 48.0
 SEARCH_SIGMA_MM = 4.2  # smoothing of the features the search compares (tolerates parallax between depths)
 FINE_SIGMA_MM = 0.8  # smoothing of the images the sub-pixel refinement fits (gain and offset included)
-LOCAL_RADIUS = 2  # whole-pixel search around the pyramid's estimate before the full-resolution refinement
+LOCAL_RADIUS = 5  # whole-pixel search around the coarse peak when the coarse map is at full resolution
 FINE_ITERATIONS = 15
 
 
@@ -184,9 +184,9 @@ def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
         sigma = max(FINE_SIGMA_MM / (spacing * factor), 0.5)
         aa, bb = (ndimage.gaussian_filter(x if factor == 1 else _reduce(x, factor), sigma) for x in (a, b))
         start = shift / factor
-        if factor == 1:
-            start = _best_whole_shift(aa, am, bb, bm, start, LOCAL_RADIUS + (3 if level == 0 else 0))
-        refined, score = _gauss_newton(aa, am, bb, bm, start, FINE_ITERATIONS if factor == 1 else 6)
+        if factor == 1 and level == 0:  # no pyramid below the coarse map: its peak may be a few pixels off
+            start = _best_whole_shift(aa, am, bb, bm, start, LOCAL_RADIUS)
+        refined, score = _gauss_newton(aa, am, bb, bm, start, FINE_ITERATIONS if level == 0 else 6 if factor > 1 else 3)
         level += 1
         shift = refined * factor
         if factor == 1:
