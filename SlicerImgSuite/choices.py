@@ -33,3 +33,4 @@ PIXEL_TYPES = ("char", "double", "float", "int", "long", "short", "uchar", "uint
 # `imgsuite stitch --mode/--method`, stitch/job.py, the Panoramic stitching module
 STITCH_MODES = ("parallel", "angled")
 STITCH_METHODS = ("geometry", "image", "ruler")
+STITCH_BLENDS = ("linear", "multiband")  # `imgsuite stitch --blend`, stitch/blend.py:Canvas
