@@ -47,3 +47,4 @@ STITCH_METHODS = ("geometry", "image", "ruler")
 PATIENT_POSITIONS = ("HFS", "HFP", "FFS", "FFP", "HFDR", "HFDL", "FFDR", "FFDL")
 # the modalities a DICOM image series is written as: `imgsuite convert --modality`, io/dicom_write.py:SOP_CLASS
 SERIES_MODALITIES = ("CT", "MR")
+STITCH_BLENDS = ("linear", "multiband")  # `imgsuite stitch --blend`, stitch/blend.py:Canvas

@@ -106,14 +106,48 @@ def test_image_registration_noise_free(rendered, mode, seed):
 @pytest.mark.parametrize("mode", ["parallel", "angled"])
 @pytest.mark.parametrize("seed", [3, 11])
 def test_image_registration_with_noise(rendered, mode, seed):
-    """With 1 % noise the anatomy places seams to about a pixel (parallel mode also suffers parallax: depths
-    other than the plane move differently between shots); lengths stay within 1 / 1.5 mm. The ruler does better."""
+    """With 1 % noise each shot is placed within 1.5 px (absolute: an error of seam 1 is carried into shot 3);
+    lengths stay within 1 / 1.5 mm. Not parallax (noise-free, every seam is within 0.15 px): the overlaps hold
+    little vertical structure besides a bead, so the noise limits them. The ruler does better."""
     extra = {} if seed == 3 else {"panel": (200, 220), "overlap": 40.0, "sod": 1400.0}
     shots, truth = rendered(mode, seed=seed, **extra)
     result = stitch_radiographs(shots, method="image")
     found = np.array([s["shift_mm"][1] for s in result.seams])
     assert np.abs(found - truth["errors_plane_mm"][1:]).max() <= 1.5 * result.plane.spacing[1]
     assert np.abs(bead_distance_errors(result, truth)).max() <= (1.0 if mode == "parallel" else 1.5)
+
+
+def _seam_errors_px(result, truth):
+    """Each seam's own error (pixels): shot k+1 against shot k as placed, so an error of seam k is not counted
+    again at seam k + 1 (the test above checks each shot's absolute placement, which accumulates)."""
+    found = np.array([0.0] + [s["shift_mm"][1] for s in result.seams])
+    expected = np.asarray(truth["errors_plane_mm"], float)
+    return np.diff(found - expected) / result.plane.spacing[1]
+
+
+@pytest.mark.parametrize("seed", [5, 11])  # 5 was used in tuning; 11 (the held-out phantom) was not
+def test_image_registration_with_noise_angled_every_seam_within_half_a_pixel(rendered, seed):
+    """Angled mode, 1 % noise, eight noise draws per phantom: each seam within half a pixel. Before the
+    full-resolution whole-pixel search, Gauss–Newton started from the smooth coarse peak (up to 4 px off) and
+    stopped in the wrong basin on seed 5 (seam errors up to 3.7 px), or the overlap was refused as ambiguous."""
+    clean, truth = rendered("angled", seed=seed, noise=0.0, panel=(200, 220), overlap=40.0, sod=1400.0)
+    for draw in range(8):
+        rng = np.random.default_rng(200 + draw)
+        shots = [
+            Shot(
+                (s.image + rng.normal(0.0, 0.01 * s.image.mean(), s.image.shape)).astype(np.float32),
+                s.pixel_size,
+                s.view,
+                s.path,
+                s.sod,
+                photometric=s.photometric,
+            )
+            for s in clean
+        ]
+        result = stitch_radiographs(shots, method="image")
+        errors = _seam_errors_px(result, truth)
+        assert np.abs(errors).max() <= 0.5, (draw, errors)
+        assert np.abs(bead_distance_errors(result, truth)).max() <= 1.5
 
 
 def _write_pngs(shots, folder, sidecar=None):
@@ -275,3 +309,22 @@ def test_projection_set_of_imgsuite_drr(rendered, tmp_path, layout):
     result = stitch_radiographs([str(tmp_path / layout)], method="geometry", plane_distance=1500.0)
     assert np.abs(bead_distance_errors(result, truth)).max() <= 1.0
     assert sitk.ReadImage(str(out)).GetSpacing()[0] == pytest.approx(1500.0 / 1800.0)
+
+
+@pytest.mark.parametrize("mode", ["parallel", "angled"])
+def test_multiband_blend_keeps_aligned_structures_single(rendered, mode):
+    """--blend multiband on aligned shots (true geometry, exposures differing): beads in and out of the overlaps
+    stay single (their positions move under 0.05 px against the linear feather, distances within 1 / 1.5 mm),
+    and no seam line appears: across each overlap the image agrees with the linear blend to 1 % of its range."""
+    shots, truth = rendered(mode, noise=0.0)
+    fixed = _true_geometry(shots, truth, mode)
+    linear = stitch_radiographs(fixed, method="geometry")
+    multi = stitch_radiographs(fixed, method="geometry", blend="multiband")
+    from SlicerImgSuite.stitch.phantom import measured_beads
+
+    assert np.abs(measured_beads(multi, truth) - measured_beads(linear, truth)).max() < 0.05
+    assert np.abs(bead_distance_errors(multi, truth)).max() <= (1.0 if mode == "parallel" else 1.5)
+    span = float(np.ptp(linear.image))
+    assert np.abs(multi.image - linear.image).max() <= 0.01 * span
+    with pytest.raises(ImgSuiteError, match="--blend"):
+        stitch_radiographs(fixed, method="geometry", blend="pyramid")

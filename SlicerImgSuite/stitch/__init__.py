@@ -15,12 +15,13 @@ cross-correlation, insensitive to exposure differences) or on a radiopaque ruler
 - :mod:`.shots` — reading shots (DICOM DX/CR, PNG/TIFF with a JSON sidecar, a projection set of ``imgsuite drr``).
 - :mod:`.plane` — the measurement plane and the resampling of a shot onto it.
 - :mod:`.align` — image- and ruler-based registration of the overlaps.
-- :mod:`.blend` — exposure matching and feathered blending.
+- :mod:`.blend` — exposure matching and blending (linear feather or multi-band).
 - :mod:`.job` — :func:`stitch_radiographs`, the job the CLI and the Slicer module call.
 - :mod:`.phantom` — a long phantom with markers at known positions, rendered as overlapping shots.
 """
 
+from ..choices import STITCH_BLENDS as BLENDS
 from ..choices import STITCH_METHODS as METHODS
 from ..choices import STITCH_MODES as MODES
 
-__all__ = ["METHODS", "MODES"]
+__all__ = ["BLENDS", "METHODS", "MODES"]

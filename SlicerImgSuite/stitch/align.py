@@ -25,6 +25,8 @@ MIN_MARGIN = 0.01  # the best shift must beat any other peak by this much (ambig
 COARSE_SIZE = 48.0
 SEARCH_SIGMA_MM = 4.2  # smoothing of the features the search compares (tolerates parallax between depths)
 FINE_SIGMA_MM = 0.8  # smoothing of the images the sub-pixel refinement fits (gain and offset included)
+LOCAL_RADIUS = 5  # whole-pixel search around the coarse peak when the coarse map is at full resolution
+FINE_ITERATIONS = 15
 
 
 @dataclass
@@ -128,38 +130,80 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
 def register_on_image(
     a, ma, b, mb, max_shift: tuple[int, int], where: str = "", min_overlap: float = 0.3, spacing: float = 1.0
 ) -> SeamFit:
-    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap."""
+    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap.
+
+    The coarse map proposes candidates (its best peak and any other within ``MIN_MARGIN``); each is refined at
+    full resolution and the refined fits decide, so noise in the smoothed coarse map neither refuses a seam that
+    the fine data settle nor picks a wrong peak."""
     overlap = int((ma & mb).any(axis=1).sum())
     ma, mb = ndimage.binary_erosion(ma, iterations=2), ndimage.binary_erosion(mb, iterations=2)
     factor = max(1, int(min(a.shape) / COARSE_SIZE))
-    small = [band_pass(_reduce(x, factor), SEARCH_SIGMA_MM / (spacing * factor)) for x in (a, b)]
+    sigma = SEARCH_SIGMA_MM / (spacing * factor)
+    small = [band_pass(_reduce(x, factor), sigma) for x in (a, b)]
     smask = [_reduce(m.astype(np.float32), factor) > 0.99 for m in (ma, mb)]
     my, mx = (int(np.ceil(s / factor)) for s in max_shift)
     ncc = masked_ncc_map(small[0], smask[0], small[1], smask[1], (my, mx), min_overlap)
-    (py, px), best, runner = _peaks(ncc)
+    candidates, best, runner = _candidates(ncc, max(3, int(np.ceil(2 * sigma))))
     if best < MIN_NCC:
         raise ImgSuiteError(
             f"{where}the overlap does not show the same structure (NCC {best:.2f}): too small or no common anatomy"
         )
-    if best - runner < MIN_MARGIN:
+    fits = [
+        _refine(a, ma, b, mb, np.array([py - my, px - mx], float) * factor, factor, spacing) for py, px in candidates
+    ]
+    shift, score, residual = min(fits, key=lambda f: f[2])
+    rivals = [f for f in fits if np.abs(f[0] - shift).max() > 1.0]
+    if rivals:  # coarse peaks nearly as high that refine to another place: the overlap cannot settle it
+        other = min(rivals, key=lambda f: f[2])
         raise ImgSuiteError(
-            f"{where}the overlap is ambiguous (two shifts match equally, NCC {best:.3f} vs {runner:.3f})"
+            f"{where}the overlap is ambiguous (two shifts match nearly equally: {shift[0]:.1f} and {other[0][0]:.1f}"
+            f" rows, coarse NCC {best:.3f} vs {runner:.3f})"
         )
-    shift = np.array([py - my, px - mx], float) * factor
+    if score < MIN_NCC:
+        raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
+    return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image")
+
+
+def _candidates(ncc: np.ndarray, exclusion: int):
+    """The best peak of the coarse map and every other local maximum (beyond ``exclusion``) within ``MIN_MARGIN``
+    of it; also the best score and the best other score."""
+    (py, px), best, runner = _peaks(ncc, exclusion)
+    local = (ncc == ndimage.maximum_filter(ncc, size=3)) & (ncc >= best - MIN_MARGIN)
+    yy, xx = np.nonzero(local)
+    far = np.maximum(np.abs(yy - py), np.abs(xx - px)) > exclusion
+    return [(py, px)] + list(zip(yy[far], xx[far])), best, runner
+
+
+def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
+    """Coarse ``shift`` -> (shift, ncc, residual): down the pyramid by Gauss–Newton with gain and offset; at full
+    resolution it first moves to the best whole-pixel shift near the coarse one (the coarse map is smooth and
+    noisy, and Gauss–Newton only finds the minimum of the basin it starts in)."""
     level = 0
     while True:
         am, bm = (m if factor == 1 else (_reduce(m.astype(np.float32), factor) > 0.99) for m in (ma, mb))
         sigma = max(FINE_SIGMA_MM / (spacing * factor), 0.5)
         aa, bb = (ndimage.gaussian_filter(x if factor == 1 else _reduce(x, factor), sigma) for x in (a, b))
-        refined, score = _gauss_newton(aa, am, bb, bm, shift / factor, 6 if factor > 1 or level == 0 else 3)
+        start = shift / factor
+        if factor == 1 and level == 0:  # no pyramid below the coarse map: its peak may be a few pixels off
+            start = _best_whole_shift(aa, am, bb, bm, start, LOCAL_RADIUS)
+        refined, score = _gauss_newton(aa, am, bb, bm, start, FINE_ITERATIONS if level == 0 else 6 if factor > 1 else 3)
         level += 1
         shift = refined * factor
         if factor == 1:
-            break
+            return shift, score, 1.0 - score * score
         factor = 1 if factor <= 3 else factor // 3
-    if score < MIN_NCC:
-        raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
-    return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image")
+
+
+def _best_whole_shift(a, ma, b, mb, shift, radius: int) -> np.ndarray:
+    """The whole-pixel shift within ``radius`` of ``shift`` where the masked NCC of ``a`` and ``b`` peaks."""
+    c = np.round(shift).astype(int)
+    h, w = b.shape
+    moved = np.zeros_like(b)
+    ys, xs = slice(max(0, -c[0]), min(h, h - c[0])), slice(max(0, -c[1]), min(w, w - c[1]))
+    moved[ys, xs] = b[ys.start + c[0] : ys.stop + c[0], xs.start + c[1] : xs.stop + c[1]]
+    local = masked_ncc_map(a, ma, moved, _moved_mask(mb, c), (radius, radius))
+    iy, ix = np.unravel_index(int(np.argmax(local)), local.shape)
+    return c + np.array([iy - radius, ix - radius], float)
 
 
 def band_pass(x: np.ndarray, sigma: float) -> np.ndarray:

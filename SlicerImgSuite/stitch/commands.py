@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import METHODS, MODES
+from . import BLENDS, METHODS, MODES
 
 
 def register(subparsers) -> None:
@@ -60,6 +60,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-exposure-match", action="store_true", help="keep each shot's intensities as they are")
     p.add_argument(
+        "--blend",
+        choices=BLENDS,
+        default="linear",
+        help="join the overlaps with a linear feather or band by band (multiband) (default linear)",
+    )
+    p.add_argument(
         "--measure",
         nargs=4,
         type=float,
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         max_shift=args.max_shift,
         overlap=args.overlap,
         match_exposures=not args.no_exposure_match,
+        blend=args.blend,
         measure=args.measure,
         output_json=args.output_json,
         progress=progress_for(args),

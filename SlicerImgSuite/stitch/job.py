@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
-from . import METHODS, MODES
+from . import BLENDS, METHODS, MODES
 from .align import SeamFit, register_on_image, register_on_ruler
 from .blend import Canvas, match_exposure
 from .plane import Plane, footprint_box, measurement_plane, resample
@@ -62,6 +62,7 @@ def stitch_radiographs(
     max_shift: float = 20.0,
     overlap: float = 0.25,
     match_exposures: bool = True,
+    blend: str = "linear",
     measure=(),
     output_json: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
@@ -86,6 +87,9 @@ def stitch_radiographs(
         How far (mm) the image or ruler may move a shot from where the geometry puts it.
     overlap : float
         Shots with no geometry: the overlap (fraction of a panel) to start the search from.
+    blend : ``linear`` or ``multiband``
+        Join the overlaps with a linear feather, or band by band (fine detail switches over a few pixels,
+        broad intensity over the whole overlap).
     measure : iterable of (x1, y1, x2, y2)
         Output pixel positions (column, row) whose distance in mm is reported.
 
@@ -101,6 +105,8 @@ def stitch_radiographs(
         raise ImgSuiteError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if method not in METHODS:
         raise ImgSuiteError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if blend not in BLENDS:
+        raise ImgSuiteError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     for name, value in (("--max-shift", max_shift), ("--ruler-spacing", ruler_spacing)):
         if not (np.isfinite(value) and value > 0):
             raise ImgSuiteError(f"{name} must be positive, got {value}")
@@ -123,7 +129,7 @@ def stitch_radiographs(
     if not known:
         plane_distance = ORTHOGRAPHIC_SID
     plane = measurement_plane([s.view for s in shots], plane_distance, spacing)
-    result = _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progress)
+    result = _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progress, blend)
     result.geometry_known = known
     result.measurements = [measure_distance(result, *m) for m in measure]
     _write_outputs(result, output, output_json)
@@ -178,8 +184,8 @@ def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str, spacin
     return fit
 
 
-def _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progress) -> StitchResult:
-    canvas = Canvas(plane.shape)
+def _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progress, blend="linear") -> StitchResult:
+    canvas = Canvas(plane.shape, blend)
     seams = []
     prev = None  # (values, weights, box) of the shot placed last
     for i, shot in enumerate(shots):
