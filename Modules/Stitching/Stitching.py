@@ -14,7 +14,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from SlicerImgSuite.choices import STITCH_METHODS, STITCH_MODES
+from SlicerImgSuite.choices import STITCH_BLENDS, STITCH_METHODS, STITCH_MODES
 from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin
 
 
@@ -40,6 +40,7 @@ class StitchingParameterNode:
     shotFolder: Path
     mode: Annotated[str, Choice(list(STITCH_MODES))] = "parallel"
     method: Annotated[str, Choice(list(STITCH_METHODS))] = "image"
+    blend: Annotated[str, Choice(list(STITCH_BLENDS))] = "linear"
     planeDistance: Annotated[float, WithinRange(0.0, 5000.0)] = 0.0  # 0: DistanceSourceToPatient, else 90 % of the SID
     rulerSpacing: Annotated[float, WithinRange(1.0, 100.0)] = 10.0
     pixelSize: Annotated[float, WithinRange(0.0, 10.0)] = 0.0  # 0: from the files
@@ -92,6 +93,7 @@ class StitchingLogic(ScriptedLoadableModuleLogic):
             shot_paths(p.shotFolder),
             mode=p.mode,
             method=p.method,
+            blend=p.blend,
             plane_distance=p.planeDistance or None,
             ruler_spacing=p.rulerSpacing,
             pixel_size=[p.pixelSize, p.pixelSize] if p.pixelSize > 0 else None,
