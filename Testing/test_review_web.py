@@ -65,7 +65,9 @@ def server(review_inputs, output):
 def page(server):
     _, url = server
     axial_shown = "document.getElementById('axial').complete && document.getElementById('axial').naturalWidth > 100"
-    with browser_page(url, axial_shown, size=(1500, 900)) as page:
+    # the page comes first; the table is complete (metrics in, worst first) when the page marks it measured
+    ready = f"{axial_shown} && document.body.dataset.measured === '1'"
+    with browser_page(url, ready, size=(1500, 900)) as page:
         yield page
 
 

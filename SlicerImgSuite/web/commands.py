@@ -103,6 +103,7 @@ def run_review(args) -> int:
         test=args.test,
         dose=args.dose,
         reviewer=args.reviewer,
+        measure=False,  # the page first; the metrics follow while the reviewer looks at it
         progress=progress_for(args),
     )
     serve_review(session, host=args.host, port=args.port)

@@ -43,6 +43,7 @@ textarea{width:100%;height:48px}
   <button data-testid="reject-button" onclick="decide('rejected')">reject (r)</button>
   <button data-testid="export-button" onclick="exportAll()">Export</button>
  </div>
+ <div id="measuring" data-testid="measuring" style="font-size:12px;color:#b45309"></div>
  <div id="msg" data-testid="message"></div>
  <div id="exports" data-testid="exports"></div>
 </div>
@@ -67,9 +68,13 @@ const reviewerBox = document.getElementById("reviewer");
 reviewerBox.value = localStorage.getItem("imgsuite-reviewer") || "";
 reviewerBox.onchange = () => localStorage.setItem("imgsuite-reviewer", reviewerBox.value);
 function esc(s){ return String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c])); }
+let measuring = true;
 async function load(){
   const r = await fetch(api("/api/table")); const data = await r.json();
   rows = data.rows; hasDose = data.dose;
+  if(measuring && !data.measuring) document.body.dataset.measured = "1";
+  measuring = data.measuring;
+  document.getElementById("measuring").textContent = measuring ? "computing the metrics…" : "";
   if(!reviewerBox.value) reviewerBox.value = data.reviewer;
   const body = document.getElementById("rows");
   body.innerHTML = rows.map(s => `<tr data-testid="structure-row-${esc(s.name)}" data-name="${esc(s.name)}"
@@ -90,9 +95,13 @@ async function select(name){
   const answer = row && row.focus ? row.focus : await (await fetch(api("/api/focus?name=" + encodeURIComponent(name)))).json();
   if(ticket !== selecting) return;  // a later click won
   focus = answer;
+  const axial = document.getElementById("axial");
   draw();
-  const dvh = document.getElementById("dvh");
-  if(hasDose){ dvh.src = api("/api/dvh?name=" + encodeURIComponent(name)); dvh.style.display = "block"; }
+  if(!hasDose) return;
+  const showDvh = () => { if(ticket !== selecting) return; const dvh = document.getElementById("dvh");
+    dvh.src = api("/api/dvh?name=" + encodeURIComponent(name)); dvh.style.display = "block"; };
+  axial.addEventListener("load", showDvh, {once: true});  // the slices first, the DVH after
+  axial.addEventListener("error", showDvh, {once: true});
 }
 function draw(){
   if(!focus) return;
@@ -133,7 +142,9 @@ document.addEventListener("keydown", e => {
   else if(k === "p" || k === "ArrowUp"){ move(-1); e.preventDefault(); }
   else if(k === "a") decide("approved"); else if(k === "e") decide("needs-edit"); else if(k === "r") decide("rejected");
 });
-load().then(() => { if(rows.length) select(rows[0].name); });
-setInterval(load, 3000);  // the other reviewers' decisions
+async function poll(){  // the metrics once computed, then the other reviewers' decisions
+  try { await load(); } finally { setTimeout(poll, measuring ? 500 : 3000); }
+}
+load().then(() => { if(rows.length) select(rows[0].name); setTimeout(poll, measuring ? 500 : 3000); });
 </script></body></html>
 """
