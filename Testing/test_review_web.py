@@ -119,7 +119,12 @@ def test_click_centres_the_views_on_the_structure_with_both_outlines(page, phant
             break
         page.wait_for_timeout(300)
     assert red.sum() > 100 and white.sum() > 50
-    if os.environ.get("IMGSUITE_SCREENSHOTS"):  # the docs' picture of the review page
+    if os.environ.get("IMGSUITE_SCREENSHOTS"):  # the docs' picture of the review page, with the GTV's DVH
+        page.wait_for_function(
+            "(() => { const d = document.getElementById('dvh'); return d.src.includes('name=GTV') && d.complete "
+            "&& d.style.opacity === '1'; })()",
+            timeout=30_000,
+        )
         page.screenshot(path=os.path.join(os.environ["IMGSUITE_SCREENSHOTS"], "review_page.png"))
     # both outlines around the middle (the view is centred on the structure); the test one further right
     columns = np.arange(picture.shape[1])

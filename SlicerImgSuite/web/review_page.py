@@ -57,7 +57,7 @@ textarea{width:100%;height:48px}
   <figure><img id="sagittal" data-testid="view-sagittal" alt="sagittal"><figcaption>sagittal · <span
    id="pos-sagittal"></span></figcaption></figure>
  </div>
- <div style="font-size:12px">reference: solid outline in the structure's colour; test: white dots</div>
+ <div style="font-size:12px">reference: solid outline in the structure's colour; test: white dashes</div>
  <img id="dvh" data-testid="dvh" alt="DVH" style="display:none;margin-top:8px">
 </div>
 <script>
@@ -98,7 +98,10 @@ async function select(name){
   const axial = document.getElementById("axial");
   draw();
   if(!hasDose) return;
-  const showDvh = () => { if(ticket !== selecting) return; const dvh = document.getElementById("dvh");
+  const dvh = document.getElementById("dvh");
+  dvh.style.opacity = 0.25;  // the previous structure's DVH, faded until this one's arrives
+  dvh.onload = () => { if(new URL(dvh.src).searchParams.get("name") === selected) dvh.style.opacity = 1; };
+  const showDvh = () => { if(ticket !== selecting) return;
     dvh.src = api("/api/dvh?name=" + encodeURIComponent(name)); dvh.style.display = "block"; };
   axial.addEventListener("load", showDvh, {once: true});  // the slices first, the DVH after
   axial.addEventListener("error", showDvh, {once: true});
