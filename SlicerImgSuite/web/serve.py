@@ -170,14 +170,8 @@ def serve(
     # trame reads its own options from sys.argv; ours are not for it.
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        server.start(
-            host=host,
-            port=port,
-            open_browser=open_browser,
-            show_connection_info=False,
-            timeout=int(idle_s),
-            disable_logging=True,
-        )
+        server.start(host=host, port=port, open_browser=open_browser, show_connection_info=False,
+                     timeout=int(idle_s), disable_logging=True)  # fmt: skip
     finally:
         sys.argv = argv
 
