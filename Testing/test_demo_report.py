@@ -17,6 +17,10 @@ SECTIONS = (
     "RT structure sets",
     "Dose on the CT and dose-volume histograms",
     "Gamma analysis (imgsuite gamma)",
+    "Cone-beam CT (imgsuite fdk)",
+    "Atlas-based segmentation (imgsuite mabs)",
+    "Landmark warping (imgsuite landmark-warp)",
+    "Fluorescence nuclei (imgsuite nuclei)",
 )
 
 
@@ -25,7 +29,7 @@ def demo(tmp_path_factory):
     from SlicerImgSuite.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(out, only=["io", "rtstruct", "web"])
+    return run_demo(out, only=["io", "rtstruct", "web", "tomo", "segmentation", "registration"])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,17 @@ def test_report_sections_and_pictures_are_there(rendered):
     for title in SECTIONS:
         assert title in text
     sources = [i["src"] for i in images]
-    for name in ("structures.png", "dose_wash.png", "dvh.png", "gamma.png", "scene_views.png"):
+    for name in (
+        "structures.png",
+        "dose_wash.png",
+        "dvh.png",
+        "gamma.png",
+        "scene_views.png",
+        "fdk.png",
+        "atlas_fusion.png",
+        "landmark_warp.png",
+        "nuclei_numbered.png",
+    ):
         assert any(s.endswith(name) for s in sources), (name, sources)
     for image in images:
         assert image["natural"] > 100, image  # decoded, not a broken picture
@@ -90,3 +104,32 @@ def test_demo_scene_holds_the_dose(demo):
         assert main_volume(scene.scene).GetName() == "Phantom CT"
     finally:
         scene.scene.Clear(1)
+
+
+def test_fdk_atlas_and_landmark_sections_report_sane_numbers(rendered):
+    text, _, _ = rendered
+    fdk = re.search(r"mean \|FDK − CT\| in the body \(HU\)\s+([\d.]+)", text)
+    assert fdk and 0 < float(fdk.group(1)) < 200, fdk  # a reconstruction of the CT, streaks and all
+    after = text[text.index("fused after registration") :]
+    atlas = re.search(r"\nHEART\s+([\d.]+)\s+([\d.]+)", after)
+    assert atlas and float(atlas.group(2)) > float(atlas.group(1)), atlas  # the fusion beats the raw atlas
+    landmarks = re.search(r"landmarks\s+algorithm\s+mean error mm\s+max error mm\s+s\s+(\d+)\s+tps\s+([\d.]+)", text)
+    assert landmarks and int(landmarks.group(1)) >= 8 and float(landmarks.group(2)) < 3.0, landmarks
+
+
+def test_nuclei_numbers_sit_on_their_own_nuclei_and_match_the_table(demo):
+    """Each number on the nuclei picture is a label of the per-nucleus table, drawn on that label's pixels."""
+    import csv
+    import json
+
+    import tifffile
+
+    out = demo.parent / "segmentation"
+    positions = {int(k): v for k, v in json.loads((out / "nuclei_numbers.json").read_text()).items()}
+    with open(out / "nuclei" / "culture.csv", newline="") as f:
+        table_ids = {int(float(row["label"])) for row in csv.DictReader(f)}
+    labels = tifffile.imread(out / "nuclei" / "culture_labels.tif")
+    labels = labels.reshape(labels.shape[-2:])
+    assert set(positions) == table_ids and len(table_ids) > 30
+    for label, (x, y) in positions.items():
+        assert labels[y, x] == label

@@ -65,7 +65,9 @@ def server(review_inputs, output):
 def page(server):
     _, url = server
     axial_shown = "document.getElementById('axial').complete && document.getElementById('axial').naturalWidth > 100"
-    with browser_page(url, axial_shown, size=(1500, 900)) as page:
+    # the page comes first; the table is complete (metrics in, worst first) when the page marks it measured
+    ready = f"{axial_shown} && document.body.dataset.measured === '1'"
+    with browser_page(url, ready, size=(1500, 900)) as page:
         yield page
 
 
@@ -117,7 +119,12 @@ def test_click_centres_the_views_on_the_structure_with_both_outlines(page, phant
             break
         page.wait_for_timeout(300)
     assert red.sum() > 100 and white.sum() > 50
-    if os.environ.get("IMGSUITE_SCREENSHOTS"):  # the docs' picture of the review page
+    if os.environ.get("IMGSUITE_SCREENSHOTS"):  # the docs' picture of the review page, with the GTV's DVH
+        page.wait_for_function(
+            "(() => { const d = document.getElementById('dvh'); return d.src.includes('name=GTV') && d.complete "
+            "&& d.style.opacity === '1'; })()",
+            timeout=30_000,
+        )
         page.screenshot(path=os.path.join(os.environ["IMGSUITE_SCREENSHOTS"], "review_page.png"))
     # both outlines around the middle (the view is centred on the structure); the test one further right
     columns = np.arange(picture.shape[1])

@@ -336,6 +336,41 @@ def test_layout_selector_changes_the_views(page):
     assert _picture(page.query_selector_all("img")[0].screenshot()).std() > 30
 
 
+def test_each_tab_keeps_its_own_layout_and_window(page, server):
+    """Per-session state: a second tab gets a viewer of its own; its layout and window do not reach the first."""
+    url, _ = server
+    first_layout = page.inner_text("[data-testid=layout-select]")
+    if "Red slice only" not in first_layout:  # run alone: set the first tab's layout here
+        test_layout_selector_changes_the_views(page)
+    first = _shot(page.query_selector_all("img")[0])
+    four_views = (
+        "Array.from(document.querySelectorAll('img'))"
+        ".filter(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 50).length >= 4"
+    )
+    other = page.context.browser.new_page(viewport={"width": 1200, "height": 800})  # a second tab
+    try:
+        other.goto(url, timeout=60_000)
+        other.wait_for_function(four_views, timeout=60_000)  # Four-Up, as started, not the first tab's layout
+        assert "Four-Up" in other.inner_text("[data-testid=layout-select]")
+        axial = _axial(other)
+        before = _shot(axial)
+        bright = (before.mean(axis=-1) > 150).mean()
+        other.click("[data-testid=window-preset]")
+        other.click(".v-overlay-container >> text=Brain")
+        after = _settled(other, axial, before, lambda b, n: (n.mean(axis=-1) > 150).mean() < bright / 2)
+        assert (after.mean(axis=-1) > 150).mean() < bright / 2  # the second tab's window changed
+        page.wait_for_timeout(1500)
+        # the first tab: still one view, its window as it was
+        assert "Red slice only" in page.inner_text("[data-testid=layout-select]")
+        assert (
+            len([i for i in page.query_selector_all("img") if (i.get_attribute("src") or "").startswith("blob:")]) == 1
+        )
+        again = _shot(page.query_selector_all("img")[0])
+        assert np.abs(again - first).mean() < 2, np.abs(again - first).mean()
+    finally:
+        other.close()
+
+
 def test_server_listens_on_loopback_only(server):
     _, port = server
     with socket.create_connection(("127.0.0.1", port), timeout=5):

@@ -32,10 +32,10 @@ def _plane(image: sitk.Image, view: str, index: int) -> tuple[np.ndarray, float]
     return a[:, index, :][::-1], sz / sx  # superior up
 
 
-def orientation_letters(ax, view: str) -> None:
+def orientation_letters(ax, view: str, color: str = "yellow") -> None:
     """R/L/A/P/S/I at the edges of an axes showing an LPS array slice (patient right on screen left)."""
     top, bottom = ("A", "P") if view == "axial" else ("S", "I")
-    style = dict(color="yellow", fontsize=9, fontweight="bold", transform=ax.transAxes)
+    style = dict(color=color, fontsize=9, fontweight="bold", transform=ax.transAxes)
     ax.text(0.01, 0.5, "R", ha="left", va="center", **style)
     ax.text(0.99, 0.5, "L", ha="right", va="center", **style)
     ax.text(0.5, 0.99, top, ha="center", va="top", **style)

@@ -206,6 +206,7 @@ def compare_structure_sets(
     name_map: Sequence[str] | Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
     workers: int = 1,
+    metrics: bool = True,
 ) -> Comparison:
     """Compare a test structure set with a reference: name matching, then overlap and surface metrics per pair.
 
@@ -224,6 +225,9 @@ def compare_structure_sets(
         Explicit pairs, before the automatic matching (exact, case-insensitive, TG-263 names and synonyms).
     workers : int
         Processes that compare pairs at once (forked; 1 inside an application such as Slicer).
+    metrics : bool
+        False: match and rasterize only, every metric NaN; :func:`pair_metrics` computes them later (a server
+        that shows the structures first).
 
     Returns
     -------
@@ -255,11 +259,23 @@ def compare_structure_sets(
     pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
     ref_shapes = shapes_of(ref_src, grid, sub_progress(progress, 0.02, 0.15))
     test_shapes = shapes_of(test_src, grid, sub_progress(progress, 0.15, 0.3))
-    spacing = np.array(grid.GetSpacing(), float)
-    jobs = [(r, t, ref_shapes[r], test_shapes[t], spacing, tolerance_mm) for r, t in pairs]
-    rows = _pair_metrics(jobs, workers, sub_progress(progress, 0.3, 1.0))
+    rows = [{"reference": r, "test": t, **dict.fromkeys(METRICS, math.nan)} for r, t in pairs]
+    comparison = Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+    if metrics:
+        comparison.structures = pair_metrics(comparison, workers=workers, progress=sub_progress(progress, 0.3, 1.0))
     progress(1.0, "compared")
-    return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+    return comparison
+
+
+def pair_metrics(comparison: Comparison, *, workers: int = 1, progress: ProgressCallback | None = None) -> list[dict]:
+    """The rows of ``comparison.structures`` with every metric computed (the comparison is not changed)."""
+    spacing = np.array(comparison.grid.GetSpacing(), float)
+    jobs = [
+        (s["reference"], s["test"], comparison.reference_shapes[s["reference"]], comparison.test_shapes[s["test"]],
+         spacing, comparison.tolerance_mm)
+        for s in comparison.structures
+    ]  # fmt: skip
+    return _pair_metrics(jobs, workers, progress or no_progress)
 
 
 def _one_pair(job) -> dict:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..progress import progress_for
 from .render import VIEW_NAMES
 from .serve import DEFAULT_LAYOUT, LAYOUTS
@@ -20,6 +22,12 @@ def register(subparsers) -> None:
     p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help="initial view layout")
     p.add_argument("--volume", help="name of the volume behind the slices (default: the planning CT)")
     p.add_argument("--open-browser", action="store_true", help="open the system browser on the page")
+    p.add_argument(
+        "--shared",
+        action="store_true",
+        help="one viewer for every browser tab (one state); default: each tab gets a viewer process of its own",
+    )
+    p.add_argument("--idle-exit", type=float, default=0, help=argparse.SUPPRESS)  # a tab's viewer (web.tabs)
     p.set_defaults(func=run_view)
 
     p = subparsers.add_parser(
@@ -70,6 +78,8 @@ def run_view(args) -> int:
         layout=args.layout,
         volume=args.volume,
         open_browser=args.open_browser,
+        shared=args.shared,
+        idle_s=args.idle_exit,
         progress=progress_for(args),
     )
     return 0
@@ -103,6 +113,7 @@ def run_review(args) -> int:
         test=args.test,
         dose=args.dose,
         reviewer=args.reviewer,
+        measure=False,  # the page first; the metrics follow while the reviewer looks at it
         progress=progress_for(args),
     )
     serve_review(session, host=args.host, port=args.port)

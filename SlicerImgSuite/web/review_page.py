@@ -43,6 +43,7 @@ textarea{width:100%;height:48px}
   <button data-testid="reject-button" onclick="decide('rejected')">reject (r)</button>
   <button data-testid="export-button" onclick="exportAll()">Export</button>
  </div>
+ <div id="measuring" data-testid="measuring" style="font-size:12px;color:#b45309"></div>
  <div id="msg" data-testid="message"></div>
  <div id="exports" data-testid="exports"></div>
 </div>
@@ -56,7 +57,7 @@ textarea{width:100%;height:48px}
   <figure><img id="sagittal" data-testid="view-sagittal" alt="sagittal"><figcaption>sagittal · <span
    id="pos-sagittal"></span></figcaption></figure>
  </div>
- <div style="font-size:12px">reference: solid outline in the structure's colour; test: white dots</div>
+ <div style="font-size:12px">reference: solid outline in the structure's colour; test: white dashes</div>
  <img id="dvh" data-testid="dvh" alt="DVH" style="display:none;margin-top:8px">
 </div>
 <script>
@@ -67,9 +68,13 @@ const reviewerBox = document.getElementById("reviewer");
 reviewerBox.value = localStorage.getItem("imgsuite-reviewer") || "";
 reviewerBox.onchange = () => localStorage.setItem("imgsuite-reviewer", reviewerBox.value);
 function esc(s){ return String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c])); }
+let measuring = true;
 async function load(){
   const r = await fetch(api("/api/table")); const data = await r.json();
   rows = data.rows; hasDose = data.dose;
+  if(measuring && !data.measuring) document.body.dataset.measured = "1";
+  measuring = data.measuring;
+  document.getElementById("measuring").textContent = measuring ? "computing the metrics…" : "";
   if(!reviewerBox.value) reviewerBox.value = data.reviewer;
   const body = document.getElementById("rows");
   body.innerHTML = rows.map(s => `<tr data-testid="structure-row-${esc(s.name)}" data-name="${esc(s.name)}"
@@ -90,9 +95,16 @@ async function select(name){
   const answer = row && row.focus ? row.focus : await (await fetch(api("/api/focus?name=" + encodeURIComponent(name)))).json();
   if(ticket !== selecting) return;  // a later click won
   focus = answer;
+  const axial = document.getElementById("axial");
   draw();
+  if(!hasDose) return;
   const dvh = document.getElementById("dvh");
-  if(hasDose){ dvh.src = api("/api/dvh?name=" + encodeURIComponent(name)); dvh.style.display = "block"; }
+  dvh.style.opacity = 0.25;  // the previous structure's DVH, faded until this one's arrives
+  dvh.onload = () => { if(new URL(dvh.src).searchParams.get("name") === selected) dvh.style.opacity = 1; };
+  const showDvh = () => { if(ticket !== selecting) return;
+    dvh.src = api("/api/dvh?name=" + encodeURIComponent(name)); dvh.style.display = "block"; };
+  axial.addEventListener("load", showDvh, {once: true});  // the slices first, the DVH after
+  axial.addEventListener("error", showDvh, {once: true});
 }
 function draw(){
   if(!focus) return;
@@ -133,7 +145,9 @@ document.addEventListener("keydown", e => {
   else if(k === "p" || k === "ArrowUp"){ move(-1); e.preventDefault(); }
   else if(k === "a") decide("approved"); else if(k === "e") decide("needs-edit"); else if(k === "r") decide("rejected");
 });
-load().then(() => { if(rows.length) select(rows[0].name); });
-setInterval(load, 3000);  // the other reviewers' decisions
+async function poll(){  // the metrics once computed, then the other reviewers' decisions
+  try { await load(); } finally { setTimeout(poll, measuring ? 500 : 3000); }
+}
+load().then(() => { if(rows.length) select(rows[0].name); setTimeout(poll, measuring ? 500 : 3000); });
 </script></body></html>
 """

@@ -92,19 +92,21 @@ class ReviewHandler(BaseHTTPRequestHandler):
                 return self._send(HTTPStatus.OK, self.server.page.encode(), "text/html; charset=utf-8")
             if url.path == "/api/table":
                 return self._json(
-                    {"rows": session.table(), "reviewer": session.reviewer, "dose": session.dose is not None}
-                )
+                    {"rows": session.table(), "reviewer": session.reviewer, "dose": session.dose is not None,
+                     "measuring": not session.measured.is_set()}
+                )  # fmt: skip
             if url.path == "/api/focus":
                 return self._json(session.focus(one.get("name", "")))
             if url.path == "/api/slice":
-                png = session.slice_png(
+                picture = session.slice_picture(
                     one.get("view", "axial"),
                     int(one.get("index", 0)),
                     one.get("name") or None,
                     one.get("window") or None,
                     float(one.get("field", 0) or 0),
                 )
-                return self._send(HTTPStatus.OK, png, "image/png")
+                self._send(HTTPStatus.OK, picture, "image/jpeg")
+                return session.shown.set()  # the reviewer sees a picture: the metrics may take the CPU now
             if url.path == "/api/dvh":
                 png = session.dvh_png(one.get("name", ""))
                 if png is None:
@@ -165,12 +167,17 @@ def make_review_server(session: ReviewSession, host: str = "127.0.0.1", port: in
 
 
 def serve_review(session: ReviewSession, host: str = "127.0.0.1", port: int = 8090) -> None:
-    """Serve the review until interrupted; prints the address (with the token, once) when ready."""
+    """Serve the review until interrupted; prints the address (with the token, once) when ready.
+
+    The page is served at once; metrics still owed (``open_review(..., measure=False)``) and the DVH pictures are
+    computed meanwhile in a thread, and the table fills in when they are.
+    """
     server = make_review_server(session, host, port)
     if server.token:
         print(f"imgsuite review: listening on {host}: other machines can reach it with the token", file=sys.stderr)
     print(f"imgsuite review: serving at {server.url} (Ctrl-C stops; decisions are saved in "
           f"{Path(session.state_path)})", flush=True)  # fmt: skip
+    session.measure_in_background()
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

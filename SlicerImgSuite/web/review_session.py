@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import multiprocessing as mp
 import os
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,14 @@ from ..progress import ProgressCallback, no_progress, sub_progress
 from .display import CT_WINDOW_LEVEL, WINDOW_PRESETS
 
 STATE_FILE = "review_state.json"
+
+
+def _done() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 # What Export writes into the output folder: the only files the server hands out.
 EXPORTS = {
     "rtstruct": "RS_reviewed.dcm",
@@ -50,6 +59,57 @@ class ReviewSession:
     reviewer: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     _focus: dict = field(default_factory=dict, repr=False)
+    _dvh: dict = field(default_factory=dict, repr=False)
+    _dvh_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    measured: threading.Event = field(default_factory=_done, repr=False)  # cleared while the metrics are owed
+    shown: threading.Event = field(default_factory=threading.Event, repr=False)  # a first picture was sent
+
+    def measure_in_background(self, wait_s: float = 10.0) -> threading.Thread | None:
+        """Compute the metrics the page shows after it is served (the table reorders, worst first, when they are
+        in), then draw every DVH once so that a click only sends a picture.
+
+        The metrics start once the first slice picture was sent (or after ``wait_s``). Where there are two cores
+        or more they are computed in a process forked here, so call this before the server's threads start: the
+        server keeps answering clicks meanwhile. Returns the thread that waits for them (None: nothing to do).
+        """
+        if self.measured.is_set() and (self.dose is None or len(self._dvh) == len(self.names())):
+            return None
+        child = None
+        if not self.measured.is_set() and (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods():
+            context = mp.get_context("fork")
+            receive, send = context.Pipe(duplex=False)
+            go = context.Event()
+            process = context.Process(target=_metrics_child, args=(self.comparison, go, send, wait_s), daemon=True)
+            process.start()
+            send.close()
+            child = (process, receive, go)
+        thread = threading.Thread(target=self._measure, args=(wait_s, child), name="review-metrics", daemon=True)
+        thread.start()
+        return thread
+
+    def _measure(self, wait_s: float, child) -> None:
+        from ..review.compare import pair_metrics
+
+        self.shown.wait(wait_s)
+        try:
+            if not self.measured.is_set():
+                rows = None
+                if child is not None:
+                    process, receive, go = child
+                    go.set()
+                    try:
+                        rows = receive.recv()
+                    except (EOFError, OSError):  # the child died: measure here
+                        rows = None
+                    process.join(5)
+                if not isinstance(rows, list):
+                    rows = pair_metrics(self.comparison)
+                with self.lock:
+                    self.comparison.structures = rows
+        finally:
+            self.measured.set()
+        for name in self.names() if self.dose is not None else ():
+            self.dvh_png(name)
 
     @property
     def state_path(self) -> Path:
@@ -120,19 +180,36 @@ class ReviewSession:
             "field_mm": focus.field_of_view_mm(minimum=MIN_FIELD_MM),
         }
 
-    def slice_png(self, view: str, index: int, name: str | None = None, window: str | None = None, field_mm=0.0):
-        """A slice picture (PNG bytes): CT, reference outline (solid) and test outline (dotted) of ``name``."""
+    def slice_picture(self, view: str, index: int, name: str | None = None, window: str | None = None, field_mm=0.0):
+        """A slice picture (JPEG bytes): CT, reference outline (solid) and test outline (dashed) of ``name``."""
         return slice_picture(self, view, index, name, window, field_mm)
 
     def dvh_png(self, name: str) -> bytes | None:
         """The DVH of one structure, reference (solid) and test (dashed), or None without a dose."""
         if self.dose is None:
             return None
-        return dvh_picture(self, name)
+        with self._dvh_lock:  # the dose and the shapes never change: each DVH is drawn once
+            if name not in self._dvh:
+                self._dvh[name] = dvh_picture(self, name)
+            return self._dvh[name]
 
     def export(self) -> list[str]:
         """Write the reviewed RTSTRUCT, the DICOM SEG, the review JSON and the HTML report into the output folder."""
+        self.measured.wait()  # the JSON and the report hold the metrics
         return export_all(self)
+
+
+def _metrics_child(comparison, go, send, wait_s: float) -> None:
+    """In the forked process: wait for the go, send the comparison's rows with their metrics (or the error)."""
+    from ..review.compare import pair_metrics
+
+    go.wait(wait_s)
+    try:
+        send.send(pair_metrics(comparison))
+    except Exception as exc:  # the parent measures itself
+        send.send(repr(exc))
+    finally:
+        send.close()
 
 
 def open_review(
@@ -143,6 +220,7 @@ def open_review(
     test=None,
     dose=None,
     reviewer: str = "reviewer",
+    measure: bool = True,
     progress: ProgressCallback | None = None,
 ) -> ReviewSession:
     """Compare ``test`` with ``reference`` on the CT's grid and load (or start) the review state in ``output``.
@@ -159,6 +237,9 @@ def open_review(
         Receives ``review_state.json`` (after every decision) and the exports.
     dose : path, optional
         RTDOSE (Gy) for the DVH of the selected structure.
+    measure : bool
+        False: the metrics are left for :meth:`ReviewSession.measure_in_background` (a server shows the
+        structures first; :attr:`ReviewSession.measured` says when the table holds them).
 
     Examples
     --------
@@ -186,7 +267,7 @@ def open_review(
         test = test if test is not None else scene_test
     if test is not None:
         comparison = compare_structure_sets(
-            reference, test, referenced_ct=ct, progress=sub_progress(progress, 0.1, 0.8)
+            reference, test, referenced_ct=ct, progress=sub_progress(progress, 0.1, 0.8), metrics=measure
         )
     else:
         from ..review.metrics import METRICS
@@ -213,7 +294,10 @@ def open_review(
         if name not in state:
             state.structures[name] = ReviewState([name]).structures[name]
     progress(1.0, "ready")
-    return ReviewSession(reference, referenced_ct, output, comparison, ct, dose_on_ct, state, reviewer)
+    session = ReviewSession(reference, referenced_ct, output, comparison, ct, dose_on_ct, state, reviewer)
+    if test is not None and not measure:
+        session.measured.clear()
+    return session
 
 
 def scene_structure_sets(path, ct: sitk.Image):
@@ -269,16 +353,20 @@ def _shape_plane(shape, grid: sitk.Image, view: str, index: int) -> np.ndarray:
     return plane[::-1]
 
 
-def _edge(mask: np.ndarray) -> np.ndarray:
+def _edge(mask: np.ndarray, width: int = 2) -> np.ndarray:
+    """The ``width`` pixels inside the border of ``mask``."""
     inner = mask.copy()
-    for axis in (0, 1):
-        for step in (1, -1):
-            inner &= np.roll(mask, step, axis=axis)
+    for _ in range(width):
+        shrunk = inner.copy()
+        for axis in (0, 1):
+            for step in (1, -1):
+                shrunk &= np.roll(inner, step, axis=axis)
+        inner = shrunk
     return mask & ~inner
 
 
 def slice_picture(session, view: str, index: int, name=None, window=None, field_mm=0.0) -> bytes:
-    """See :meth:`ReviewSession.slice_png`."""
+    """See :meth:`ReviewSession.slice_picture` (JPEG bytes)."""
     from PIL import Image
 
     if view not in VIEWS:
@@ -288,10 +376,9 @@ def slice_picture(session, view: str, index: int, name=None, window=None, field_
     plane, px, py = _plane(session.ct, view, index)
     width, level = WINDOW_PRESETS.get(window, CT_WINDOW_LEVEL)
     grey = np.clip((plane - (level - width / 2)) / width * 255.0, 0, 255).astype(np.uint8)
-    h, w = grey.shape
-    scale = PICTURE_PIXELS / max(w * px, h * py)  # screen pixels per mm
-    size = (max(1, round(w * px * scale)), max(1, round(h * py * scale)))
-    rgb = np.repeat(np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR))[..., None], 3, axis=2).copy()
+    box, size = _picture_box(session, view, plane.shape, px, py, name, field_mm)
+    # only the shown part of the slice is resampled, once, straight to the picture's size
+    rgb = np.repeat(np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR, box=box))[..., None], 3, axis=2)
     if name:
         for shapes, dotted in ((session.comparison.reference_shapes, False), (session.comparison.test_shapes, True)):
             test_name = _test_name(session, name) if dotted else name
@@ -299,35 +386,33 @@ def slice_picture(session, view: str, index: int, name=None, window=None, field_
             if shape is None:
                 continue
             mask = Image.fromarray(_shape_plane(shape, session.comparison.grid, view, index).astype(np.uint8) * 255)
-            edge = _edge(np.asarray(mask.resize(size, Image.NEAREST)) > 0)
-            if dotted:  # the test outline: white dots, the reference's colour stays solid
+            edge = _edge(np.asarray(mask.resize(size, Image.NEAREST, box=box)) > 0)
+            if dotted:  # the test outline: white dashes, the reference's colour stays solid
                 yy, xx = np.indices(edge.shape)
-                edge &= (yy + xx) % 4 < 2
+                edge &= (yy + xx) % 8 < 4
                 rgb[edge] = (255, 255, 255)
             else:
                 rgb[edge] = shape.color
-    picture = Image.fromarray(rgb)
-    if field_mm and name:
-        i, j, k = session.focus(name)["index"]
-        nz = session.ct.GetSize()[2]
-        column, row = {"axial": (i, j), "coronal": (i, nz - 1 - k), "sagittal": (j, nz - 1 - k)}[view]
-        centre = ((column + 0.5) * px * scale, (row + 0.5) * py * scale)
-        picture = _crop(picture, float(field_mm) * scale, centre)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=1)
+    # JPEG without chroma subsampling: a tenth of the PNG's encoding time, outlines keep their colour
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=90, subsampling=0)
     return buffer.getvalue()
 
 
-def _crop(picture, side_px: float, centre):
-    """The square of ``side_px`` around ``centre`` (the structure's centroid, in picture pixels), kept inside
-    the picture and scaled back up to :data:`PICTURE_PIXELS`."""
-    w, h = picture.size
-    side = min(max(side_px, 16), w, h)
-    left = min(max(centre[0] - side / 2, 0), w - side)
-    top = min(max(centre[1] - side / 2, 0), h - side)
-    return picture.crop((round(left), round(top), round(left + side), round(top + side))).resize(
-        (PICTURE_PIXELS, PICTURE_PIXELS)
-    )
+def _picture_box(session, view: str, shape, px: float, py: float, name, field_mm):
+    """The part of the slice shown (a PIL box in slice pixels) and the picture's size: the whole slice fitted into
+    :data:`PICTURE_PIXELS`, or the square of ``field_mm`` around the structure's centroid, kept inside the slice."""
+    h, w = shape
+    scale = PICTURE_PIXELS / max(w * px, h * py)  # picture pixels per mm for the whole slice
+    if not (field_mm and name):
+        return (0.0, 0.0, float(w), float(h)), (max(1, round(w * px * scale)), max(1, round(h * py * scale)))
+    i, j, k = session.focus(name)["index"]
+    nz = session.ct.GetSize()[2]
+    column, row = {"axial": (i, j), "coronal": (i, nz - 1 - k), "sagittal": (j, nz - 1 - k)}[view]
+    side = min(max(float(field_mm), 16 / scale), w * px, h * py)  # mm
+    left = min(max((column + 0.5) * px - side / 2, 0.0), w * px - side)
+    top = min(max((row + 0.5) * py - side / 2, 0.0), h * py - side)
+    return (left / px, top / py, (left + side) / px, (top + side) / py), (PICTURE_PIXELS, PICTURE_PIXELS)
 
 
 def _test_name(session, name: str) -> str | None:
@@ -339,13 +424,11 @@ def _test_name(session, name: str) -> str | None:
 
 def dvh_picture(session, name: str) -> bytes:
     """See :meth:`ReviewSession.dvh_png`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     dose = sitk.GetArrayViewFromImage(session.dose)
-    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    fig = Figure(figsize=(4.2, 2.8))
+    ax = fig.add_subplot()
     top = float(dose.max()) or 1.0
     for shapes, label, style in (
         (session.comparison.reference_shapes, "reference", "-"),
@@ -368,7 +451,6 @@ def dvh_picture(session, name: str) -> bytes:
     ax.legend(fontsize=8)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 

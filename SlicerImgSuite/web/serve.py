@@ -33,6 +33,7 @@ from .page import SLICER_LAYOUTS
 
 LAYOUTS = tuple(SLICER_LAYOUTS)  # Slicer's View > Layout names
 DEFAULT_LAYOUT = "Four-Up"
+TAB_IDLE_S = 300  # a tab's viewer exits after so long without its tab (trame's default time-out)
 _SERVER_NUMBERS = itertools.count(1)
 # Slicer's mouse mode in which a left drag sets window/level (right drag zooms, middle drag pans, wheel browses).
 _ADJUST_WINDOW_LEVEL_MODE = 5  # vtkMRMLInteractionNode::AdjustWindowLevel
@@ -127,9 +128,14 @@ def serve(
     layout: str = DEFAULT_LAYOUT,
     volume: str | None = None,
     open_browser: bool = False,
+    shared: bool = False,
+    idle_s: float = 0,
     progress: ProgressCallback | None = None,
 ) -> None:
     """Serve ``source`` to browsers until interrupted (Ctrl-C); prints the address when ready.
+
+    Each browser tab gets a viewer process of its own (:mod:`.tabs`): the layout, window, slices and
+    structures chosen in one tab do not change another. ``shared``: one viewer for all tabs (this process).
 
     Parameters
     ----------
@@ -140,8 +146,17 @@ def serve(
         TCP port; 0 picks a free one.
     open_browser : bool
         Open the system browser on the page.
+    idle_s : float
+        With ``shared``: exit after so many seconds without a browser tab (0: never).
     """
     _check_address(host, port)
+    if not shared and isinstance(source, str | os.PathLike):  # a scene object: only this process has it
+        from .tabs import serve_tabs
+
+        check_source(source)
+        arguments = [str(source), "--layout", layout, *(["--volume", volume] if volume else []),
+                     "--idle-exit", str(TAB_IDLE_S)]  # fmt: skip
+        return serve_tabs(arguments, _title(source), host, port, open_browser=open_browser)
     viewer = build_viewer(source, layout=layout, volume=volume, progress=progress)
     server = viewer.server
 
@@ -155,9 +170,8 @@ def serve(
     # trame reads its own options from sys.argv; ours are not for it.
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        server.start(
-            host=host, port=port, open_browser=open_browser, show_connection_info=False, timeout=0, disable_logging=True
-        )
+        server.start(host=host, port=port, open_browser=open_browser, show_connection_info=False,
+                     timeout=int(idle_s), disable_logging=True)  # fmt: skip
     finally:
         sys.argv = argv
 
