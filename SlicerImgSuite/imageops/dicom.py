@@ -36,37 +36,23 @@ def write_synthetic_dicom_into(result, folder: str | os.PathLike, patient_name: 
         write_rtstruct_from_masks(folder / "RS.dcm", headers, result.structures, result.colors)
 
 
-#: patient, study and frame-of-reference attributes a derived series keeps from its source (its own series UID)
-_STUDY_KEYS = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDate",
-    "StudyTime", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID",
-)  # fmt: skip
-
-
 def study_of(source: str | os.PathLike) -> dict:
     """The study attributes for a series derived from ``source``: those of its DICOM series when it is a DICOM
     folder (same patient, study and frame of reference), else a new study.
 
     Examples
     --------
-    >>> sorted(study_of("image.nrrd")) == sorted(_STUDY_KEYS)
+    >>> from SlicerImgSuite.io.dicom_write import new_study
+    >>> sorted(study_of("image.nrrd")) == sorted(new_study())
     True
     """
-    from ..io.dicom_write import new_study
+    from ..io.dicom_write import new_study, study_from_series
 
-    study = new_study()
     if not Path(source).is_dir():
-        return study
-    import pydicom
-
-    from ..io.dicom_series import series_files
-
-    first = pydicom.dcmread(series_files(source)[0], stop_before_pixels=True)
-    for key in _STUDY_KEYS:
-        if key in first and first.data_element(key).value not in (None, ""):
-            study[key] = first.data_element(key).value
+        return new_study()
+    study = study_from_series(source)
     for key in ("StudyID", "AccessionNumber"):  # SH: a source's over-long value would make the copy invalid
-        if len(str(study[key])) > 16:
+        if len(str(study.get(key, ""))) > 16:
             study[key] = ""
     return study
 
