@@ -239,59 +239,111 @@ def compare_structure_sets(
     >>> row["test"], round(row["dice"], 4), round(row["hd"], 2), round(row["volume_diff_pct"], 1)
     ('LEFT LUNG', 0.9474, 1.0, -10.0)
     """
-    from .sources import load_structure_set, reference_grid, shapes_of
+    from .sources import load_structure_set, reference_grid, shape_specs
 
     if not tolerance_mm > 0:
         raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")
-    ref_src, test_src = load_structure_set(reference), load_structure_set(test)
-    grid = reference_grid([ref_src, test_src], referenced_ct)
-    frame = _frame_of(referenced_ct)
-    for src in (ref_src, test_src):
-        if hasattr(src, "check_frame_of_reference"):
-            src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
-    ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
-    pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
-    ref_shapes = shapes_of(ref_src, grid, sub_progress(progress, 0.02, 0.15))
-    test_shapes = shapes_of(test_src, grid, sub_progress(progress, 0.15, 0.3))
-    spacing = np.array(grid.GetSpacing(), float)
-    jobs = [(r, t, ref_shapes[r], test_shapes[t], spacing, tolerance_mm) for r, t in pairs]
-    rows = _pair_metrics(jobs, workers, sub_progress(progress, 0.3, 1.0))
+    with _Pool(workers) as pool:  # started first: its processes load their libraries while the files are read
+        ref_src, test_src = load_structure_set(reference), load_structure_set(test)
+        grid = reference_grid([ref_src, test_src], referenced_ct)
+        frame = _frame_of(referenced_ct)
+        for src in (ref_src, test_src):
+            if hasattr(src, "check_frame_of_reference"):
+                src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
+        ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
+        pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
+        ref_specs, test_specs = shape_specs(ref_src, grid), shape_specs(test_src, grid)
+        spacing = np.array(grid.GetSpacing(), float)
+        jobs = [(r, t, ref_specs[r], test_specs[t], spacing, tolerance_mm) for r, t in pairs]
+        paired_ref, paired_test = {r for r, _ in pairs}, {t for _, t in pairs}
+        jobs += [(r, None, ref_specs[r], None, spacing, tolerance_mm) for r in ref_specs if r not in paired_ref]
+        jobs += [(None, t, None, test_specs[t], spacing, tolerance_mm) for t in test_specs if t not in paired_test]
+        done = pool.run(jobs, sub_progress(progress, 0.05, 1.0))
+    rows = [row for row, _, _ in done if row is not None]
+    ref_shapes = {r: done[n][1] for n, r in _order(jobs, 0, ref_specs)}
+    test_shapes = {t: done[n][2] for n, t in _order(jobs, 1, test_specs)}
     progress(1.0, "compared")
     return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
 
 
-def _one_pair(job) -> dict:
-    r, t, ref, test, spacing, tolerance_mm = job
-    return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}
+def _order(jobs: list, side: int, specs: dict) -> list[tuple[int, str]]:
+    """(job index, name) of each structure of one side, in the source's order."""
+    where = {job[side]: n for n, job in enumerate(jobs) if job[side] is not None}
+    return [(where[name], name) for name in specs]
 
 
-def _pair_metrics(jobs: list, workers: int, progress: ProgressCallback) -> list[dict]:
-    """Metrics of every pair, in order; with ``workers`` > 1 in forked processes, largest structures first."""
-    if workers <= 1 or len(jobs) < 2:
-        rows = []
-        for n, job in enumerate(jobs):
-            progress(n / len(jobs), f"comparing {job[0]} with {job[1]}")
-            rows.append(_one_pair(job))
-        return rows
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _one_pair(job) -> tuple[dict | None, object, object]:
+    """Rasterize a pair (or a lone structure) and compare: (row or None, reference Shape, test Shape)."""
+    from .sources import make_shape
 
-    order = sorted(range(len(jobs)), key=lambda n: -(jobs[n][2].mask.size + jobs[n][3].mask.size))
-    rows: list[dict | None] = [None] * len(jobs)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_one_pair, jobs[n]): n for n in order}
+    r, t, ref_spec, test_spec, spacing, tolerance_mm = job
+    ref = make_shape(ref_spec) if ref_spec is not None else None
+    test = make_shape(test_spec) if test_spec is not None else None
+    if ref is None or test is None:
+        return None, ref, test
+    return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}, ref, test
+
+
+def _warm_up() -> None:
+    """Load the compiled kernels and libraries of the metrics in a worker process (before its first pair)."""
+    from . import kernels  # noqa: F401
+    from .metrics import Shape, structure_metrics
+
+    m = np.zeros((3, 4, 4), bool)
+    m[1, 1:3, 1:3] = True
+    square = Shape("w", (0, 0, 0), m, {1: [np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]])]})
+    structure_metrics(square, square, np.ones(3))
+
+
+class _Pool:
+    """Forked worker processes for the pairs (none with ``workers`` <= 1: then everything runs here)."""
+
+    def __init__(self, workers: int):
+        self.executor = None
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("fork")
+            self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_warm_up)
+            self.executor.submit(int)  # a fork pool starts all its processes at the first task
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, jobs: list, progress: ProgressCallback) -> list:
+        """:func:`_one_pair` of every job, in order; in the workers largest structures first."""
+        if self.executor is None:
+            out = []
+            for n, job in enumerate(jobs):
+                progress(n / len(jobs), f"comparing {job[0] or job[1]}")
+                out.append(_one_pair(job))
+            return out
+        from concurrent.futures import as_completed
+
+        order = sorted(range(len(jobs)), key=lambda n: -sum(_size(spec) for spec in jobs[n][2:4]))
+        out: list = [None] * len(jobs)
+        futures = {self.executor.submit(_one_pair, jobs[n]): n for n in order}
         for done, future in enumerate(as_completed(futures)):
             n = futures[future]
-            rows[n] = future.result()
-            try:
-                progress((done + 1) / len(jobs), f"compared {jobs[n][0]} with {jobs[n][1]}")
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    return rows
+            out[n] = future.result()
+            progress((done + 1) / len(jobs), f"compared {jobs[n][0] or jobs[n][1]}")
+        return out
+
+
+def _size(spec) -> float:
+    """How long a structure takes, roughly: its extent (mm³ of contour points, or voxels of a mask)."""
+    from .sources import RoiSpec
+
+    if spec is None:
+        return 0.0
+    return spec.size() if isinstance(spec, RoiSpec) else float(spec.mask.size)
 
 
 def _structure_names(source) -> list[str]:

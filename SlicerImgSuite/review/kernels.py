@@ -152,3 +152,125 @@ def min_distance_near_vertex(points, nearest_vertex, vertices, faces, ring_start
                 best = d2
         out[i] = math.sqrt(best)
     return out
+
+
+@numba.njit(cache=True)
+def needed_points(inside):
+    """Grid points that are corners of a cube whose eight corners are not all inside or all outside."""
+    nz, ny, nx = inside.shape
+    need = np.zeros(inside.shape, np.bool_)
+    for k in range(nz - 1):
+        for j in range(ny - 1):
+            for i in range(nx - 1):
+                n = 0
+                for a in range(2):
+                    for b in range(2):
+                        for c in range(2):
+                            if inside[k + a, j + b, i + c]:
+                                n += 1
+                if 0 < n < 8:
+                    for a in range(2):
+                        for b in range(2):
+                            for c in range(2):
+                                need[k + a, j + b, i + c] = True
+    return need
+
+
+@numba.njit(cache=True, inline="always")
+def _cap(depth, deepest):
+    """Value of a slice beyond the last contour above a point ``depth`` mm inside it (``deepest``: its deepest point).
+
+    The zero level then lies at ``f`` slice above the contour, ``f = 0.5 sqrt(1 - (1 - depth/deepest)²)``: a
+    half-ellipsoid dome half a slice high at the deepest point, meeting the contour at its rim.
+    """
+    if depth <= 0.0:
+        return 0.0
+    u = min(max(depth / max(deepest, 1e-6), 0.0), 1.0)
+    f = 0.5 * math.sqrt(max(1.0 - (1.0 - u) ** 2, 1e-12))
+    return depth / f - depth
+
+
+@numba.njit(cache=True)
+def fill_signed_distance(inside, need, dist, has_slice, far):
+    """The signed distance box of ``metrics.signed_distance`` from the in-plane distances ``dist`` (mm).
+
+    ±far away from the surface; at needed points of slices with contours the in-plane distance (negative
+    inside, at least 1e-4 in size); at needed outside points of slices without contours the end cap value
+    from the deeper inside neighbour slice (``_cap``), or far.
+    """
+    nz, ny, nx = inside.shape
+    sdf = np.empty(inside.shape, np.float32)
+    for k in range(nz):
+        for j in range(ny):
+            for i in range(nx):
+                if need[k, j, i] and has_slice[k]:
+                    d = dist[k, j, i]
+                    sdf[k, j, i] = -max(d, np.float32(1e-4)) if inside[k, j, i] else d
+                else:
+                    sdf[k, j, i] = -far if inside[k, j, i] else far
+    deepest = np.zeros(nz, np.float32)
+    for k in range(nz):
+        low = sdf[k].min()
+        deepest[k] = max(-low, np.float32(0.0))
+    for k in range(nz):  # only outside points change: the inside depths read below stay as they are
+        if has_slice[k]:
+            continue
+        for j in range(ny):
+            for i in range(nx):
+                if not need[k, j, i] or inside[k, j, i]:
+                    continue
+                mirror = 0.0
+                for step in (-1, 1):
+                    nb = k + step
+                    if nb < 0 or nb >= nz:
+                        depth, top = 0.0, 1.0
+                    else:
+                        depth = -sdf[nb, j, i] if inside[nb, j, i] else 0.0
+                        depth = min(depth, far)
+                        top = deepest[nb]
+                    mirror = max(mirror, _cap(depth, top))
+                sdf[k, j, i] = mirror if mirror > 0 else far
+    return sdf
+
+
+@numba.njit(cache=True)
+def vertex_rings(faces, n_vertices):
+    """The faces around each vertex, in face order: ``ring_faces[ring_start[v]:ring_start[v + 1]]``."""
+    counts = np.zeros(n_vertices + 1, np.int64)
+    for f in range(faces.shape[0]):
+        for c in range(3):
+            counts[faces[f, c] + 1] += 1
+    ring_start = np.cumsum(counts)
+    fill = ring_start[:-1].copy()
+    ring_faces = np.empty(faces.shape[0] * 3, np.int64)
+    for f in range(faces.shape[0]):
+        for c in range(3):
+            v = faces[f, c]
+            ring_faces[fill[v]] = f
+            fill[v] += 1
+    return ring_start, ring_faces
+
+
+@numba.njit(cache=True)
+def surface_moments(vertices, faces):
+    """A third of the area of each vertex's triangles (mm²), the enclosed volume and its first moment.
+
+    Volume and moment are sums of signed tetrahedra from the origin: centroid = moment / volume.
+    """
+    areas = np.zeros(vertices.shape[0])
+    volume = 0.0
+    moment = np.zeros(3)
+    for f in range(faces.shape[0]):
+        a, b, c = vertices[faces[f, 0]], vertices[faces[f, 1]], vertices[faces[f, 2]]
+        u0, u1, u2 = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+        w0, w1, w2 = c[0] - a[0], c[1] - a[1], c[2] - a[2]
+        x, y, z = u1 * w2 - u2 * w1, u2 * w0 - u0 * w2, u0 * w1 - u1 * w0
+        third = 0.5 * math.sqrt(x * x + y * y + z * z) / 3.0
+        for n in range(3):
+            areas[faces[f, n]] += third
+        vol = (a[0] * (b[1] * c[2] - b[2] * c[1]) + a[1] * (b[2] * c[0] - b[0] * c[2])
+               + a[2] * (b[0] * c[1] - b[1] * c[0])) / 6.0  # fmt: skip
+        volume += vol
+        for n in range(3):
+            moment[n] += vol * (a[n] + b[n] + c[n]) / 4.0
+    return areas, volume, moment

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CUBE_CORNERS = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
 PIECE_MM = 1.0  # contour edges are split into pieces this long (at most) for the distance queries
 NEAREST = 4  # candidate pieces / triangles per exact distance query
 METRICS = (
@@ -83,22 +82,23 @@ class Surface:
     vertices: np.ndarray
     faces: np.ndarray
 
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """A third of the area of each vertex's triangles (its share of the surface, mm²) and the centroid of the
+        enclosed volume (signed tetrahedra from the origin)."""
+        from .kernels import surface_moments
+
+        areas, volume, moment = surface_moments(self.vertices, self.faces)
+        if abs(volume) < 1e-12:
+            return areas, self.vertices[self.faces].reshape(-1, 3).mean(axis=0)
+        return areas, moment / volume
+
     def vertex_areas(self) -> np.ndarray:
         """A third of the area of each vertex's triangles (the vertex's share of the surface, mm²)."""
-        v = self.vertices[self.faces]
-        area = 0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1)
-        out = np.zeros(len(self.vertices))
-        np.add.at(out, self.faces.ravel(), np.repeat(area / 3.0, 3))
-        return out
+        return self.moments()[0]
 
     def centroid(self) -> np.ndarray:
         """Centroid of the enclosed volume (signed tetrahedra from the origin)."""
-        v = self.vertices[self.faces]
-        vol = np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])) / 6.0
-        total = vol.sum()
-        if abs(total) < 1e-12:
-            return v.reshape(-1, 3).mean(axis=0)
-        return (vol[:, None] * v.sum(axis=1) / 4.0).sum(axis=0) / total
+        return self.moments()[1]
 
 
 def union_box(shapes, margin: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -183,37 +183,20 @@ def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.nd
     In-plane distances to the slice's contours where a cube of the box changes sign, up to ``far`` (ten pixels,
     at least two slices);
     elsewhere only the sign matters (±far). A slice without contours beyond one with them closes it as a dome
-    (:func:`_cap`). Returns the distances and the grid points where the surface passes (:func:`needed_points`).
+    (``kernels._cap``). Returns the distances and the grid points where the surface passes (corners of a cube
+    whose corners are not all inside or all outside).
     """
-    from .kernels import splat_segment_distances
+    from .kernels import fill_signed_distance, needed_points, splat_segment_distances
 
     inside = inside_on_box(shape, lo, hi)
     far = max(10.0 * float(spacing[:2].max()), 2.0 * float(spacing[2]))
-    sdf = np.where(inside, np.float32(-far), np.float32(far))
     need = needed_points(inside)
     dist = np.full(inside.shape, far, np.float32)
     seg, seg_k = _box_segments(shape.slices, lo, hi)
     splat_segment_distances(dist, need, seg, seg_k, float(spacing[0]), float(spacing[1]), far)
-    kk, jj, ii = np.nonzero(need)
-    k_global = kk + lo[2]
-    has = np.isin(k_global, np.fromiter(shape.slices.keys(), int, len(shape.slices)))
-    d = dist[kk[has], jj[has], ii[has]]  # inside points on a contour stay negative: the sign is the mask's
-    sdf[kk[has], jj[has], ii[has]] = np.where(inside[kk[has], jj[has], ii[has]], -np.maximum(d, 1e-4), d)
-    # end caps: a needed point of a slice without contours takes the largest depth of an inside neighbour slice
-    kk, jj, ii = kk[~has], jj[~has], ii[~has]
-    mirror = np.zeros(len(kk), np.float32)
-    deepest = np.maximum(-sdf.min(axis=(1, 2)), 0.0)  # per slice
-    for step in (-1, 1):
-        nb = kk + step
-        ok = (nb >= 0) & (nb < sdf.shape[0])
-        depth = np.zeros(len(kk), np.float32)
-        depth[ok] = np.where(inside[nb[ok], jj[ok], ii[ok]], -sdf[nb[ok], jj[ok], ii[ok]], 0.0)
-        depth = np.minimum(depth, far)
-        top = np.where(ok, deepest[np.clip(nb, 0, len(deepest) - 1)], 1.0)
-        mirror = np.maximum(mirror, _cap(depth, top))
-    outside = ~inside[kk, jj, ii]
-    sdf[kk[outside], jj[outside], ii[outside]] = np.where(mirror[outside] > 0, mirror[outside], far)
-    return sdf, need
+    has = np.isin(np.arange(lo[2], hi[2]), np.fromiter(shape.slices.keys(), int, len(shape.slices)))
+    # inside points on a contour stay negative (the sign is the mask's)
+    return fill_signed_distance(inside, need, dist, has, np.float32(far)), need
 
 
 def _box_segments(slices: dict[int, list[np.ndarray]], lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,33 +211,6 @@ def _box_segments(slices: dict[int, list[np.ndarray]], lo: np.ndarray, hi: np.nd
     if not segs:
         return np.zeros((0, 4)), np.zeros(0, np.int64)
     return np.concatenate(segs), np.concatenate(ks)
-
-
-def _cap(depth: np.ndarray, deepest: np.ndarray) -> np.ndarray:
-    """Value of a slice beyond the last contour above a point ``depth`` mm inside it (``deepest``: its deepest point).
-
-    The zero level then lies at ``f`` slice above the contour, ``f = 0.5 sqrt(1 - (1 - depth/deepest)²)``: a
-    half-ellipsoid dome half a slice high at the deepest point, meeting the contour at its rim.
-    """
-    u = np.clip(depth / np.maximum(deepest, 1e-6), 0.0, 1.0)
-    f = 0.5 * np.sqrt(np.maximum(1.0 - (1.0 - u) ** 2, 1e-12))
-    return np.where(depth > 0, depth / f - depth, 0.0)
-
-
-def needed_points(inside: np.ndarray) -> np.ndarray:
-    """Grid points that are corners of a cube whose corners are not all inside or all outside."""
-    nz, ny, nx = inside.shape
-    any_ = np.zeros((nz - 1, ny - 1, nx - 1), bool)
-    all_ = np.ones((nz - 1, ny - 1, nx - 1), bool)
-    for a, b, c in CUBE_CORNERS:
-        corner = inside[a : nz - 1 + a, b : ny - 1 + b, c : nx - 1 + c]
-        any_ |= corner
-        all_ &= corner
-    change = any_ & ~all_
-    need = np.zeros(inside.shape, bool)
-    for a, b, c in CUBE_CORNERS:
-        need[a : nz - 1 + a, b : ny - 1 + b, c : nx - 1 + c] |= change
-    return need
 
 
 def surface_of(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray) -> Surface:
@@ -278,15 +234,13 @@ def distances_to_surface(points: np.ndarray, surface: Surface) -> np.ndarray:
     """
     from scipy.spatial import cKDTree
 
-    from .kernels import min_distance_near_vertex
+    from .kernels import min_distance_near_vertex, vertex_rings
 
     if not len(surface.faces):
         return np.full(len(points), np.inf)
-    _, nearest = cKDTree(surface.vertices).query(points, k=1, workers=-1)
-    order = np.argsort(surface.faces.ravel(), kind="stable")
-    ring_faces = (order // 3).astype(np.int64)
-    counts = np.bincount(surface.faces.ravel(), minlength=len(surface.vertices))
-    ring_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    tree = cKDTree(surface.vertices, balanced_tree=False, compact_nodes=False)
+    _, nearest = tree.query(points, k=1, workers=-1)
+    ring_start, ring_faces = vertex_rings(surface.faces, len(surface.vertices))
     return min_distance_near_vertex(
         np.ascontiguousarray(points, float), np.asarray(nearest, np.int64), surface.vertices, surface.faces,
         ring_start, ring_faces,
@@ -316,14 +270,14 @@ def surface_metrics(ref: Surface, test: Surface, tolerance_mm: float = 2.0) -> d
         return dict.fromkeys(("hd", "hd95", "msd", "surface_dice", "centroid_shift_mm"), math.nan)
     d_rt = distances_to_surface(ref.vertices, test)
     d_tr = distances_to_surface(test.vertices, ref)
-    w_r, w_t = ref.vertex_areas(), test.vertex_areas()
+    (w_r, c_r), (w_t, c_t) = ref.moments(), test.moments()
     total = w_r.sum() + w_t.sum()
     return {
         "hd": float(max(d_rt.max(), d_tr.max())),
         "hd95": max(weighted_percentile(d_rt, w_r, 95), weighted_percentile(d_tr, w_t, 95)),
         "msd": float(((d_rt * w_r).sum() + (d_tr * w_t).sum()) / total),
         "surface_dice": float((w_r[d_rt <= tolerance_mm].sum() + w_t[d_tr <= tolerance_mm].sum()) / total),
-        "centroid_shift_mm": float(np.linalg.norm(ref.centroid() - test.centroid())),
+        "centroid_shift_mm": float(np.linalg.norm(c_r - c_t)),
     }
 
 
@@ -334,7 +288,8 @@ def added_path_length(ref: Shape, test: Shape, spacing: np.ndarray, tolerance_mm
     if not len(ks):
         return 0.0
     mid = 0.5 * (a + b)
-    d = PlanarDistance(ref.slices, spacing)(mid, ks)
+    # only "farther than the tolerance" matters: candidate pieces beyond it plus half a piece cannot be nearer
+    d = PlanarDistance(ref.slices, spacing)(mid, ks, limit=tolerance_mm + 0.5 * PIECE_MM)
     return float(np.linalg.norm(b - a, axis=1)[d > tolerance_mm].sum())
 
 
