@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,9 +246,11 @@ def compare_structure_sets(
         raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")
-    with _Pool(workers) as pool:  # started first: its processes load their libraries while the files are read
-        ref_src, test_src = load_structure_set(reference), load_structure_set(test)
-        grid = reference_grid([ref_src, test_src], referenced_ct)
+    with _Pool(workers) as pool:  # started first: its processes read the two files while this one reads the CT
+        sources = [pool.later(load_structure_set, reference), pool.later(load_structure_set, test)]
+        grid = reference_grid([], referenced_ct) if referenced_ct is not None else None
+        ref_src, test_src = (result() for result in sources)
+        grid = grid if grid is not None else reference_grid([ref_src, test_src])
         frame = _frame_of(referenced_ct)
         for src in (ref_src, test_src):
             if hasattr(src, "check_frame_of_reference"):
@@ -286,17 +289,6 @@ def _one_pair(job) -> tuple[dict | None, object, object]:
     return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}, ref, test
 
 
-def _warm_up() -> None:
-    """Load the compiled kernels and libraries of the metrics in a worker process (before its first pair)."""
-    from . import kernels  # noqa: F401
-    from .metrics import Shape, structure_metrics
-
-    m = np.zeros((3, 4, 4), bool)
-    m[1, 1:3, 1:3] = True
-    square = Shape("w", (0, 0, 0), m, {1: [np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]])]})
-    structure_metrics(square, square, np.ones(3))
-
-
 class _Pool:
     """Forked worker processes for the pairs (none with ``workers`` <= 1: then everything runs here)."""
 
@@ -306,9 +298,7 @@ class _Pool:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            ctx = multiprocessing.get_context("fork")
-            self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_warm_up)
-            self.executor.submit(int)  # a fork pool starts all its processes at the first task
+            self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
 
     def __enter__(self):
         return self
@@ -316,6 +306,13 @@ class _Pool:
     def __exit__(self, *exc):
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def later(self, function, source):
+        """``function(source)`` in a worker when ``source`` is a file to read, else here; returns a result getter."""
+        if self.executor is None or not isinstance(source, (str, os.PathLike)):
+            value = function(source)
+            return lambda: value
+        return self.executor.submit(function, source).result
 
     def run(self, jobs: list, progress: ProgressCallback) -> list:
         """:func:`_one_pair` of every job, in order; in the workers largest structures first."""
@@ -355,8 +352,6 @@ def _structure_names(source) -> list[str]:
 
 def _frame_of(referenced_ct) -> str:
     """The Frame of Reference UID of a CT folder (empty when unknown or not DICOM)."""
-    import os
-
     if not isinstance(referenced_ct, (str, os.PathLike)) or not os.path.isdir(referenced_ct):
         return ""
     from ..rtstruct.write import reference_series

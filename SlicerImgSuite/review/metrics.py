@@ -125,26 +125,36 @@ def inside_on_box(shape: Shape, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return out
 
 
+def contour_edges(slices: dict[int, list[np.ndarray]], lo: int = -(2**62), hi: int = 2**62):
+    """Every polygon edge of the slices ``lo <= k < hi``: start and end points (i, j) and the slice k of each."""
+    polygons, ks = [], []
+    for k, found in slices.items():
+        if lo <= k < hi:
+            polygons += [np.asarray(p, float)[:, :2] for p in found]
+            ks += [k] * len(found)
+    if not polygons:
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, np.int64)
+    sizes = np.array([len(p) for p in polygons])
+    start = np.concatenate(polygons)
+    after = np.arange(1, len(start) + 1)
+    after[np.cumsum(sizes) - 1] = np.cumsum(sizes) - sizes  # the last point of a polygon closes it
+    return start, start[after], np.repeat(np.asarray(ks, np.int64), sizes)
+
+
 def contour_pieces(
     slices: dict[int, list[np.ndarray]], spacing: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split every contour edge into pieces of at most PIECE_MM: (start, end) in mm (x, y) and the slice k of each."""
-    starts, ends, ks = [], [], []
-    for k, polygons in slices.items():
-        for polygon in polygons:
-            p = np.asarray(polygon, float)[:, :2] * spacing[:2]
-            q = np.roll(p, -1, axis=0)
-            n = np.maximum(1, np.ceil(np.linalg.norm(q - p, axis=1) / PIECE_MM)).astype(int)
-            edge = np.repeat(np.arange(len(p)), n)
-            t0 = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / np.repeat(n, n)
-            t1 = t0 + 1.0 / np.repeat(n, n)
-            d = q[edge] - p[edge]
-            starts.append(p[edge] + t0[:, None] * d)
-            ends.append(p[edge] + t1[:, None] * d)
-            ks.append(np.full(len(edge), k))
-    if not starts:
+    p, q, k = contour_edges(slices)
+    if not len(k):
         return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, int)
-    return np.concatenate(starts), np.concatenate(ends), np.concatenate(ks)
+    p, q = p * spacing[:2], q * spacing[:2]
+    n = np.maximum(1, np.ceil(np.linalg.norm(q - p, axis=1) / PIECE_MM)).astype(int)
+    edge = np.repeat(np.arange(len(p)), n)
+    t0 = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / np.repeat(n, n)
+    t1 = t0 + 1.0 / np.repeat(n, n)
+    d = q[edge] - p[edge]
+    return p[edge] + t0[:, None] * d, p[edge] + t1[:, None] * d, k[edge]
 
 
 class PlanarDistance:
@@ -201,16 +211,10 @@ def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.nd
 
 def _box_segments(slices: dict[int, list[np.ndarray]], lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every contour edge of the slices inside the box: (x0, y0, x1, y1) in box index units, and its box slice."""
-    segs, ks = [], []
-    for k, polygons in slices.items():
-        if lo[2] <= k < hi[2]:
-            for polygon in polygons:
-                p = np.asarray(polygon, float)[:, :2] - lo[:2]
-                segs.append(np.column_stack([p, np.roll(p, -1, axis=0)]))
-                ks.append(np.full(len(p), k - lo[2], np.int64))
-    if not segs:
+    p, q, k = contour_edges(slices, lo[2], hi[2])
+    if not len(k):
         return np.zeros((0, 4)), np.zeros(0, np.int64)
-    return np.concatenate(segs), np.concatenate(ks)
+    return np.column_stack([p - lo[:2], q - lo[:2]]), k - lo[2]
 
 
 def surface_of(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray) -> Surface:
