@@ -177,26 +177,27 @@ def needed_points(inside):
 
 
 @numba.njit(cache=True, inline="always")
-def _cap(depth, deepest):
+def _cap(depth, deepest, height):
     """Value of a slice beyond the last contour above a point ``depth`` mm inside it (``deepest``: its deepest point).
 
-    The zero level then lies at ``f`` slice above the contour, ``f = 0.5 sqrt(1 - (1 - depth/deepest)²)``: a
-    half-ellipsoid dome half a slice high at the deepest point, meeting the contour at its rim.
+    The zero level then lies at ``f`` slice above the contour, ``f = height sqrt(1 - (1 - depth/deepest)²)``: a
+    half-ellipsoid dome ``height`` slices high at the deepest point, meeting the contour at its rim.
     """
     if depth <= 0.0:
         return 0.0
     u = min(max(depth / max(deepest, 1e-6), 0.0), 1.0)
-    f = 0.5 * math.sqrt(max(1.0 - (1.0 - u) ** 2, 1e-12))
-    return depth / f - depth
+    f = height * math.sqrt(max(1.0 - (1.0 - u) ** 2, 1e-12))
+    return depth / max(f, 1e-6) - depth
 
 
 @numba.njit(cache=True)
-def fill_signed_distance(inside, need, dist, has_slice, far):
+def fill_signed_distance(inside, need, dist, has_slice, caps, far):
     """The signed distance box of ``metrics.signed_distance`` from the in-plane distances ``dist`` (mm).
 
     ±far away from the surface; at needed points of slices with contours the in-plane distance (negative
     inside, at least 1e-4 in size); at needed outside points of slices without contours the end cap value
-    from the deeper inside neighbour slice (``_cap``), or far.
+    from the deeper inside neighbour slice (``_cap``, ``caps[k]``: the cap heights of slice k toward lower and
+    higher k, in slices), or far.
     """
     nz, ny, nx = inside.shape
     sdf = np.empty(inside.shape, np.float32)
@@ -222,13 +223,10 @@ def fill_signed_distance(inside, need, dist, has_slice, far):
                 mirror = 0.0
                 for step in (-1, 1):
                     nb = k + step
-                    if nb < 0 or nb >= nz:
-                        depth, top = 0.0, 1.0
-                    else:
-                        depth = -sdf[nb, j, i] if inside[nb, j, i] else 0.0
-                        depth = min(depth, far)
-                        top = deepest[nb]
-                    mirror = max(mirror, _cap(depth, top))
+                    if nb < 0 or nb >= nz or not inside[nb, j, i]:
+                        continue
+                    depth = min(-sdf[nb, j, i], far)
+                    mirror = max(mirror, _cap(depth, deepest[nb], caps[nb, 1 if step < 0 else 0]))
                 sdf[k, j, i] = mirror if mirror > 0 else far
     return sdf
 
