@@ -8,7 +8,7 @@ Run: ``.venv/bin/python bench/review_poles.py``.
 
 from __future__ import annotations
 
-import math
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +19,9 @@ from SlicerImgSuite.io.dicom_write import new_study, write_ct_series
 from SlicerImgSuite.review.compare import compare_structure_sets
 from SlicerImgSuite.rtstruct.write import write_rtstruct
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Testing"))
+from test_review_metrics import _sphere_contours as sphere  # noqa: E402  (the tests' spheres)
+
 # name: (reference radius, test radius, test centre) in mm
 CASES = {
     "r 20 vs 21.5": (20, 21.5, (0, 0, 0)),
@@ -28,17 +31,6 @@ CASES = {
     "r 15 moved (2, -1.5, 1.2)": (15, 15, (2.0, -1.5, 1.2)),
     "r 12 moved 1.5 in z": (12, 12, (0, 0, 1.5)),
 }
-
-
-def sphere(radius: float, centre, slice_z) -> list[np.ndarray]:
-    t = np.linspace(0, 2 * np.pi, 256, endpoint=False)
-    out = []
-    for z in slice_z:
-        h = z - centre[2]
-        if abs(h) < radius - 1e-6:
-            rho = math.sqrt(radius**2 - h**2)
-            out.append(np.column_stack([centre[0] + rho * np.cos(t), centre[1] + rho * np.sin(t), np.full(len(t), z)]))
-    return out
 
 
 def main(dz: float = 3.0) -> None:
