@@ -310,7 +310,7 @@ def distances_to_surface(points: np.ndarray, surface: Surface) -> np.ndarray:
 
     if not len(surface.faces):
         return np.full(len(points), np.inf)
-    tree = cKDTree(surface.vertices, balanced_tree=False, compact_nodes=False)
+    tree = cKDTree(surface.vertices, leafsize=32, balanced_tree=False, compact_nodes=False)
     _, nearest = tree.query(points, k=1, workers=-1)
     ring_start, ring_faces = vertex_rings(surface.faces, len(surface.vertices))
     return min_distance_near_vertex(
