@@ -246,23 +246,26 @@ def compare_structure_sets(
         raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")
-    with _Pool(workers) as pool:  # started first: its processes read the two files while this one reads the CT
-        sources = [pool.later(load_structure_set, reference), pool.later(load_structure_set, test)]
+    with _Pool(min(workers, 2)) as readers:  # two processes read the files while this one reads the CT
+        sources = [readers.later(load_structure_set, reference), readers.later(load_structure_set, test)]
+        if workers > 1:
+            _warm_up()  # here, once: the pair processes forked below inherit the loaded kernels
         grid = reference_grid([], referenced_ct) if referenced_ct is not None else None
         ref_src, test_src = (result() for result in sources)
         grid = grid if grid is not None else reference_grid([ref_src, test_src])
-        frame = _frame_of(referenced_ct)
-        for src in (ref_src, test_src):
-            if hasattr(src, "check_frame_of_reference"):
-                src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
-        ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
-        pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
-        ref_specs, test_specs = shape_specs(ref_src, grid), shape_specs(test_src, grid)
-        spacing = np.array(grid.GetSpacing(), float)
-        jobs = [(r, t, ref_specs[r], test_specs[t], spacing, tolerance_mm) for r, t in pairs]
-        paired_ref, paired_test = {r for r, _ in pairs}, {t for _, t in pairs}
-        jobs += [(r, None, ref_specs[r], None, spacing, tolerance_mm) for r in ref_specs if r not in paired_ref]
-        jobs += [(None, t, None, test_specs[t], spacing, tolerance_mm) for t in test_specs if t not in paired_test]
+    frame = _frame_of(referenced_ct)
+    for src in (ref_src, test_src):
+        if hasattr(src, "check_frame_of_reference"):
+            src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
+    ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
+    pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
+    ref_specs, test_specs = shape_specs(ref_src, grid), shape_specs(test_src, grid)
+    spacing = np.array(grid.GetSpacing(), float)
+    jobs = [(r, t, ref_specs[r], test_specs[t], spacing, tolerance_mm) for r, t in pairs]
+    paired_ref, paired_test = {r for r, _ in pairs}, {t for _, t in pairs}
+    jobs += [(r, None, ref_specs[r], None, spacing, tolerance_mm) for r in ref_specs if r not in paired_ref]
+    jobs += [(None, t, None, test_specs[t], spacing, tolerance_mm) for t in test_specs if t not in paired_test]
+    with _Pool(workers) as pool:
         done = pool.run(jobs, sub_progress(progress, 0.05, 1.0))
     rows = [row for row, _, _ in done if row is not None]
     ref_shapes = {r: done[n][1] for n, r in _order(jobs, 0, ref_specs)}
@@ -287,6 +290,16 @@ def _one_pair(job) -> tuple[dict | None, object, object]:
     if ref is None or test is None:
         return None, ref, test
     return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}, ref, test
+
+
+def _warm_up() -> None:
+    """Load the libraries and compiled kernels of the metrics (from numba's cache) by measuring a tiny square."""
+    from .metrics import Shape, structure_metrics
+
+    m = np.zeros((3, 4, 4), bool)
+    m[1, 1:3, 1:3] = True
+    square = Shape("w", (0, 0, 0), m, {1: [np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]])]})
+    structure_metrics(square, square, np.ones(3))
 
 
 class _Pool:
