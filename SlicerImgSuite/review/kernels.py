@@ -272,3 +272,67 @@ def surface_moments(vertices, faces):
         for n in range(3):
             moment[n] += vol * (a[n] + b[n] + c[n]) / 4.0
     return areas, volume, moment
+
+
+@numba.njit(cache=True)
+def nearest_vertices(points, vertices, cell):
+    """Index of the nearest of ``vertices`` to each point (exact), by a search over a grid of ``cell``-sized bins.
+
+    Bins are visited in shells of growing Chebyshev radius r around the point's bin; after shell r every vertex
+    not yet seen is at least ``r * min(cell)`` away, so the search stops once the best distance is that small.
+    """
+    lo = np.empty(3)
+    dims = np.empty(3, np.int64)
+    for a in range(3):
+        lo[a] = vertices[:, a].min()
+        dims[a] = int((vertices[:, a].max() - lo[a]) / cell[a]) + 1
+    n = vertices.shape[0]
+    bins = np.empty(n, np.int64)
+    for v in range(n):
+        i = int((vertices[v, 0] - lo[0]) / cell[0])
+        j = int((vertices[v, 1] - lo[1]) / cell[1])
+        k = int((vertices[v, 2] - lo[2]) / cell[2])
+        bins[v] = (k * dims[1] + j) * dims[0] + i
+    start = np.zeros(dims[0] * dims[1] * dims[2] + 1, np.int64)
+    for v in range(n):
+        start[bins[v] + 1] += 1
+    for b in range(1, start.shape[0]):
+        start[b] += start[b - 1]
+    fill = start[:-1].copy()
+    items = np.empty(n, np.int64)
+    for v in range(n):
+        items[fill[bins[v]]] = v
+        fill[bins[v]] += 1
+    step = min(cell[0], min(cell[1], cell[2]))
+    out = np.empty(points.shape[0], np.int64)
+    for p in range(points.shape[0]):
+        x, y, z = points[p, 0], points[p, 1], points[p, 2]
+        ci = int(math.floor((x - lo[0]) / cell[0]))
+        cj = int(math.floor((y - lo[1]) / cell[1]))
+        ck = int(math.floor((z - lo[2]) / cell[2]))
+        best, arg, r = np.inf, -1, 0
+        # shells: until the best is within the radius no unseen bin can beat (and every bin was reached)
+        while True:
+            for k in range(max(ck - r, 0), min(ck + r, dims[2] - 1) + 1):
+                for j in range(max(cj - r, 0), min(cj + r, dims[1] - 1) + 1):
+                    edge_kj = abs(k - ck) == r or abs(j - cj) == r
+                    i = max(ci - r, 0)
+                    while i <= min(ci + r, dims[0] - 1):
+                        if edge_kj or abs(i - ci) == r:
+                            b = (k * dims[1] + j) * dims[0] + i
+                            for s in range(start[b], start[b + 1]):
+                                v = items[s]
+                                dx, dy, dz = vertices[v, 0] - x, vertices[v, 1] - y, vertices[v, 2] - z
+                                d2 = dx * dx + dy * dy + dz * dz
+                                if d2 < best:
+                                    best, arg = d2, v
+                            i += 1
+                        else:
+                            i = ci + r  # skip the shell's inside
+            if arg >= 0 and math.sqrt(best) <= r * step:
+                break
+            if min(ci, cj, ck) - r <= 0 and ci + r >= dims[0] - 1 and cj + r >= dims[1] - 1 and ck + r >= dims[2] - 1:
+                break
+            r += 1
+        out[p] = arg
+    return out

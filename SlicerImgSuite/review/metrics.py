@@ -40,6 +40,7 @@ import numpy as np
 
 PIECE_MM = 1.0  # contour edges are split into pieces this long (at most) for the distance queries
 NEAREST = 4  # candidate pieces / triangles per exact distance query
+BIN_MM, MAX_BINS = 3.0, 4_000_000  # nearest-vertex search: bin side (mm) and most bins
 METRICS = (
     "dice", "jaccard", "volume_ref_cc", "volume_test_cc", "volume_diff_pct", "hd", "hd95", "msd", "surface_dice",
     "apl", "centroid_shift_mm",
@@ -302,21 +303,20 @@ def distances_to_surface(points: np.ndarray, surface: Surface) -> np.ndarray:
     """Exact distance (mm) from points to a triangulated surface.
 
     The closest point is searched on the triangles around the surface vertex nearest to each point (its
-    1-ring), which holds it on a marching-cubes mesh except where a point faces a sliver's long edge.
+    1-ring), which holds it on a marching-cubes mesh except where a point faces a sliver's long edge. The
+    nearest vertex is found exactly over a grid of bins (cubes of ``BIN_MM``, larger for a large surface).
     """
-    from scipy.spatial import cKDTree
-
-    from .kernels import min_distance_near_vertex, vertex_rings
+    from .kernels import min_distance_near_vertex, nearest_vertices, vertex_rings
 
     if not len(surface.faces):
         return np.full(len(points), np.inf)
-    tree = cKDTree(surface.vertices, leafsize=32, balanced_tree=False, compact_nodes=False)
-    _, nearest = tree.query(points, k=1, workers=-1)
+    extent = np.ptp(surface.vertices, axis=0) + BIN_MM
+    side = max(BIN_MM, float(np.prod(extent) / MAX_BINS) ** (1 / 3))
+    nearest = nearest_vertices(np.ascontiguousarray(points, float), surface.vertices, np.full(3, side))
     ring_start, ring_faces = vertex_rings(surface.faces, len(surface.vertices))
     return min_distance_near_vertex(
-        np.ascontiguousarray(points, float), np.asarray(nearest, np.int64), surface.vertices, surface.faces,
-        ring_start, ring_faces,
-    )  # fmt: skip
+        np.ascontiguousarray(points, float), nearest, surface.vertices, surface.faces, ring_start, ring_faces
+    )
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
