@@ -246,7 +246,7 @@ def compare_structure_sets(
         raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")
-    with _Pool(min(workers, 2)) as readers:  # two processes read the files while this one reads the CT
+    with _Pool(min(workers, 2)) as readers:  # two processes read the files while this one loads kernels, CT
         sources = [readers.later(load_structure_set, reference), readers.later(load_structure_set, test)]
         if workers > 1:
             _warm_up()  # here, once: the pair processes forked below inherit the loaded kernels
