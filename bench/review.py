@@ -5,7 +5,8 @@ contours, 0.98 x 0.98 x 3 mm) against the same structures shifted by up to 3 mm 
 imgsuite runs once for the whole pair (all metrics, sub-voxel surfaces); plastimatch ``dice --all`` runs once per
 structure pair on the voxel masks (written beforehand, not timed). Also prints Dice ours vs plastimatch, and
 each side's CPU seconds (user + sys of all its processes): on a loaded machine the wall times swing with the
-load, the CPU seconds much less (ours runs ``--workers`` processes, default two; plastimatch one).
+load, the CPU seconds much less (ours runs ``--workers`` processes, default two; plastimatch one). Ours runs
+once untimed first: in a fresh checkout that run compiles the metrics' kernels into numba's cache.
 Run: ``.venv/bin/python bench/review.py [--repeats N]``.
 """
 
@@ -87,6 +88,9 @@ def main() -> None:
     argv = imgsuite() + ["compare-structures", "--reference", str(rs_a), "--test", str(rs_b)]
     argv += ["--referenced-ct", str(ct), "--output-json", str(out_json), "-q"]
     ours, theirs = Case("imgsuite compare-structures", argv), Case("plastimatch dice x46", ["bash", "-c", loop])
+    run_once(ours)  # untimed: a first run in a fresh tree compiles the kernels into numba's cache (once)
+    ours.times.clear()
+    ours.rss_mb.clear()
     cpu: dict[str, list[float]] = {ours.name: [], theirs.name: []}
     loads = []
     for r in range(repeats):
