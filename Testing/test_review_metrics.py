@@ -76,6 +76,7 @@ def test_concentric_spheres_match_the_analytic_values(spheres):
         assert abs(row["hd95"] - gap) <= hd_tol
         assert abs(row["dice"] - 2 * min(r1, r2) ** 3 / (r1**3 + r2**3)) <= 0.01
         assert row["jaccard"] == pytest.approx(row["dice"] / (2 - row["dice"]))
+    assert rows["R20b"]["surface_dice"] == 1.0  # 1.5 mm apart, within the 2 mm tolerance: the poles too
     assert rows["R20"]["surface_dice"] == 0.0  # 3 mm apart, 1 mm beyond the 2 mm tolerance
     assert rows["R20c"]["surface_dice"] == 0.0
     assert rows["R20b"]["surface_dice"] >= (1.0 if dz == 1 else 0.97)  # 1.5 mm apart: within tolerance

@@ -279,3 +279,45 @@ def test_seg_nrrd_inputs_from_slicer_and_from_our_writer(mrml, phantom, tmp_path
         c = compare_structure_sets(phantom.rtstruct, tmp_path / name, referenced_ct=phantom.ct_dir)
         assert [r["test"] for r in c.structures] == list(phantom.masks), name
         assert all(r["dice"] == 1.0 for r in c.structures), name
+
+
+def test_structure_dvh_nodes_reference_vs_test(mrml, phantom):
+    """The DVH pair of the selected structure: the one DVH function's curves, made then updated in place."""
+    from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
+    from SlicerImgSuite.mrml.tables import rows_from_table_node
+    from SlicerImgSuite.mrml.volumes import volume_node_from_image
+    from SlicerImgSuite.review.nodes import structure_dvh_nodes
+    from SlicerImgSuite.rtstruct.dose import read_rtdose
+    from SlicerImgSuite.rtstruct.dvh import dvh_table
+    from SlicerImgSuite.rtstruct.rasterize import RoiMask
+    from SlicerImgSuite.rtstruct.structure_set import Roi
+
+    ref = segmentation_node_from_masks(mrml, phantom.masks, phantom.colors, name="reference")
+    moved = dict(phantom.masks)
+    ptv = sitk.GetArrayFromImage(phantom.masks["PTV"])
+    moved["PTV"] = sitk.GetImageFromArray(np.roll(ptv, 4, axis=2))  # 4 voxels off the high dose
+    moved["PTV"].CopyInformation(phantom.ct)
+    test = segmentation_node_from_masks(mrml, moved, phantom.colors, name="test")
+    dose = read_rtdose(phantom.rtdose)
+    dose_node = volume_node_from_image(mrml, dose, "Dose")
+    table, chart = structure_dvh_nodes(ref, test, "PTV", "PTV", dose_node, grid=phantom.ct)
+    header, rows = rows_from_table_node(table)
+    assert header == ["Dose (Gy)", "PTV (reference)", "PTV (test)"]
+    curves = np.array(rows)
+    truth = dvh_table([RoiMask(Roi(0, "PTV"), (0, 0, 0), ptv > 0)], dose, phantom.ct, normalization="pct")
+    assert np.allclose(curves[:, 0], truth.edges) and np.allclose(curves[:, 1], 100 * truth.curves[0], atol=1e-9)
+    assert curves[0, 1] == pytest.approx(100.0) and np.all(np.diff(curves[:, 1:], axis=0) <= 1e-9)
+    assert np.abs(curves[:, 1] - curves[:, 2]).max() > 5.0  # the moved PTV gets less dose
+    series = [chart.GetNthPlotSeriesNode(n) for n in range(chart.GetNumberOfPlotSeriesNodes())]
+    assert [s.GetYColumnName() for s in series] == header[1:]
+    assert [s.GetLineStyle() for s in series] == [series[0].LineStyleSolid, series[0].LineStyleDash]
+    assert all(s.GetTableNodeID() == table.GetID() for s in series)
+    # another structure: the same two nodes, new curves, the old series gone from the scene
+    again = structure_dvh_nodes(
+        ref, test, "HEART", "HEART", dose_node, grid=phantom.ct, table_node=table, chart_node=chart
+    )
+    assert again == (table, chart)
+    assert rows_from_table_node(table)[0] == ["Dose (Gy)", "HEART (reference)", "HEART (test)"]
+    assert chart.GetNumberOfPlotSeriesNodes() == 2 and all(mrml.scene.GetNodeByID(s.GetID()) is None for s in series)
+    with pytest.raises(Exception, match="no segment 'NOPE'"):
+        structure_dvh_nodes(ref, test, "NOPE", "HEART", dose_node)

@@ -141,7 +141,7 @@ class ContourReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def select(self, row):
         if 0 <= row < len(self.rows):
             self.ui.structureTable.selectRow(row)
-            self.logic.focus(self.rowData(row))
+            self.logic.focus(self.rowData(row), self._parameterNode.doseVolume)
 
     def current(self):
         row = self.ui.structureTable.currentRow()
@@ -183,6 +183,7 @@ class ContourReviewLogic(ScriptedLoadableModuleLogic):
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
         self.comparison = self.reference = self.test = self.watcher = None
+        self.dvh = (None, None)  # the selected structure's DVH table and chart, updated in place
 
     def getParameterNode(self):
         return ContourReviewParameterNode(super().getParameterNode())
@@ -218,16 +219,19 @@ class ContourReviewLogic(ScriptedLoadableModuleLogic):
         unmatched = f"; unmatched reference {c.unmatched_reference}, test {c.unmatched_test}"
         return ", ".join(f"{v} {k}" for k, v in counts.items()) + unmatched
 
-    def focus(self, row):
-        from SlicerImgSuite.review.nodes import centre_slice_views, show_structure
+    def focus(self, row, dose=None):
+        from SlicerImgSuite.review.nodes import centre_slice_views, show_structure, structure_dvh_nodes
         from SlicerImgSuite.review.table import view_focus
 
         show_structure(self.reference, self.test, row["reference"], row["test"])
         focus = view_focus(self.comparison.reference_shapes[row["reference"]], self.comparison.grid)
         if focus is not None:
             lm = slicer.app.layoutManager()
-            views = [lm.sliceWidget(n).mrmlSliceNode() for n in lm.sliceViewNames()]
-            centre_slice_views(views, focus)
+            centre_slice_views([lm.sliceWidget(n).mrmlSliceNode() for n in lm.sliceViewNames()], focus)
+        if dose is not None:  # DVH of the structure, reference solid and test dashed, in the plot view
+            self.dvh = structure_dvh_nodes(self.reference, self.test, row["reference"], row["test"], dose,
+                                           grid=self.comparison.grid, table_node=self.dvh[0], chart_node=self.dvh[1])  # fmt: skip
+            slicer.modules.plots.logic().ShowChartInLayout(self.dvh[1])
 
     def setStatus(self, row, status, reviewer, comment=""):
         from SlicerImgSuite.review.nodes import set_segment_status
@@ -277,6 +281,7 @@ class ContourReviewTest(ScriptedLoadableModuleTest):
         from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
         from SlicerImgSuite.mrml.volumes import volume_node_from_image
         from SlicerImgSuite.review.export import review_state_from_rtstruct
+        from SlicerImgSuite.rtstruct.nodes import dose_node_from_file
 
         folder = Path(tempfile.mkdtemp())
         patient = make_phantom(folder, shape=(48, 48, 16))
@@ -289,6 +294,7 @@ class ContourReviewTest(ScriptedLoadableModuleTest):
         self.assertEqual(len(rows), len(patient.masks))
         for row in rows:
             logic.setStatus(row, "approved", "Tester")
-        logic.focus(rows[0])
+        logic.focus(rows[0], dose_node_from_file(slicer.mrmlScene, patient.rtdose))
+        self.assertEqual(logic.dvh[0].GetNumberOfColumns(), 3)
         written = logic.export(patient.ct_dir, folder / "out")
         self.assertEqual(review_state_from_rtstruct(written[0]).counts()["approved"], len(rows))

@@ -104,6 +104,11 @@ def segmentation_node_from_label_layer(
 
 def masks_from_segmentation_node(node, reference: sitk.Image) -> dict[str, sitk.Image]:
     """Each segment as a uint8 0/1 mask on the grid of ``reference`` (keyed by segment name)."""
+    return segment_masks(node, reference, list(node.GetSegmentation().GetSegmentIDs()))
+
+
+def segment_masks(node, reference: sitk.Image, segment_ids: list[str]) -> dict[str, sitk.Image]:
+    """The segments ``segment_ids`` as uint8 0/1 masks on the grid of ``reference`` (keyed by segment name)."""
     import slicer
 
     scene = node.GetScene()
@@ -113,7 +118,7 @@ def masks_from_segmentation_node(node, reference: sitk.Image) -> dict[str, sitk.
     masks = {}
     try:
         segmentation = node.GetSegmentation()
-        for segment_id in segmentation.GetSegmentIDs():
+        for segment_id in segment_ids:
             ids = _string_array([segment_id])
             ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
                 node, ids, label_node, reference_node

@@ -49,7 +49,9 @@ browser review (``imgsuite review``). Stable API (names below do not change):
     ``review_state_of(segmentation_node)``, ``set_segment_status(node, name, status, *, reviewer, comment="")``,
     ``EditWatcher(node)`` (approved -> needs-edit on a content edit), ``compare_segmentation_nodes(ref_node,
     test_node, volume_node=None, *, tolerance_mm, name_map, progress)``, ``show_structure(ref_node, test_node,
-    ref_name, test_name)``, ``centre_slice_views(slice_nodes, focus)``, ``segment_names(node)``.
+    ref_name, test_name)``, ``centre_slice_views(slice_nodes, focus)``, ``segment_names(node)``,
+    ``structure_dvh_nodes(ref_node, test_node, ref_segment, test_segment, dose_node, *, grid=None,
+    table_node=None, chart_node=None) -> (table node, plot chart node)`` (DVH pair of one structure).
 ``review.dicom_plugin`` (MRML)
     ``examine_files(file_lists, find_series=None) -> [RTLoadable]``, ``examine_folder(folder)``,
     ``load_loadable(scene, loadable)``, ``load_dose(scene, path)``, ``dose_color_table(scene)``.

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -243,28 +244,41 @@ def compare_structure_sets(
     >>> row["test"], round(row["dice"], 4), round(row["hd"], 2), round(row["volume_diff_pct"], 1)
     ('LEFT LUNG', 0.9474, 1.0, -10.0)
     """
-    from .sources import load_structure_set, reference_grid, shapes_of
+    from .sources import load_structure_set, reference_grid, shape_specs
 
     if not tolerance_mm > 0:
         raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")
-    ref_src, test_src = load_structure_set(reference), load_structure_set(test)
-    grid = reference_grid([ref_src, test_src], referenced_ct)
+    with _Pool(min(workers, 2)) as readers:  # two processes read the files while this one loads kernels, CT
+        sources = [readers.later(load_structure_set, reference), readers.later(load_structure_set, test)]
+        if workers > 1:
+            _warm_up()  # here, once: the pair processes forked below inherit the loaded kernels
+        grid = reference_grid([], referenced_ct) if referenced_ct is not None else None
+        ref_src, test_src = (result() for result in sources)
+        grid = grid if grid is not None else reference_grid([ref_src, test_src])
     frame = _frame_of(referenced_ct)
     for src in (ref_src, test_src):
         if hasattr(src, "check_frame_of_reference"):
             src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
     ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
     pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
-    ref_shapes = shapes_of(ref_src, grid, sub_progress(progress, 0.02, 0.15))
-    test_shapes = shapes_of(test_src, grid, sub_progress(progress, 0.15, 0.3))
-    rows = [{"reference": r, "test": t, **dict.fromkeys(METRICS, math.nan)} for r, t in pairs]
-    comparison = Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+    ref_specs, test_specs = shape_specs(ref_src, grid), shape_specs(test_src, grid)
+    spacing = np.array(grid.GetSpacing(), float)
+    jobs = [(r, t, ref_specs[r], test_specs[t], spacing, tolerance_mm, metrics) for r, t in pairs]
+    paired_ref, paired_test = {r for r, _ in pairs}, {t for _, t in pairs}
+    jobs += [(r, None, ref_specs[r], None, spacing, tolerance_mm, False) for r in ref_specs if r not in paired_ref]
+    jobs += [(None, t, None, test_specs[t], spacing, tolerance_mm, False) for t in test_specs if t not in paired_test]
+    with _Pool(workers) as pool:
+        done = pool.run(jobs, sub_progress(progress, 0.05, 1.0))
     if metrics:
-        comparison.structures = pair_metrics(comparison, workers=workers, progress=sub_progress(progress, 0.3, 1.0))
+        rows = [row for row, _, _ in done if row is not None]
+    else:
+        rows = [{"reference": r, "test": t, **dict.fromkeys(METRICS, math.nan)} for r, t in pairs]
+    ref_shapes = {r: done[n][1] for n, r in _order(jobs, 0, ref_specs)}
+    test_shapes = {t: done[n][2] for n, t in _order(jobs, 1, test_specs)}
     progress(1.0, "compared")
-    return comparison
+    return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
 
 
 def pair_metrics(comparison: Comparison, *, workers: int = 1, progress: ProgressCallback | None = None) -> list[dict]:
@@ -272,42 +286,96 @@ def pair_metrics(comparison: Comparison, *, workers: int = 1, progress: Progress
     spacing = np.array(comparison.grid.GetSpacing(), float)
     jobs = [
         (s["reference"], s["test"], comparison.reference_shapes[s["reference"]], comparison.test_shapes[s["test"]],
-         spacing, comparison.tolerance_mm)
+         spacing, comparison.tolerance_mm, True)
         for s in comparison.structures
     ]  # fmt: skip
-    return _pair_metrics(jobs, workers, progress or no_progress)
+    if workers > 1:
+        _warm_up()  # before the fork: the pair processes inherit the loaded kernels
+    with _Pool(workers) as pool:
+        return [row for row, _, _ in pool.run(jobs, progress or no_progress)]
 
 
-def _one_pair(job) -> dict:
-    r, t, ref, test, spacing, tolerance_mm = job
-    return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}
+def _order(jobs: list, side: int, specs: dict) -> list[tuple[int, str]]:
+    """(job index, name) of each structure of one side, in the source's order."""
+    where = {job[side]: n for n, job in enumerate(jobs) if job[side] is not None}
+    return [(where[name], name) for name in specs]
 
 
-def _pair_metrics(jobs: list, workers: int, progress: ProgressCallback) -> list[dict]:
-    """Metrics of every pair, in order; with ``workers`` > 1 in forked processes, largest structures first."""
-    if workers <= 1 or len(jobs) < 2:
-        rows = []
-        for n, job in enumerate(jobs):
-            progress(n / len(jobs), f"comparing {job[0]} with {job[1]}")
-            rows.append(_one_pair(job))
-        return rows
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _one_pair(job) -> tuple[dict | None, object, object]:
+    """Rasterize a pair (or a lone structure) and, when asked, compare: (row or None, reference Shape, test Shape).
+    A side given as a Shape already is used as it is."""
+    from .sources import make_shape
 
-    order = sorted(range(len(jobs)), key=lambda n: -(jobs[n][2].mask.size + jobs[n][3].mask.size))
-    rows: list[dict | None] = [None] * len(jobs)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_one_pair, jobs[n]): n for n in order}
+    r, t, ref_spec, test_spec, spacing, tolerance_mm, with_metrics = job
+    ref = make_shape(ref_spec) if ref_spec is not None else None
+    test = make_shape(test_spec) if test_spec is not None else None
+    if ref is None or test is None or not with_metrics:
+        return None, ref, test
+    return {"reference": r, "test": t, **structure_metrics(ref, test, spacing, tolerance_mm)}, ref, test
+
+
+def _warm_up() -> None:
+    """Load the libraries and compiled kernels of the metrics (from numba's cache) by measuring a tiny square."""
+    from .metrics import Shape, structure_metrics
+
+    m = np.zeros((3, 4, 4), bool)
+    m[1, 1:3, 1:3] = True
+    square = Shape("w", (0, 0, 0), m, {1: [np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 2.5], [0.5, 2.5]])]})
+    structure_metrics(square, square, np.ones(3))
+
+
+class _Pool:
+    """Forked worker processes for the pairs (none with ``workers`` <= 1: then everything runs here)."""
+
+    def __init__(self, workers: int):
+        self.executor = None
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def later(self, function, source):
+        """``function(source)`` in a worker when ``source`` is a file to read, else here; returns a result getter."""
+        if self.executor is None or not isinstance(source, (str, os.PathLike)):
+            value = function(source)
+            return lambda: value
+        return self.executor.submit(function, source).result
+
+    def run(self, jobs: list, progress: ProgressCallback) -> list:
+        """:func:`_one_pair` of every job, in order; in the workers largest structures first."""
+        if self.executor is None:
+            out = []
+            for n, job in enumerate(jobs):
+                progress(n / len(jobs), f"comparing {job[0] or job[1]}")
+                out.append(_one_pair(job))
+            return out
+        from concurrent.futures import as_completed
+
+        order = sorted(range(len(jobs)), key=lambda n: -sum(_size(spec) for spec in jobs[n][2:4]))
+        out: list = [None] * len(jobs)
+        futures = {self.executor.submit(_one_pair, jobs[n]): n for n in order}
         for done, future in enumerate(as_completed(futures)):
             n = futures[future]
-            rows[n] = future.result()
-            try:
-                progress((done + 1) / len(jobs), f"compared {jobs[n][0]} with {jobs[n][1]}")
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    return rows
+            out[n] = future.result()
+            progress((done + 1) / len(jobs), f"compared {jobs[n][0] or jobs[n][1]}")
+        return out
+
+
+def _size(spec) -> float:
+    """How long a structure takes, roughly: its extent (mm³ of contour points, or voxels of a mask)."""
+    from .sources import RoiSpec
+
+    if spec is None:
+        return 0.0
+    return spec.size() if isinstance(spec, RoiSpec) else float(spec.mask.size)
 
 
 def _structure_names(source) -> list[str]:
@@ -319,8 +387,6 @@ def _structure_names(source) -> list[str]:
 
 def _frame_of(referenced_ct) -> str:
     """The Frame of Reference UID of a CT folder (empty when unknown or not DICOM)."""
-    import os
-
     if not isinstance(referenced_ct, (str, os.PathLike)) or not os.path.isdir(referenced_ct):
         return ""
     from ..rtstruct.write import reference_series

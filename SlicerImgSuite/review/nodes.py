@@ -115,6 +115,81 @@ def compare_segmentation_nodes(
     )
 
 
+def structure_dvh_nodes(
+    reference_node,
+    test_node,
+    reference_segment: str,
+    test_segment: str,
+    dose_node,
+    *,
+    grid=None,
+    table_node=None,
+    chart_node=None,
+    bin_width: float = 0.1,
+    dose_units: str | None = None,
+):
+    """Cumulative DVHs (% volume) of one structure in the reference and the test segmentation under a dose.
+
+    Makes, or updates in place (``table_node``, ``chart_node``), a table node (``Dose (Gy)``, then one column per
+    structure) and a plot chart with the two curves, the reference solid and the test dashed, in the reference
+    segment's colour. The curves are :func:`~SlicerImgSuite.rtstruct.dvh.dvh_table`'s (the one DVH of the
+    extension), on ``grid`` (a SimpleITK image, e.g. the comparison's CT grid; default the dose grid).
+    ``reference_segment`` and ``test_segment`` are segment IDs or names. The dose node must be a dose (loaded by
+    :func:`~SlicerImgSuite.rtstruct.nodes.dose_node_from_file` or marked by SlicerRT) unless ``dose_units``
+    declares it. Returns (table node, chart node).
+
+    Examples
+    --------
+    ::
+
+        table, chart = structure_dvh_nodes(ref_node, test_node, "HEART", "Heart", dose_node, grid=ct)
+        structure_dvh_nodes(ref_node, test_node, "GTV", "GTV", dose_node, table_node=table, chart_node=chart)
+    """
+    import SimpleITK as sitk
+
+    from ..mrml.segmentations import segment_masks
+    from ..mrml.tables import fill_table_node, set_plot_series
+    from ..rtstruct.dvh import dvh_table
+    from ..rtstruct.nodes import dose_from_node
+    from ..rtstruct.rasterize import RoiMask
+    from ..rtstruct.structure_set import Roi
+
+    dose = dose_from_node(dose_node, dose_units)
+    grid = dose if grid is None else grid
+    masks, color = [], (255, 0, 0)
+    for node, segment, role in ((reference_node, reference_segment, "reference"), (test_node, test_segment, "test")):
+        segment_id = _segment_id(node, segment)
+        name = node.GetSegmentation().GetSegment(segment_id).GetName()
+        (mask,) = segment_masks(node, grid, [segment_id]).values()
+        masks.append(RoiMask(Roi(0, f"{name} ({role})"), (0, 0, 0), sitk.GetArrayFromImage(mask) > 0))
+        if role == "reference":
+            color = tuple(int(round(255 * c)) for c in node.GetSegmentation().GetSegment(segment_id).GetColor())
+    dvhs = dvh_table(masks, dose, grid, bin_width=bin_width, normalization="pct")
+    header = ["Dose (Gy)"] + dvhs.names
+    rows = [[float(e)] + [100.0 * float(c[i]) for c in dvhs.curves] for i, e in enumerate(dvhs.edges)]
+    scene = reference_node.GetScene()
+    table_node = table_node or scene.AddNewNodeByClass("vtkMRMLTableNode", "Review DVH")
+    fill_table_node(table_node, header, rows)
+    chart_node = chart_node or scene.AddNewNodeByClass("vtkMRMLPlotChartNode", "Review DVH")
+    set_plot_series(chart_node, table_node, header[0], dvhs.names, [color, color], ["Solid", "Dash"])
+    chart_node.SetYAxisTitle("Volume (%)")
+    chart_node.SetTitle(f"DVH: {' vs '.join(dvhs.names)}")
+    return table_node, chart_node
+
+
+def _segment_id(segmentation_node, segment: str) -> str:
+    """A segment's ID from its ID or its name."""
+    seg = segmentation_node.GetSegmentation()
+    if seg.GetSegment(segment) is not None:
+        return segment
+    found = seg.GetSegmentIdBySegmentName(segment)
+    if not found:
+        from ..errors import ImgSuiteError
+
+        raise ImgSuiteError(f"the segmentation {segmentation_node.GetName()!r} has no segment {segment!r}")
+    return found
+
+
 def _segmentation_grid(segmentation_node):
     """An empty image on a segmentation's reference geometry (LPS)."""
     import SimpleITK as sitk

@@ -8,16 +8,16 @@ outside voxel centre, which is also what the RTSTRUCT writer writes for it.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..rtstruct.rasterize import Grid, _assign, _planes, guess_grid, plane_spacing, rasterize
-from ..rtstruct.structure_set import DEFAULT_COLORS, StructureSet
+from ..rtstruct.rasterize import Grid, _assign, _planes, _rasterize_roi, guess_grid, plane_spacing
+from ..rtstruct.structure_set import DEFAULT_COLORS, Roi, StructureSet
 from .metrics import Shape
 
 
@@ -102,30 +102,55 @@ def reference_grid(sources, referenced_ct=None) -> sitk.Image:
 
 def shapes_of(source, reference: sitk.Image, progress=None) -> dict[str, Shape]:
     """Every structure of a loaded source as a Shape on ``reference``'s grid (name -> Shape, in file order)."""
-    if isinstance(source, StructureSet):
-        return _rtstruct_shapes(source, reference, progress)
-    return {name: mask_shape(name, mask, reference, color) for name, (mask, color) in source.items()}
-
-
-def _rtstruct_shapes(ss: StructureSet, reference: sitk.Image, progress=None) -> dict[str, Shape]:
-    grid = Grid.of(reference)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the rasterizer's loss warnings: the comparison reports its own way
-        masks = rasterize(ss, reference, progress=progress)
-    thickness = plane_spacing(ss, grid) / grid.spacing[2]
+    specs = shape_specs(source, reference)
     out = {}
-    for m in masks:
-        planes, _ = _planes(m.roi, grid, ss.path)
+    for n, (name, spec) in enumerate(specs.items()):
+        if progress is not None:
+            progress(n / max(len(specs), 1), f"rasterizing {name}")
+        out[name] = make_shape(spec)
+    return out
+
+
+@dataclass
+class RoiSpec:
+    """An RTSTRUCT ROI still to rasterize on ``grid`` (small and picklable: a worker process makes the Shape)."""
+
+    roi: Roi
+    grid: Grid
+    thickness_mm: float
+    path: object = None
+
+    def shape(self) -> Shape:
+        """The ROI's mask (the rasterizer's, as :func:`~SlicerImgSuite.rtstruct.rasterize`) and its contours per slice."""
+        planes, _ = _planes(self.roi, self.grid, self.path)
+        m, _ = _rasterize_roi(self.roi, planes, self.grid, self.thickness_mm, "xor", (1, 1, 1))
         slices: dict[int, list[np.ndarray]] = {}
         if planes and m.array.size:
             ks = np.array(sorted(planes))
-            t = float(np.median(np.diff(ks))) if len(ks) > 1 else thickness
+            t = float(np.median(np.diff(ks))) if len(ks) > 1 else self.thickness_mm / self.grid.spacing[2]
             k_all = m.offset[2] + np.arange(m.array.shape[0])
             take = _assign(ks, max(t, 1.0) / 2, k_all.astype(float))
             slices = {int(k): planes[ks[p]] for k, p in zip(k_all, take) if p >= 0}
         mask = m.array if m.array.size else np.zeros((0, 0, 0), bool)
-        out[m.roi.name] = Shape(m.roi.name, tuple(int(v) for v in m.offset), mask, slices, tuple(m.roi.color))
-    return out
+        return Shape(self.roi.name, tuple(int(v) for v in m.offset), mask, slices, tuple(self.roi.color))
+
+    def size(self) -> float:
+        """The extent of the ROI's contour points (mm³): which structures take longest."""
+        pts = [p for p in self.roi.closed if len(p)]
+        return float(np.prod(np.ptp(np.concatenate(pts), axis=0) + 1.0)) if pts else 0.0
+
+
+def shape_specs(source, reference: sitk.Image) -> dict[str, Shape | RoiSpec]:
+    """Every structure of a loaded source: an RTSTRUCT ROI still to rasterize (RoiSpec), a mask as its Shape."""
+    if not isinstance(source, StructureSet):
+        return {name: mask_shape(name, mask, reference, color) for name, (mask, color) in source.items()}
+    grid = Grid.of(reference)
+    thickness = plane_spacing(source, grid)
+    return {roi.name: RoiSpec(roi, grid, thickness, source.path) for roi in source.rois}
+
+
+def make_shape(spec: Shape | RoiSpec) -> Shape:
+    return spec if isinstance(spec, Shape) else spec.shape()
 
 
 def mask_shape(name: str, mask: sitk.Image, reference: sitk.Image, color=(255, 0, 0)) -> Shape:
