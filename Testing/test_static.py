@@ -258,3 +258,16 @@ def test_every_bound_widget_has_a_slicer_connector(module):
         if pattern is None or not re.fullmatch(pattern, annotations.get(param, "")):
             bad[param] = (w.get("class"), annotations.get(param))
     assert not bad, f"{module.name}: bound widgets Slicer cannot connect: {bad}"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_every_bound_parameter_is_used(module):
+    """A parameter a widget binds is read by the module, written by it (an output), or its widget's signal is
+    connected: a field nobody uses is a setting that silently does nothing."""
+    root, _, params = _ui_names(module / "Resources" / "UI" / f"{module.name}.ui")
+    source = (module / f"{module.name}.py").read_text()
+    tree = ast.parse(source)
+    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    connected = set(re.findall(r"self\.ui\.(\w+)\.connect\(", source))
+    unused = {p for w, p in params.items() if p not in used and w not in connected}
+    assert not unused, f"{module.name}: bound parameters nothing uses: {sorted(unused)}"

@@ -15,6 +15,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from SlicerImgSuite.slicer_gui import ParameterNodeGuiMixin
+
 
 class ContourReview(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -43,7 +45,7 @@ class ContourReviewParameterNode:
     approvedOnly: bool = False
 
 
-class ContourReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class ContourReviewWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
@@ -76,30 +78,8 @@ class ContourReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self):
-        self.removeObservers()
+        super().cleanup()
         self.logic.stopWatching()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onCompare(self):
         from SlicerImgSuite.slicer_gui import job_errors, progress_dialog
