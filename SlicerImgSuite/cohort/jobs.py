@@ -81,22 +81,20 @@ def convert_job(case: dict, folder: Path, options: dict, stage) -> list[dict]:
     (plastimatch ss-list) and ``structures.seg.nrrd`` into the case folder; one row per structure
     with its label and its voxels (from the ss-img).
     """
-    import argparse
-
     import SimpleITK as sitk
 
+    from ..cli import build_parser
     from ..rtstruct.commands import convert
     from ..rtstruct.outputs import masks_from_ss_image
 
     rtstruct = _need(case, "rtstruct", "convert")
-    args = argparse.Namespace(
-        input=rtstruct, referenced_ct=case.get("ct") or None, output_labelmap=str(folder / "labelmap.nrrd"),
-        output_ss_img=str(folder / "structures.nrrd"), output_ss_list=str(folder / "structures.txt"), output_prefix=None,
-        prefix_format="nrrd", output_dicom=None, output_seg=str(folder / "structures.seg.nrrd"),
-        input_ss_list=None, xor_contours=False, union_contours=bool(options.get("union_contours")),
-        accurate=bool(options.get("accurate")), fixed=None, dim=None, origin=None, spacing=None, direction=None,
-        series_uid=None, modality=None,
-    )  # fmt: skip
+    argv = ["convert", "--input", rtstruct, "--output-labelmap", str(folder / "labelmap.nrrd")]
+    argv += ["--output-ss-img", str(folder / "structures.nrrd"), "--output-ss-list", str(folder / "structures.txt")]
+    argv += ["--output-seg", str(folder / "structures.seg.nrrd")]
+    argv += ["--referenced-ct", case["ct"]] if case.get("ct") else []
+    argv += ["--union-contours"] if options.get("union_contours") else []
+    argv += ["--accurate"] if options.get("accurate") else []
+    args = build_parser("convert").parse_args(argv)  # the command's own defaults, as `imgsuite convert` has them
     stage("convert")
     if not convert(args, lambda f, m="": None):
         raise ImgSuiteError("not an RTSTRUCT", rtstruct)
