@@ -275,6 +275,16 @@ def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> di
         raise
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
+    try:
+        return _checked_values(ds, path, pixel_bytes, require_geometry)
+    except ImgSuiteError:
+        raise
+    except Exception as exc:  # pydicom parses elements when first read: a damaged one raises then
+        raise ImgSuiteError(f"corrupt DICOM header ({type(exc).__name__}: {exc})", path) from None
+
+
+def _checked_values(ds, path: Path, pixel_bytes: int | None, require_geometry: bool) -> dict[str, str]:
+    """:func:`validate_slice` on a read header."""
     # a lone file without any geometry (a radiograph) is read for its pixels; partial geometry is damage
     require_geometry = require_geometry or any(
         ds.get_item(k) is not None for k in ("ImagePositionPatient", "ImageOrientationPatient")
