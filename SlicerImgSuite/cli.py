@@ -146,6 +146,9 @@ def listing_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_COMMON_FLAGS = ("--debug", "--quiet", "-q")
+
+
 def _command_word(argv: Sequence[str]) -> str | None:
     """The subcommand: the first word that is not an option (the top level has only option flags)."""
     return next((word for word in argv if not word.startswith("-")), None)
@@ -154,6 +157,10 @@ def _command_word(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_word(argv)
+    if command is not None:  # `imgsuite --debug CMD ...`: the common options belong to the command
+        before = argv[: argv.index(command)]
+        common = [a for a in before if a in _COMMON_FLAGS]
+        argv = [a for a in before if a not in _COMMON_FLAGS] + [command, *common] + argv[len(before) + 1 :]
     if command in COMMANDS:
         parser = build_parser(command)
     else:

@@ -110,3 +110,15 @@ def test_a_mistyped_option_shows_the_subcommands_usage_and_a_suggestion(capsys):
         main(["hsi", "convert", "x.hsi", "--output", "y.nrrd", "--calbrate"])
     err = capsys.readouterr().err
     assert "usage: imgsuite hsi convert" in err and "did you mean --calibrate?" in err
+
+
+def test_common_options_before_the_command_are_the_commands(tmp_path, capsys):
+    """`imgsuite --debug CMD` shows the traceback (raises here) instead of refusing its own option."""
+    from SlicerImgSuite import cli
+    from SlicerImgSuite.errors import ImgSuiteError
+
+    missing = str(tmp_path / "none.nrrd")
+    with pytest.raises(ImgSuiteError, match="none.nrrd"):
+        cli.main(["--debug", "stats", missing])
+    assert cli.main(["-q", "stats", missing]) == 2
+    assert "none.nrrd" in capsys.readouterr().err
