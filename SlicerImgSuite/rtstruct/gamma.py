@@ -91,14 +91,7 @@ def gamma_index(
     tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
     tol = np.maximum(tol, 1e-12)
     best = ((ev[evaluated] - dr) / tol) ** 2  # r = 0
-    radius = int(np.ceil(max_gamma * dta_mm / step))
-    grid = np.arange(-radius, radius + 1) * step
-    oz, oy, ox = np.meshgrid(grid, grid, grid, indexing="ij")
-    offsets = np.column_stack([oz.ravel(), oy.ravel(), ox.ravel()])
-    dist2 = (offsets**2).sum(axis=1) / dta_mm**2
-    keep = (dist2 > 0) & (dist2 <= max_gamma**2 + 1e-9)
-    order = np.argsort(dist2[keep], kind="stable")
-    offsets, dist2 = offsets[keep][order], dist2[keep][order]
+    offsets, dist2 = _search_offsets(step, dta_mm, max_gamma)
     # search points outside the grid are clamped to the grid edge voxel (a DTA search cannot leave the data)
     active = np.nonzero(best > 0)[0]
     for n, (offset, d2) in enumerate(zip(offsets, dist2)):
@@ -118,6 +111,18 @@ def gamma_index(
     image.CopyInformation(reference)
     progress(1.0, f"gamma pass rate {rate:.1f} %")
     return image, rate
+
+
+def _search_offsets(step: float, dta_mm: float, max_gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice offsets (mm, z y x) within ``max_gamma * dta_mm``, nearest first, and their (distance / DTA)^2."""
+    radius = int(np.ceil(max_gamma * dta_mm / step))
+    grid = np.arange(-radius, radius + 1) * step
+    oz, oy, ox = np.meshgrid(grid, grid, grid, indexing="ij")
+    offsets = np.column_stack([oz.ravel(), oy.ravel(), ox.ravel()])
+    dist2 = (offsets**2).sum(axis=1) / dta_mm**2
+    keep = (dist2 > 0) & (dist2 <= max_gamma**2 + 1e-9)
+    order = np.argsort(dist2[keep], kind="stable")
+    return offsets[keep][order], dist2[keep][order]
 
 
 def _analysis_region(ref, ev, reference, threshold, mask, ref_only, full) -> tuple[np.ndarray, np.ndarray]:
