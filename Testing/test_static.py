@@ -271,3 +271,12 @@ def test_every_bound_parameter_is_used(module):
     connected = set(re.findall(r"self\.ui\.(\w+)\.connect\(", source))
     unused = {p for w, p in params.items() if p not in used and w not in connected}
     assert not unused, f"{module.name}: bound parameters nothing uses: {sorted(unused)}"
+
+
+def test_no_function_over_100_lines():
+    long = []
+    for path in sorted((REPO / "SlicerImgSuite").rglob("*.py")) + sorted((REPO / "Modules").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100:
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert not long, long
