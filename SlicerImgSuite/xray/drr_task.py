@@ -87,19 +87,21 @@ def _body_box(ct, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _view(ct, hu: np.ndarray, rng, longest: int):
-    """A frontal view whose detector covers the body's L-R and S-I extent (collimated to the patient)."""
+    """A frontal view whose detector covers the body's L-R and S-I extent plus a random 10-60 % margin."""
     from ..tomo.geometry import circular
 
     centre, size = _body_box(ct, hu)
     sad = rng.uniform(900, 1100)
     sid = sad + rng.uniform(300, 600)
     iso = centre + np.array([rng.uniform(-15, 15), 0.0, rng.uniform(-15, 15)])
-    width, height = size[0] * sid / sad * 1.1, size[2] * sid / sad * 1.1  # L-R and S-I extent on the panel
+    margin = rng.uniform(1.1, 1.6, 2)  # collimation: the field is 10-60 % wider than the body, per direction
+    width, height = size[0] * sid / sad * margin[0], size[2] * sid / sad * margin[1]  # L-R and S-I on the panel
     pixel = max(width, height) / longest
     dims = (max(8, int(round(width / pixel))), max(8, int(round(height / pixel))))
     angle = 90.0 + rng.uniform(-8, 8)
     return circular(1, sad=sad, sid=sid, dims=dims, pixel_size=(pixel, pixel), start_angle=angle, isocenter=iso), {
-        "sad": round(sad, 1), "sid": round(sid, 1), "angle_deg": round(angle, 2), "pixel_mm": round(pixel, 3)}
+        "sad": round(sad, 1), "sid": round(sid, 1), "angle_deg": round(angle, 2), "pixel_mm": round(pixel, 3),
+        "field_margin": [round(float(v), 3) for v in margin]}
 
 
 def _vary_ct(ct, rng, shift_mm: float):
