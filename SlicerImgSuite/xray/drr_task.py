@@ -1,19 +1,22 @@
 """A known-truth radiograph task rendered from CTs with the project's DRR (:func:`..tomo.drr.drr`).
 
-For each CT (resampled to at most ``voxel_mm`` voxels), ``per_ct`` radiographs are rendered, half of them
-with one round opacity inserted into the CT before projection:
+For each CT (resampled to at most ``voxel_mm`` voxels, optionally as deformed copies, :func:`_vary_ct`),
+``per_ct / 2`` views are rendered twice, without and with one round opacity inserted into the CT:
 
-- opacity: a sphere of radius 10-25 mm whose HU is raised by 400-1200 HU (clipped at 3000), centred on
-  a random voxel above -900 HU in the central 70 % of the volume (lung, soft tissue or bone);
+- opacity: a sphere (radius ``radius_mm``, default 10-25 mm) whose HU is raised by ``delta_hu`` (default
+  400-1200 HU, clipped at 3000), centred on a random voxel above -900 HU in the central 70 % of the volume;
+  redrawn while it changes no pixel by more than 3 noise SD;
 - geometry: a frontal view (plastimatch angle 90 +- 8 deg), source-axis distance 900-1100 mm,
   source-image distance SAD + 300-600 mm, isocentre shifted up to 15 mm left-right and head-feet,
-  a detector covering the CT's projected width and height with ``longest`` pixels on its longer side;
+  a detector covering the body's projected width and height plus a random 10-60 % margin, with
+  ``longest`` pixels on its longer side;
 - rendering: ``v = 1 - exp(-k p)`` of the line integral ``p`` (bright = attenuating), ``k`` setting the
-  image's 95th percentile of ``p`` to ``v = 0.75`` x gain (0.85-1.0), plus Gaussian noise of SD
-  0.002-0.008, written as 16-bit PNG.
+  clear view's 95th percentile of ``p`` to ``v = 0.75`` x gain (0.85-1.0), plus Gaussian noise of SD
+  0.002-0.008 (the same level, independent draws, for both images of a pair), written as 16-bit PNG.
 
-Patients: the physical subject of each CT (the two phases of a 4D CT are one patient), so that folds
-keep subjects apart. The truth (centre, radius, HU increase, geometry) goes to ``truth.csv``.
+Patients: the physical subject of each CT (the two phases of a 4D CT are one patient, deformed copies stay
+with their CT), so that folds keep subjects apart. The truth (centre, radius, HU increase, geometry, the
+noise-free peak change of the image and where it lies) goes to ``truth.csv``.
 """
 
 from __future__ import annotations
