@@ -94,3 +94,13 @@ def test_cross_validate_tiny(tmp_path):
     assert report["folds"] == 3 and len(report["methods"]) == 2
     for m in report["methods"].values():
         assert len(m["auroc_per_fold"]) == 3 and 0 <= m["auroc"] <= 1
+
+
+def test_notes_say_whether_the_cnn_beats_ties_or_loses_to_the_baseline():
+    from SlicerImgSuite.xray.evaluate import _notes
+
+    m = {"auroc": 0.6, "auroc_ci_bootstrap": [0.5, 0.7]}
+    methods = {"cnn": m, "baseline (histogram logistic regression)": {**m, "auroc": 0.5}}
+    first = [_notes(methods, "cnn", d, False, (0.0, 0.1))[0].split(":")[0] for d in ((0.01, 0.1), (-0.1, 0.1), (-0.1, -0.01))]
+    assert first == ["the CNN beats the baseline", "the CNN does NOT beat the baseline beyond chance",
+                     "the CNN is WORSE than the baseline"]

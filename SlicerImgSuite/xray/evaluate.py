@@ -177,6 +177,9 @@ def _notes(methods, name, diff, held_out_model, diff_delong) -> list[str]:
     notes = []
     if diff[0] > 0:
         notes.append(f"the CNN beats the baseline: AUROC difference 95% CI {diff[0]:.3f} to {diff[1]:.3f} excludes 0")
+    elif diff[1] < 0:
+        notes.append(f"the CNN is WORSE than the baseline: AUROC difference 95% CI {diff[0]:.3f} to {diff[1]:.3f} "
+                     "excludes 0")
     else:
         notes.append(f"the CNN does NOT beat the baseline beyond chance: AUROC difference 95% CI {diff[0]:.3f} to "
                      f"{diff[1]:.3f} includes 0")
