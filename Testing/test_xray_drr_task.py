@@ -6,10 +6,11 @@ import csv
 import json
 
 import numpy as np
+import SimpleITK as sitk
 from PIL import Image
 
 from SlicerImgSuite.xray.data import load_dataset
-from SlicerImgSuite.xray.drr_task import make_drr_task
+from SlicerImgSuite.xray.drr_task import _load_ct, _vary_ct, make_drr_task
 
 
 def test_drr_task_from_the_4d_lung(shared_data, tmp_path):
@@ -26,3 +27,30 @@ def test_drr_task_from_the_4d_lung(shared_data, tmp_path):
             assert -250 <= centre[0] <= 250 and -161 <= centre[2] <= 116  # inside the CT's extent (SOURCE.md)
     image = np.asarray(Image.open(ds.paths[0]))
     assert image.dtype == np.uint16 and max(image.shape) == 32 and image.std() > 1000  # anatomy, not a flat image
+
+
+def test_drr_task_pairs_and_deformed_copies(shared_data, tmp_path):
+    """Each opacity image is its clear twin (same view) plus a sphere whose recorded peak shows in the pixels;
+    the second half of each CT's radiographs come from a deformed copy of the CT, under the same patient."""
+    cts = [("lung", shared_data / "opentps-4dct-light-lung" / "00")]
+    labels = make_drr_task(cts, tmp_path / "task", per_ct=4, longest=48, voxel_mm=5.0, variants=2, seed=3,
+                           radius_mm=(15.0, 30.0), delta_hu=(800.0, 1500.0))
+    with open(tmp_path / "task" / "truth.csv") as f:
+        truth = list(csv.DictReader(f))
+    assert [r["variant"] for r in truth] == ["0", "0", "1", "1"] and {r["patient_id"] for r in truth} == {"lung"}
+    pixels = [np.asarray(Image.open(labels.parent / r["path"]), float) / 65535 for r in truth]
+    for clear, opaque, c, o in ((pixels[0], pixels[1], *truth[:2]), (pixels[2], pixels[3], *truth[2:])):
+        assert (c["label"], o["label"]) == ("clear", "opacity") and c["sad"] == o["sad"] and c["angle_deg"] == o["angle_deg"]
+        assert 15 <= float(o["radius_mm"]) <= 30 and 800 <= float(o["delta_hu"]) <= 1500
+        assert float(o["contrast_to_noise"]) >= 3  # invisible spheres are redrawn
+        r, k = int(o["peak_row"]), int(o["peak_col"])
+        bump = (opaque - clear)[max(r - 1, 0):r + 2, max(k - 1, 0):k + 2].mean()
+        assert abs(bump - float(o["peak_contrast"])) < 0.5 * float(o["peak_contrast"]) + 2 * float(o["noise_sd"])
+        far = (opaque - clear)[np.hypot(*np.indices(clear.shape) - np.array([r, k])[:, None, None]) > 20]
+        assert abs(far.mean()) < 1e-3  # the change is local: elsewhere only noise
+    original = _load_ct(cts[0][1], 5.0)
+    copy = _vary_ct(original, np.random.default_rng(0), 6.0)
+    a, b = sitk.GetArrayFromImage(original), sitk.GetArrayFromImage(copy)
+    assert copy.GetSize() == original.GetSize() and np.abs(a - b).mean() > 20  # moved anatomy, same grid
+    body_a, body_b = (a > -500).sum(), (b > -500).sum()
+    assert 0.6 < body_b / body_a < 1.4  # scaled by 0.9-1.1 per axis and warped, not destroyed

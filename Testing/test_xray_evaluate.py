@@ -32,6 +32,18 @@ def test_auroc_is_mann_whitney_and_delong_matches_hanley_mcneil_order():
     assert b_lo < area < b_hi and (b_hi - b_lo) == pytest.approx(hi - lo, rel=0.35)
 
 
+def test_paired_delong_difference_agrees_with_the_paired_bootstrap():
+    rng = np.random.default_rng(2)
+    y = np.r_[np.zeros(80), np.ones(80)].astype(int)
+    shared = rng.normal(0, 1, 160) + 1.2 * y
+    a, b = shared + rng.normal(0, 0.5, 160), shared + rng.normal(0, 0.5, 160) - 0.6 * y
+    d, lo, hi = metrics.delong_difference_ci(y, a, b)
+    assert d == pytest.approx(metrics.auroc(y, a) - metrics.auroc(y, b)) and lo < d < hi
+    b_lo, b_hi = metrics.paired_bootstrap(y, a, b, np.arange(160), resamples=1000)
+    assert (hi - lo) == pytest.approx(b_hi - b_lo, rel=0.35) and lo > 0  # a is the better score
+    assert metrics.delong_difference_ci(y, a, a) == (0.0, 0.0, 0.0)
+
+
 def test_threshold_youden_calibration():
     y = np.array([0, 0, 0, 1, 1, 1])
     s = np.array([0.1, 0.3, 0.6, 0.4, 0.8, 0.9])
@@ -82,3 +94,13 @@ def test_cross_validate_tiny(tmp_path):
     assert report["folds"] == 3 and len(report["methods"]) == 2
     for m in report["methods"].values():
         assert len(m["auroc_per_fold"]) == 3 and 0 <= m["auroc"] <= 1
+
+
+def test_notes_say_whether_the_cnn_beats_ties_or_loses_to_the_baseline():
+    from SlicerImgSuite.xray.evaluate import _notes
+
+    m = {"auroc": 0.6, "auroc_ci_bootstrap": [0.5, 0.7]}
+    methods = {"cnn": m, "baseline (histogram logistic regression)": {**m, "auroc": 0.5}}
+    first = [_notes(methods, "cnn", d, False, (0.0, 0.1))[0].split(":")[0] for d in ((0.01, 0.1), (-0.1, 0.1), (-0.1, -0.01))]
+    assert first == ["the CNN beats the baseline", "the CNN does NOT beat the baseline beyond chance",
+                     "the CNN is WORSE than the baseline"]

@@ -160,9 +160,11 @@ def evaluate(
                "baseline (histogram logistic regression)": score_method(labels, base, groups, fold, threshold,
                                                                          bootstrap, options.seed)}
     diff = metrics.paired_bootstrap(labels, cnn, base, groups, resamples=bootstrap, seed=options.seed)
+    diff_delong = metrics.delong_difference_ci(labels, cnn, base)[1:]
     report = {"data": str(data), "classes": dataset.classes, "images": len(dataset),
               "patients": len(set(dataset.patients)), "folds": int(fold.max()) + 1, "methods": methods,
-              "auroc_difference_ci": list(diff), "notes": _notes(methods, name, diff, model is not None)}
+              "auroc_difference_ci": list(diff),
+              "auroc_difference_ci_delong": list(diff_delong), "notes": _notes(methods, name, diff, model is not None, diff_delong)}
     rows = [{"path": p, "label": dataset.classes[y], "patient_id": g, "fold": int(f), "p_cnn": round(float(c), 6),
              "p_baseline": round(float(b), 6)} for p, y, g, f, c, b in zip(dataset.paths, labels, groups, fold, cnn, base)]
     _write_report(Path(output), report, rows, radiographs, cnn, labels)
@@ -170,14 +172,19 @@ def evaluate(
     return report
 
 
-def _notes(methods, name, diff, held_out_model) -> list[str]:
+def _notes(methods, name, diff, held_out_model, diff_delong) -> list[str]:
     cnn, base = methods[name], methods["baseline (histogram logistic regression)"]
     notes = []
     if diff[0] > 0:
         notes.append(f"the CNN beats the baseline: AUROC difference 95% CI {diff[0]:.3f} to {diff[1]:.3f} excludes 0")
+    elif diff[1] < 0:
+        notes.append(f"the CNN is WORSE than the baseline: AUROC difference 95% CI {diff[0]:.3f} to {diff[1]:.3f} "
+                     "excludes 0")
     else:
         notes.append(f"the CNN does NOT beat the baseline beyond chance: AUROC difference 95% CI {diff[0]:.3f} to "
                      f"{diff[1]:.3f} includes 0")
+    notes.append(f"paired DeLong 95% CI of the AUROC difference (images independent): {diff_delong[0]:.3f} to "
+                 f"{diff_delong[1]:.3f}")
     if base["auroc"] >= 0.75 and base["auroc"] >= cnn["auroc_ci_bootstrap"][0]:
         notes.append(f"the no-learning baseline reaches AUROC {base['auroc']:.3f}, within the CNN's CI: the labels "
                      "may leak through acquisition (exposure, device, processing), not anatomy")

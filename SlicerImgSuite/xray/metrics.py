@@ -51,6 +51,33 @@ def delong_ci(labels, scores, level: float = 0.95) -> tuple[float, float, float]
     return area, float(max(0.0, area - z * se)), float(min(1.0, area + z * se))
 
 
+def delong_difference_ci(labels, scores_a, scores_b, level: float = 0.95) -> tuple[float, float, float]:
+    """``AUROC(a) - AUROC(b)`` on the same images and its CI from DeLong's paired covariance (DeLong 1988).
+
+    Examples
+    --------
+    >>> y = [0, 0, 0, 1, 1, 1]
+    >>> d, lo, hi = delong_difference_ci(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9], [0.1, 0.2, 0.6, 0.5, 0.8, 0.9])
+    >>> round(d, 3), lo < d < hi
+    (0.111, True)
+    """
+    labels = np.asarray(labels).astype(bool)
+    placements = []
+    for scores in (np.asarray(scores_a, float), np.asarray(scores_b, float)):
+        pos, neg = scores[labels], scores[~labels]
+        compare = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        placements.append((compare.mean(axis=1), compare.mean(axis=0)))
+    m, n = int(labels.sum()), int((~labels).sum())
+    if m < 2 or n < 2:
+        raise ImgSuiteError(f"DeLong's CI needs two images of each class, got {m} positive and {n} negative")
+    diff = float(placements[0][0].mean() - placements[1][0].mean())
+    s10 = np.cov(placements[0][0], placements[1][0])
+    s01 = np.cov(placements[0][1], placements[1][1])
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(max(var, 0.0))
+    return diff, float(diff - half), float(diff + half)
+
+
 def _patient_resamples(groups, resamples: int, seed: int):
     """Index arrays of ``resamples`` bootstrap samples that draw whole patients with replacement."""
     names, inverse = np.unique(np.asarray(groups), return_inverse=True)
