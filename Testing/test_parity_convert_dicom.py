@@ -19,8 +19,6 @@ import SimpleITK as sitk
 from SlicerImgSuite.cli import main
 from SlicerImgSuite.io import read_image
 
-needs_plastimatch = pytest.mark.skipif(shutil.which("plastimatch") is None, reason="Debian plastimatch not installed")
-
 
 @pytest.fixture(scope="module")
 def ct(shared_data):
@@ -161,7 +159,6 @@ def test_dicom_input_in_a_subfolder_is_named_and_keeps_its_study(shared_data, tm
     )
 
 
-@needs_plastimatch
 def test_plastimatch_reads_our_series_to_the_same_voxels_and_ours_is_closer(oblique, tmp_path):
     image = sitk.ReadImage(str(oblique))
     assert _convert("--input", oblique, "--output-dicom", tmp_path / "ours") == 0
@@ -238,7 +235,6 @@ def test_output_over_the_input_series_is_refused(shared_data, tmp_path, capsys):
     assert (tmp_path / "file").read_text() == "x"
 
 
-@needs_plastimatch
 def test_plastimatch_reads_the_series_our_writer_makes_with_short_values(phantom, tmp_path):
     """The demo phantom's CT (origin -152 mm: values shorter than their fixed-width slots) read by plastimatch."""
     out = tmp_path / "ct.nrrd"
@@ -260,7 +256,6 @@ def test_names_beyond_ascii_are_utf8_and_dciodvfy_clean(ct, tmp_path):
     assert "Error" not in report.stdout + report.stderr, report.stderr
 
 
-@needs_plastimatch
 def test_study_folder_with_the_ct_below_an_rtstruct_reads_the_ct(shared_data, tmp_path, capsys):
     """plastimatch 1.9.4 takes such a folder for its RTSTRUCT, exits 0 and writes no --output-img; ours reads the CT."""
     source = shared_data / "ibsi-sts-ct-rtstruct" / "STS_001"

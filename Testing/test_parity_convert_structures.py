@@ -8,7 +8,6 @@ x and y come back negated; ours writes ``CoordinateSystem = RAS``, which both re
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -18,8 +17,6 @@ import SimpleITK as sitk
 from SlicerImgSuite.cli import main
 from SlicerImgSuite.registration.landmarks import read_landmarks
 from SlicerImgSuite.rtstruct.outputs import masks_from_ss_image
-
-pytestmark = pytest.mark.skipif(shutil.which("plastimatch") is None, reason="Debian plastimatch not installed")
 
 
 def _plastimatch(*argv):
