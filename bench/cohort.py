@@ -56,12 +56,12 @@ def _plain_worker(args) -> float:
     return time.perf_counter() - t0
 
 
-def _warm(_) -> None:
+def _warm(case: dict, out: str, ready) -> None:
+    """Pool initializer: one thread per library and one case run, so imports and first calls are paid here;
+    then wait for the other workers, so no task starts before every worker is warm."""
     pin_threads()
-    run_case("dvh", _WARM_CASE[0], _WARM_CASE[1], {}, False)
-
-
-_WARM_CASE: list = []
+    run_case("dvh", case, out, {}, False)
+    ready.wait()
 
 
 def plain_processes(cases, out: Path, n: int) -> float:
@@ -69,9 +69,10 @@ def plain_processes(cases, out: Path, n: int) -> float:
     import multiprocessing as mp
 
     os.environ.update(SINGLE_THREAD_ENV)
-    _WARM_CASE[:] = [cases[0], str(out / "warm")]
-    with mp.get_context("fork").Pool(n) as pool:
-        pool.map(_warm, range(n), chunksize=1)
+    context = mp.get_context("fork")
+    ready = context.Barrier(n + 1)
+    with context.Pool(n, initializer=_warm, initargs=(cases[0], str(out / "warm"), ready)) as pool:
+        ready.wait()  # every worker warm
         t0 = time.perf_counter()
         pool.map(_plain_worker, [(cases[i::n], str(out / f"p{i}")) for i in range(n)], chunksize=1)
         return time.perf_counter() - t0
