@@ -77,6 +77,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare-structures": ("review.commands", "compare two structure sets: Dice, HD95, surface Dice, APL per structure"),
     "review": ("web.commands", "review two structure sets in the browser: approve, send back, export (loopback)"),
     "xray": ("xray.commands", "chest radiograph classifier: summary, train, evaluate, predict (ONNX)"),
+    "warm": ("warm.commands", "keep a warm process so that short jobs start in milliseconds (start, stop, status)"),
     "view": ("web.commands", "show a Slicer scene (.mrb) or an image in a web browser (slice and 3D views)"),
     "screenshot": ("web.commands", "render a scene's or image's slice and 3D views offscreen into a PNG"),
 }
@@ -154,7 +155,28 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
+def entry() -> int:
+    """The ``imgsuite`` program: a running warm process does the job when there is one
+    (:mod:`SlicerImgSuite.warm`, imported only then), else this process does."""
+    argv = sys.argv[1:]
+    if os.environ.get("IMGSUITE_WARM") != "0" and _warm_command(argv):
+        from .warm.client import run_warm
+
+        status = run_warm(argv)
+        if status is not None:
+            return status
+    return main(argv)
+
+
+def _warm_command(argv: Sequence[str]) -> bool:
+    from .warm import COLD_COMMANDS
+
+    command = _command_word(argv)
+    return command in COMMANDS and command not in COLD_COMMANDS and "--help" not in argv and "-h" not in argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``imgsuite argv`` in this process; the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_word(argv)
     if command is not None:  # `imgsuite --debug CMD ...`: the common options belong to the command
@@ -225,4 +247,4 @@ def _os_error_text(exc: OSError) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -16,10 +16,12 @@ Usage from a benchmark script::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,13 +53,33 @@ def run_once(case: Case) -> None:
 
 
 def _child(argv: list[str]) -> int:
-    """Run ``argv``; print its wall time (s) and peak RSS (KiB) on the last line of stdout."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    print(f"{wall:.6f} {usage.ru_maxrss}")
+    """Run ``argv``; print its wall time (s) and peak RSS (KiB) on the last line of stdout.
+
+    A job run by a warm ``imgsuite`` process reports its own peak RSS (the forked job's, which counts the
+    pages it shares with the warm process) through ``IMGSUITE_WARM_STATS``: the larger of that and the
+    caller's is printed."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as stats:
+        os.environ["IMGSUITE_WARM_STATS"] = stats.name
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        job_kib = max((int(line) for line in stats.read().split()), default=0)
+    print(f"{wall:.6f} {max(usage.ru_maxrss, job_kib)}")
     return os.waitstatus_to_exitcode(status)
+
+
+@contextlib.contextmanager
+def warm_imgsuite(folder: Path):
+    """A warm ``imgsuite`` process (``imgsuite warm start``) in a private socket folder for the benchmark's
+    duration; yields the environment that makes a case use it (cold cases set ``IMGSUITE_WARM=0``)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {"IMGSUITE_WARM_DIR": str(folder), "IMGSUITE_WARM": "1"}
+    subprocess.run([*imgsuite(), "warm", "start", "--idle", "30"], env=dict(os.environ, **env), check=True)
+    try:
+        yield env
+    finally:
+        subprocess.run([*imgsuite(), "warm", "stop"], env=dict(os.environ, **env), check=False)
 
 
 def compare(cases: list[Case], repeats: int = 3, title: str = "", warmup: bool = True) -> list[Case]:

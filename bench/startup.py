@@ -1,5 +1,8 @@
 """Start-up benchmark: whole ``imgsuite`` command lines against plastimatch's, for short single jobs (issue 19).
 
+Three contenders per job: ``imgsuite`` started cold (``IMGSUITE_WARM=0``), ``imgsuite`` run through a warm
+process (``imgsuite warm start`` before the first case; see :mod:`SlicerImgSuite.warm`), and plastimatch.
+
 Each case is a process, start-up included; ours and plastimatch alternate, medians of ``--repeats`` runs after a
 warm-up, peak RSS from ``wait4``. The summary table gives ours, plastimatch, the ratio (target <= 1.0; <= 0.15 s
 for ``--help``/``--version``) and both peak RSS, with the load average of the run.
@@ -20,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from runner import SHARED_DATA, Case, compare, imgsuite  # noqa: E402
+from runner import SHARED_DATA, Case, compare, imgsuite, warm_imgsuite  # noqa: E402
 
 NELMS = SHARED_DATA / "nelms-dvh-analytic-phantom"
 
@@ -81,23 +84,36 @@ def main() -> None:
     (work / "out").mkdir(parents=True, exist_ok=True)
     paths = inputs(work)
     rows = []
-    for title, (ours, theirs) in jobs(paths, work / "out").items():
-        if args.only and title.split()[0].lstrip("-") not in args.only:
-            continue
-        ours = [str(a).replace("{who}", "ours") for a in ours]
-        theirs = [str(a).replace("{who}", "plm") for a in theirs]
-        quiet = ["-q"] if not ours[0].startswith("-") else []
-        cases = compare(
-            [Case("imgsuite", [*imgsuite(), *ours, *quiet]), Case("plastimatch", ["plastimatch", *theirs])],
-            repeats=args.repeats,
-            title=title,
-        )
-        rows.append((title, *(statistics.median(c.times) for c in cases), *(max(c.rss_mb) for c in cases)))
-    print(f"\n## summary ({args.repeats} repeats, median; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())})")
-    print(f"{'job':<42}{'ours s':>9}{'plm s':>9}{'ratio':>8}{'ours MB':>9}{'plm MB':>9}")
-    for title, t_ours, t_plm, rss_ours, rss_plm in rows:
-        print(f"{title:<42}{t_ours:>9.3f}{t_plm:>9.3f}{t_ours / t_plm:>8.2f}{rss_ours:>9.0f}{rss_plm:>9.0f}")
+    with warm_imgsuite(work / "warm") as warm_env:
+        for title, (ours, theirs) in jobs(paths, work / "out").items():
+            if args.only and title.split()[0].lstrip("-") not in args.only:
+                continue
+            cases = compare(_cases(ours, theirs, warm_env), repeats=args.repeats, title=title)
+            rows.append((title, *(statistics.median(c.times) for c in cases), *(max(c.rss_mb) for c in cases)))
+    _summary(rows, args.repeats)
 
+
+def _cases(ours: list, theirs: list, warm_env: dict[str, str]) -> list[Case]:
+    """Ours cold (a new process that imports what it needs), ours through a warm process, plastimatch."""
+    cold = [str(a).replace("{who}", "ours") for a in ours]
+    hot = [str(a).replace("{who}", "warm") for a in ours]
+    theirs = [str(a).replace("{who}", "plm") for a in theirs]
+    quiet = ["-q"] if not cold[0].startswith("-") else []
+    return [
+        Case("imgsuite", [*imgsuite(), *cold, *quiet], env={"IMGSUITE_WARM": "0"}),
+        Case("imgsuite (warm)", [*imgsuite(), *hot, *quiet], env=warm_env),
+        Case("plastimatch", ["plastimatch", *theirs]),
+    ]
+
+
+def _summary(rows: list[tuple], repeats: int) -> None:
+    print(f"\n## summary ({repeats} repeats, median; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())})")
+    print("warm: through `imgsuite warm` (--help and --version always run in the calling process)")
+    print(f"{'job':<42}{'cold s':>8}{'warm s':>8}{'plm s':>8}{'cold/plm':>9}{'warm/plm':>9}"
+          f"{'cold MB':>8}{'warm MB':>8}{'plm MB':>8}")  # fmt: skip
+    for title, t_cold, t_warm, t_plm, rss_cold, rss_warm, rss_plm in rows:
+        print(f"{title:<42}{t_cold:>8.3f}{t_warm:>8.3f}{t_plm:>8.3f}{t_cold / t_plm:>9.2f}{t_warm / t_plm:>9.2f}"
+              f"{rss_cold:>8.0f}{rss_warm:>8.0f}{rss_plm:>8.0f}")  # fmt: skip
 
 if __name__ == "__main__":
     main()
