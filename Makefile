@@ -13,7 +13,7 @@ VENV_SLICER := .venv-slicer-python
 SLICER_TESTS := SlicerImgSuite Testing/test_io_dicom.py Testing/test_io_atomic.py Testing/test_cli.py Testing/test_hsi_container.py \
 	Testing/test_hsi_envi.py Testing/test_hsi_processing.py Testing/test_imageops_plastimatch.py \
 	Testing/test_registration_cmdfile.py Testing/test_registration_engine.py Testing/test_rtstruct_rasterize.py \
-	Testing/test_segmentation_mabs.py Testing/test_segmentation_nuclei.py Testing/test_tomo_geometry_io.py \
+	Testing/test_segmentation_mabs.py Testing/test_segmentation_nuclei.py Testing/test_tomo_geometry_io.py Testing/test_warm.py \
 	--ignore SlicerImgSuite/cohort \
 	--deselect Testing/test_segmentation_nuclei.py::test_nuclei_in_mrml  # slicer-core; the cohort layer needs the cohort extra (Dask, pyarrow): both run in `make test`
 
