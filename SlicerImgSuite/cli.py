@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"imgsuite {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):  # Ctrl-C is the command line's Cancel: nothing was written
         print(f"imgsuite {args.command}: cancelled", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like (an OSError: caught first)

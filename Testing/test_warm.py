@@ -7,6 +7,7 @@ warm process in a private socket folder, and compares output, files and exit sta
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -154,3 +155,20 @@ def test_a_folder_others_can_enter_is_refused(tmp_path, ct):
     assert job.returncode == 0 and "Size = 24 20 12" in job.stdout and not list(folder.iterdir())
     start = _run(["warm", "start"], env)
     assert start.returncode == 2 and "not a folder of this user's alone" in start.stderr
+
+
+def test_ctrl_c_reaches_the_job_and_is_a_cancel(warm, ct, tmp_path):
+    """SIGINT to the caller goes to the job's process: it stops, says "cancelled", exits 130, writes nothing."""
+    env, path = warm
+    out = tmp_path / "views"
+    args = ["drr", "-a", "400", "-N", "0.9", "-r", "64 64", "-z", "200 200", "-t", "pfm", "-O", out / "image", ct]
+    proc = subprocess.Popen([*PROGRAM, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while control(path, "status")["jobs_running"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip() == "imgsuite drr: cancelled"
+    assert not out.exists() or not any(out.iterdir())
