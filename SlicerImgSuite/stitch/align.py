@@ -27,6 +27,7 @@ SEARCH_SIGMA_MM = 4.2  # smoothing of the features the search compares (tolerate
 FINE_SIGMA_MM = 0.8  # smoothing of the images the sub-pixel refinement fits (gain and offset included)
 LOCAL_RADIUS = 5  # whole-pixel search around the coarse peak when the coarse map is at full resolution
 FINE_ITERATIONS = 15
+MAX_SEAM_ERROR = 0.8  # px: refuse a seam whose expected error (2 SD from the overlap's structure and noise) is larger
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SeamFit:
     runner_up: float  # the best score of any other peak (ambiguity)
     overlap_px: int  # rows the two shots share
     method: str
+    precision: float = 0.0  # expected error of the row shift (1 SD, pixels) from the overlap's structure and noise
 
 
 def masked_ncc_map(a, ma, b, mb, max_shift: tuple[int, int], min_overlap: float = 0.3) -> np.ndarray:
@@ -128,14 +130,24 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
 
 
 def register_on_image(
-    a, ma, b, mb, max_shift: tuple[int, int], where: str = "", min_overlap: float = 0.3, spacing: float = 1.0
+    a,
+    ma,
+    b,
+    mb,
+    max_shift: tuple[int, int],
+    where: str = "",
+    min_overlap: float = 0.3,
+    spacing: float = 1.0,
+    max_error: float = MAX_SEAM_ERROR,
 ) -> SeamFit:
-    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap.
+    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap,
+    and one whose expected error (2 SD, :func:`shift_precision`) exceeds ``max_error`` pixels.
 
     The coarse map proposes candidates (its best peak and any other within ``MIN_MARGIN``); each is refined at
     full resolution and the refined fits decide, so noise in the smoothed coarse map neither refuses a seam that
     the fine data settle nor picks a wrong peak."""
     overlap = int((ma & mb).any(axis=1).sum())
+    given = (ma, mb)
     ma, mb = ndimage.binary_erosion(ma, iterations=2), ndimage.binary_erosion(mb, iterations=2)
     factor = max(1, int(min(a.shape) / COARSE_SIZE))
     sigma = SEARCH_SIGMA_MM / (spacing * factor)
@@ -161,7 +173,41 @@ def register_on_image(
         )
     if score < MIN_NCC:
         raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
-    return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image")
+    sd = shift_precision(a, given[0], b, given[1], shift, max(FINE_SIGMA_MM / spacing, 0.5))
+    if not 2.0 * sd <= max_error:
+        raise ImgSuiteError(
+            f"{where}the overlap holds too little structure above its noise to place the seam: expected error "
+            f"{2.0 * sd:.2f} px (2 SD) over the limit {max_error:g} px; use a ruler (--method ruler), a larger "
+            "overlap or a higher dose"
+        )
+    return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image", sd)
+
+
+def shift_precision(a, ma, b, mb, shift, sigma: float) -> float:
+    """Expected error (1 SD, pixels) of the row shift that aligns ``b`` on ``a``, from the overlap itself.
+
+    The bound of an unbiased shift estimate is ``noise² / Σ (∂a/∂row)²`` (noise of both shots, the signal's
+    gradient). Both come from the aligned pair smoothed by ``sigma``: their residual is the noise of both
+    shots, their mean the signal; the part of the mean's gradient energy that the noise alone explains (a
+    quarter of the residual's) is subtracted, so an overlap of noise and edges along the long axis scores no
+    information and an infinite error."""
+    aa, bb = (ndimage.gaussian_filter(np.asarray(x, np.float32), sigma) for x in (a, b))
+    coefficients = ndimage.spline_filter(bb, order=3, mode="nearest", output=np.float32)
+    bs = _shifted(coefficients, shift)
+    sel = ndimage.binary_erosion(ma, iterations=3) & _moved_mask(ndimage.binary_erosion(mb, iterations=3), shift)
+    inner = ndimage.binary_erosion(sel, iterations=2)
+    if inner.sum() < 16:
+        return float("inf")
+    design = np.stack([bs[sel], np.ones(int(sel.sum()), np.float32)], axis=1).astype(np.float64)
+    gain, bias = np.linalg.lstsq(design, aa[sel].astype(np.float64), rcond=None)[0]
+    residual = np.zeros(sel.shape)
+    residual[sel] = aa[sel] - (gain * bs[sel] + bias)
+    signal_rows = np.gradient(np.where(sel, 0.5 * (aa + gain * bs + bias), 0.0), axis=0)[inner]
+    noise_rows = np.gradient(residual, axis=0)[inner]
+    information = float((signal_rows**2).sum() - 0.25 * (noise_rows**2).sum())
+    # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
+    noise = float(residual[inner].var()) * 4.0 * np.pi * sigma**2
+    return float(np.sqrt(noise / information)) if information > 0 else float("inf")
 
 
 def _candidates(ncc: np.ndarray, exclusion: int):
