@@ -99,9 +99,9 @@ def _moved_mask(mask: np.ndarray, shift) -> np.ndarray:
     return out
 
 
-def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray, float]:
+def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray, float, np.ndarray]:
     """Refine ``shift`` minimising |a - (g b(x + shift) + o)|² where ``a`` and the shifted ``b`` are both valid;
-    returns (shift, ncc)."""
+    returns (shift, ncc, ``b`` moved by the shift)."""
     shift = np.asarray(shift, float)
     coefficients = ndimage.spline_filter(np.asarray(b, np.float32), order=3, mode="nearest", output=np.float32)
     inner_a = ndimage.binary_erosion(ma, iterations=2)
@@ -111,7 +111,7 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
         sel = inner_a & _moved_mask(inner_b, shift)
         bs = _shifted(coefficients, shift)
         if sel.sum() < 16:
-            return shift, -1.0
+            return shift, -1.0, bs
         av, bv = a[sel].astype(np.float64), bs[sel]
         if converged or it == iterations:
             break
@@ -126,7 +126,7 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
         step = np.clip(np.array([sol[0], sol[1]]) / g, -1.0, 1.0)
         shift = shift + step
         converged = np.abs(step).max() < 1e-3
-    return shift, float(np.corrcoef(av, bv)[0, 1])
+    return shift, float(np.corrcoef(av, bv)[0, 1]), bs
 
 
 def register_on_image(
@@ -163,7 +163,7 @@ def register_on_image(
     fits = [
         _refine(a, ma, b, mb, np.array([py - my, px - mx], float) * factor, factor, spacing) for py, px in candidates
     ]
-    shift, score, residual = min(fits, key=lambda f: f[2])
+    shift, score, residual, smooth_a, moved_b = min(fits, key=lambda f: f[2])
     rivals = [f for f in fits if np.abs(f[0] - shift).max() > 1.0]
     if rivals:  # coarse peaks nearly as high that refine to another place: the overlap cannot settle it
         other = min(rivals, key=lambda f: f[2])
@@ -173,7 +173,7 @@ def register_on_image(
         )
     if score < MIN_NCC:
         raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
-    sd = shift_precision(a, given[0], b, given[1], shift, max(FINE_SIGMA_MM / spacing, 0.5))
+    sd = shift_precision(smooth_a, moved_b, given[0], given[1], shift, max(FINE_SIGMA_MM / spacing, 0.5))
     if not 2.0 * sd <= max_error:
         raise ImgSuiteError(
             f"{where}the overlap holds too little structure above its noise to place the seam: expected error "
@@ -183,30 +183,32 @@ def register_on_image(
     return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image", sd)
 
 
-def shift_precision(a, ma, b, mb, shift, sigma: float) -> float:
-    """Expected error (1 SD, pixels) of the row shift that aligns ``b`` on ``a``, from the overlap itself.
+def shift_precision(aa, bs, ma, mb, shift, sigma: float) -> float:
+    """Expected error (1 SD, pixels) of the row shift that aligns ``b`` on ``a``, from the overlap itself:
+    ``aa`` is ``a`` and ``bs`` is ``b(x + shift)``, both smoothed by a Gaussian of ``sigma`` pixels; ``ma`` and
+    ``mb`` are the masks of ``a`` and of ``b`` (unshifted).
 
     The bound of an unbiased shift estimate is ``noise² / Σ (∂a/∂row)²`` (noise of both shots, the signal's
-    gradient). Both come from the aligned pair smoothed by ``sigma``: their residual is the noise of both
-    shots, their mean the signal; the part of the mean's gradient energy that the noise alone explains (a
-    quarter of the residual's) is subtracted, so an overlap of noise and edges along the long axis scores no
-    information and an infinite error."""
-    aa, bb = (ndimage.gaussian_filter(np.asarray(x, np.float32), sigma) for x in (a, b))
-    coefficients = ndimage.spline_filter(bb, order=3, mode="nearest", output=np.float32)
-    bs = _shifted(coefficients, shift)
-    sel = ndimage.binary_erosion(ma, iterations=3) & _moved_mask(ndimage.binary_erosion(mb, iterations=3), shift)
-    inner = ndimage.binary_erosion(sel, iterations=2)
+    gradient). Both come from the aligned pair: their residual is the noise of both shots, their mean the
+    signal; the part of the mean's gradient energy that the noise alone explains (a quarter of the residual's)
+    is subtracted, so an overlap of noise and edges along the long axis scores no information and an infinite
+    error."""
+    both = (ma & _moved_mask(mb, shift)).view(np.uint8)
+    # the pixels the refinement compares (4 in from either shot's edge), and 1 further in for the gradients
+    sel = ndimage.minimum_filter(both, size=9, mode="constant", cval=0).view(bool)
+    inner = ndimage.minimum_filter(both, size=11, mode="constant", cval=0).view(bool)
     if inner.sum() < 16:
         return float("inf")
-    design = np.stack([bs[sel], np.ones(int(sel.sum()), np.float32)], axis=1).astype(np.float64)
-    gain, bias = np.linalg.lstsq(design, aa[sel].astype(np.float64), rcond=None)[0]
-    residual = np.zeros(sel.shape)
-    residual[sel] = aa[sel] - (gain * bs[sel] + bias)
-    signal_rows = np.gradient(np.where(sel, 0.5 * (aa + gain * bs + bias), 0.0), axis=0)[inner]
+    x, y = bs[sel].astype(np.float64), aa[sel].astype(np.float64)
+    x0, y0 = x - x.mean(), y - y.mean()
+    gain = np.float32(float(x0 @ y0) / max(float(x0 @ x0), 1e-30))
+    bias = np.float32(y.mean() - gain * x.mean())
+    residual = np.where(sel, aa - (gain * bs + bias), np.float32(0.0))
+    signal_rows = np.gradient(np.where(sel, aa + residual * np.float32(-0.5), np.float32(0.0)), axis=0)[inner]
     noise_rows = np.gradient(residual, axis=0)[inner]
-    information = float((signal_rows**2).sum() - 0.25 * (noise_rows**2).sum())
+    information = float((signal_rows.astype(np.float64) ** 2).sum() - 0.25 * (noise_rows.astype(np.float64) ** 2).sum())
     # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
-    noise = float(residual[inner].var()) * 4.0 * np.pi * sigma**2
+    noise = float(residual[inner].astype(np.float64).var()) * 4.0 * np.pi * sigma**2
     return float(np.sqrt(noise / information)) if information > 0 else float("inf")
 
 
@@ -221,7 +223,7 @@ def _candidates(ncc: np.ndarray, exclusion: int):
 
 
 def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
-    """Coarse ``shift`` -> (shift, ncc, residual): down the pyramid by Gauss–Newton with gain and offset; at full
+    """Coarse ``shift`` -> (shift, ncc, residual, smoothed ``a``, smoothed ``b`` moved by the shift): down the pyramid by Gauss–Newton with gain and offset; at full
     resolution it first moves to the best whole-pixel shift near the coarse one (the coarse map is smooth and
     noisy, and Gauss–Newton only finds the minimum of the basin it starts in)."""
     level = 0
@@ -232,11 +234,13 @@ def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
         start = shift / factor
         if factor == 1 and level == 0:  # no pyramid below the coarse map: its peak may be a few pixels off
             start = _best_whole_shift(aa, am, bb, bm, start, LOCAL_RADIUS)
-        refined, score = _gauss_newton(aa, am, bb, bm, start, FINE_ITERATIONS if level == 0 else 6 if factor > 1 else 3)
+        refined, score, moved = _gauss_newton(
+            aa, am, bb, bm, start, FINE_ITERATIONS if level == 0 else 6 if factor > 1 else 3
+        )
         level += 1
         shift = refined * factor
         if factor == 1:
-            return shift, score, 1.0 - score * score
+            return shift, score, 1.0 - score * score, aa, moved
         factor = 1 if factor <= 3 else factor // 3
 
 
