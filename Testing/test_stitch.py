@@ -390,3 +390,6 @@ def test_each_seam_reports_its_expected_error(rendered, mode, capsys):
         assert 0.0 < s_noisy["expected_error_px"] <= 0.8
         assert s_clean["expected_error_px"] < 0.1 < s_noisy["expected_error_px"]
     assert "expected_error_px" not in stitch_radiographs(rendered(mode, ruler=True)[0], method="ruler").seams[0]
+    from SlicerImgSuite.stitch.nodes import summary_text
+
+    assert summary_text(noisy).count("px (2 SD)") == 2  # the module's result box and the CLI's log

@@ -86,7 +86,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..cli_options import parse_numbers
     from ..progress import progress_for
-    from .job import stitch_radiographs
+    from .job import seam_text, stitch_radiographs
 
     result = stitch_radiographs(
         args.inputs,
@@ -118,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
         f"{result.spacing[0]:.4g} mm ({where})"
     )
     for seam in result.seams:
-        extra = f", NCC {seam['ncc']}" if "ncc" in seam else ""
-        extra += f", expected error {seam['expected_error_px']} px (2 SD)" if "expected_error_px" in seam else ""
-        print(f"  seam {seam['shots'][0]}-{seam['shots'][1]} ({seam['method']}): moved {seam['shift_mm']} mm{extra}")
+        print(f"  {seam_text(seam)}")
     for m in result.measurements:
         print(f"  distance {m['from']} -> {m['to']}: {m['distance_mm']:.2f} mm")
     return 0

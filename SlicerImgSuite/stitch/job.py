@@ -231,6 +231,19 @@ def _seam_row(i: int, fit: SeamFit, offset) -> dict:
     }
 
 
+def seam_text(seam: dict) -> str:
+    """One seam of :meth:`StitchResult.summary` in words (the CLI's log and the Slicer module's result box).
+
+    Examples
+    --------
+    >>> seam_text({"shots": [1, 2], "method": "image", "shift_mm": [0.0, 3.3], "ncc": 0.99, "expected_error_px": 0.3})
+    'seam 1-2 (image): moved [0.0, 3.3] mm, NCC 0.99, expected error 0.3 px (2 SD)'
+    """
+    extra = f", NCC {seam['ncc']}" if "ncc" in seam else ""
+    extra += f", expected error {seam['expected_error_px']} px (2 SD)" if "expected_error_px" in seam else ""
+    return f"seam {seam['shots'][0]}-{seam['shots'][1]} ({seam['method']}): moved {seam['shift_mm']} mm{extra}"
+
+
 def _common(first, second):
     """Both shots' values and weights on the rows and columns they share."""
     (va, wa, ba), (vb, wb, bb) = first, second
