@@ -137,6 +137,8 @@ def main() -> None:
                 beads, seams = float("nan"), float("nan")
             wall, used = statistics.median(times[name]), statistics.median(cpu[name])
             print(f"{name:<28}{wall:>9.2f}{used:>8.2f}{beads:>30.2f}{seams:>20.2f}")
+        expected = [s.get("expected_error_px") for s in results["imgsuite stitch (image)"].seams]
+        print(f"image method, expected error per seam (2 SD, px): {expected}")
 
 
 if __name__ == "__main__":

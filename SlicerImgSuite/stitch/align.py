@@ -27,6 +27,7 @@ SEARCH_SIGMA_MM = 4.2  # smoothing of the features the search compares (tolerate
 FINE_SIGMA_MM = 0.8  # smoothing of the images the sub-pixel refinement fits (gain and offset included)
 LOCAL_RADIUS = 5  # whole-pixel search around the coarse peak when the coarse map is at full resolution
 FINE_ITERATIONS = 15
+MAX_SEAM_ERROR = 0.8  # px: refuse a seam whose expected error (2 SD from the overlap's structure and noise) is larger
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SeamFit:
     runner_up: float  # the best score of any other peak (ambiguity)
     overlap_px: int  # rows the two shots share
     method: str
+    precision: float = 0.0  # expected error of the row shift (1 SD, pixels) from the overlap's structure and noise
 
 
 def masked_ncc_map(a, ma, b, mb, max_shift: tuple[int, int], min_overlap: float = 0.3) -> np.ndarray:
@@ -97,9 +99,9 @@ def _moved_mask(mask: np.ndarray, shift) -> np.ndarray:
     return out
 
 
-def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray, float]:
+def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray, float, np.ndarray]:
     """Refine ``shift`` minimising |a - (g b(x + shift) + o)|² where ``a`` and the shifted ``b`` are both valid;
-    returns (shift, ncc)."""
+    returns (shift, ncc, ``b`` moved by the shift)."""
     shift = np.asarray(shift, float)
     coefficients = ndimage.spline_filter(np.asarray(b, np.float32), order=3, mode="nearest", output=np.float32)
     inner_a = ndimage.binary_erosion(ma, iterations=2)
@@ -109,7 +111,7 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
         sel = inner_a & _moved_mask(inner_b, shift)
         bs = _shifted(coefficients, shift)
         if sel.sum() < 16:
-            return shift, -1.0
+            return shift, -1.0, bs
         av, bv = a[sel].astype(np.float64), bs[sel]
         if converged or it == iterations:
             break
@@ -124,18 +126,28 @@ def _gauss_newton(a, ma, b, mb, shift, iterations: int = 6) -> tuple[np.ndarray,
         step = np.clip(np.array([sol[0], sol[1]]) / g, -1.0, 1.0)
         shift = shift + step
         converged = np.abs(step).max() < 1e-3
-    return shift, float(np.corrcoef(av, bv)[0, 1])
+    return shift, float(np.corrcoef(av, bv)[0, 1]), bs
 
 
 def register_on_image(
-    a, ma, b, mb, max_shift: tuple[int, int], where: str = "", min_overlap: float = 0.3, spacing: float = 1.0
+    a,
+    ma,
+    b,
+    mb,
+    max_shift: tuple[int, int],
+    where: str = "",
+    min_overlap: float = 0.3,
+    spacing: float = 1.0,
+    max_error: float = MAX_SEAM_ERROR,
 ) -> SeamFit:
-    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap.
+    """Shift of ``b`` against ``a`` (pixels of ``spacing`` mm) on the anatomy; refuses an ambiguous or empty overlap,
+    and one whose expected error (2 SD, :func:`shift_precision`) exceeds ``max_error`` pixels.
 
     The coarse map proposes candidates (its best peak and any other within ``MIN_MARGIN``); each is refined at
     full resolution and the refined fits decide, so noise in the smoothed coarse map neither refuses a seam that
     the fine data settle nor picks a wrong peak."""
     overlap = int((ma & mb).any(axis=1).sum())
+    given = (ma, mb)
     ma, mb = ndimage.binary_erosion(ma, iterations=2), ndimage.binary_erosion(mb, iterations=2)
     factor = max(1, int(min(a.shape) / COARSE_SIZE))
     sigma = SEARCH_SIGMA_MM / (spacing * factor)
@@ -151,7 +163,7 @@ def register_on_image(
     fits = [
         _refine(a, ma, b, mb, np.array([py - my, px - mx], float) * factor, factor, spacing) for py, px in candidates
     ]
-    shift, score, residual = min(fits, key=lambda f: f[2])
+    shift, score, residual, smooth_a, moved_b = min(fits, key=lambda f: f[2])
     rivals = [f for f in fits if np.abs(f[0] - shift).max() > 1.0]
     if rivals:  # coarse peaks nearly as high that refine to another place: the overlap cannot settle it
         other = min(rivals, key=lambda f: f[2])
@@ -161,7 +173,43 @@ def register_on_image(
         )
     if score < MIN_NCC:
         raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
-    return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image")
+    sd = shift_precision(smooth_a, moved_b, given[0], given[1], shift, max(FINE_SIGMA_MM / spacing, 0.5))
+    if not 2.0 * sd <= max_error:
+        raise ImgSuiteError(
+            f"{where}the overlap holds too little structure above its noise to place the seam: expected error "
+            f"{2.0 * sd:.2f} px (2 SD) over the limit {max_error:g} px; use a ruler (--method ruler), a larger "
+            "overlap or a higher dose"
+        )
+    return SeamFit((float(shift[0]), float(shift[1])), score, runner, overlap, "image", sd)
+
+
+def shift_precision(aa, bs, ma, mb, shift, sigma: float) -> float:
+    """Expected error (1 SD, pixels) of the row shift that aligns ``b`` on ``a``, from the overlap itself:
+    ``aa`` is ``a`` and ``bs`` is ``b(x + shift)``, both smoothed by a Gaussian of ``sigma`` pixels; ``ma`` and
+    ``mb`` are the masks of ``a`` and of ``b`` (unshifted).
+
+    The bound of an unbiased shift estimate is ``noise² / Σ (∂a/∂row)²`` (noise of both shots, the signal's
+    gradient). Both come from the aligned pair: their residual is the noise of both shots, their mean the
+    signal; the part of the mean's gradient energy that the noise alone explains (a quarter of the residual's)
+    is subtracted, so an overlap of noise and edges along the long axis scores no information and an infinite
+    error."""
+    both = (ma & _moved_mask(mb, shift)).view(np.uint8)
+    # the pixels the refinement compares (4 in from either shot's edge), and 1 further in for the gradients
+    sel = ndimage.minimum_filter(both, size=9, mode="constant", cval=0).view(bool)
+    inner = ndimage.minimum_filter(both, size=11, mode="constant", cval=0).view(bool)
+    if inner.sum() < 16:
+        return float("inf")
+    x, y = bs[sel].astype(np.float64), aa[sel].astype(np.float64)
+    x0, y0 = x - x.mean(), y - y.mean()
+    gain = np.float32(float(x0 @ y0) / max(float(x0 @ x0), 1e-30))
+    bias = np.float32(y.mean() - gain * x.mean())
+    residual = np.where(sel, aa - (gain * bs + bias), np.float32(0.0))
+    signal_rows = np.gradient(np.where(sel, aa + residual * np.float32(-0.5), np.float32(0.0)), axis=0)[inner]
+    noise_rows = np.gradient(residual, axis=0)[inner]
+    information = float((signal_rows.astype(np.float64) ** 2).sum() - 0.25 * (noise_rows.astype(np.float64) ** 2).sum())
+    # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
+    noise = float(residual[inner].astype(np.float64).var()) * 4.0 * np.pi * sigma**2
+    return float(np.sqrt(noise / information)) if information > 0 else float("inf")
 
 
 def _candidates(ncc: np.ndarray, exclusion: int):
@@ -175,7 +223,7 @@ def _candidates(ncc: np.ndarray, exclusion: int):
 
 
 def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
-    """Coarse ``shift`` -> (shift, ncc, residual): down the pyramid by Gauss–Newton with gain and offset; at full
+    """Coarse ``shift`` -> (shift, ncc, residual, smoothed ``a``, smoothed ``b`` moved by the shift): down the pyramid by Gauss–Newton with gain and offset; at full
     resolution it first moves to the best whole-pixel shift near the coarse one (the coarse map is smooth and
     noisy, and Gauss–Newton only finds the minimum of the basin it starts in)."""
     level = 0
@@ -186,11 +234,13 @@ def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
         start = shift / factor
         if factor == 1 and level == 0:  # no pyramid below the coarse map: its peak may be a few pixels off
             start = _best_whole_shift(aa, am, bb, bm, start, LOCAL_RADIUS)
-        refined, score = _gauss_newton(aa, am, bb, bm, start, FINE_ITERATIONS if level == 0 else 6 if factor > 1 else 3)
+        refined, score, moved = _gauss_newton(
+            aa, am, bb, bm, start, FINE_ITERATIONS if level == 0 else 6 if factor > 1 else 3
+        )
         level += 1
         shift = refined * factor
         if factor == 1:
-            return shift, score, 1.0 - score * score
+            return shift, score, 1.0 - score * score, aa, moved
         factor = 1 if factor <= 3 else factor // 3
 
 

@@ -53,6 +53,12 @@ def register(subparsers) -> None:
         help="how far registration may move a shot from its geometry, mm (default 20)",
     )
     p.add_argument(
+        "--max-seam-error",
+        type=float,
+        help="image method: refuse a seam whose expected error (2 SD from the overlap's structure and noise) "
+        "exceeds this many output pixels (default 0.8)",
+    )
+    p.add_argument(
         "--overlap",
         type=float,
         default=0.25,
@@ -80,7 +86,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..cli_options import parse_numbers
     from ..progress import progress_for
-    from .job import stitch_radiographs
+    from .job import seam_text, stitch_radiographs
 
     result = stitch_radiographs(
         args.inputs,
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         sid=args.sid,
         ruler_spacing=args.ruler_spacing,
         max_shift=args.max_shift,
+        **({} if args.max_seam_error is None else {"max_seam_error": args.max_seam_error}),
         overlap=args.overlap,
         match_exposures=not args.no_exposure_match,
         blend=args.blend,
@@ -111,8 +118,7 @@ def run(args: argparse.Namespace) -> int:
         f"{result.spacing[0]:.4g} mm ({where})"
     )
     for seam in result.seams:
-        extra = f", NCC {seam['ncc']}" if "ncc" in seam else ""
-        print(f"  seam {seam['shots'][0]}-{seam['shots'][1]} ({seam['method']}): moved {seam['shift_mm']} mm{extra}")
+        print(f"  {seam_text(seam)}")
     for m in result.measurements:
         print(f"  distance {m['from']} -> {m['to']}: {m['distance_mm']:.2f} mm")
     return 0

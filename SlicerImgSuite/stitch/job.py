@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
 from . import BLENDS, METHODS, MODES
-from .align import SeamFit, register_on_image, register_on_ruler
+from .align import MAX_SEAM_ERROR, SeamFit, register_on_image, register_on_ruler
 from .blend import Canvas, match_exposure
 from .plane import Plane, footprint_box, measurement_plane, resample
 from .shots import Shot, panel_view, read_shots
@@ -60,6 +60,7 @@ def stitch_radiographs(
     sid: float | None = None,
     ruler_spacing: float = 10.0,
     max_shift: float = 20.0,
+    max_seam_error: float = MAX_SEAM_ERROR,
     overlap: float = 0.25,
     match_exposures: bool = True,
     blend: str = "linear",
@@ -85,6 +86,9 @@ def stitch_radiographs(
         Distance between the ruler's graduation marks (mm, in the measurement plane).
     max_shift : float
         How far (mm) the image or ruler may move a shot from where the geometry puts it.
+    max_seam_error : float
+        ``image`` method: refuse a seam whose expected error (2 SD, output pixels, estimated from the overlap's
+        structure and noise and reported per seam) is larger.
     overlap : float
         Shots with no geometry: the overlap (fraction of a panel) to start the search from.
     blend : ``linear`` or ``multiband``
@@ -107,7 +111,11 @@ def stitch_radiographs(
         raise ImgSuiteError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if blend not in BLENDS:
         raise ImgSuiteError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    for name, value in (("--max-shift", max_shift), ("--ruler-spacing", ruler_spacing)):
+    for name, value in (
+        ("--max-shift", max_shift),
+        ("--ruler-spacing", ruler_spacing),
+        ("--max-seam-error", max_seam_error),
+    ):
         if not (np.isfinite(value) and value > 0):
             raise ImgSuiteError(f"{name} must be positive, got {value}")
     progress = progress or no_progress
@@ -129,7 +137,8 @@ def stitch_radiographs(
     if not known:
         plane_distance = ORTHOGRAPHIC_SID
     plane = measurement_plane([s.view for s in shots], plane_distance, spacing)
-    result = _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progress, blend)
+    limits = (ruler_spacing, max_shift, max_seam_error)
+    result = _join(shots, plane, method, limits, match_exposures, progress, blend)
     result.geometry_known = known
     result.measurements = [measure_distance(result, *m) for m in measure]
     _write_outputs(result, output, output_json)
@@ -184,7 +193,7 @@ def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str, spacin
     return fit
 
 
-def _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progress, blend="linear") -> StitchResult:
+def _join(shots, plane, method, limits, match_exposures, progress, blend="linear") -> StitchResult:
     canvas = Canvas(plane.shape, blend)
     seams = []
     prev = None  # (values, weights, box) of the shot placed last
@@ -192,7 +201,7 @@ def _join(shots, plane, method, ruler_spacing, max_shift, match_exposures, progr
         progress(i / len(shots), f"placing shot {i + 1} of {len(shots)}")
         offset = (0.0, 0.0)
         if prev is not None and method != "geometry":
-            fit = _fit_seam(shot, plane, prev, method, ruler_spacing, max_shift, f"shots {i} and {i + 1}: ")
+            fit = _fit_seam(shot, plane, prev, method, limits, f"shots {i} and {i + 1}: ")
             offset = (-fit.shift[1] * plane.spacing[0], -fit.shift[0] * plane.spacing[1])
             seams.append(_seam_row(i, fit, offset))
         elif prev is not None:
@@ -218,7 +227,21 @@ def _seam_row(i: int, fit: SeamFit, offset) -> dict:
         "ncc": round(fit.score, 4),
         "runner_up_ncc": round(fit.runner_up, 4),
         "overlap_rows": fit.overlap_px,
+        **({"expected_error_px": round(2.0 * fit.precision, 4)} if fit.method == "image" else {}),
     }
+
+
+def seam_text(seam: dict) -> str:
+    """One seam of :meth:`StitchResult.summary` in words (the CLI's log and the Slicer module's result box).
+
+    Examples
+    --------
+    >>> seam_text({"shots": [1, 2], "method": "image", "shift_mm": [0.0, 3.3], "ncc": 0.99, "expected_error_px": 0.3})
+    'seam 1-2 (image): moved [0.0, 3.3] mm, NCC 0.99, expected error 0.3 px (2 SD)'
+    """
+    extra = f", NCC {seam['ncc']}" if "ncc" in seam else ""
+    extra += f", expected error {seam['expected_error_px']} px (2 SD)" if "expected_error_px" in seam else ""
+    return f"seam {seam['shots'][0]}-{seam['shots'][1]} ({seam['method']}): moved {seam['shift_mm']} mm{extra}"
 
 
 def _common(first, second):
@@ -233,7 +256,8 @@ def _common(first, second):
     return va[sa], wa[sa], vb[sb], wb[sb]
 
 
-def _fit_seam(shot, plane, prev, method, ruler_spacing, max_shift, where) -> SeamFit:
+def _fit_seam(shot, plane, prev, method, limits, where) -> SeamFit:
+    ruler_spacing, max_shift, max_seam_error = limits
     shift_px = (int(np.ceil(max_shift / plane.spacing[1])), int(np.ceil(max_shift / plane.spacing[0])))
     nominal, above = footprint_box(shot.view, plane), prev[2]
     box = (max(nominal[0], above[0]), min(nominal[1], above[1]), max(nominal[2], above[2]), min(nominal[3], above[3]))
@@ -246,7 +270,7 @@ def _fit_seam(shot, plane, prev, method, ruler_spacing, max_shift, where) -> Sea
         raise ImgSuiteError(f"{where}the overlap is too small to register (under 8 rows)")
     if method == "ruler":
         return register_on_ruler(va, ma, vb, mb, ruler_spacing / plane.spacing[1], (0.0, 0.0), where)
-    return register_on_image(va, ma, vb, mb, shift_px, where, spacing=plane.spacing[1])
+    return register_on_image(va, ma, vb, mb, shift_px, where, spacing=plane.spacing[1], max_error=max_seam_error)
 
 
 def measure_distance(result: StitchResult, x1, y1, x2, y2) -> dict:

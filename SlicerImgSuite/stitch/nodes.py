@@ -43,6 +43,8 @@ def stitched_volume_node(scene, result, name: str = "Stitched"):
 
 def summary_text(result) -> str:
     """Seams and magnification in words, for the module's result box."""
+    from .job import seam_text
+
     s = result.summary()
     lines = [f"{s['rows']} x {s['columns']} pixels of {s['pixel_spacing_mm'][0]:.4g} mm"]
     if result.geometry_known:
@@ -51,9 +53,5 @@ def summary_text(result) -> str:
         )
     else:
         lines.append("no geometry: spacing at the detector, magnification not corrected")
-    for seam in s["seams"]:
-        extra = f", NCC {seam['ncc']}" if "ncc" in seam else ""
-        lines.append(
-            f"seam {seam['shots'][0]}-{seam['shots'][1]} ({seam['method']}): moved {seam['shift_mm']} mm{extra}"
-        )
+    lines += [seam_text(seam) for seam in s["seams"]]
     return "\n".join(lines)
