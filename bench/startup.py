@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from runner import SHARED_DATA, Case, compare, imgsuite, warm_imgsuite  # noqa: E402
+from runner import SHARED_DATA, Case, compare, imgsuite, precompile, warm_imgsuite  # noqa: E402
 
 NELMS = SHARED_DATA / "nelms-dvh-analytic-phantom"
 
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/imgsuite-startup")
     parser.add_argument("--only", nargs="+", metavar="JOB", help="first word of the job titles to run (version, drr256, ...)")
     args = parser.parse_args()
+    precompile()
     work = Path(args.workdir)
     (work / "out").mkdir(parents=True, exist_ok=True)
     paths = inputs(work)
