@@ -17,7 +17,10 @@ from pathlib import Path
 
 from .paths import UnsafeFolder, socket_path
 
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# Linux only: descriptor passing needs a POSIX system, and on macOS a fork of a process that has loaded
+# system frameworks (Accelerate under numpy) is not safe
+SUPPORTED = sys.platform.startswith("linux")
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT) if SUPPORTED else ()
 
 
 def connect(path: Path) -> socket.socket | None:
@@ -48,6 +51,8 @@ def read_lines(sock: socket.socket):
 def run_warm(argv: list[str]) -> int | None:
     """Run ``imgsuite argv`` in the warm process; its exit status, or None when none is running (and
     ``IMGSUITE_WARM=1`` did not start one) so that the caller runs the job itself."""
+    if not SUPPORTED:
+        return None
     try:
         path = socket_path()
     except (UnsafeFolder, OSError):

@@ -23,9 +23,11 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .client import control, start_server
+    from .client import SUPPORTED, control, start_server
     from .paths import UnsafeFolder, socket_path
 
+    if not SUPPORTED:
+        raise ImgSuiteError("the warm process needs Linux (Unix sockets with descriptor passing, a safe fork)")
     try:
         path = socket_path(create=args.action == "start")
     except UnsafeFolder as exc:
