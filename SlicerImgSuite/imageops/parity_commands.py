@@ -336,7 +336,11 @@ def _foreground(args, image):
 
 
 def add_sro_options(p) -> None:
-    p.add_argument("--output-dicom", help="folder for a DICOM Spatial Registration object (linear transform)")
+    p.add_argument(
+        "--output-dicom",
+        help="folder for a DICOM Spatial Registration object (linear transform) or a Deformable Spatial Registration "
+        "object (vector field; a B-spline is sampled on --fixed or --origin/--dim/--spacing)",
+    )
     p.add_argument("--fixed-rcs", help="folder with the fixed image's DICOM series (its frame of reference)")
     p.add_argument("--moving-rcs", help="folder with the moving image's DICOM series (its frame of reference)")
     p.add_argument("--series-description", default="imgsuite registration", help="of the registration object")
@@ -352,13 +356,17 @@ def write_sro(args, transform) -> bool:
 
     if not (args.fixed_rcs and args.moving_rcs):
         raise ImgSuiteError("--output-dicom needs --fixed-rcs and --moving-rcs (the two DICOM series)")
-    if not transform.IsLinear():
-        raise ImgSuiteError(
-            f"--output-dicom writes a linear transform; this is a {transform.GetName()} (deformable registration "
-            "objects are not written yet)",
-            args.input,
-        )
+    grid = None
+    if not transform.IsLinear() and transform.GetName() != "DisplacementFieldTransform":
+        from ..cli_options import grid_from_args
+
+        grid = grid_from_args(args)
     write_spatial_registration(
-        transform, args.output_dicom, args.fixed_rcs, args.moving_rcs, series_description=args.series_description
+        transform,
+        args.output_dicom,
+        args.fixed_rcs,
+        args.moving_rcs,
+        series_description=args.series_description,
+        grid=grid,
     )
     return bool(args.output)
