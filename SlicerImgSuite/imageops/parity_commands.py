@@ -294,18 +294,22 @@ def synth_outputs(args, result) -> list:
 
     if not (args.output_ss_img or args.output_ss_list or args.output_dose_img):
         return []
-    structures = dict(result.structures) or {"Foreground": _foreground(args, result.image)}
-    bits = np.zeros(sitk.GetArrayViewFromImage(result.image).shape, np.uint32)
-    for n, mask in enumerate(structures.values()):
-        bits |= (sitk.GetArrayViewFromImage(mask) != 0).astype(np.uint32) << np.uint32(n)
-    ss = sitk.GetImageFromArray(bits)
-    ss.CopyInformation(result.image)
-    colors = [result.colors.get(name, (255, 0, 0)) for name in structures]
-    listing = "".join(f"{n}|{r} {g} {b}|{name}\n" for n, (name, (r, g, b)) in enumerate(zip(structures, colors)))
-    dose = sitk.GetImageFromArray(
-        dose_image(sitk.GetArrayViewFromImage(result.image), args.foreground, args.background)
-    )
-    dose.CopyInformation(result.image)
+    ss = dose = None
+    if args.output_ss_img or args.output_ss_list:  # each volume only when its file is asked for
+        structures = dict(result.structures) or {"Foreground": _foreground(args, result.image)}
+        colors = [result.colors.get(name, (255, 0, 0)) for name in structures]
+        listing = "".join(f"{n}|{r} {g} {b}|{name}\n" for n, (name, (r, g, b)) in enumerate(zip(structures, colors)))
+    if args.output_ss_img:
+        bits = np.zeros(sitk.GetArrayViewFromImage(result.image).shape, np.uint32)
+        for n, mask in enumerate(structures.values()):
+            bits |= (sitk.GetArrayViewFromImage(mask) != 0).astype(np.uint32) << np.uint32(n)
+        ss = sitk.GetImageFromArray(bits)
+        ss.CopyInformation(result.image)
+    if args.output_dose_img:
+        dose = sitk.GetImageFromArray(
+            dose_image(sitk.GetArrayViewFromImage(result.image), args.foreground, args.background)
+        )
+        dose.CopyInformation(result.image)
     return [
         (args.output_ss_img, lambda tmp: save_image(ss, tmp, shown_as=args.output_ss_img), False),
         (args.output_ss_list, lambda tmp: Path(tmp).write_text(listing), False),
