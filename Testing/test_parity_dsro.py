@@ -47,6 +47,13 @@ def _one(folder):
     return pydicom.dcmread(path), path
 
 
+def _both_tools(transform, folder, fixed, moving) -> None:
+    """``xf-convert --output-dicom`` of ``transform`` by imgsuite into ``folder/o`` and plastimatch into ``folder/p``."""
+    for tool, out in ((imgsuite, "o"), (plastimatch, "p")):
+        tool("xf-convert", "--input", transform, "--output-dicom", folder / out, "--fixed-rcs", fixed,
+             "--moving-rcs", moving)  # fmt: skip
+
+
 def _grid(ds):
     """The grid item read the way SlicerRT's reader walks it: the last item of the sequence that has a grid."""
     (item,) = [i for i in ds.DeformableRegistrationSequence if "DeformableRegistrationGridSequence" in i]
@@ -56,10 +63,7 @@ def _grid(ds):
 
 def test_dsro_matches_plastimatch_is_clean_and_reads_back(d):
     d, fixed, moving = d
-    plastimatch("xf-convert", "--input", d / "vf.mha", "--output-dicom", d / "p", "--fixed-rcs", fixed,
-                "--moving-rcs", moving)  # fmt: skip
-    imgsuite("xf-convert", "--input", d / "vf.mha", "--output-dicom", d / "o", "--fixed-rcs", fixed,
-             "--moving-rcs", moving)  # fmt: skip
+    _both_tools(d / "vf.mha", d, fixed, moving)
     (ours, path), (theirs, their_path) = _one(d / "o"), _one(d / "p")
     assert ours.SOPClassUID == theirs.SOPClassUID == DEFORMABLE_SPATIAL_REGISTRATION
     (_, g), (_, their_g) = _grid(ours), _grid(theirs)
@@ -146,9 +150,8 @@ def test_linear_sro_reads_back(d, tmp_path):
     d, fixed, moving = d
     write_linear_transforms(tmp_path)
     forward = sitk.ReadTransform(str(tmp_path / "affine.tfm"))
-    for tool, out in ((imgsuite, "o"), (plastimatch, "p")):
-        tool("xf-convert", "--input", tmp_path / "affine.tfm", "--output-dicom", tmp_path / out, "--fixed-rcs",
-             fixed, "--moving-rcs", moving)  # fmt: skip
+    _both_tools(tmp_path / "affine.tfm", tmp_path, fixed, moving)
+    for out in ("o", "p"):
         back = read_transform(_one(tmp_path / out)[1])
         for p in [(0.0, 0.0, 0.0), (30.0, -20.0, 15.0), (-100.0, 80.0, -40.0)]:
             # ours prints 10 significant digits, plastimatch 6 decimals
