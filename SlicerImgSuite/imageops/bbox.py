@@ -45,16 +45,16 @@ def bounding_box(image: sitk.Image, *, margin: float = 0.0) -> BoundingBox:
     ((-0.5, 2.5, 0.5, 3.5, 1.5, 4.5), (1, 1, 2, 2, 3, 3))
     """
     values = array_view_of(image)
-    nonzero = values != 0
-    # first and last non-zero index per numpy axis from one-axis projections, then the voxels of that block only
+    # first and last non-zero index per numpy axis from one-axis projections (any() is true for a non-zero
+    # value, NaN included, as != 0), each on the block left by the axes before; then the voxels of that block
     block = []
-    for axis in range(nonzero.ndim):
-        hits = np.flatnonzero(nonzero.any(axis=tuple(a for a in range(nonzero.ndim) if a != axis)))
+    for axis in range(values.ndim):
+        hits = np.flatnonzero(values.any(axis=tuple(a for a in range(values.ndim) if a != axis)))
         if not hits.size:
             raise ImgSuiteError("bbox: the image has no non-zero voxel")
         block.append(slice(int(hits[0]), int(hits[-1]) + 1))
-        nonzero = nonzero[tuple(block[-1] if a == axis else slice(None) for a in range(nonzero.ndim))]
-    where = np.argwhere(nonzero) + [b.start for b in block]  # (z, y, x) rows
+        values = values[tuple(block[-1] if a == axis else slice(None) for a in range(values.ndim))]
+    where = np.argwhere(values != 0) + [b.start for b in block]  # (z, y, x) rows
     n = image.GetDimension()
     index = where[:, ::-1].astype(np.float64)  # (x, y, z) columns
     direction = np.array(image.GetDirection()).reshape(n, n)

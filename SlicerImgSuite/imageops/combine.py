@@ -76,7 +76,7 @@ def intersect(images: Sequence[sitk.Image], names: Sequence[str] | None = None) 
     [[1, 1, 0, 0]]
     """
     arrays = _arrays(images, names, 2, "intersect", view=True)
-    inside = arrays[0] != 0
+    inside = np.not_equal(arrays[0], 0)
     for a in arrays[1:]:
-        inside &= a != 0
+        np.logical_and(inside, a, out=inside)  # a non-zero value is true: no comparison array per input
     return to_image(inside.view(np.uint8), images[0])
