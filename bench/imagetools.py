@@ -67,24 +67,12 @@ def make_long(ct: Path) -> Path:
     return long
 
 
-def precompile() -> None:
-    """Byte-compile the package the runs import, as ``pip install`` does: with PYTHONDONTWRITEBYTECODE set (as in
-    this workspace) every run would otherwise compile our modules from source (0.1-0.2 s) and plastimatch has no
-    such cost."""
-    import compileall
-
-    import SlicerImgSuite
-
-    compileall.compile_dir(str(Path(SlicerImgSuite.__file__).parent), quiet=1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", default="/tmp/imgsuite-bench")
     parser.add_argument("--only", nargs="+", help="run only the cases whose title contains one of these words")
     args = parser.parse_args()
-    precompile()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     ct, mask = make_inputs(work)
