@@ -76,13 +76,14 @@ def test_rigid_sro(d, tmp_path):
 
 def test_sro_refuses(d, tmp_path, capsys):
     d, fixed, moving = d
-    vf = sitk.Image([4, 4, 4], sitk.sitkVectorFloat64, 3)
-    sitk.WriteImage(vf, str(tmp_path / "vf.mha"))
+    # a field is now written as a Deformable Spatial Registration object (test_parity_dsro.py); a B-spline needs
+    # the grid to sample it on
+    sitk.WriteTransform(sitk.BSplineTransform(3, 3), str(tmp_path / "bs.tfm"))
     base = ["xf-convert", "--output-dicom", str(tmp_path / "o"), "--quiet"]
     assert (
-        main([*base, "--input", str(tmp_path / "vf.mha"), "--fixed-rcs", str(fixed), "--moving-rcs", str(moving)]) == 2
+        main([*base, "--input", str(tmp_path / "bs.tfm"), "--fixed-rcs", str(fixed), "--moving-rcs", str(moving)]) == 2
     )
-    assert "linear" in capsys.readouterr().err
+    assert "grid" in capsys.readouterr().err
     assert main([*base, "--input", str(d / "affine.tfm"), "--fixed-rcs", str(fixed)]) == 2
     assert "--moving-rcs" in capsys.readouterr().err
     assert main(["xf-convert", "--input", str(d / "affine.tfm"), "--quiet"]) == 2

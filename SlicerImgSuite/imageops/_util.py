@@ -19,9 +19,14 @@ def to_image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
 
 def array_of(image: sitk.Image, what: str = "image") -> np.ndarray:
     """The voxels of a scalar image as a (z, y, x) numpy array (a copy)."""
+    return np.array(array_view_of(image, what))
+
+
+def array_view_of(image: sitk.Image, what: str = "image") -> np.ndarray:
+    """The voxels of a scalar image as a read-only (z, y, x) numpy view (no copy; keep ``image`` alive)."""
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError(f"{what} has {image.GetNumberOfComponentsPerPixel()} components; a scalar image is needed")
-    return sitk.GetArrayFromImage(image)
+    return sitk.GetArrayViewFromImage(image)
 
 
 def cast_like(values: np.ndarray, dtype) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ._util import array_of
+from ._util import array_view_of
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,17 @@ def bounding_box(image: sitk.Image, *, margin: float = 0.0) -> BoundingBox:
     >>> b.coordinates, b.indices
     ((-0.5, 2.5, 0.5, 3.5, 1.5, 4.5), (1, 1, 2, 2, 3, 3))
     """
-    values = array_of(image)
-    where = np.argwhere(values != 0)  # (z, y, x) rows
-    if not len(where):
-        raise ImgSuiteError("bbox: the image has no non-zero voxel")
+    values = array_view_of(image)
+    # first and last non-zero index per numpy axis from one-axis projections (any() is true for a non-zero
+    # value, NaN included, as != 0), each on the block left by the axes before; then the voxels of that block
+    block = []
+    for axis in range(values.ndim):
+        hits = np.flatnonzero(values.any(axis=tuple(a for a in range(values.ndim) if a != axis)))
+        if not hits.size:
+            raise ImgSuiteError("bbox: the image has no non-zero voxel")
+        block.append(slice(int(hits[0]), int(hits[-1]) + 1))
+        values = values[tuple(block[-1] if a == axis else slice(None) for a in range(values.ndim))]
+    where = np.argwhere(values != 0) + [b.start for b in block]  # (z, y, x) rows
     n = image.GetDimension()
     index = where[:, ::-1].astype(np.float64)  # (x, y, z) columns
     direction = np.array(image.GetDirection()).reshape(n, n)
@@ -84,7 +91,7 @@ def bounding_box_mask(image: sitk.Image, box: BoundingBox, *, z_only: bool = Fal
     axes = [2] if n == 3 else []  # z limits inclusive, x and y strict (plastimatch)
     if not z_only:
         axes += list(range(min(n, 2)))
-    inside = np.ones(image.GetSize()[::-1], bool)
+    inside = np.ones([1] * n, bool)
     for d in axes:
         # physical coordinate d of every voxel centre, as a sum of one broadcast term per index axis
         coordinate = image.GetOrigin()[d] + sum(
@@ -93,8 +100,13 @@ def bounding_box_mask(image: sitk.Image, box: BoundingBox, *, z_only: bool = Fal
             if scaled[d, a] != 0
         )
         low, high = c[2 * d], c[2 * d + 1]
-        inside &= (coordinate >= low) & (coordinate <= high) if d == 2 else (coordinate > low) & (coordinate < high)
-    out = sitk.GetImageFromArray(inside.astype(np.uint8))
+        # broadcast shapes stay small (one term per axis) until the one full-size pass below
+        inside = inside & (
+            (coordinate >= low) & (coordinate <= high) if d == 2 else (coordinate > low) & (coordinate < high)
+        )
+    full = np.empty(image.GetSize()[::-1], np.uint8)
+    np.copyto(full, np.broadcast_to(inside, full.shape))
+    out = sitk.GetImageFromArray(full)
     out.CopyInformation(image)
     return out
 

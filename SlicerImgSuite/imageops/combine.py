@@ -9,16 +9,17 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..geometry import require_same_grid
-from ._util import array_of, cast_like, to_image
+from ._util import array_of, array_view_of, cast_like, to_image
 
 
-def _arrays(images: Sequence[sitk.Image], names: Sequence[str] | None, least: int, what: str):
+def _arrays(images: Sequence[sitk.Image], names: Sequence[str] | None, least: int, what: str, view: bool = False):
     if len(images) < least:
         raise ImgSuiteError(f"{what} needs at least {least} input image{'s' if least > 1 else ''}")
     names = list(names or [f"input {i + 1}" for i in range(len(images))])
     for image, name in zip(images[1:], names[1:]):
         require_same_grid(images[0], image, names[0], name)
-    return [array_of(image, name) for image, name in zip(images, names)]
+    read = array_view_of if view else array_of
+    return [read(image, name) for image, name in zip(images, names)]
 
 
 def maximum(images: Sequence[sitk.Image], names: Sequence[str] | None = None) -> sitk.Image:
@@ -74,6 +75,8 @@ def intersect(images: Sequence[sitk.Image], names: Sequence[str] | None = None) 
     >>> sitk.GetArrayFromImage(intersect([a, b])).tolist()
     [[1, 1, 0, 0]]
     """
-    arrays = _arrays(images, names, 2, "intersect")
-    inside = np.logical_and.reduce([a != 0 for a in arrays])
-    return to_image(inside.astype(np.uint8), images[0])
+    arrays = _arrays(images, names, 2, "intersect", view=True)
+    inside = np.not_equal(arrays[0], 0)
+    for a in arrays[1:]:
+        np.logical_and(inside, a, out=inside)  # a non-zero value is true: no comparison array per input
+    return to_image(inside.view(np.uint8), images[0])

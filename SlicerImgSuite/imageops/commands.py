@@ -586,14 +586,17 @@ def run_synth(args) -> int:
         **synth_options(args),
     )
     from ..io.atomic import write_together
-    from .dicom import write_synthetic_dicom_into
 
-    info = (args.patient_name, args.patient_id, args.series_description)
+    def dicom_into(tmp):  # pydicom is imported only when a DICOM output is asked for
+        from .dicom import write_synthetic_dicom_into
+
+        write_synthetic_dicom_into(result, tmp, args.patient_name, args.patient_id, args.series_description)
+
     write_together(
         [
             (args.output, _image_writer(result.image, args.output), False),
             (args.output_prefix, lambda tmp: _write_structures(result.structures, tmp), True),
-            (args.output_dicom, lambda tmp: write_synthetic_dicom_into(result, tmp, *info), True),
+            (args.output_dicom, dicom_into, True),
             *synth_outputs(args, result),
         ]
     )

@@ -294,18 +294,22 @@ def synth_outputs(args, result) -> list:
 
     if not (args.output_ss_img or args.output_ss_list or args.output_dose_img):
         return []
-    structures = dict(result.structures) or {"Foreground": _foreground(args, result.image)}
-    bits = np.zeros(sitk.GetArrayViewFromImage(result.image).shape, np.uint32)
-    for n, mask in enumerate(structures.values()):
-        bits |= (sitk.GetArrayViewFromImage(mask) != 0).astype(np.uint32) << np.uint32(n)
-    ss = sitk.GetImageFromArray(bits)
-    ss.CopyInformation(result.image)
-    colors = [result.colors.get(name, (255, 0, 0)) for name in structures]
-    listing = "".join(f"{n}|{r} {g} {b}|{name}\n" for n, (name, (r, g, b)) in enumerate(zip(structures, colors)))
-    dose = sitk.GetImageFromArray(
-        dose_image(sitk.GetArrayViewFromImage(result.image), args.foreground, args.background)
-    )
-    dose.CopyInformation(result.image)
+    ss = dose = None
+    if args.output_ss_img or args.output_ss_list:  # each volume only when its file is asked for
+        structures = dict(result.structures) or {"Foreground": _foreground(args, result.image)}
+        colors = [result.colors.get(name, (255, 0, 0)) for name in structures]
+        listing = "".join(f"{n}|{r} {g} {b}|{name}\n" for n, (name, (r, g, b)) in enumerate(zip(structures, colors)))
+    if args.output_ss_img:
+        bits = np.zeros(sitk.GetArrayViewFromImage(result.image).shape, np.uint32)
+        for n, mask in enumerate(structures.values()):
+            bits |= (sitk.GetArrayViewFromImage(mask) != 0).astype(np.uint32) << np.uint32(n)
+        ss = sitk.GetImageFromArray(bits)
+        ss.CopyInformation(result.image)
+    if args.output_dose_img:
+        dose = sitk.GetImageFromArray(
+            dose_image(sitk.GetArrayViewFromImage(result.image), args.foreground, args.background)
+        )
+        dose.CopyInformation(result.image)
     return [
         (args.output_ss_img, lambda tmp: save_image(ss, tmp, shown_as=args.output_ss_img), False),
         (args.output_ss_list, lambda tmp: Path(tmp).write_text(listing), False),
@@ -336,7 +340,11 @@ def _foreground(args, image):
 
 
 def add_sro_options(p) -> None:
-    p.add_argument("--output-dicom", help="folder for a DICOM Spatial Registration object (linear transform)")
+    p.add_argument(
+        "--output-dicom",
+        help="folder for a DICOM Spatial Registration object (linear transform) or a Deformable Spatial Registration "
+        "object (vector field; a B-spline is sampled on --fixed or --origin/--dim/--spacing)",
+    )
     p.add_argument("--fixed-rcs", help="folder with the fixed image's DICOM series (its frame of reference)")
     p.add_argument("--moving-rcs", help="folder with the moving image's DICOM series (its frame of reference)")
     p.add_argument("--series-description", default="imgsuite registration", help="of the registration object")
@@ -352,13 +360,17 @@ def write_sro(args, transform) -> bool:
 
     if not (args.fixed_rcs and args.moving_rcs):
         raise ImgSuiteError("--output-dicom needs --fixed-rcs and --moving-rcs (the two DICOM series)")
-    if not transform.IsLinear():
-        raise ImgSuiteError(
-            f"--output-dicom writes a linear transform; this is a {transform.GetName()} (deformable registration "
-            "objects are not written yet)",
-            args.input,
-        )
+    grid = None
+    if not transform.IsLinear() and transform.GetName() != "DisplacementFieldTransform":
+        from ..cli_options import grid_from_args
+
+        grid = grid_from_args(args)
     write_spatial_registration(
-        transform, args.output_dicom, args.fixed_rcs, args.moving_rcs, series_description=args.series_description
+        transform,
+        args.output_dicom,
+        args.fixed_rcs,
+        args.moving_rcs,
+        series_description=args.series_description,
+        grid=grid,
     )
     return bool(args.output)

@@ -75,9 +75,11 @@ def dose(xyz, fg: float, bg: float, center=None, size=None, penumbra: float = 5.
             up = np.clip((p[d] - lo) / penumbra, 0, 1) if penumbra > 0 else (p[d] >= lo).astype(float)
             down = np.clip((hi - p[d]) / penumbra, 0, 1) if penumbra > 0 else (p[d] <= hi).astype(float)
         ramps.append(np.minimum(up, down).astype(np.float32))  # float32 like plastimatch; half the memory
-    weight = np.where(in_z, ramps[0] * ramps[1], np.float32(0))
+    values = np.where(in_z, ramps[0] * ramps[1], np.float32(0))  # the weight, then in place bg + weight (fg - bg)
     flat = in_z & (ramps[0] >= 1) & (ramps[1] >= 1)
-    return bg + weight * (fg - bg), flat
+    values *= fg - bg
+    values += bg
+    return values, flat
 
 
 def noise(shape, mean: float = 0.0, std: float = 1.0, seed: int | None = None):
@@ -92,5 +94,7 @@ def dose_image(values: np.ndarray, fg: float, bg: float) -> np.ndarray:
     """plastimatch's test dose (``--output-dose-img``): 15 Gy where the image is more than half-way from the
     background to the foreground, 0 elsewhere (and 0 everywhere when they are equal)."""
     half = bg + 0.5 * (fg - bg)
-    inside = values > half if fg > bg else values < half if fg < bg else np.zeros(values.shape, bool)
-    return np.where(inside, np.float32(15), np.float32(0))
+    out = np.zeros(values.shape, np.float32)
+    if fg != bg:
+        np.multiply(values > half if fg > bg else values < half, np.float32(15), out=out)
+    return out

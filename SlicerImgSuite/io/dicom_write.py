@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def write_ct_series(
     uid_file_names: bool = False,
     series_uid: str | None = None,
     progress=None,
-) -> list[pydicom.Dataset]:
+) -> Sequence[pydicom.Dataset]:
     """Write ``image`` (values in HU for CT) as one DICOM file per slice in ``folder``.
 
     Parameters
@@ -82,8 +83,9 @@ def write_ct_series(
 
     Returns
     -------
-    list of pydicom.Dataset
-        The written slices (without pixel data), first slice first: what an RTSTRUCT references.
+    sequence of pydicom.Dataset
+        The written slices (without pixel data), first slice first: what an RTSTRUCT references (each header is
+        built when first used).
 
     Examples
     --------
@@ -111,21 +113,39 @@ def write_ct_series(
         ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8 for names beyond ASCII (Müller, 山田)
     ds.Rows, ds.Columns = array.shape[1], array.shape[2]
     template = _SliceTemplate(ds, array.shape[1] * array.shape[2] * 2)
-    headers = []
+    places = []
     progress = progress or (lambda *a: None)
     with atomic_dir(folder) as tmp:
         for k in range(array.shape[0]):
             if k % 20 == 0:
                 progress(k / array.shape[0], "writing DICOM slices")
             position = image.TransformIndexToPhysicalPoint((0, 0, k))
-            header = template.slice(k, position, float(np.dot(position, normal)))
-            name = f"{modality}{k + 1:04d}" + (f"_{header.SOPInstanceUID}" if uid_file_names else "")
+            places.append((position, float(np.dot(position, normal))))
+            template.patch(k, *places[-1])
+            name = f"{modality}{k + 1:04d}" + (f"_{template.uid(k)}" if uid_file_names else "")
             with open(Path(tmp) / f"{name}.dcm", "wb") as f:
                 f.write(template.encoded)
                 f.write(int16_stored(array[k], slope, intercept).tobytes())
-            headers.append(header)
     progress(1.0, "DICOM series written")
-    return headers
+    return _Headers(template, places)
+
+
+class _Headers(Sequence):
+    """The written slices' headers, each built when first asked for (a series written for itself builds none)."""
+
+    def __init__(self, template: _SliceTemplate, places: list):
+        self._template, self._places, self._built = template, places, {}
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        k = range(len(self))[i]  # negative indices; IndexError past the end
+        if k not in self._built:
+            self._built[k] = self._template.header(k, *self._places[k])
+        return self._built[k]
 
 
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UT"}
@@ -136,7 +156,7 @@ class _SliceTemplate:
 
     Each slice gets its SOPInstanceUID (the series' UID root + a 6-digit slice number), InstanceNumber,
     ImagePositionPatient and SliceLocation written over the stand-ins (same byte lengths, leading spaces
-    as DICOM allows), then its pixels; :meth:`slice` returns the slice's header as a Dataset.
+    as DICOM allows) by :meth:`patch`, then its pixels; :meth:`header` builds the slice's header as a Dataset.
     """
 
     _IPP = "\\".join(["-99999.999999999"] * 3)
@@ -146,7 +166,7 @@ class _SliceTemplate:
         import io
 
         self.ds, self.root = ds, generate_uid()[:56].rstrip(".")
-        stand_in = self._uid(899999)
+        stand_in = self.uid(899999)
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = stand_in
         ds.InstanceNumber, ds.ImagePositionPatient, ds.SliceLocation = (
             self._NUMBER,
@@ -176,12 +196,14 @@ class _SliceTemplate:
             raise RuntimeError(f"slice template: element {tag} not found once")
         return found + 8
 
-    def _uid(self, k: int) -> str:
+    def uid(self, k: int) -> str:
+        """Slice ``k``'s SOPInstanceUID."""
         return f"{self.root}.{100000 + k}"
 
-    def slice(self, k: int, position, location: float) -> pydicom.Dataset:
+    def patch(self, k: int, position, location: float) -> None:
+        """Write slice ``k``'s UID, number, position and location over the stand-ins of :attr:`encoded`."""
         values = {
-            "uid": self._uid(k),
+            "uid": self.uid(k),
             "number": str(k + 1).rjust(len(self._NUMBER)),
             "ipp": "\\".join(_ds(v).rjust(16) for v in position),
             "location": _ds(location).rjust(16),
@@ -189,10 +211,13 @@ class _SliceTemplate:
         for key, text in values.items():
             for i in self.where[key]:
                 self.encoded[i : i + len(text)] = text.encode()
+
+    def header(self, k: int, position, location: float) -> pydicom.Dataset:
+        """Slice ``k``'s header as a Dataset (without pixel data)."""
         header = pydicom.Dataset(dict(self.ds.items()))  # its own element table: the elements below are this slice's
         header.file_meta = self.ds.file_meta
         for keyword, value in (
-            ("SOPInstanceUID", values["uid"]),
+            ("SOPInstanceUID", self.uid(k)),
             ("InstanceNumber", k + 1),
             ("ImagePositionPatient", [_ds(v) for v in position]),
             ("SliceLocation", _ds(location)),

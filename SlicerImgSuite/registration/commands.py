@@ -406,7 +406,8 @@ def run_xf_convert(args: argparse.Namespace) -> int:
     spacing = parse_numbers(args.grid_spacing, 3, "--grid-spacing") if args.grid_spacing else None
     name = transform.GetName()
     if out_type == "vf":
-        reference = grid_from_args(args, like=_field_image(transform))
+        like = _field_image(transform)
+        reference = grid_from_args(args, like=like) or like  # a field keeps its own grid unless one is given
         if reference is None:
             raise ImgSuiteError(
                 "a vector field output needs a grid: --fixed IMG or --origin/--dim/--spacing", args.input

@@ -28,13 +28,20 @@ def is_field_path(path: str | os.PathLike) -> bool:
 
 
 def read_transform(path: str | os.PathLike) -> sitk.Transform:
-    """Read an ITK transform file or a displacement-field image as a transform (fixed -> moving).
+    """Read an ITK transform file, a displacement-field image or a DICOM registration object as a transform
+    (fixed -> moving).
 
     A composite with a single transform is unwrapped.
     """
     path = Path(path)
     if not path.exists():
         raise ImgSuiteError("no such transform file", path)
+    from ..io.dicom_series import is_dicom_file
+
+    if path.is_file() and is_dicom_file(path):
+        from .dicom_sro import read_spatial_registration
+
+        return read_spatial_registration(path)
     if is_field_path(path):
         image = read_image(path)
         if image.GetNumberOfComponentsPerPixel() != image.GetDimension():

@@ -13,6 +13,11 @@ from pathlib import Path
 from ..choices import CT_PRESETS, NUCLEI_METHODS, PERINUCLEAR_MODES, PIXEL_TYPES
 from ..progress import progress_for
 
+FILL_OPTIONS_HELP = (
+    '"r1 r2 r3 i1 i2 i3": then also plastimatch\'s three voting passes (box radius r, r, r/2 voxels, at most i '
+    "iterations), which close concavities open to the outside (plastimatch's defaults: 7 5 2 2 10 50)"
+)
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,6 +37,7 @@ def register(subparsers) -> None:
     fill = p.add_mutually_exclusive_group()
     fill.add_argument("--fill-holes", dest="fill_holes", action="store_true", default=True, help="fill holes (default)")
     fill.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep internal air out")
+    p.add_argument("--fill-options", nargs="+", help=FILL_OPTIONS_HELP)
     p.add_argument("--output-type", choices=PIXEL_TYPES, default="uchar", help="plastimatch output type of the mask (uchar)")
     p.add_argument("--fast", action="store_true", help="segment on voxels of at least 5 mm (the output is on that grid)")
     p.set_defaults(func=run_segment)
@@ -129,6 +135,12 @@ def run_segment(args: argparse.Namespace) -> int:
         couch_radius_mm=args.couch_radius,
         fill_holes=args.fill_holes,
     )
+    if args.fill_options:
+        from ..cli_options import parse_numbers
+
+        if args.preset != "body":
+            raise ImgSuiteError("--fill-options applies to --preset body (plastimatch's segmentation)")
+        options["fill_options"] = parse_numbers(args.fill_options, 6, "--fill-options", int)
     try:
         mask = segment_preset(ct, args.preset, progress=progress, **options)
     except ImgSuiteError as exc:  # name the input file in the one-line error

@@ -131,6 +131,8 @@ def segment_body(
     couch_radius_mm: float = 6.0,
     fill_holes: bool = True,
     progress: ProgressCallback | None = None,
+    *,
+    fill_options: tuple[int, int, int, int, int, int] | None = None,
 ) -> sitk.Image:
     """The patient's body outline: threshold, remove the couch, keep the largest component, fill holes.
 
@@ -150,6 +152,9 @@ def segment_body(
         Fill internal air (lungs, bowel gas) slice by slice, then closed cavities in 3D. Where the field of
         view cuts through the patient (the body reaches the image edge: logged), regions denser than air
         that reach the edge (a lung cut by the field of view) are kept in the body too.
+    fill_options : six ints, optional
+        plastimatch ``--fill-options r1 r2 r3 i1 i2 i3``: afterwards, :func:`voting_fill`'s three passes, which also
+        close concavities open to the outside.
 
     Returns
     -------
@@ -196,7 +201,35 @@ def segment_body(
         voxel_cc = float(np.prod(ct.GetSpacing())) / 1000.0
         body = _restore_truncated(_fill_holes_per_slice(body), hu, voxel_cc)
     progress(1.0, "body: done")
+    if fill_options is not None:
+        return voting_fill(_as_mask(body, ct), fill_options)
     return _as_mask(body, ct)
+
+
+FILL_OPTIONS = (7, 5, 2, 2, 10, 50)  # plastimatch 1.9.4's defaults for --fill-holes
+
+
+def voting_fill(mask: sitk.Image, options=FILL_OPTIONS) -> sitk.Image:
+    """plastimatch's ``segment --fill-holes --fill-options r1 r2 r3 i1 i2 i3``: three passes of ITK's iterative
+    voting hole filling on a 0/1 mask, pass n with a box radius of ``(rn, rn, rn // 2)`` voxels and at most
+    ``in`` iterations; a background voxel joins the mask when more than half of its neighbours are in it.
+
+    Examples
+    --------
+    >>> a = np.zeros((3, 9, 9), np.uint8); a[:, 2:7, 2:7] = 1; a[:, 4, 2:5] = 0  # a slot open to the left
+    >>> m = sitk.GetArrayFromImage(voting_fill(sitk.GetImageFromArray(a), (1, 1, 1, 5, 5, 5)))
+    >>> int(m[1, 4, 2:5].sum())
+    3
+    """
+    options = [int(v) for v in options]
+    if len(options) != 6 or min(options) < 0:
+        raise ImgSuiteError(f"--fill-options takes six non-negative integers r1 r2 r3 i1 i2 i3, got {options}")
+    out = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    for radius, iterations in zip(options[:3], options[3:]):
+        out = sitk.VotingBinaryIterativeHoleFilling(
+            out, [radius, radius, radius // 2], iterations, majorityThreshold=0, foregroundValue=1, backgroundValue=0
+        )
+    return out
 
 
 def segment_lungs(
