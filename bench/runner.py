@@ -108,8 +108,10 @@ def compare(cases: list[Case], repeats: int = 3, title: str = "", warmup: bool =
     for case in cases:
         t = statistics.median(case.times)
         print(f"{case.name:<28}{t:>10.3f}{max(case.rss_mb):>14.0f}{t / base:>24.2f}")
-    for case in cases[1:]:
-        print(f"ratio {cases[0].name}/{case.name}: {base / statistics.median(case.times):.2f}")
+    for i, first in enumerate(cases):
+        for case in cases[i + 1 :]:
+            ratio = statistics.median(first.times) / statistics.median(case.times)
+            print(f"ratio {first.name}/{case.name}: {ratio:.2f}")
     sys.stdout.flush()
     return cases
 
