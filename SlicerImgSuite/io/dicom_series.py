@@ -140,6 +140,29 @@ def scan_folder(
 
     Files that are not DICOM (a README beside the slices) are ignored; a file that claims to be
     DICOM but cannot be parsed is an error naming it.
+
+    Parameters
+    ----------
+    folder : path
+        The folder to list.
+    progress : callable, optional
+        ``(fraction, message)`` while the headers are read.
+    recursive : bool
+        Also list the files of every subfolder.
+
+    Returns
+    -------
+    list of SeriesInfo
+        One per series UID, with its files and the header values read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from SlicerImgSuite.io.dicom_write import write_ct_series
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_ct_series(sitk.Image(4, 3, 2, sitk.sitkInt16), folder)
+    >>> [(s.modality, len(s.files)) for s in scan_folder(folder)]
+    [('CT', 2)]
     """
     folder = Path(folder)
     if not folder.is_dir():
