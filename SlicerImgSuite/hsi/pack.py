@@ -38,8 +38,37 @@ def pack(
 ) -> EnviHeader:
     """Write ``output`` (.hsi) from ``source`` (an ENVI ``.hdr``/binary, or a folder; see module doc).
 
-    Returns the ``data.hdr`` written.
+    Parameters
+    ----------
+    source : path
+        An ENVI header (or its binary), or a folder holding the cube and its companions.
+    output : path
+        The ``.hsi`` to write (atomically).
+    interleave : {"bil", "bip", "bsq"}, optional
+        The container's layout (the source's by default).
+    previews : tuple of int
+        Levels of detail of the previews (see :func:`~SlicerImgSuite.hsi.container.write_hsi`).
+    strict : bool
+        Header checks (see :func:`~SlicerImgSuite.hsi.envi_header.layout`).
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    EnviHeader
+        The ``data.hdr`` written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from .envi import write_envi
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_envi(folder / "scan.envi", np.ones((2, 3, 4), np.uint16), wavelength=[1, 2, 3, 4])
+    >>> header = pack(folder / "scan.hdr", folder / "scan.hsi")
+    >>> header["bands"], (folder / "scan.hsi").is_file()
+    ('4', True)
     """
+
     from .container import write_hsi
 
     source = Path(source)
