@@ -68,6 +68,11 @@ def make_phantom(
     seed : int
         Seed of the CT noise (5 HU standard deviation).
 
+    Returns
+    -------
+    PhantomPatient
+        The paths of the CT series, RTSTRUCT and RTDOSE written, and the true CT, masks and dose.
+
     Examples
     --------
     >>> import tempfile

@@ -118,6 +118,11 @@ def distance_map(
     progress : callable, optional
         ``progress(fraction, message)``; may raise ``Cancelled``.
 
+    Returns
+    -------
+    SimpleITK.Image
+        The distances in mm (float32) on the structure's grid.
+
     Examples
     --------
     >>> m = sitk.Image(7, 1, 1, sitk.sitkUInt8); m[2:5, 0, 0] = 1

@@ -189,6 +189,11 @@ def resample(
     progress : callable, optional
         ``progress(fraction, message)``; may raise ``Cancelled``.
 
+    Returns
+    -------
+    SimpleITK.Image
+        ``image`` on the new grid.
+
     Examples
     --------
     >>> out = resample(sitk.Image(10, 8, 6, sitk.sitkFloat32), subsample=(2, 2, 1))

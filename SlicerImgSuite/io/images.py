@@ -48,6 +48,14 @@ def read_image(
     series_uid, modality, resample_uneven :
         For folders: see :func:`SlicerImgSuite.io.dicom_series.read_dicom_series`.
 
+    progress : callable, optional
+        ``(fraction, message)`` while a series is read.
+
+    Returns
+    -------
+    SimpleITK.Image
+        The image in LPS (a DICOM series with rescaled values, HU for CT).
+
     Examples
     --------
     >>> import tempfile, pathlib, SimpleITK as sitk

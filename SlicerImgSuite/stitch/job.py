@@ -93,6 +93,11 @@ def stitch_radiographs(
     measure : iterable of (x1, y1, x2, y2)
         Output pixel positions (column, row) whose distance in mm is reported.
 
+    Returns
+    -------
+    StitchResult
+        The stitched image on the measurement plane, its plane, each seam's offset and the measurements.
+
     Examples
     --------
     >>> from SlicerImgSuite.stitch.phantom import render_shots

@@ -60,6 +60,11 @@ def drr(
         the voxel values as they are).
     exponential : write ``exp(-integral)`` (a radiograph) instead of the integral.
 
+    Returns
+    -------
+    ProjectionSet
+        One line-integral image (or radiograph) per view, with ``geometry``.
+
     Examples
     --------
     >>> from SlicerImgSuite.geometry import grid_image

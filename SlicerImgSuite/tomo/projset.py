@@ -74,6 +74,16 @@ _NAME = re.compile(r"^(.*?)(\d+)\.(pfm|raw)$", re.IGNORECASE)
 def read_projections(path: str | os.PathLike) -> ProjectionSet:
     """Read a plastimatch projection folder or ``DIR/prefix``, a DICOM folder, or an image stack with its ``.json``.
 
+    Parameters
+    ----------
+    path : path
+        The folder (plastimatch ``.pfm``/``.raw`` + ``.txt``, DICOM RT Image, or a stack) or ``DIR/prefix``.
+
+    Returns
+    -------
+    ProjectionSet
+        Line integrals (views, rows, columns) and their geometry.
+
     Examples
     --------
     >>> import tempfile, pathlib

@@ -95,6 +95,18 @@ ALGORITHM_OPTIONS = {
 def algorithm_options(algorithm: str, **values) -> dict:
     """The ``values`` that ``algorithm`` takes (unset ones, ``None``, left out), for :func:`reconstruct`.
 
+    Parameters
+    ----------
+    algorithm : str
+        One of ``ALGORITHMS``.
+    **values :
+        Candidate options (the CLI's or the module's fields), named as the algorithms' parameters.
+
+    Returns
+    -------
+    dict
+        The options to pass to :func:`reconstruct` for ``algorithm``.
+
     Examples
     --------
     >>> algorithm_options("sart", iterations=3, subsets=None, filter="hann")

@@ -123,6 +123,12 @@ def evaluate(
     folds : ``K`` for K-fold cross-validation of training (needs torch) and baseline, same folds.
     train_options : :class:`.train.TrainOptions` for cross-validation.
 
+    Returns
+    -------
+    dict
+        The report written to ``report.json``: classes, counts, folds, each method's AUROC with intervals,
+        the difference's interval and notes.
+
     Examples
     --------
     >>> evaluate("/nonexistent", "out", folds=5)

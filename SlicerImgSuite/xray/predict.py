@@ -195,7 +195,13 @@ def predict_images(
     heatmaps : write an occlusion heat map overlaid on each radiograph.
     threshold : probability at or above which ``predicted`` is ``classes[1]``.
 
-    Returns the rows written and the intensity-range warnings.
+    Returns
+    -------
+    rows : list of dict
+        The rows written to the predictions table, one per image.
+    warnings : list of str
+        Images whose intensity range differs from the training data's.
+
 
     Examples
     --------

@@ -214,7 +214,11 @@ def train_model(
     output : the ``.onnx`` file to write.
     options : :class:`TrainOptions` (architecture, epochs, image size, seed, early stopping patience, ...).
 
-    Returns a dict with ``history``, ``best_epoch``, ``best_auroc`` and ``onnx_torch_max_diff``.
+    Returns
+    -------
+    dict
+        ``history``, ``best_epoch``, ``best_auroc`` and ``onnx_torch_max_diff``.
+
 
     Examples
     --------
