@@ -165,7 +165,6 @@ def build_index(
         Reads the headers, in batches of files (one task per batch).
     csv : bool
         Also write each table as CSV (``index.csv`` ...).
-
     batch_size : int, optional
         Files per task (by default the files are spread over the workers).
     progress : callable, optional

@@ -44,7 +44,6 @@ def run_demo(outdir: str | Path, progress: ProgressCallback | None = None, only:
         Receives ``phantom/`` (DICOM), one folder per job, ``report.html`` and ``SlicerImgSuite-demo.mrb``.
     only : list of str, optional
         Job package names to run (all by default).
-
     progress : callable, optional
         ``(fraction, message)`` per job.
 

@@ -59,7 +59,6 @@ def load_hyperspectral(
         the white/black ratio is already reflectance.
     strict, allow_compressed :
         See :class:`~SlicerImgSuite.hsi.container.HsiFile`.
-
     progress : callable, optional
         ``(fraction, message)``.
 

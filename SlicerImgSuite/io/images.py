@@ -47,7 +47,6 @@ def read_image(
         :func:`SlicerImgSuite.rtstruct.dose.read_rtdose` (float32, Gy).
     series_uid, modality, resample_uneven :
         For folders: see :func:`SlicerImgSuite.io.dicom_series.read_dicom_series`.
-
     progress : callable, optional
         ``(fraction, message)`` while a series is read.
 

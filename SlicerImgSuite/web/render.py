@@ -92,6 +92,9 @@ def render_views(
         LPS point (mm) the slice views pass through (default: the volume's centre slices).
     surfaces : bool
         Show segmentations as closed surfaces in the 3D view.
+    progress : callable, optional
+
+        ``(fraction, message)``.
 
     Returns
     -------
@@ -99,12 +102,17 @@ def render_views(
 
     Examples
     --------
-    ::
-
-        views = render_views("scene.mrb", "scene.png", layout=("axial", "3d"))
-        views.images["axial"].shape
-        # -> (400, 400, 3)
+    >>> import tempfile
+    >>> import SimpleITK as sitk
+    >>> d = Path(tempfile.mkdtemp())
+    >>> ct = sitk.Image(16, 16, 8, sitk.sitkInt16)
+    >>> ct[4:12, 4:12, 2:6] = 500
+    >>> sitk.WriteImage(ct, str(d / "ct.nrrd"))
+    >>> views = render_views(d / "ct.nrrd", d / "views.png", layout=("axial",), size=(32, 32))
+    >>> views.images["axial"].shape, (d / "views.png").is_file()
+    ((32, 32, 3), True)
     """
+
     progress = progress or no_progress
     layout = tuple(name.lower() for name in layout)
     unknown = [name for name in layout if name not in VIEW_NAMES]

@@ -240,14 +240,29 @@ def open_review(
     measure : bool
         False: the metrics are left for :meth:`ReviewSession.measure_in_background` (a server shows the
         structures first; :attr:`ReviewSession.measured` says when the table holds them).
+    reviewer : str
+
+        The name recorded with each decision.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    ReviewSession
+        The comparison, the CT (and dose) and the review state, saved in ``output`` after every decision.
 
     Examples
     --------
-    ::
-
-        session = open_review("RS_physician.dcm", "CT/", "review/", test="RS_auto.dcm", dose="RD.dcm")
-        session.set_status("GTV", "approved", comment="fine")
+    >>> import tempfile
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(24, 24, 6))
+    >>> session = open_review(p.rtstruct, p.ct_dir, Path(p.folder) / "review", test=p.rtstruct, measure=False)
+    >>> session.set_status("GTV", "approved", comment="fine")
+    {'name': 'GTV', 'status': 'approved', 'history': 1}
+    >>> session.state_path.name, session.state_path.is_file()
+    ('review_state.json', True)
     """
+
     from ..io.images import read_image
     from ..review.compare import Comparison, compare_structure_sets
     from ..review.state import ReviewState
