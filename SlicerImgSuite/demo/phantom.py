@@ -113,7 +113,7 @@ def make_phantom(
         m.CopyInformation(grid)
         mask_images[name] = m
     colors = {name: spec[3] for name, spec in _ANATOMY.items()}
-    _write_rtstruct(folder / "RS.dcm", headers, study, spacing, colors)
+    _write_rtstruct(folder / "RS.dcm", headers, colors)
     dose = _dose(ct)
     write_rtdose(dose, folder / "RD.dcm", study)
     ct.SetMetaData("0020|000e", headers[0].SeriesInstanceUID)
@@ -183,7 +183,7 @@ def _dose(ct: sitk.Image) -> sitk.Image:
     return dose
 
 
-def _write_rtstruct(path: Path, ct_headers: list, study: dict, spacing, colors) -> None:
+def _write_rtstruct(path: Path, ct_headers: list, colors) -> None:
     """The phantom's structure set: every structure's exact cross-section on every CT slice."""
     from ..rtstruct.write import write_rtstruct
 

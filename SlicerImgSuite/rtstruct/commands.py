@@ -142,7 +142,7 @@ def convert(args: argparse.Namespace, progress) -> bool:
     from .structure_set import read_rtstruct
 
     ss = read_rtstruct(args.input)
-    reference, ct_folder = _reference(args, ss, progress)
+    reference, ct_folder = _reference(args, ss)
     _check_outputs(args, ct_folder)
     rule = "union" if args.union_contours else "xor"
     with warnings.catch_warnings(record=True) as caught:
@@ -213,7 +213,7 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
     )
 
 
-def _reference(args, ss, progress):
+def _reference(args, ss):
     """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder,
     the CT beside an RTSTRUCT file (found and named, as plastimatch promises), or a guess."""
     from ..cli_options import grid_from_args

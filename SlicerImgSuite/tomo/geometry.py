@@ -205,9 +205,10 @@ def common_region(geometry: Geometry, samples: int = 48) -> np.ndarray:
     return points[seen_by_all(geometry, points)]
 
 
-def from_matrix(matrix, image_center, dims, sid: float | None = None) -> tuple:
+def from_matrix(matrix, sid: float | None = None) -> tuple:
     """Source, detector centre, u, v and pixel size from a plastimatch 3x4 matrix whose ``image_center``
-    is the principal point (as plastimatch writes them)."""
+    is the principal point (as plastimatch writes them): the centre is the principal point, so neither the
+    image centre nor the panel size is needed."""
     p = np.asarray(matrix, float).reshape(3, 4)
     m, t = p[:, :3], p[:, 3]
     if abs(np.linalg.det(m)) < 1e-18:

@@ -219,7 +219,7 @@ def _read_plastimatch(files: list) -> ProjectionSet:
         ic, matrix, sid = _read_matrix(txt)
         image = _read_pfm(f) if f.suffix.lower() == ".pfm" else _read_raw(f, ic)
         _check_finite(image, f)
-        src, c, u, v, ps = from_matrix(matrix, ic, image.shape[::-1], sid)
+        src, c, u, v, ps = from_matrix(matrix, sid)
         if dims is None:
             dims, pixel = image.shape[::-1], ps
             images = np.empty((len(files),) + image.shape, np.float32)
