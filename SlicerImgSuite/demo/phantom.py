@@ -118,7 +118,16 @@ def make_phantom(
     write_rtdose(dose, folder / "RD.dcm", study)
     ct.SetMetaData("0020|000e", headers[0].SeriesInstanceUID)
     ct.SetMetaData("0020|0052", study["FrameOfReferenceUID"])
-    return PhantomPatient(folder, folder / "CT", folder / "RS.dcm", folder / "RD.dcm", ct, mask_images, colors, dose)
+    return PhantomPatient(
+        folder=folder,
+        ct_dir=folder / "CT",
+        rtstruct=folder / "RS.dcm",
+        rtdose=folder / "RD.dcm",
+        ct=ct,
+        masks=mask_images,
+        colors=colors,
+        dose=dose,
+    )
 
 
 def _voxel_centres(image: sitk.Image):

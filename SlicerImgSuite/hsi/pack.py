@@ -100,13 +100,33 @@ def pack(
     extra = _reference_members(found)
     if not extra:
         return _write(
-            write_hsi, output, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress
+            write_hsi,
+            output,
+            cube,
+            header=header,
+            frames=frames,
+            labels=labels,
+            metadata=metadata,
+            lay_interleave=lay_interleave,
+            interleave=interleave,
+            previews=previews,
+            progress=progress,
         )
     from ..io.atomic import atomic_path
 
     with atomic_path(output) as tmp:  # the container, then the other Reference/ files appended, all or nothing
         written = _write(
-            write_hsi, tmp, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress
+            write_hsi,
+            tmp,
+            cube,
+            header=header,
+            frames=frames,
+            labels=labels,
+            metadata=metadata,
+            lay_interleave=lay_interleave,
+            interleave=interleave,
+            previews=previews,
+            progress=progress,
         )
         import zipfile
 

@@ -95,8 +95,15 @@ def gamma_index(
     norm = float(reference_dose if reference_dose is not None else ref.max())
     spacing_zyx = np.array(reference.GetSpacing()[::-1], float)
     step = float(resolution_mm or dta_mm / 10.0)
-    analysed, computed = _analysis_region(ref, ev, reference, threshold_percent / 100.0 * norm, mask,
-                                          ref_only_threshold, compute_full_region)  # fmt: skip
+    analysed, computed = _analysis_region(
+        ref,
+        ev,
+        reference=reference,
+        threshold=threshold_percent / 100.0 * norm,
+        mask=mask,
+        ref_only=ref_only_threshold,
+        full=compute_full_region,
+    )
     evaluated = computed
     points = np.array(np.nonzero(evaluated), float)  # (3, n) voxel indices z, y, x
     dr = ref[evaluated]

@@ -298,11 +298,14 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
             raise ImgSuiteError("[ATLAS-SELECTION] atlases_from_ranking must be a whole number", config) from None
         selection = (criteria, k)
     return MabsConfig(
-        config, atlas_dir, where(get("LABELING", "input")), where(get("LABELING", "output")),
-        where(get("LABELING", "output_dicom")), registrations, fusions,
-        float(get("FUSION", "gaussian_sigma", 50.0)), float(get("FUSION", "local_radius", 3.0)), mode == "cog",
-        get("PREALIGNMENT", "roi_structure"), selection, where(get("TRAINING", "training_dir")),
+        path=config, atlas_dir=atlas_dir, target=where(get("LABELING", "input")),
+        output=where(get("LABELING", "output")), output_dicom=where(get("LABELING", "output_dicom")),
+        registrations=registrations, fusions=fusions, gaussian_sigma=float(get("FUSION", "gaussian_sigma", 50.0)),
+        local_radius=float(get("FUSION", "local_radius", 3.0)), pre_align=mode == "cog",
+        roi_structure=get("PREALIGNMENT", "roi_structure"), selection=selection,
+        training_dir=where(get("TRAINING", "training_dir")),
     )  # fmt: skip
+
 
 
 def run_mabs_config(

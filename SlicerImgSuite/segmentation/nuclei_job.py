@@ -143,13 +143,13 @@ def analyze_image(
         probability = predictor(nuclear) if predictor is not None else None
         labels = label_nuclei(
             nuclear,
-            method,
-            threshold,
-            diameter,
-            options.min_area,
-            options.max_area,
-            options.split_touching,
-            options.exclude_border,
+            method=method,
+            threshold=threshold,
+            diameter=diameter,
+            min_area=options.min_area,
+            max_area=options.max_area,
+            split_touching=options.split_touching,
+            exclude_border=options.exclude_border,
             spacing=tuple(s / min(spacing) for s in spacing),
             probability=probability,
         )

@@ -189,20 +189,20 @@ def _drr_geometry(args: argparse.Namespace):
         center = np.asarray(iso) + [0.0, args.sid - args.sad, 0.0]  # coronal panel, source anterior
         return linear_sweep(views, angle, args.sid, dims, pixel, center)
     if args.sweep == "arc":
-        return arc_sweep(views, angle, args.sad, args.sid, dims, pixel, iso)
+        return arc_sweep(views, angle, sad=args.sad, sid=args.sid, dims=dims, pixel_size=pixel, isocenter=iso)
     nrm = parse_numbers(args.nrm, 3, "--nrm") if args.nrm else None
     return circular(
         1 if nrm else (args.num_angles or 1),
-        args.sad,
-        args.sid,
-        dims,
-        pixel,
-        args.gantry_angle or 0.0,
-        args.gantry_angle_spacing,
-        iso,
-        parse_numbers(args.vup or "0 0 1", 3, "--vup"),
-        nrm,
-        parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None,
+        sad=args.sad,
+        sid=args.sid,
+        dims=dims,
+        pixel_size=pixel,
+        start_angle=args.gantry_angle or 0.0,
+        angle_step=args.gantry_angle_spacing,
+        isocenter=iso,
+        vup=parse_numbers(args.vup or "0 0 1", 3, "--vup"),
+        normal=nrm,
+        image_center=parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None,
     )
 
 

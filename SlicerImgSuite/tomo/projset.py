@@ -231,7 +231,10 @@ def _read_plastimatch(files: list) -> ProjectionSet:
         us.append(u)
         vs.append(v)
         ics.append(ic)
-    return ProjectionSet(images, Geometry(sources, centers, us, vs, pixel, dims, ics))
+    return ProjectionSet(
+        images,
+        Geometry(sources=sources, centers=centers, u_axes=us, v_axes=vs, pixel_size=pixel, dims=dims, image_center=ics),
+    )
 
 
 def _read_matrix(txt: Path):
@@ -301,7 +304,15 @@ def write_projection_files(
 def _matrix_text(g: Geometry, i: int) -> str:
     foot, ic = g.principal(i)
     # plastimatch's image centre is the principal point: move C there (same matrix)
-    shifted = Geometry(g.sources[i], foot, g.u_axes[i], g.v_axes[i], g.pixel_size, g.dims, ic)
+    shifted = Geometry(
+        sources=g.sources[i],
+        centers=foot,
+        u_axes=g.u_axes[i],
+        v_axes=g.v_axes[i],
+        pixel_size=g.pixel_size,
+        dims=g.dims,
+        image_center=ic,
+    )
     sad = float(np.dot(-g.sources[i], shifted.normals[0]))  # to the plane through the origin
     lines = [f"{ic[0]:18.8e} {ic[1]:18.8e}"]
     lines += [" ".join(f"{x:18.8e}" for x in row) for row in shifted.matrix(0)]

@@ -401,7 +401,16 @@ def fbp(
     weights = _angle_steps(angles) if len(g) > 1 else np.ones(1)
     # limited angle: scale as if the arc were a full half turn so flat regions keep their level
     weights = weights * (np.pi / max(weights.sum(), 1e-9))
-    out = _filtered_back_projection(projections, grid, weights, filter, axis, progress, thickness, half_angle)
+    out = _filtered_back_projection(
+        projections,
+        grid,
+        weights=weights,
+        kind=filter,
+        axis=axis,
+        progress=progress,
+        slice_thickness=thickness,
+        half_angle=half_angle,
+    )
     return _image(out, grid)
 
 

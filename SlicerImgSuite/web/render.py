@@ -131,7 +131,17 @@ def render_views(
     app.view_manager.register_factory(DirectViewFactory(do_render_offscreen=True))
     views = {}
     try:
-        images, xy_to_ras = _render(app, views, layout, (width, height), source, volume, focus_lps, surfaces, progress)
+        images, xy_to_ras = _render(
+            app,
+            views,
+            layout=layout,
+            size=(width, height),
+            source=source,
+            volume=volume,
+            focus_lps=focus_lps,
+            surfaces=surfaces,
+            progress=progress,
+        )
     finally:
         for view in views.values():
             view.finalize()  # release the offscreen OpenGL contexts now, also on errors

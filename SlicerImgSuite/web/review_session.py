@@ -290,7 +290,15 @@ def open_review(
 
         shapes = shapes_of(load_structure_set(reference), ct, sub_progress(progress, 0.1, 0.8))
         rows = [{"reference": n, "test": "", **{m: math.nan for m in METRICS}} for n in shapes]
-        comparison = Comparison(rows, [], [], 2.0, shapes, {}, ct)
+        comparison = Comparison(
+            structures=rows,
+            unmatched_reference=[],
+            unmatched_test=[],
+            tolerance_mm=2.0,
+            reference_shapes=shapes,
+            test_shapes={},
+            grid=ct,
+        )
     dose_on_ct = None
     if dose is not None:
         from ..imageops import resample
@@ -309,7 +317,16 @@ def open_review(
         if name not in state:
             state.structures[name] = ReviewState([name]).structures[name]
     progress(1.0, "ready")
-    session = ReviewSession(reference, referenced_ct, output, comparison, ct, dose_on_ct, state, reviewer)
+    session = ReviewSession(
+        reference=reference,
+        referenced_ct=referenced_ct,
+        output=output,
+        comparison=comparison,
+        ct=ct,
+        dose=dose_on_ct,
+        state=state,
+        reviewer=reviewer,
+    )
     if test is not None and not measure:
         session.measured.clear()
     return session
@@ -391,7 +408,7 @@ def slice_picture(session, view: str, index: int, name=None, window=None, field_
     plane, px, py = _plane(session.ct, view, index)
     width, level = WINDOW_PRESETS.get(window, CT_WINDOW_LEVEL)
     grey = np.clip((plane - (level - width / 2)) / width * 255.0, 0, 255).astype(np.uint8)
-    box, size = _picture_box(session, view, plane.shape, px, py, name, field_mm)
+    box, size = _picture_box(session, view=view, shape=plane.shape, px=px, py=py, name=name, field_mm=field_mm)
     # only the shown part of the slice is resampled, once, straight to the picture's size
     rgb = np.repeat(np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR, box=box))[..., None], 3, axis=2)
     if name:
