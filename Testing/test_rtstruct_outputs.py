@@ -95,7 +95,7 @@ def test_masks_to_rtstruct_round_trip_is_exact_and_valid(phantom, tmp_path):
     import pydicom
 
     path = tmp_path / "RS.dcm"
-    write_rtstruct_from_masks(path, phantom.ct_dir, phantom.masks, phantom.colors)
+    write_rtstruct_from_masks(path, phantom.ct_dir, phantom.masks, colors=phantom.colors)
     report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
     assert "Error" not in report.stderr + report.stdout, report.stderr
     ds = pydicom.dcmread(path)
@@ -205,10 +205,10 @@ def test_gamma_subvoxel_search_passes_a_2mm_shift_on_a_3mm_grid(tmp_path):
     ref, shifted = sitk.GetImageFromArray(field(0.0)), sitk.GetImageFromArray(field(2.0))
     ref.SetSpacing((3, 3, 3))
     shifted.SetSpacing((3, 3, 3))
-    gamma, rate = gamma_index(ref, shifted, 1.0, 3.0)
+    gamma, rate = gamma_index(ref, shifted, dose_percent=1.0, dta_mm=3.0)
     assert rate == 100.0
     # a voxel-only search (lattice step = voxel size) fails part of it: the search must be sub-voxel
-    _, coarse = gamma_index(ref, shifted, 1.0, 3.0, resolution_mm=3.0)
+    _, coarse = gamma_index(ref, shifted, dose_percent=1.0, dta_mm=3.0, resolution_mm=3.0)
     assert coarse < 95.0
     # plastimatch's default search on the same files, for the record
     sitk.WriteImage(ref, str(tmp_path / "a.mha"))

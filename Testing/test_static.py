@@ -288,7 +288,6 @@ def test_no_function_over_100_lines():
     assert not long, long
 
 
-
 # The files that call the job layer: the CLI's commands modules, the Slicer modules, and the cohort layer.
 _JOB_CALLERS = ("SlicerImgSuite/*/commands.py", "SlicerImgSuite/imageops/parity_commands.py", "Modules/*/*.py")
 # Where called functions are not jobs: the CLI itself, Slicer/MRML adapters (they need a scene or Qt), and the

@@ -161,7 +161,7 @@ def test_plastimatch_fdk_reads_our_hnd_files_the_same_way(hnd_set):
     theirs = sitk.GetArrayFromImage(sitk.ReadImage(str(work / "pl.mha")))
     geometry = read_projections(work / "scan").geometry
     mapped = ProjectionSet(_plastimatch_mapping(counts.astype(np.float64)).astype(np.float32), geometry)
-    ours_mapped = sitk.GetArrayFromImage(fdk(mapped, fdk_grid([40, 40, 24], [160, 160, 96]), "ramp"))
+    ours_mapped = sitk.GetArrayFromImage(fdk(mapped, fdk_grid([40, 40, 24], [160, 160, 96]), filter="ramp"))
     assert np.corrcoef(_inner(ours_mapped).ravel(), _inner(theirs).ravel())[0, 1] >= 0.98
     assert _fdk(["-I", str(work / "scan"), "-O", str(work / "ours.mha")]) == 0
     ours = sitk.ReadImage(str(work / "ours.mha"))

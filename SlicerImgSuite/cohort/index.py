@@ -186,7 +186,6 @@ def build_index(
     >>> counts["series"], counts["files"], counts["errors"]
     (3, 6, 0)
     """
-
     progress = progress or no_progress
     output = Path(output)
     files_path, errors_path = sidecar_paths(output)

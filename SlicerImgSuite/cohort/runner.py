@@ -151,7 +151,6 @@ def run_cohort(
     >>> counts["done"], counts["failed"], counts["rows"]  # one row per structure
     (1, 0, 8)
     """
-
     from distributed import as_completed
 
     from .jobs import JOBS

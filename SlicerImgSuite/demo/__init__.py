@@ -35,7 +35,7 @@ def demo_steps() -> list:
     return sorted(steps, key=lambda m: (m.ORDER, m.__name__))
 
 
-def run_demo(outdir: str | Path, progress: ProgressCallback | None = None, only: list[str] | None = None) -> Path:
+def run_demo(outdir: str | Path, *, progress: ProgressCallback | None = None, only: list[str] | None = None) -> Path:
     """Run every job's demo step on a new phantom patient; returns the report's path.
 
     Parameters

@@ -51,6 +51,7 @@ _ANATOMY = {
 
 def make_phantom(
     folder: str | os.PathLike,
+    *,
     shape: tuple[int, int, int] = (96, 96, 48),
     spacing: tuple[float, float, float] = (3.2, 3.2, 3.0),
     seed: int = 0,

@@ -347,7 +347,6 @@ def write_hsi(
     >>> header["lines"], header["samples"], header["bands"]
     ('4', '5', '3')
     """
-
     from ..io.atomic import atomic_path  # imported here: reading must not pull in SimpleITK
 
     progress = progress or no_progress

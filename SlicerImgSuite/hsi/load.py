@@ -78,7 +78,6 @@ def load_hyperspectral(
     >>> h.cube.shape, float(h.cube[0, 0, 0]), h.wavelengths.tolist()
     ((2, 3, 2), 0.5, [500.0, 600.0])
     """
-
     from .procedures import _select_bands, parse_procedures
     from .procedures import apply_procedures as apply_steps
 

@@ -68,7 +68,6 @@ def pack(
     >>> header["bands"], (folder / "scan.hsi").is_file()
     ('4', True)
     """
-
     from .container import write_hsi
 
     source = Path(source)

@@ -92,6 +92,7 @@ def _distance_to(points: np.ndarray, spacing, progress=None) -> np.ndarray:
 
 def distance_map(
     mask: sitk.Image,
+    *,
     inside_positive: bool = False,
     absolute: bool = False,
     squared: bool = False,

@@ -134,7 +134,7 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
 
 
 def scan_folder(
-    folder: str | os.PathLike, progress: ProgressCallback | None = None, recursive: bool = False
+    folder: str | os.PathLike, *, progress: ProgressCallback | None = None, recursive: bool = False
 ) -> list[SeriesInfo]:
     """List the series in a folder (its subfolders too with ``recursive``), in file-name order of first appearance.
 
@@ -244,10 +244,10 @@ def find_series(
     named in a warning.
     """
     folder = Path(folder)
-    series = scan_folder(folder, progress)
+    series = scan_folder(folder, progress=progress)
     if any(s.is_image for s in series):
         return select_series(folder, series, series_uid, modality)
-    series = scan_folder(folder, progress, recursive=True)
+    series = scan_folder(folder, progress=progress, recursive=True)
     info = select_series(folder, series, series_uid, modality)
     where = sorted({str(f.parent.relative_to(folder)) for f in info.files})
     warnings.warn(

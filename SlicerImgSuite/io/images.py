@@ -33,6 +33,7 @@ OUTPUT_TYPES = {
 
 def read_image(
     path: str | os.PathLike,
+    *,
     series_uid: str | None = None,
     modality: str | None = None,
     resample_uneven: bool = False,

@@ -380,7 +380,6 @@ def read_command_file(path: str | os.PathLike) -> CommandFile:
     >>> [s["xform"] for s in read_command_file(f).stages]
     ['translation']
     """
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="strict")

@@ -57,7 +57,6 @@ def compare_structures(
     >>> row["reference"], row["dice"]
     ('BODY', 1.0)
     """
-
     progress = progress or no_progress
     outputs = [p for p in (output_json, output_csv, report) if p]
     if not outputs:

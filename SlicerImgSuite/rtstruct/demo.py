@@ -43,7 +43,9 @@ def run(ctx) -> None:
     (out / "ss_list.txt").write_text(ss_list_text(masks))
     full = {m.roi.name: m.full(grid) for m in masks}
     images = {n: grid.image(a) for n, a in full.items()}
-    write_rtstruct_from_masks(out / "RS_roundtrip.dcm", p.ct_dir, images, {m.roi.name: m.roi.color for m in masks})
+    write_rtstruct_from_masks(
+        out / "RS_roundtrip.dcm", p.ct_dir, images, colors={m.roi.name: m.roi.color for m in masks}
+    )
     again = {m.roi.name: m.full(grid) for m in rasterize(read_rtstruct(out / "RS_roundtrip.dcm"), p.ct)}
     segmentation_node_from_masks(ctx.scene, images, {m.roi.name: m.roi.color for m in masks}, name="Phantom structures")
 
@@ -106,7 +108,7 @@ def _gamma_section(ctx, dose) -> None:
     delivered = sitk.Resample(dose, dose, sitk.TranslationTransform(3, (-shift_mm, 0.0, 0.0)), sitk.sitkLinear, 0.0)
     delivered = delivered * scale
     t0 = time.perf_counter()
-    results = {dta: gamma_index(dose, delivered, 3.0, dta, resolution_mm=1.0) for dta in (3.0, 2.0)}
+    results = {dta: gamma_index(dose, delivered, dose_percent=3.0, dta_mm=dta, resolution_mm=1.0) for dta in (3.0, 2.0)}
     seconds = time.perf_counter() - t0
     gamma = sitk.GetArrayViewFromImage(results[2.0][0])
     k = dose.TransformPhysicalPointToIndex((-60.0, -10.0, 0.0))[2]  # the GTV centre's dose slice

@@ -19,6 +19,7 @@ from ..progress import ProgressCallback, no_progress
 def gamma_index(
     reference: sitk.Image,
     evaluation: sitk.Image,
+    *,
     dose_percent: float = 3.0,
     dta_mm: float = 3.0,
     local: bool = False,
@@ -27,7 +28,6 @@ def gamma_index(
     max_gamma: float = 2.0,
     resolution_mm: float | None = None,
     progress: ProgressCallback | None = None,
-    *,
     mask: sitk.Image | None = None,
     ref_only_threshold: bool = True,
     compute_full_region: bool = False,
@@ -82,7 +82,6 @@ def gamma_index(
     >>> rate
     100.0
     """
-
     from scipy.ndimage import map_coordinates
 
     progress = progress or no_progress

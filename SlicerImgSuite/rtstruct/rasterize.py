@@ -110,6 +110,7 @@ class RoiMask:
 def rasterize(
     structure_set: StructureSet,
     reference: sitk.Image,
+    *,
     rule: str = "xor",
     oversample: int | Sequence[int] = 1,
     names: Sequence[str] | None = None,
@@ -140,7 +141,6 @@ def rasterize(
         In structure-set order. ROIs without closed contours give empty masks.
 
 
-
     Examples
     --------
     >>> import tempfile
@@ -151,7 +151,6 @@ def rasterize(
     >>> masks[0].roi.name, masks[0].voxels() > 0
     ('BODY', True)
     """
-
     if rule not in ("xor", "union"):
         raise ImgSuiteError(f"unknown rasterization rule {rule!r}; use 'xor' or 'union'")
     factor = (int(oversample),) * 3 if np.isscalar(oversample) else tuple(int(v) for v in oversample)

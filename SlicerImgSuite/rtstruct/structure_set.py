@@ -114,7 +114,6 @@ def read_rtstruct(path: str | os.PathLike) -> StructureSet:
     >>> ss.names()[:3]
     ['BODY', 'LUNG_R', 'LUNG_L']
     """
-
     path = find_rtstruct(path)
     try:
         ds = pydicom.dcmread(path)

@@ -129,8 +129,9 @@ def _series_of(datasets: list[Dataset]) -> SeriesInfo:
         value = d.get(keyword)
         if value is None:
             return ""
-        return "\\".join(str(v) for v in (value if isinstance(value, Sequence) and not isinstance(value, str) else [value]))
-
+        return "\\".join(
+            str(v) for v in (value if isinstance(value, Sequence) and not isinstance(value, str) else [value])
+        )
 
     headers = [
         {
@@ -143,7 +144,6 @@ def _series_of(datasets: list[Dataset]) -> SeriesInfo:
     ]
     files = [Path(getattr(d, "filename", None) or f"slice {i + 1}") for i, d in enumerate(datasets)]
     return SeriesInfo(str(datasets[0].get("SeriesInstanceUID", "")), "", files=files, headers=headers)
-
 
 
 def contours_from_mask(mask: sitk.Image) -> list[tuple[int, np.ndarray]]:
@@ -314,6 +314,7 @@ def write_rtstruct_from_masks(
     path: str | os.PathLike,
     reference,
     masks: Mapping[str, sitk.Image],
+    *,
     colors: Mapping[str, tuple[int, int, int]] | None = None,
     progress: ProgressCallback | None = None,
     **kwargs,
@@ -347,11 +348,10 @@ def write_rtstruct_from_masks(
     >>> _ = write_ct_series(sitk.Image(8, 8, 3, sitk.sitkInt16), folder / "CT")
     >>> gtv = sitk.Image(8, 8, 3, sitk.sitkUInt8)
     >>> gtv[2:6, 2:6, 1] = 1
-    >>> ds = write_rtstruct_from_masks(folder / "RS.dcm", folder / "CT", {"GTV": gtv}, {"GTV": (255, 0, 0)})
+    >>> ds = write_rtstruct_from_masks(folder / "RS.dcm", folder / "CT", {"GTV": gtv}, colors={"GTV": (255, 0, 0)})
     >>> [r.ROIName for r in ds.StructureSetROISequence], len(ds.ROIContourSequence[0].ContourSequence)
     (['GTV'], 1)
     """
-
     progress = progress or no_progress
     ref = reference_series(reference)
     grid_image = ref.image()

@@ -144,6 +144,7 @@ def fuse_labels(
 def segment_with_atlases(
     target: sitk.Image,
     atlases: list[Atlas],
+    *,
     stages: list[dict] | None = None,
     fusion: str = "gaussian",
     gaussian_sigma: float = 50.0,
@@ -176,14 +177,13 @@ def segment_with_atlases(
     ...     a = np.full((8, 16, 16), -1000, np.int16); a[2:6, 4 + shift:10 + shift, 4:10] = 0
     ...     return sitk.GetImageFromArray(a)
     >>> atlases = [Atlas(f"a{s}", box(s), {"BOX": box(s) > -500}) for s in (1, 2)]
-    >>> fused = segment_with_atlases(box(0), atlases, [{"xform": "translation", "res": [1, 1, 1], "max_its": 30}],
-    ...                              fusion="vote")
+    >>> stages = [{"xform": "translation", "res": [1, 1, 1], "max_its": 30}]
+    >>> fused = segment_with_atlases(box(0), atlases, stages=stages, fusion="vote")
     >>> bool(np.array_equal(sitk.GetArrayFromImage(fused["BOX"]), sitk.GetArrayFromImage(box(0)) > -500))
     True
     """
     progress = progress or no_progress
-    warped_images, warped = register_atlases(
-target, atlases, stages, progress=sub_progress(progress, 0, 0.95))
+    warped_images, warped = register_atlases(target, atlases, stages, progress=sub_progress(progress, 0, 0.95))
     fused = {
         name: fuse_labels(votes, fusion, target, warped_images, gaussian_sigma, local_radius_mm)
         for name, votes in warped.items()
@@ -307,14 +307,13 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
     )  # fmt: skip
 
 
-
 def run_mabs_config(
     config: str | os.PathLike,
+    *,
     target: str | None = None,
     output: str | None = None,
     output_dicom: str | None = None,
     progress: ProgressCallback | None = None,
-    *,
     pre_align: bool = False,
     input_roi: str | None = None,
 ) -> dict[str, sitk.Image]:
@@ -363,7 +362,6 @@ def run_mabs_config(
     >>> sorted(p.name for p in (d / "out").iterdir()), int(sitk.GetArrayFromImage(fused["BOX"]).sum())
     (['BOX.nrrd'], 144)
     """
-
     from ..io import atomic_dir, read_image, write_image
     from .mabs import PreAlign, prealign, rank_atlases
 

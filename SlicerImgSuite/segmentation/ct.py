@@ -284,7 +284,6 @@ def segment_preset(ct: sitk.Image, preset: str = "body", progress: ProgressCallb
     >>> int(sitk.GetArrayFromImage(body).sum()) == 4 * 20 * 20
     True
     """
-
     if preset not in PRESETS:
         raise ImgSuiteError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     body = segment_body(ct, progress=progress if preset == "body" else None, **options)

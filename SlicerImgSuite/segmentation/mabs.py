@@ -256,7 +256,6 @@ def train_from_config(
     >>> sorted(p.name for p in (d / "train").iterdir())
     ['mabs-train-summary.csv', 'mabs-train.csv']
     """
-
     from pathlib import Path
 
     from ..io import atomic_dir

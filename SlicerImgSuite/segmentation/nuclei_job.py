@@ -97,7 +97,6 @@ def find_inputs(path: str | os.PathLike) -> tuple[list[Path], list[str]]:
     >>> [f.name for f in files], len(warnings)
     (['a.tif'], 1)
     """
-
     path = Path(path)
     if path.is_file():
         return [path], []
@@ -227,7 +226,6 @@ def analyze_nuclei(
     """
     from .notify import RunSummary, notify
 
-
     options = options or NucleiOptions()
     check_options(options)
     if not (options.notify_command or options.notify_email):
@@ -312,7 +310,6 @@ def report_lines(results: list[ImageResult]) -> list[str]:
     >>> report_lines([r])
     ['plate1: 12, 11 nuclei']
     """
-
     lines = []
     for r in results:
         if r.threshold_note:

@@ -458,7 +458,6 @@ def train_from_files(
     >>> type(load_model(d / "nuclei.pt")).__name__
     'UNet'
     """
-
     pairs = [read_pair(i, m) for i, m in zip(images, masks)]
     validation = [read_pair(i, m) for i, m in zip(validation_images, validation_masks)]
     model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,

@@ -131,7 +131,12 @@ def run_drr(args: argparse.Namespace) -> int:
             raise ImgSuiteError("drr needs a CT: give INFILE or --input (or -G for the matrices only)")
         ct = read_image(source)
         images = drr(
-            ct, geometry, args.hu_conversion, args.exponential, args.intensity_scale, progress_for(args)
+            ct,
+            geometry,
+            hu_conversion=args.hu_conversion,
+            exponential=args.exponential,
+            intensity_scale=args.intensity_scale,
+            progress=progress_for(args),
         ).images
         if args.autoscale:
             autoscale(images, *parse_numbers(args.autoscale_range or "0 255", 2, "--autoscale-range"))
@@ -233,7 +238,7 @@ def run_tomo(args: argparse.Namespace) -> int:
     )
     options = algorithm_options(args.algorithm, iterations=args.iterations, subsets=args.subsets,
                                 filter=args.filter, slice_thickness=args.slice_thickness)  # fmt: skip
-    volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
+    volume = reconstruct(projections, grid, algorithm=args.algorithm, progress=progress_for(args), **options)
     del projections  # free the panels before the writer's buffers are allocated
     _check_result(volume, args.input)
     write_image(volume, args.output)
@@ -331,7 +336,7 @@ def run_fdk(args: argparse.Namespace) -> int:
         offset = parse_numbers(args.detector_offset, 2, "--detector-offset")
         projections.geometry.image_center = projections.geometry.image_center + np.asarray(offset)
     _check_cone_beam(projections.geometry, args.input)
-    volume = fdk(projections, fdk_grid(dim, size), args.filter, progress_for(args))
+    volume = fdk(projections, fdk_grid(dim, size), filter=args.filter, progress=progress_for(args))
     if args.intensity_scale != 1.0:
         volume = volume * args.intensity_scale
     _check_result(volume, args.input)

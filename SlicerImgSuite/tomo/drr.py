@@ -47,6 +47,7 @@ def _table(dtype) -> np.ndarray:
 def drr(
     ct: sitk.Image,
     geometry: Geometry,
+    *,
     hu_conversion: str = "preprocess",
     exponential: bool = False,
     intensity_scale: float = 1.0,

@@ -109,5 +109,5 @@ def reconstruct_node(
     if reference is not None:
         grid = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
         grid.CopyInformation(reference)
-    volume = reconstruct(projections, grid, algorithm, progress, **options)
+    volume = reconstruct(projections, grid, algorithm=algorithm, progress=progress, **options)
     return volume_node_from_image(scene, volume, name or f"Tomo {algorithm.upper()}")

@@ -118,6 +118,7 @@ def algorithm_options(algorithm: str, **values) -> dict:
 def reconstruct(
     projections: ProjectionSet,
     grid: sitk.Image,
+    *,
     algorithm: str = "fbp",
     progress: ProgressCallback | None = None,
     **options,
@@ -147,11 +148,10 @@ def reconstruct(
     >>> from SlicerImgSuite.tomo.geometry import linear_sweep
     >>> g = linear_sweep(3, 20, sid=1000, dims=(8, 8), pixel_size=(1, 1))
     >>> ps = ProjectionSet(np.ones((3, 8, 8), np.float32), g)
-    >>> vol = reconstruct(ps, tomo_grid(g, (0, 10), 5), "saa")
+    >>> vol = reconstruct(ps, tomo_grid(g, (0, 10), 5), algorithm="saa")
     >>> vol.GetSize(), float(sitk.GetArrayViewFromImage(vol)[1, 1, 4])
     ((8, 3, 8), 1.0)
     """
-
     funcs = {"saa": shift_and_add, "fbp": fbp, "sart": sart, "fdk": fdk}
     if algorithm not in funcs:
         raise ImgSuiteError(f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
@@ -286,6 +286,7 @@ def _filtered_back_projection(
 def fdk(
     projections: ProjectionSet,
     grid: sitk.Image,
+    *,
     filter: str = "ramp",
     progress: ProgressCallback | None = None,
 ) -> sitk.Image:
@@ -324,7 +325,6 @@ def fdk(
     >>> round(float(mu[8, 8, 8]), 4), round(float(mu[1, 1, 1]), 4)  # water (see drr's units), air
     (0.0022, 0.0)
     """
-
     progress = progress or no_progress
     g = projections.geometry
     center = _grid_center(grid)

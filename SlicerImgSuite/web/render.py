@@ -66,6 +66,7 @@ class RenderedViews:
 def render_views(
     source,
     out_png: str | os.PathLike | None = None,
+    *,
     layout: tuple[str, ...] = ("axial", "coronal", "3d"),
     size: tuple[int, int] = (400, 400),
     volume: str | None = None,
@@ -112,7 +113,6 @@ def render_views(
     >>> views.images["axial"].shape, (d / "views.png").is_file()
     ((32, 32, 3), True)
     """
-
     progress = progress or no_progress
     layout = tuple(name.lower() for name in layout)
     unknown = [name for name in layout if name not in VIEW_NAMES]

@@ -262,7 +262,6 @@ def open_review(
     >>> session.state_path.name, session.state_path.is_file()
     ('review_state.json', True)
     """
-
     from ..io.images import read_image
     from ..review.compare import Comparison, compare_structure_sets
     from ..review.state import ReviewState

@@ -123,6 +123,7 @@ def build_viewer(
 
 def serve(
     source,
+    *,
     host: str = "127.0.0.1",
     port: int = 8080,
     layout: str = DEFAULT_LAYOUT,

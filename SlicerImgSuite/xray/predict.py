@@ -202,7 +202,6 @@ def predict_images(
     warnings : list of str
         Images whose intensity range differs from the training data's.
 
-
     Examples
     --------
     >>> import tempfile, pathlib

@@ -219,7 +219,6 @@ def train_model(
     dict
         ``history``, ``best_epoch``, ``best_auroc`` and ``onnx_torch_max_diff``.
 
-
     Examples
     --------
     >>> train_model("/nonexistent", "m.onnx")
