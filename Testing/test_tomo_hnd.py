@@ -65,7 +65,15 @@ def hnd_geometry(angles, sad=1000.0, sid=1500.0, pitch=(400.0 / NX, 300.0 / NY),
     v = np.array([0.0, 0.0, -1.0])
     u = np.cross(v, -to_source)
     ic = [(NX - 1) / 2 - lateral_mm / pitch[0], (NY - 1) / 2]
-    return Geometry(sad * to_source, -(sid - sad) * to_source, u, v, pitch, (NX, NY), ic)
+    return Geometry(
+        sources=sad * to_source,
+        centers=-(sid - sad) * to_source,
+        u_axes=u,
+        v_axes=v,
+        pixel_size=pitch,
+        dims=(NX, NY),
+        image_center=ic,
+    )
 
 
 PHANTOM = AnalyticPhantom(

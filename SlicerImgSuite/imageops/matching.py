@@ -251,6 +251,6 @@ def _blend(values: np.ndarray, source: sitk.Image, patch, blending: bool) -> np.
         interpolator=interpolator,
         defaultPixelValue=0.0,
         outputPixelType=sitk.sitkFloat32,
-        useNearestNeighborExtrapolation=True,
+        useNearestNeighborExtrapolator=True,
     )
     return sitk.GetArrayFromImage(out)

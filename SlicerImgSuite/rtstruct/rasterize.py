@@ -146,7 +146,7 @@ def rasterize(
     >>> import tempfile
     >>> from SlicerImgSuite.demo.phantom import make_phantom
     >>> from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
-    >>> p = make_phantom(tempfile.mkdtemp(), shape=(32, 32, 8))
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(32, 32, 8), spacing=(12.0, 12.0, 3.0))
     >>> masks = rasterize(read_rtstruct(p.rtstruct), p.ct, names=["BODY"])
     >>> masks[0].roi.name, masks[0].voxels() > 0
     ('BODY', True)
