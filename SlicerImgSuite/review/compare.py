@@ -224,6 +224,8 @@ def compare_structure_sets(
         Tolerance of surface Dice and added path length.
     name_map : list of "REF=TEST" or mapping, optional
         Explicit pairs, before the automatic matching (exact, case-insensitive, TG-263 names and synonyms).
+    progress : callable, optional
+        ``(fraction, message)``.
     workers : int
         Processes that compare pairs at once (forked; 1 inside an application such as Slicer).
     metrics : bool

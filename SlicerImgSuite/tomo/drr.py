@@ -57,9 +57,16 @@ def drr(
 
     Parameters
     ----------
+    ct : SimpleITK.Image
+        3D CT in HU (LPS).
+    geometry : Geometry
+        The views (sources, panels) to project onto.
     hu_conversion : ``preprocess``/``inline`` (HU to attenuation, same result) or ``none`` (integrate
         the voxel values as they are).
     exponential : write ``exp(-integral)`` (a radiograph) instead of the integral.
+    intensity_scale : multiply the output by this factor (plastimatch ``-s``, ``--intensity-scale``).
+    progress : callable, optional
+        ``(fraction, message)`` per view.
 
     Returns
     -------

@@ -194,6 +194,8 @@ def predict_images(
     output : output folder; must not hold an input.
     heatmaps : write an occlusion heat map overlaid on each radiograph.
     threshold : probability at or above which ``predicted`` is ``classes[1]``.
+    grid : steps of the occlusion window across the image (see :func:`occlusion_map`).
+    progress : callable ``(fraction, message)``, optional.
 
     Returns
     -------

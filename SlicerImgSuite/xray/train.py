@@ -213,6 +213,8 @@ def train_model(
     data : class-folder tree or CSV (see :func:`.data.load_dataset`), or a loaded :class:`.data.Dataset`.
     output : the ``.onnx`` file to write.
     options : :class:`TrainOptions` (architecture, epochs, image size, seed, early stopping patience, ...).
+    positive, finding : as :func:`.data.load_dataset`.
+    progress : callable ``(fraction, message)``, optional.
 
     Returns
     -------
