@@ -97,36 +97,16 @@ def pack(
     }
     lay_interleave = str(header.get("interleave", "bsq")).lower()
     extra = _reference_members(found)
+    options = dict(
+        header=header, frames=frames, labels=labels, metadata=metadata, lay_interleave=lay_interleave,
+        interleave=interleave, previews=previews, progress=progress,
+    )  # fmt: skip
     if not extra:
-        return _write(
-            write_hsi,
-            output,
-            cube,
-            header=header,
-            frames=frames,
-            labels=labels,
-            metadata=metadata,
-            lay_interleave=lay_interleave,
-            interleave=interleave,
-            previews=previews,
-            progress=progress,
-        )
+        return _write(write_hsi, output, cube, **options)
     from ..io.atomic import atomic_path
 
     with atomic_path(output) as tmp:  # the container, then the other Reference/ files appended, all or nothing
-        written = _write(
-            write_hsi,
-            tmp,
-            cube,
-            header=header,
-            frames=frames,
-            labels=labels,
-            metadata=metadata,
-            lay_interleave=lay_interleave,
-            interleave=interleave,
-            previews=previews,
-            progress=progress,
-        )
+        written = _write(write_hsi, tmp, cube, **options)
         import zipfile
 
         with zipfile.ZipFile(tmp, "a", zipfile.ZIP_STORED, allowZip64=True) as zf:

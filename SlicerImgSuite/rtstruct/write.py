@@ -87,10 +87,11 @@ def reference_series(reference) -> ReferenceSeries:
     --------
     >>> import tempfile
     >>> from SlicerImgSuite.io.dicom_write import write_ct_series
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = write_ct_series(sitk.Image(4, 3, 2, sitk.sitkInt16), folder)
-    >>> reference_series(folder).grid.size
-    (4, 3, 2)
+    >>> ct = sitk.Image(4, 3, 5, sitk.sitkInt16)
+    >>> ct.SetSpacing((1.0, 1.0, 2.5))
+    >>> reference = reference_series(write_ct_series(ct, Path(tempfile.mkdtemp())))  # the headers just written
+    >>> reference.grid.size, reference.grid.spacing.tolist()
+    ((4, 3, 5), [1.0, 1.0, 2.5])
     """
     if isinstance(reference, ReferenceSeries):
         return reference
