@@ -166,7 +166,16 @@ def test_folding_is_reported():
     ref = sitk.Image([30, 30, 30], sitk.sitkFloat32)
     ref.SetSpacing([2, 2, 2])
     folding = synth_vf(ref, "radial", radius=(20, 20, 20), magnitude=(-40, -40, -40))
-    report = StageReport(0, "vf", "mse", 2.0, 1.0, 5, "", 0.0)
+    report = StageReport(
+        index=0,
+        xform="vf",
+        metric="mse",
+        initial_metric=2.0,
+        final_metric=1.0,
+        iterations=5,
+        stop_reason="",
+        seconds=0.0,
+    )
     _judge(report, {"max_its": 5}, [field_transform(folding)], ref)
     assert any("folds" in w for w in report.warnings)
     assert vf_stats(folding)["folded_voxels"] > 0

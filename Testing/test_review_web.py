@@ -33,7 +33,7 @@ def review_inputs(phantom, tmp_path_factory):
     masks["GTV"] = sitk.GetImageFromArray(shifted)
     masks["GTV"].CopyInformation(phantom.ct)
     test = tmp_path_factory.mktemp("review-in") / "RS_test.dcm"
-    write_rtstruct_from_masks(test, phantom.ct_dir, masks, phantom.colors)
+    write_rtstruct_from_masks(test, phantom.ct_dir, masks, colors=phantom.colors)
     return phantom.rtstruct, test, phantom.ct_dir, phantom.rtdose
 
 

@@ -95,7 +95,7 @@ def test_masks_to_rtstruct_round_trip_is_exact_and_valid(phantom, tmp_path):
     import pydicom
 
     path = tmp_path / "RS.dcm"
-    write_rtstruct_from_masks(path, phantom.ct_dir, phantom.masks, phantom.colors)
+    write_rtstruct_from_masks(path, phantom.ct_dir, phantom.masks, colors=phantom.colors)
     report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
     assert "Error" not in report.stderr + report.stdout, report.stderr
     ds = pydicom.dcmread(path)
@@ -205,10 +205,10 @@ def test_gamma_subvoxel_search_passes_a_2mm_shift_on_a_3mm_grid(tmp_path):
     ref, shifted = sitk.GetImageFromArray(field(0.0)), sitk.GetImageFromArray(field(2.0))
     ref.SetSpacing((3, 3, 3))
     shifted.SetSpacing((3, 3, 3))
-    gamma, rate = gamma_index(ref, shifted, 1.0, 3.0)
+    gamma, rate = gamma_index(ref, shifted, dose_percent=1.0, dta_mm=3.0)
     assert rate == 100.0
     # a voxel-only search (lattice step = voxel size) fails part of it: the search must be sub-voxel
-    _, coarse = gamma_index(ref, shifted, 1.0, 3.0, resolution_mm=3.0)
+    _, coarse = gamma_index(ref, shifted, dose_percent=1.0, dta_mm=3.0, resolution_mm=3.0)
     assert coarse < 95.0
     # plastimatch's default search on the same files, for the record
     sitk.WriteImage(ref, str(tmp_path / "a.mha"))
@@ -452,3 +452,30 @@ def test_dvh_refuses_a_dose_from_another_frame_of_reference(phantom, tmp_path, c
     assert rc == 2 and "Frame of Reference mismatch" in err
     assert str(phantom.rtstruct) in err and str(tmp_path / "RD.dcm") in err and "1.2.3.4.5" in err
     assert not (tmp_path / "stats.csv").exists()
+
+
+def test_reference_series_checks_slices_as_the_series_reader_does(tmp_path):
+    """An RTSTRUCT's reference CT goes through io.dicom_series' rules: two slices at one position or two
+    orientations are refused (naming the files), unevenly spaced slices are a warning, not a silent grid."""
+    import copy
+
+    from SlicerImgSuite.errors import ImgSuiteError
+    from SlicerImgSuite.io.dicom_write import write_ct_series
+    from SlicerImgSuite.rtstruct.write import reference_series
+
+    ct = sitk.Image(4, 3, 4, sitk.sitkInt16)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    headers = write_ct_series(ct, tmp_path / "ct")
+    assert reference_series(tmp_path / "ct").grid.size == (4, 3, 4)
+    twice = [copy.deepcopy(d) for d in headers]  # one copy each: the written headers share elements
+    twice[2].ImagePositionPatient = list(twice[1].ImagePositionPatient)
+    with pytest.raises(ImgSuiteError, match="same position"):
+        reference_series(twice)
+    tilted = [copy.deepcopy(d) for d in headers]
+    tilted[3].ImageOrientationPatient = [1, 0, 0, 0, 0.8, 0.6]
+    with pytest.raises(ImgSuiteError, match="orientations"):
+        reference_series(tilted)
+    uneven = [copy.deepcopy(d) for d in headers]
+    uneven[3].ImagePositionPatient = [*uneven[3].ImagePositionPatient[:2], float(uneven[3].ImagePositionPatient[2]) + 3]
+    with pytest.warns(UserWarning, match="unevenly spaced"):
+        assert reference_series(uneven).grid.spacing[2] == pytest.approx(2.0)

@@ -68,7 +68,9 @@ def test_accurate_mode_beats_centre_rule_on_nelms_cylinder(nelms):
 def test_even_odd_ring_and_union_option(phantom):
     ss = read_rtstruct(phantom.rtstruct)
     grid = Grid.of(phantom.ct)
-    ring_xor, ring_union = (rasterize(ss, phantom.ct, rule, names=["RING"])[0].full(grid) for rule in ("xor", "union"))
+    ring_xor, ring_union = (
+        rasterize(ss, phantom.ct, rule=rule, names=["RING"])[0].full(grid) for rule in ("xor", "union")
+    )
     truth = sitk.GetArrayFromImage(phantom.masks["RING"]).astype(bool)
     xor = ring_xor.astype(bool)
     dice = 2 * (xor & truth).sum() / (xor.sum() + truth.sum())

@@ -43,7 +43,7 @@ def atlases(small):
 
 def test_atlases_recover_the_truth(small, atlases):
     before = min(_dice(atlases[0].structures[n], small.masks[n]) for n in STRUCTURES)
-    fused = segment_with_atlases(small.ct, atlases, AFFINE, fusion="vote")
+    fused = segment_with_atlases(small.ct, atlases, stages=AFFINE, fusion="vote")
     after = {n: _dice(fused[n], small.masks[n]) for n in STRUCTURES}
     assert before < 0.7 and min(after.values()) > 0.93, after
     assert fused["GTV"].GetSize() == small.ct.GetSize() and fused["GTV"].GetOrigin() == small.ct.GetOrigin()
@@ -194,7 +194,10 @@ def test_mabs_train_leave_one_out_table(tmp_path, capsys):
             assert summary[("trans.txt", fusion, structure)] > summary[("center.txt", fusion, structure)] + 0.2
     # one row recomputed independently: atlas a2 left out, the others fused by vote after the translation stage
     fused = segment_with_atlases(
-        atlases[2].image, [atlases[i] for i in (0, 1, 3)], read_command_file(tmp_path / "trans.txt").stages, "vote"
+        atlases[2].image,
+        [atlases[i] for i in (0, 1, 3)],
+        stages=read_command_file(tmp_path / "trans.txt").stages,
+        fusion="vote",
     )
     row = next(r for r in rows if (r["target"], r["registration"], r["fusion"], r["structure"]) ==
                ("a2", "trans.txt", "vote", "ORGAN"))  # fmt: skip

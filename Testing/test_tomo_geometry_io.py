@@ -91,7 +91,7 @@ def test_matrix_projects_where_the_ray_hits_the_panel(geometry):
 def test_from_matrix_recovers_the_view():
     g = circular(3, sad=1000, sid=1500, dims=(40, 30), pixel_size=(0.8, 1.2), start_angle=17, angle_step=50)
     for i in range(3):
-        s, c, u, v, ps = from_matrix(g.matrix(i), g.image_center[i], g.dims, 1500)
+        s, c, u, v, ps = from_matrix(g.matrix(i), 1500)
         np.testing.assert_allclose(s, g.sources[i], atol=1e-6)
         np.testing.assert_allclose(c, g.centers[i], atol=1e-6)
         np.testing.assert_allclose(u, g.u_axes[i], atol=1e-9)

@@ -65,7 +65,15 @@ def hnd_geometry(angles, sad=1000.0, sid=1500.0, pitch=(400.0 / NX, 300.0 / NY),
     v = np.array([0.0, 0.0, -1.0])
     u = np.cross(v, -to_source)
     ic = [(NX - 1) / 2 - lateral_mm / pitch[0], (NY - 1) / 2]
-    return Geometry(sad * to_source, -(sid - sad) * to_source, u, v, pitch, (NX, NY), ic)
+    return Geometry(
+        sources=sad * to_source,
+        centers=-(sid - sad) * to_source,
+        u_axes=u,
+        v_axes=v,
+        pixel_size=pitch,
+        dims=(NX, NY),
+        image_center=ic,
+    )
 
 
 PHANTOM = AnalyticPhantom(
@@ -161,7 +169,7 @@ def test_plastimatch_fdk_reads_our_hnd_files_the_same_way(hnd_set):
     theirs = sitk.GetArrayFromImage(sitk.ReadImage(str(work / "pl.mha")))
     geometry = read_projections(work / "scan").geometry
     mapped = ProjectionSet(_plastimatch_mapping(counts.astype(np.float64)).astype(np.float32), geometry)
-    ours_mapped = sitk.GetArrayFromImage(fdk(mapped, fdk_grid([40, 40, 24], [160, 160, 96]), "ramp"))
+    ours_mapped = sitk.GetArrayFromImage(fdk(mapped, fdk_grid([40, 40, 24], [160, 160, 96]), filter="ramp"))
     assert np.corrcoef(_inner(ours_mapped).ravel(), _inner(theirs).ravel())[0, 1] >= 0.98
     assert _fdk(["-I", str(work / "scan"), "-O", str(work / "ours.mha")]) == 0
     ours = sitk.ReadImage(str(work / "ours.mha"))

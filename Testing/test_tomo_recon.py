@@ -135,10 +135,10 @@ def test_tomo_command_and_progress(tmp_path, setup):
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        reconstruct(projections, grid, "fbp", progress=stop)
+        reconstruct(projections, grid, algorithm="fbp", progress=stop)
     assert seen and seen[0] < 0.5
     with pytest.raises(ImgSuiteError, match="unknown algorithm"):
-        reconstruct(projections, grid, "mlem")
+        reconstruct(projections, grid, algorithm="mlem")
 
 
 def test_sart_memory_does_not_grow_with_the_subsets(setup, monkeypatch):

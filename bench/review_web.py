@@ -41,7 +41,7 @@ def make_case(folder: Path):
     gtv.CopyInformation(p.ct)
     masks["GTV"] = gtv
     test = folder / "RS_test.dcm"
-    write_rtstruct_from_masks(test, p.ct_dir, masks, p.colors)
+    write_rtstruct_from_masks(test, p.ct_dir, masks, colors=p.colors)
     return p.rtstruct, test, p.ct_dir, p.rtdose
 
 

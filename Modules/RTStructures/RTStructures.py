@@ -121,7 +121,14 @@ class RTStructuresLogic(ScriptedLoadableModuleLogic):
 
         rule = "union" if union else "xor"
         return segmentation_from_rtstruct(
-            slicer.mrmlScene, path, referenceVolume, None, rule, accurate, labelmap, progress
+            slicer.mrmlScene,
+            path,
+            reference_node=referenceVolume,
+            ct_folder=None,
+            rule=rule,
+            accurate=accurate,
+            make_labelmap=labelmap,
+            progress=progress,
         )
 
     def exportRTStruct(self, segmentationNode, ctFolder, path, progress=None):

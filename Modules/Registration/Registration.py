@@ -150,8 +150,9 @@ class RegistrationLogic(ScriptedLoadableModuleLogic):
             raise ImgSuiteError("choose a fixed and a moving volume")
         stages = parse_command_file(commandText, "command file").stages
         transform, warped, result = register_nodes(
-            slicer.mrmlScene, fixedVolume, movingVolume, stages, progress, fixedLandmarks, movingLandmarks,
-            transformKind, transformName, warped_name=warpedVolume.GetName() if warpedVolume else None,
+            slicer.mrmlScene, fixedVolume, movingVolume, stages=stages, progress=progress,
+            fixed_markups=fixedLandmarks, moving_markups=movingLandmarks, transform_kind=transformKind,
+            transform_name=transformName, warped_name=warpedVolume.GetName() if warpedVolume else None,
         )  # fmt: skip
         if warped is not None and warpedVolume is not None:
             warpedVolume.SetAndObserveImageData(warped.GetImageData())

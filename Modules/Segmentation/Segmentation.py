@@ -94,12 +94,12 @@ class SegmentationWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, VT
             with progress_dialog("CT threshold segmentation") as progress:
                 node, voxels = self.logic.segmentCT(
                     p.inputVolume,
-                    p.preset,
-                    p.lowerThreshold,
-                    p.removeCouch,
-                    p.fillHoles,
-                    p.outputSegmentation,
-                    progress,
+                    preset=p.preset,
+                    lowerThreshold=p.lowerThreshold,
+                    removeCouch=p.removeCouch,
+                    fillHoles=p.fillHoles,
+                    segmentationNode=p.outputSegmentation,
+                    progress=progress,
                 )
             p.outputSegmentation = node
             self.ui.resultText.setPlainText(f"{p.preset}: {voxels} voxels -> segment in {node.GetName()}")

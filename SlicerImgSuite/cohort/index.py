@@ -165,11 +165,26 @@ def build_index(
         Reads the headers, in batches of files (one task per batch).
     csv : bool
         Also write each table as CSV (``index.csv`` ...).
+    batch_size : int, optional
+        Files per task (by default the files are spread over the workers).
+    progress : callable, optional
+        ``(fraction, message)``.
 
     Returns
     -------
     dict
         Counts: ``files`` listed, ``read`` (headers read now), ``reused``, ``series``, ``errors``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from distributed import Client
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(16, 16, 4))  # CT (4 slices), RTSTRUCT, RTDOSE
+    >>> with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+    ...     counts = build_index(p.folder, Path(p.folder) / "index.parquet", client=client)
+    >>> counts["series"], counts["files"], counts["errors"]
+    (3, 6, 0)
     """
     progress = progress or no_progress
     output = Path(output)

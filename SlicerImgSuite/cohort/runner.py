@@ -126,14 +126,30 @@ def run_cohort(
         ``.csv`` (case, stage, message) and ``cases/<case>/`` (each case's own outputs).
     client : distributed.Client
         Where the tasks run (:func:`SlicerImgSuite.cohort.cluster.cohort_client`).
+    options : dict, optional
+        The job's options (``d_percents``, ``v_doses`` for ``dvh`` ...).
     resume : bool
         Skip cases whose outputs exist and whose inputs' content hash is unchanged.
+    progress : callable, optional
+        ``(fraction, message)`` as cases finish.
 
     Returns
     -------
     dict
         Counts (``cases``, ``done``, ``skipped``, ``failed``, ``rows``) and ``task_seconds`` (the
         summed time of the tasks, as measured inside them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from distributed import Client
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(16, 16, 4), spacing=(20.0, 20.0, 3.0))
+    >>> case = {"case": "p1", "ct": str(p.ct_dir), "rtstruct": str(p.rtstruct), "dose": str(p.rtdose)}
+    >>> with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+    ...     counts = run_cohort("dvh", [case], Path(p.folder) / "out", client=client)
+    >>> counts["done"], counts["failed"], counts["rows"]  # one row per structure
+    (1, 0, 8)
     """
     from distributed import as_completed
 

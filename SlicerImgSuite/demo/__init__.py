@@ -35,7 +35,7 @@ def demo_steps() -> list:
     return sorted(steps, key=lambda m: (m.ORDER, m.__name__))
 
 
-def run_demo(outdir: str | Path, progress: ProgressCallback | None = None, only: list[str] | None = None) -> Path:
+def run_demo(outdir: str | Path, *, progress: ProgressCallback | None = None, only: list[str] | None = None) -> Path:
     """Run every job's demo step on a new phantom patient; returns the report's path.
 
     Parameters
@@ -44,6 +44,13 @@ def run_demo(outdir: str | Path, progress: ProgressCallback | None = None, only:
         Receives ``phantom/`` (DICOM), one folder per job, ``report.html`` and ``SlicerImgSuite-demo.mrb``.
     only : list of str, optional
         Job package names to run (all by default).
+    progress : callable, optional
+        ``(fraction, message)`` per job.
+
+    Returns
+    -------
+    Path
+        The report, ``outdir/report.html``.
     """
     from ..mrml.mrb import save_mrb
     from ..mrml.scene import new_scene

@@ -17,6 +17,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from . import run_demo
 
-    path = run_demo(args.output, progress_for(args), args.only)
+    path = run_demo(args.output, progress=progress_for(args), only=args.only)
     print(f"report: {path}")
     return 0

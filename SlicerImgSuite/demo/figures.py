@@ -64,7 +64,7 @@ def ct_panel(ax, ct: sitk.Image, view: str, index: int, title: str = "") -> floa
     return aspect
 
 
-def outlines(ax, masks: dict[str, sitk.Image], colors: dict, view: str, index: int, aspect: float) -> list:
+def outlines(ax, masks: dict[str, sitk.Image], colors: dict, view: str, index: int) -> list:
     """Each mask's outline on the slice; returns legend handles (name, colour) of those drawn."""
     from matplotlib.lines import Line2D
 

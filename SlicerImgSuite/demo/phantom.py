@@ -51,6 +51,7 @@ _ANATOMY = {
 
 def make_phantom(
     folder: str | os.PathLike,
+    *,
     shape: tuple[int, int, int] = (96, 96, 48),
     spacing: tuple[float, float, float] = (3.2, 3.2, 3.0),
     seed: int = 0,
@@ -67,6 +68,11 @@ def make_phantom(
         Voxel size, mm.
     seed : int
         Seed of the CT noise (5 HU standard deviation).
+
+    Returns
+    -------
+    PhantomPatient
+        The paths of the CT series, RTSTRUCT and RTDOSE written, and the true CT, masks and dose.
 
     Examples
     --------
@@ -108,12 +114,21 @@ def make_phantom(
         m.CopyInformation(grid)
         mask_images[name] = m
     colors = {name: spec[3] for name, spec in _ANATOMY.items()}
-    _write_rtstruct(folder / "RS.dcm", headers, study, spacing, colors)
+    _write_rtstruct(folder / "RS.dcm", headers, colors)
     dose = _dose(ct)
     write_rtdose(dose, folder / "RD.dcm", study)
     ct.SetMetaData("0020|000e", headers[0].SeriesInstanceUID)
     ct.SetMetaData("0020|0052", study["FrameOfReferenceUID"])
-    return PhantomPatient(folder, folder / "CT", folder / "RS.dcm", folder / "RD.dcm", ct, mask_images, colors, dose)
+    return PhantomPatient(
+        folder=folder,
+        ct_dir=folder / "CT",
+        rtstruct=folder / "RS.dcm",
+        rtdose=folder / "RD.dcm",
+        ct=ct,
+        masks=mask_images,
+        colors=colors,
+        dose=dose,
+    )
 
 
 def _voxel_centres(image: sitk.Image):
@@ -178,7 +193,7 @@ def _dose(ct: sitk.Image) -> sitk.Image:
     return dose
 
 
-def _write_rtstruct(path: Path, ct_headers: list, study: dict, spacing, colors) -> None:
+def _write_rtstruct(path: Path, ct_headers: list, colors) -> None:
     """The phantom's structure set: every structure's exact cross-section on every CT slice."""
     from ..rtstruct.write import write_rtstruct
 

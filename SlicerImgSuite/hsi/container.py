@@ -331,11 +331,21 @@ def write_hsi(
         Write ``thumbnail.jpg`` and the RGB ``preview``.
     **fields :
         More header fields (``wavelength=[...]``, ``read_procedures=[...]``).
+    progress : callable, optional
+        ``(fraction, message)``.
 
     Returns
     -------
     EnviHeader
         ``data.hdr`` as written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "a.hsi"
+    >>> header = write_hsi(f, np.ones((4, 5, 3), np.uint16), white=np.full((1, 5, 3), 2, np.uint16))
+    >>> header["lines"], header["samples"], header["bands"]
+    ('4', '5', '3')
     """
     from ..io.atomic import atomic_path  # imported here: reading must not pull in SimpleITK
 

@@ -65,7 +65,16 @@ def synthetic_scan(lines: int = 120, samples: int = 160, bands: int = 96, seed: 
     white_after = black + response * lamp[-1]
     u16 = lambda a: np.clip(np.rint(a), 0, 65535).astype(np.uint16)  # noqa: E731
     return SyntheticScan(
-        u16(raw), reflectance, u16(white), u16(white_after), u16(black), classes, names, colors, spectra, wl
+        raw=u16(raw),
+        reflectance=reflectance,
+        white=u16(white),
+        white_after=u16(white_after),
+        black=u16(black),
+        classes=classes,
+        class_names=names,
+        class_colors=colors,
+        spectra=spectra,
+        wavelengths=wl,
     )
 
 

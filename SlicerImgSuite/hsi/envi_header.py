@@ -302,7 +302,15 @@ def layout(
     check_file_type(header, path)
     if wavelengths:
         check_wavelengths(header, bands, path, strict)
-    return Layout(samples, lines, bands, data_type, interleave, byte_order, offset)
+    return Layout(
+        samples=samples,
+        lines=lines,
+        bands=bands,
+        data_type=data_type,
+        interleave=interleave,
+        byte_order=byte_order,
+        header_offset=offset,
+    )
 
 
 def check_file_type(header: EnviHeader, path=None) -> None:

@@ -59,11 +59,24 @@ def load_hyperspectral(
         the white/black ratio is already reflectance.
     strict, allow_compressed :
         See :class:`~SlicerImgSuite.hsi.container.HsiFile`.
+    progress : callable, optional
+        ``(fraction, message)``.
 
     Returns
     -------
     Hyperspectral
         The cube stays a memory map when nothing had to be computed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from .container import write_hsi
+    >>> f = Path(tempfile.mkdtemp()) / "a.hsi"
+    >>> _ = write_hsi(f, np.full((2, 3, 2), 60, np.uint16), white=np.full((1, 3, 2), 110, np.uint16),
+    ...               black=np.full((1, 3, 2), 10, np.uint16), wavelength=[500, 600])
+    >>> h = load_hyperspectral(f, calibrate=True)
+    >>> h.cube.shape, float(h.cube[0, 0, 0]), h.wavelengths.tolist()
+    ((2, 3, 2), 0.5, [500.0, 600.0])
     """
     from .procedures import _select_bands, parse_procedures
     from .procedures import apply_procedures as apply_steps

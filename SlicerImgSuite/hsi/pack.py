@@ -38,7 +38,35 @@ def pack(
 ) -> EnviHeader:
     """Write ``output`` (.hsi) from ``source`` (an ENVI ``.hdr``/binary, or a folder; see module doc).
 
-    Returns the ``data.hdr`` written.
+    Parameters
+    ----------
+    source : path
+        An ENVI header (or its binary), or a folder holding the cube and its companions.
+    output : path
+        The ``.hsi`` to write (atomically).
+    interleave : {"bil", "bip", "bsq"}, optional
+        The container's layout (the source's by default).
+    previews : tuple of int
+        Levels of detail of the previews (see :func:`~SlicerImgSuite.hsi.container.write_hsi`).
+    strict : bool
+        Header checks (see :func:`~SlicerImgSuite.hsi.envi_header.layout`).
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    EnviHeader
+        The ``data.hdr`` written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from .envi import write_envi
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_envi(folder / "scan.envi", np.ones((2, 3, 4), np.uint16), wavelength=[1, 2, 3, 4])
+    >>> header = pack(folder / "scan.hdr", folder / "scan.hsi")
+    >>> header["bands"], (folder / "scan.hsi").is_file()
+    ('4', True)
     """
     from .container import write_hsi
 
@@ -69,16 +97,16 @@ def pack(
     }
     lay_interleave = str(header.get("interleave", "bsq")).lower()
     extra = _reference_members(found)
+    options = dict(
+        header=header, frames=frames, labels=labels, metadata=metadata, lay_interleave=lay_interleave,
+        interleave=interleave, previews=previews, progress=progress,
+    )  # fmt: skip
     if not extra:
-        return _write(
-            write_hsi, output, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress
-        )
+        return _write(write_hsi, output, cube, **options)
     from ..io.atomic import atomic_path
 
     with atomic_path(output) as tmp:  # the container, then the other Reference/ files appended, all or nothing
-        written = _write(
-            write_hsi, tmp, cube, header, frames, labels, metadata, lay_interleave, interleave, previews, progress
-        )
+        written = _write(write_hsi, tmp, cube, **options)
         import zipfile
 
         with zipfile.ZipFile(tmp, "a", zipfile.ZIP_STORED, allowZip64=True) as zf:

@@ -33,7 +33,7 @@ def write_synthetic_dicom_into(result, folder: str | os.PathLike, patient_name: 
         f.rename(folder / f.name)
     (folder / "CT").rmdir()
     if result.structures:
-        write_rtstruct_from_masks(folder / "RS.dcm", headers, result.structures, result.colors)
+        write_rtstruct_from_masks(folder / "RS.dcm", headers, result.structures, colors=result.colors)
 
 
 def study_of(source: str | os.PathLike) -> dict:

@@ -92,6 +92,7 @@ def _distance_to(points: np.ndarray, spacing, progress=None) -> np.ndarray:
 
 def distance_map(
     mask: sitk.Image,
+    *,
     inside_positive: bool = False,
     absolute: bool = False,
     squared: bool = False,
@@ -117,6 +118,11 @@ def distance_map(
         Boundary behaviour at the image edge, see :func:`boundary_array`.
     progress : callable, optional
         ``progress(fraction, message)``; may raise ``Cancelled``.
+
+    Returns
+    -------
+    SimpleITK.Image
+        The distances in mm (float32) on the structure's grid.
 
     Examples
     --------

@@ -181,6 +181,9 @@ def resample(
     image : SimpleITK.Image
     reference : SimpleITK.Image, optional
         Its grid is used as is (``--fixed``); otherwise see :func:`output_grid`.
+    origin, dim, spacing, direction, subsample : optional
+        The output grid when there is no ``reference`` (plastimatch ``--origin``, ``--dim``, ``--spacing``,
+        ``--direction-cosines``, ``--subsample``): see :func:`output_grid`.
     interpolation : {"linear", "nn"}
     default_value : float
         Value of output voxels outside ``image``.
@@ -188,6 +191,11 @@ def resample(
         plastimatch type name; by default the input's pixel type (integers truncate, as ITK casts).
     progress : callable, optional
         ``progress(fraction, message)``; may raise ``Cancelled``.
+
+    Returns
+    -------
+    SimpleITK.Image
+        ``image`` on the new grid.
 
     Examples
     --------

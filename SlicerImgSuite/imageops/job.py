@@ -93,6 +93,24 @@ def dice(
     slices of the reference's z extent less ``zsup`` at the top and ``zinf`` at the bottom (every x and y,
     where plastimatch also crops both to the reference's x/y box and so drops false positives beside it).
 
+    Parameters
+    ----------
+    reference, test : path
+        Each a mask or labelmap image, or an RTSTRUCT (with ``referenced_ct``), as :func:`structure_masks` reads.
+    reference_structure, test_structure : str, optional
+        The structure (name or label) to take from a structure set or labelmap.
+    referenced_ct : path, optional
+        The grid RTSTRUCTs are rasterized on.
+    output_json : path, optional
+        Also write the scores here (atomically).
+    zcrop : (float, float), optional
+        ``(zsup, zinf)`` mm, see above.
+
+    Returns
+    -------
+    dict
+        Dice, the overlap counts (TP, TN, FP, FN) and the Hausdorff and surface distances (mm).
+
     Examples
     --------
     >>> import tempfile, pathlib

@@ -244,5 +244,13 @@ def _blend(values: np.ndarray, source: sitk.Image, patch, blending: bool) -> np.
     interpolator = sitk.sitkLinear if blending else sitk.sitkNearestNeighbor
     # voxels past the last centre by half a patch or more (when the size is a multiple of the patch) keep the
     # edge value; plastimatch gives them scale 0 and shift 0 there, so their output is 0
-    out = sitk.Resample(field, source, sitk.Transform(), interpolator, 0.0, sitk.sitkFloat32, True)
+    out = sitk.Resample(
+        field,
+        source,
+        transform=sitk.Transform(),
+        interpolator=interpolator,
+        defaultPixelValue=0.0,
+        outputPixelType=sitk.sitkFloat32,
+        useNearestNeighborExtrapolator=True,
+    )
     return sitk.GetArrayFromImage(out)

@@ -84,7 +84,8 @@ OPERATIONS: dict[str, Operation] = {
                       lambda a, b: reports.dice_text(distance.dice_stats(a, b), True, True), (), "reference", True, ""),
     "boundary": Operation("Boundary voxels", lambda a, b: distance.boundary(a), output="labelmap"),
     "dmap": Operation("Distance map (mm)",
-                      lambda a, b, inside_positive, absolute: distance.distance_map(a, inside_positive, absolute),
+                      lambda a, b, inside_positive, absolute: distance.distance_map(
+                          a, inside_positive=inside_positive, absolute=absolute),
                       (Param("inside_positive", bool, False), Param("absolute", bool, False))),
     "union": Operation("Union of masks", lambda a, b: masks.union([a, b]), (), "mask", True, "labelmap"),
     "stats": Operation("Statistics (inside the mask when given)",

@@ -125,7 +125,7 @@ def synth(
     elif pattern == "lung":
         values, structures, colors = _lung(xyz, grid, lung_tumor_pos)
     else:
-        values, structures, colors = _extra(pattern, xyz, grid, fg, bg, center, radius, more)
+        values, structures, colors = _extra(pattern, xyz, grid, fg=fg, bg=bg, center=center, radius=radius, more=more)
     image = sitk.GetImageFromArray(np.asarray(values, np.float32))
     image.CopyInformation(grid)
     return Synthetic(cast_image(image, output_type), structures, colors)

@@ -44,6 +44,22 @@ def water_equivalent_depth(
     The depth counts from where the ray enters the CT's volume (its outer voxel faces); voxels the ray reaches
     without crossing the CT (the source inside the CT) count from the source.
 
+    Parameters
+    ----------
+    ct : SimpleITK.Image
+        3D CT in HU (plastimatch's HU to stopping-power table).
+    source : (x, y, z)
+        The beam's source point, LPS mm.
+    ray_step : float
+        Sampling step along each ray, mm.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    SimpleITK.Image
+        Water-equivalent depth in mm (float32) on the CT's grid.
+
     Examples
     --------
     >>> water = sitk.Image([10, 1, 1], sitk.sitkInt16)  # 0 HU, 1 mm voxels along x, centres 0..9

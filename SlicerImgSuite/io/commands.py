@@ -322,7 +322,9 @@ def _write_structures_on(headers, path: Path, args: argparse.Namespace) -> None:
     # onto the series' grid (the ss-img may have its own; --spacing etc. moved the image): nearest neighbour
     reference = reference_series(headers)
     grid = reference.image()
-    write_rtstruct_from_masks(path, reference, {k: resample_like(m, grid, "nn", 0) for k, m in masks.items()}, colors)
+    write_rtstruct_from_masks(
+        path, reference, {k: resample_like(m, grid, "nn", 0) for k, m in masks.items()}, colors=colors
+    )
 
 
 def _is_rtstruct_file(path) -> bool:

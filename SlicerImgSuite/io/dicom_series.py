@@ -134,12 +134,35 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
 
 
 def scan_folder(
-    folder: str | os.PathLike, progress: ProgressCallback | None = None, recursive: bool = False
+    folder: str | os.PathLike, *, progress: ProgressCallback | None = None, recursive: bool = False
 ) -> list[SeriesInfo]:
     """List the series in a folder (its subfolders too with ``recursive``), in file-name order of first appearance.
 
     Files that are not DICOM (a README beside the slices) are ignored; a file that claims to be
     DICOM but cannot be parsed is an error naming it.
+
+    Parameters
+    ----------
+    folder : path
+        The folder to list.
+    progress : callable, optional
+        ``(fraction, message)`` while the headers are read.
+    recursive : bool
+        Also list the files of every subfolder.
+
+    Returns
+    -------
+    list of SeriesInfo
+        One per series UID, with its files and the header values read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from SlicerImgSuite.io.dicom_write import write_ct_series
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_ct_series(sitk.Image(4, 3, 2, sitk.sitkInt16), folder)
+    >>> [(s.modality, len(s.files)) for s in scan_folder(folder)]
+    [('CT', 2)]
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -221,10 +244,10 @@ def find_series(
     named in a warning.
     """
     folder = Path(folder)
-    series = scan_folder(folder, progress)
+    series = scan_folder(folder, progress=progress)
     if any(s.is_image for s in series):
         return select_series(folder, series, series_uid, modality)
-    series = scan_folder(folder, progress, recursive=True)
+    series = scan_folder(folder, progress=progress, recursive=True)
     info = select_series(folder, series, series_uid, modality)
     where = sorted({str(f.parent.relative_to(folder)) for f in info.files})
     warnings.warn(

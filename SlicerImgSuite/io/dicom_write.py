@@ -72,6 +72,8 @@ def write_ct_series(
         Created when missing; the files move in only when all are written.
     study : dict, optional
         Patient/study/frame-of-reference attributes from :func:`new_study`; a new study by default.
+    modality, series_description, series_number :
+        Modality (CT, MR ...), SeriesDescription and SeriesNumber of the series.
     patient_position : str
         PatientPosition (HFS, HFP, FFS, FFP, ...).
     attributes : dict, optional
@@ -80,6 +82,8 @@ def write_ct_series(
         Name the files ``CT0001_<SOPInstanceUID>.dcm`` instead of ``CT0001.dcm``.
     series_uid : str, optional
         SeriesInstanceUID (a new one by default).
+    progress : callable, optional
+        ``(fraction, message)`` per slice.
 
     Returns
     -------

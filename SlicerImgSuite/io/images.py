@@ -33,6 +33,7 @@ OUTPUT_TYPES = {
 
 def read_image(
     path: str | os.PathLike,
+    *,
     series_uid: str | None = None,
     modality: str | None = None,
     resample_uneven: bool = False,
@@ -47,6 +48,13 @@ def read_image(
         :func:`SlicerImgSuite.rtstruct.dose.read_rtdose` (float32, Gy).
     series_uid, modality, resample_uneven :
         For folders: see :func:`SlicerImgSuite.io.dicom_series.read_dicom_series`.
+    progress : callable, optional
+        ``(fraction, message)`` while a series is read.
+
+    Returns
+    -------
+    SimpleITK.Image
+        The image in LPS (a DICOM series with rescaled values, HU for CT).
 
     Examples
     --------

@@ -262,7 +262,15 @@ def bspline_stage(
     lvl_fixed = _shrink(sitk.Cast(fixed, sitk.sitkFloat32), res)
     lvl_moving = _shrink(sitk.Cast(moving, sitk.sitkFloat32), res)
     grid = ControlGrid.covering(fixed, grid_spacing)
-    cost = _BSplineCost(grid, lvl_fixed, lvl_moving, linear, fixed_mask, moving_mask, background_val)
+    cost = _BSplineCost(
+        grid,
+        lvl_fixed,
+        lvl_moving,
+        linear=linear,
+        fixed_mask=fixed_mask,
+        moving_mask=moving_mask,
+        background_val=background_val,
+    )
     cost.regularization_lambda = regularization_lambda
     cost.set_landmarks(landmark_penalty, fixed_landmarks, moving_landmarks)
     cost.progress = progress or no_progress
@@ -281,13 +289,13 @@ def bspline_stage(
     cost.history.pop()
     s2 = cost.scale * cost.scale
     return BSplineOutcome(
-        grid.to_sitk(result.x.reshape(cost.shape)),
-        cost.first * s2,
-        cost.value * s2,
-        int(result.nit),
-        str(result.message),
-        [h * s2 for h in cost.history],
-        bool(result.nit >= max_its or "LIMIT" in str(result.message).upper()),
+        transform=grid.to_sitk(result.x.reshape(cost.shape)),
+        initial_metric=cost.first * s2,
+        final_metric=cost.value * s2,
+        iterations=int(result.nit),
+        stop_reason=str(result.message),
+        history=[h * s2 for h in cost.history],
+        hit_limit=bool(result.nit >= max_its or "LIMIT" in str(result.message).upper()),
     )
 
 

@@ -243,6 +243,18 @@ class CommandFile:
 def parse_command_file(text: str, path: str | os.PathLike | None = None) -> CommandFile:
     """Parse plastimatch command-file text.
 
+    Parameters
+    ----------
+    text : str
+        The command file's text: a ``[GLOBAL]`` section and one ``[STAGE]`` section per stage.
+    path : path, optional
+        Where the text came from, named in errors.
+
+    Returns
+    -------
+    CommandFile
+        ``globals`` and ``stages`` (each a dict of typed values).
+
     Examples
     --------
     >>> cf = parse_command_file("[GLOBAL]\\nfixed=f.mha\\nmoving=m.mha\\n[STAGE]\\nxform=rigid\\nres=4 4 2\\n")
@@ -348,7 +360,26 @@ def _ignored(key: str, number: int, users: tuple, by: str) -> str:
 
 def read_command_file(path: str | os.PathLike) -> CommandFile:
     """Read and parse a command file; relative file names are kept as written (relative to the CWD,
-    as plastimatch does)."""
+    as plastimatch does).
+
+    Parameters
+    ----------
+    path : path
+        The plastimatch command file.
+
+    Returns
+    -------
+    CommandFile
+        As :func:`parse_command_file` returns it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "register.txt"
+    >>> _ = f.write_text("[GLOBAL]\\nfixed=f.mha\\nmoving=m.mha\\n[STAGE]\\nxform=translation\\n")
+    >>> [s["xform"] for s in read_command_file(f).stages]
+    ['translation']
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="strict")

@@ -292,7 +292,7 @@ def _warp_rtstruct(args, transform, like, progress) -> list:
         from ..rtstruct import write_rtstruct_from_masks
 
         colors = {m.roi.name: m.roi.color for m in masks}
-        write_rtstruct_from_masks(Path(tmp) / "RS.dcm", args.fixed, images, colors)
+        write_rtstruct_from_masks(Path(tmp) / "RS.dcm", args.fixed, images, colors=colors)
 
     ss_img = getattr(args, "output_ss_img", None) and not getattr(args, "input_ss_img", None)
     return [

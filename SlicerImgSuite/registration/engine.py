@@ -147,10 +147,21 @@ def register_images(
         if xform in ("align_center", "align_center_of_gravity"):
             report, parts = _align_center(fixed_f, moving_f, parts, xform, i)
         elif xform in LINEAR:
-            report, parts = _linear_stage(fixed_f, moving_f, parts, params, i, fixed_mask, moving_mask, step)
+            report, parts = _linear_stage(
+                fixed_f, moving_f, parts, params, index=i, fixed_mask=fixed_mask, moving_mask=moving_mask, progress=step
+            )
         elif xform == "bspline":
             report, parts = _bspline_stage(
-                fixed_f, moving_f, parts, params, i, fixed_mask, moving_mask, fixed_landmarks, moving_landmarks, step
+                fixed_f,
+                moving_f,
+                parts,
+                params,
+                index=i,
+                fixed_mask=fixed_mask,
+                moving_mask=moving_mask,
+                f_lm=fixed_landmarks,
+                m_lm=moving_landmarks,
+                progress=step,
             )
         elif xform == "vf":
             report, parts = _demons_stage(fixed_f, moving_f, parts, params, i, step)
@@ -351,9 +362,18 @@ def _linear_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, 
     final = method.MetricEvaluate(f_lvl, m_lvl)
     iterations = method.GetOptimizerIteration()
     stop = method.GetOptimizerStopConditionDescription()
-    report = StageReport(index, xform, _metric_name(params), initial, final, iterations, _short(stop), 0.0)
-    report.history = history
-    report.hit_limit = iterations >= max_its
+    report = StageReport(
+        index=index,
+        xform=xform,
+        metric=_metric_name(params),
+        initial_metric=initial,
+        final_metric=final,
+        iterations=iterations,
+        stop_reason=_short(stop),
+        seconds=0.0,
+        history=history,
+        hit_limit=iterations >= max_its,
+    )
     return report, _merge_linear(parts, new)
 
 
@@ -370,14 +390,24 @@ def _align_center(fixed, moving, parts, xform, index):
         how = sitk.CenteredTransformInitializerFilter.MOMENTS
     init = sitk.CenteredTransformInitializer(fixed, m_warped, sitk.Euler3DTransform(), how)
     shift = sitk.TranslationTransform(3, list(init.GetTranslation()))
-    report = StageReport(index, xform, "-", float("nan"), float("nan"), 0, "centres aligned", 0.0)
-    report.history, report.hit_limit = [], False
+    report = StageReport(
+        index=index,
+        xform=xform,
+        metric="-",
+        initial_metric=float("nan"),
+        final_metric=float("nan"),
+        iterations=0,
+        stop_reason="centres aligned",
+        seconds=0.0,
+    )
     return report, _merge_linear(parts, shift)
 
 
 def _bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, f_lm, m_lm, progress):
     if engine_of(params) == "itk_bspline":
-        return _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, progress)
+        return _itk_bspline_stage(
+            fixed, moving, parts, params, index=index, fixed_mask=fixed_mask, moving_mask=moving_mask, progress=progress
+        )
     linear, initial = _split_for_bspline(parts, index)
     out = bspline_stage(
         fixed,
@@ -399,9 +429,17 @@ def _bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask,
         progress=progress,
     )
     report = StageReport(
-        index, "bspline", "mse", out.initial_metric, out.final_metric, out.iterations, out.stop_reason, 0.0
+        index=index,
+        xform="bspline",
+        metric="mse",
+        initial_metric=out.initial_metric,
+        final_metric=out.final_metric,
+        iterations=out.iterations,
+        stop_reason=out.stop_reason,
+        seconds=0.0,
+        history=out.history,
+        hit_limit=out.hit_limit,
     )
-    report.history, report.hit_limit = out.history, out.hit_limit
     new_parts = ([linear] if linear is not None else []) + [out.transform]
     return report, new_parts
 
@@ -474,10 +512,10 @@ def _itk_bspline_stage(fixed, moving, parts, params, index, fixed_mask, moving_m
     final = method.MetricEvaluate(f_lvl, m_lvl)
     iterations = method.GetOptimizerIteration()
     report = StageReport(
-        index, "bspline", _metric_name(params), initial, final, iterations,
-        _short(method.GetOptimizerStopConditionDescription()), 0.0,
+        index=index, xform="bspline", metric=_metric_name(params), initial_metric=initial, final_metric=final,
+        iterations=iterations, stop_reason=_short(method.GetOptimizerStopConditionDescription()), seconds=0.0,
+        history=history, hit_limit=iterations >= max_its,
     )  # fmt: skip
-    report.history, report.hit_limit = history, iterations >= max_its
     return report, before + [new]
 
 
@@ -508,8 +546,18 @@ def _demons_stage(fixed, moving, parts, params, index, progress):
     final = covered_mse(f_lvl, moving, compose(parts + [vf]))[0]
     its = demons.GetElapsedIterations()
     stop = "iteration limit" if its >= max_its else f"RMS field change below {demons.GetMaximumRMSError():g}"
-    report = StageReport(index, "vf", "mse", initial, final, its, stop, 0.0)
-    report.history, report.hit_limit = history, its >= max_its
+    report = StageReport(
+        index=index,
+        xform="vf",
+        metric="mse",
+        initial_metric=initial,
+        final_metric=final,
+        iterations=its,
+        stop_reason=stop,
+        seconds=0.0,
+        history=history,
+        hit_limit=its >= max_its,
+    )
     return report, parts + [vf]
 
 

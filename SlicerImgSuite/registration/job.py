@@ -97,11 +97,19 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
     initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
     stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
     result = register_images(
-        fixed, moving, stages, sub_progress(progress, 0.0, 0.9), fixed_mask, moving_mask, initial, f_lm, m_lm
+        fixed,
+        moving,
+        stages,
+        progress=sub_progress(progress, 0.0, 0.9),
+        fixed_mask=fixed_mask,
+        moving_mask=moving_mask,
+        initial_transform=initial,
+        fixed_landmarks=f_lm,
+        moving_landmarks=m_lm,
     )
     result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
     progress(0.92, "writing outputs")
-    _write_outputs(cf, outputs, result, fixed, moving, study, m_lm)
+    _write_outputs(cf, outputs, result, fixed=fixed, moving=moving, study=study, moving_landmarks=m_lm)
     progress(1.0, "registered")
     return result
 

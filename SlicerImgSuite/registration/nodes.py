@@ -84,12 +84,28 @@ def register_nodes(
             {**s, "landmark_penalty": s.get("landmark_penalty", 1.0)} if s.get("xform") == "bspline" else s
             for s in stages
         ]
-    result = register_images(fixed, moving, stages, progress, mask, None, initial, f_lm, m_lm)
+    result = register_images(
+        fixed,
+        moving,
+        stages,
+        progress=progress,
+        fixed_mask=mask,
+        moving_mask=None,
+        initial_transform=initial,
+        fixed_landmarks=f_lm,
+        moving_landmarks=m_lm,
+    )
     if bspline_spacing is None:
         spacings = [s.get("grid_spac", DEFAULTS["grid_spac"]) for s in stages if s.get("xform") == "bspline"]
         bspline_spacing = min(spacings, key=lambda g: float(np.min(g))) if spacings else DEFAULT_BSPLINE_SPACING
     node = transform_node_for_kind(
-        scene, result.transform, kind, fixed, transform_name, bspline_spacing, result.warnings
+        scene,
+        result.transform,
+        kind=kind,
+        fixed=fixed,
+        name=transform_name,
+        bspline_spacing=bspline_spacing,
+        warnings=result.warnings,
     )
     warped = None
     if warped_name:

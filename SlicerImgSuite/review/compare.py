@@ -224,6 +224,8 @@ def compare_structure_sets(
         Tolerance of surface Dice and added path length.
     name_map : list of "REF=TEST" or mapping, optional
         Explicit pairs, before the automatic matching (exact, case-insensitive, TG-263 names and synonyms).
+    progress : callable, optional
+        ``(fraction, message)``.
     workers : int
         Processes that compare pairs at once (forked; 1 inside an application such as Slicer).
     metrics : bool
@@ -278,7 +280,15 @@ def compare_structure_sets(
     ref_shapes = {r: done[n][1] for n, r in _order(jobs, 0, ref_specs)}
     test_shapes = {t: done[n][2] for n, t in _order(jobs, 1, test_specs)}
     progress(1.0, "compared")
-    return Comparison(rows, unmatched_ref, unmatched_test, float(tolerance_mm), ref_shapes, test_shapes, grid)
+    return Comparison(
+        structures=rows,
+        unmatched_reference=unmatched_ref,
+        unmatched_test=unmatched_test,
+        tolerance_mm=float(tolerance_mm),
+        reference_shapes=ref_shapes,
+        test_shapes=test_shapes,
+        grid=grid,
+    )
 
 
 def pair_metrics(comparison: Comparison, *, workers: int = 1, progress: ProgressCallback | None = None) -> list[dict]:

@@ -94,7 +94,15 @@ def _loadable(kind, path, ds, by_series, cts, find_series) -> RTLoadable:
         ct_files = list(same[0]) if same else []
     label = str(ds.get("StructureSetLabel", "") or ds.get("SeriesDescription", "") or kind)
     name = f"{kind}: {label}"
-    loadable = RTLoadable(kind, name, [path], str(ds.get("SeriesInstanceUID", "")), frame, referenced, ct_files)
+    loadable = RTLoadable(
+        kind=kind,
+        name=name,
+        files=[path],
+        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        frame_of_reference=frame,
+        referenced_series_uid=referenced,
+        ct_files=ct_files,
+    )
     if kind == "RTSTRUCT":
         rois = [str(r.get("ROIName", "")) for r in ds.get("StructureSetROISequence", [])]
         loadable.tooltip = f"{len(rois)} structures: {', '.join(rois[:12])}" + (" ..." if len(rois) > 12 else "")

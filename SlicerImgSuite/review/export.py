@@ -134,7 +134,7 @@ def export_reviewed_rtstruct(
         path,
         referenced_ct,
         {n: masks[n][0] for n in names},
-        {n: masks[n][1] for n in names},
+        colors={n: masks[n][1] for n in names},
         label=label,
         series_description=description,
         amend=amend,

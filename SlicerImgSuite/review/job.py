@@ -38,12 +38,24 @@ def compare_structures(
         As :func:`~SlicerImgSuite.review.compare.compare_structure_sets`.
     dose : path, optional
         An RTDOSE (or dose image in Gy): the report adds each structure's reference and test DVHs.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    Comparison
+        The metrics per matched structure and the unmatched names.
 
     Examples
     --------
-    ::
-
-        compare_structures("RS_A.dcm", "RS_B.dcm", referenced_ct="CT/", output_json="cmp.json", report="cmp.html")
+    >>> import json, tempfile
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(24, 24, 6))
+    >>> out = Path(p.folder) / "cmp.json"
+    >>> c = compare_structures(p.rtstruct, p.rtstruct, referenced_ct=p.ct_dir, output_json=out)
+    >>> row = json.loads(out.read_text())["structures"][0]
+    >>> row["reference"], row["dice"]
+    ('BODY', 1.0)
     """
     progress = progress or no_progress
     outputs = [p for p in (output_json, output_csv, report) if p]

@@ -206,7 +206,7 @@ def signed_distance(shape: Shape, lo: np.ndarray, hi: np.ndarray, spacing: np.nd
     need = needed_points(inside)
     dist = np.full(inside.shape, far, np.float32)
     seg, seg_k = _box_segments(shape.slices, lo, hi)
-    splat_segment_distances(dist, need, seg, seg_k, float(spacing[0]), float(spacing[1]), far)
+    splat_segment_distances(dist, need, seg=seg, seg_k=seg_k, sx=float(spacing[0]), sy=float(spacing[1]), limit=far)
     has = np.isin(np.arange(lo[2], hi[2]), np.fromiter(shape.slices.keys(), int, len(shape.slices)))
     caps = cap_fractions(shape.slices, lo, hi, spacing)
     # inside points on a contour stay negative (the sign is the mask's)

@@ -142,13 +142,17 @@ def convert(args: argparse.Namespace, progress) -> bool:
     from .structure_set import read_rtstruct
 
     ss = read_rtstruct(args.input)
-    reference, ct_folder = _reference(args, ss, progress)
+    reference, ct_folder = _reference(args, ss)
     _check_outputs(args, ct_folder)
     rule = "union" if args.union_contours else "xor"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         masks = rasterize(
-            ss, reference, rule, ACCURATE_OVERSAMPLE if args.accurate else 1, progress=sub_progress(progress, 0.1, 0.7)
+            ss,
+            reference,
+            rule=rule,
+            oversample=ACCURATE_OVERSAMPLE if args.accurate else 1,
+            progress=sub_progress(progress, 0.1, 0.7),
         )
     for w in caught:
         print(f"imgsuite convert: warning: {w.message}", flush=True)
@@ -213,7 +217,7 @@ def _write_outputs(args, ss, masks, reference, ct_folder) -> None:
     )
 
 
-def _reference(args, ss, progress):
+def _reference(args, ss):
     """The grid to rasterize on and the CT folder (if any): --referenced-ct, --fixed, --origin/..., the input folder,
     the CT beside an RTSTRUCT file (found and named, as plastimatch promises), or a guess."""
     from ..cli_options import grid_from_args
@@ -281,7 +285,9 @@ def _convert_ss_img(args, progress) -> None:
     masks, colors = ss_masks(args.input_ss_img or args.input, args.input_ss_list, bits=bool(args.input_ss_img))
     if args.prune_empty:
         masks = {name: mask for name, mask in masks.items() if _any_voxel(mask)}
-    write_rtstruct_from_masks(Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors, progress)
+    write_rtstruct_from_masks(
+        Path(args.output_dicom) / "RS.dcm", args.referenced_ct, masks, colors=colors, progress=progress
+    )
 
 
 def _any_voxel(mask) -> bool:

@@ -43,7 +43,9 @@ def run(ctx) -> None:
     (out / "ss_list.txt").write_text(ss_list_text(masks))
     full = {m.roi.name: m.full(grid) for m in masks}
     images = {n: grid.image(a) for n, a in full.items()}
-    write_rtstruct_from_masks(out / "RS_roundtrip.dcm", p.ct_dir, images, {m.roi.name: m.roi.color for m in masks})
+    write_rtstruct_from_masks(
+        out / "RS_roundtrip.dcm", p.ct_dir, images, colors={m.roi.name: m.roi.color for m in masks}
+    )
     again = {m.roi.name: m.full(grid) for m in rasterize(read_rtstruct(out / "RS_roundtrip.dcm"), p.ct)}
     segmentation_node_from_masks(ctx.scene, images, {m.roi.name: m.roi.color for m in masks}, name="Phantom structures")
 
@@ -67,7 +69,7 @@ def run(ctx) -> None:
     dose_node.SetAttribute("DICOM.Modality", "RTDOSE")  # shown as a colour wash over the CT
     samples = {m.roi.name: dose_samples(m, dose, p.ct) for m in masks if m.array.size}
     names = [m.roi.name for m in masks if m.roi.name in samples]
-    png, dvh_rows = _dvh_figure(ctx, names, samples, {m.roi.name: m.roi.color for m in masks})
+    png, dvh_rows = _dvh_figure(ctx, names, samples)
     table = table_node_from_rows(ctx.scene, ["Dose (Gy)"] + names, dvh_rows, "Phantom DVH")
     plot_from_table(ctx.scene, table, "Dose (Gy)", names, "Phantom DVH")
     colors = {m.roi.name: m.roi.color for m in masks}
@@ -93,10 +95,10 @@ def run(ctx) -> None:
             _dose_rows(names, samples),
         ),
     )
-    _gamma_section(ctx, p.ct, dose)
+    _gamma_section(ctx, dose)
 
 
-def _gamma_section(ctx, ct, dose) -> None:
+def _gamma_section(ctx, dose) -> None:
     """Gamma (3 %/3 mm and 3 %/2 mm, global, 10 % threshold) of the plan against a simulated delivery: the dose
     shifted 3 mm to the patient's left and 2 % hotter; the 3 %/2 mm map on the axial slice through the GTV."""
     from ..demo.figures import orientation_letters, scale_bar
@@ -106,7 +108,7 @@ def _gamma_section(ctx, ct, dose) -> None:
     delivered = sitk.Resample(dose, dose, sitk.TranslationTransform(3, (-shift_mm, 0.0, 0.0)), sitk.sitkLinear, 0.0)
     delivered = delivered * scale
     t0 = time.perf_counter()
-    results = {dta: gamma_index(dose, delivered, 3.0, dta, resolution_mm=1.0) for dta in (3.0, 2.0)}
+    results = {dta: gamma_index(dose, delivered, dose_percent=3.0, dta_mm=dta, resolution_mm=1.0) for dta in (3.0, 2.0)}
     seconds = time.perf_counter() - t0
     gamma = sitk.GetArrayViewFromImage(results[2.0][0])
     k = dose.TransformPhysicalPointToIndex((-60.0, -10.0, 0.0))[2]  # the GTV centre's dose slice
@@ -147,7 +149,7 @@ def _dose_rows(names, samples) -> list[list]:
     return rows
 
 
-def _dvh_figure(ctx, names, samples, colors):
+def _dvh_figure(ctx, names, samples):
     """Cumulative DVHs: each structure its own colour and line style, so overlapping curves stay apart."""
     top = max(float(d.max()) for d, _ in samples.values() if d.size)
     styles = ["-", "--", "-.", ":"]
@@ -186,8 +188,8 @@ def _structures_figure(ctx, ct, masks, colors):
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     handles = {}
     for ax, (view, index) in zip(axes, (("axial", k), ("coronal", j))):
-        aspect = ct_panel(ax, ct, view, index, f"{view} slice {index}")
-        handles.update({h.get_label(): h for h in outlines(ax, masks, colors, view, index, aspect)})
+        ct_panel(ax, ct, view, index, f"{view} slice {index}")
+        handles.update({h.get_label(): h for h in outlines(ax, masks, colors, view, index)})
     fig.legend(handles=[handles[n] for n in masks if n in handles], loc="center right", fontsize=9, frameon=False)
     fig.subplots_adjust(right=0.86, wspace=0.05)
     png = save_figure(fig, ctx.report, "rtstruct", "structures.png")
@@ -206,7 +208,7 @@ def _dose_figure(ctx, ct, dose, masks):
         aspect = ct_panel(ax, ct, view, index, f"dose, {view} slice {index}")
         wash, handles = dose_wash(ax, dose_on_ct, view, index, aspect, PRESCRIPTION_GY)
         if "PTV" in masks:
-            handles += outlines(ax, {"PTV": masks["PTV"]}, {"PTV": (255, 255, 255)}, view, index, aspect)
+            handles += outlines(ax, {"PTV": masks["PTV"]}, {"PTV": (255, 255, 255)}, view, index)
     bar = fig.colorbar(wash, ax=axes, fraction=0.025, pad=0.01, label="dose (Gy)")
     bar.solids.set_alpha(1.0)  # the bar in full colour, though the wash is see-through
     axes[0].legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.6)

@@ -19,6 +19,7 @@ from ..progress import ProgressCallback, no_progress
 def gamma_index(
     reference: sitk.Image,
     evaluation: sitk.Image,
+    *,
     dose_percent: float = 3.0,
     dta_mm: float = 3.0,
     local: bool = False,
@@ -27,7 +28,6 @@ def gamma_index(
     max_gamma: float = 2.0,
     resolution_mm: float | None = None,
     progress: ProgressCallback | None = None,
-    *,
     mask: sitk.Image | None = None,
     ref_only_threshold: bool = True,
     compute_full_region: bool = False,
@@ -64,12 +64,23 @@ def gamma_index(
         Gamma also below the threshold (inside the mask) in the image; the pass rate is unchanged.
     resample_nn : bool
         Nearest-neighbour instead of linear resampling of ``evaluation`` onto the reference grid.
+    progress : callable, optional
+        ``(fraction, message)`` during the search.
+
+    Returns
+    -------
+    gamma : SimpleITK.Image
+        Gamma per reference voxel (float32; -1 where not evaluated).
+    pass_rate : float
+        Percentage of the evaluated voxels with gamma <= 1.
 
     Examples
     --------
-    ::
-
-        gamma, rate = gamma_index(planned, measured, 3, 3)
+    >>> planned = sitk.Image(8, 8, 4, sitk.sitkFloat32) + 2.0
+    >>> measured = planned * 1.02  # 2 % higher everywhere: inside 3 %/3 mm
+    >>> gamma, rate = gamma_index(planned, measured, dose_percent=3, dta_mm=3)
+    >>> rate
+    100.0
     """
     from scipy.ndimage import map_coordinates
 
@@ -83,8 +94,15 @@ def gamma_index(
     norm = float(reference_dose if reference_dose is not None else ref.max())
     spacing_zyx = np.array(reference.GetSpacing()[::-1], float)
     step = float(resolution_mm or dta_mm / 10.0)
-    analysed, computed = _analysis_region(ref, ev, reference, threshold_percent / 100.0 * norm, mask,
-                                          ref_only_threshold, compute_full_region)  # fmt: skip
+    analysed, computed = _analysis_region(
+        ref,
+        ev,
+        reference=reference,
+        threshold=threshold_percent / 100.0 * norm,
+        mask=mask,
+        ref_only=ref_only_threshold,
+        full=compute_full_region,
+    )
     evaluated = computed
     points = np.array(np.nonzero(evaluated), float)  # (3, n) voxel indices z, y, x
     dr = ref[evaluated]

@@ -50,7 +50,9 @@ def segmentation_from_rtstruct(
         raise ImgSuiteError("choose a reference volume (or a CT folder) to rasterize onto", rtstruct_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        masks = rasterize(ss, reference, rule, 8 if accurate else 1, progress=sub_progress(progress, 0.2, 0.8))
+        masks = rasterize(
+            ss, reference, rule=rule, oversample=8 if accurate else 1, progress=sub_progress(progress, 0.2, 0.8)
+        )
     grid = Grid.of(reference)
     images = {}  # each structure on its own box: 100 ROIs on a large CT do not hold 100 full grids
     for m in masks:
@@ -94,7 +96,7 @@ def rtstruct_from_segmentation(
 
     ref = reference_series(ct_folder)
     masks = masks_from_segmentation_node(segmentation_node, ref.image())
-    return write_rtstruct_from_masks(path, ref, masks, segment_colors(segmentation_node), progress)
+    return write_rtstruct_from_masks(path, ref, masks, colors=segment_colors(segmentation_node), progress=progress)
 
 
 def dose_node_from_file(scene, path: str | os.PathLike, units: str | None = None, name: str | None = None):

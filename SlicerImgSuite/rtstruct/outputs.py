@@ -62,6 +62,24 @@ def masks_from_ss_image(ss_img: sitk.Image, count: int) -> list[np.ndarray]:
 
     Bit ``n`` lies in component ``n // B``, bit ``n % B``, B the bits of one component: 32 or 64 for ours,
     8 for plastimatch's (a vector of uchar planes).
+
+    Parameters
+    ----------
+    ss_img : SimpleITK.Image
+        The structure-set image (one or more integer components).
+    count : int
+        How many structures it holds.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One boolean (z, y, x) array per structure, in bit order.
+
+    Examples
+    --------
+    >>> bits = sitk.GetImageFromArray(np.array([[[0, 1, 2, 3]]], np.uint32))  # bit 0, bit 1, both
+    >>> [m.ravel().tolist() for m in masks_from_ss_image(bits, 2)]
+    [[False, True, False, True], [False, False, True, True]]
     """
     array = sitk.GetArrayViewFromImage(ss_img)
     if ss_img.GetNumberOfComponentsPerPixel() == 1:

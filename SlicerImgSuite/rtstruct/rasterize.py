@@ -110,6 +110,7 @@ class RoiMask:
 def rasterize(
     structure_set: StructureSet,
     reference: sitk.Image,
+    *,
     rule: str = "xor",
     oversample: int | Sequence[int] = 1,
     names: Sequence[str] | None = None,
@@ -129,18 +130,26 @@ def rasterize(
     oversample : int or (int, int, int)
         1: voxel centre inside polygon, boolean masks. n > 1: each voxel is split n times per axis
         and the result is the covered fraction (float32), for accurate volumes.
+    names : list of str, optional
+        Rasterize only these ROIs (all by default).
+    progress : callable, optional
+        ``(fraction, message)`` per ROI.
 
     Returns
     -------
-    list of RoiMask, in structure-set order. ROIs without closed contours give empty masks.
+    list of RoiMask
+        In structure-set order. ROIs without closed contours give empty masks.
+
 
     Examples
     --------
-    ::
-
-        masks = rasterize(read_rtstruct("RS.dcm"), read_image("CT/"))
-        masks[0].roi.name, masks[0].voxels()
-        # -> ('GTV_Mass_CT', 117145.0)
+    >>> import tempfile
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(32, 32, 8), spacing=(12.0, 12.0, 3.0))
+    >>> masks = rasterize(read_rtstruct(p.rtstruct), p.ct, names=["BODY"])
+    >>> masks[0].roi.name, masks[0].voxels() > 0
+    ('BODY', True)
     """
     if rule not in ("xor", "union"):
         raise ImgSuiteError(f"unknown rasterization rule {rule!r}; use 'xor' or 'union'")

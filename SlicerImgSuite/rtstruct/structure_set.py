@@ -108,11 +108,11 @@ def read_rtstruct(path: str | os.PathLike) -> StructureSet:
 
     Examples
     --------
-    ::
-
-        ss = read_rtstruct("RS.dcm")
-        ss.names()
-        # -> ['GTV_Mass_CT']
+    >>> import tempfile
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> ss = read_rtstruct(make_phantom(tempfile.mkdtemp(), shape=(16, 16, 4)).rtstruct)
+    >>> ss.names()[:3]
+    ['BODY', 'LUNG_R', 'LUNG_L']
     """
     path = find_rtstruct(path)
     try:

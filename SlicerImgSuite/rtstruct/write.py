@@ -28,7 +28,17 @@ from .. import __version__
 from ..errors import ImgSuiteError
 from ..geometry import same_grid
 from ..io import atomic_path
-from ..io.dicom_series import scan_folder, select_series
+from ..io.dicom_series import (
+    ORIENTATION,
+    PIXEL_SPACING,
+    POSITION,
+    THICKNESS,
+    SeriesInfo,
+    scan_folder,
+    select_series,
+    slice_geometry,
+    validate_series,
+)
 from ..progress import ProgressCallback, no_progress
 from .rasterize import Grid
 from .structure_set import DEFAULT_COLORS, RTSTRUCT_SOP_CLASS, Contour, Roi
@@ -56,37 +66,85 @@ class ReferenceSeries:
 
 
 def reference_series(reference) -> ReferenceSeries:
-    """Load the headers of a CT series: a folder, a list of paths, or a list of pydicom datasets."""
+    """Load the headers of a CT series: a folder, a list of paths, or a list of pydicom datasets.
+
+    The slices are checked and sorted by the series reader's own rules (:mod:`SlicerImgSuite.io.dicom_series`):
+    a folder's slices are validated as :func:`~SlicerImgSuite.io.dicom_series.read_dicom_series` validates
+    them, and every series must have one orientation, no two slices at one position and, for a single slice,
+    a positive SliceThickness. Unevenly spaced slices are a warning (the grid takes the median spacing).
+
+    Parameters
+    ----------
+    reference : path, list of path or pydicom.Dataset, or ReferenceSeries
+        The CT folder (its one image series, or an error naming the choices) or its slices.
+
+    Returns
+    -------
+    ReferenceSeries
+        The slice headers sorted along the normal, and their grid.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from SlicerImgSuite.io.dicom_write import write_ct_series
+    >>> ct = sitk.Image(4, 3, 5, sitk.sitkInt16)
+    >>> ct.SetSpacing((1.0, 1.0, 2.5))
+    >>> reference = reference_series(write_ct_series(ct, Path(tempfile.mkdtemp())))  # the headers just written
+    >>> reference.grid.size, reference.grid.spacing.tolist()
+    ((4, 3, 5), [1.0, 1.0, 2.5])
+    """
     if isinstance(reference, ReferenceSeries):
         return reference
     where = None
     if isinstance(reference, (str, os.PathLike)):
         where = Path(reference)
-        series = scan_folder(where)
-        info = select_series(where, series)
-        datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in info.files]
+        info = select_series(where, scan_folder(where))
+        validate_series(info)
+        datasets = info.datasets
     else:
         datasets = [d if isinstance(d, Dataset) else pydicom.dcmread(d, stop_before_pixels=True) for d in reference]
     if not datasets:
         raise ImgSuiteError("the reference series has no slices", where)
     for d in datasets:
-        if "ImagePositionPatient" not in d or "ImageOrientationPatient" not in d:
-            raise ImgSuiteError("reference slices need ImagePositionPatient and ImageOrientationPatient", where)
-    iop = np.array([float(v) for v in datasets[0].ImageOrientationPatient])
-    row, col = iop[:3], iop[3:]
-    normal = np.cross(row, col)
-    along = np.array([np.dot([float(v) for v in d.ImagePositionPatient], normal) for d in datasets])
-    order = np.argsort(along)
-    datasets = [datasets[i] for i in order]
-    dz = float(np.median(np.diff(along[order]))) if len(datasets) > 1 else float(datasets[0].get("SliceThickness", 1))
-    ps = [float(v) for v in datasets[0].PixelSpacing]
-    grid = Grid(
-        np.array([float(v) for v in datasets[0].ImagePositionPatient]),
-        np.array([ps[1], ps[0], dz]),
-        np.column_stack([row, col, normal]),
-        (int(datasets[0].Columns), int(datasets[0].Rows), len(datasets)),
-    )
-    return ReferenceSeries(datasets, grid)
+        if "ImagePositionPatient" not in d or "ImageOrientationPatient" not in d or "PixelSpacing" not in d:
+            raise ImgSuiteError(
+                "reference slices need ImagePositionPatient, ImageOrientationPatient and PixelSpacing", where
+            )
+    geometry = slice_geometry(_series_of(datasets), where)
+    if geometry.uneven:
+        gaps = np.diff(geometry.positions)
+        warnings.warn(
+            f"{where or 'the reference series'}: slices are unevenly spaced (gaps from {gaps.min():.3g} to "
+            f"{gaps.max():.3g} mm); contours use the median spacing {geometry.spacing[2]:.3g} mm",
+            stacklevel=2,
+        )
+    datasets = [datasets[i] for i in geometry.order]
+    size = (int(datasets[0].Columns), int(datasets[0].Rows), len(datasets))
+    return ReferenceSeries(datasets, Grid(geometry.origin, geometry.spacing, geometry.direction, size))
+
+
+def _series_of(datasets: list[Dataset]) -> SeriesInfo:
+    """The headers :func:`~SlicerImgSuite.io.dicom_series.slice_geometry` reads, from pydicom datasets."""
+
+    def text(d: Dataset, keyword: str) -> str:
+        value = d.get(keyword)
+        if value is None:
+            return ""
+        return "\\".join(
+            str(v) for v in (value if isinstance(value, Sequence) and not isinstance(value, str) else [value])
+        )
+
+    headers = [
+        {
+            POSITION: text(d, "ImagePositionPatient"),
+            ORIENTATION: text(d, "ImageOrientationPatient"),
+            PIXEL_SPACING: text(d, "PixelSpacing"),
+            THICKNESS: text(d, "SliceThickness"),
+        }
+        for d in datasets
+    ]
+    files = [Path(getattr(d, "filename", None) or f"slice {i + 1}") for i, d in enumerate(datasets)]
+    return SeriesInfo(str(datasets[0].get("SeriesInstanceUID", "")), "", files=files, headers=headers)
 
 
 def contours_from_mask(mask: sitk.Image) -> list[tuple[int, np.ndarray]]:
@@ -257,6 +315,7 @@ def write_rtstruct_from_masks(
     path: str | os.PathLike,
     reference,
     masks: Mapping[str, sitk.Image],
+    *,
     colors: Mapping[str, tuple[int, int, int]] | None = None,
     progress: ProgressCallback | None = None,
     **kwargs,
@@ -265,15 +324,34 @@ def write_rtstruct_from_masks(
 
     Parameters
     ----------
+    path : path
+        The RTSTRUCT file to write (atomically).
+    reference : path, list or ReferenceSeries
+        The CT series the masks lie on (see :func:`reference_series`).
     masks : dict name -> SimpleITK.Image
         Binary masks on the reference CT's grid (any non-zero voxel is inside).
     colors : dict name -> (r, g, b), optional
+    progress : callable, optional
+        ``(fraction, message)`` per mask.
+    **kwargs :
+        Passed to :func:`write_rtstruct` (``label``, ``series_description``, ``amend``).
+
+    Returns
+    -------
+    pydicom.Dataset
+        The RTSTRUCT as written.
 
     Examples
     --------
-    ::
-
-        write_rtstruct_from_masks("RS.dcm", "CT/", {"GTV": gtv_mask}, {"GTV": (255, 0, 0)})
+    >>> import tempfile
+    >>> from SlicerImgSuite.io.dicom_write import write_ct_series
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_ct_series(sitk.Image(8, 8, 3, sitk.sitkInt16), folder / "CT")
+    >>> gtv = sitk.Image(8, 8, 3, sitk.sitkUInt8)
+    >>> gtv[2:6, 2:6, 1] = 1
+    >>> ds = write_rtstruct_from_masks(folder / "RS.dcm", folder / "CT", {"GTV": gtv}, colors={"GTV": (255, 0, 0)})
+    >>> [r.ROIName for r in ds.StructureSetROISequence], len(ds.ROIContourSequence[0].ContourSequence)
+    (['GTV'], 1)
     """
     progress = progress or no_progress
     ref = reference_series(reference)

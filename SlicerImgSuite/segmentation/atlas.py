@@ -144,6 +144,7 @@ def fuse_labels(
 def segment_with_atlases(
     target: sitk.Image,
     atlases: list[Atlas],
+    *,
     stages: list[dict] | None = None,
     fusion: str = "gaussian",
     gaussian_sigma: float = 50.0,
@@ -162,6 +163,24 @@ def segment_with_atlases(
         Registration stages (plastimatch command-file keys); default: centre, affine, B-spline.
     fusion, gaussian_sigma, local_radius_mm :
         See :func:`fuse_labels`.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    dict name -> SimpleITK.Image
+        One fused 0/1 mask (uint8) per structure of any atlas, on the target's grid.
+
+    Examples
+    --------
+    >>> def box(shift):  # air with a water box, moved ``shift`` voxels along y
+    ...     a = np.full((8, 16, 16), -1000, np.int16); a[2:6, 4 + shift:10 + shift, 4:10] = 0
+    ...     return sitk.GetImageFromArray(a)
+    >>> atlases = [Atlas(f"a{s}", box(s), {"BOX": box(s) > -500}) for s in (1, 2)]
+    >>> stages = [{"xform": "translation", "res": [1, 1, 1], "max_its": 30}]
+    >>> fused = segment_with_atlases(box(0), atlases, stages=stages, fusion="vote")
+    >>> bool(np.array_equal(sitk.GetArrayFromImage(fused["BOX"]), sitk.GetArrayFromImage(box(0)) > -500))
+    True
     """
     progress = progress or no_progress
     warped_images, warped = register_atlases(target, atlases, stages, progress=sub_progress(progress, 0, 0.95))
@@ -279,20 +298,22 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
             raise ImgSuiteError("[ATLAS-SELECTION] atlases_from_ranking must be a whole number", config) from None
         selection = (criteria, k)
     return MabsConfig(
-        config, atlas_dir, where(get("LABELING", "input")), where(get("LABELING", "output")),
-        where(get("LABELING", "output_dicom")), registrations, fusions,
-        float(get("FUSION", "gaussian_sigma", 50.0)), float(get("FUSION", "local_radius", 3.0)), mode == "cog",
-        get("PREALIGNMENT", "roi_structure"), selection, where(get("TRAINING", "training_dir")),
+        path=config, atlas_dir=atlas_dir, target=where(get("LABELING", "input")),
+        output=where(get("LABELING", "output")), output_dicom=where(get("LABELING", "output_dicom")),
+        registrations=registrations, fusions=fusions, gaussian_sigma=float(get("FUSION", "gaussian_sigma", 50.0)),
+        local_radius=float(get("FUSION", "local_radius", 3.0)), pre_align=mode == "cog",
+        roi_structure=get("PREALIGNMENT", "roi_structure"), selection=selection,
+        training_dir=where(get("TRAINING", "training_dir")),
     )  # fmt: skip
 
 
 def run_mabs_config(
     config: str | os.PathLike,
+    *,
     target: str | None = None,
     output: str | None = None,
     output_dicom: str | None = None,
     progress: ProgressCallback | None = None,
-    *,
     pre_align: bool = False,
     input_roi: str | None = None,
 ) -> dict[str, sitk.Image]:
@@ -301,6 +322,45 @@ def run_mabs_config(
     ``pre_align`` (or ``[PREALIGNMENT] mode = cog``) starts each registration from the centres of gravity put
     together (of ``input_roi`` and the atlases' ``roi_structure`` when given); with ``[ATLAS-SELECTION]``
     enabled only the most similar atlases are used (see :mod:`.mabs`).
+
+    Parameters
+    ----------
+    config : path
+        The plastimatch mabs config (``[TRAINING] atlas_dir``, ``[REGISTRATION] registration_config``,
+        ``[LABELING]``, ``[FUSION]`` ...).
+    target, output, output_dicom : path, optional
+        The image to segment, the folder of masks and the RTSTRUCT file; the config's ``[LABELING]`` values
+        otherwise.
+    progress : callable, optional
+        ``(fraction, message)``.
+    pre_align : bool
+        Start each registration from the centres of gravity put together.
+    input_roi : path, optional
+        A mask on the target's grid whose centre of gravity the pre-alignment uses.
+
+    Returns
+    -------
+    dict name -> SimpleITK.Image
+        The fused masks, also written as ``output/<name>.nrrd``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> def box(shift):  # air with a water box, moved ``shift`` voxels along y
+    ...     a = np.full((8, 16, 16), -1000, np.int16); a[2:6, 4 + shift:10 + shift, 4:10] = 0
+    ...     return sitk.GetImageFromArray(a)
+    >>> for s in (1, 2):
+    ...     (d / "atlases" / f"a{s}" / "structures").mkdir(parents=True)
+    ...     sitk.WriteImage(box(s), str(d / "atlases" / f"a{s}" / "img.nrrd"))
+    ...     sitk.WriteImage(box(s) > -500, str(d / "atlases" / f"a{s}" / "structures" / "BOX.nrrd"))
+    >>> sitk.WriteImage(box(0), str(d / "target.nrrd"))
+    >>> _ = (d / "reg.txt").write_text("[GLOBAL]\\n[STAGE]\\nxform=translation\\nres=1 1 1\\nmax_its=30\\n")
+    >>> _ = (d / "mabs.cfg").write_text("[TRAINING]\\natlas_dir = atlases\\n[REGISTRATION]\\nregistration_config = "
+    ...                                 "reg.txt\\n[LABELING]\\ninput = target.nrrd\\noutput = out\\n[FUSION]\\nmethod = vote\\n")
+    >>> fused = run_mabs_config(d / "mabs.cfg")
+    >>> sorted(p.name for p in (d / "out").iterdir()), int(sitk.GetArrayFromImage(fused["BOX"]).sum())
+    (['BOX.nrrd'], 144)
     """
     from ..io import atomic_dir, read_image, write_image
     from .mabs import PreAlign, prealign, rank_atlases

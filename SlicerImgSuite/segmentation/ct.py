@@ -292,7 +292,31 @@ def segment_bone(
 
 
 def segment_preset(ct: sitk.Image, preset: str = "body", progress: ProgressCallback | None = None, **options):
-    """Run one preset (``body``, ``lung`` or ``bone``); ``options`` go to :func:`segment_body`."""
+    """Run one preset (``body``, ``lung`` or ``bone``); ``options`` go to :func:`segment_body`.
+
+    Parameters
+    ----------
+    ct : SimpleITK.Image
+        3D CT in HU.
+    preset : {"body", "lung", "bone"}
+        What to segment; lungs and bone are looked for inside the body.
+    progress : callable, optional
+        ``(fraction, message)``.
+    **options :
+        :func:`segment_body`'s options (``lower_threshold``, ``bottom``, ``remove_couch`` ...).
+
+    Returns
+    -------
+    SimpleITK.Image
+        The 0/1 mask (uint8) on the CT's grid.
+
+    Examples
+    --------
+    >>> a = np.full((4, 40, 40), -1000, np.int16); a[:, 10:30, 10:30] = 0
+    >>> body = segment_preset(sitk.GetImageFromArray(a), "body")
+    >>> int(sitk.GetArrayFromImage(body).sum()) == 4 * 20 * 20
+    True
+    """
     if preset not in PRESETS:
         raise ImgSuiteError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     body = segment_body(ct, progress=progress if preset == "body" else None, **options)

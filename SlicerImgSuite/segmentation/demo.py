@@ -89,7 +89,7 @@ def _atlas(ctx) -> None:
         atlases.append(Atlas(f"atlas {i + 1}", image, masks))
     stages = [{"xform": "align_center"}, {"xform": "affine", "res": [2, 2, 1], "max_its": 100}]
     t0 = time.perf_counter()
-    fused = segment_with_atlases(target, atlases, stages, fusion="gaussian")
+    fused = segment_with_atlases(target, atlases, stages=stages, fusion="gaussian")
     seconds = time.perf_counter() - t0
     rows = []
     for n in names:

@@ -215,7 +215,47 @@ def train_from_config(
 ) -> list[dict]:
     """``imgsuite mabs --train``: :func:`train` with the config's settings; writes ``mabs-train.csv`` (every
     row) and ``mabs-train-summary.csv`` (:func:`train_summary`) together into ``output`` (default: the
-    config's ``[TRAINING] training_dir``); returns the summary."""
+    config's ``[TRAINING] training_dir``); returns the summary.
+
+    Parameters
+    ----------
+    config : path
+        The mabs config: ``[TRAINING] atlas_dir`` (at least two atlases), one or more ``registration_config``
+        files and fusion methods to compare.
+    pre_align : bool
+        Start each registration from the centres of gravity put together.
+    output : path, optional
+        The folder of the two tables; ``[TRAINING] training_dir`` otherwise.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    list of dict
+        :func:`train_summary`'s rows: mean and minimum Dice per registration, fusion and structure.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import SimpleITK as sitk
+    >>> d = Path(tempfile.mkdtemp())
+    >>> def box(shift):  # air with a water box, moved ``shift`` voxels along y
+    ...     a = np.full((8, 16, 16), -1000, np.int16); a[2:6, 4 + shift:10 + shift, 4:10] = 0
+    ...     return sitk.GetImageFromArray(a)
+    >>> for s in (0, 1, 2):
+    ...     (d / "atlases" / f"a{s}" / "structures").mkdir(parents=True)
+    ...     sitk.WriteImage(box(s), str(d / "atlases" / f"a{s}" / "img.nrrd"))
+    ...     sitk.WriteImage(box(s) > -500, str(d / "atlases" / f"a{s}" / "structures" / "BOX.nrrd"))
+    >>> _ = (d / "reg.txt").write_text("[GLOBAL]\\n[STAGE]\\nxform=translation\\nres=1 1 1\\nmax_its=30\\n")
+    >>> _ = (d / "mabs.cfg").write_text("[TRAINING]\\natlas_dir = atlases\\ntraining_dir = train\\n"
+    ...                                 "[REGISTRATION]\\nregistration_config = reg.txt\\n[FUSION]\\nmethod = vote\\n")
+    >>> summary = train_from_config(d / "mabs.cfg")
+    >>> [(r["fusion"], r["structure"], round(r["mean_dice"], 3)) for r in summary]
+    [('registration', 'BOX', 1.0), ('vote', 'BOX', 1.0)]
+    >>> sorted(p.name for p in (d / "train").iterdir())
+    ['mabs-train-summary.csv', 'mabs-train.csv']
+    """
     from pathlib import Path
 
     from ..io import atomic_dir

@@ -74,7 +74,29 @@ class ImageResult:
 
 
 def find_inputs(path: str | os.PathLike) -> tuple[list[Path], list[str]]:
-    """The microscopy files of a file or folder, and warnings about the files that are not."""
+    """The microscopy files of a file or folder, and warnings about the files that are not.
+
+    Parameters
+    ----------
+    path : path
+        One image file, or a folder (hidden files and ``*_labels.tif`` outputs are left out).
+
+    Returns
+    -------
+    files : list of Path
+        The TIFF, OME-TIFF and CZI files, sorted by name.
+    warnings : list of str
+        One per other file of the folder, which is skipped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.tif").write_bytes(b""), (folder / "notes.txt").write_text("x")
+    >>> files, warnings = find_inputs(folder)
+    >>> [f.name for f in files], len(warnings)
+    (['a.tif'], 1)
+    """
     path = Path(path)
     if path.is_file():
         return [path], []
@@ -120,13 +142,13 @@ def analyze_image(
         probability = predictor(nuclear) if predictor is not None else None
         labels = label_nuclei(
             nuclear,
-            method,
-            threshold,
-            diameter,
-            options.min_area,
-            options.max_area,
-            options.split_touching,
-            options.exclude_border,
+            method=method,
+            threshold=threshold,
+            diameter=diameter,
+            min_area=options.min_area,
+            max_area=options.max_area,
+            split_touching=options.split_touching,
+            exclude_border=options.exclude_border,
             spacing=tuple(s / min(spacing) for s in spacing),
             probability=probability,
         )
@@ -172,6 +194,35 @@ def analyze_nuclei(
     reported and skipped, so one bad file does not lose the others' results. With ``options.notify_command`` or
     ``options.notify_email`` the user is told when the run ends or fails (:mod:`.notify`); a notification that
     fails is a warning.
+
+    Parameters
+    ----------
+    input_path : path
+        A TIFF, OME-TIFF or CZI file, or a folder of them.
+    output_dir : path
+        Receives each image's labels, measurement tables and pictures, and the folder's summary.
+    options : NucleiOptions, optional
+        The analysis settings (the CLI flags); the defaults otherwise.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    results : list of ImageResult
+        One per image analysed (labels, rows of measurements, nuclei per frame).
+    warnings : list of str
+        Files skipped and why, and notifications that failed.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> plane = np.zeros((48, 48), np.uint16)
+    >>> plane[8:18, 8:18] = plane[28:40, 26:38] = 1000
+    >>> tifffile.imwrite(folder / "well.tif", plane)
+    >>> results, warnings = analyze_nuclei(folder / "well.tif", folder / "out", NucleiOptions(method="otsu"))
+    >>> report_lines(results), warnings
+    (['well: 2 nuclei'], [])
     """
     from .notify import RunSummary, notify
 
@@ -241,7 +292,24 @@ def _analyze_nuclei(
 
 
 def report_lines(results: list[ImageResult]) -> list[str]:
-    """What the user is told per image: how ``--threshold-8bit`` became image units, and nuclei per frame."""
+    """What the user is told per image: how ``--threshold-8bit`` became image units, and nuclei per frame.
+
+    Parameters
+    ----------
+    results : list of ImageResult
+        As :func:`analyze_nuclei` returns them.
+
+    Returns
+    -------
+    list of str
+        One line per image (and one per threshold note).
+
+    Examples
+    --------
+    >>> r = ImageResult("plate1", np.zeros((2, 4, 4), np.int32), [], [], counts=[12, 11])
+    >>> report_lines([r])
+    ['plate1: 12, 11 nuclei']
+    """
     lines = []
     for r in results:
         if r.threshold_note:

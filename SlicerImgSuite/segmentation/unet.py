@@ -425,7 +425,39 @@ def train_from_files(
     patch: int = 128,
     progress: ProgressCallback | None = None,
 ) -> None:
-    """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt)."""
+    """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt).
+
+    Parameters
+    ----------
+    images, masks : list of path
+        2D training images (TIFF or PNG) and their instance masks (0 background, one label per nucleus).
+    output : path
+        The model file: ``.onnx`` (what ``imgsuite nuclei --model`` runs) or a torch file.
+    epochs : int
+        Training iterations (one batch of random patches each).
+    seed : int
+        Seed of the patches, augmentations and initial weights.
+    validation_images, validation_masks : list of path
+        Pairs for early stopping (the weights of the best validation F1 are kept).
+    widths : tuple of int
+        Channels of the U-Net's levels.
+    patch : int
+        Training patch size (pixels); images must be at least this large.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> image, labels = np.zeros((32, 32), np.uint16), np.zeros((32, 32), np.uint16)
+    >>> image[4:12, 4:12] = image[18:28, 16:26] = 1000
+    >>> labels[4:12, 4:12], labels[18:28, 16:26] = 1, 2
+    >>> tifffile.imwrite(d / "image.tif", image); tifffile.imwrite(d / "labels.tif", labels)
+    >>> train_from_files([d / "image.tif"], [d / "labels.tif"], d / "nuclei.pt", epochs=2, widths=(4, 8), patch=16)
+    >>> type(load_model(d / "nuclei.pt")).__name__
+    'UNet'
+    """
     pairs = [read_pair(i, m) for i, m in zip(images, masks)]
     validation = [read_pair(i, m) for i, m in zip(validation_images, validation_masks)]
     model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,

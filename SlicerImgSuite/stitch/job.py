@@ -82,6 +82,10 @@ def stitch_radiographs(
         Place the overlaps from the geometry alone, refine them on the anatomy, or on a ruler's marks.
     plane_distance : float, optional
         Source to measurement plane (mm); default the files' DistanceSourceToPatient, else 90 % of the SID.
+    spacing : float, optional
+        Output pixel size at the plane (mm); default the panel pitch divided by the magnification.
+    pixel_size, sid : optional
+        Panel pitch ``(du, dv)`` and source-to-panel distance (mm) for files that do not give them.
     ruler_spacing : float
         Distance between the ruler's graduation marks (mm, in the measurement plane).
     max_shift : float
@@ -91,11 +95,22 @@ def stitch_radiographs(
         structure and noise and reported per seam) is larger.
     overlap : float
         Shots with no geometry: the overlap (fraction of a panel) to start the search from.
+    match_exposures : bool
+        Scale each shot's intensities to match its neighbour's in their overlap.
     blend : ``linear`` or ``multiband``
         Join the overlaps with a linear feather, or band by band (fine detail switches over a few pixels,
         broad intensity over the whole overlap).
     measure : iterable of (x1, y1, x2, y2)
         Output pixel positions (column, row) whose distance in mm is reported.
+    output_json : path, optional
+        The seams, residuals, magnification and measurements as JSON (written with ``output``, all or nothing).
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    StitchResult
+        The stitched image on the measurement plane, its plane, each seam's offset and the measurements.
 
     Examples
     --------

@@ -131,7 +131,12 @@ def run_drr(args: argparse.Namespace) -> int:
             raise ImgSuiteError("drr needs a CT: give INFILE or --input (or -G for the matrices only)")
         ct = read_image(source)
         images = drr(
-            ct, geometry, args.hu_conversion, args.exponential, args.intensity_scale, progress_for(args)
+            ct,
+            geometry,
+            hu_conversion=args.hu_conversion,
+            exponential=args.exponential,
+            intensity_scale=args.intensity_scale,
+            progress=progress_for(args),
         ).images
         if args.autoscale:
             autoscale(images, *parse_numbers(args.autoscale_range or "0 255", 2, "--autoscale-range"))
@@ -189,20 +194,20 @@ def _drr_geometry(args: argparse.Namespace):
         center = np.asarray(iso) + [0.0, args.sid - args.sad, 0.0]  # coronal panel, source anterior
         return linear_sweep(views, angle, args.sid, dims, pixel, center)
     if args.sweep == "arc":
-        return arc_sweep(views, angle, args.sad, args.sid, dims, pixel, iso)
+        return arc_sweep(views, angle, sad=args.sad, sid=args.sid, dims=dims, pixel_size=pixel, isocenter=iso)
     nrm = parse_numbers(args.nrm, 3, "--nrm") if args.nrm else None
     return circular(
         1 if nrm else (args.num_angles or 1),
-        args.sad,
-        args.sid,
-        dims,
-        pixel,
-        args.gantry_angle or 0.0,
-        args.gantry_angle_spacing,
-        iso,
-        parse_numbers(args.vup or "0 0 1", 3, "--vup"),
-        nrm,
-        parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None,
+        sad=args.sad,
+        sid=args.sid,
+        dims=dims,
+        pixel_size=pixel,
+        start_angle=args.gantry_angle or 0.0,
+        angle_step=args.gantry_angle_spacing,
+        isocenter=iso,
+        vup=parse_numbers(args.vup or "0 0 1", 3, "--vup"),
+        normal=nrm,
+        image_center=parse_numbers(args.image_center, 2, "--image-center") if args.image_center else None,
     )
 
 
@@ -233,7 +238,7 @@ def run_tomo(args: argparse.Namespace) -> int:
     )
     options = algorithm_options(args.algorithm, iterations=args.iterations, subsets=args.subsets,
                                 filter=args.filter, slice_thickness=args.slice_thickness)  # fmt: skip
-    volume = reconstruct(projections, grid, args.algorithm, progress_for(args), **options)
+    volume = reconstruct(projections, grid, algorithm=args.algorithm, progress=progress_for(args), **options)
     del projections  # free the panels before the writer's buffers are allocated
     _check_result(volume, args.input)
     write_image(volume, args.output)
@@ -331,7 +336,7 @@ def run_fdk(args: argparse.Namespace) -> int:
         offset = parse_numbers(args.detector_offset, 2, "--detector-offset")
         projections.geometry.image_center = projections.geometry.image_center + np.asarray(offset)
     _check_cone_beam(projections.geometry, args.input)
-    volume = fdk(projections, fdk_grid(dim, size), args.filter, progress_for(args))
+    volume = fdk(projections, fdk_grid(dim, size), filter=args.filter, progress=progress_for(args))
     if args.intensity_scale != 1.0:
         volume = volume * args.intensity_scale
     _check_result(volume, args.input)

@@ -38,7 +38,11 @@ def run(ctx) -> None:
     for n, (name, options) in enumerate([("saa", {}), ("fbp", {}), ("sart", {"iterations": 2})]):
         t0 = time.perf_counter()
         volumes[name] = reconstruct(
-            projections, grid, name, sub_progress(progress, 0.2 + 0.25 * n, 0.45 + 0.25 * n), **options
+            projections,
+            grid,
+            algorithm=name,
+            progress=sub_progress(progress, 0.2 + 0.25 * n, 0.45 + 0.25 * n),
+            **options,
         )
         seconds[name] = time.perf_counter() - t0
         volume_node_from_image(ctx.scene, volumes[name], f"Tomo {name.upper()}")

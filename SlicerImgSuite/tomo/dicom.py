@@ -77,13 +77,13 @@ def read_dicom_projections(folder: str | os.PathLike) -> ProjectionSet:
             raise ImgSuiteError(f"projection size or pixel pitch differs from the first file ({dims}, {pixel})", f)
     views.sort(key=lambda v: v[0])
     geometry = Geometry(
-        [v[2][0] for v in views],
-        [v[2][1] for v in views],
-        [v[2][2] for v in views],
-        [v[2][3] for v in views],
-        pixel,
-        dims,
-        [v[5] for v in views],
+        sources=[v[2][0] for v in views],
+        centers=[v[2][1] for v in views],
+        u_axes=[v[2][2] for v in views],
+        v_axes=[v[2][3] for v in views],
+        pixel_size=pixel,
+        dims=dims,
+        image_center=[v[5] for v in views],
     )
     return ProjectionSet(np.stack([v[1] for v in views]).astype(np.float32), geometry)
 

@@ -47,6 +47,7 @@ def _table(dtype) -> np.ndarray:
 def drr(
     ct: sitk.Image,
     geometry: Geometry,
+    *,
     hu_conversion: str = "preprocess",
     exponential: bool = False,
     intensity_scale: float = 1.0,
@@ -56,9 +57,21 @@ def drr(
 
     Parameters
     ----------
+    ct : SimpleITK.Image
+        3D CT in HU (LPS).
+    geometry : Geometry
+        The views (sources, panels) to project onto.
     hu_conversion : ``preprocess``/``inline`` (HU to attenuation, same result) or ``none`` (integrate
         the voxel values as they are).
     exponential : write ``exp(-integral)`` (a radiograph) instead of the integral.
+    intensity_scale : multiply the output by this factor (plastimatch ``-s``, ``--intensity-scale``).
+    progress : callable, optional
+        ``(fraction, message)`` per view.
+
+    Returns
+    -------
+    ProjectionSet
+        One line-integral image (or radiograph) per view, with ``geometry``.
 
     Examples
     --------

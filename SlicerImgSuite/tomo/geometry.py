@@ -87,13 +87,13 @@ class Geometry:
     def subset(self, index) -> Geometry:
         """The views ``index`` (a slice, list or boolean mask)."""
         return Geometry(
-            self.sources[index],
-            self.centers[index],
-            self.u_axes[index],
-            self.v_axes[index],
-            self.pixel_size,
-            self.dims,
-            self.image_center[index],
+            sources=self.sources[index],
+            centers=self.centers[index],
+            u_axes=self.u_axes[index],
+            v_axes=self.v_axes[index],
+            pixel_size=self.pixel_size,
+            dims=self.dims,
+            image_center=self.image_center[index],
         )
 
     def matrix(self, i: int) -> np.ndarray:
@@ -151,13 +151,13 @@ class Geometry:
         try:
             views = d["views"]
             return cls(
-                [v["source"] for v in views],
-                [v["center"] for v in views],
-                [v["u"] for v in views],
-                [v["v"] for v in views],
-                d["pixel_size"],
-                d["dims"],
-                [v.get("image_center", [(d["dims"][0] - 1) / 2, (d["dims"][1] - 1) / 2]) for v in views],
+                sources=[v["source"] for v in views],
+                centers=[v["center"] for v in views],
+                u_axes=[v["u"] for v in views],
+                v_axes=[v["v"] for v in views],
+                pixel_size=d["pixel_size"],
+                dims=d["dims"],
+                image_center=[v.get("image_center", [(d["dims"][0] - 1) / 2, (d["dims"][1] - 1) / 2]) for v in views],
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ImgSuiteError(f"not a geometry description ({type(exc).__name__}: {exc})", path) from None
@@ -205,9 +205,10 @@ def common_region(geometry: Geometry, samples: int = 48) -> np.ndarray:
     return points[seen_by_all(geometry, points)]
 
 
-def from_matrix(matrix, image_center, dims, sid: float | None = None) -> tuple:
+def from_matrix(matrix, sid: float | None = None) -> tuple:
     """Source, detector centre, u, v and pixel size from a plastimatch 3x4 matrix whose ``image_center``
-    is the principal point (as plastimatch writes them)."""
+    is the principal point (as plastimatch writes them): the centre is the principal point, so neither the
+    image centre nor the panel size is needed."""
     p = np.asarray(matrix, float).reshape(3, 4)
     m, t = p[:, :3], p[:, 3]
     if abs(np.linalg.det(m)) < 1e-18:
@@ -258,7 +259,15 @@ def circular(
     u = np.cross(v, -to_source)
     sources = iso + sad * to_source
     centers = iso - (sid - sad) * to_source
-    return Geometry(sources, centers, u, v, pixel_size, dims, image_center)
+    return Geometry(
+        sources=sources,
+        centers=centers,
+        u_axes=u,
+        v_axes=v,
+        pixel_size=pixel_size,
+        dims=dims,
+        image_center=image_center,
+    )
 
 
 def linear_sweep(
@@ -335,11 +344,11 @@ def subwindow(geometry: Geometry, c1: int, c2: int, r1: int, r2: int) -> Geometr
     if c2 < c1 or r2 < r1:
         raise ImgSuiteError(f"subwindow holds no pixel of the {nu}x{nv} panel: columns {c1}..{c2}, rows {r1}..{r2}")
     return Geometry(
-        geometry.sources,
-        geometry.centers,
-        geometry.u_axes,
-        geometry.v_axes,
-        geometry.pixel_size,
-        (c2 - c1 + 1, r2 - r1 + 1),
-        geometry.image_center - [c1, r1],
+        sources=geometry.sources,
+        centers=geometry.centers,
+        u_axes=geometry.u_axes,
+        v_axes=geometry.v_axes,
+        pixel_size=geometry.pixel_size,
+        dims=(c2 - c1 + 1, r2 - r1 + 1),
+        image_center=geometry.image_center - [c1, r1],
     )

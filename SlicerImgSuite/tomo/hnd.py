@@ -230,13 +230,13 @@ def read_hnd_projections(files: list):
         images[n] = np.log(I0 / np.clip(pixels.astype(np.float64), 1e-3, None))
         views.append(view)
     geometry = Geometry(
-        [w["source"] for w in views],
-        [w["center"] for w in views],
-        [w["u"] for w in views],
-        [w["v"] for w in views],
-        pitch,
-        images.shape[:0:-1],
-        [w["ic"] for w in views],
+        sources=[w["source"] for w in views],
+        centers=[w["center"] for w in views],
+        u_axes=[w["u"] for w in views],
+        v_axes=[w["v"] for w in views],
+        pixel_size=pitch,
+        dims=images.shape[:0:-1],
+        image_center=[w["ic"] for w in views],
     )
     return ProjectionSet(images, geometry)
 

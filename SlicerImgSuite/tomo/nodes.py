@@ -47,7 +47,9 @@ def sweep_geometry(
         return linear_sweep(views, sweep_angle, sid, dims, (pixel_size, pixel_size), detector)
     if kind == "arc":
         sad = sid - (panel_y - center[1])
-        return arc_sweep(views, sweep_angle, sad, sid, dims, (pixel_size, pixel_size), center)
+        return arc_sweep(
+            views, sweep_angle, sad=sad, sid=sid, dims=dims, pixel_size=(pixel_size, pixel_size), isocenter=center
+        )
     from ..errors import ImgSuiteError
 
     raise ImgSuiteError(f"unknown sweep {kind!r}; use linear or arc")
@@ -107,5 +109,5 @@ def reconstruct_node(
     if reference is not None:
         grid = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
         grid.CopyInformation(reference)
-    volume = reconstruct(projections, grid, algorithm, progress, **options)
+    volume = reconstruct(projections, grid, algorithm=algorithm, progress=progress, **options)
     return volume_node_from_image(scene, volume, name or f"Tomo {algorithm.upper()}")

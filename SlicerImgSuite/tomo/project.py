@@ -124,7 +124,16 @@ def back_project(
             lin[n], const[n] = p[:, :3] @ steps, p[:, :3] @ origin + p[:, 3]
         weights = np.ones(len(views)) if view_weights is None else np.asarray(view_weights, float)[views]
         centers = np.ascontiguousarray(geometry.image_center[views], float)
-        _numba_kernels().back_views(out, panels, lin, const, centers, weights, weighting == "fdk", outside == "edge")
+        _numba_kernels().back_views(
+            out,
+            panels,
+            lin=lin,
+            const=const,
+            centers=centers,
+            weights=weights,
+            fdk=weighting == "fdk",
+            edge=outside == "edge",
+        )
     progress(1.0, "back-projected")
     return out
 

@@ -74,6 +74,16 @@ _NAME = re.compile(r"^(.*?)(\d+)\.(pfm|raw)$", re.IGNORECASE)
 def read_projections(path: str | os.PathLike) -> ProjectionSet:
     """Read a plastimatch projection folder or ``DIR/prefix``, a DICOM folder, or an image stack with its ``.json``.
 
+    Parameters
+    ----------
+    path : path
+        The folder (plastimatch ``.pfm``/``.raw`` + ``.txt``, DICOM RT Image, or a stack) or ``DIR/prefix``.
+
+    Returns
+    -------
+    ProjectionSet
+        Line integrals (views, rows, columns) and their geometry.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -209,7 +219,7 @@ def _read_plastimatch(files: list) -> ProjectionSet:
         ic, matrix, sid = _read_matrix(txt)
         image = _read_pfm(f) if f.suffix.lower() == ".pfm" else _read_raw(f, ic)
         _check_finite(image, f)
-        src, c, u, v, ps = from_matrix(matrix, ic, image.shape[::-1], sid)
+        src, c, u, v, ps = from_matrix(matrix, sid)
         if dims is None:
             dims, pixel = image.shape[::-1], ps
             images = np.empty((len(files),) + image.shape, np.float32)
@@ -221,7 +231,10 @@ def _read_plastimatch(files: list) -> ProjectionSet:
         us.append(u)
         vs.append(v)
         ics.append(ic)
-    return ProjectionSet(images, Geometry(sources, centers, us, vs, pixel, dims, ics))
+    return ProjectionSet(
+        images,
+        Geometry(sources=sources, centers=centers, u_axes=us, v_axes=vs, pixel_size=pixel, dims=dims, image_center=ics),
+    )
 
 
 def _read_matrix(txt: Path):
@@ -291,7 +304,15 @@ def write_projection_files(
 def _matrix_text(g: Geometry, i: int) -> str:
     foot, ic = g.principal(i)
     # plastimatch's image centre is the principal point: move C there (same matrix)
-    shifted = Geometry(g.sources[i], foot, g.u_axes[i], g.v_axes[i], g.pixel_size, g.dims, ic)
+    shifted = Geometry(
+        sources=g.sources[i],
+        centers=foot,
+        u_axes=g.u_axes[i],
+        v_axes=g.v_axes[i],
+        pixel_size=g.pixel_size,
+        dims=g.dims,
+        image_center=ic,
+    )
     sad = float(np.dot(-g.sources[i], shifted.normals[0]))  # to the plane through the origin
     lines = [f"{ic[0]:18.8e} {ic[1]:18.8e}"]
     lines += [" ".join(f"{x:18.8e}" for x in row) for row in shifted.matrix(0)]

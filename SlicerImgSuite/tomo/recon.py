@@ -95,6 +95,18 @@ ALGORITHM_OPTIONS = {
 def algorithm_options(algorithm: str, **values) -> dict:
     """The ``values`` that ``algorithm`` takes (unset ones, ``None``, left out), for :func:`reconstruct`.
 
+    Parameters
+    ----------
+    algorithm : str
+        One of ``ALGORITHMS``.
+    **values :
+        Candidate options (the CLI's or the module's fields), named as the algorithms' parameters.
+
+    Returns
+    -------
+    dict
+        The options to pass to :func:`reconstruct` for ``algorithm``.
+
     Examples
     --------
     >>> algorithm_options("sart", iterations=3, subsets=None, filter="hann")
@@ -106,11 +118,40 @@ def algorithm_options(algorithm: str, **values) -> dict:
 def reconstruct(
     projections: ProjectionSet,
     grid: sitk.Image,
+    *,
     algorithm: str = "fbp",
     progress: ProgressCallback | None = None,
     **options,
 ) -> sitk.Image:
-    """Reconstruct with ``algorithm`` in ``ALGORITHMS``; ``options`` go to that function."""
+    """Reconstruct with ``algorithm`` in ``ALGORITHMS``; ``options`` go to that function.
+
+    Parameters
+    ----------
+    projections : ProjectionSet
+        Line integrals and their geometry.
+    grid : SimpleITK.Image
+        The volume's grid (only its geometry is used), e.g. from :func:`tomo_grid`.
+    algorithm : {"saa", "fbp", "sart", "fdk"}
+        :func:`shift_and_add`, :func:`fbp`, :func:`sart` or :func:`fdk`.
+    progress : callable, optional
+        ``(fraction, message)``.
+    **options :
+        That algorithm's options (``filter``, ``iterations`` ...).
+
+    Returns
+    -------
+    SimpleITK.Image
+        The volume (float32) on ``grid``.
+
+    Examples
+    --------
+    >>> from SlicerImgSuite.tomo.geometry import linear_sweep
+    >>> g = linear_sweep(3, 20, sid=1000, dims=(8, 8), pixel_size=(1, 1))
+    >>> ps = ProjectionSet(np.ones((3, 8, 8), np.float32), g)
+    >>> vol = reconstruct(ps, tomo_grid(g, (0, 10), 5), algorithm="saa")
+    >>> vol.GetSize(), float(sitk.GetArrayViewFromImage(vol)[1, 1, 4])
+    ((8, 3, 8), 1.0)
+    """
     funcs = {"saa": shift_and_add, "fbp": fbp, "sart": sart, "fdk": fdk}
     if algorithm not in funcs:
         raise ImgSuiteError(f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
@@ -245,6 +286,7 @@ def _filtered_back_projection(
 def fdk(
     projections: ProjectionSet,
     grid: sitk.Image,
+    *,
     filter: str = "ramp",
     progress: ProgressCallback | None = None,
 ) -> sitk.Image:
@@ -254,6 +296,34 @@ def fdk(
     ``beta + pi + 2 gamma`` was also acquired) gets weights summing to one, smoothly tapered at the
     ends of the arc (Parker-like, but also right for arcs shorter than 180 degrees plus the fan, where
     a ray measured once keeps weight one; RTK's Parker weights wrap around there).
+
+    Parameters
+    ----------
+    projections : ProjectionSet
+        Line integrals of a circular scan.
+    grid : SimpleITK.Image
+        The volume's grid (only its geometry is used).
+    filter : {"ramp", "none"}
+        The ramp filter (plastimatch ``fdk``'s default) or none.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    SimpleITK.Image
+        Attenuation per mm (float32) on ``grid``.
+
+    Examples
+    --------
+    >>> from SlicerImgSuite.tomo.drr import drr
+    >>> from SlicerImgSuite.tomo.geometry import circular
+    >>> ct = sitk.Image([16, 16, 16], sitk.sitkInt16) - 1000  # air, with a cube of water
+    >>> ct[4:12, 4:12, 4:12] = 0
+    >>> ct.SetOrigin((-7.5, -7.5, -7.5))
+    >>> views = drr(ct, circular(36, sad=500, sid=1000, dims=(24, 24), pixel_size=(2, 2), angle_step=10))
+    >>> mu = sitk.GetArrayFromImage(fdk(views, grid_image((-7.5, -7.5, -7.5), (16, 16, 16), (1, 1, 1))))
+    >>> round(float(mu[8, 8, 8]), 4), round(float(mu[1, 1, 1]), 4)  # water (see drr's units), air
+    (0.0022, 0.0)
     """
     progress = progress or no_progress
     g = projections.geometry
@@ -331,7 +401,16 @@ def fbp(
     weights = _angle_steps(angles) if len(g) > 1 else np.ones(1)
     # limited angle: scale as if the arc were a full half turn so flat regions keep their level
     weights = weights * (np.pi / max(weights.sum(), 1e-9))
-    out = _filtered_back_projection(projections, grid, weights, filter, axis, progress, thickness, half_angle)
+    out = _filtered_back_projection(
+        projections,
+        grid,
+        weights=weights,
+        kind=filter,
+        axis=axis,
+        progress=progress,
+        slice_thickness=thickness,
+        half_angle=half_angle,
+    )
     return _image(out, grid)
 
 

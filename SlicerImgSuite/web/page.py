@@ -127,7 +127,7 @@ def probe_text(ras, background, dose) -> str:
     return text
 
 
-def structure_rows(scene, shown) -> list[dict]:
+def structure_rows(shown) -> list[dict]:
     """One row per segment of each shown segmentation: key, name, colour (hex), visibility, segmentation name."""
     rows = []
     for node in shown:

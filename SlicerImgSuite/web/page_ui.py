@@ -106,7 +106,7 @@ def build_page(viewer, title: str, layout: str, layout_ids: list[str], anatomy: 
     state.window_presets = list(WINDOW_PRESETS)
     state.segmentation_ids = [ALL_SEGMENTATIONS] + [n.GetName() for n in anatomy]
     state.segmentation_id = anatomy[0].GetName() if anatomy else ALL_SEGMENTATIONS
-    state.structures = structure_rows(scene, anatomy[:1])
+    state.structures = structure_rows(anatomy[:1])
     state.probe = ""
     state.background_name = viewer.volume.GetName() if viewer.volume is not None else "none"
     state.dose_bar = dose_colorbar(viewer.dose)
@@ -125,13 +125,13 @@ def build_page(viewer, title: str, layout: str, layout_ids: list[str], anatomy: 
     @state.change("segmentation_id")
     def _on_segmentation(segmentation_id, **_):
         shown = show_segmentations(scene, anatomy, segmentation_id)
-        state.structures = structure_rows(scene, shown)
+        state.structures = structure_rows(shown)
         render_all()
 
     def toggle(key, visible):
         set_structure_visible(scene, key, visible)
         shown = show_segmentations(scene, anatomy, state.segmentation_id)
-        state.structures = structure_rows(scene, shown)
+        state.structures = structure_rows(shown)
         render_all()
 
     select = dict(density="compact", hide_details=True, variant="outlined")

@@ -66,6 +66,7 @@ class RenderedViews:
 def render_views(
     source,
     out_png: str | os.PathLike | None = None,
+    *,
     layout: tuple[str, ...] = ("axial", "coronal", "3d"),
     size: tuple[int, int] = (400, 400),
     volume: str | None = None,
@@ -92,6 +93,9 @@ def render_views(
         LPS point (mm) the slice views pass through (default: the volume's centre slices).
     surfaces : bool
         Show segmentations as closed surfaces in the 3D view.
+    progress : callable, optional
+
+        ``(fraction, message)``.
 
     Returns
     -------
@@ -99,11 +103,15 @@ def render_views(
 
     Examples
     --------
-    ::
-
-        views = render_views("scene.mrb", "scene.png", layout=("axial", "3d"))
-        views.images["axial"].shape
-        # -> (400, 400, 3)
+    >>> import tempfile
+    >>> import SimpleITK as sitk
+    >>> d = Path(tempfile.mkdtemp())
+    >>> ct = sitk.Image(16, 16, 8, sitk.sitkInt16)
+    >>> ct[4:12, 4:12, 2:6] = 500
+    >>> sitk.WriteImage(ct, str(d / "ct.nrrd"))
+    >>> views = render_views(d / "ct.nrrd", d / "views.png", layout=("axial",), size=(32, 32))
+    >>> views.images["axial"].shape, (d / "views.png").is_file()
+    ((32, 32, 3), True)
     """
     progress = progress or no_progress
     layout = tuple(name.lower() for name in layout)
@@ -123,7 +131,17 @@ def render_views(
     app.view_manager.register_factory(DirectViewFactory(do_render_offscreen=True))
     views = {}
     try:
-        images, xy_to_ras = _render(app, views, layout, (width, height), source, volume, focus_lps, surfaces, progress)
+        images, xy_to_ras = _render(
+            app,
+            views,
+            layout=layout,
+            size=(width, height),
+            source=source,
+            volume=volume,
+            focus_lps=focus_lps,
+            surfaces=surfaces,
+            progress=progress,
+        )
     finally:
         for view in views.values():
             view.finalize()  # release the offscreen OpenGL contexts now, also on errors

@@ -240,13 +240,27 @@ def open_review(
     measure : bool
         False: the metrics are left for :meth:`ReviewSession.measure_in_background` (a server shows the
         structures first; :attr:`ReviewSession.measured` says when the table holds them).
+    reviewer : str
+
+        The name recorded with each decision.
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    ReviewSession
+        The comparison, the CT (and dose) and the review state, saved in ``output`` after every decision.
 
     Examples
     --------
-    ::
-
-        session = open_review("RS_physician.dcm", "CT/", "review/", test="RS_auto.dcm", dose="RD.dcm")
-        session.set_status("GTV", "approved", comment="fine")
+    >>> import tempfile
+    >>> from SlicerImgSuite.demo.phantom import make_phantom
+    >>> p = make_phantom(tempfile.mkdtemp(), shape=(24, 24, 6))
+    >>> session = open_review(p.rtstruct, p.ct_dir, Path(p.folder) / "review", test=p.rtstruct, measure=False)
+    >>> session.set_status("GTV", "approved", comment="fine")
+    {'name': 'GTV', 'status': 'approved', 'history': 1}
+    >>> session.state_path.name, session.state_path.is_file()
+    ('review_state.json', True)
     """
     from ..io.images import read_image
     from ..review.compare import Comparison, compare_structure_sets
@@ -275,7 +289,15 @@ def open_review(
 
         shapes = shapes_of(load_structure_set(reference), ct, sub_progress(progress, 0.1, 0.8))
         rows = [{"reference": n, "test": "", **{m: math.nan for m in METRICS}} for n in shapes]
-        comparison = Comparison(rows, [], [], 2.0, shapes, {}, ct)
+        comparison = Comparison(
+            structures=rows,
+            unmatched_reference=[],
+            unmatched_test=[],
+            tolerance_mm=2.0,
+            reference_shapes=shapes,
+            test_shapes={},
+            grid=ct,
+        )
     dose_on_ct = None
     if dose is not None:
         from ..imageops import resample
@@ -294,7 +316,16 @@ def open_review(
         if name not in state:
             state.structures[name] = ReviewState([name]).structures[name]
     progress(1.0, "ready")
-    session = ReviewSession(reference, referenced_ct, output, comparison, ct, dose_on_ct, state, reviewer)
+    session = ReviewSession(
+        reference=reference,
+        referenced_ct=referenced_ct,
+        output=output,
+        comparison=comparison,
+        ct=ct,
+        dose=dose_on_ct,
+        state=state,
+        reviewer=reviewer,
+    )
     if test is not None and not measure:
         session.measured.clear()
     return session
@@ -376,7 +407,7 @@ def slice_picture(session, view: str, index: int, name=None, window=None, field_
     plane, px, py = _plane(session.ct, view, index)
     width, level = WINDOW_PRESETS.get(window, CT_WINDOW_LEVEL)
     grey = np.clip((plane - (level - width / 2)) / width * 255.0, 0, 255).astype(np.uint8)
-    box, size = _picture_box(session, view, plane.shape, px, py, name, field_mm)
+    box, size = _picture_box(session, view=view, shape=plane.shape, px=px, py=py, name=name, field_mm=field_mm)
     # only the shown part of the slice is resampled, once, straight to the picture's size
     rgb = np.repeat(np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR, box=box))[..., None], 3, axis=2)
     if name:

@@ -123,6 +123,7 @@ def build_viewer(
 
 def serve(
     source,
+    *,
     host: str = "127.0.0.1",
     port: int = 8080,
     layout: str = DEFAULT_LAYOUT,
@@ -139,15 +140,25 @@ def serve(
 
     Parameters
     ----------
+    source : path, SlicerScene or vtkMRMLScene
+        A scene (``.mrb``/``.mrml``), an image file or a DICOM series folder.
     host : str
         Interface to listen on; the loopback interface by default. Any other address lets other
         machines see the data: a message says so.
     port : int
         TCP port; 0 picks a free one.
+    layout : str
+        The views, as ``imgsuite view --layout`` names them.
+    volume : str, optional
+        Name of the volume behind the slices (default: the planning CT).
     open_browser : bool
         Open the system browser on the page.
+    shared : bool
+        One viewer for all tabs (this process) instead of one process per tab.
     idle_s : float
         With ``shared``: exit after so many seconds without a browser tab (0: never).
+    progress : callable, optional
+        ``(fraction, message)`` while the scene loads.
     """
     _check_address(host, port)
     if not shared and isinstance(source, str | os.PathLike):  # a scene object: only this process has it

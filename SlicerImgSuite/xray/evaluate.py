@@ -122,6 +122,16 @@ def evaluate(
     model : an ONNX model to score on ``data`` (the baseline then runs 5-fold on ``data``), or
     folds : ``K`` for K-fold cross-validation of training (needs torch) and baseline, same folds.
     train_options : :class:`.train.TrainOptions` for cross-validation.
+    threshold : probability at or above which an image counts as positive (sensitivity, specificity, confusion).
+    bootstrap : resamples of the patient bootstrap behind the AUROC intervals.
+    positive, finding : as :func:`.data.load_dataset`.
+    progress : callable ``(fraction, message)``, optional.
+
+    Returns
+    -------
+    dict
+        The report written to ``report.json``: classes, counts, folds, each method's AUROC with intervals,
+        the difference's interval and notes.
 
     Examples
     --------

@@ -194,8 +194,15 @@ def predict_images(
     output : output folder; must not hold an input.
     heatmaps : write an occlusion heat map overlaid on each radiograph.
     threshold : probability at or above which ``predicted`` is ``classes[1]``.
+    grid : steps of the occlusion window across the image (see :func:`occlusion_map`).
+    progress : callable ``(fraction, message)``, optional.
 
-    Returns the rows written and the intensity-range warnings.
+    Returns
+    -------
+    rows : list of dict
+        The rows written to the predictions table, one per image.
+    warnings : list of str
+        Images whose intensity range differs from the training data's.
 
     Examples
     --------

@@ -22,6 +22,22 @@ def summarize_dataset(
     """Count images per class and collect sizes and intensity ranges; with ``output``, draw
     ``classes.png`` (bar chart), ``examples.png`` (a grid per class) and ``histograms.png``.
 
+    Parameters
+    ----------
+    data : path
+        Class folders or a CSV (see :func:`.data.load_dataset`).
+    output : path, optional
+        Folder for the figures.
+    positive, finding : str, optional
+        As :func:`.data.load_dataset` (which class is positive; the CSV's finding column).
+    progress : callable, optional
+        ``(fraction, message)``.
+
+    Returns
+    -------
+    dict
+        ``counts`` per class, ``sizes`` (``"HxW"`` -> images) and the intensity ranges.
+
     Examples
     --------
     >>> import tempfile, pathlib

@@ -213,8 +213,13 @@ def train_model(
     data : class-folder tree or CSV (see :func:`.data.load_dataset`), or a loaded :class:`.data.Dataset`.
     output : the ``.onnx`` file to write.
     options : :class:`TrainOptions` (architecture, epochs, image size, seed, early stopping patience, ...).
+    positive, finding : as :func:`.data.load_dataset`.
+    progress : callable ``(fraction, message)``, optional.
 
-    Returns a dict with ``history``, ``best_epoch``, ``best_auroc`` and ``onnx_torch_max_diff``.
+    Returns
+    -------
+    dict
+        ``history``, ``best_epoch``, ``best_auroc`` and ``onnx_torch_max_diff``.
 
     Examples
     --------
