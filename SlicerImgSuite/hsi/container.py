@@ -287,6 +287,24 @@ def safe_member_name(name: str, path=None) -> str:
     return name
 
 
+def _reference_and_label_members(path, cube, header, frames, reference_headers, labels, interleave, byte_order):
+    """The calibration frames' and the labels' members of :func:`write_hsi` (``header`` names the labels' files)."""
+    if labels is not None:
+        if labels.classification is not None:
+            header["classification file"] = f"{CLASSIFICATION}.envi"
+        if labels.boxes:
+            header["bounding boxes"] = BOXES
+    members: list[tuple[str, np.ndarray, EnviHeader]] = []
+    refs = reference_headers or {}
+    for stem, frame in frames.items():
+        if frame is not None:
+            frame = _as_frame(frame, cube, stem, path)
+            members.append((stem, frame, header_for(frame, refs.get(stem.split("/")[-1]), interleave, byte_order)))
+    if labels is not None:
+        members += _label_members(labels, cube, path)
+    return members
+
+
 def write_hsi(
     path: str | os.PathLike,
     cube: np.ndarray,
@@ -352,19 +370,8 @@ def write_hsi(
     progress = progress or no_progress
     path = Path(path)
     header = header_for(cube, header, interleave, byte_order, **fields)
-    if labels is not None:
-        if labels.classification is not None:
-            header["classification file"] = f"{CLASSIFICATION}.envi"
-        if labels.boxes:
-            header["bounding boxes"] = BOXES
-    members: list[tuple[str, np.ndarray, EnviHeader]] = []
-    refs = reference_headers or {}
-    for stem, frame in ((WHITE, white), (BLACK, black), (WHITE_AFTER, white_after)):
-        if frame is not None:
-            frame = _as_frame(frame, cube, stem, path)
-            members.append((stem, frame, header_for(frame, refs.get(stem.split("/")[-1]), interleave, byte_order)))
-    if labels is not None:
-        members += _label_members(labels, cube, path)
+    frames = {WHITE: white, BLACK: black, WHITE_AFTER: white_after}
+    members = _reference_and_label_members(path, cube, header, frames, reference_headers, labels, interleave, byte_order)
     rgb = rgb_composite(cube, header) if thumbnail else None
     members += _preview_members(cube, header, interleave, previews, rgb)
     total = cube.nbytes + sum(m[1].nbytes for m in members)

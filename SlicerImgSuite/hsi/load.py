@@ -92,25 +92,9 @@ def load_hyperspectral(
         )
     resolver = None
     if is_hsi(path):
-        from .container import open_hsi
-
-        hsi = open_hsi(path, strict=strict, allow_compressed=allow_compressed)
-        cube, header, labels = hsi.cube, hsi.header, hsi.labels()
-        from .procedures import Members
-
-        resolver = Members(hsi)  # merge tiles and microservices read the container's members through it
-        steps_first = apply_procedures and header.get("read procedures")
-        if bands is not None and not steps_first:  # select first: calibrate only the bands kept
-            selection = parse_band_range(bands, cube.shape[2], path)
-            header = _select_bands(header, selection, cube.shape[2])
-            header.set("bands", selection.stop - selection.start)
-            cube, bands = cube[:, :, selection], None
-        else:
-            selection = None
-        if calibrate:
-            from .calibrate import calibrate_hsi
-
-            cube = calibrate_hsi(hsi, sub_progress(progress, 0.0, 0.6), bands=selection)
+        cube, header, labels, resolver, bands = _open_container(
+            path, strict, allow_compressed, apply_procedures, bands, calibrate, progress
+        )
     else:
         from .envi import read_envi
 
@@ -135,6 +119,29 @@ def load_hyperspectral(
         header.set("bands", cube.shape[2])
     progress(1.0, "cube ready")
     return Hyperspectral(cube, header, labels, path)
+
+
+def _open_container(path, strict, allow_compressed, apply_procedures, bands, calibrate, progress):
+    """:func:`load_hyperspectral` on a container: cube, header, labels, member resolver, and the bands still
+    to select (None when selected here, before calibration, so that only the bands kept are calibrated)."""
+    from .container import open_hsi
+    from .procedures import Members, _select_bands
+
+    hsi = open_hsi(path, strict=strict, allow_compressed=allow_compressed)
+    cube, header, labels = hsi.cube, hsi.header, hsi.labels()
+    resolver = Members(hsi)  # merge tiles and microservices read the container's members through it
+    steps_first = apply_procedures and header.get("read procedures")
+    selection = None
+    if bands is not None and not steps_first:  # select first: calibrate only the bands kept
+        selection = parse_band_range(bands, cube.shape[2], path)
+        header = _select_bands(header, selection, cube.shape[2])
+        header.set("bands", selection.stop - selection.start)
+        cube, bands = cube[:, :, selection], None
+    if calibrate:
+        from .calibrate import calibrate_hsi
+
+        cube = calibrate_hsi(hsi, sub_progress(progress, 0.0, 0.6), bands=selection)
+    return cube, header, labels, resolver, bands
 
 
 def is_hsi(path: str | os.PathLike) -> bool:

@@ -82,8 +82,6 @@ def gamma_index(
     >>> rate
     100.0
     """
-    from scipy.ndimage import map_coordinates
-
     progress = progress or no_progress
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     if not same_grid(reference, evaluation):
@@ -104,12 +102,27 @@ def gamma_index(
         full=compute_full_region,
     )
     evaluated = computed
-    points = np.array(np.nonzero(evaluated), float)  # (3, n) voxel indices z, y, x
     dr = ref[evaluated]
     tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
     tol = np.maximum(tol, 1e-12)
+    best = _search(ev, evaluated, dr, tol, spacing_zyx, _search_offsets(step, dta_mm, max_gamma), progress)
+    gamma = np.full(ref.shape, -1.0, np.float32)
+    gamma[evaluated] = np.minimum(np.sqrt(best), max_gamma)
+    rate = 100.0 * float(np.mean(gamma[analysed] <= 1.0)) if analysed.any() else float("nan")
+    image = sitk.GetImageFromArray(gamma)
+    image.CopyInformation(reference)
+    progress(1.0, f"gamma pass rate {rate:.1f} %")
+    return image, rate
+
+
+def _search(ev, evaluated, dr, tol, spacing_zyx, lattice, progress) -> np.ndarray:
+    """Squared gamma of each evaluated point: the evaluation dose searched over the ``lattice`` (offsets in mm,
+    nearest first, and their squared distances in DTA units) until no point can improve."""
+    from scipy.ndimage import map_coordinates
+
+    offsets, dist2 = lattice
+    points = np.array(np.nonzero(evaluated), float)  # (3, n) voxel indices z, y, x
     best = ((ev[evaluated] - dr) / tol) ** 2  # r = 0
-    offsets, dist2 = _search_offsets(step, dta_mm, max_gamma)
     # search points outside the grid are clamped to the grid edge voxel (a DTA search cannot leave the data)
     active = np.nonzero(best > 0)[0]
     for n, (offset, d2) in enumerate(zip(offsets, dist2)):
@@ -120,15 +133,8 @@ def gamma_index(
             break
         coords = points[:, active] + (offset / spacing_zyx)[:, None]
         value = map_coordinates(ev, coords, order=1, mode="nearest")
-        g2 = d2 + ((value - dr[active]) / tol[active]) ** 2
-        best[active] = np.minimum(best[active], g2)
-    gamma = np.full(ref.shape, -1.0, np.float32)
-    gamma[evaluated] = np.minimum(np.sqrt(best), max_gamma)
-    rate = 100.0 * float(np.mean(gamma[analysed] <= 1.0)) if analysed.any() else float("nan")
-    image = sitk.GetImageFromArray(gamma)
-    image.CopyInformation(reference)
-    progress(1.0, f"gamma pass rate {rate:.1f} %")
-    return image, rate
+        best[active] = np.minimum(best[active], d2 + ((value - dr[active]) / tol[active]) ** 2)
+    return best
 
 
 def _search_offsets(step: float, dta_mm: float, max_gamma: float) -> tuple[np.ndarray, np.ndarray]:

@@ -249,6 +249,17 @@ def _seam_row(i: int, fit: SeamFit, offset) -> dict:
 def seam_text(seam: dict) -> str:
     """One seam of :meth:`StitchResult.summary` in words (the CLI's log and the Slicer module's result box).
 
+    Parameters
+    ----------
+    seam : dict
+        One entry of the summary's seams: ``shots``, ``method``, ``shift_mm``, optionally ``ncc`` and
+        ``expected_error_px``.
+
+    Returns
+    -------
+    str
+        The seam in one line.
+
     Examples
     --------
     >>> seam_text({"shots": [1, 2], "method": "image", "shift_mm": [0.0, 3.3], "ncc": 0.99, "expected_error_px": 0.3})

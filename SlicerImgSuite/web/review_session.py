@@ -241,7 +241,6 @@ def open_review(
         False: the metrics are left for :meth:`ReviewSession.measure_in_background` (a server shows the
         structures first; :attr:`ReviewSession.measured` says when the table holds them).
     reviewer : str
-
         The name recorded with each decision.
     progress : callable, optional
         ``(fraction, message)``.
@@ -263,8 +262,7 @@ def open_review(
     ('review_state.json', True)
     """
     from ..io.images import read_image
-    from ..review.compare import Comparison, compare_structure_sets
-    from ..review.state import ReviewState
+    from ..review.compare import compare_structure_sets
 
     progress = progress or no_progress
     output = Path(output)
@@ -284,20 +282,7 @@ def open_review(
             reference, test, referenced_ct=ct, progress=sub_progress(progress, 0.1, 0.8), metrics=measure
         )
     else:
-        from ..review.metrics import METRICS
-        from ..review.sources import load_structure_set, shapes_of
-
-        shapes = shapes_of(load_structure_set(reference), ct, sub_progress(progress, 0.1, 0.8))
-        rows = [{"reference": n, "test": "", **{m: math.nan for m in METRICS}} for n in shapes]
-        comparison = Comparison(
-            structures=rows,
-            unmatched_reference=[],
-            unmatched_test=[],
-            tolerance_mm=2.0,
-            reference_shapes=shapes,
-            test_shapes={},
-            grid=ct,
-        )
+        comparison = _reference_alone(reference, ct, sub_progress(progress, 0.1, 0.8))
     dose_on_ct = None
     if dose is not None:
         from ..imageops import resample
@@ -306,15 +291,7 @@ def open_review(
         progress(0.85, "reading the dose")
         dose_on_ct = resample(read_rtdose(dose), ct, interpolation="linear")
     output.mkdir(parents=True, exist_ok=True)
-    names = list(comparison.reference_shapes)
-    state_path = output / STATE_FILE
-    if state_path.exists():
-        state = ReviewState.load(state_path)
-    else:  # a scene's review tags, if it has them
-        state = tagged if tagged is not None else ReviewState(names)
-    for name in names:
-        if name not in state:
-            state.structures[name] = ReviewState([name]).structures[name]
+    state = _review_state(output / STATE_FILE, list(comparison.reference_shapes), tagged)
     progress(1.0, "ready")
     session = ReviewSession(
         reference=reference,
@@ -329,6 +306,39 @@ def open_review(
     if test is not None and not measure:
         session.measured.clear()
     return session
+
+
+def _reference_alone(reference, ct: sitk.Image, progress: ProgressCallback):
+    """A :class:`Comparison` of the reference with no test: its structures, metrics left empty."""
+    from ..review.compare import Comparison
+    from ..review.metrics import METRICS
+    from ..review.sources import load_structure_set, shapes_of
+
+    shapes = shapes_of(load_structure_set(reference), ct, progress)
+    rows = [{"reference": n, "test": "", **{m: math.nan for m in METRICS}} for n in shapes]
+    return Comparison(
+        structures=rows,
+        unmatched_reference=[],
+        unmatched_test=[],
+        tolerance_mm=2.0,
+        reference_shapes=shapes,
+        test_shapes={},
+        grid=ct,
+    )
+
+
+def _review_state(state_path: Path, names: list[str], tagged):
+    """The saved review state, else a scene's review tags, else a new one; every structure in ``names`` in it."""
+    from ..review.state import ReviewState
+
+    if state_path.exists():
+        state = ReviewState.load(state_path)
+    else:
+        state = tagged if tagged is not None else ReviewState(names)
+    for name in names:
+        if name not in state:
+            state.structures[name] = ReviewState([name]).structures[name]
+    return state
 
 
 def scene_structure_sets(path, ct: sitk.Image):
