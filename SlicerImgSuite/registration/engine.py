@@ -143,30 +143,8 @@ def register_images(
         done += weights[i]
         step(0.0, f"stage {i + 1}/{len(stages)}: {params['xform']}")
         t0 = time.monotonic()
-        xform = params["xform"]
-        if xform in ("align_center", "align_center_of_gravity"):
-            report, parts = _align_center(fixed_f, moving_f, parts, xform, i)
-        elif xform in LINEAR:
-            report, parts = _linear_stage(
-                fixed_f, moving_f, parts, params, index=i, fixed_mask=fixed_mask, moving_mask=moving_mask, progress=step
-            )
-        elif xform == "bspline":
-            report, parts = _bspline_stage(
-                fixed_f,
-                moving_f,
-                parts,
-                params,
-                index=i,
-                fixed_mask=fixed_mask,
-                moving_mask=moving_mask,
-                f_lm=fixed_landmarks,
-                m_lm=moving_landmarks,
-                progress=step,
-            )
-        elif xform == "vf":
-            report, parts = _demons_stage(fixed_f, moving_f, parts, params, i, step)
-        else:  # validate_stage rejects others
-            raise ImgSuiteError(f"stage {i + 1}: xform {xform!r} is not supported")
+        masks, landmarks = (fixed_mask, moving_mask), (fixed_landmarks, moving_landmarks)
+        report, parts = _run_stage(fixed_f, moving_f, parts, params, i, masks, landmarks, step)
         report.seconds = time.monotonic() - t0
         _judge(report, params, parts, fixed)
         for w in report.warnings:
@@ -184,6 +162,33 @@ def register_images(
     )
     log.info(result.similarity)
     return result
+
+
+def _run_stage(fixed_f, moving_f, parts, params, i, masks, landmarks, step):
+    """One stage of :func:`register_images` by its ``xform``: its report and the transforms so far."""
+    xform = params["xform"]
+    if xform in ("align_center", "align_center_of_gravity"):
+        return _align_center(fixed_f, moving_f, parts, xform, i)
+    if xform in LINEAR:
+        return _linear_stage(
+            fixed_f, moving_f, parts, params, index=i, fixed_mask=masks[0], moving_mask=masks[1], progress=step
+        )
+    if xform == "bspline":
+        return _bspline_stage(
+            fixed_f,
+            moving_f,
+            parts,
+            params,
+            index=i,
+            fixed_mask=masks[0],
+            moving_mask=masks[1],
+            f_lm=landmarks[0],
+            m_lm=landmarks[1],
+            progress=step,
+        )
+    if xform == "vf":
+        return _demons_stage(fixed_f, moving_f, parts, params, i, step)
+    raise ImgSuiteError(f"stage {i + 1}: xform {xform!r} is not supported")  # validate_stage rejects others
 
 
 def compose(parts: list[sitk.Transform]) -> sitk.Transform:
