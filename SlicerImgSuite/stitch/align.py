@@ -200,12 +200,20 @@ def shift_precision(aa, bs, ma, mb, shift, sigma: float) -> float:
     _, _, residual, sel, inner = _aligned_residual(aa, bs, ma, mb, shift)
     if residual is None:
         return float("inf")
-    signal_rows = np.gradient(np.where(sel, aa + residual * np.float32(-0.5), np.float32(0.0)), axis=0)[inner]
-    noise_rows = np.gradient(residual, axis=0)[inner]
-    information = float((signal_rows.astype(np.float64) ** 2).sum() - 0.25 * (noise_rows.astype(np.float64) ** 2).sum())
+    signal_rows = np.gradient(np.where(sel, aa + residual * np.float32(-0.5), np.float32(0.0)), axis=0)
+    noise_rows = np.gradient(residual, axis=0)
+
+    def energy(rows, smooth):  # the signal's gradient energy less what its noise (a quarter of the residual's) explains
+        x, n = (np.where(inner, r, np.float32(0.0)) for r in rows)
+        x, n = (ndimage.gaussian_filter(v, sigma) if smooth else v for v in (x, n))
+        return float((x[inner].astype(np.float64) ** 2).sum() - 0.25 * n[inner].size * _robust_variance(n[inner]))
+
+    # the least-squares shift of the smoothed pair: variance noise * sum (G * grad)² / (sum grad²)², the
+    # gradient seen through the smoothing G once more (sharp edges carry more than their smoothed energy says)
+    information, seen = energy((signal_rows, noise_rows), False), energy((signal_rows, noise_rows), True)
     # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
     noise = _robust_variance(residual[inner]) * 4.0 * np.pi * sigma**2
-    return float(np.sqrt(noise / information)) if information > 0 else float("inf")
+    return float(np.sqrt(noise * max(seen, 0.0)) / information) if information > 0 else float("inf")
 
 
 def resampled_spread(a, ma, b, mb, shift, smooth_a, moved_b, given, spacing: float, band: float = 0.0) -> float:
