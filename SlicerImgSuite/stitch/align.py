@@ -213,7 +213,10 @@ def shift_precision(aa, bs, ma, mb, shift, sigma: float) -> float:
     information, seen = energy((signal_rows, noise_rows), False), energy((signal_rows, noise_rows), True)
     # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
     noise = _robust_variance(residual[inner]) * 4.0 * np.pi * sigma**2
-    return float(np.sqrt(noise * max(seen, 0.0)) / information) if information > 0 else float("inf")
+    if information <= 0:
+        return float("inf")
+    # the smoothing can at most halve the bound: where noise swamps the smoothed energy, its estimate is noise
+    return float(np.sqrt(noise / information * float(np.clip(seen / information, 0.25, 1.0))))
 
 
 def resampled_spread(a, ma, b, mb, shift, smooth_a, moved_b, given, spacing: float, band: float = 0.0) -> float:
