@@ -135,19 +135,7 @@ def test_image_registration_with_noise_angled_every_seam_within_half_a_pixel(ren
     stopped in the wrong basin on seed 5 (seam errors up to 3.7 px), or the overlap was refused as ambiguous."""
     clean, truth = rendered("angled", seed=seed, noise=0.0, panel=(200, 220), overlap=40.0, sod=1400.0)
     for draw in range(8):
-        rng = np.random.default_rng(200 + draw)
-        shots = [
-            Shot(
-                (s.image + rng.normal(0.0, 0.01 * s.image.mean(), s.image.shape)).astype(np.float32),
-                s.pixel_size,
-                s.view,
-                s.path,
-                s.sod,
-                photometric=s.photometric,
-            )
-            for s in clean
-        ]
-        result = stitch_radiographs(shots, method="image")
+        result = stitch_radiographs(_redrawn(clean, 200 + draw), method="image")
         errors = _seam_errors_px(result, truth)
         assert np.abs(errors).max() <= 0.5, (draw, errors)
         assert np.abs(bead_distance_errors(result, truth)).max() <= 1.5
