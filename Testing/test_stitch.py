@@ -135,19 +135,7 @@ def test_image_registration_with_noise_angled_every_seam_within_half_a_pixel(ren
     stopped in the wrong basin on seed 5 (seam errors up to 3.7 px), or the overlap was refused as ambiguous."""
     clean, truth = rendered("angled", seed=seed, noise=0.0, panel=(200, 220), overlap=40.0, sod=1400.0)
     for draw in range(8):
-        rng = np.random.default_rng(200 + draw)
-        shots = [
-            Shot(
-                (s.image + rng.normal(0.0, 0.01 * s.image.mean(), s.image.shape)).astype(np.float32),
-                s.pixel_size,
-                s.view,
-                s.path,
-                s.sod,
-                photometric=s.photometric,
-            )
-            for s in clean
-        ]
-        result = stitch_radiographs(shots, method="image")
+        result = stitch_radiographs(_redrawn(clean, 200 + draw), method="image")
         errors = _seam_errors_px(result, truth)
         assert np.abs(errors).max() <= 0.5, (draw, errors)
         assert np.abs(bead_distance_errors(result, truth)).max() <= 1.5
@@ -352,6 +340,38 @@ def test_image_registration_refuses_an_overlap_too_noisy_to_place(rendered, tmp_
     assert not out.exists()
 
 
+def _redrawn(clean, draw):
+    """The noise-free shots with 1 % noise of generator seed ``draw``."""
+    rng = np.random.default_rng(draw)
+    return [
+        Shot(
+            (s.image + rng.normal(0.0, 0.01 * s.image.mean(), s.image.shape)).astype(np.float32),
+            s.pixel_size,
+            s.view,
+            s.path,
+            s.sod,
+            photometric=s.photometric,
+        )
+        for s in clean
+    ]
+
+
+def test_image_registration_refuses_a_seam_whose_search_is_ambiguous_under_noise(rendered):
+    """Seam 2 of the parallel seed-17 phantom (220 x 200 panels, 35 mm overlap, SOD 1350): its whole-pixel NCC
+    curve is nearly flat, so noise moves the best shift by a pixel. The local bound alone stated 0.59-0.77 px
+    (2 SD) there and the stitch was accepted with the seam 0.6-1.16 px off in noise draws 302-305; the search
+    repeated on fresh noise now shows the spread and the seam is refused. Seam 1 (shots 1 and 2 stitched
+    alone, same draws) stays accepted under the default limit of 0.5 px, and within 0.5 px."""
+    clean, truth = rendered("parallel", seed=17, noise=0.0, panel=(220, 200), overlap=35.0, sod=1350.0)
+    for draw in (302, 303, 304, 305):
+        shots = _redrawn(clean, draw)
+        with pytest.raises(ImgSuiteError, match=r"shots 2 and 3: .*too little structure.*expected error \d"):
+            stitch_radiographs(shots, method="image")
+        first = stitch_radiographs(shots[:2], method="image")
+        assert abs(_seam_errors_px(first, {"errors_plane_mm": truth["errors_plane_mm"][:2]})[0]) <= 0.5
+        assert first.seams[0]["expected_error_px"] <= 0.5
+
+
 def _sidecar(sod):
     def sidecar(i, shot):
         v = shot.view
@@ -383,8 +403,11 @@ def test_image_registration_refuses_a_structureless_overlap(rendered):
 @pytest.mark.parametrize("mode", ["parallel", "angled"])
 def test_each_seam_reports_its_expected_error(rendered, mode, capsys):
     """The phantom seams are accepted, each with its expected error (2 SD) in the report: under the limit with
-    1 % noise, and under 0.1 px noise-free (the same shots, so the estimate follows the noise)."""
-    noisy = stitch_radiographs(rendered(mode)[0], method="image")
+    1 % noise, and under 0.1 px noise-free (the same shots, so the estimate follows the noise). The limit is
+    the first pass's 0.8 px here: seam 2 of the angled seed-3 phantom is weak (0.77 px off in one of noise
+    draws 200-207, ambiguous in two) and its 0.53 px now refuses it under the default 0.5 px; this test checks
+    the report, the refusal is checked below and above."""
+    noisy = stitch_radiographs(rendered(mode)[0], method="image", max_seam_error=0.8)
     clean = stitch_radiographs(rendered(mode, noise=0.0)[0], method="image")
     for s_noisy, s_clean in zip(noisy.seams, clean.seams):
         assert 0.0 < s_noisy["expected_error_px"] <= 0.8

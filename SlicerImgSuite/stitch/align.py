@@ -27,7 +27,9 @@ SEARCH_SIGMA_MM = 4.2  # smoothing of the features the search compares (tolerate
 FINE_SIGMA_MM = 0.8  # smoothing of the images the sub-pixel refinement fits (gain and offset included)
 LOCAL_RADIUS = 5  # whole-pixel search around the coarse peak when the coarse map is at full resolution
 FINE_ITERATIONS = 15
-MAX_SEAM_ERROR = 0.8  # px: refuse a seam whose expected error (2 SD from the overlap's structure and noise) is larger
+MAX_SEAM_ERROR = 0.5  # px: refuse a seam whose expected error (2 SD: local bound and repeated searches) is larger
+RESAMPLE_ABOVE = 0.15  # px (2 SD): above this local bound the seam's search is repeated on noise draws
+RESAMPLE_DRAWS = 8
 
 
 @dataclass
@@ -174,6 +176,8 @@ def register_on_image(
     if score < MIN_NCC:
         raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
     sd = shift_precision(smooth_a, moved_b, given[0], given[1], shift, max(FINE_SIGMA_MM / spacing, 0.5))
+    if 2.0 * sd > RESAMPLE_ABOVE:  # a weak seam: the local bound misses the search's own ambiguity
+        sd = float(np.hypot(sd, resampled_spread(a, ma, b, mb, shift, smooth_a, moved_b, given, spacing, 2.0 * sd)))
     if not 2.0 * sd <= max_error:
         raise ImgSuiteError(
             f"{where}the overlap holds too little structure above its noise to place the seam: expected error "
@@ -193,23 +197,75 @@ def shift_precision(aa, bs, ma, mb, shift, sigma: float) -> float:
     signal; the part of the mean's gradient energy that the noise alone explains (a quarter of the residual's)
     is subtracted, so an overlap of noise and edges along the long axis scores no information and an infinite
     error."""
+    _, _, residual, sel, inner = _aligned_residual(aa, bs, ma, mb, shift)
+    if residual is None:
+        return float("inf")
+    signal_rows = np.gradient(np.where(sel, aa + residual * np.float32(-0.5), np.float32(0.0)), axis=0)
+    noise_rows = np.gradient(residual, axis=0)
+
+    def energy(rows, smooth):  # the signal's gradient energy less what its noise (a quarter of the residual's) explains
+        x, n = (np.where(inner, r, np.float32(0.0)) for r in rows)
+        x, n = (ndimage.gaussian_filter(v, sigma) if smooth else v for v in (x, n))
+        return float((x[inner].astype(np.float64) ** 2).sum() - 0.25 * n[inner].size * _robust_variance(n[inner]))
+
+    # the least-squares shift of the smoothed pair: variance noise * sum (G * grad)² / (sum grad²)², the
+    # gradient seen through the smoothing G once more (sharp edges carry more than their smoothed energy says)
+    information, seen = energy((signal_rows, noise_rows), False), energy((signal_rows, noise_rows), True)
+    # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
+    noise = _robust_variance(residual[inner]) * 4.0 * np.pi * sigma**2
+    if information <= 0:
+        return float("inf")
+    # the smoothing can at most halve the bound: where noise swamps the smoothed energy, its estimate is noise
+    return float(np.sqrt(noise / information * float(np.clip(seen / information, 0.25, 1.0))))
+
+
+def resampled_spread(a, ma, b, mb, shift, smooth_a, moved_b, given, spacing: float, band: float = 0.0) -> float:
+    """Spread (RMS, pixels) of the row shift when the full-resolution search (whole-pixel NCC within
+    ``LOCAL_RADIUS``, then Gauss–Newton) is repeated on the shots with fresh noise of the level the aligned
+    pair shows (``RESAMPLE_DRAWS`` draws, a fixed seed). Where the NCC curve is flat, noise moves its peak
+    to another whole pixel; the local bound (:func:`shift_precision`) cannot see that, this does.
+
+    ``a``, ``b``: the shots; ``ma``, ``mb``: their eroded masks; ``smooth_a``, ``moved_b``: the smoothed pair
+    aligned at ``shift``; ``given``: the masks as given."""
+    sigma = max(FINE_SIGMA_MM / spacing, 0.5)
+    residual, gain = _aligned_residual(smooth_a, moved_b, given[0], given[1], shift)[:2]
+    if residual.size < 16:
+        return float("inf")
+    # white noise per pixel (both shots alike) whose smoothed difference matches the residual's variance
+    per_pixel = float(np.sqrt(_robust_variance(residual) * 4.0 * np.pi * sigma**2 / 2.0))
+    rng = np.random.default_rng(0)
+    found = []
+    for _ in range(RESAMPLE_DRAWS):
+        aa, bb = (
+            ndimage.gaussian_filter((x + rng.normal(0.0, level, x.shape)).astype(np.float32), sigma)
+            for x, level in ((a, per_pixel), (b, per_pixel / max(abs(gain), 1e-6)))
+        )
+        start = _best_whole_shift(aa, ma, bb, mb, shift, LOCAL_RADIUS)
+        found.append(_gauss_newton(aa, ma, bb, mb, start, FINE_ITERATIONS)[0][0] - shift[0])
+    return float(np.sqrt(np.mean(np.square(np.clip(np.abs(found) - band, 0.0, None)))))
+
+
+def _robust_variance(x: np.ndarray) -> float:
+    """Variance of the noise in ``x`` from its median absolute deviation: a misfit confined to a few edges
+    (parallax of a bead off the measurement plane) does not count as noise."""
+    x = x[:: max(1, x.size // 65536)].astype(np.float64)  # a regular subsample settles it to a few per cent
+    return float((1.4826 * np.median(np.abs(x - np.median(x)))) ** 2)
+
+
+def _aligned_residual(aa, bs, ma, mb, shift):
+    """The residual ``aa - (gain bs + bias)`` on the pixels the refinement compares (4 in from either shot's
+    edge), the gain, the residual image (zero elsewhere), those pixels and the ones 1 further in."""
     both = (ma & _moved_mask(mb, shift)).view(np.uint8)
-    # the pixels the refinement compares (4 in from either shot's edge), and 1 further in for the gradients
     sel = ndimage.minimum_filter(both, size=9, mode="constant", cval=0).view(bool)
     inner = ndimage.minimum_filter(both, size=11, mode="constant", cval=0).view(bool)
     if inner.sum() < 16:
-        return float("inf")
+        return np.zeros(0, np.float32), 1.0, None, sel, inner
     x, y = bs[sel].astype(np.float64), aa[sel].astype(np.float64)
     x0, y0 = x - x.mean(), y - y.mean()
     gain = np.float32(float(x0 @ y0) / max(float(x0 @ x0), 1e-30))
     bias = np.float32(y.mean() - gain * x.mean())
     residual = np.where(sel, aa - (gain * bs + bias), np.float32(0.0))
-    signal_rows = np.gradient(np.where(sel, aa + residual * np.float32(-0.5), np.float32(0.0)), axis=0)[inner]
-    noise_rows = np.gradient(residual, axis=0)[inner]
-    information = float((signal_rows.astype(np.float64) ** 2).sum() - 0.25 * (noise_rows.astype(np.float64) ** 2).sum())
-    # white noise per pixel, both shots: the residual of the smoothed pair has 2 s² |G|², |G|² = 1 / (4 pi sigma²)
-    noise = float(residual[inner].astype(np.float64).var()) * 4.0 * np.pi * sigma**2
-    return float(np.sqrt(noise / information)) if information > 0 else float("inf")
+    return residual[inner], float(gain), residual, sel, inner
 
 
 def _candidates(ncc: np.ndarray, exclusion: int):

@@ -56,7 +56,7 @@ def register(subparsers) -> None:
         "--max-seam-error",
         type=float,
         help="image method: refuse a seam whose expected error (2 SD from the overlap's structure and noise) "
-        "exceeds this many output pixels (default 0.8)",
+        "exceeds this many output pixels (default 0.5)",
     )
     p.add_argument(
         "--overlap",

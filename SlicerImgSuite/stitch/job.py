@@ -92,7 +92,8 @@ def stitch_radiographs(
         How far (mm) the image or ruler may move a shot from where the geometry puts it.
     max_seam_error : float
         ``image`` method: refuse a seam whose expected error (2 SD, output pixels, estimated from the overlap's
-        structure and noise and reported per seam) is larger.
+        structure and noise, and from the search repeated on fresh noise for weak seams; reported per seam) is
+        larger (default 0.5 px).
     overlap : float
         Shots with no geometry: the overlap (fraction of a panel) to start the search from.
     match_exposures : bool
