@@ -121,19 +121,7 @@ def stitch_radiographs(
     >>> round(result.plane.magnification, 2)
     1.2
     """
-    if mode not in MODES:
-        raise ImgSuiteError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if method not in METHODS:
-        raise ImgSuiteError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if blend not in BLENDS:
-        raise ImgSuiteError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    for name, value in (
-        ("--max-shift", max_shift),
-        ("--ruler-spacing", ruler_spacing),
-        ("--max-seam-error", max_seam_error),
-    ):
-        if not (np.isfinite(value) and value > 0):
-            raise ImgSuiteError(f"{name} must be positive, got {value}")
+    _check_options(mode, method, blend, max_shift=max_shift, ruler_spacing=ruler_spacing, max_seam_error=max_seam_error)
     progress = progress or no_progress
     _check_outputs(output, output_json, inputs)
     shots = (
@@ -160,6 +148,16 @@ def stitch_radiographs(
     _write_outputs(result, output, output_json)
     progress(1.0, "stitched")
     return result
+
+
+def _check_options(mode: str, method: str, blend: str, **limits: float) -> None:
+    """The choices and the positive limits of :func:`stitch_radiographs`, named as the CLI names them."""
+    for option, value, allowed in (("--mode", mode, MODES), ("--method", method, METHODS), ("--blend", blend, BLENDS)):
+        if value not in allowed:
+            raise ImgSuiteError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    for name, value in limits.items():
+        if not (np.isfinite(value) and value > 0):
+            raise ImgSuiteError(f"--{name.replace('_', '-')} must be positive, got {value}")
 
 
 def _check_outputs(output, output_json, inputs) -> None:
