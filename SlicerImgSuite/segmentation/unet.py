@@ -344,15 +344,16 @@ class OnnxPredictor:
 def at_model_scale(run, image: np.ndarray, diameter: float | None = None) -> np.ndarray:
     """``run(image)`` (class probabilities) on the plane shrunk so nuclei are about ``MODEL_DIAMETER`` wide.
 
-    Planes whose nuclei are larger (``diameter``, or :func:`.nuclei.estimate_diameter`) are shrunk
-    (linear), run, and the probabilities brought back to the plane's grid (linear; they still sum
-    to 1); planes with smaller nuclei run as they are (never enlarged). Fewer pixels = less time:
-    ``(MODEL_DIAMETER / diameter)**2`` of the work.
+    Planes whose nuclei are larger (``diameter``, or :func:`.nuclei.estimate_diameter` of the
+    plane's centre) are shrunk (linear), run, and the probabilities brought back to the plane's
+    grid (linear; they still sum to 1); planes with smaller nuclei run as they are (never
+    enlarged). Fewer pixels = less time: ``(MODEL_DIAMETER / diameter)**2`` of the work.
     """
     from .nuclei import estimate_diameter
 
-    if diameter is None:
-        diameter = estimate_diameter(image)
+    if diameter is None:  # from the central 1024 x 1024 at most (the estimate costs as much as the model)
+        y, x = (max(0, (n - 1024) // 2) for n in image.shape)
+        diameter = estimate_diameter(image[y : y + 1024, x : x + 1024])
     zoom = MODEL_DIAMETER / diameter if diameter else 1.0
     if zoom > 0.9 or min(image.shape) * zoom < 16:
         return run(image)
@@ -369,8 +370,9 @@ def at_model_scale(run, image: np.ndarray, diameter: float | None = None) -> np.
 def load_predictor(path: str | os.PathLike | None = None):
     """A function ``(image2d, diameter=None) -> (3, Y, X)`` class probabilities, from a model file.
 
-    Large nuclei are shrunk to the model's scale first (:func:`at_model_scale`). ``.onnx`` files run with onnxruntime (one pass); torch files (``.pt``) with torch (the 8
-    flips/rotations averaged). ``None`` = the shipped model (:func:`shipped_model`).
+    Large nuclei are shrunk to the model's scale first (:func:`at_model_scale`). ``.onnx`` files
+    run with onnxruntime (one pass); torch files (``.pt``) with torch (the 8 flips/rotations
+    averaged). ``None`` = the shipped model (:func:`shipped_model`).
     """
     if path is None or str(path).lower().endswith(".onnx"):
         return OnnxPredictor(SHIPPED_MODEL if path is None else path)
