@@ -347,6 +347,15 @@ def at_model_scale(run, image: np.ndarray, diameter: float | None = None) -> np.
     plane's centre) are shrunk (linear), run, and the probabilities brought back to the plane's
     grid (linear; they still sum to 1); planes with smaller nuclei run as they are (never
     enlarged). Fewer pixels = less time: ``(MODEL_DIAMETER / diameter)**2`` of the work.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> def run(plane):
+    ...     seen.append(plane.shape)
+    ...     return np.stack([np.full(plane.shape, p, np.float32) for p in (0.5, 0.3, 0.2)])
+    >>> at_model_scale(run, np.zeros((100, 120)), diameter=28).shape, seen
+    ((3, 100, 120), [(50, 60)])
     """
     from .nuclei import estimate_diameter
 
