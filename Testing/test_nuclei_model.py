@@ -105,3 +105,22 @@ def test_flooding_only_crowded_pieces_gives_the_whole_plane_watershed(dsb):
     expected = watershed(-prob[1], seeds, mask=mask)
     assert np.array_equal(_grow(-prob[1], seeds, mask), expected)
     assert len(np.unique(expected)) > 60
+
+
+def test_nuclei_train_writes_an_onnx_model_checked_on_validation_images(dsb, shared_data, tmp_path):
+    # a few iterations only (not a model anyone should use): the command's chain from files to a model
+    # file whose metadata names its images, early stopping scored as shipped (at the model's scale)
+    from SlicerImgSuite.segmentation.unet import train_from_files
+
+    sample = shared_data / "dsb2018-nuclei-stardist-sample"
+    out = tmp_path / "tiny.onnx"
+    train_from_files(
+        [str(sample / "img2d.tif")], [str(sample / "mask2d.tif")], out, epochs=3, patch=64, widths=(4, 8),
+        validation_images=[str(dsb / "images" / "8b59819fbc92.png")],
+        validation_masks=[str(dsb / "labels" / "8b59819fbc92.tif")],
+    )  # fmt: skip
+    predictor = OnnxPredictor(out, threads=1)
+    assert predictor.widths == (4, 8)
+    assert "trained on: img2d.tif" in predictor.note and "early stopping on: 8b59819fbc92.png" in predictor.note
+    assert "validation F1 by iteration: 3:" in predictor.note
+    assert predictor(np.zeros((40, 40), np.float32)).shape == (3, 40, 40)

@@ -114,13 +114,14 @@ def _sample(img, lab, patch, rng):
 
 
 def _validation_f1(model, validation) -> float:
-    """Pooled F1 at IoU 0.5 of the model (one view, as shipped) over validation image / mask pairs."""
+    """Pooled F1 at IoU 0.5 of the model (one view, at the model's scale, as shipped) over validation pairs."""
     from .matching import instance_f1
     from .nuclei import label_nuclei
 
     tp = fp = fn = 0
     for image, truth in validation:
-        labels = label_nuclei(image, method="model", probability=predict(model, image, augment=False))
+        probability = at_model_scale(lambda plane: predict(model, plane, augment=False), image)
+        labels = label_nuclei(image, method="model", probability=probability)
         score = instance_f1(truth, labels)
         tp, fp, fn = tp + score.true_positives, fp + score.false_positives, fn + score.false_negatives
     return 2 * tp / max(1, 2 * tp + fp + fn)
