@@ -137,12 +137,13 @@ def train_unet(
     widths=(16, 32, 64, 128),
     validation: list[tuple[np.ndarray, np.ndarray]] | None = None,
     check_every: int = 250,
+    boundary_weight: float = 3.0,
     progress: ProgressCallback | None = None,
 ):
     """Train the U-Net on image / instance-mask pairs (random patches, scales, flips, rotations, gain).
 
-    Returns the trained model (``torch.nn.Module``, eval mode). Weighted cross-entropy (boundary x3)
-    so the thin class that separates touching nuclei is learned. With ``validation`` (image / mask
+    Returns the trained model (``torch.nn.Module``, eval mode). Weighted cross-entropy (boundary
+    x ``boundary_weight``) so the thin class that separates touching nuclei is learned. With ``validation`` (image / mask
     pairs never trained on) the weights with the best pooled F1 there, checked every ``check_every``
     iterations, are kept (early stopping); ``model.history`` lists ``(iteration, F1)``.
     """
@@ -158,7 +159,7 @@ def train_unet(
     model.widths = tuple(widths)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=iterations)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, 3.0]))
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, float(boundary_weight)]))
     best, history = None, []
     for it in range(iterations):
         model.train()
@@ -497,18 +498,20 @@ def train_from_files(
     validation_masks: list[str] = (),
     widths=(16, 32, 64, 128),
     patch: int = 128,
+    boundary_weight: float = 3.0,
     progress: ProgressCallback | None = None,
 ) -> None:
     """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt)."""
     pairs = [read_pair(i, m) for i, m in zip(images, masks)]
     validation = [read_pair(i, m) for i, m in zip(validation_images, validation_masks)]
     model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,
-                       patch=patch, validation=validation or None, progress=progress)  # fmt: skip
+                       patch=patch, validation=validation or None, boundary_weight=boundary_weight,
+                       progress=progress)  # fmt: skip
     note = "trained on: " + ", ".join(os.path.basename(i) for i in images)
     if validation:
         note += "; early stopping on: " + ", ".join(os.path.basename(i) for i in validation_images)
         note += "; validation F1 by iteration: " + ", ".join(f"{i}:{f:.3f}" for i, f in model.history)
-    note += f"; iterations {epochs}, seed {seed}, patch {patch}"
+    note += f"; iterations {epochs}, seed {seed}, patch {patch}, boundary weight {boundary_weight:g}"
     if str(output).lower().endswith(".onnx"):
         export_onnx(model, output, note)
     else:
