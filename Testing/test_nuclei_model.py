@@ -109,7 +109,7 @@ def test_flooding_only_crowded_pieces_gives_the_whole_plane_watershed(dsb):
 
 def test_nuclei_train_writes_an_onnx_model_checked_on_validation_images(dsb, shared_data, tmp_path):
     # a few iterations only (not a model anyone should use): the command's chain from files to a model
-    # file whose metadata names its images, early stopping scored as shipped (at the model's scale)
+    # file whose metadata names its training and early-stopping images and the validation F1
     from SlicerImgSuite.segmentation.unet import train_from_files
 
     sample = shared_data / "dsb2018-nuclei-stardist-sample"

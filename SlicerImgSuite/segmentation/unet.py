@@ -114,14 +114,13 @@ def _sample(img, lab, patch, rng):
 
 
 def _validation_f1(model, validation) -> float:
-    """Pooled F1 at IoU 0.5 of the model (one view, at the model's scale, as shipped) over validation pairs."""
+    """Pooled F1 at IoU 0.5 of the model (one view, as shipped) over validation image / mask pairs."""
     from .matching import instance_f1
     from .nuclei import label_nuclei
 
     tp = fp = fn = 0
     for image, truth in validation:
-        probability = at_model_scale(lambda plane: predict(model, plane, augment=False), image)
-        labels = label_nuclei(image, method="model", probability=probability)
+        labels = label_nuclei(image, method="model", probability=predict(model, image, augment=False))
         score = instance_f1(truth, labels)
         tp, fp, fn = tp + score.true_positives, fp + score.false_positives, fn + score.false_negatives
     return 2 * tp / max(1, 2 * tp + fp + fn)
@@ -143,8 +142,8 @@ def train_unet(
     """Train the U-Net on image / instance-mask pairs (random patches, scales, flips, rotations, gain).
 
     Returns the trained model (``torch.nn.Module``, eval mode). Weighted cross-entropy (boundary
-    x ``boundary_weight``) so the thin class that separates touching nuclei is learned. With ``validation`` (image / mask
-    pairs never trained on) the weights with the best pooled F1 there, checked every ``check_every``
+    x ``boundary_weight``) so the thin class that separates touching nuclei is learned. With
+    ``validation`` (image / mask pairs never trained on) the weights with the best pooled F1 there, checked every ``check_every``
     iterations, are kept (early stopping); ``model.history`` lists ``(iteration, F1)``.
     """
     torch = _torch()
