@@ -10,6 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from scipy.ndimage import label as ndi_label
 
 from SlicerImgSuite.segmentation.matching import instance_f1
 from SlicerImgSuite.segmentation.nuclei import label_nuclei
@@ -61,3 +62,65 @@ def test_shipped_model_beats_classic_on_held_out_fluorescence(dsb):
     print(f"pooled F1@0.5 on 12 held-out images: model {_pooled(model):.3f}, classic {_pooled(classic):.3f}")
     assert _pooled(model) >= MODEL_F1_FLOOR
     assert _pooled(model) > _pooled(classic) + 0.05
+
+
+def _f1_pooled(predictor, pairs) -> float:
+    return _pooled([instance_f1(t, label_nuclei(i, method="model", probability=predictor(i))) for i, t in pairs])
+
+
+def test_large_nuclei_are_shrunk_to_the_model_scale(dsb):
+    # Two held-out images enlarged 6x: nuclei 70-90 px wide, as on a 60x objective. The one-pass model
+    # cut them into pieces (pooled F1 0.50 and 0.83 before); shrunk to the model's scale, they score
+    # as at their own size. Nothing was tuned on these images (MODEL_DIAMETER came from the validation ones).
+    from scipy import ndimage as ndi
+
+    predictor = OnnxPredictor(shipped_model(), threads=2)
+    native, enlarged = [], []
+    for name in ("295682d9eb5a", "fac507fa4d16"):
+        image = iio.imread(dsb / "images" / f"{name}.png").astype(np.float32)
+        truth = tifffile.imread(dsb / "labels" / f"{name}.tif")
+        native.append((image, truth))
+        enlarged.append((ndi.zoom(image, 6, order=1), ndi.zoom(truth, 6, order=0)))
+    f1_native, f1_enlarged = _f1_pooled(predictor, native), _f1_pooled(predictor, enlarged)
+    print(f"pooled F1 at native size {f1_native:.3f}, enlarged 6x {f1_enlarged:.3f}")
+    assert f1_enlarged >= f1_native - 0.03
+    # a given diameter is used as it is: 6x the true one shrinks the nuclei to ~2 px, and they are lost
+    image, truth = enlarged[0]
+    wrong = label_nuclei(image, method="model", probability=predictor(image, diameter=6 * 6 * 14.4))
+    assert instance_f1(truth, wrong).f1 < 0.5
+
+
+def test_flooding_only_crowded_pieces_gives_the_whole_plane_watershed(dsb):
+    # labels_from_probabilities floods only the pieces of the foreground that hold two seeds or more:
+    # the labels must equal one watershed of the whole plane (validation image, shipped model)
+    from skimage.segmentation import watershed
+
+    from SlicerImgSuite.segmentation.unet import _grow
+
+    image = iio.imread(dsb / "images" / "df40099c6306.png")
+    prob = OnnxPredictor(shipped_model(), threads=2)(image)
+    seeds, _ = ndi_label(prob[1] > 0.5)
+    seeds[50:54, 60:200] = seeds.max() + 1  # a seed label cut into pieces by the background, too
+    mask = (prob[0] < 0.5) | (seeds > 0)
+    expected = watershed(-prob[1], seeds, mask=mask)
+    assert np.array_equal(_grow(-prob[1], seeds, mask), expected)
+    assert len(np.unique(expected)) > 60
+
+
+def test_nuclei_train_writes_an_onnx_model_checked_on_validation_images(dsb, shared_data, tmp_path):
+    # a few iterations only (not a model anyone should use): the command's chain from files to a model
+    # file whose metadata names its training and early-stopping images and the validation F1
+    from SlicerImgSuite.segmentation.unet import train_from_files
+
+    sample = shared_data / "dsb2018-nuclei-stardist-sample"
+    out = tmp_path / "tiny.onnx"
+    train_from_files(
+        [str(sample / "img2d.tif")], [str(sample / "mask2d.tif")], out, epochs=3, patch=64, widths=(4, 8),
+        validation_images=[str(dsb / "images" / "8b59819fbc92.png")],
+        validation_masks=[str(dsb / "labels" / "8b59819fbc92.tif")],
+    )  # fmt: skip
+    predictor = OnnxPredictor(out, threads=1)
+    assert predictor.widths == (4, 8)
+    assert "trained on: img2d.tif" in predictor.note and "early stopping on: 8b59819fbc92.png" in predictor.note
+    assert "validation F1 by iteration: 3:" in predictor.note
+    assert predictor(np.zeros((40, 40), np.float32)).shape == (3, 40, 40)

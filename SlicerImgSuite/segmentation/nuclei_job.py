@@ -139,7 +139,7 @@ def analyze_image(
     for t in range(n_t):
         planes = image.data[t] if stack else image.data[t, :, 0]
         nuclear = planes[channel]
-        probability = predictor(nuclear) if predictor is not None else None
+        probability = predictor(nuclear, diameter) if predictor is not None else None
         labels = label_nuclei(
             nuclear,
             method=method,
