@@ -518,6 +518,8 @@ def train_from_files(
         Channels of the U-Net's levels.
     patch : int
         Training patch size (pixels); images must be at least this large.
+    boundary_weight : float
+        Loss weight of the boundary class (3).
     progress : callable, optional
         ``(fraction, message)``.
 
