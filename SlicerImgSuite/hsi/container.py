@@ -287,7 +287,7 @@ def safe_member_name(name: str, path=None) -> str:
     return name
 
 
-def _reference_and_label_members(path, cube, header, frames, reference_headers, labels, interleave, byte_order):
+def _reference_and_label_members(path, cube, header, frames, *, reference_headers, labels, interleave, byte_order):
     """The calibration frames' and the labels' members of :func:`write_hsi` (``header`` names the labels' files)."""
     if labels is not None:
         if labels.classification is not None:
@@ -371,7 +371,10 @@ def write_hsi(
     path = Path(path)
     header = header_for(cube, header, interleave, byte_order, **fields)
     frames = {WHITE: white, BLACK: black, WHITE_AFTER: white_after}
-    members = _reference_and_label_members(path, cube, header, frames, reference_headers, labels, interleave, byte_order)
+    members = _reference_and_label_members(
+        path, cube, header, frames,
+        reference_headers=reference_headers, labels=labels, interleave=interleave, byte_order=byte_order,
+    )  # fmt: skip
     rgb = rgb_composite(cube, header) if thumbnail else None
     members += _preview_members(cube, header, interleave, previews, rgb)
     total = cube.nbytes + sum(m[1].nbytes for m in members)

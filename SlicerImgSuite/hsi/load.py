@@ -93,8 +93,9 @@ def load_hyperspectral(
     resolver = None
     if is_hsi(path):
         cube, header, labels, resolver, bands = _open_container(
-            path, strict, allow_compressed, apply_procedures, bands, calibrate, progress
-        )
+            path, strict=strict, allow_compressed=allow_compressed, apply_procedures=apply_procedures,
+            bands=bands, calibrate=calibrate, progress=progress,
+        )  # fmt: skip
     else:
         from .envi import read_envi
 
@@ -121,7 +122,7 @@ def load_hyperspectral(
     return Hyperspectral(cube, header, labels, path)
 
 
-def _open_container(path, strict, allow_compressed, apply_procedures, bands, calibrate, progress):
+def _open_container(path, *, strict, allow_compressed, apply_procedures, bands, calibrate, progress):
     """:func:`load_hyperspectral` on a container: cube, header, labels, member resolver, and the bands still
     to select (None when selected here, before calibration, so that only the bands kept are calibrated)."""
     from .container import open_hsi

@@ -144,7 +144,7 @@ def register_images(
         step(0.0, f"stage {i + 1}/{len(stages)}: {params['xform']}")
         t0 = time.monotonic()
         masks, landmarks = (fixed_mask, moving_mask), (fixed_landmarks, moving_landmarks)
-        report, parts = _run_stage(fixed_f, moving_f, parts, params, i, masks, landmarks, step)
+        report, parts = _run_stage(fixed_f, moving_f, parts, params, i=i, masks=masks, landmarks=landmarks, step=step)
         report.seconds = time.monotonic() - t0
         _judge(report, params, parts, fixed)
         for w in report.warnings:
@@ -164,7 +164,7 @@ def register_images(
     return result
 
 
-def _run_stage(fixed_f, moving_f, parts, params, i, masks, landmarks, step):
+def _run_stage(fixed_f, moving_f, parts, params, *, i, masks, landmarks, step):
     """One stage of :func:`register_images` by its ``xform``: its report and the transforms so far."""
     xform = params["xform"]
     if xform in ("align_center", "align_center_of_gravity"):

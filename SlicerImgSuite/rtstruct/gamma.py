@@ -105,7 +105,8 @@ def gamma_index(
     dr = ref[evaluated]
     tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
     tol = np.maximum(tol, 1e-12)
-    best = _search(ev, evaluated, dr, tol, spacing_zyx, _search_offsets(step, dta_mm, max_gamma), progress)
+    lattice = _search_offsets(step, dta_mm, max_gamma)
+    best = _search(ev, evaluated, dr, tol=tol, spacing_zyx=spacing_zyx, lattice=lattice, progress=progress)
     gamma = np.full(ref.shape, -1.0, np.float32)
     gamma[evaluated] = np.minimum(np.sqrt(best), max_gamma)
     rate = 100.0 * float(np.mean(gamma[analysed] <= 1.0)) if analysed.any() else float("nan")
@@ -115,7 +116,7 @@ def gamma_index(
     return image, rate
 
 
-def _search(ev, evaluated, dr, tol, spacing_zyx, lattice, progress) -> np.ndarray:
+def _search(ev, evaluated, dr, *, tol, spacing_zyx, lattice, progress) -> np.ndarray:
     """Squared gamma of each evaluated point: the evaluation dose searched over the ``lattice`` (offsets in mm,
     nearest first, and their squared distances in DTA units) until no point can improve."""
     from scipy.ndimage import map_coordinates

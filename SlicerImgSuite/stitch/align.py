@@ -163,7 +163,8 @@ def register_on_image(
             f"{where}the overlap does not show the same structure (NCC {best:.2f}): too small or no common anatomy"
         )
     fits = [
-        _refine(a, ma, b, mb, np.array([py - my, px - mx], float) * factor, factor, spacing) for py, px in candidates
+        _refine(a, ma, b, mb, np.array([py - my, px - mx], float) * factor, factor=factor, spacing=spacing)
+        for py, px in candidates
     ]
     shift, score, residual, smooth_a, moved_b = min(fits, key=lambda f: f[2])
     rivals = [f for f in fits if np.abs(f[0] - shift).max() > 1.0]
@@ -177,7 +178,10 @@ def register_on_image(
         raise ImgSuiteError(f"{where}the overlap does not show the same structure once aligned (NCC {score:.2f})")
     sd = shift_precision(smooth_a, moved_b, given[0], given[1], shift, max(FINE_SIGMA_MM / spacing, 0.5))
     if 2.0 * sd > RESAMPLE_ABOVE:  # a weak seam: the local bound misses the search's own ambiguity
-        sd = float(np.hypot(sd, resampled_spread(a, ma, b, mb, shift, smooth_a, moved_b, given, spacing, 2.0 * sd)))
+        spread = resampled_spread(
+            a, ma, b, mb, shift, smoothed=(smooth_a, moved_b), given=given, spacing=spacing, band=2.0 * sd
+        )
+        sd = float(np.hypot(sd, spread))
     if not 2.0 * sd <= max_error:
         raise ImgSuiteError(
             f"{where}the overlap holds too little structure above its noise to place the seam: expected error "
@@ -219,15 +223,16 @@ def shift_precision(aa, bs, ma, mb, shift, sigma: float) -> float:
     return float(np.sqrt(noise / information * float(np.clip(seen / information, 0.25, 1.0))))
 
 
-def resampled_spread(a, ma, b, mb, shift, smooth_a, moved_b, given, spacing: float, band: float = 0.0) -> float:
+def resampled_spread(a, ma, b, mb, shift, *, smoothed, given, spacing: float, band: float = 0.0) -> float:
     """Spread (RMS, pixels) of the row shift when the full-resolution search (whole-pixel NCC within
     ``LOCAL_RADIUS``, then Gauss–Newton) is repeated on the shots with fresh noise of the level the aligned
     pair shows (``RESAMPLE_DRAWS`` draws, a fixed seed). Where the NCC curve is flat, noise moves its peak
     to another whole pixel; the local bound (:func:`shift_precision`) cannot see that, this does.
 
-    ``a``, ``b``: the shots; ``ma``, ``mb``: their eroded masks; ``smooth_a``, ``moved_b``: the smoothed pair
-    aligned at ``shift``; ``given``: the masks as given."""
+    ``a``, ``b``: the shots; ``ma``, ``mb``: their eroded masks; ``smoothed``: the smoothed pair (``a`` and
+    ``b`` moved by ``shift``); ``given``: the masks as given."""
     sigma = max(FINE_SIGMA_MM / spacing, 0.5)
+    smooth_a, moved_b = smoothed
     residual, gain = _aligned_residual(smooth_a, moved_b, given[0], given[1], shift)[:2]
     if residual.size < 16:
         return float("inf")
@@ -278,7 +283,7 @@ def _candidates(ncc: np.ndarray, exclusion: int):
     return [(py, px)] + list(zip(yy[far], xx[far])), best, runner
 
 
-def _refine(a, ma, b, mb, shift, factor: int, spacing: float):
+def _refine(a, ma, b, mb, shift, *, factor: int, spacing: float):
     """Coarse ``shift`` -> (shift, ncc, residual, smoothed ``a``, smoothed ``b`` moved by the shift): down the pyramid by Gauss–Newton with gain and offset; at full
     resolution it first moves to the best whole-pixel shift near the coarse one (the coarse map is smooth and
     noisy, and Gauss–Newton only finds the minimum of the basin it starts in)."""
@@ -356,7 +361,7 @@ def mark_positions(profile: np.ndarray, period_px: float) -> np.ndarray:
     return found + np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
 
 
-def register_on_ruler(a, ma, b, mb, period_px: float, coarse: tuple[float, float], where: str = "") -> SeamFit:
+def register_on_ruler(a, ma, b, mb, *, period_px: float, coarse: tuple[float, float], where: str = "") -> SeamFit:
     """Row shift of ``b`` against ``a`` from the ruler's marks (column shift kept from ``coarse``)."""
     both = ma & mb
     band = ruler_band(a, both, period_px)

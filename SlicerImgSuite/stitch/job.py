@@ -142,7 +142,7 @@ def stitch_radiographs(
         plane_distance = ORTHOGRAPHIC_SID
     plane = measurement_plane([s.view for s in shots], plane_distance, spacing)
     limits = (ruler_spacing, max_shift, max_seam_error)
-    result = _join(shots, plane, method, limits, match_exposures, progress, blend)
+    result = _join(shots, plane, method, limits, match_exposures=match_exposures, progress=progress, blend=blend)
     result.geometry_known = known
     result.measurements = [measure_distance(result, *m) for m in measure]
     _write_outputs(result, output, output_json)
@@ -207,7 +207,7 @@ def _search_raw(a: np.ndarray, b: np.ndarray, overlap: float, where: str, spacin
     return fit
 
 
-def _join(shots, plane, method, limits, match_exposures, progress, blend="linear") -> StitchResult:
+def _join(shots, plane, method, limits, *, match_exposures, progress, blend="linear") -> StitchResult:
     canvas = Canvas(plane.shape, blend)
     seams = []
     prev = None  # (values, weights, box) of the shot placed last
@@ -294,7 +294,7 @@ def _fit_seam(shot, plane, prev, method, limits, where) -> SeamFit:
     if ma.any(axis=1).sum() < 8:
         raise ImgSuiteError(f"{where}the overlap is too small to register (under 8 rows)")
     if method == "ruler":
-        return register_on_ruler(va, ma, vb, mb, ruler_spacing / plane.spacing[1], (0.0, 0.0), where)
+        return register_on_ruler(va, ma, vb, mb, period_px=ruler_spacing / plane.spacing[1], coarse=(0.0, 0.0), where=where)
     return register_on_image(va, ma, vb, mb, shift_px, where, spacing=plane.spacing[1], max_error=max_seam_error)
 
 

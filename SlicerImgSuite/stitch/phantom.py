@@ -62,7 +62,7 @@ def leg_phantom(length: float = 600.0, spacing: float = 1.0, center_y: float = 0
 
 
 def shot_positions(
-    mode: str, shots: int, panel_rows: int, pixel: float, sid: float, sod: float, overlap_mm: float, top: float
+    mode: str, shots: int, *, panel_rows: int, pixel: float, sid: float, sod: float, overlap_mm: float, top: float
 ):
     """Panel and focus positions (mm down the long axis) of ``shots`` shots covering the leg from ``top``."""
     m = sid / sod
@@ -100,7 +100,9 @@ def render_shots(
     """
     rng = np.random.default_rng(seed)
     cols, rows = panel
-    panel_pos, focus_pos = shot_positions(mode, shots, rows, pixel, sid, sod, overlap_mm, 5.0)
+    panel_pos, focus_pos = shot_positions(
+        mode, shots, panel_rows=rows, pixel=pixel, sid=sid, sod=sod, overlap_mm=overlap_mm, top=5.0
+    )
     length = float(panel_pos[-1] - panel_pos[0]) + rows * pixel + 80.0
     ct, beads = leg_phantom(length=length, spacing=spacing, center_y=-(sid - sod), ruler=ruler, seed=seed)
     errors = np.zeros(shots) if errors_mm is None else np.asarray(errors_mm, float)

@@ -76,7 +76,10 @@ def measurement_plane(views: list[Geometry], distance: float | None, spacing: fl
     if rows * cols > 400e6:
         raise ImgSuiteError(f"the stitched image would be {rows} x {cols} pixels: check the shots' positions")
     origin = point + a0 * eu + b0 * ev
-    return Plane(origin, eu, ev, (float(spacing), float(spacing)), (rows, cols), distance, magnification, n)
+    return Plane(
+        origin=origin, eu=eu, ev=ev, spacing=(float(spacing), float(spacing)), shape=(rows, cols),
+        distance=distance, magnification=magnification, normal=n,
+    )  # fmt: skip
 
 
 def _orthogonal(axis: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -237,8 +237,9 @@ def _view_from_meta(shot: Shot, mode: str) -> Geometry | None:
         v = m["view"]
         try:
             return Geometry(
-                v["source"], v["center"], v["u"], v["v"], shot.pixel_size, (cols, rows), v.get("image_center")
-            )
+                v["source"], v["center"], v["u"], v["v"],
+                pixel_size=shot.pixel_size, dims=(cols, rows), image_center=v.get("image_center"),
+            )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise ImgSuiteError(f"view in the sidecar is incomplete ({exc})", shot.path) from None
     if "sid" not in m:
