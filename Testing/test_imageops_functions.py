@@ -94,13 +94,13 @@ def test_threshold_needs_one_rule():
         imageops.threshold(image(np.zeros((2, 2))), above=1, below=2)
 
 
-def test_synth_lung_structures_and_dicom(tmp_path):
+def test_synth_thorax_structures_and_dicom(tmp_path):
     from SlicerImgSuite.io import read_image
 
     rc, _, err = cli(
         "synth",
         "--pattern",
-        "lung",
+        "thorax",
         "--dim",
         "40 32 24",
         "--spacing",
@@ -345,7 +345,7 @@ def test_multi_output_commands_write_all_or_nothing(files):
     cases = [
         ["synth", "--dim", "8 8 8", "--output", files / "s.nrrd", "--output-dicom", files / "taken"],
         ["synth", "--dim", "8 8", "--output", files / "s.nrrd", "--output-dicom", files / "dcm"],  # 2D: no CT series
-        ["synth", "--pattern", "lung", "--dim", "8 8 8", "--output", files / "s.nrrd",
+        ["synth", "--pattern", "thorax", "--dim", "8 8 8", "--output", files / "s.nrrd",
          "--output-prefix", files / "masks", "--output-dicom", files / "taken"],
         ["filter", files / "ct.nrrd", "--pattern", "gabor", "--output-kernel", files / "k.nrrd",
          "--output", files / "f.xyz"],  # no writer for .xyz: fails after the kernel was made

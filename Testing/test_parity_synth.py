@@ -59,10 +59,31 @@ def test_synth_refuses_bad_dose(tmp_path, capsys):
     argv = ["synth", "--pattern", "dose", "--dim", "4", "--dose-size", "10", "--penumbra", "6"]
     assert main([*argv, "--output", str(tmp_path / "o.nrrd"), "--quiet"]) == 2
     assert "--penumbra" in capsys.readouterr().err and not (tmp_path / "o.nrrd").exists()
-    # the lung pattern keeps its own four structures in the ss-img
-    imgsuite("synth", "--pattern", "lung", "--dim", "30 30 20", "--output-ss-img", tmp_path / "ss.nrrd",
+    # the thorax pattern keeps its own four structures in the ss-img
+    imgsuite("synth", "--pattern", "thorax", "--dim", "30 30 20", "--output-ss-img", tmp_path / "ss.nrrd",
              "--output-ss-list", tmp_path / "ss.txt")  # fmt: skip
     assert sitk.ReadImage(str(tmp_path / "ss.nrrd")).GetPixelID() == sitk.sitkUInt32
     assert [line.split("|")[2] for line in (tmp_path / "ss.txt").read_text().splitlines()] == [
         "Body", "Lung_L", "Lung_R", "Tumor"]  # fmt: skip
     assert voxels(tmp_path / "ss.nrrd").max() >= 3  # bits of overlapping body and lung
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--dim", "64 64 48", "--spacing", "5 5 5"], ["--dim", "50 40 30", "--spacing", "7 6.5 9", "--lung-tumor-pos",
+     "30 -20 15"], ["--dim", "60 60 40", "--lung-tumor-pos", "-10", "--foreground", "40"]],
+    ids=["default", "tumour x y z", "tumour z"],
+)  # fmt: skip
+def test_lung_pattern_is_plastimatchs(tmp_path, options):
+    """plastimatch's lung (a cylindrical chest wall, lung -700 HU, a 20 mm tumour) voxel for voxel, and its
+    structure bits (Body 1, Tumor 2, Lung 4: chest wall 1, tumour 3, lung 5)."""
+    plastimatch("synth", "--pattern", "lung", *options, "--output", tmp_path / "p.mha",
+                "--output-ss-img", tmp_path / "pss.mha")  # fmt: skip
+    imgsuite("synth", "--pattern", "lung", *options, "--output", tmp_path / "o.mha",
+             "--output-ss-img", tmp_path / "oss.nrrd", "--output-ss-list", tmp_path / "ss.txt")  # fmt: skip
+    theirs = voxels(tmp_path / "p.mha")
+    assert set(np.unique(theirs)) >= {-1000.0, -700.0} and np.array_equal(voxels(tmp_path / "o.mha"), theirs)
+    bytes_ = voxels(tmp_path / "pss.mha").reshape(*theirs.shape, -1).astype(np.uint32)  # plastimatch: uchar vectors
+    bits = sum(bytes_[..., i] << (8 * i) for i in range(bytes_.shape[-1]))
+    np.testing.assert_array_equal(voxels(tmp_path / "oss.nrrd"), bits)
+    assert [line.split("|")[2] for line in (tmp_path / "ss.txt").read_text().splitlines()] == ["Body", "Tumor", "Lung"]

@@ -29,7 +29,7 @@ def make_inputs(folder: Path) -> tuple[Path, Path]:
     if ct.exists() and mask.exists():
         return ct, mask
     grid = synth_grid(dim=(512, 512, 100), spacing=(0.977, 0.977, 3.0), origin=(-249.5, -249.5, -148.5))
-    image = synth("lung", grid, output_type="short").image
+    image = synth("thorax", grid, output_type="short").image
     noise = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), standardDeviation=20, seed=1)
     write_image(sitk.Cast(noise, sitk.sitkInt16), ct, compress=False)
     write_image(

@@ -1,4 +1,4 @@
-"""Synthetic test images (plastimatch ``synth``): rect, sphere, x/y/z ramps, gauss, grid and a lung-like CT.
+"""Synthetic test images (plastimatch ``synth``): rect, sphere, x/y/z ramps, gauss, grid, plastimatch's lung and a thorax CT.
 
 Geometry follows plastimatch: ``dim`` voxels (default 100) over ``volume_size`` mm (default 500) per axis, centred
 on 0; an explicit ``spacing`` replaces the voxel size without moving the origin or changing ``dim``. Intensities default to foreground 0 and background -1000 (HU), float32.
@@ -17,7 +17,7 @@ from ..geometry import grid_image
 from ..io.images import cast_image
 from .synth_patterns import EXTRA_PATTERNS
 
-PATTERNS = ("rect", "sphere", "xramp", "yramp", "zramp", "gauss", "grid", "lung", *EXTRA_PATTERNS)
+PATTERNS = ("rect", "sphere", "xramp", "yramp", "zramp", "gauss", "grid", "lung", "thorax", *EXTRA_PATTERNS)
 
 
 @dataclass
@@ -74,7 +74,11 @@ def synth(
         default), ``sphere`` (``center``, ``radius`` per axis, default 50 mm), ``xramp|yramp|zramp`` (the x, y or z
         coordinate minus the origin's, mm), ``gauss`` (``background + (foreground - background) *
         exp(-|x - c|^2 / 2 std^2)``, default centre 0 and std 100 mm), ``grid`` (lines every ``grid_pattern``
-        voxels, default 10), ``lung`` (a thorax: body 0 HU, two lungs -800 HU, a tumour; with structures),
+        voxels, default 10), ``lung`` (plastimatch's: a cylindrical chest wall 130-150 mm from the z axis in the
+        foreground value, lung -700 HU inside, a 20 mm-radius tumour in the foreground value at
+        ``lung_tumor_pos``, default 0 0 0 or 0 0 z; structures Body, Tumor, Lung), ``thorax`` (ours, not
+        plastimatch's: an elliptic body 0 HU, two lungs -800 HU, a tumour in the left lung; structures Body,
+        Lung_L, Lung_R, Tumor),
         ``cylinder``, ``donut``, ``dose``, ``noise`` (see :mod:`.synth_patterns`; their options ``donut_center``,
         ``donut_radius``, ``donut_rings``, ``dose_center``, ``dose_size``, ``penumbra``, ``noise_mean``,
         ``noise_std``, ``seed`` come in ``more``; a "Foreground" structure with them).
@@ -123,7 +127,9 @@ def synth(
         on = sum((np.fmod(ijk[d], g[d]) == 0).astype(int) for d in range(ndim))
         values = np.where(on >= min(2, ndim), fg, bg)
     elif pattern == "lung":
-        values, structures, colors = _lung(xyz, grid, lung_tumor_pos)
+        values, structures, colors = _plastimatch_lung(xyz, grid, lung_tumor_pos, fg=fg, bg=bg)
+    elif pattern == "thorax":
+        values, structures, colors = _thorax(xyz, grid, lung_tumor_pos)
     else:
         values, structures, colors = _extra(pattern, xyz, grid, fg=fg, bg=bg, center=center, radius=radius, more=more)
     image = sitk.GetImageFromArray(np.asarray(values, np.float32))
@@ -210,13 +216,41 @@ def _box(rect_size, ndim: int) -> list[float]:
     return [v for w in widths for v in (-w / 2, w / 2)]
 
 
-LUNG_COLORS = {"Body": (177, 122, 101), "Lung_L": (197, 165, 145), "Lung_R": (197, 165, 145), "Tumor": (255, 0, 0)}
+LUNG_COLORS = {"Body": (177, 122, 101), "Lung_L": (197, 165, 145), "Lung_R": (197, 165, 145), "Tumor": (255, 0, 0),
+               "Lung": (197, 165, 145)}  # fmt: skip
 
 
-def _lung(xyz: np.ndarray, grid: sitk.Image, tumor_pos):
-    """A simple thorax in air: elliptic body, two elliptic lungs, a spherical tumour in the left lung."""
+def _masks(grid: sitk.Image, masks: dict[str, np.ndarray]) -> dict[str, sitk.Image]:
+    structures = {}
+    for name, m in masks.items():
+        image = sitk.GetImageFromArray(m.astype(np.uint8))
+        image.CopyInformation(grid)
+        structures[name] = image
+    return structures
+
+
+def _plastimatch_lung(xyz: np.ndarray, grid: sitk.Image, tumor_pos, *, fg: float, bg: float):
+    """plastimatch's lung pattern: a cylinder about the z axis (chest wall 130-150 mm out, in the foreground
+    value), lung -700 HU inside it, a tumour sphere of 20 mm radius (foreground value) at ``tumor_pos``."""
     if grid.GetDimension() != 3:
         raise ImgSuiteError("--pattern lung needs a 3D image")
+    x, y, z = xyz
+    tx, ty, tz = (0.0, 0.0, float(tumor_pos[0])) if tumor_pos is not None and len(tumor_pos) == 1 else (
+        tuple(float(v) for v in tumor_pos) if tumor_pos is not None else (0.0, 0.0, 0.0))  # fmt: skip
+    axis_distance = np.sqrt(x * x + y * y)
+    body = axis_distance <= 150.0
+    inner = axis_distance <= 130.0
+    tumor = inner & (np.sqrt((x - tx) ** 2 + (y - ty) ** 2 + (z - tz) ** 2) < 20.0)
+    values = np.where(body, fg, bg)
+    values[inner & ~tumor] = -700.0
+    structures = _masks(grid, {"Body": body, "Tumor": tumor, "Lung": inner & ~tumor})
+    return values, structures, {name: LUNG_COLORS[name] for name in structures}
+
+
+def _thorax(xyz: np.ndarray, grid: sitk.Image, tumor_pos):
+    """A simple thorax in air: elliptic body, two elliptic lungs, a spherical tumour in the left lung."""
+    if grid.GetDimension() != 3:
+        raise ImgSuiteError("--pattern thorax needs a 3D image")
     x, y, z = xyz
     body = (x / 150.0) ** 2 + (y / 100.0) ** 2 <= 1.0
     lung_l = ((x - 65.0) / 50.0) ** 2 + (y / 65.0) ** 2 + (z / 140.0) ** 2 <= 1.0  # patient left = +x (LPS)
@@ -231,9 +265,7 @@ def _lung(xyz: np.ndarray, grid: sitk.Image, tumor_pos):
     values[body] = 0.0
     values[lung_l | lung_r] = -800.0
     values[tumor & body] = 0.0
-    structures = {}
-    for name, m in (("Body", body), ("Lung_L", lung_l & ~tumor), ("Lung_R", lung_r & ~tumor), ("Tumor", tumor & body)):
-        image = sitk.GetImageFromArray(m.astype(np.uint8))
-        image.CopyInformation(grid)
-        structures[name] = image
-    return values, structures, dict(LUNG_COLORS)
+    structures = _masks(
+        grid, {"Body": body, "Lung_L": lung_l & ~tumor, "Lung_R": lung_r & ~tumor, "Tumor": tumor & body}
+    )
+    return values, structures, {name: LUNG_COLORS[name] for name in structures}
