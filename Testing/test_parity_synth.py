@@ -87,3 +87,24 @@ def test_lung_pattern_is_plastimatchs(tmp_path, options):
     bits = sum(bytes_[..., i] << (8 * i) for i in range(bytes_.shape[-1]))
     np.testing.assert_array_equal(voxels(tmp_path / "oss.nrrd"), bits)
     assert [line.split("|")[2] for line in (tmp_path / "ss.txt").read_text().splitlines()] == ["Body", "Tumor", "Lung"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--gabor-k-fib", "3 10", "--gauss-std", "40 30 50", "--gauss-center", "5 -3 2"],
+     ["--gabor-k-fib", "7 8", "--foreground", "100", "--background", "0"]],
+    ids=["x", "fibonacci 3 of 10", "fibonacci 7 of 8"],
+)  # fmt: skip
+def test_gabor_pattern_is_plastimatchs(tmp_path, options):
+    """plastimatch's gabor (a gauss times a cosine along x or a Fibonacci-spiral direction, each lobe normalised):
+    equal to float32 rounding, and the foreground (gauss > 0.2) as its label."""
+    grid = ["--dim", "30 28 26", "--spacing", "5 5 5"]
+    plastimatch("synth", "--pattern", "gabor", *grid, *options, "--output", tmp_path / "p.mha",
+                "--output-ss-img", tmp_path / "pss.mha")  # fmt: skip
+    imgsuite("synth", "--pattern", "gabor", *grid, *options, "--output", tmp_path / "o.mha",
+             "--output-ss-img", tmp_path / "oss.nrrd")  # fmt: skip
+    theirs = voxels(tmp_path / "p.mha")
+    assert theirs.min() < 0 < theirs.max()
+    np.testing.assert_allclose(voxels(tmp_path / "o.mha"), theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
+    label = voxels(tmp_path / "pss.mha").reshape(*theirs.shape, -1)[..., 0]
+    np.testing.assert_array_equal(voxels(tmp_path / "oss.nrrd"), label)

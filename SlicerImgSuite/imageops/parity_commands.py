@@ -264,6 +264,7 @@ def add_synth_options(p) -> None:
     p.add_argument("--penumbra", type=float, help="dose field penumbra width, mm (default 5)")
     p.add_argument("--noise-mean", type=float, help="mean of the Gaussian noise (default 0)")
     p.add_argument("--noise-std", type=float, help="standard deviation of the Gaussian noise (default 1)")
+    p.add_argument("--gabor-k-fib", help='gabor direction: point i of an n-point Fibonacci spiral, "i n" (default x)')
     p.add_argument("--output-ss-img", help="structure-set image: bit i for structure i (uint32)")
     p.add_argument("--output-ss-list", help="its structure list (index|r g b|name)")
     p.add_argument("--output-dose-img", help="plastimatch's test dose: 15 Gy past half-way to the foreground")
@@ -274,7 +275,7 @@ def synth_options(args) -> dict:
     from ..cli_options import parse_numbers
 
     out = {}
-    for name in ("donut_center", "donut_radius", "dose_center", "dose_size"):
+    for name in ("donut_center", "donut_radius", "dose_center", "dose_size", "gabor_k_fib"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = parse_numbers(value, None, "--" + name.replace("_", "-"))

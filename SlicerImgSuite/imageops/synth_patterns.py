@@ -1,4 +1,4 @@
-"""More ``synth`` patterns of plastimatch: cylinder, donut, dose (a flat field with linear penumbrae) and noise.
+"""More ``synth`` patterns of plastimatch: cylinder, donut, dose (a flat field with linear penumbrae), noise, gabor.
 
 Each function takes the voxel centres ``xyz`` (LPS mm, shape ``(3, z, y, x)``) and returns the values and the
 foreground mask (plastimatch's label, the "Foreground" structure). Used by :func:`.synthetic.synth`.
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ImgSuiteError
 
-EXTRA_PATTERNS = ("cylinder", "donut", "dose", "noise")
+EXTRA_PATTERNS = ("cylinder", "donut", "dose", "noise", "gabor")
 
 
 def _three(values, default: Sequence[float], option: str) -> np.ndarray:
@@ -98,3 +98,49 @@ def dose_image(values: np.ndarray, fg: float, bg: float) -> np.ndarray:
     if fg != bg:
         np.multiply(values > half if fg > bg else values < half, np.float32(15), out=out)
     return out
+
+
+def gabor_direction(k_fib=None) -> np.ndarray:
+    """The unit wave vector of plastimatch's gabor: x, or point ``i`` of an ``n``-point Fibonacci spiral on the
+    sphere (``k_fib = (i, n)``, plastimatch's ``--gabor-k-fib``; longitude ``i`` times the golden section of pi).
+
+    Examples
+    --------
+    >>> gabor_direction().tolist(), (np.round(gabor_direction((0, 2)), 6) + 0.0).tolist()
+    ([1.0, 0.0, 0.0], [0.0, 0.0, -1.0])
+    """
+    if k_fib is None:
+        return np.array([1.0, 0.0, 0.0])
+    i, n = (int(v) for v in k_fib)
+    if not 0 <= i < n:
+        raise ImgSuiteError(f'--gabor-k-fib expects "i n" with 0 <= i < n, got {i} {n}')
+    phi = np.float32(((np.sqrt(5.0) + 1.0) / 2.0 - 1.0) * np.pi)
+    longitude = np.fmod(np.float32(phi * i), np.float32(2 * np.pi))
+    sin_lat = np.float32(-1.0 + 2.0 * i / n)
+    cos_lat = np.cos(np.arcsin(sin_lat))
+    return np.array([cos_lat * np.cos(longitude), cos_lat * np.sin(longitude), sin_lat], float)
+
+
+def gabor(xyz, fg: float, bg: float, center=None, std=None, k_fib=None):
+    """plastimatch's gabor: its gauss pattern (``center``, ``std``, default 0 and 100 mm) times
+    ``cos(1.5 pi (x - c) . k / |std|)``, then each sign's part scaled as plastimatch does (the positive and
+    negative lobes to equal sums, the larger one's root sum of squares to sqrt(2)). Foreground: gauss > 0.2."""
+    c, s = _three(center, (0, 0, 0), "--gauss-center"), _three(std, (100, 100, 100), "--gauss-std")
+    rel = [xyz[d] - c[d] for d in range(3)]
+    f = np.exp(-0.5 * sum((rel[d] / s[d]) ** 2 for d in range(3)))
+    k = gabor_direction(k_fib)
+    values = ((1 - f) * bg + f * fg) * np.cos(1.5 * np.pi * sum(rel[d] * k[d] for d in range(3)) / np.sqrt((s * s).sum()))
+    return _gabor_normalised(values), f > 0.2
+
+
+def _gabor_normalised(values: np.ndarray) -> np.ndarray:
+    low, high = values < 0, values > 0
+    sum_low, sum_high = values[low].sum(), values[high].sum()
+    rss_low, rss_high = np.sqrt(0.5) * np.sqrt((values[low] ** 2).sum()), np.sqrt(0.5) * np.sqrt((values[high] ** 2).sum())
+    if rss_low <= 1e-10 or rss_high <= 1e-10:
+        return values
+    if rss_low < rss_high:
+        rss_low = rss_high * -sum_low / sum_high
+    else:
+        rss_high = rss_low * -sum_high / sum_low
+    return np.where(low, values / rss_low, np.where(high, values / rss_high, values))

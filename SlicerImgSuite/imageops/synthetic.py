@@ -79,9 +79,9 @@ def synth(
         ``lung_tumor_pos``, default 0 0 0 or 0 0 z; structures Body, Tumor, Lung), ``thorax`` (ours, not
         plastimatch's: an elliptic body 0 HU, two lungs -800 HU, a tumour in the left lung; structures Body,
         Lung_L, Lung_R, Tumor),
-        ``cylinder``, ``donut``, ``dose``, ``noise`` (see :mod:`.synth_patterns`; their options ``donut_center``,
+        ``cylinder``, ``donut``, ``dose``, ``noise``, ``gabor`` (see :mod:`.synth_patterns`; their options ``donut_center``,
         ``donut_radius``, ``donut_rings``, ``dose_center``, ``dose_size``, ``penumbra``, ``noise_mean``,
-        ``noise_std``, ``seed`` come in ``more``; a "Foreground" structure with them).
+        ``noise_std``, ``seed``, ``gabor_k_fib`` come in ``more``; a "Foreground" structure with them).
 
     Examples
     --------
@@ -131,6 +131,8 @@ def synth(
     elif pattern == "thorax":
         values, structures, colors = _thorax(xyz, grid, lung_tumor_pos)
     else:
+        if pattern == "gabor":
+            more = {**more, "gauss_center": gauss_center, "gauss_std": gauss_std}
         values, structures, colors = _extra(pattern, xyz, grid, fg=fg, bg=bg, center=center, radius=radius, more=more)
     image = sitk.GetImageFromArray(np.asarray(values, np.float32))
     image.CopyInformation(grid)
@@ -144,7 +146,7 @@ def _extra(pattern, xyz, grid, fg, bg, center, radius, more):
     if grid.GetDimension() != 3:
         raise ImgSuiteError(f"--pattern {pattern} needs a 3D image")
     unknown = set(more) - {"donut_center", "donut_radius", "donut_rings", "dose_center", "dose_size", "penumbra",
-                           "noise_mean", "noise_std", "seed"}  # fmt: skip
+                           "noise_mean", "noise_std", "seed", "gabor_k_fib", "gauss_center", "gauss_std"}  # fmt: skip
     if unknown:
         raise ImgSuiteError(f"synth: unknown option(s) {', '.join(sorted(unknown))}")
     if pattern == "cylinder":
@@ -155,6 +157,8 @@ def _extra(pattern, xyz, grid, fg, bg, center, radius, more):
         )
     elif pattern == "dose":
         values, inside = sp.dose(xyz, fg, bg, more.get("dose_center"), more.get("dose_size"), more.get("penumbra", 5.0))
+    elif pattern == "gabor":
+        values, inside = sp.gabor(xyz, fg, bg, more.get("gauss_center"), more.get("gauss_std"), more.get("gabor_k_fib"))
     else:
         values, inside = sp.noise(
             xyz.shape[1:], more.get("noise_mean", 0.0), more.get("noise_std", 1.0), more.get("seed")
