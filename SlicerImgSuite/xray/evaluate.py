@@ -59,17 +59,16 @@ def _cnn_out_of_fold(dataset, radiographs, folds, options, progress) -> np.ndarr
 
     from .network import to_onnx
     from .predict import XRayModel
-    from .train import fit_network
+    from .train import fit_network, validation_split
 
     scores = np.full(len(dataset), np.nan)
     k = int(folds.max()) + 1
     for f in range(k):
         test, train = np.flatnonzero(folds == f), np.flatnonzero(folds != f)
         sub = Dataset([dataset.paths[i] for i in train], dataset.labels[train], [dataset.patients[i] for i in train],
-                      dataset.classes)
-        inner = metrics.grouped_folds(sub.labels, sub.patients, max(2, min(5, len(set(sub.patients)))),
-                                      options.seed + 1 + f)
-        fit_idx, val_idx = train[inner != 0], train[inner == 0]
+                      dataset.classes, studies=[dataset.studies[i] for i in train] if dataset.studies else None)
+        fit, val = validation_split(sub, options.validation_fraction, options.seed + 1 + f, options.stop)
+        fit_idx, val_idx = train[fit], train[val]
         params = fit_preprocessing([radiographs[i] for i in fit_idx], options.image_size)
         x = preprocess_all(radiographs, params)
         layers, _ = fit_network(x[fit_idx], dataset.labels[fit_idx], x[val_idx], dataset.labels[val_idx], params,
