@@ -94,6 +94,10 @@ def test_cross_validate_tiny(tmp_path):
     assert report["folds"] == 3 and len(report["methods"]) == 2
     for m in report["methods"].values():
         assert len(m["auroc_per_fold"]) == 3 and 0 <= m["auroc"] <= 1
+    assert [t["fold"] for t in report["cnn_training"]] == [0, 1, 2]
+    for t in report["cnn_training"]:  # --stop views (default): validation images taken from the training patients
+        assert t["stop"] == "views" and t["epochs_run"] == len(t["loss"]) == 2 and 1 <= t["kept_epoch"] <= 2
+        assert t["fit_images"] + t["validation_images"] == 16 and t["validation_images"] > 0
 
 
 def test_notes_say_whether_the_cnn_beats_ties_or_loses_to_the_baseline():
