@@ -168,8 +168,9 @@ def evaluate(
               "patients": len(set(dataset.patients)), "folds": int(fold.max()) + 1, "methods": methods,
               "auroc_difference_ci": list(diff),
               "auroc_difference_ci_delong": list(diff_delong), "cnn_training": training, "notes": _notes(methods, name, diff, model is not None, diff_delong)}
-    rows = [{"path": p, "label": dataset.classes[y], "patient_id": g, "fold": int(f), "p_cnn": round(float(c), 6),
-             "p_baseline": round(float(b), 6)} for p, y, g, f, c, b in zip(dataset.paths, labels, groups, fold, cnn, base)]
+    # probabilities at full precision: rounding saturated outputs (0.9999997) would make ties and change AUROCs
+    rows = [{"path": p, "label": dataset.classes[y], "patient_id": g, "fold": int(f), "p_cnn": float(c),
+             "p_baseline": float(b)} for p, y, g, f, c, b in zip(dataset.paths, labels, groups, fold, cnn, base)]
     _write_report(Path(output), report, rows, radiographs, cnn, labels)
     progress(1.0, "report written")
     return report
