@@ -101,8 +101,10 @@ def run_train(args: argparse.Namespace) -> int:
                          progress=progress_for(args))
     if not args.quiet:
         where = {"views": " (held-out views of the training patients: not an estimate for new patients)",
-                 "patients": " (held-out patients)", "fixed": " (none: last epoch kept)"}[args.stop]
-        print(f"best validation AUROC {result['best_auroc']:.3f}{where} at epoch {result['best_epoch']}; "
+                 "patients": " (held-out patients)"}.get(args.stop)
+        chosen = (f"best validation AUROC {result['best_auroc']:.3f}{where} at epoch {result['best_epoch']}" if where
+                  else f"no validation (--stop fixed): epoch {result['best_epoch']} kept")
+        print(f"{chosen}; "
               f"ONNX vs torch max difference {result['onnx_torch_max_diff']:.2e}; wrote {args.output}")
     return 0
 
