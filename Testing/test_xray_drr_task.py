@@ -18,6 +18,7 @@ def test_drr_task_from_the_4d_lung(shared_data, tmp_path):
     labels = make_drr_task(cts, tmp_path / "task", per_ct=2, longest=32, voxel_mm=5.0, seed=1)
     ds = load_dataset(labels)
     assert ds.classes == ["clear", "opacity"] and ds.labels.tolist() == [0, 1, 0, 1] and set(ds.patients) == {"lung"}
+    assert ds.studies[0] == ds.studies[1] != ds.studies[2] == ds.studies[3]  # a view's two renderings: one study
     with open(tmp_path / "task" / "truth.csv") as f:
         truth = list(csv.DictReader(f))
     for row in truth:

@@ -3,6 +3,7 @@ numpy weights, no torch; cross-validated training only with the optional torch).
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -94,6 +95,15 @@ def test_cross_validate_tiny(tmp_path):
     assert report["folds"] == 3 and len(report["methods"]) == 2
     for m in report["methods"].values():
         assert len(m["auroc_per_fold"]) == 3 and 0 <= m["auroc"] <= 1
+    assert [t["fold"] for t in report["cnn_training"]] == [0, 1, 2]
+    for t in report["cnn_training"]:  # --stop views (default): validation images taken from the training patients
+        assert t["stop"] == "views" and t["epochs_run"] == len(t["loss"]) == 2 and 1 <= t["kept_epoch"] <= 2
+        assert t["fit_images"] + t["validation_images"] == 16 and t["validation_images"] > 0
+    with open(tmp_path / "r" / "predictions.csv") as f:  # the CSV reproduces the report's figures (no rounding)
+        rows = list(csv.DictReader(f))
+    for f, expected in enumerate(report["methods"][next(iter(report["methods"]))]["auroc_per_fold"]):
+        mine = [r for r in rows if int(r["fold"]) == f]
+        assert metrics.auroc([r["label"] == "opacity" for r in mine], [float(r["p_cnn"]) for r in mine]) == expected
 
 
 def test_notes_say_whether_the_cnn_beats_ties_or_loses_to_the_baseline():

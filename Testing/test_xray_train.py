@@ -4,8 +4,10 @@ the test, ONNX equal to torch within 1e-5, the same seed giving the same model."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.xray.data import load_dataset
 from SlicerImgSuite.xray.metrics import grouped_folds
 from SlicerImgSuite.xray.train import TrainOptions, validation_split
@@ -41,6 +43,30 @@ def test_validation_split_keeps_patients_apart(tmp_path):
         assert not inside & outside and 0 < ds.labels[folds == f].sum() < (folds == f).sum()
 
 
+def test_validation_split_views_holds_out_studies_of_the_training_patients(tmp_path):
+    """--stop views: the validation images come from the training patients, each study (a CSV's study_id) whole on
+    one side; --stop fixed validates nothing; an unknown mode is refused."""
+    root = _blob_set(tmp_path / "d", patients=4, per_patient=10)
+    rows = ["path,label,patient_id,study_id"]
+    for p in range(4):
+        for k in range(10):
+            cls = "opacity" if (p + k) % 2 else "normal"
+            rows.append(f"{cls}/P{p}_{k}.png,{cls},P{p},P{p}-view{k // 2}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    ds = load_dataset(root / "labels.csv")
+    assert ds.studies[:3] == ["P0-view0", "P0-view0", "P0-view1"]
+    train, val = validation_split(ds, 0.2, seed=3, stop="views")
+    assert set(train) | set(val) == set(range(len(ds))) and not set(train) & set(val)
+    assert 4 <= len(val) <= 12 and set(ds.labels[val]) == {0, 1}
+    assert {ds.patients[i] for i in val} <= {ds.patients[i] for i in train}  # no patient only in validation
+    held = {ds.studies[i] for i in val}
+    assert not held & {ds.studies[i] for i in train}  # both images of a view on one side
+    train, val = validation_split(ds, 0.2, seed=3, stop="fixed")
+    assert len(train) == len(ds) and len(val) == 0
+    with pytest.raises(ImgSuiteError, match="--stop"):
+        validation_split(ds, 0.2, seed=3, stop="never")
+
+
 def test_train_tiny_model_onnx_equals_torch_and_is_deterministic(tmp_path):
     import torch  # noqa: F401 (the `learn` extra, which `make test` installs)
 
@@ -59,6 +85,8 @@ def test_train_tiny_model_onnx_equals_torch_and_is_deterministic(tmp_path):
     assert model.classes == ["normal", "opacity"] and model.params.image_size == 24
     x, _ = prediction_input(next((data / "opacity").iterdir()), model.params)
     assert 0.0 <= model.probabilities(x)[0] <= 1.0
+    fixed = train_model(data, tmp_path / "f.onnx", TrainOptions(**{**options.__dict__, "stop": "fixed"}))
+    assert fixed["best_epoch"] == 3 and len(fixed["history"]["loss"]) == 3 and fixed["onnx_torch_max_diff"] <= 1e-5
     other = train_model(data, tmp_path / "c.onnx", TrainOptions(**{**options.__dict__, "seed": 8}))
     assert (tmp_path / "c.onnx").read_bytes() != (tmp_path / "a.onnx").read_bytes()
     assert other["onnx_torch_max_diff"] <= 1e-5

@@ -21,6 +21,17 @@ def _optimiser_options(p) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="images per step (16)")
 
 
+def _stopping_options(p) -> None:
+    from . import STOP_MODES
+
+    p.add_argument("--stop", choices=tuple(STOP_MODES), default="views",
+                   help="how training picks its epoch: " + "; ".join(f"{k} = {v}" for k, v in STOP_MODES.items())
+                   + " (views; with few patients a held-out patient keeps barely trained models)")
+    p.add_argument("--patience", type=int, default=5, help="epochs without validation AUROC gain before stopping")
+    p.add_argument("--validation-fraction", type=float, default=0.2,
+                   help="share of the training studies (--stop views) or patients (--stop patients) validated (0.2)")
+
+
 def register(subparsers) -> None:
     xray = subparsers.add_parser("xray", help="chest radiograph classifier: summary, train, evaluate, predict")
     sub = xray.add_subparsers(dest="xray_command", metavar="SUBCOMMAND", required=True)
@@ -38,8 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping on validation AUROC)")
     p.add_argument("--image-size", type=int, default=256, help="square network input in pixels (256)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same model")
-    p.add_argument("--patience", type=int, default=5, help="epochs without validation AUROC gain before stopping")
-    p.add_argument("--validation-fraction", type=float, default=0.2, help="patients held out for validation")
+    _stopping_options(p)
     p.add_argument("--flip", action="store_true", help="also flip left-right in augmentation (off: anatomy is not symmetric)")
     _optimiser_options(p)
     p.set_defaults(func=run_train)
@@ -48,14 +58,15 @@ def register(subparsers) -> None:
     _data_options(p)
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--model", help="evaluate this ONNX model on DATA")
-    how.add_argument("--cross-validate", type=int, metavar="K", help="patient-grouped stratified K-fold training")
+    how.add_argument("--cross-validate", type=int, metavar="K",
+                     help="patient-grouped stratified K-fold training (the test fold's patients never train or validate)")
     p.add_argument("--output", required=True, help="report folder (report.html, predictions.csv, figures)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for sensitivity/specificity")
     p.add_argument("--architecture", choices=("seed", "small"), default="small", help="network for --cross-validate")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, default=5, help="epochs without validation AUROC gain before stopping")
+    _stopping_options(p)
     _optimiser_options(p)
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of patients (2000)")
     p.set_defaults(func=run_evaluate)
@@ -85,11 +96,15 @@ def run_train(args: argparse.Namespace) -> int:
 
     options = TrainOptions(architecture=args.architecture, epochs=args.epochs, image_size=args.image_size,
                            seed=args.seed, patience=args.patience, validation_fraction=args.validation_fraction,
-                           flip=args.flip, learning_rate=args.learning_rate, batch_size=args.batch_size)
+                           stop=args.stop, flip=args.flip, learning_rate=args.learning_rate, batch_size=args.batch_size)
     result = train_model(args.data, args.output, options, positive=args.positive_class, finding=args.finding,
                          progress=progress_for(args))
     if not args.quiet:
-        print(f"best validation AUROC {result['best_auroc']:.3f} at epoch {result['best_epoch']}; "
+        where = {"views": " (held-out views of the training patients: not an estimate for new patients)",
+                 "patients": " (held-out patients)"}.get(args.stop)
+        chosen = (f"best validation AUROC {result['best_auroc']:.3f}{where} at epoch {result['best_epoch']}" if where
+                  else f"no validation (--stop fixed): epoch {result['best_epoch']} kept")
+        print(f"{chosen}; "
               f"ONNX vs torch max difference {result['onnx_torch_max_diff']:.2e}; wrote {args.output}")
     return 0
 
@@ -100,8 +115,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .train import TrainOptions
 
     options = TrainOptions(architecture=args.architecture, epochs=args.epochs, image_size=args.image_size,
-                           seed=args.seed, patience=args.patience, learning_rate=args.learning_rate,
-                           batch_size=args.batch_size)
+                           seed=args.seed, patience=args.patience, validation_fraction=args.validation_fraction,
+                           stop=args.stop, learning_rate=args.learning_rate, batch_size=args.batch_size)
     report = evaluate(args.data, args.output, model=args.model, folds=args.cross_validate, train_options=options,
                       threshold=args.threshold, bootstrap=args.bootstrap, positive=args.positive_class,
                       finding=args.finding, progress=progress_for(args))

@@ -1,7 +1,7 @@
 """Labelled radiograph collections and reading one radiograph into ``[0, 1]`` intensities.
 
 A collection is either a folder per class (``DATA/<class>/*.png|jpg|dcm``) or a CSV file: ``path,label``
-with an optional ``patient_id`` column, or NIH ChestX-ray14's ``Data_Entry`` table (``Image Index``,
+with optional ``patient_id`` and ``study_id`` columns, or NIH ChestX-ray14's ``Data_Entry`` table (``Image Index``,
 ``Finding Labels``, ``Patient ID``). Reading maps every format onto ``[0, 1]`` exactly once: 8-bit and
 16-bit PNG/JPEG by their bit depth, DICOM through its modality LUT and VOI LUT (or window), MONOCHROME1
 inverted so that bone is bright, pixel spacing kept.
@@ -40,7 +40,8 @@ class Radiograph:
 
 @dataclass
 class Dataset:
-    """Labelled images: ``paths``, ``labels`` (0 = ``classes[0]``, 1 = ``classes[1]``), ``patients``."""
+    """Labelled images: ``paths``, ``labels`` (0 = ``classes[0]``, 1 = ``classes[1]``), ``patients``, and
+    ``studies`` (a CSV's optional ``study_id``: images taken together, kept on one side of a validation split)."""
 
     paths: list[str]
     labels: np.ndarray
@@ -48,6 +49,7 @@ class Dataset:
     classes: list[str]
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    studies: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -173,13 +175,16 @@ def load_dataset(source: str | os.PathLike, *, positive: str | None = None, find
 
     Parameters
     ----------
-    source : a folder with one sub-folder per class, or a CSV (``path,label[,patient_id]`` or NIH ``Data_Entry``).
+    source : a folder with one sub-folder per class, or a CSV (``path,label[,patient_id][,study_id]`` or NIH
+        ``Data_Entry``).
     positive : the positive class name (default: the class that is not 'normal'/'No Finding'/...).
     finding : NIH tables only: positive = rows whose ``Finding Labels`` contain this finding, negative =
         ``No Finding``; other rows are skipped. Default: any finding is positive.
 
     Patients: the ``patient_id`` column (NIH: ``Patient ID``); otherwise DICOM's PatientID, else the
-    file name up to the first ``_`` (NIH naming), else the file name.
+    file name up to the first ``_`` (NIH naming), else the file name. Studies: the ``study_id`` column
+    (images that must stay together in a validation split, e.g. two renderings of one view); without it each
+    image is its own study (``studies`` is None).
 
     Examples
     --------
@@ -206,7 +211,7 @@ def load_dataset(source: str | os.PathLike, *, positive: str | None = None, find
         if column not in rows[0]:
             raise ImgSuiteError(f"CSV header lacks column {column!r} (need path,label[,patient_id] or NIH Data_Entry)",
                                 source)
-    paths, labels, patients = [], [], []
+    paths, labels, patients, studies = [], [], [], []
     for line, row in enumerate(rows, start=2):
         p = Path(row["path"])
         p = p if p.is_absolute() else source.parent / p
@@ -215,8 +220,10 @@ def load_dataset(source: str | os.PathLike, *, positive: str | None = None, find
         paths.append(str(p))
         labels.append(row["label"])
         patients.append(row.get("patient_id") or _patient_from_name(p))
+        studies.append(row.get("study_id") or str(p))
     classes = order_classes(labels, positive)
-    return Dataset(paths, np.array([classes.index(v) for v in labels]), patients, classes)
+    return Dataset(paths, np.array([classes.index(v) for v in labels]), patients, classes,
+                   studies=studies if "study_id" in rows[0] else None)
 
 
 def _from_folders(root: Path, positive: str | None) -> Dataset:

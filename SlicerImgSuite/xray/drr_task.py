@@ -178,7 +178,8 @@ def make_drr_task(
     seed: int = 0,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Render the known-truth task; returns ``OUTPUT/labels.csv`` (``path,label,patient_id``).
+    """Render the known-truth task; returns ``OUTPUT/labels.csv`` (``path,label,patient_id,study_id``; the
+    study is the view, shared by its clear and opacity renderings).
 
     Parameters
     ----------
@@ -211,7 +212,7 @@ def make_drr_task(
                 name = f"{patient}_{n:02d}_{m + label:03d}.png"
                 images.append((name, (pixels * 65535 + 0.5).astype(np.uint16)))
                 rows.append({"path": f"images/{name}", "label": ["clear", "opacity"][label], "patient_id": patient,
-                             "ct": str(path), "variant": variant, **extra})
+                             "study_id": f"{patient}_{n:02d}_{m:03d}", "ct": str(path), "variant": variant, **extra})
 
     def write_images(tmp):
         for name, pixels in images:
@@ -228,7 +229,7 @@ def make_drr_task(
     out = Path(output)
     all_columns = list(dict.fromkeys(k for r in rows for k in r))
     write_together([(out / "images", write_images, True), (out / "labels.csv", write_csv(["path", "label",
-                    "patient_id"]), False), (out / "truth.csv", write_csv(all_columns), False)])
+                    "patient_id", "study_id"]), False), (out / "truth.csv", write_csv(all_columns), False)])
     progress(1.0, "done")
     return out / "labels.csv"
 

@@ -54,31 +54,34 @@ def logistic_baseline(features_train, y_train, features_test, l2: float = 1.0) -
     return expit(b @ theta[1:] + theta[0])
 
 
-def _cnn_out_of_fold(dataset, radiographs, folds, options, progress) -> np.ndarray:
+def _cnn_out_of_fold(dataset, radiographs, folds, options, progress) -> tuple[np.ndarray, list[dict]]:
     import onnxruntime as ort
 
     from .network import to_onnx
     from .predict import XRayModel
-    from .train import fit_network
+    from .train import fit_network, validation_split
 
-    scores = np.full(len(dataset), np.nan)
+    scores, training = np.full(len(dataset), np.nan), []
     k = int(folds.max()) + 1
     for f in range(k):
         test, train = np.flatnonzero(folds == f), np.flatnonzero(folds != f)
         sub = Dataset([dataset.paths[i] for i in train], dataset.labels[train], [dataset.patients[i] for i in train],
-                      dataset.classes)
-        inner = metrics.grouped_folds(sub.labels, sub.patients, max(2, min(5, len(set(sub.patients)))),
-                                      options.seed + 1 + f)
-        fit_idx, val_idx = train[inner != 0], train[inner == 0]
+                      dataset.classes, studies=[dataset.studies[i] for i in train] if dataset.studies else None)
+        fit, val = validation_split(sub, options.validation_fraction, options.seed + 1 + f, options.stop)
+        fit_idx, val_idx = train[fit], train[val]
         params = fit_preprocessing([radiographs[i] for i in fit_idx], options.image_size)
         x = preprocess_all(radiographs, params)
-        layers, _ = fit_network(x[fit_idx], dataset.labels[fit_idx], x[val_idx], dataset.labels[val_idx], params,
+        layers, history = fit_network(x[fit_idx], dataset.labels[fit_idx], x[val_idx], dataset.labels[val_idx], params,
                                 options, sub_progress(progress, f / k, (f + 1) / k))
         session = ort.InferenceSession(to_onnx(layers, params, dataset.classes, options.architecture),
                                        providers=["CPUExecutionProvider"])
         net = XRayModel(session, params, dataset.classes, options.architecture, "")
         scores[test] = np.concatenate([net.probabilities(x[test[s:s + 64]]) for s in range(0, len(test), 64)])
-    return scores
+        training.append({"fold": f, "stop": options.stop, "fit_images": len(fit_idx), "validation_images": len(val_idx),
+                         "epochs_run": len(history["loss"]), "kept_epoch": history.get("best_epoch", 0),
+                         "validation_auroc": [round(float(v), 4) for v in history["val_auroc"]],
+                         "loss": [round(float(v), 5) for v in history["loss"]]})
+    return scores, training
 
 
 def _baseline_out_of_fold(features, labels, folds) -> np.ndarray:
@@ -161,9 +164,9 @@ def evaluate(
             raise ImgSuiteError(f"model classes {net.classes} differ from the data's {dataset.classes}", model)
         x = preprocess_all(radiographs, net.params)
         cnn = np.concatenate([net.probabilities(x[s:s + 64]) for s in range(0, len(x), 64)])
-        name = f"model {Path(model).name}"
+        name, training = f"model {Path(model).name}", []
     else:
-        cnn = _cnn_out_of_fold(dataset, radiographs, fold, options, sub_progress(progress, 0.05, 0.95))
+        cnn, training = _cnn_out_of_fold(dataset, radiographs, fold, options, sub_progress(progress, 0.05, 0.95))
         name = f"CNN ({options.architecture}, {folds}-fold)"
     base = _baseline_out_of_fold(histogram_features(radiographs), labels, fold)
     methods = {name: score_method(labels, cnn, groups, fold, threshold, bootstrap, options.seed),
@@ -174,9 +177,10 @@ def evaluate(
     report = {"data": str(data), "classes": dataset.classes, "images": len(dataset),
               "patients": len(set(dataset.patients)), "folds": int(fold.max()) + 1, "methods": methods,
               "auroc_difference_ci": list(diff),
-              "auroc_difference_ci_delong": list(diff_delong), "notes": _notes(methods, name, diff, model is not None, diff_delong)}
-    rows = [{"path": p, "label": dataset.classes[y], "patient_id": g, "fold": int(f), "p_cnn": round(float(c), 6),
-             "p_baseline": round(float(b), 6)} for p, y, g, f, c, b in zip(dataset.paths, labels, groups, fold, cnn, base)]
+              "auroc_difference_ci_delong": list(diff_delong), "cnn_training": training, "notes": _notes(methods, name, diff, model is not None, diff_delong)}
+    # probabilities at full precision: rounding saturated outputs (0.9999997) would make ties and change AUROCs
+    rows = [{"path": p, "label": dataset.classes[y], "patient_id": g, "fold": int(f), "p_cnn": float(c),
+             "p_baseline": float(b)} for p, y, g, f, c, b in zip(dataset.paths, labels, groups, fold, cnn, base)]
     _write_report(Path(output), report, rows, radiographs, cnn, labels)
     progress(1.0, "report written")
     return report

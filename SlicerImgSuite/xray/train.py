@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress, sub_progress
+from . import STOP_MODES
 from .data import Dataset, load_dataset, read_radiograph
 from .metrics import auroc, grouped_folds
 from .network import NORM_EPS, build_layers, to_onnx
@@ -23,7 +24,12 @@ from .preprocess import Preprocessing, fit_preprocessing, preprocess_all
 
 @dataclass
 class TrainOptions:
-    """Training settings; ``threads`` 0 keeps torch's default (same seed and threads: same model)."""
+    """Training settings; ``threads`` 0 keeps torch's default (same seed and threads: same model).
+
+    ``stop`` (one of :data:`STOP_MODES`) picks the validation images of early stopping: ``views`` (default)
+    holds out ``validation_fraction`` of the studies of the training patients (a CSV's ``study_id``, else
+    single images), ``patients`` holds out whole patients, ``fixed`` holds out nothing and keeps the last epoch.
+    """
 
     architecture: str = "small"
     epochs: int = 30
@@ -31,6 +37,7 @@ class TrainOptions:
     seed: int = 0
     patience: int = 5
     validation_fraction: float = 0.2
+    stop: str = "views"
     flip: bool = False
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -123,7 +130,8 @@ def fit_network(x_train, y_train, x_val, y_val, params: Preprocessing, options: 
                 progress: ProgressCallback | None = None) -> tuple[list[tuple], dict]:
     """Train one network with class weights, augmentation and early stopping on validation AUROC.
 
-    Returns the best epoch's layer list and the history (``loss``, ``val_auroc`` per epoch).
+    Returns the best epoch's layer list and the history (``loss``, ``val_auroc`` per epoch). With no
+    validation images (``x_val`` empty: ``--stop fixed``) it trains all epochs and returns the last one.
     """
     torch = _torch()
     progress = progress or no_progress
@@ -160,29 +168,50 @@ def fit_network(x_train, y_train, x_val, y_val, params: Preprocessing, options: 
             total += float(loss.detach()) * len(idx)
         model.eval()
         with torch.no_grad():
-            val = auroc(y_val, model(xv).reshape(-1).numpy())
+            val = auroc(y_val, model(xv).reshape(-1).numpy()) if len(xv) else float("nan")
         history["loss"].append(total / len(yt))
         history["val_auroc"].append(val)
         progress((epoch + 1) / options.epochs,
                  f"epoch {epoch + 1}/{options.epochs} loss {total / len(yt):.4f} val AUROC {val:.3f}")
-        if val > best_auc + 1e-4 or best is None:
+        if not len(xv):
+            best, history["best_epoch"] = None, epoch + 1
+        elif val > best_auc + 1e-4 or best is None:
             best, best_auc, waited = from_torch(model, layers), val, 0
             history["best_epoch"] = epoch + 1
         else:
             waited += 1
             if waited >= options.patience:
                 break
-    history["best_auroc"] = best_auc
-    return best, history
+    history["best_auroc"] = best_auc if len(xv) else float("nan")
+    return best if len(xv) else from_torch(model, layers), history
 
 
-def validation_split(dataset: Dataset, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices, whole patients on one side, positives balanced."""
+def validation_split(dataset: Dataset, fraction: float, seed: int, stop: str = "patients"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation indices for early stopping, positives balanced.
+
+    ``stop="patients"``: whole patients on one side; ``"views"``: ``fraction`` of the studies (the dataset's
+    ``studies``, else single images) held out, so the validation images show the training patients, each
+    study whole on one side; ``"fixed"``: every index trains, none validates.
+    """
+    if stop not in STOP_MODES:
+        raise ImgSuiteError(f"--stop {stop!r} is not one of {', '.join(STOP_MODES)}")
+    everything = np.arange(len(dataset))
+    if stop == "fixed":
+        return everything, everything[:0]
     if not 0 < fraction < 0.5:
         raise ImgSuiteError(f"--validation-fraction {fraction} must be between 0 and 0.5")
-    k = max(2, min(round(1 / fraction), len(set(dataset.patients))))
-    folds = grouped_folds(dataset.labels, dataset.patients, k, seed)
-    return np.flatnonzero(folds != 0), np.flatnonzero(folds == 0)
+    if stop == "patients":
+        groups = list(dataset.patients)
+    else:
+        studies = dataset.studies or dataset.paths
+        groups = [f"{p}\0{s}" for p, s in zip(dataset.patients, studies)]
+    k = max(2, min(round(1 / fraction), len(set(groups))))
+    folds = grouped_folds(dataset.labels, groups, k, seed)
+    train, val = np.flatnonzero(folds != 0), np.flatnonzero(folds == 0)
+    if len(set(dataset.labels[val].tolist())) < 2:
+        raise ImgSuiteError(f"the --stop {stop} validation split holds only one class; use more images or --stop fixed")
+    return train, val
 
 
 def onnx_torch_difference(layers, onnx_bytes: bytes, batch: np.ndarray) -> float:
@@ -235,7 +264,7 @@ def train_model(
     dataset = data if isinstance(data, Dataset) else load_dataset(data, positive=positive, finding=finding)
     if Path(output).resolve() in {Path(p).resolve() for p in dataset.paths}:
         raise ImgSuiteError("the output would overwrite an input", output)
-    train_idx, val_idx = validation_split(dataset, options.validation_fraction, options.seed)
+    train_idx, val_idx = validation_split(dataset, options.validation_fraction, options.seed, options.stop)
     radiographs = []
     for i, p in enumerate(dataset.paths):
         progress(0.1 * i / len(dataset), f"reading {Path(p).name}")
@@ -245,7 +274,7 @@ def train_model(
     layers, history = fit_network(x[train_idx], dataset.labels[train_idx], x[val_idx], dataset.labels[val_idx],
                                   params, options, sub_progress(progress, 0.1, 0.95))
     model_bytes = to_onnx(layers, params, dataset.classes, options.architecture)
-    diff = onnx_torch_difference(layers, model_bytes, x[val_idx][:16])
+    diff = onnx_torch_difference(layers, model_bytes, x[val_idx if len(val_idx) else train_idx][:16])
     if diff > 1e-5:
         raise ImgSuiteError(f"ONNX and torch disagree by {diff:.2e} (> 1e-5): model not written", output)
     write_together([(output, lambda tmp: Path(tmp).write_bytes(model_bytes), False)])
