@@ -116,7 +116,7 @@ def training_epoch(threads: int) -> None:
     for arch in ("seed", "small"):
         options = TrainOptions(architecture=arch, epochs=2, patience=5, image_size=256, threads=threads)
         t = time.perf_counter()
-        fit_network(x, y, x[:8], y[:8], Preprocessing(256), options)
+        fit_network(x, y, x[:8], y[:8], params=Preprocessing(256), options=options)
         per_epoch = (time.perf_counter() - t) / 2
         print(f"{arch:<6} {per_epoch:6.2f} s per epoch of {n} images = {per_epoch / n * 1e3:6.1f} ms per image")
 

@@ -50,8 +50,9 @@ def _load_ct(path, voxel_mm: float):
     ct = read_image(path)
     spacing = [max(s, voxel_mm) for s in ct.GetSpacing()]
     size = [max(1, int(round(n * s / t))) for n, s, t in zip(ct.GetSize(), ct.GetSpacing(), spacing)]
-    ct = sitk.Resample(ct, size, sitk.Transform(), sitk.sitkLinear, ct.GetOrigin(), spacing, ct.GetDirection(),
-                       -1000.0, sitk.sitkFloat32)
+    ct = sitk.Resample(ct, size, transform=sitk.Transform(), interpolator=sitk.sitkLinear, outputOrigin=ct.GetOrigin(),
+                       outputSpacing=spacing, outputDirection=ct.GetDirection(), defaultPixelValue=-1000.0,
+                       outputPixelType=sitk.sitkFloat32)
     return ct
 
 

@@ -71,8 +71,8 @@ def _cnn_out_of_fold(dataset, radiographs, folds, options, progress) -> tuple[np
         fit_idx, val_idx = train[fit], train[val]
         params = fit_preprocessing([radiographs[i] for i in fit_idx], options.image_size)
         x = preprocess_all(radiographs, params)
-        layers, history = fit_network(x[fit_idx], dataset.labels[fit_idx], x[val_idx], dataset.labels[val_idx], params,
-                                options, sub_progress(progress, f / k, (f + 1) / k))
+        layers, history = fit_network(x[fit_idx], dataset.labels[fit_idx], x[val_idx], dataset.labels[val_idx],
+                                      params=params, options=options, progress=sub_progress(progress, f / k, (f + 1) / k))
         session = ort.InferenceSession(to_onnx(layers, params, dataset.classes, options.architecture),
                                        providers=["CPUExecutionProvider"])
         net = XRayModel(session, params, dataset.classes, options.architecture, "")
@@ -92,7 +92,7 @@ def _baseline_out_of_fold(features, labels, folds) -> np.ndarray:
     return scores
 
 
-def score_method(labels, scores, groups, folds, threshold: float, resamples: int, seed: int) -> dict:
+def score_method(labels, scores, groups, folds, *, threshold: float, resamples: int, seed: int) -> dict:
     """All the figures of one method's out-of-fold probabilities."""
     area, d_lo, d_hi = metrics.delong_ci(labels, scores)
     b_lo, b_hi = metrics.bootstrap_ci(labels, scores, groups, resamples=resamples, seed=seed)
@@ -169,9 +169,9 @@ def evaluate(
         cnn, training = _cnn_out_of_fold(dataset, radiographs, fold, options, sub_progress(progress, 0.05, 0.95))
         name = f"CNN ({options.architecture}, {folds}-fold)"
     base = _baseline_out_of_fold(histogram_features(radiographs), labels, fold)
-    methods = {name: score_method(labels, cnn, groups, fold, threshold, bootstrap, options.seed),
-               "baseline (histogram logistic regression)": score_method(labels, base, groups, fold, threshold,
-                                                                         bootstrap, options.seed)}
+    scoring = {"threshold": threshold, "resamples": bootstrap, "seed": options.seed}
+    methods = {name: score_method(labels, cnn, groups, fold, **scoring),
+               "baseline (histogram logistic regression)": score_method(labels, base, groups, fold, **scoring)}
     diff = metrics.paired_bootstrap(labels, cnn, base, groups, resamples=bootstrap, seed=options.seed)
     diff_delong = metrics.delong_difference_ci(labels, cnn, base)[1:]
     report = {"data": str(data), "classes": dataset.classes, "images": len(dataset),

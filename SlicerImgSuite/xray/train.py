@@ -126,7 +126,7 @@ def _augment(torch, x, options: TrainOptions, pad_value: float, generator):
     return moved * gain + uniform(options.brightness).view(n, 1, 1, 1)
 
 
-def fit_network(x_train, y_train, x_val, y_val, params: Preprocessing, options: TrainOptions,
+def fit_network(x_train, y_train, x_val, y_val, *, params: Preprocessing, options: TrainOptions,
                 progress: ProgressCallback | None = None) -> tuple[list[tuple], dict]:
     """Train one network with class weights, augmentation and early stopping on validation AUROC.
 
@@ -272,7 +272,7 @@ def train_model(
     params = fit_preprocessing([radiographs[i] for i in train_idx], options.image_size)
     x = training_arrays(radiographs, params)
     layers, history = fit_network(x[train_idx], dataset.labels[train_idx], x[val_idx], dataset.labels[val_idx],
-                                  params, options, sub_progress(progress, 0.1, 0.95))
+                                  params=params, options=options, progress=sub_progress(progress, 0.1, 0.95))
     model_bytes = to_onnx(layers, params, dataset.classes, options.architecture)
     diff = onnx_torch_difference(layers, model_bytes, x[val_idx if len(val_idx) else train_idx][:16])
     if diff > 1e-5:
