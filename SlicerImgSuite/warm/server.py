@@ -213,6 +213,9 @@ def run_job(request: dict, fds: list[int], *, close: list, close_fds: list[int])
         _adopt_streams(fds)
         _adopt_caller(request)
         status = _run_command(list(request["argv"]))
+    except KeyboardInterrupt:  # Ctrl-C before the command started: a cancel all the same
+        print("imgsuite: cancelled", file=sys.stderr)
+        status = 130
     except BaseException:  # the caller's folder is gone, and the like: said on the caller's stderr
         traceback.print_exc()
     finally:
