@@ -163,9 +163,7 @@ def _extra(pattern, xyz, grid, fg, bg, center, radius, more):
         values, inside = sp.noise(
             xyz.shape[1:], more.get("noise_mean", 0.0), more.get("noise_std", 1.0), more.get("seed")
         )
-    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
-    mask.CopyInformation(grid)
-    return values, {"Foreground": mask}, {"Foreground": (255, 0, 0)}
+    return values, _masks(grid, {"Foreground": inside}), {"Foreground": (255, 0, 0)}
 
 
 def _physical(grid: sitk.Image) -> np.ndarray:
@@ -239,8 +237,8 @@ def _plastimatch_lung(xyz: np.ndarray, grid: sitk.Image, tumor_pos, *, fg: float
     if grid.GetDimension() != 3:
         raise ImgSuiteError("--pattern lung needs a 3D image")
     x, y, z = xyz
-    tx, ty, tz = (0.0, 0.0, float(tumor_pos[0])) if tumor_pos is not None and len(tumor_pos) == 1 else (
-        tuple(float(v) for v in tumor_pos) if tumor_pos is not None else (0.0, 0.0, 0.0))  # fmt: skip
+    tumor_pos = [0.0] if tumor_pos is None else [float(v) for v in tumor_pos]
+    tx, ty, tz = [0.0, 0.0, *tumor_pos] if len(tumor_pos) == 1 else tumor_pos  # "z" or "x y z"
     axis_distance = np.sqrt(x * x + y * y)
     body = axis_distance <= 150.0
     inner = axis_distance <= 130.0

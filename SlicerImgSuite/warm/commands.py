@@ -28,6 +28,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if not SUPPORTED:
         raise ImgSuiteError("the warm process needs Linux (Unix sockets with descriptor passing, a safe fork)")
+    if not args.idle > 0:
+        raise ImgSuiteError(f"--idle must be a positive number of minutes, got {args.idle:g}")
     try:
         path = socket_path(create=args.action == "start")
     except UnsafeFolder as exc:

@@ -115,10 +115,10 @@ class WarmServer:
         self.kernels = load_compiled_kernels()
         self.listener = _listen(self.path)
         self.inode = os.stat(self.path).st_ino
-        self.wake_r, wake_w = os.pipe()
+        self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select through the wakeup fd
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         print(f"imgsuite warm: pid {os.getpid()} listening at {self.path} ({self.modules} modules, {self.kernels} kernels)", flush=True)
@@ -157,7 +157,7 @@ class WarmServer:
             return
         pid = os.fork()
         if pid == 0:
-            run_job(request, fds, close=[self.listener, conn, *self.jobs.values()], close_fds=[self.wake_r])
+            run_job(request, fds, close=[self.listener, conn, *self.jobs.values()], close_fds=[self.wake_r, self.wake_w])
         for fd in fds:
             os.close(fd)
         self.served += 1
@@ -216,7 +216,7 @@ def run_job(request: dict, fds: list[int], *, close: list, close_fds: list[int])
     except KeyboardInterrupt:  # Ctrl-C before the command started: a cancel all the same
         print("imgsuite: cancelled", file=sys.stderr)
         status = 130
-    except BaseException:  # the caller's folder is gone, and the like: said on the caller's stderr
+    except BaseException:  # as the interpreter prints an uncaught error (--debug, the caller's folder gone, ...)
         traceback.print_exc()
     finally:
         with contextlib.suppress(Exception):
@@ -263,12 +263,6 @@ def _run_command(argv: list[str]) -> int:
         if exc.code is None or isinstance(exc.code, int):
             return (exc.code or 0) & 0xFF
         print(exc.code, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("imgsuite: interrupted", file=sys.stderr)
-        return 130
-    except BaseException:  # what the interpreter would print for an uncaught error (e.g. with --debug)
-        traceback.print_exc()
         return 1
 
 
