@@ -36,7 +36,7 @@ def _with_biases(layers, seed=1):
     return out
 
 
-@pytest.mark.parametrize("architecture,size", [("small", 32), ("seed", 30)])
+@pytest.mark.parametrize("architecture,size", [("small", 32), ("small-max", 32), ("seed", 30)])
 def test_onnx_matches_numpy_reference(tmp_path, architecture, size):
     layers = _with_biases(build_layers(architecture, size, seed=3))
     params = Preprocessing(size, 0.4, 0.2, (0.3, 0.5))

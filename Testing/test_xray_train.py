@@ -90,3 +90,5 @@ def test_train_tiny_model_onnx_equals_torch_and_is_deterministic(tmp_path):
     other = train_model(data, tmp_path / "c.onnx", TrainOptions(**{**options.__dict__, "seed": 8}))
     assert (tmp_path / "c.onnx").read_bytes() != (tmp_path / "a.onnx").read_bytes()
     assert other["onnx_torch_max_diff"] <= 1e-5
+    pooled_by_max = train_model(data, tmp_path / "m.onnx", TrainOptions(**{**options.__dict__, "architecture": "small-max"}))
+    assert pooled_by_max["onnx_torch_max_diff"] <= 1e-5 and load_model(tmp_path / "m.onnx").architecture == "small-max"

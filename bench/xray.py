@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from runner import SHARED_DATA, Case, compare, imgsuite  # noqa: E402
 
+from SlicerImgSuite.xray import ARCHITECTURES  # noqa: E402
 from SlicerImgSuite.xray.network import build_layers, to_onnx  # noqa: E402
 from SlicerImgSuite.xray.preprocess import Preprocessing  # noqa: E402
 
@@ -64,14 +65,14 @@ def inference(threads: int, repeats: int, tf_python: str | None) -> None:
 
     x = np.random.default_rng(0).normal(size=(1, 1, 256, 256)).astype(np.float32)
     print(f"\n## inference per 256x256 image, batch 1, {threads} threads (load average {os.getloadavg()[0]:.1f})")
-    for arch in ("seed", "small"):
+    for arch in ARCHITECTURES:
         layers = build_layers(arch, 256)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         session = ort.InferenceSession(to_onnx(layers, Preprocessing(256), ["a", "b"]), options,
                                        providers=["CPUExecutionProvider"])
         t_ort = _median_time(lambda s=session: s.run(None, {"image": x}), repeats)
-        line = f"{arch:<6} onnxruntime {t_ort * 1e3:7.1f} ms"
+        line = f"{arch:<9} onnxruntime {t_ort * 1e3:7.1f} ms"
         try:
             import torch
 
@@ -113,12 +114,12 @@ def training_epoch(threads: int) -> None:
     x = rng.normal(size=(n, 1, 256, 256)).astype(np.float32)
     y = np.arange(n) % 2
     print(f"\n## training, 256x256, {n} images per epoch, {threads} threads (load average {os.getloadavg()[0]:.1f})")
-    for arch in ("seed", "small"):
+    for arch in ARCHITECTURES:
         options = TrainOptions(architecture=arch, epochs=2, patience=5, image_size=256, threads=threads)
         t = time.perf_counter()
         fit_network(x, y, x[:8], y[:8], params=Preprocessing(256), options=options)
         per_epoch = (time.perf_counter() - t) / 2
-        print(f"{arch:<6} {per_epoch:6.2f} s per epoch of {n} images = {per_epoch / n * 1e3:6.1f} ms per image")
+        print(f"{arch:<9} {per_epoch:6.2f} s per epoch of {n} images = {per_epoch / n * 1e3:6.1f} ms per image")
 
 
 def cold_predict(repeats: int) -> None:

@@ -14,3 +14,7 @@ STOP_MODES = {
     "patients": "early stopping on validation AUROC of held-out training patients (a patient-grouped split)",
     "fixed": "no validation: all training images, all --epochs, the last epoch kept",
 }
+
+# The networks (:func:`.network.build_layers`); ``small-max`` pools by maximum, for findings that cover a small part of
+# the image.
+ARCHITECTURES = ("seed", "small", "small-max")

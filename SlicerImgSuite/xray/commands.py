@@ -33,6 +33,8 @@ def _stopping_options(p) -> None:
 
 
 def register(subparsers) -> None:
+    from . import ARCHITECTURES
+
     xray = subparsers.add_parser("xray", help="chest radiograph classifier: summary, train, evaluate, predict")
     sub = xray.add_subparsers(dest="xray_command", metavar="SUBCOMMAND", required=True)
     common = [subparsers.common_parent]
@@ -45,7 +47,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("train", parents=common, help="train a CNN (needs torch==2.13.0) and write it as ONNX")
     _data_options(p)
     p.add_argument("--output", required=True, help="model file to write (.onnx)")
-    p.add_argument("--architecture", choices=("seed", "small"), default="small", help="network (small)")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="small", help="network (small)")
     p.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping on validation AUROC)")
     p.add_argument("--image-size", type=int, default=256, help="square network input in pixels (256)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same model")
@@ -62,7 +64,7 @@ def register(subparsers) -> None:
                      help="patient-grouped stratified K-fold training (the test fold's patients never train or validate)")
     p.add_argument("--output", required=True, help="report folder (report.html, predictions.csv, figures)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for sensitivity/specificity")
-    p.add_argument("--architecture", choices=("seed", "small"), default="small", help="network for --cross-validate")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="small", help="network for --cross-validate")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)

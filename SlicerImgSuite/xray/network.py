@@ -1,7 +1,7 @@
 """The two architectures as plain layer lists with numpy weights, the ONNX writer and a numpy reference.
 
 A network is a list of layers: ``("conv", w, b, pad)`` (3x3, stride 1), ``("relu",)``, ``("maxpool",)``
-(2x2, stride 2, floor), ``("gap",)`` (global average pool then flatten), ``("flatten",)``,
+(2x2, stride 2, floor), ``("gap",)`` / ``("gmp",)`` (global average / max pool then flatten), ``("flatten",)``,
 ``("dense", w, b)`` (``w`` is out x in), ``("norm", scale, shift, mean, var)`` (batch normalisation, eps 1e-5,
 running statistics) and ``("sigmoid",)``. torch builds its module from the same
 list (:mod:`.train`), so the ONNX file written here is the trained network, and tests build ONNX models
@@ -10,6 +10,8 @@ from numpy weights without torch.
 - ``seed``: the lab exercise's network: three conv(3x3, valid) + max-pool blocks (32, 64, 128 filters),
   dense 128, sigmoid.
 - ``small``: four padded conv + batch-norm blocks (8, 16, 32, 32 filters), global average pooling, one dense unit.
+- ``small-max``: ``small`` with global max pooling: the strongest local response anywhere decides, as for a
+  finding that covers a small part of the image (averaging over the whole image dilutes it).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import json
 import numpy as np
 
 from ..errors import ImgSuiteError
+from . import ARCHITECTURES
 from .preprocess import Preprocessing
 
-ARCHITECTURES = ("seed", "small")
 NORM_EPS = 1e-5
 INPUT_NAME, OUTPUT_NAME = "image", "probability"
 META_PREPROCESSING, META_CLASSES, META_ARCHITECTURE = "imgsuite.xray.preprocessing", "imgsuite.xray.classes", \
@@ -62,12 +64,13 @@ def build_layers(architecture: str, image_size: int, seed: int = 0) -> list[tupl
             raise ImgSuiteError(f"--image-size {image_size} is too small for the seed architecture (need >= 22)")
         return layers + [("flatten",), _dense(rng, cin * size * size, 128), ("relu",), _dense(rng, 128, 1, True),
                          ("sigmoid",)]
-    if architecture == "small":
+    if architecture in ("small", "small-max"):
         layers, cin = [], 1
         for i, cout in enumerate((8, 16, 32, 32)):
             layers += [_conv(rng, cin, cout, 1), _norm(cout), ("relu",)] + ([("maxpool",)] if i < 3 else [])
             cin = cout
-        return layers + [("gap",), _dense(rng, cin, 1, True), ("sigmoid",)]
+        pool = ("gap",) if architecture == "small" else ("gmp",)
+        return layers + [pool, _dense(rng, cin, 1, True), ("sigmoid",)]
     raise ImgSuiteError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
 
 
@@ -94,6 +97,8 @@ def forward_numpy(layers: list[tuple], batch: np.ndarray) -> np.ndarray:
             x = x[:, :, :h, :w].reshape(x.shape[0], x.shape[1], h // 2, 2, w // 2, 2).max(axis=(3, 5))
         elif kind == "gap":
             x = x.mean(axis=(2, 3))
+        elif kind == "gmp":
+            x = x.max(axis=(2, 3))
         elif kind == "flatten":
             x = x.reshape(len(x), -1)
         elif kind == "dense":
@@ -123,9 +128,9 @@ def to_onnx(layers: list[tuple], params: Preprocessing, classes: list[str], arch
             nodes.append(helper.make_node("Relu", [name], [out]))
         elif kind == "maxpool":
             nodes.append(helper.make_node("MaxPool", [name], [out], kernel_shape=[2, 2], strides=[2, 2]))
-        elif kind == "gap":
-            nodes += [helper.make_node("GlobalAveragePool", [name], [out + "p"]),
-                      helper.make_node("Flatten", [out + "p"], [out], axis=1)]
+        elif kind in ("gap", "gmp"):
+            pool = "GlobalAveragePool" if kind == "gap" else "GlobalMaxPool"
+            nodes += [helper.make_node(pool, [name], [out + "p"]), helper.make_node("Flatten", [out + "p"], [out], axis=1)]
         elif kind == "flatten":
             nodes.append(helper.make_node("Flatten", [name], [out], axis=1))
         elif kind == "dense":

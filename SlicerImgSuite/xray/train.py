@@ -86,7 +86,8 @@ def to_torch(layers):
         else:
             modules.append({"relu": nn.ReLU, "maxpool": lambda: nn.MaxPool2d(2), "flatten": nn.Flatten,
                             "sigmoid": nn.Sigmoid,
-                            "gap": lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())}[kind]())
+                            "gap": lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+                            "gmp": lambda: nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())}[kind]())
     return nn.Sequential(*modules)
 
 
