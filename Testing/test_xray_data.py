@@ -3,6 +3,9 @@ and the one preprocessing function shared by training and prediction (no torch n
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pydicom
 import pytest
@@ -145,3 +148,19 @@ def test_range_warning(shared_data):
     params = Preprocessing(64, 0.5, 0.25, (0.45, 0.5))
     assert "outside the training range" in range_warning(Radiograph(np.ones((8, 8), np.float32), source="w.png"),
                                                           params)
+
+
+def test_ct_slice_is_refused_not_classified(shared_data, tmp_path):
+    from SlicerImgSuite.xray.network import build_layers, to_onnx
+
+    ct_slice = sorted((shared_data / "ibsi-sts-ct-rtstruct/STS_001/dicom/image").iterdir())[0]
+    with pytest.raises(ImgSuiteError, match=r"Modality \(0008,0060\) CT is not a projection radiograph"):
+        read_radiograph(ct_slice)
+    assert read_radiograph(_dx(tmp_path / "dx.dcm", np.eye(4) * 100)).pixels.shape == (4, 4)  # DX still read
+    model = tmp_path / "m.onnx"
+    model.write_bytes(to_onnx(build_layers("small", 16), Preprocessing(16), ["normal", "opacity"]))
+    result = subprocess.run([sys.executable, "-m", "SlicerImgSuite.cli", "xray", "predict", str(ct_slice), "--model",
+                             str(model), "--output", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "Modality (0008,0060) CT" in result.stderr and ct_slice.name in result.stderr
+    assert not (tmp_path / "out").exists()

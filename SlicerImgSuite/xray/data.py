@@ -22,6 +22,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 NEGATIVE_NAMES = ("no finding", "normal", "negative", "healthy", "no", "0", "absent")
 NIH_COLUMNS = ("Image Index", "Finding Labels", "Patient ID")
 NIH_NEGATIVE = "No Finding"
+# Modality (0008,0060) of projection radiographs: DX/CR/RG (and DR, written by some devices), fluoroscopy, angiography,
+# mammography, dental, and OT (secondary captures of films). A CT or MR slice is no radiograph: refused, not classified.
+RADIOGRAPH_MODALITIES = ("DX", "CR", "RG", "DR", "RF", "XA", "MG", "PX", "IO", "OT")
 
 
 @dataclass
@@ -104,6 +107,10 @@ def _read_dicom(path: Path) -> Radiograph:
         raw = ds.pixel_array
     except (InvalidDicomError, AttributeError, ValueError, OSError, KeyError) as exc:
         raise ImgSuiteError(f"not a readable DICOM image ({exc.__class__.__name__}: {exc})", path) from None
+    modality = str(getattr(ds, "Modality", "") or "").upper()
+    if modality and modality not in RADIOGRAPH_MODALITIES:
+        raise ImgSuiteError(f"Modality (0008,0060) {modality} is not a projection radiograph (read: "
+                            f"{', '.join(RADIOGRAPH_MODALITIES)})", path)
     if raw.ndim != 2:
         raise ImgSuiteError(f"expected a single-frame greyscale radiograph, got pixel data of shape {raw.shape}", path)
     pixels = _dicom_unit_range(ds, raw, path)
