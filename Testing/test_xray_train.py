@@ -3,6 +3,9 @@ the test, ONNX equal to torch within 1e-5, the same seed giving the same model."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -92,3 +95,22 @@ def test_train_tiny_model_onnx_equals_torch_and_is_deterministic(tmp_path):
     assert other["onnx_torch_max_diff"] <= 1e-5
     pooled_by_max = train_model(data, tmp_path / "m.onnx", TrainOptions(**{**options.__dict__, "architecture": "small-max"}))
     assert pooled_by_max["onnx_torch_max_diff"] <= 1e-5 and load_model(tmp_path / "m.onnx").architecture == "small-max"
+
+
+@pytest.mark.parametrize("args,named", [
+    (["train", "--epochs", "0"], "--epochs 0"),
+    (["train", "--learning-rate", "-1"], "--learning-rate -1"),
+    (["train", "--patience", "0"], "--patience 0"),
+    (["train", "--image-size", "4"], "--image-size 4"),
+    (["evaluate", "--cross-validate", "2", "--batch-size", "0"], "--batch-size 0"),
+    (["evaluate", "--cross-validate", "2", "--threshold", "1.5"], "--threshold 1.5"),
+    (["evaluate", "--cross-validate", "2", "--bootstrap", "0"], "--bootstrap 0"),
+])
+def test_settings_that_train_nothing_are_refused(tmp_path, args, named):
+    """Before this check `--epochs 0` ended in a TypeError traceback and `--threshold 1.5` called everything negative."""
+    data = _blob_set(tmp_path / "d")
+    command, options = args[0], args[1:]
+    result = subprocess.run([sys.executable, "-m", "SlicerImgSuite.cli", "xray", command, str(data), "--output",
+                             str(tmp_path / "out"), *options], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert named in result.stderr and not (tmp_path / "out").exists()

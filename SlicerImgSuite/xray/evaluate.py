@@ -149,6 +149,11 @@ def evaluate(
     options = train_options or TrainOptions()
     if (model is None) == (folds is None):
         raise ImgSuiteError("give either a model (--model) or a number of folds (--cross-validate K)")
+    from .predict import check_threshold
+
+    check_threshold(threshold)
+    if int(bootstrap) != bootstrap or bootstrap < 100:
+        raise ImgSuiteError(f"--bootstrap {bootstrap} must be a whole number >= 100 (resamples behind the CIs)")
     dataset = load_dataset(data, positive=positive, finding=finding)
     radiographs = []
     for i, p in enumerate(dataset.paths):

@@ -175,6 +175,19 @@ def prediction_input(path: str | os.PathLike, params: Preprocessing) -> tuple[np
     return batch, radiograph
 
 
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it is a probability in ``[0, 1]``, else an error naming ``--threshold``.
+
+    Examples
+    --------
+    >>> check_threshold(0.5)
+    0.5
+    """
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ImgSuiteError(f"--threshold {threshold} is not a probability between 0 and 1")
+    return float(threshold)
+
+
 def predict_images(
     inputs,
     model: str | os.PathLike,
@@ -219,6 +232,7 @@ def predict_images(
     from ..io.atomic import write_together
 
     progress = progress or no_progress
+    threshold = check_threshold(threshold)
     paths = expand_inputs(inputs)
     out = Path(output)
     resolved = {Path(p).resolve() for p in paths}

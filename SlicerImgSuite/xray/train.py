@@ -47,6 +47,21 @@ class TrainOptions:
     contrast: float = 0.1
     threads: int = 0
 
+    def __post_init__(self):
+        """Refuse settings that would train nothing or silently train something else (named by their CLI option)."""
+        from . import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ImgSuiteError(f"--architecture {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+        if self.stop not in STOP_MODES:
+            raise ImgSuiteError(f"--stop {self.stop!r} is not one of {', '.join(STOP_MODES)}")
+        for option, value, least in (("--epochs", self.epochs, 1), ("--patience", self.patience, 1),
+                                     ("--batch-size", self.batch_size, 1), ("--image-size", self.image_size, 8)):
+            if int(value) != value or value < least:
+                raise ImgSuiteError(f"{option} {value} must be a whole number >= {least}")
+        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ImgSuiteError(f"--learning-rate {self.learning_rate} must be a positive number")
+
 
 def _torch():
     try:
