@@ -124,3 +124,43 @@ def test_nuclei_train_writes_an_onnx_model_checked_on_validation_images(dsb, sha
     assert "trained on: img2d.tif" in predictor.note and "early stopping on: 8b59819fbc92.png" in predictor.note
     assert "validation F1 by iteration: 3:" in predictor.note
     assert predictor(np.zeros((40, 40), np.float32)).shape == (3, 40, 40)
+
+
+def test_core_models_record_their_target_and_seed_each_core_as_one_nucleus(shared_data, tmp_path):
+    # nuclei-train --core: the interior class is each nucleus's core; widths need not double; the ONNX file
+    # and the torch file say so, their class maps carry it, and each core then seeds exactly one nucleus
+    from SlicerImgSuite.segmentation.unet import (
+        ClassMaps,
+        labels_from_probabilities,
+        load_predictor,
+        targets,
+        train_from_files,
+    )
+
+    sample = shared_data / "dsb2018-nuclei-stardist-sample"
+    truth = tifffile.imread(sample / "mask2d.tif")
+    classes = targets(truth, core=0.4)
+    assert np.array_equal(classes > 0, truth > 0)
+    cores, n = ndi_label(classes == 1, np.ones((3, 3)))
+    assert n == len(np.unique(truth)) - 1  # one core per nucleus, touching or not
+    assert 0.2 < (classes == 1).sum() / (truth > 0).sum() < 0.5  # the deeper 60 % of each radius
+    for suffix in (".onnx", ".pt"):
+        out = tmp_path / f"core{suffix}"
+        train_from_files([str(sample / "img2d.tif")], [str(sample / "mask2d.tif")], out, epochs=2, patch=64,
+                         widths=(4, 12), core=0.4)  # fmt: skip
+        predictor = load_predictor(out)
+        prob = predictor(np.zeros((40, 40), np.float32), diameter=10)
+        assert prob.shape == (3, 40, 40) and prob.cores == 0.4 and prob[:, :20].cores == 0.4
+    # a peanut-shaped core (two discs of radius 5, 8 px apart, in a 3 px ring) seeds one nucleus from a core
+    # model; without the core flag the distance split cuts it in two (as it cut elongated nuclei on validation)
+    from scipy import ndimage as ndi
+    from skimage.draw import disk
+
+    core = np.zeros((60, 60), bool)
+    core[disk((30, 26), 5)] = core[disk((30, 34), 5)] = True
+    prob = np.zeros((3, 60, 60), np.float32)
+    prob[0] = 1
+    prob[:, ndi.binary_dilation(core, iterations=3)] = np.array([[0], [0], [1]], np.float32)
+    prob[:, core] = np.array([[0], [1], [0]], np.float32)
+    assert labels_from_probabilities(ClassMaps.of(prob, 0.4), diameter=16).max() == 1
+    assert labels_from_probabilities(prob, diameter=16).max() == 2

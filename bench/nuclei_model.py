@@ -12,7 +12,7 @@ network with its rescaling, and network + labelling). The validation
 images (early stopping only) and the colour/brightfield images (never trained on; made grey, inverted
 when the background is bright) are reported separately.
 
-    .venv/bin/python bench/nuclei_model.py [--model FILE.onnx] [--threads 2]
+    .venv/bin/python bench/nuclei_model.py [--model FILE.onnx] [--threads 2] [--baseline OLD.onnx]
 """
 
 from __future__ import annotations
@@ -78,26 +78,40 @@ def error_kinds(truth: np.ndarray, labels: np.ndarray) -> dict[str, int]:
     return kinds
 
 
-def score_set(ids, folder: Path, predictor, title: str) -> None:
+def _timed(predictor, image):
+    start = time.perf_counter()
+    probability = predictor(image)
+    return probability, time.perf_counter() - start
+
+
+def score_set(ids, folder: Path, predictor, title: str, baseline=None) -> None:
     import imageio.v3 as iio
     import tifffile
 
     from SlicerImgSuite.segmentation.matching import instance_f1
     from SlicerImgSuite.segmentation.nuclei import label_nuclei
 
-    model_scores, classic_scores = [], []
-    model_s = net_s = classic_s = megapixels = 0.0
+    model_scores, classic_scores, base_scores = [], [], []
+    model_s = net_s = classic_s = base_s = megapixels = 0.0
     total = dict.fromkeys(("merge", "split", "miss", "shape", "fp_background"), 0)
     print(f"\n{title}: {len(ids)} images")
     for name in ids:
         image = grey(iio.imread(folder / "images" / f"{name}.png"))
         truth = tifffile.imread(folder / "labels" / f"{name}.tif")
         megapixels += image.size / 1e6
+        if baseline is not None and len(model_scores) % 2:  # the two models take turns at going first
+            base_probability, seconds = _timed(baseline, image)
+            base_s += seconds
         start = time.perf_counter()
         probability = predictor(image)
         net_s += time.perf_counter() - start
         labels = label_nuclei(image, method="model", probability=probability)
         model_s += time.perf_counter() - start
+        if baseline is not None and len(model_scores) % 2 == 0:
+            base_probability, seconds = _timed(baseline, image)
+            base_s += seconds
+        if baseline is not None:
+            base_scores.append(instance_f1(truth, label_nuclei(image, method="model", probability=base_probability)))
         start = time.perf_counter()
         classic = label_nuclei(image)
         classic_s += time.perf_counter() - start
@@ -108,8 +122,12 @@ def score_set(ids, folder: Path, predictor, title: str) -> None:
         total = {k: total[k] + v for k, v in kinds.items()}
         print(f"  {name} {image.shape[1]}x{image.shape[0]} {int(truth.max()):4d} nuclei: model F1 {m.f1:.3f} "
               f"(fp {m.false_positives}, fn {m.false_negatives}: "
-              + ", ".join(f"{k} {v}" for k, v in kinds.items()) + f"), classic F1 {c.f1:.3f}")  # fmt: skip
+              + ", ".join(f"{k} {v}" for k, v in kinds.items()) + f"), classic F1 {c.f1:.3f}"
+              + (f", baseline model F1 {base_scores[-1].f1:.3f}" if base_scores else ""))  # fmt: skip
     print(f"  pooled F1@0.5: model {pooled(model_scores):.3f}, classic (adaptive) {pooled(classic_scores):.3f}")
+    if base_scores:
+        print(f"  pooled F1@0.5 of the baseline model: {pooled(base_scores):.3f}; its network {base_s / megapixels:.3f} "
+              f"s/MP (ours / baseline: {net_s / max(base_s, 1e-9):.2f})")  # fmt: skip
     print("  model errors: " + ", ".join(f"{k} {v}" for k, v in total.items()))
     print(f"  time per megapixel: network {net_s / megapixels:.3f} s, model + labels {model_s / megapixels:.3f} s, "
           f"classic {classic_s / megapixels:.3f} s (ratio {model_s / max(classic_s, 1e-9):.2f}; "
@@ -120,6 +138,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="ONNX model file (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime CPU threads")
+    parser.add_argument("--baseline", help="another ONNX model (e.g. the one shipped before) scored and timed in the "
+                        "same run, image by image, taking turns at going first")  # fmt: skip
     args = parser.parse_args()
 
     from SlicerImgSuite.segmentation.unet import OnnxPredictor, dsb2018_split, shipped_model
@@ -129,9 +149,13 @@ def main() -> None:
     predictor = OnnxPredictor(args.model or shipped_model(), threads=args.threads)
     print(f"model {args.model or shipped_model()}, onnxruntime {args.threads} threads")
     print(f"model note: {predictor.note[:400]}")
-    score_set(split["held_out"], folder, predictor, "HELD-OUT fluorescence (never trained on, no early stopping)")
-    score_set(split["validation"], folder, predictor, "validation fluorescence (early stopping only)")
-    score_set(split["colour"], folder, predictor, "colour/brightfield (never trained on; grey, inverted)")
+    baseline = OnnxPredictor(args.baseline, threads=args.threads) if args.baseline else None
+    if baseline is not None:
+        print(f"baseline model {args.baseline}: {baseline.note[:200]}")
+    held_out = "HELD-OUT fluorescence (never trained on, no early stopping)"
+    score_set(split["held_out"], folder, predictor, held_out, baseline)
+    score_set(split["validation"], folder, predictor, "validation fluorescence (early stopping only)", baseline)
+    score_set(split["colour"], folder, predictor, "colour/brightfield (never trained on; grey, inverted)", baseline)
 
 
 if __name__ == "__main__":
