@@ -7,7 +7,7 @@ import os
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 from ..io.atomic import atomic_path
 from ..io.images import save_image
 
@@ -47,8 +47,11 @@ def thumbnail(
         loc = float((lo[a] + hi[a]) / 2)
     _check_loc(image, a, loc)
     if dim is not None or spacing is not None:
-        n = int(dim or 16)
+        n = int(dim or 16)  # 0: the default, as plastimatch
         s = float(spacing or 30.0)
+        if n < 1 or not (np.isfinite(s) and s > 0):
+            raise ImgSuiteError(f"--dim must be >= 1 and --spacing a finite number > 0 mm, got {dim} and {spacing}")
+        check_memory(4 * n * n, f"a {n} x {n} thumbnail (--dim)")
         origin = [-(n - 1) * s / 2] * 2
         sizes, spacings = [n, n], [s, s]
     else:

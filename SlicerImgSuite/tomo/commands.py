@@ -186,6 +186,8 @@ def _drr_geometry(args: argparse.Namespace):
 
     dims = parse_numbers(args.dim, 2, "--dim", int)
     size = parse_numbers(args.detector_size, 2, "--detector-size")
+    if min(dims) < 1 or min(size) <= 0:
+        raise ImgSuiteError(f"--dim must be >= 1 pixel and --detector-size > 0 mm, got {dims} and {size}")
     pixel = (size[0] / dims[0], size[1] / dims[1])
     iso = parse_numbers(args.isocenter, 3, "--isocenter") if args.isocenter else [0.0, 0.0, 0.0]
     views = 25 if args.views is None else args.views

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 
 
 def _unit(v) -> np.ndarray:
@@ -66,8 +66,13 @@ class Geometry:
         if self.image_center is None:
             self.image_center = [(self.dims[0] - 1) / 2.0, (self.dims[1] - 1) / 2.0]
         self.image_center = np.broadcast_to(np.asarray(self.image_center, float), (n, 2)).copy()
-        if min(self.pixel_size) <= 0 or min(self.dims) < 1:
+        if not (np.isfinite(self.pixel_size).all() and min(self.pixel_size) > 0) or min(self.dims) < 1:
             raise ImgSuiteError(f"detector needs positive pixel size and dims, got {self.pixel_size}, {self.dims}")
+        if not all(np.isfinite(a).all() for a in (self.sources, self.centers, self.image_center)):
+            raise ImgSuiteError("source, detector or principal point positions are not finite numbers (--sad, --sid?)")
+        if np.any(np.linalg.norm(self.centers - self.sources, axis=1) == 0):
+            raise ImgSuiteError("a source lies on its detector centre (--sad equal to --sid?)")
+        check_memory(4 * n * self.dims[0] * self.dims[1], f"{n} views of {self.dims[0]} x {self.dims[1]} pixels")
 
     def __len__(self) -> int:
         return len(self.sources)
