@@ -7,7 +7,7 @@ import os
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError, check_memory
+from ..errors import ImgSuiteError, check_memory, check_number
 from ..io.atomic import atomic_path
 from ..io.images import save_image
 
@@ -105,6 +105,8 @@ def _check_loc(image: sitk.Image, axis: int, loc: float) -> None:
 def window_level(values: np.ndarray, window: float | None = None, level: float | None = None) -> np.ndarray:
     """Map values to uint8 grey levels; without a window, the 1st-99th percentile range is used."""
     values = np.asarray(values, np.float64)
+    check_number(window, "--window")
+    check_number(level, "--level")
     if window is None or level is None:
         lo, hi = np.percentile(values, [1, 99]) if values.size else (0.0, 1.0)
         if window is None:

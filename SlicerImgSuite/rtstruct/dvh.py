@@ -108,7 +108,8 @@ def dvh(
         top = max_dose if max_dose is not None else (float(doses.max()) if doses.size else 0.0)
         if not np.isfinite(top / bin_width) or top / bin_width > _MOST_BINS:
             raise ImgSuiteError(
-                f"a dose up to {top:g} Gy in bins of --bin-width {bin_width:g} Gy needs more than {_MOST_BINS:.0e} bins"
+                f"a dose up to {top:g} Gy in bins of --bin-width {bin_width:g} Gy needs more than {_MOST_BINS:.0e} bins "
+                "(check --dose-scale and the dose units)"
             )
         num_bins = int(np.floor(top / bin_width)) + 2
     if not 1 <= num_bins <= _MOST_BINS:

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from ..choices import CT_PRESETS
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..progress import ProgressCallback, no_progress
 
 PRESETS = CT_PRESETS
@@ -170,6 +170,8 @@ def segment_body(
     True
     """
     _require_ct(ct)
+    check_number(lower_threshold, "--lower-threshold")
+    check_number(bottom, "--bottom")
     progress = progress or no_progress
     hu = sitk.GetArrayViewFromImage(ct)
     mask = hu > lower_threshold
