@@ -6,7 +6,6 @@ All coordinates are DICOM/ITK patient coordinates (LPS, millimetres).
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 
 import numpy as np

@@ -51,12 +51,21 @@ CASES = [
     ("synth --output {out}/o.mha --dim 8 --spacing nan", "--spacing"),
     ("xf-invert --input {vf} --output {out}/o.mha --spacing 0", "--spacing"),
     ("warp --input {moving} --xf {vf} --output-img {out}/o.mha --dim 1e12", "--dim"),
-    ("lm-warp --fixed-landmarks {landmarks} --moving-landmarks {moved} --input-image {moving} "
-     "--output-img {out}/o.mha --spacing nan", "--spacing"),
-    ("lm-warp --fixed-landmarks {landmarks} --moving-landmarks {moved} --input-image {moving} "
-     "--output-img {out}/o.mha --radius inf", "--radius"),
-    ("lm-warp --fixed-landmarks {landmarks} --moving-landmarks {moved} --input-image {moving} "
-     "--output-img {out}/o.mha --stiffness -1", "--stiffness"),
+    (
+        "lm-warp --fixed-landmarks {landmarks} --moving-landmarks {moved} --input-image {moving} "
+        "--output-img {out}/o.mha --spacing nan",
+        "--spacing",
+    ),
+    (
+        "lm-warp --fixed-landmarks {landmarks} --moving-landmarks {moved} --input-image {moving} "
+        "--output-img {out}/o.mha --radius inf",
+        "--radius",
+    ),
+    (
+        "lm-warp --fixed-landmarks {landmarks} --moving-landmarks {moved} --input-image {moving} "
+        "--output-img {out}/o.mha --stiffness -1",
+        "--stiffness",
+    ),
     ("gamma {dose} {dose2} --dose-units gy --output {out}/o.mha --dta-tolerance 0", "--dta-tolerance"),
     ("gamma {dose} {dose2} --dose-units gy --output {out}/o.mha --dta-tolerance nan", "--dta-tolerance"),
     ("gamma {dose} {dose2} --dose-units gy --output {out}/o.mha --gamma-max inf", "--gamma-max"),
@@ -66,12 +75,18 @@ CASES = [
     ("gamma {dose} {dose2} --dose-units gy --output {out}/o.mha --analysis-threshold nan", "--analysis-threshold"),
     ("gamma {dose} {dose2} --dose-units gy --output {out}/o.mha --search-step nan", "--search-step"),
     ("gamma {dose} {dose2} --dose-units gy --output {out}/o.mha --reference-dose -1", "--reference-dose"),
-    ("dvh --input-dose {rd} --input-rtstruct {rs} --referenced-ct {ct} --output-csv {out}/o.csv --bin-width nan",
-     "--bin-width"),
-    ("dvh --input-dose {rd} --input-rtstruct {rs} --referenced-ct {ct} --output-csv {out}/o.csv --bin-width inf",
-     "--bin-width"),
-    ("dvh --input-dose {rd} --input-rtstruct {rs} --referenced-ct {ct} --output-csv {out}/o.csv --dose-scale 1e12",
-     "--dose-scale"),
+    (
+        "dvh --input-dose {rd} --input-rtstruct {rs} --referenced-ct {ct} --output-csv {out}/o.csv --bin-width nan",
+        "--bin-width",
+    ),
+    (
+        "dvh --input-dose {rd} --input-rtstruct {rs} --referenced-ct {ct} --output-csv {out}/o.csv --bin-width inf",
+        "--bin-width",
+    ),
+    (
+        "dvh --input-dose {rd} --input-rtstruct {rs} --referenced-ct {ct} --output-csv {out}/o.csv --dose-scale 1e12",
+        "--dose-scale",
+    ),
     ("segment --input {ct} --output-img {out}/o.mha --couch-radius nan", "--couch-radius"),
     ("segment --input {ct} --output-img {out}/o.mha --couch-radius 1e12", "--couch-radius"),
     ("segment --input {ct} --output-img {out}/o.mha --bottom nan", "--bottom"),
@@ -84,8 +99,10 @@ CASES = [
     ("drr --input {fixed} --output {out}/p --dim 0 --detector-size '100 80'", "--dim"),
     ("drr --input {fixed} --output {out}/p --dim 1e12 --detector-size '100 80'", "--dim"),
     ("drr --input {fixed} --output {out}/p --dim '16 12' --detector-size '100 80' --sid nan", "--sid"),
-    ("drr --input {fixed} --output {out}/p --dim '16 12' --detector-size '100 80' --intensity-scale nan",
-     "--intensity-scale"),
+    (
+        "drr --input {fixed} --output {out}/p --dim '16 12' --detector-size '100 80' --intensity-scale nan",
+        "--intensity-scale",
+    ),
     ("fdk -I {cone} -O {out}/o.nrrd -r inf -z 100 100 50", "--dim"),
     ("threshold --input {fixed} --output {out}/o.mha --above nan", "--above"),
     ("scale {fixed} --weight nan --output {out}/o.mha", "--weight"),
@@ -93,8 +110,11 @@ CASES = [
     ("adjust --input {fixed} --output {out}/o.mha --scale inf", "--scale"),
     ("bbox {mask} --output {out}/o.mha --margin nan", "--margin"),
     ("dmap --input {mask} --output {out}/o.mha --maximum-distance nan", "--maximum-distance"),
-    ("compare-structures --reference {rs} --test {rs} --referenced-ct {ct} --output-json {out}/o.json "
-     "--workers 1 --tolerance inf", "--tolerance"),
+    (
+        "compare-structures --reference {rs} --test {rs} --referenced-ct {ct} --output-json {out}/o.json "
+        "--workers 1 --tolerance inf",
+        "--tolerance",
+    ),
 ]
 
 

@@ -141,7 +141,11 @@ def adjust(
     >>> sitk.GetArrayFromImage(adjust(img, truncate_below=-1000, truncate_above=2000)).tolist()
     [[-1000.0, 0.0, 2000.0]]
     """
-    for value, option in ((truncate_above, "--truncate-above"), (truncate_below, "--truncate-below"), (scale, "--scale")):
+    for value, option in (
+        (truncate_above, "--truncate-above"),
+        (truncate_below, "--truncate-below"),
+        (scale, "--scale"),
+    ):
         check_number(value, option)
     v = array_of(image).astype(np.float64)
     if truncate_below is not None:

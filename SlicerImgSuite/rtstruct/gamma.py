@@ -13,7 +13,6 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-
 from ..geometry import resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
 

@@ -72,7 +72,9 @@ class Geometry:
             raise ImgSuiteError("source, detector or principal point positions are not finite numbers (--sad, --sid?)")
         if np.any(np.linalg.norm(self.centers - self.sources, axis=1) == 0):
             raise ImgSuiteError("a source lies on its detector centre (--sad equal to --sid?)")
-        check_memory(4 * n * self.dims[0] * self.dims[1], f"{n} views of {self.dims[0]} x {self.dims[1]} pixels (--dim)")
+        check_memory(
+            4 * n * self.dims[0] * self.dims[1], f"{n} views of {self.dims[0]} x {self.dims[1]} pixels (--dim)"
+        )
 
     def __len__(self) -> int:
         return len(self.sources)
