@@ -252,6 +252,8 @@ def circular(
     Angle 0 puts the source at ``isocenter + sad * (1, 0, 0)`` (patient left); positive angles turn it to
     anterior (``-y``). ``normal`` (isocenter-to-source direction) replaces the angles for a single view.
     """
+    if count < 1:
+        raise ImgSuiteError(f"a circular geometry needs at least 1 view (--num-angles), got {count}")
     if angle_step is None:
         angle_step = 360.0 / max(count, 1)
     iso = np.asarray(isocenter, float)
