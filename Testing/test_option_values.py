@@ -108,6 +108,7 @@ CASES = [
     ("synth --output {out}/o.mha --dim 8 --pattern noise --noise-std nan", "--noise-std"),
     ("synth --output {out}/o.mha --dim 8 --pattern dose --penumbra nan", "--penumbra"),
     ("synth --output {out}/o.mha --dim 8 --foreground inf", "--foreground"),
+    ("fdk -I {cone} -O {out}/o.nrrd -r '8 8 4' -z '100 100 50' --image-range '-1 -1'", "--image-range"),
     ("threshold --input {fixed} --output {out}/o.mha --above nan", "--above"),
     ("scale {fixed} --weight nan --output {out}/o.mha", "--weight"),
     ("add {fixed} {moving} --output {out}/o.mha --weight nan", "--weight"),
