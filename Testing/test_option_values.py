@@ -109,6 +109,13 @@ CASES = [
     ("synth --output {out}/o.mha --dim 8 --pattern dose --penumbra nan", "--penumbra"),
     ("synth --output {out}/o.mha --dim 8 --foreground inf", "--foreground"),
     ("fdk -I {cone} -O {out}/o.nrrd -r '8 8 4' -z '100 100 50' --image-range '-1 -1'", "--image-range"),
+    ("drr --input {fixed} --output {out}/p --dim '16 12' --detector-size '100 80' --sweep linear --views 0", "--views"),
+    (
+        "drr --input {fixed} --output {out}/p --dim '16 12' --detector-size '100 80' --sweep linear --sweep-angle 1e12",
+        "--sweep-angle",
+    ),
+    ("synth-vf --output {out}/o.mha --fixed {fixed} --xf-gauss --gauss-std 0", "--gauss-std"),
+    ("synth-vf --output {out}/o.mha --fixed {fixed} --xf-radial --radial-radius 0", "--radial-radius"),
     ("threshold --input {fixed} --output {out}/o.mha --above nan", "--above"),
     ("scale {fixed} --weight nan --output {out}/o.mha", "--weight"),
     ("add {fixed} {moving} --output {out}/o.mha --weight nan", "--weight"),

@@ -279,6 +279,15 @@ def circular(
     )
 
 
+def _check_sweep(views: int, sweep_angle: float, most: float) -> None:
+    """At least one view, and a sweep angle below ``most`` degrees (180 for a linear sweep, whose tube reaches
+    infinity there; 360 for an arc)."""
+    if views < 1:
+        raise ImgSuiteError(f"a sweep needs at least 1 view (--views), got {views}")
+    if not (np.isfinite(sweep_angle) and abs(sweep_angle) < most):
+        raise ImgSuiteError(f"--sweep-angle must be below {most:g} degrees, got {sweep_angle:g}")
+
+
 def linear_sweep(
     views: int,
     sweep_angle: float,
@@ -303,6 +312,7 @@ def linear_sweep(
     >>> np.round(g.sources[:, 2], 1).tolist()
     [-364.0, 0.0, 364.0]
     """
+    _check_sweep(views, sweep_angle, 180.0)
     u, v = _unit(u_axis), _unit(v_axis)
     n = np.cross(u, v)  # from source to detector
     axis = v if sweep_axis is None else _unit(sweep_axis)
@@ -327,6 +337,7 @@ def arc_sweep(
     ``sweep_angle`` degrees in all, centred on ``start_direction`` (isocenter-to-source, anterior by default)."""
     d0, ax = _unit(start_direction), _unit(rotation_axis)
     iso = np.asarray(isocenter, float)
+    _check_sweep(views, sweep_angle, 360.01)
     angles = np.radians(np.linspace(-sweep_angle / 2.0, sweep_angle / 2.0, views) if views > 1 else np.zeros(1))
     to_source = np.array(
         [d0 * np.cos(a) + np.cross(ax, d0) * np.sin(a) + ax * np.dot(ax, d0) * (1 - np.cos(a)) for a in angles]
