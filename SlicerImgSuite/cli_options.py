@@ -7,24 +7,41 @@ and separate words (``--dim 512 512 100``).
 from __future__ import annotations
 
 import argparse
+import math
 
 import SimpleITK as sitk
 
 from .errors import ImgSuiteError
-from .geometry import grid_image
+from .geometry import check_grid_values, grid_image
 
 
-def parse_numbers(values, count: int | None, name: str, kind=float) -> list:
-    """Split ``["1 2", "3"]`` or ``["1,2,3"]`` into numbers; ``count`` values (or one, repeated)."""
+def parse_numbers(values, count: int | None, name: str, kind=float, *, allow_inf: bool = False) -> list:
+    """Split ``["1 2", "3"]`` or ``["1,2,3"]`` into numbers; ``count`` values (or one, repeated).
+
+    NaN is refused, and so is an infinite value unless ``allow_inf`` (a slope or an open range end); whole
+    numbers (``kind=int``) are truncated as before.
+
+    Examples
+    --------
+    >>> parse_numbers("1 2", 2, "--x"), parse_numbers("-inf,0", None, "--r", allow_inf=True)
+    ([1.0, 2.0], [-inf, 0.0])
+    >>> parse_numbers("nan", 3, "--spacing")
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: --spacing expects finite numbers, got 'nan'
+    """
     if values is None:
         return None
     if isinstance(values, str):
         values = [values]
     words = [w for v in values for w in str(v).replace(",", " ").split()]
     try:
-        numbers = [kind(float(w)) if kind is int else kind(w) for w in words]
+        floats = [float(w) for w in words]
     except ValueError:
         raise ImgSuiteError(f"{name} expects numbers, got {' '.join(words)!r}") from None
+    if any(math.isnan(v) or (math.isinf(v) and (kind is int or not allow_inf)) for v in floats):
+        raise ImgSuiteError(f"{name} expects finite numbers, got {' '.join(words)!r}")
+    numbers = [int(v) if kind is int else kind(w) for v, w in zip(floats, words)]
     if count is not None:
         if len(numbers) == 1 and count > 1:
             numbers = numbers * count
@@ -80,6 +97,7 @@ def grid_from_args(args: argparse.Namespace, like: sitk.Image | None = None) -> 
     dim = parse_numbers(args.dim, ndim, "--dim", int) if args.dim else None
     spacing = parse_numbers(args.spacing, ndim, "--spacing") if args.spacing else None
     direction = direction_cosines(args.direction, ndim)
+    check_grid_values(origin, dim, spacing)
     if like is not None:
         origin = origin or list(like.GetOrigin())
         spacing = spacing or list(like.GetSpacing())

@@ -71,3 +71,26 @@ def available_memory() -> int | None:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):  # Windows has no sysconf: the declared sizes still bound reads
         return None
+
+
+def check_number(value, option: str, *, positive: bool = False, non_negative: bool = False) -> None:
+    """Refuse a NaN or infinite option value (and one <= 0 or < 0 where asked), naming the option; None passes.
+
+    Examples
+    --------
+    >>> check_number(2.0, "--weight"), check_number(None, "--weight")
+    (None, None)
+    >>> check_number(float("nan"), "--weight")
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: --weight must be a finite number, got nan
+    """
+    if value is None:
+        return
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ImgSuiteError(f"{option} must be a finite number, got {value}")
+    if positive and number <= 0:
+        raise ImgSuiteError(f"{option} must be > 0, got {value}")
+    if non_negative and number < 0:
+        raise ImgSuiteError(f"{option} must be >= 0, got {value}")

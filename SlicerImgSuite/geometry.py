@@ -5,6 +5,7 @@ All coordinates are DICOM/ITK patient coordinates (LPS, millimetres).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,7 +50,8 @@ def grid_image(
     """
     if not (len(origin) == len(dim) == len(spacing)):
         raise ImgSuiteError(f"origin, dim and spacing need the same number of values, got {origin}, {dim}, {spacing}")
-    if any(int(d) < 1 for d in dim) or any(float(s) <= 0 for s in spacing):
+    check_grid_values(origin, dim, spacing)
+    if any(int(d) < 1 for d in dim):
         raise ImgSuiteError(f"dim must be >= 1 and spacing > 0, got dim {dim}, spacing {spacing}")
     image = sitk.Image([int(d) for d in dim], pixel_type)
     image.SetOrigin([float(v) for v in origin])
@@ -57,6 +59,33 @@ def grid_image(
     if direction is not None:
         image.SetDirection([float(v) for v in direction])
     return image
+
+
+def check_grid_values(origin=None, dim=None, spacing=None, bytes_per_voxel: int = 4) -> None:
+    """Refuse a grid no one can mean: a NaN or infinite origin, a spacing that is not a finite number > 0, a
+    dim below 1, or so many voxels that the image would not fit in memory (``--origin/--dim/--spacing``).
+
+    Examples
+    --------
+    >>> check_grid_values((0, 0, 0), (4, 4, 4), (1.0, 1.0, 1.0))
+    >>> check_grid_values(spacing=(1.0, 0.0, 1.0))
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: --spacing must be finite numbers > 0, got 1 0 1
+    """
+    from .errors import check_memory
+
+    def text(values):
+        return " ".join(f"{float(v):g}" for v in values)
+
+    if origin is not None and not all(math.isfinite(float(v)) for v in origin):
+        raise ImgSuiteError(f"--origin must be finite numbers, got {text(origin)}")
+    if spacing is not None and not all(math.isfinite(float(v)) and float(v) > 0 for v in spacing):
+        raise ImgSuiteError(f"--spacing must be finite numbers > 0, got {text(spacing)}")
+    if dim is not None:
+        if not all(math.isfinite(float(d)) and 1 <= float(d) < 2**31 for d in dim):
+            raise ImgSuiteError(f"--dim must be whole numbers >= 1, got {text(dim)}")
+        check_memory(math.prod(int(d) for d in dim) * bytes_per_voxel, f"an output grid of --dim {text(dim)}")
 
 
 def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = 1e-4) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..geometry import require_same_grid
 from ._util import array_of, cast_like, to_image
 
@@ -76,6 +76,7 @@ def scale(image: sitk.Image, weight: float) -> sitk.Image:
     >>> sitk.GetArrayFromImage(scale(vf, 2.5))[0, 0, 0].tolist()
     [2.5, -5.0, 7.5]
     """
+    check_number(weight, "--weight")
     if image.GetNumberOfComponentsPerPixel() > 1:
         values = (sitk.GetArrayViewFromImage(image).astype(np.float64) * float(weight)).astype(np.float32)
         out = sitk.GetImageFromArray(values, isVector=True)
@@ -140,6 +141,12 @@ def adjust(
     >>> sitk.GetArrayFromImage(adjust(img, truncate_below=-1000, truncate_above=2000)).tolist()
     [[-1000.0, 0.0, 2000.0]]
     """
+    for value, option in (
+        (truncate_above, "--truncate-above"),
+        (truncate_below, "--truncate-below"),
+        (scale, "--scale"),
+    ):
+        check_number(value, option)
     v = array_of(image).astype(np.float64)
     if truncate_below is not None:
         v = np.maximum(v, truncate_below)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ._util import array_view_of
 
 
@@ -44,6 +44,7 @@ def bounding_box(image: sitk.Image, *, margin: float = 0.0) -> BoundingBox:
     >>> b.coordinates, b.indices
     ((-0.5, 2.5, 0.5, 3.5, 1.5, 4.5), (1, 1, 2, 2, 3, 3))
     """
+    check_number(margin, "--margin")
     values = array_view_of(image)
     # first and last non-zero index per numpy axis from one-axis projections (any() is true for a non-zero
     # value, NaN included, as != 0), each on the block left by the axes before; then the voxels of that block

@@ -35,8 +35,8 @@ def _read(path: str, what: str = "input"):
     return read_image(path)
 
 
-def _numbers(value, count, name, kind=float):
-    return None if value is None else parse_numbers(value, count, name, kind)
+def _numbers(value, count, name, kind=float, allow_inf=False):
+    return None if value is None else parse_numbers(value, count, name, kind, allow_inf=allow_inf)
 
 
 def _naming(func, attr: str = "input"):
@@ -381,7 +381,7 @@ def run_threshold(args) -> int:
     from .masks import threshold
 
     image = _read(args.input)
-    ranges = _numbers(args.range, None, "--range")
+    ranges = _numbers(args.range, None, "--range", allow_inf=True)
     write_image(threshold(image, args.above, args.below, ranges), args.output)
     return 0
 
@@ -404,7 +404,7 @@ def run_adjust(args) -> int:
     image = run_matching(args, image)  # --hist-match, --linear-match, --local-match
     out = adjust(
         image,
-        pw_linear_points=_numbers(args.pw_linear, None, "--pw-linear"),
+        pw_linear_points=_numbers(args.pw_linear, None, "--pw-linear", allow_inf=True),
         truncate_above=args.truncate_above,
         truncate_below=args.truncate_below,
         scale=args.scale,

@@ -130,6 +130,8 @@ def distance_map(
     >>> (sitk.GetArrayFromImage(distance_map(m))[0, 0] + 0.0).tolist()  # boundary voxels are -0.0 inside
     [2.0, 1.0, 0.0, -1.0, 0.0, 1.0, 2.0]
     """
+    if maximum_distance is not None and maximum_distance != maximum_distance:
+        raise ImgSuiteError("--maximum-distance must be a number, got nan")
     inside = array_of(mask, "mask") != 0
     edge = boundary_array(inside, behavior)
     if not edge.any():

@@ -31,8 +31,10 @@ def gauss_filter(image: sitk.Image, width: float) -> sitk.Image:
     >>> float(sitk.GetArrayFromImage(gauss_filter(img, 2.0)).max())
     7.0
     """
-    if not width > 0:
-        raise ImgSuiteError(f"--gauss-width must be > 0 mm, got {width}")
+    if not (np.isfinite(width) and width > 0):
+        raise ImgSuiteError(f"--gauss-width must be a finite number > 0 mm, got {width}")
+    if 2.0 * width / min(image.GetSpacing()) > 1e6:
+        raise ImgSuiteError(f"--gauss-width {width:g} mm is over a million voxels wide: is it in mm?")
     values = array_of(image).astype(np.float64)
     ones = np.ones_like(values)
     for axis, spacing in zip(reversed(range(values.ndim)), image.GetSpacing()):

@@ -52,6 +52,8 @@ def threshold(
     """
     if sum(x is not None for x in (above, below, ranges)) != 1:
         raise ImgSuiteError("threshold needs exactly one of --above, --below or --range")
+    if above is not None and above != above or below is not None and below != below:
+        raise ImgSuiteError(f"--above/--below must be numbers, got {above if above is not None else below}")
     array = array_of(image)
     if above is not None:
         out = array >= above

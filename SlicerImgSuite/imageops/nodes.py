@@ -125,7 +125,8 @@ def parse_params(name: str, texts: dict[str, str]) -> dict:
         elif p.kind == "points":
             values[p.name] = [parse_numbers(part, 3, p.name) for part in text.split(";") if part.strip()]
         elif p.kind in ("floats", "ints"):
-            values[p.name] = parse_numbers(text, p.count, p.name, int if p.kind == "ints" else float)
+            kind = int if p.kind == "ints" else float
+            values[p.name] = parse_numbers(text, p.count, p.name, kind, allow_inf=p.name in ("pw_linear", "range"))
         else:
             values[p.name] = parse_numbers(text, 1, p.name, p.kind)[0]
     return values

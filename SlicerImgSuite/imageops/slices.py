@@ -7,7 +7,7 @@ import os
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory, check_number
 from ..io.atomic import atomic_path
 from ..io.images import save_image
 
@@ -47,8 +47,11 @@ def thumbnail(
         loc = float((lo[a] + hi[a]) / 2)
     _check_loc(image, a, loc)
     if dim is not None or spacing is not None:
-        n = int(dim or 16)
+        n = int(dim or 16)  # 0: the default, as plastimatch
         s = float(spacing or 30.0)
+        if n < 1 or not (np.isfinite(s) and s > 0):
+            raise ImgSuiteError(f"--dim must be >= 1 and --spacing a finite number > 0 mm, got {dim} and {spacing}")
+        check_memory(4 * n * n, f"a {n} x {n} thumbnail (--dim)")
         origin = [-(n - 1) * s / 2] * 2
         sizes, spacings = [n, n], [s, s]
     else:
@@ -102,6 +105,8 @@ def _check_loc(image: sitk.Image, axis: int, loc: float) -> None:
 def window_level(values: np.ndarray, window: float | None = None, level: float | None = None) -> np.ndarray:
     """Map values to uint8 grey levels; without a window, the 1st-99th percentile range is used."""
     values = np.asarray(values, np.float64)
+    check_number(window, "--window")
+    check_number(level, "--level")
     if window is None or level is None:
         lo, hi = np.percentile(values, [1, 99]) if values.size else (0.0, 1.0)
         if window is None:

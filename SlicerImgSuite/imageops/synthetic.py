@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..geometry import grid_image
 from ..io.images import cast_image
 from .synth_patterns import EXTRA_PATTERNS
@@ -97,6 +97,8 @@ def synth(
     # only one broadcastable line per axis
     xyz = _axes(grid) if pattern == "dose" and _axis_aligned(grid) else _physical(grid)
     fg, bg = float(foreground), float(background)
+    for value, option in ((fg, "--foreground"), (bg, "--background")):
+        check_number(value, option)
     structures = {}
     colors = {}
     if pattern == "rect":
@@ -149,6 +151,8 @@ def _extra(pattern, xyz, grid, fg, bg, center, radius, more):
                            "noise_mean", "noise_std", "seed", "gabor_k_fib", "gauss_center", "gauss_std"}  # fmt: skip
     if unknown:
         raise ImgSuiteError(f"synth: unknown option(s) {', '.join(sorted(unknown))}")
+    for key in ("penumbra", "noise_mean", "noise_std"):
+        check_number(more.get(key), "--" + key.replace("_", "-"))
     if pattern == "cylinder":
         values, inside = sp.cylinder(xyz, fg, bg, center, radius)
     elif pattern == "donut":

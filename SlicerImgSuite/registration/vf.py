@@ -102,6 +102,13 @@ def vf_stats(field: sitk.Image, mask: sitk.Image | None = None) -> dict:
     return out
 
 
+def _check_widths(values, option: str) -> None:
+    """A radius or width per axis: finite and > 0 (0 divides every distance into NaN or infinity)."""
+    widths = np.asarray(values, float)
+    if not (np.isfinite(widths).all() and (widths > 0).all()):
+        raise ImgSuiteError(f"{option} must be finite numbers > 0 mm, got {' '.join(f'{w:g}' for w in widths.ravel())}")
+
+
 def synth_vf(
     reference: sitk.Image,
     kind: str = "translation",
@@ -137,11 +144,13 @@ def synth_vf(
     elif kind == "translation":
         disp = np.broadcast_to(np.asarray(translation, float), pts.shape).copy()
     elif kind == "radial":
+        _check_widths(radius, "--radial-radius")
         d = (pts - center) / np.asarray(radius, float)
         r = np.linalg.norm(d, axis=-1, keepdims=True)
         # smooth: u = m * d * (1 - r^2)^2 inside the ellipsoid, 0 outside (continuous derivative)
         disp = np.where(r < 1, np.asarray(magnitude, float) * d * (1 - r**2) ** 2, 0.0)
     elif kind == "gaussian":
+        _check_widths(std, "--gauss-std")
         d = (pts - center) / np.asarray(std, float)
         g = np.exp(-0.5 * np.sum(d * d, axis=-1, keepdims=True))
         disp = np.asarray(magnitude, float) * g

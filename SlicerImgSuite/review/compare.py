@@ -248,7 +248,7 @@ def compare_structure_sets(
     """
     from .sources import load_structure_set, reference_grid, shape_specs
 
-    if not tolerance_mm > 0:
+    if not (np.isfinite(tolerance_mm) and tolerance_mm > 0):
         raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import ImgSuiteError
 from ..geometry import resample_like
 from .rasterize import Grid, RoiMask
 
@@ -82,6 +83,9 @@ def dose_statistics(
     return stats
 
 
+_MOST_BINS = 10_000_000  # 0.1 Gy bins up to 1 MGy: more only comes from a mistaken dose scale or bin width
+
+
 def dvh(
     doses: np.ndarray,
     volumes: np.ndarray,
@@ -98,9 +102,18 @@ def dvh(
     >>> edges.tolist(), v.tolist()
     ([0.0, 1.0, 2.0], [2.0, 1.0, 0.0])
     """
+    if not (np.isfinite(bin_width) and bin_width > 0):
+        raise ImgSuiteError(f"--bin-width must be a finite number of Gy > 0, got {bin_width:g}")
     if num_bins is None:
         top = max_dose if max_dose is not None else (float(doses.max()) if doses.size else 0.0)
+        if not np.isfinite(top / bin_width) or top / bin_width > _MOST_BINS:
+            raise ImgSuiteError(
+                f"a dose up to {top:g} Gy in bins of --bin-width {bin_width:g} Gy needs more than {_MOST_BINS:.0e} bins "
+                "(check --dose-scale and the dose units)"
+            )
         num_bins = int(np.floor(top / bin_width)) + 2
+    if not 1 <= num_bins <= _MOST_BINS:
+        raise ImgSuiteError(f"--num-bins must be between 1 and {_MOST_BINS:.0e}, got {num_bins}")
     edges = np.arange(num_bins) * bin_width
     index = np.clip(np.floor(doses / bin_width).astype(np.int64), 0, num_bins - 1)
     diff = np.bincount(index, weights=volumes, minlength=num_bins)[:num_bins].astype(float)  # float even when empty

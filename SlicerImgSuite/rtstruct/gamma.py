@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import ImgSuiteError
 from ..geometry import resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
 
@@ -83,6 +84,7 @@ def gamma_index(
     100.0
     """
     progress = progress or no_progress
+    _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm)
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     if not same_grid(reference, evaluation):
         evaluation = resample_like(
@@ -114,6 +116,29 @@ def gamma_index(
     image.CopyInformation(reference)
     progress(1.0, f"gamma pass rate {rate:.1f} %")
     return image, rate
+
+
+def _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm) -> None:
+    """Refuse criteria that would give a pass rate no one asked for (the options named as on the command line)."""
+
+    def positive(value, option):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise ImgSuiteError(f"{option} must be a finite number > 0, got {value:g}")
+
+    if not (np.isfinite(dose_percent) and 0 < dose_percent <= 100):
+        raise ImgSuiteError(f"--dose-tolerance must be a fraction in (0, 1] (0.03 is 3 %), got {dose_percent / 100:g}")
+    positive(dta_mm, "--dta-tolerance")
+    positive(reference_dose, "--reference-dose")
+    positive(max_gamma, "--gamma-max")
+    positive(resolution_mm, "--search-step")
+    if not (np.isfinite(threshold_percent) and 0 <= threshold_percent < 100):
+        raise ImgSuiteError(f"--analysis-threshold must be a fraction in [0, 1), got {threshold_percent / 100:g}")
+    points = (2 * max_gamma * dta_mm / (resolution_mm or dta_mm / 10.0) + 1) ** 3
+    if points > 1e7:
+        raise ImgSuiteError(
+            f"--gamma-max {max_gamma:g} x --dta-tolerance {dta_mm:g} mm searched in steps of "
+            f"{resolution_mm or dta_mm / 10.0:g} mm: {points:.3g} search points; take a larger --search-step"
+        )
 
 
 def _search(ev, evaluated, dr, *, tol, spacing_zyx, lattice, progress) -> np.ndarray:

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from ..choices import CT_PRESETS
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..progress import ProgressCallback, no_progress
 
 PRESETS = CT_PRESETS
@@ -170,6 +170,8 @@ def segment_body(
     True
     """
     _require_ct(ct)
+    check_number(lower_threshold, "--lower-threshold")
+    check_number(bottom, "--bottom")
     progress = progress or no_progress
     hu = sitk.GetArrayViewFromImage(ct)
     mask = hu > lower_threshold
@@ -183,6 +185,11 @@ def segment_body(
         raise ImgSuiteError(f"no voxel above the lower threshold {lower_threshold:g} HU: is this a CT in HU?")
     if remove_couch:
         spacing = ct.GetSpacing()
+        extent = max(n * sp for n, sp in zip(ct.GetSize()[:2], spacing[:2]))
+        if not (np.isfinite(couch_radius_mm) and 0 < couch_radius_mm <= extent):
+            raise ImgSuiteError(
+                f"--couch-radius must be > 0 mm and within the image ({extent:g} mm), got {couch_radius_mm:g}"
+            )
         radius = [max(1, int(round(couch_radius_mm / s))) for s in spacing[:2]]
         yy, xx = np.ogrid[-radius[1] : radius[1] + 1, -radius[0] : radius[0] + 1]
         disk = ((yy / radius[1]) ** 2 + (xx / radius[0]) ** 2) <= 1.0
@@ -224,6 +231,11 @@ def voting_fill(mask: sitk.Image, options=FILL_OPTIONS) -> sitk.Image:
     options = [int(v) for v in options]
     if len(options) != 6 or min(options) < 0:
         raise ImgSuiteError(f"--fill-options takes six non-negative integers r1 r2 r3 i1 i2 i3, got {options}")
+    if min(options[3:]) < 1 or max(options[:3]) > max(mask.GetSize()) or max(options[3:]) > 10_000:
+        raise ImgSuiteError(
+            f"--fill-options: radii r1 r2 r3 at most the image size ({max(mask.GetSize())} voxels) and "
+            f"iterations i1 i2 i3 from 1 to 10000, got {options}"
+        )
     out = sitk.Cast(mask > 0, sitk.sitkUInt8)
     for radius, iterations in zip(options[:3], options[3:]):
         out = sitk.VotingBinaryIterativeHoleFilling(

@@ -186,6 +186,8 @@ def _drr_geometry(args: argparse.Namespace):
 
     dims = parse_numbers(args.dim, 2, "--dim", int)
     size = parse_numbers(args.detector_size, 2, "--detector-size")
+    if min(dims) < 1 or min(size) <= 0:
+        raise ImgSuiteError(f"--dim must be >= 1 pixel and --detector-size > 0 mm, got {dims} and {size}")
     pixel = (size[0] / dims[0], size[1] / dims[1])
     iso = parse_numbers(args.isocenter, 3, "--isocenter") if args.isocenter else [0.0, 0.0, 0.0]
     views = 25 if args.views is None else args.views
@@ -327,6 +329,8 @@ def run_fdk(args: argparse.Namespace) -> int:
         raise ImgSuiteError(f"-s/--intensity-scale must be a finite number, got {args.intensity_scale}")
     if args.image_range:
         r = parse_numbers(args.image_range, None, "--image-range", int)
+        if min(r) < 0:  # a negative index would count from the end: the wrong views, silently
+            raise ImgSuiteError(f"--image-range takes view numbers >= 0, got {' '.join(map(str, r))}")
         first, skip, last = (r[0], 1, r[1]) if len(r) == 2 else (r[0], r[1], r[2]) if len(r) == 3 else (r[0], 1, r[0])
         index = [i for i in range(first, last + 1, max(skip, 1)) if i < len(projections.geometry)]
         if not index:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..progress import ProgressCallback
 from .geometry import Geometry
 from .project import forward_project
@@ -87,6 +87,7 @@ def drr(
         raise ImgSuiteError(f"a DRR needs a 3-D CT, got a {ct.GetDimension()}-D image")
     if hu_conversion not in ("preprocess", "inline", "none"):
         raise ImgSuiteError(f"unknown HU conversion {hu_conversion!r}; use preprocess, inline or none")
+    check_number(intensity_scale, "--intensity-scale")
     values = sitk.GetArrayViewFromImage(ct)
     if hu_conversion != "none" and values.dtype in (np.int16, np.uint16):
         # 16-bit CT: HU to attenuation inside the projector, no float copy of the CT

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_memory
 
 
 def _unit(v) -> np.ndarray:
@@ -66,8 +66,15 @@ class Geometry:
         if self.image_center is None:
             self.image_center = [(self.dims[0] - 1) / 2.0, (self.dims[1] - 1) / 2.0]
         self.image_center = np.broadcast_to(np.asarray(self.image_center, float), (n, 2)).copy()
-        if min(self.pixel_size) <= 0 or min(self.dims) < 1:
+        if not (np.isfinite(self.pixel_size).all() and min(self.pixel_size) > 0) or min(self.dims) < 1:
             raise ImgSuiteError(f"detector needs positive pixel size and dims, got {self.pixel_size}, {self.dims}")
+        if not all(np.isfinite(a).all() for a in (self.sources, self.centers, self.image_center)):
+            raise ImgSuiteError("source, detector or principal point positions are not finite numbers (--sad, --sid?)")
+        if np.any(np.linalg.norm(self.centers - self.sources, axis=1) == 0):
+            raise ImgSuiteError("a source lies on its detector centre (--sad equal to --sid?)")
+        check_memory(
+            4 * n * self.dims[0] * self.dims[1], f"{n} views of {self.dims[0]} x {self.dims[1]} pixels (--dim)"
+        )
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -245,6 +252,8 @@ def circular(
     Angle 0 puts the source at ``isocenter + sad * (1, 0, 0)`` (patient left); positive angles turn it to
     anterior (``-y``). ``normal`` (isocenter-to-source direction) replaces the angles for a single view.
     """
+    if count < 1:
+        raise ImgSuiteError(f"a circular geometry needs at least 1 view (--num-angles), got {count}")
     if angle_step is None:
         angle_step = 360.0 / max(count, 1)
     iso = np.asarray(isocenter, float)
@@ -268,6 +277,15 @@ def circular(
         dims=dims,
         image_center=image_center,
     )
+
+
+def _check_sweep(views: int, sweep_angle: float, most: float) -> None:
+    """At least one view, and a sweep angle below ``most`` degrees (180 for a linear sweep, whose tube reaches
+    infinity there; 360 for an arc)."""
+    if views < 1:
+        raise ImgSuiteError(f"a sweep needs at least 1 view (--views), got {views}")
+    if not (np.isfinite(sweep_angle) and abs(sweep_angle) < most):
+        raise ImgSuiteError(f"--sweep-angle must be below {most:g} degrees, got {sweep_angle:g}")
 
 
 def linear_sweep(
@@ -294,6 +312,7 @@ def linear_sweep(
     >>> np.round(g.sources[:, 2], 1).tolist()
     [-364.0, 0.0, 364.0]
     """
+    _check_sweep(views, sweep_angle, 180.0)
     u, v = _unit(u_axis), _unit(v_axis)
     n = np.cross(u, v)  # from source to detector
     axis = v if sweep_axis is None else _unit(sweep_axis)
@@ -318,6 +337,7 @@ def arc_sweep(
     ``sweep_angle`` degrees in all, centred on ``start_direction`` (isocenter-to-source, anterior by default)."""
     d0, ax = _unit(start_direction), _unit(rotation_axis)
     iso = np.asarray(isocenter, float)
+    _check_sweep(views, sweep_angle, 360.01)
     angles = np.radians(np.linspace(-sweep_angle / 2.0, sweep_angle / 2.0, views) if views > 1 else np.zeros(1))
     to_source = np.array(
         [d0 * np.cos(a) + np.cross(ax, d0) * np.sin(a) + ax * np.dot(ax, d0) * (1 - np.cos(a)) for a in angles]

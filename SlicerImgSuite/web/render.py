@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..progress import ProgressCallback, no_progress
 from .display import (
     check_source,
@@ -114,6 +114,8 @@ def render_views(
     ((32, 32, 3), True)
     """
     progress = progress or no_progress
+    for value in focus_lps if focus_lps is not None else ():
+        check_number(value, "--focus")
     layout = tuple(name.lower() for name in layout)
     unknown = [name for name in layout if name not in VIEW_NAMES]
     if unknown or not layout:
