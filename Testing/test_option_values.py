@@ -14,6 +14,7 @@ import fuzz_cases
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import tifffile
 
 from SlicerImgSuite.cli import main
 
@@ -32,8 +33,11 @@ def inputs(tmp_path_factory):
     field.CopyInformation(fixed)
     sitk.WriteImage(field, str(root / "vf.mha"))
     (root / "moved.txt").write_text("1 0 0\n11 5 3\n-3 6 2\n")
+    cells = np.zeros((64, 64), np.uint16)
+    cells[10:20, 10:20] = cells[35:47, 30:44] = 800
+    tifffile.imwrite(root / "cells.tif", cells)
     base.update({k: str(root / f) for k, f in (("mask", "mask.mha"), ("dose", "dose.mha"), ("dose2", "dose2.mha"),
-                                                ("vf", "vf.mha"), ("moved", "moved.txt"))})  # fmt: skip
+                                                ("vf", "vf.mha"), ("moved", "moved.txt"), ("cells", "cells.tif"))})  # fmt: skip
     return base
 
 
@@ -127,6 +131,10 @@ CASES = [
         "--workers 1 --tolerance inf",
         "--tolerance",
     ),
+    # the default method (the model on 2D planes) takes a probability: an intensity level found no nucleus, silently
+    ("nuclei --input {cells} --output {out}/n --threshold 300", "--threshold"),
+    ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --max-area 0", "--max-area"),
+    ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --memory -1", "--memory"),
 ]
 
 

@@ -337,6 +337,14 @@ def check_options(options: NucleiOptions) -> None:
         raise ImgSuiteError(f"--perinuclear-mode must be one of {choices}, got {options.perinuclear_mode!r}")
     if options.threshold is not None and not math.isfinite(options.threshold):
         raise ImgSuiteError(f"--threshold must be a finite number, got {options.threshold}")
+    if options.threshold is not None and options.method in ("model", "auto") and not 0 < options.threshold < 1:
+        # the model's level is a probability: an intensity level there would find no nucleus and say nothing
+        raise ImgSuiteError(f"--threshold {options.threshold:g} is a probability level (0 to 1) for --method "
+                            f"{options.method} (the model); for an intensity level use --method threshold")
+    if options.max_area is not None and options.max_area == 0:
+        raise ImgSuiteError("--max-area 0 would drop every nucleus; give a number of pixels > 0")
+    if int(options.memory) != options.memory or options.memory < 0:
+        raise ImgSuiteError(f"--memory must be a whole number of frames >= 0, got {options.memory}")
     if options.threshold_8bit is not None:
         value = options.threshold_8bit
         if options.threshold is not None:
