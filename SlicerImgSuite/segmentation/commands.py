@@ -20,6 +20,11 @@ FILL_OPTIONS_HELP = (
 
 
 def register(subparsers) -> None:
+    for add in (_add_segment, _add_nuclei, _add_mabs, _add_nuclei_train):
+        add(subparsers)
+
+
+def _add_segment(subparsers) -> None:
     p = subparsers.add_parser(
         "segment",
         parents=[subparsers.common_parent],
@@ -42,6 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--fast", action="store_true", help="segment on voxels of at least 5 mm (the output is on that grid)")
     p.set_defaults(func=run_segment)
 
+
+def _add_nuclei(subparsers) -> None:
     p = subparsers.add_parser(
         "nuclei",
         parents=[subparsers.common_parent],
@@ -81,6 +88,8 @@ def register(subparsers) -> None:
     p.add_argument("--notify-email", action="store_true", help="e-mail when the run ends or fails (SMTP from ~/.config/imgsuite/notify.ini or IMGSUITE_SMTP_*; password from IMGSUITE_SMTP_PASSWORD or the keyring)")  # fmt: skip
     p.set_defaults(func=run_nuclei)
 
+
+def _add_mabs(subparsers) -> None:
     p = subparsers.add_parser(
         "mabs",
         parents=[subparsers.common_parent],
@@ -97,6 +106,8 @@ def register(subparsers) -> None:
     p.add_argument("--input-roi", help="target mask whose centre of gravity pre-aligns ([PREALIGNMENT] roi_structure)")
     p.set_defaults(func=run_mabs)
 
+
+def _add_nuclei_train(subparsers) -> None:
     p = subparsers.add_parser(
         "nuclei-train",
         parents=[subparsers.common_parent],
