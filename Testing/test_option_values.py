@@ -135,6 +135,10 @@ CASES = [
     ("nuclei --input {cells} --output {out}/n --threshold 300", "--threshold"),
     ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --max-area 0", "--max-area"),
     ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --memory -1", "--memory"),
+    # a dose scale or unit where no dose is read: the output came out unscaled, silently
+    ("convert --input {rd} --output-img {out}/o.mha --dose-scale 2", "--dose-scale"),
+    ("warp --input {rd} --xf {vf} --output-img {out}/o.mha --dose-scale 2", "--dose-scale"),
+    ("warp --input {fixed} --xf {vf} --output-img {out}/o.mha --dose-units gy", "--dose-units"),
 ]
 
 

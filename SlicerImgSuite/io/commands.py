@@ -199,6 +199,7 @@ def run_convert(args: argparse.Namespace) -> int:
         return 0
     if rtstruct_commands.convert(args, progress):
         return 0
+    rtstruct_commands.refuse_unused_dose_options(args, "--input is converted as an image (no dose output)")
     if not args.input:
         raise ImgSuiteError("nothing to convert: give --input")
     if args.output_pointset:

@@ -181,7 +181,11 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
     from .landmarks import invert_points, read_landmarks, write_landmarks
     from .xforms import read_transform, write_transform
 
+    from ..rtstruct.commands import refuse_unused_dose_options
+
     progress = progress or progress_for(args)
+    if not getattr(args, "input_dose_img", None):
+        refuse_unused_dose_options(args, "there is no --input-dose-img (--input is warped as an image)")
     transform = read_transform(args.xf)
     jobs = [
         (getattr(args, "input", None), getattr(args, "output_img", None), "image"),

@@ -82,6 +82,14 @@ def add_dose_options(group) -> None:
     group.add_argument("--dose-scale", type=float, default=1.0, help="multiply the dose by this (default 1)")
 
 
+def refuse_unused_dose_options(args, why: str) -> None:
+    """Refuse ``--dose-scale``/``--dose-units`` where no dose is read: the output would silently stay unscaled."""
+    given = [option for option, used in (("--dose-scale", getattr(args, "dose_scale", 1.0) != 1.0),
+                                         ("--dose-units", getattr(args, "dose_units", None))) if used]  # fmt: skip
+    if given:
+        raise ImgSuiteError(f"{' and '.join(given)} apply to a dose, but {why}; the output would not be scaled")
+
+
 def _dose_convert(args, progress) -> bool:
     """``convert`` of a dose: --input-dose-img, or an RTDOSE --input with a dose output (or --output-dicom)."""
     from ..cli_options import grid_from_args
