@@ -177,11 +177,10 @@ def run_register(args: argparse.Namespace) -> int:
 def run_warp(args: argparse.Namespace, progress=None) -> int:
     """``imgsuite warp`` (and ``convert --xf``): every output is written together, all or nothing."""
     from ..io.atomic import write_together
+    from ..rtstruct.commands import refuse_unused_dose_options
     from .engine import warp_image
     from .landmarks import invert_points, read_landmarks, write_landmarks
     from .xforms import read_transform, write_transform
-
-    from ..rtstruct.commands import refuse_unused_dose_options
 
     progress = progress or progress_for(args)
     if not getattr(args, "input_dose_img", None):
