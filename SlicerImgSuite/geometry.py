@@ -51,8 +51,6 @@ def grid_image(
     if not (len(origin) == len(dim) == len(spacing)):
         raise ImgSuiteError(f"origin, dim and spacing need the same number of values, got {origin}, {dim}, {spacing}")
     check_grid_values(origin, dim, spacing)
-    if any(int(d) < 1 for d in dim):
-        raise ImgSuiteError(f"dim must be >= 1 and spacing > 0, got dim {dim}, spacing {spacing}")
     image = sitk.Image([int(d) for d in dim], pixel_type)
     image.SetOrigin([float(v) for v in origin])
     image.SetSpacing([float(v) for v in spacing])

@@ -135,6 +135,8 @@ CASES = [
     ("nuclei --input {cells} --output {out}/n --threshold 300", "--threshold"),
     ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --max-area 0", "--max-area"),
     ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --memory -1", "--memory"),
+    # a core of the whole nucleus leaves no interior class: a model that finds nothing
+    ("nuclei-train --images {cells} --masks {cells} --output {out}/m.onnx --epochs 1 --core 1", "--core"),
     # a dose scale or unit where no dose is read: the output came out unscaled, silently
     ("convert --input {rd} --output-img {out}/o.mha --dose-scale 2", "--dose-scale"),
     ("warp --input {rd} --xf {vf} --output-img {out}/o.mha --dose-scale 2", "--dose-scale"),

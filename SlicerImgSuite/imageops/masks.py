@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ._util import array_of, cast_like, mask_array, to_image
 
 
@@ -52,8 +52,8 @@ def threshold(
     """
     if sum(x is not None for x in (above, below, ranges)) != 1:
         raise ImgSuiteError("threshold needs exactly one of --above, --below or --range")
-    if above is not None and above != above or below is not None and below != below:
-        raise ImgSuiteError(f"--above/--below must be numbers, got {above if above is not None else below}")
+    check_number(above, "--above")
+    check_number(below, "--below")
     array = array_of(image)
     if above is not None:
         out = array >= above

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..io import atomic_path
 
 
@@ -128,10 +128,8 @@ class LandmarkWarp:
     def __init__(self, fixed, moving, algorithm: str = "gauss", radius: float = 50.0, stiffness: float = 0.0):
         self.fixed, moving = check_pairs(fixed, moving)
         self.algorithm, self.radius = algorithm, float(radius)
-        if not (np.isfinite(self.radius) and self.radius > 0):
-            raise ImgSuiteError(f"--radius must be a finite number > 0 mm, got {radius}")
-        if not (np.isfinite(stiffness) and stiffness >= 0):
-            raise ImgSuiteError(f"--stiffness must be a finite number >= 0, got {stiffness}")
+        check_number(radius, "--radius", positive=True)
+        check_number(stiffness, "--stiffness", non_negative=True)
         d = moving - self.fixed
         n = len(self.fixed)
         k = _kernel(np.linalg.norm(self.fixed[:, None] - self.fixed[None], axis=-1), algorithm, self.radius)

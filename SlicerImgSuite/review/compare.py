@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..progress import ProgressCallback, no_progress, sub_progress
 from .metrics import METRICS, Shape, structure_metrics
 
@@ -248,8 +248,7 @@ def compare_structure_sets(
     """
     from .sources import load_structure_set, reference_grid, shape_specs
 
-    if not (np.isfinite(tolerance_mm) and tolerance_mm > 0):
-        raise ImgSuiteError(f"--tolerance must be positive, got {tolerance_mm}")
+    check_number(tolerance_mm, "--tolerance", positive=True)
     progress = progress or no_progress
     progress(0.0, "reading the structure sets")
     with _Pool(min(workers, 2)) as readers:  # two processes read the files while this one loads kernels, CT

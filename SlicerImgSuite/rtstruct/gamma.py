@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImgSuiteError
+from ..errors import ImgSuiteError, check_number
 from ..geometry import resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
 
@@ -120,17 +120,11 @@ def gamma_index(
 
 def _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm) -> None:
     """Refuse criteria that would give a pass rate no one asked for (the options named as on the command line)."""
-
-    def positive(value, option):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            raise ImgSuiteError(f"{option} must be a finite number > 0, got {value:g}")
-
     if not (np.isfinite(dose_percent) and 0 < dose_percent <= 100):
         raise ImgSuiteError(f"--dose-tolerance must be a fraction in (0, 1] (0.03 is 3 %), got {dose_percent / 100:g}")
-    positive(dta_mm, "--dta-tolerance")
-    positive(reference_dose, "--reference-dose")
-    positive(max_gamma, "--gamma-max")
-    positive(resolution_mm, "--search-step")
+    for value, option in ((dta_mm, "--dta-tolerance"), (reference_dose, "--reference-dose"),
+                          (max_gamma, "--gamma-max"), (resolution_mm, "--search-step")):  # fmt: skip
+        check_number(value, option, positive=True)
     if not (np.isfinite(threshold_percent) and 0 <= threshold_percent < 100):
         raise ImgSuiteError(f"--analysis-threshold must be a fraction in [0, 1), got {threshold_percent / 100:g}")
     points = (2 * max_gamma * dta_mm / (resolution_mm or dta_mm / 10.0) + 1) ** 3

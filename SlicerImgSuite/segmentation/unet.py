@@ -209,6 +209,8 @@ def train_unet(
     # the core recipe (core > 0) also trains at the model's scale, draws images by the square root of their
     # nuclei's count (crowded images, where nuclei touch, more often) and stops early in the second half only;
     # core 0 trains as before (the shipped model's command makes it again)
+    if not 0 <= core < 1:  # 1 or more leaves no interior: a model that finds no nucleus
+        raise ImgSuiteError(f"--core must be a fraction from 0 to below 1, got {core:g}")
     cores = core > 0
     data = [(normalise(i), np.asarray(m)) for i, m in zip(images, masks)]
     data = [_at_training_scale(i, m, patch) for i, m in data] if cores else data

@@ -1,4 +1,4 @@
-"""The two architectures as plain layer lists with numpy weights, the ONNX writer and a numpy reference.
+"""The architectures as plain layer lists with numpy weights, the ONNX writer and a numpy reference.
 
 A network is a list of layers: ``("conv", w, b, pad)`` (3x3, stride 1), ``("relu",)``, ``("maxpool",)``
 (2x2, stride 2, floor), ``("gap",)`` / ``("gmp",)`` (global average / max pool then flatten), ``("flatten",)``,
