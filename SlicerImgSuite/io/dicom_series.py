@@ -273,12 +273,27 @@ def validate_series(info: SeriesInfo) -> None:
 
     Checked: the PixelData holds Rows x Columns x SamplesPerPixel x BitsAllocated/8 bytes per frame
     (a truncated slice is never read as zeros); ImagePositionPatient (3), ImageOrientationPatient (6,
-    two orthogonal unit vectors) and PixelSpacing (2, positive) are finite numbers; RescaleSlope is
-    finite and not zero, RescaleIntercept finite and within +-1e6; BitsAllocated is 8, 16 or 32.
+    two orthogonal unit vectors) and PixelSpacing (2, positive, the same on every slice) are finite
+    numbers; RescaleSlope is finite and not zero, RescaleIntercept finite and within +-1e6, both present
+    on a CT (type 1 there: without them the stored values are not HU); BitsAllocated is 8, 16 or 32.
     The validated values replace the scanned header text, so the geometry is built from them.
     """
     for path, header in zip(info.files, info.headers):
         header.update(validate_slice(path))
+    _check_same_pixel_spacing(info)
+
+
+def _check_same_pixel_spacing(info: SeriesInfo) -> None:
+    """One PixelSpacing for the whole series: a volume has one in-plane grid (a differing slice is refused)."""
+    spacings = [_floats(h.get(PIXEL_SPACING, "")) for h in info.headers]
+    first = spacings[0] if spacings else []
+    for path, spacing in zip(info.files, spacings):
+        if first and spacing and not np.allclose(spacing, first, rtol=1e-4, atol=1e-6):
+            raise ImgSuiteError(
+                f"PixelSpacing (0028,0030) is {spacing}, the series' first slice ({info.files[0].name}) has {first}; "
+                "a volume needs one pixel spacing",
+                path,
+            )
 
 
 def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> dict[str, str]:
@@ -323,8 +338,11 @@ def _checked_values(ds, path: Path, pixel_bytes: int | None, require_geometry: b
     row, col = np.array(iop[:3]), np.array(iop[3:])
     if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 or abs(row @ col) > 1e-2:
         raise ImgSuiteError(f"ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors: {iop}", path)
-    slope = (_numbers(ds, path, "RescaleSlope", 1, required=False) or [1.0])[0]
-    intercept = (_numbers(ds, path, "RescaleIntercept", 1, required=False) or [0.0])[0]
+    rescale = [_numbers(ds, path, k, 1, required=False) for k in ("RescaleSlope", "RescaleIntercept")]
+    if str(ds.get("Modality", "")).strip() == "CT" and None in rescale:
+        missing = "RescaleSlope (0028,1053)" if rescale[0] is None else "RescaleIntercept (0028,1052)"
+        raise ImgSuiteError(f"{missing} is missing: a CT must carry it (type 1), its stored values are not HU", path)
+    slope, intercept = (rescale[0] or [1.0])[0], (rescale[1] or [0.0])[0]
     if slope == 0 or abs(slope) > _MAX_RESCALE:
         raise ImgSuiteError(f"RescaleSlope (0028,1053) = {slope:g} is not a usable scale", path)
     if abs(intercept) > _MAX_RESCALE:

@@ -1,0 +1,137 @@
+"""Files that parse but carry an implausible value, made from real data the project never made: each is one line
+naming the file and the tag, exit 2, no traceback, nothing written, or a correct number, never a silent wrong one.
+
+Found by a new user's audit (fifth session) on the Nelms Pinnacle RTDOSE and the OpenTPS 4D lung CT; each case
+here was a silent wrong number or a traceback on main (plastimatch 1.9.4 gives the same wrong numbers on the
+same files, or crashes).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from SlicerImgSuite.cli import main
+
+NELMS_DOSE = ("nelms-dvh-analytic-phantom", "DOSE_GRIDS", "Linear_AntPost_3mm_Aligned.dcm")
+LUNG = ("opentps-4dct-light-lung", "00")
+
+
+def _refused(args, capsys, out, *names):
+    """exit 2, one error line naming each of ``names``, no traceback, ``out`` not written."""
+    capsys.readouterr()
+    assert main([*map(str, args), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for name in names:
+        assert str(name) in err, (name, err)
+    assert not out.exists()
+
+
+def _dose_cases():
+    def fewer_frames(ds):  # PixelData holds 19 frames; the header says 18
+        ds.NumberOfFrames -= 1
+        ds.GridFrameOffsetVector = list(ds.GridFrameOffsetVector)[:-1]
+
+    def huge_scaling(ds):  # 1e30 Gy per unit: every non-zero voxel became +inf, exit 0
+        ds.DoseGridScaling = "1e30"
+
+    def signed_physical(ds):  # a PHYSICAL dose stored as signed: stored values past 2^31 became -40 Gy, exit 0
+        ds.PixelRepresentation = 1
+
+    return {
+        "fewer_frames": (fewer_frames, "NumberOfFrames (0028,0008)"),
+        "huge_scaling": (huge_scaling, "DoseGridScaling (3004,000E)"),
+        "signed_physical": (signed_physical, "PixelRepresentation (0028,0103)"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_dose_cases()))
+def test_rtdose_with_an_implausible_value_is_refused(shared_data, tmp_path, capsys, case):
+    change, tag = _dose_cases()[case]
+    ds = pydicom.dcmread(shared_data.joinpath(*NELMS_DOSE))
+    change(ds)
+    rd = tmp_path / "RD.dcm"
+    ds.save_as(rd)
+    out = tmp_path / "dose.nrrd"
+    _refused(["convert", "--input-dose-img", rd, "--output-dose-img", out], capsys, out, rd, tag)
+    rs = shared_data / NELMS_DOSE[0] / "STRUCTURES_3mm" / "Sphere_30_0.dcm"
+    _refused(["dvh", "--input-dose", rd, "--input-rtstruct", rs, "--output-csv", out], capsys, out, rd, tag)
+
+
+def test_signed_rtdose_with_no_negative_value_reads_right(shared_data, tmp_path):
+    """PixelRepresentation 1 is refused only where it makes a negative dose: stored values below 2^31 are the same."""
+    ds = pydicom.dcmread(shared_data.joinpath(*NELMS_DOSE))
+    stored = ds.pixel_array.copy()
+    stored[stored >= 2**31] = 2**31 - 1
+    ds.PixelData = stored.astype(np.uint32).tobytes()
+    ds.PixelRepresentation = 1
+    ds.save_as(tmp_path / "RD.dcm")
+    assert main(["convert", "--input-dose-img", str(tmp_path / "RD.dcm"), "--output-dose-img",
+                 str(tmp_path / "d.nrrd"), "-q"]) == 0  # fmt: skip
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "d.nrrd")))
+    np.testing.assert_allclose(got, stored * float(ds.DoseGridScaling), rtol=1e-6)
+
+
+def _lung_copy(shared_data, tmp_path, change, which=None):
+    folder = tmp_path / "ct"
+    shutil.copytree(shared_data.joinpath(*LUNG), folder)
+    files = sorted(folder.glob("*.dcm"))
+    for path in files if which is None else [files[which]]:
+        ds = pydicom.dcmread(path)
+        change(ds)
+        ds.save_as(path)
+    return folder, files
+
+
+def _drop(*keywords):
+    def change(ds):
+        for keyword in keywords:
+            delattr(ds, keyword)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "keywords, which, tag",
+    [
+        (("RescaleIntercept",), None, "RescaleIntercept (0028,1052)"),  # every voxel +1024 HU, exit 0
+        (("RescaleSlope", "RescaleIntercept"), 10, "RescaleSlope (0028,1053)"),  # one slice +1024 HU, exit 0
+    ],
+    ids=["no_intercept", "one_slice_without_rescale"],
+)
+def test_ct_without_its_rescale_is_refused(shared_data, tmp_path, capsys, keywords, which, tag):
+    folder, files = _lung_copy(shared_data, tmp_path, _drop(*keywords), which)
+    out = tmp_path / "ct.nrrd"
+    _refused(["convert", "--input", folder, "--output-img", out], capsys, out, files[which or 0].name, tag)
+    _refused(["stats", folder], capsys, out, files[which or 0].name, tag)
+
+
+def test_mr_without_rescale_reads_its_stored_values(shared_data, tmp_path):
+    """Rescale is type 1 on a CT only: an MR series without it is its stored values (no guess, no refusal)."""
+
+    def mr(ds):
+        ds.Modality = "MR"
+        del ds.RescaleSlope, ds.RescaleIntercept
+
+    folder, files = _lung_copy(shared_data, tmp_path, mr)
+    assert main(["convert", "--input", str(folder), "--output-img", str(tmp_path / "mr.nrrd"), "-q"]) == 0
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "mr.nrrd")))
+    first = pydicom.dcmread(files[0])
+    assert got.shape == (len(files), first.Rows, first.Columns)
+    assert got.min() >= 0 and int(got.max()) == int(max(pydicom.dcmread(f).pixel_array.max() for f in files))
+
+
+def test_a_slice_with_another_pixel_spacing_is_refused(shared_data, tmp_path, capsys):
+    """One slice at 4.9 mm in a 5 mm series was read on the first slice's grid, 2 % off in size, exit 0."""
+
+    def spacing(ds):
+        ds.PixelSpacing = ["4.9", "5"]
+
+    folder, files = _lung_copy(shared_data, tmp_path, spacing, 10)
+    out = tmp_path / "ct.nrrd"
+    _refused(["convert", "--input", folder, "--output-img", out], capsys, out, files[10].name, "PixelSpacing (0028,0030)")
