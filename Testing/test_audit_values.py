@@ -134,4 +134,6 @@ def test_a_slice_with_another_pixel_spacing_is_refused(shared_data, tmp_path, ca
 
     folder, files = _lung_copy(shared_data, tmp_path, spacing, 10)
     out = tmp_path / "ct.nrrd"
-    _refused(["convert", "--input", folder, "--output-img", out], capsys, out, files[10].name, "PixelSpacing (0028,0030)")
+    _refused(
+        ["convert", "--input", folder, "--output-img", out], capsys, out, files[10].name, "PixelSpacing (0028,0030)"
+    )
