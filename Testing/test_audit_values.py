@@ -9,6 +9,7 @@ same files, or crashes).
 from __future__ import annotations
 
 import shutil
+import zipfile
 
 import numpy as np
 import pydicom
@@ -137,3 +138,43 @@ def test_a_slice_with_another_pixel_spacing_is_refused(shared_data, tmp_path, ca
     _refused(
         ["convert", "--input", folder, "--output-img", out], capsys, out, files[10].name, "PixelSpacing (0028,0030)"
     )
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("data type = 12", "data type = 1"),  # uint16 read as bytes: the first half of the file, values 0..45
+        ("bands = 978", "bands = 489"),  # half the spectrum, the other half dropped
+        ("samples = 1600", "samples = 1599"),  # every line shifted by one more sample
+    ],
+    ids=["data_type", "bands", "samples"],
+)
+def test_envi_header_that_does_not_describe_its_binary_is_refused(shared_data, tmp_path, capsys, old, new):
+    """The PlantCV dark frame with one size field changed: the binary holds more than the header describes
+    (Spectral Python reads these as cubes of wrong numbers); refused in plain ENVI and inside a .hsi."""
+    from SlicerImgSuite.errors import ImgSuiteError
+    from SlicerImgSuite.hsi.container import open_hsi
+
+    folder = shared_data / "envi-hyperspectral-plantcv"
+    text = (folder / "darkReference.hdr").read_text()
+    assert old in text
+    (tmp_path / "dark.hdr").write_text(text.replace(old, new))
+    (tmp_path / "dark").symlink_to(folder / "darkReference")
+    out = tmp_path / "dark.nrrd"
+    _refused(["hsi", "convert", tmp_path / "dark.hdr", "--output", out], capsys, out, tmp_path / "dark", "more than")
+    hsi = tmp_path / "dark.hsi"  # the same pair stored in a container (the writer cannot make a lying one)
+    with zipfile.ZipFile(hsi, "w") as zf:
+        zf.writestr("data.hdr", text.replace(old, new))
+        zf.write(folder / "darkReference", "data.envi")
+    with pytest.raises(ImgSuiteError, match="member 'data.envi' holds 3129600 bytes .* more than"):
+        open_hsi(hsi)
+    with open_hsi(_untouched(tmp_path, folder, text)) as whole:  # the true header still reads
+        assert whole.cube.shape == (1, 1600, 978) and int(whole.cube.max()) == 47
+
+
+def _untouched(tmp_path, folder, text):
+    path = tmp_path / "whole.hsi"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data.hdr", text)
+        zf.write(folder / "darkReference", "data.envi")
+    return path
