@@ -178,3 +178,39 @@ def _untouched(tmp_path, folder, text):
         zf.writestr("data.hdr", text)
         zf.write(folder / "darkReference", "data.envi")
     return path
+
+
+def _positions_changed(shared_data, tmp_path, shift):
+    """The lung CT with each slice's ImagePositionPatient moved in-plane by ``shift(k)`` mm (k: z order)."""
+    folder = tmp_path / "ct"
+    shutil.copytree(shared_data.joinpath(*LUNG), folder)
+    files = sorted(folder.glob("*.dcm"), key=lambda f: float(pydicom.dcmread(f).ImagePositionPatient[2]))
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        dx, dy = shift(k)
+        ds.ImagePositionPatient = [x + dx, y + dy, z]
+        ds.save_as(path)
+    return folder, files
+
+
+@pytest.mark.parametrize(
+    "shift, slice_index, words",
+    [
+        (lambda k: (0.0, k * 6.0 * np.tan(np.radians(15))), -1, "gantry tilt of 15 degrees"),  # slices 74 mm apart
+        (lambda k: (20.0 if k == 10 else 0.0, 0.0), 10, "moved slice"),  # one slice 4 pixels off
+    ],
+    ids=["gantry_tilt", "one_moved_slice"],
+)
+def test_slices_not_stacked_along_their_normal_are_refused(shared_data, tmp_path, capsys, shift, slice_index, words):
+    """Every slice was stacked on the first one's axis whatever its position said (plastimatch does the same)."""
+    folder, files = _positions_changed(shared_data, tmp_path, shift)
+    out = tmp_path / "ct.nrrd"
+    _refused(["convert", "--input", folder, "--output-img", out], capsys, out, files[slice_index].name, words)
+
+
+def test_sub_pixel_position_jitter_is_kept(shared_data, tmp_path):
+    """Positions that differ by rounding (0.01 mm here, 0.2 % of the 5 mm pixel) still make one volume."""
+    folder, _ = _positions_changed(shared_data, tmp_path, lambda k: (0.01 * (k % 2), 0.0))
+    assert main(["convert", "--input", str(folder), "--output-img", str(tmp_path / "ct.nrrd"), "-q"]) == 0
+    assert sitk.ReadImage(str(tmp_path / "ct.nrrd")).GetSize() == (100, 100, 47)

@@ -487,10 +487,34 @@ def slice_geometry(info: SeriesInfo, folder: Path, tolerance: float = 0.01) -> S
             )
         uneven = False
     ps = _floats(info.headers[0][PIXEL_SPACING])
+    _check_stacked_along_normal(info, ipp[order], np.array([row, col]), min(ps), folder)
     # PixelSpacing is (row spacing, column spacing) = (spacing along j, spacing along i).
     spacing = np.array([ps[1], ps[0], dz])
     direction = np.column_stack([row, col, normal])
     return SliceGeometry(order, ipp[order[0]], direction, spacing, positions, uneven)
+
+
+def _check_stacked_along_normal(info: SeriesInfo, ipp: np.ndarray, axes: np.ndarray, pixel: float, folder) -> None:
+    """Refuse slices whose positions move within the slice plane (gantry tilt, a moved slice).
+
+    A volume's grid stacks every slice along the normal; a slice offset along its rows or columns by more
+    than 5 % of a pixel would be placed where it was not acquired.
+    """
+    offsets = (ipp - ipp[0]) @ axes.T  # in-plane offset of each sorted slice from the first, mm
+    off = np.linalg.norm(offsets, axis=1)
+    k = int(np.argmax(off))
+    if off[k] <= max(0.05 * pixel, 1e-3):
+        return
+    along = max(float(np.linalg.norm(ipp[-1] - ipp[0]) ** 2 - off[-1] ** 2), 0.0) ** 0.5
+    why = "a moved slice"
+    if off[-1] > max(0.05 * pixel, 1e-3) and along > 0:
+        why = f"a gantry tilt of {np.degrees(np.arctan2(off[-1], along)):.3g} degrees"
+    name = next(f.name for f, h in zip(info.files, info.headers) if np.allclose(_floats(h[POSITION]), ipp[k]))
+    raise ImgSuiteError(
+        f"ImagePositionPatient (0020,0032) of {name} lies {off[k]:.3g} mm off the first slice's normal: the "
+        f"slices are not stacked along their normal ({why}); one volume grid cannot hold them",
+        folder,
+    )
 
 
 def read_dicom_series(
