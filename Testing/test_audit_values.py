@@ -8,6 +8,7 @@ same files, or crashes).
 
 from __future__ import annotations
 
+import csv
 import shutil
 import zipfile
 
@@ -214,3 +215,22 @@ def test_sub_pixel_position_jitter_is_kept(shared_data, tmp_path):
     folder, _ = _positions_changed(shared_data, tmp_path, lambda k: (0.01 * (k % 2), 0.0))
     assert main(["convert", "--input", str(folder), "--output-img", str(tmp_path / "ct.nrrd"), "-q"]) == 0
     assert sitk.ReadImage(str(tmp_path / "ct.nrrd")).GetSize() == (100, 100, 47)
+
+
+@pytest.mark.parametrize("size", [0.0, -0.5], ids=["zero", "negative"])
+def test_ome_tiff_with_a_pixel_size_that_is_not_positive_is_refused(shared_data, tmp_path, capsys, size):
+    """The DSB image as an OME-TIFF with PhysicalSizeX/Y 0 (a ZeroDivisionError traceback) or -0.5 um (areas
+    reported with the sign dropped): refused naming the file and the OME field; 0.65 um reads (areas x 0.4225)."""
+    import tifffile
+
+    pixels = tifffile.imread(shared_data / "dsb2018-nuclei-stardist-sample" / "img2d.tif")
+    for name, value in (("bad", size), ("good", 0.65)):
+        meta = {"axes": "YX", "PhysicalSizeX": value, "PhysicalSizeY": value, "Channel": {"Name": ["DAPI"]}}
+        tifffile.imwrite(tmp_path / f"{name}.ome.tif", pixels, ome=True, metadata=meta)
+    out = tmp_path / "out"
+    args = ["nuclei", "--input", tmp_path / "bad.ome.tif", "--output", out, "--method", "otsu"]
+    _refused(args, capsys, out, tmp_path / "bad.ome.tif", "PhysicalSizeX/Y/Z (OME-XML)")
+    good = ["nuclei", "--input", str(tmp_path / "good.ome.tif"), "--output", str(out), "--method", "otsu", "-q"]
+    assert main(good) == 0
+    rows = list(csv.DictReader(open(out / "good.csv")))
+    assert rows and all(float(r["area_um2"]) == pytest.approx(int(r["area_px"]) * 0.65**2, rel=1e-4) for r in rows)
