@@ -9,6 +9,7 @@ same files, or crashes).
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import zipfile
 
@@ -234,3 +235,38 @@ def test_ome_tiff_with_a_pixel_size_that_is_not_positive_is_refused(shared_data,
     assert main(good) == 0
     rows = list(csv.DictReader(open(out / "good.csv")))
     assert rows and all(float(r["area_um2"]) == pytest.approx(int(r["area_px"]) * 0.65**2, rel=1e-4) for r in rows)
+
+
+def _markups_json(path, position, units):
+    point = {"id": "1", "label": "F-1", "position": position}
+    item = {"type": "Fiducial", "coordinateSystem": "LPS", "controlPoints": [point]}
+    if units is not None:
+        item["coordinateUnits"] = units
+    schema = "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
+    doc = {"@schema": schema + "markups-schema-v1.0.3.json#", "markups": [item]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(
+    "units, position",
+    [
+        (None, [-10.0, -20.0, 30.0]),
+        ("mm", [-10.0, -20.0, 30.0]),
+        ("um", [-10000.0, -20000.0, 30000.0]),  # was read as mm: 1000 times too far
+        ({"codeValue": "um", "codingSchemeDesignator": "UCUM", "codeMeaning": "micrometer"}, [-1e4, -2e4, 3e4]),
+    ],
+    ids=["none", "mm", "um", "um_coded"],
+)
+def test_markups_in_micrometres_are_read_in_mm(tmp_path, units, position):
+    """A Slicer .mrk.json whose scene unit was micrometres (coordinateUnits um): landmarks in mm."""
+    source = _markups_json(tmp_path / "p.mrk.json", position, units)
+    out = tmp_path / "p.txt"
+    assert main(["convert", "--input", str(source), "--output-pointset", str(out), "-q"]) == 0
+    np.testing.assert_allclose([float(v) for v in out.read_text().split()], [-10.0, -20.0, 30.0])
+
+
+def test_markups_in_another_unit_are_refused(tmp_path, capsys):
+    source = _markups_json(tmp_path / "p.mrk.json", [-1.0, -2.0, 3.0], "cm")
+    out = tmp_path / "p.txt"
+    _refused(["convert", "--input", source, "--output-pointset", out], capsys, out, source, "coordinateUnits")
