@@ -270,3 +270,17 @@ def test_markups_in_another_unit_are_refused(tmp_path, capsys):
     source = _markups_json(tmp_path / "p.mrk.json", [-1.0, -2.0, 3.0], "cm")
     out = tmp_path / "p.txt"
     _refused(["convert", "--input", source, "--output-pointset", out], capsys, out, source, "coordinateUnits")
+
+
+@pytest.mark.parametrize("suffix", [".mha", ".nii.gz"])
+def test_image_header_with_a_nan_origin_is_refused(shared_data, tmp_path, capsys, suffix):
+    """A slice of the IBSI CT written with a NaN origin: the MetaImage reader made it 0 (the image moved, exit 0),
+    NIfTI kept NaN (a resample onto NaN); both refused naming the file."""
+    ct = sitk.ReadImage(str(shared_data / "ibsi-sts-ct-rtstruct" / "STS_001" / "nifti" / "CT_image.nii.gz"))[
+        :, :, 20:22
+    ]
+    ct.SetOrigin((float("nan"), *ct.GetOrigin()[1:]))
+    source = tmp_path / f"ct{suffix}"
+    sitk.WriteImage(ct, str(source))
+    out = tmp_path / "r.nrrd"
+    _refused(["resample", "--input", source, "--output", out, "--spacing", "2 2 2"], capsys, out, source, "nan")
