@@ -284,3 +284,24 @@ def test_image_header_with_a_nan_origin_is_refused(shared_data, tmp_path, capsys
     sitk.WriteImage(ct, str(source))
     out = tmp_path / "r.nrrd"
     _refused(["resample", "--input", source, "--output", out, "--spacing", "2 2 2"], capsys, out, source, "nan")
+
+
+def test_dvh_of_a_structure_beyond_the_dose_grid_says_so(shared_data, tmp_path, capsys):
+    """The Nelms SupInf dose cut to its 10 lowest frames (z -30..-3 mm) leaves most of Sphere_30_0 (z -3..15 mm)
+    outside the grid: the DVH counts that part at 0 Gy (as plastimatch does), now with a warning naming the
+    structure and the volume; the whole grid gives no warning."""
+    base = shared_data / NELMS_DOSE[0]
+    ds = pydicom.dcmread(base / "DOSE_GRIDS" / "Linear_SupInf_3mm_Aligned.dcm")
+    ds.PixelData = ds.pixel_array[:10].tobytes()
+    ds.NumberOfFrames, ds.GridFrameOffsetVector = 10, list(ds.GridFrameOffsetVector)[:10]
+    ds.save_as(tmp_path / "RD.dcm")
+    common = ["dvh", "--input-rtstruct", str(base / "STRUCTURES_3mm" / "Sphere_30_0.dcm"), "--referenced-ct",
+              str(base / "CT_3mm"), "-q", "--input-dose"]  # fmt: skip
+    capsys.readouterr()
+    assert main([*common, str(tmp_path / "RD.dcm")]) == 0
+    err = capsys.readouterr().err
+    assert "structure 'Sphere_30_0'" in err and "outside the dose grid" in err, err
+    outside = float(err.split(" cc of structure 'Sphere_30_0'")[0].split()[-1])
+    assert 5.5 < outside < 7.11  # all but the slice at z = -3 mm of its 7.11 cc
+    assert main([*common, str(base / "DOSE_GRIDS" / "Linear_SupInf_3mm_Aligned.dcm")]) == 0
+    assert "outside the dose grid" not in capsys.readouterr().err

@@ -478,15 +478,19 @@ def run_dvh(args: argparse.Namespace) -> int:
         ]
     else:
         raise ImgSuiteError("give --input-ss-img with --input-ss-list, or --input-rtstruct")
-    table = dvh_table(
-        masks,
-        dose,
-        reference,
-        bin_width=args.bin_width,
-        num_bins=args.num_bins,
-        cumulative=not args.differential,
-        normalization=args.normalization,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # a structure beyond the dose grid: said, not silent
+        warnings.simplefilter("always")
+        table = dvh_table(
+            masks,
+            dose,
+            reference,
+            bin_width=args.bin_width,
+            num_bins=args.num_bins,
+            cumulative=not args.differential,
+            normalization=args.normalization,
+        )
+    for w in caught:
+        print(f"imgsuite dvh: warning: {w.message}", file=sys.stderr, flush=True)
     stats = table.stats
     write_together(
         [
