@@ -305,3 +305,23 @@ def test_dvh_of_a_structure_beyond_the_dose_grid_says_so(shared_data, tmp_path, 
     assert 5.5 < outside < 7.11  # all but the slice at z = -3 mm of its 7.11 cc
     assert main([*common, str(base / "DOSE_GRIDS" / "Linear_SupInf_3mm_Aligned.dcm")]) == 0
     assert "outside the dose grid" not in capsys.readouterr().err
+
+
+def test_gamma_against_a_smaller_evaluated_grid_says_so(shared_data, tmp_path, capsys):
+    """Nelms AntPost 3 mm (reference, 19^3 voxels from -30 mm) against the same field on the 1 mm grid (51^3 from
+    -26 mm): the reference voxels beyond the 1 mm grid get evaluated dose 0 and fail, so the pass rate is 75.71 %
+    (plastimatch 1.9.4 prints 75.708503 % on the same files); now a warning says how many lie outside. The other
+    way round every reference voxel is covered: 100 %, no warning."""
+    grids = shared_data / NELMS_DOSE[0] / "DOSE_GRIDS"
+    coarse, fine = grids / "Linear_AntPost_3mm_Aligned.dcm", grids / "Linear_AntPost_1mm_Aligned.dcm"
+    capsys.readouterr()
+    assert main(["gamma", str(coarse), str(fine), "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "pass rate: 75.71 %" in out
+    assert "lie outside the evaluated dose grid" in err, err
+    outside, analysed = (int(v) for v in err.split(" analysed")[0].split()[-4::3])
+    # the 3 mm centres beyond the 1 mm grid's extent (x > 26.5 or y, z < -26.5 mm), 4693 analysed in all
+    assert analysed == 4693 and 1400 < outside < 1700
+    assert main(["gamma", str(fine), str(coarse), "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "pass rate: 100.00 %" in out and "outside" not in err

@@ -534,22 +534,26 @@ def run_gamma(args: argparse.Namespace) -> int:
     reference = _read_dose(args.image_1, args.dose_units)
     evaluation = _read_dose(args.image_2, args.dose_units)
     mask = read_image(args.mask) if args.mask else None
-    gamma, rate = gamma_index(
-        reference,
-        evaluation,
-        dose_percent=100 * args.dose_tolerance,
-        dta_mm=args.dta_tolerance,
-        local=args.local_gamma,
-        threshold_percent=100 * args.analysis_threshold,
-        reference_dose=args.reference_dose,
-        max_gamma=args.gamma_max,
-        resolution_mm=args.search_step,
-        progress=progress_for(args),
-        mask=mask,
-        ref_only_threshold=args.ref_only_threshold,
-        compute_full_region=args.compute_full_region,
-        resample_nn=args.resample_nn,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # reference points beyond the evaluated grid: said
+        warnings.simplefilter("always")
+        gamma, rate = gamma_index(
+            reference,
+            evaluation,
+            dose_percent=100 * args.dose_tolerance,
+            dta_mm=args.dta_tolerance,
+            local=args.local_gamma,
+            threshold_percent=100 * args.analysis_threshold,
+            reference_dose=args.reference_dose,
+            max_gamma=args.gamma_max,
+            resolution_mm=args.search_step,
+            progress=progress_for(args),
+            mask=mask,
+            ref_only_threshold=args.ref_only_threshold,
+            compute_full_region=args.compute_full_region,
+            resample_nn=args.resample_nn,
+        )
+    for w in caught:
+        print(f"imgsuite gamma: warning: {w.message}", file=sys.stderr, flush=True)
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "
         f"threshold {100 * args.analysis_threshold:g}%\npass rate: {rate:.2f} %\n"

@@ -46,7 +46,7 @@ def _warn_outside_dose(mask: RoiMask, dose: sitk.Image, box, weight: np.ndarray,
     """Warn when part of a structure lies beyond the dose grid (its dose there is unknown, counted as 0 Gy)."""
     ones = sitk.Image(dose.GetSize(), sitk.sitkUInt8) + 1
     ones.CopyInformation(dose)
-    covered = sitk.GetArrayViewFromImage(resample_like(ones, box.image(np.zeros(weight.shape, np.uint8)), "nearest"))
+    covered = sitk.GetArrayFromImage(resample_like(ones, box.image(np.zeros(weight.shape, np.uint8)), "nearest"))
     outside = float(weight[covered == 0].sum()) * voxel_cc
     total = float(weight.sum()) * voxel_cc
     if outside > 0:
