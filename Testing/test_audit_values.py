@@ -325,3 +325,22 @@ def test_gamma_against_a_smaller_evaluated_grid_says_so(shared_data, tmp_path, c
     assert main(["gamma", str(fine), str(coarse), "-q"]) == 0
     out, err = capsys.readouterr()
     assert "pass rate: 100.00 %" in out and "outside" not in err
+
+
+def test_open_contours_are_named_not_silently_empty(shared_data, tmp_path, capsys):
+    """IBSI STS_001's GTV with its contours typed OPEN_PLANAR: lines, no area, so no voxel (plastimatch 1.9.4
+    aborts); the empty labelmap now comes with a warning naming the ROI and the count."""
+    case = shared_data / "ibsi-sts-ct-rtstruct" / "STS_001" / "dicom"
+    ds = pydicom.dcmread(case / "mask" / "RS.dcm")
+    n = 0
+    for item in ds.ROIContourSequence:
+        for contour in item.ContourSequence:
+            contour.ContourGeometricType, n = "OPEN_PLANAR", n + 1
+    ds.save_as(tmp_path / "RS.dcm")
+    out = tmp_path / "lab.nrrd"
+    capsys.readouterr()
+    assert main(["convert", "--input", str(tmp_path / "RS.dcm"), "--referenced-ct", str(case / "image"),
+                 "--output-labelmap", str(out), "-q"]) == 0  # fmt: skip
+    said = capsys.readouterr()
+    assert f"{n} open contour(s)" in said.out + said.err and "'GTV_Mass_CT'" in said.out + said.err
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max() == 0

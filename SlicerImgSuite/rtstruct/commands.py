@@ -438,6 +438,12 @@ def _study_inputs(args: argparse.Namespace) -> None:
         print(f"imgsuite dvh: structures {args.input_rtstruct}, dose {args.input_dose}, grid {grid}", file=sys.stderr)
 
 
+def _print_warnings(command: str, caught) -> None:
+    """Recorded warnings as ``imgsuite COMMAND: warning: ...`` lines on stderr."""
+    for w in caught:
+        print(f"imgsuite {command}: warning: {w.message}", file=sys.stderr, flush=True)
+
+
 def run_dvh(args: argparse.Namespace) -> int:
     import SimpleITK as sitk
 
@@ -465,7 +471,10 @@ def run_dvh(args: argparse.Namespace) -> int:
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
             reference = refined_grid(reference, (1, 1, 4))
             oversample = (ACCURATE_OVERSAMPLE, ACCURATE_OVERSAMPLE, 1)
-        masks = rasterize(ss, reference, oversample=oversample, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:  # contours lost to the grid: said
+            warnings.simplefilter("always")
+            masks = rasterize(ss, reference, oversample=oversample, progress=progress)
+        _print_warnings("dvh", caught)
     elif args.input_ss_img and args.input_ss_list:
         reference = read_image(args.input_ss_img)
         rows = read_ss_list(args.input_ss_list)
@@ -489,8 +498,7 @@ def run_dvh(args: argparse.Namespace) -> int:
             cumulative=not args.differential,
             normalization=args.normalization,
         )
-    for w in caught:
-        print(f"imgsuite dvh: warning: {w.message}", file=sys.stderr, flush=True)
+    _print_warnings("dvh", caught)
     stats = table.stats
     write_together(
         [
@@ -552,8 +560,7 @@ def run_gamma(args: argparse.Namespace) -> int:
             compute_full_region=args.compute_full_region,
             resample_nn=args.resample_nn,
         )
-    for w in caught:
-        print(f"imgsuite gamma: warning: {w.message}", file=sys.stderr, flush=True)
+    _print_warnings("gamma", caught)
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "
         f"threshold {100 * args.analysis_threshold:g}%\npass rate: {rate:.2f} %\n"
