@@ -344,3 +344,22 @@ def test_open_contours_are_named_not_silently_empty(shared_data, tmp_path, capsy
     said = capsys.readouterr()
     assert f"{n} open contour(s)" in said.out + said.err and "'GTV_Mass_CT'" in said.out + said.err
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max() == 0
+
+
+def test_an_uncertainty_grid_is_no_dose_for_dvh_or_gamma(shared_data, tmp_path, capsys):
+    """The Nelms RTDOSE marked DoseType ERROR (the grid of a dose's uncertainty): dvh printed its 'mean 16 Gy' and
+    gamma passed it at 100 %; both refuse it now, naming the tag. convert still writes it (for viewing)."""
+    base = shared_data / NELMS_DOSE[0]
+    ds = pydicom.dcmread(shared_data.joinpath(*NELMS_DOSE))
+    ds.DoseType = "ERROR"
+    rd = tmp_path / "RD_error.dcm"
+    ds.save_as(rd)
+    out = tmp_path / "dvh.csv"
+    rs = base / "STRUCTURES_3mm" / "Sphere_30_0.dcm"
+    dvh = ["dvh", "--input-rtstruct", rs, "--referenced-ct", base / "CT_3mm", "--input-dose", rd, "--output-csv", out]
+    _refused(dvh, capsys, out, rd, "DoseType (3004,0004) is ERROR")
+    gamma = ["gamma", rd, shared_data.joinpath(*NELMS_DOSE), "--output", out.with_suffix(".nrrd")]
+    _refused(gamma, capsys, out.with_suffix(".nrrd"), rd, "DoseType (3004,0004) is ERROR")
+    image = tmp_path / "error.nrrd"
+    assert main(["convert", "--input-dose-img", str(rd), "--output-dose-img", str(image), "-q"]) == 0
+    assert sitk.ReadImage(str(image)).GetMetaData("DoseType") == "ERROR"

@@ -406,10 +406,12 @@ def register(subparsers) -> None:
 
 
 def _read_dose(path, units: str | None = None, scale: float = 1.0):
-    """The dose (Gy): an RTDOSE, or an image declared as a dose; anything else is refused."""
-    from .dose import read_dose
+    """The dose (Gy): an RTDOSE, or an image declared as a dose; anything else (an uncertainty grid) is refused."""
+    from .dose import check_dose_values, read_dose
 
-    return read_dose(path, units, scale=scale)
+    dose = read_dose(path, units, scale=scale)
+    check_dose_values(dose, path)
+    return dose
 
 
 def _frame_of(dose) -> str:

@@ -257,6 +257,15 @@ def read_dose(path: str | os.PathLike, units: str | None = None, *, scale: float
     return image
 
 
+def check_dose_values(image: sitk.Image, source=None) -> None:
+    """Refuse a grid whose DoseType (3004,0004) is ERROR: it holds the dose's uncertainty, not a dose to analyse."""
+    if image.HasMetaDataKey(DOSE_TYPE_KEY) and image.GetMetaData(DOSE_TYPE_KEY).strip().upper() == "ERROR":
+        raise ImgSuiteError(
+            "DoseType (3004,0004) is ERROR: the grid holds the dose's uncertainty, not a dose (no DVH or gamma of it)",
+            source,
+        )
+
+
 def as_dose(image: sitk.Image, units: str | None, source, modality: str | None = None) -> sitk.Image:
     """``image`` as a float32 dose in Gy, or an error naming ``source`` and its modality.
 

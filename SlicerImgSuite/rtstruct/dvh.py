@@ -26,6 +26,9 @@ def dose_samples(mask: RoiMask, dose: sitk.Image, reference: sitk.Image) -> tupl
     0 outside the dose grid, as plastimatch counts it; a warning names the structure and the volume
     that lies outside).
     """
+    from .dose import check_dose_values
+
+    check_dose_values(dose)
     if not mask.array.size:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
     grid = Grid.of(reference)

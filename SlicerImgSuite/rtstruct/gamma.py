@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError, check_number
 from ..geometry import resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
+from .dose import check_dose_values
 
 
 def gamma_index(
@@ -87,6 +88,7 @@ def gamma_index(
     """
     progress = progress or no_progress
     _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm)
+    check_dose_values(reference), check_dose_values(evaluation)
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     ev, uncovered = _on_reference_grid(evaluation, reference, resample_nn)
     norm = float(reference_dose if reference_dose is not None else ref.max())
