@@ -363,3 +363,18 @@ def test_an_uncertainty_grid_is_no_dose_for_dvh_or_gamma(shared_data, tmp_path, 
     image = tmp_path / "error.nrrd"
     assert main(["convert", "--input-dose-img", str(rd), "--output-dose-img", str(image), "-q"]) == 0
     assert sitk.ReadImage(str(image)).GetMetaData("DoseType") == "ERROR"
+
+
+def test_pixels_beyond_bits_stored_are_refused(shared_data, tmp_path, capsys):
+    """The lung CT (12 bits stored, values up to 2801) relabelled BitsStored 11: GDCM and pydicom cut the top bit
+    off, so 1777 HU bone read as 1023 HU at most and 2801 became 753 (-271 HU), exit 0 (plastimatch keeps the
+    values). Refused now, naming the tag; the true 12 bits read as before."""
+
+    def eleven(ds):
+        ds.BitsStored, ds.HighBit = 11, 10
+
+    folder, files = _lung_copy(shared_data, tmp_path, eleven)
+    out = tmp_path / "ct.nrrd"
+    _refused(["convert", "--input", folder, "--output-img", out], capsys, out, "BitsStored (0028,0101) = 11")
+    assert main(["convert", "--input", str(shared_data.joinpath(*LUNG)), "--output-img", str(out), "-q"]) == 0
+    assert int(sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max()) == 1777

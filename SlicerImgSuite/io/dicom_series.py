@@ -275,7 +275,8 @@ def validate_series(info: SeriesInfo) -> None:
     (a truncated slice is never read as zeros); ImagePositionPatient (3), ImageOrientationPatient (6,
     two orthogonal unit vectors) and PixelSpacing (2, positive, the same on every slice) are finite
     numbers; RescaleSlope is finite and not zero, RescaleIntercept finite and within +-1e6, both present
-    on a CT (type 1 there: without them the stored values are not HU); BitsAllocated is 8, 16 or 32.
+    on a CT (type 1 there: without them the stored values are not HU); BitsAllocated is 8, 16 or 32;
+    unsigned 16-bit values fit in BitsStored (decoders would cut higher bits off) unless an overlay is there.
     The validated values replace the scanned header text, so the geometry is built from them.
     """
     for path, header in zip(info.files, info.headers):
@@ -309,12 +310,15 @@ def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> di
         with open(path, "rb") as fp:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
             pixel_bytes = _pixel_data_length(fp, ds, path)
+            data_start = fp.tell()
     except ImgSuiteError:
         raise
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
     try:
-        return _checked_values(ds, path, pixel_bytes, require_geometry)
+        values = _checked_values(ds, path, pixel_bytes, require_geometry)
+        _check_stored_bits(ds, path, data_start, pixel_bytes)
+        return values
     except ImgSuiteError:
         raise
     except Exception as exc:  # pydicom parses elements when first read: a damaged one raises then
@@ -407,8 +411,36 @@ def _pixel_data_length(fp, ds, path: Path) -> int | None:
         declared, offset = int.from_bytes(head[4:8], "little"), 8
     if declared == 0xFFFFFFFF:
         return None
+    fp.seek(start + offset)  # the first pixel byte
     present = os.path.getsize(path) - start - offset
     return min(declared, max(present, 0))
+
+
+def _check_stored_bits(ds, path: Path, data_start: int, pixel_bytes: int | None) -> None:
+    """Refuse unsigned 16-bit pixels that use bits above BitsStored (0028,0101) when no overlay lives there.
+
+    Decoders (GDCM, pydicom) mask those bits off: a value of 2801 with 11 bits stored is read as 753, so
+    bone becomes soft tissue. Bits above BitsStored may only hold an overlay (OverlayBitPosition).
+    """
+    try:
+        bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
+        signed = int(ds.get("PixelRepresentation") or 0)
+    except (TypeError, ValueError):
+        return  # the format check names these tags
+    if pixel_bytes is None or bits != 16 or not 0 < stored < 16 or signed:
+        return
+    if any((tag >> 16) & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x0102 for tag in ds.keys()):
+        return  # an overlay in the high bits: masking them is right
+    syntax = str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: None)("TransferSyntaxUID") or "")
+    dtype = ">u2" if syntax == "1.2.840.10008.1.2.2" else "<u2"
+    values = np.memmap(path, dtype=dtype, mode="r", offset=data_start, shape=(pixel_bytes // 2,))
+    top = int(values.max(initial=0))
+    if top >> stored:
+        raise ImgSuiteError(
+            f"stored values reach {top}, beyond BitsStored (0028,0101) = {stored} (at most {(1 << stored) - 1}); "
+            "they would be read with their high bits cut off",
+            path,
+        )
 
 
 def _check_pixel_format(ds, path: Path, pixel_bytes: int | None) -> None:
