@@ -378,3 +378,15 @@ def test_pixels_beyond_bits_stored_are_refused(shared_data, tmp_path, capsys):
     _refused(["convert", "--input", folder, "--output-img", out], capsys, out, "BitsStored (0028,0101) = 11")
     assert main(["convert", "--input", str(shared_data.joinpath(*LUNG)), "--output-img", str(out), "-q"]) == 0
     assert int(sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max()) == 1777
+
+
+def test_an_roi_of_another_frame_of_reference_is_refused(shared_data, tmp_path, capsys):
+    """IBSI STS_001's GTV with its ROI's ReferencedFrameOfReferenceUID (3006,0024) set to another frame (contours
+    drawn on another image) while the set's frame is the CT's: it was rasterized on the CT, exit 0."""
+    case = shared_data / "ibsi-sts-ct-rtstruct" / "STS_001" / "dicom"
+    ds = pydicom.dcmread(case / "mask" / "RS.dcm")
+    ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.1"
+    ds.save_as(tmp_path / "RS.dcm")
+    out = tmp_path / "lab.nrrd"
+    args = ["convert", "--input", tmp_path / "RS.dcm", "--referenced-ct", case / "image", "--output-labelmap", out]
+    _refused(args, capsys, out, tmp_path / "RS.dcm", "ROI 'GTV_Mass_CT' (ReferencedFrameOfReferenceUID (3006,0024))")
