@@ -1,9 +1,10 @@
 """Files that parse but carry an implausible value, made from real data the project never made: each is one line
 naming the file and the tag, exit 2, no traceback, nothing written, or a correct number, never a silent wrong one.
 
-Found by a new user's audit (fifth session) on the Nelms Pinnacle RTDOSE and the OpenTPS 4D lung CT; each case
-here was a silent wrong number or a traceback on main (plastimatch 1.9.4 gives the same wrong numbers on the
-same files, or crashes).
+Found by a new user's audit (fifth session) on the shared data (Nelms RTDOSE and RTSTRUCTs, OpenTPS 4D lung CT,
+IBSI STS_001, the PlantCV ENVI dark frame, the DSB nuclei image); each refusal or warning here was a silent wrong
+number or a traceback on main (plastimatch 1.9.4 gives the same wrong numbers on most of these files, or crashes).
+The tests that read a file right (signed dose, MR without rescale, position jitter, markups in mm) are controls.
 """
 
 from __future__ import annotations
