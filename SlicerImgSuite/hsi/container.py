@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ImgSuiteError, check_memory
 from ..progress import ProgressCallback, no_progress
-from .envi import cube_from_bytes, encoded_chunks, from_cube, header_for, map_cube, to_cube
+from .envi import check_extent, cube_from_bytes, encoded_chunks, from_cube, header_for, map_cube, to_cube
 from .envi_header import EnviHeader, format_header, layout, parse_header
 from .labels import Labels, classes_from_header, classification_fields, format_boxes_csv, parse_boxes_csv
 
@@ -200,12 +200,9 @@ class HsiFile:
                 )
             need = lay.header_offset + lay.nbytes  # what the ENVI header justifies: inflate no more
             return cube_from_bytes(self._inflate(info, need), lay, self.path), header, lay
-        if info.file_size < lay.header_offset + lay.nbytes:
-            raise ImgSuiteError(
-                f"member {data_name!r} holds {info.file_size} bytes, its header needs {lay.header_offset + lay.nbytes}",
-                self.path,
-            )
-        return map_cube(self.path, lay, offset=self.data_offset(data_name)), header, lay
+        available = info.file_size - lay.header_offset
+        check_extent(available, lay, self.path, lay.header_offset, f"member {data_name!r}")
+        return map_cube(self.path, lay, offset=self.data_offset(data_name), available=available), header, lay
 
     def optional_envi(self, stem: str, wavelengths: bool = False):
         """``read_envi_member`` or ``(None, None)`` when the member is absent."""

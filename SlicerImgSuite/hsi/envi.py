@@ -28,22 +28,41 @@ def from_cube(cube: np.ndarray, interleave: str) -> np.ndarray:
     return cube.transpose({"bsq": (2, 0, 1), "bil": (0, 2, 1), "bip": (0, 1, 2)}[interleave])
 
 
-def map_cube(path: str | os.PathLike, lay: Layout, offset: int = 0) -> np.ndarray:
+def map_cube(path: str | os.PathLike, lay: Layout, offset: int = 0, available: int | None = None) -> np.ndarray:
     """Memory-map a cube's numbers at ``offset + header offset`` of ``path``; returns ``(lines, samples, bands)``.
 
-    Raises ImgSuiteError when the file is shorter than the layout says.
+    ``available`` is how many bytes after the header offset belong to the cube (the rest of the file when
+    omitted). Raises ImgSuiteError when that is not what the layout says (see :func:`check_extent`).
     """
     path = Path(path)
     start = offset + lay.header_offset
-    size = path.stat().st_size
-    if size < start + lay.nbytes:
-        raise ImgSuiteError(
-            f"binary holds {size - start} bytes after offset {start}, the header needs {lay.nbytes} "
-            f"({lay.samples} samples x {lay.lines} lines x {lay.bands} bands x {lay.dtype.itemsize} bytes)",
-            path,
-        )
+    check_extent(path.stat().st_size - start if available is None else available, lay, path, start)
     raw = np.memmap(path, dtype=lay.dtype, mode="r", offset=start, shape=lay.file_shape)
     return to_cube(raw, lay.interleave)
+
+
+def check_extent(available: int, lay: Layout, path, start: int = 0, what: str = "binary") -> None:
+    """Refuse a binary that holds fewer or more bytes (after the header offset) than the header's layout.
+
+    Fewer: the cube would be read past its end. More: samples, lines, bands or data type do not describe
+    the file (a uint16 cube declared as bytes reads half of it as a cube of wrong numbers), so nothing
+    read from it could be trusted.
+    """
+    if available == lay.nbytes:
+        return
+    sizes = (
+        f"{lay.samples} samples x {lay.lines} lines x {lay.bands} bands x {lay.dtype.itemsize} bytes "
+        f"(data type {lay.data_type})"
+    )
+    if available < lay.nbytes:
+        raise ImgSuiteError(
+            f"{what} holds {available} bytes after offset {start}, the header needs {lay.nbytes} ({sizes})", path
+        )
+    raise ImgSuiteError(
+        f"{what} holds {available} bytes after offset {start}, {available - lay.nbytes} more than the header's "
+        f"{lay.nbytes} ({sizes}): samples, lines, bands or data type do not match the file",
+        path,
+    )
 
 
 def cube_from_bytes(buffer, lay: Layout, path=None) -> np.ndarray:

@@ -273,12 +273,28 @@ def validate_series(info: SeriesInfo) -> None:
 
     Checked: the PixelData holds Rows x Columns x SamplesPerPixel x BitsAllocated/8 bytes per frame
     (a truncated slice is never read as zeros); ImagePositionPatient (3), ImageOrientationPatient (6,
-    two orthogonal unit vectors) and PixelSpacing (2, positive) are finite numbers; RescaleSlope is
-    finite and not zero, RescaleIntercept finite and within +-1e6; BitsAllocated is 8, 16 or 32.
+    two orthogonal unit vectors) and PixelSpacing (2, positive, the same on every slice) are finite
+    numbers; RescaleSlope is finite and not zero, RescaleIntercept finite and within +-1e6, both present
+    on a CT (type 1 there: without them the stored values are not HU); BitsAllocated is 8, 16 or 32;
+    unsigned 16-bit values fit in BitsStored (decoders would cut higher bits off) unless an overlay is there.
     The validated values replace the scanned header text, so the geometry is built from them.
     """
     for path, header in zip(info.files, info.headers):
         header.update(validate_slice(path))
+    _check_same_pixel_spacing(info)
+
+
+def _check_same_pixel_spacing(info: SeriesInfo) -> None:
+    """One PixelSpacing for the whole series: a volume has one in-plane grid (a differing slice is refused)."""
+    spacings = [_floats(h.get(PIXEL_SPACING, "")) for h in info.headers]
+    first = spacings[0] if spacings else []
+    for path, spacing in zip(info.files, spacings):
+        if first and spacing and not np.allclose(spacing, first, rtol=1e-4, atol=1e-6):
+            raise ImgSuiteError(
+                f"PixelSpacing (0028,0030) is {spacing}, the series' first slice ({info.files[0].name}) has {first}; "
+                "a volume needs one pixel spacing",
+                path,
+            )
 
 
 def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> dict[str, str]:
@@ -294,12 +310,15 @@ def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> di
         with open(path, "rb") as fp:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
             pixel_bytes = _pixel_data_length(fp, ds, path)
+            data_start = fp.tell()
     except ImgSuiteError:
         raise
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
     try:
-        return _checked_values(ds, path, pixel_bytes, require_geometry)
+        values = _checked_values(ds, path, pixel_bytes, require_geometry)
+        _check_stored_bits(ds, path, data_start, pixel_bytes)
+        return values
     except ImgSuiteError:
         raise
     except Exception as exc:  # pydicom parses elements when first read: a damaged one raises then
@@ -323,8 +342,11 @@ def _checked_values(ds, path: Path, pixel_bytes: int | None, require_geometry: b
     row, col = np.array(iop[:3]), np.array(iop[3:])
     if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 or abs(row @ col) > 1e-2:
         raise ImgSuiteError(f"ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors: {iop}", path)
-    slope = (_numbers(ds, path, "RescaleSlope", 1, required=False) or [1.0])[0]
-    intercept = (_numbers(ds, path, "RescaleIntercept", 1, required=False) or [0.0])[0]
+    rescale = [_numbers(ds, path, k, 1, required=False) for k in ("RescaleSlope", "RescaleIntercept")]
+    if str(ds.get("Modality", "")).strip() == "CT" and None in rescale:
+        missing = "RescaleSlope (0028,1053)" if rescale[0] is None else "RescaleIntercept (0028,1052)"
+        raise ImgSuiteError(f"{missing} is missing: a CT must carry it (type 1), its stored values are not HU", path)
+    slope, intercept = (rescale[0] or [1.0])[0], (rescale[1] or [0.0])[0]
     if slope == 0 or abs(slope) > _MAX_RESCALE:
         raise ImgSuiteError(f"RescaleSlope (0028,1053) = {slope:g} is not a usable scale", path)
     if abs(intercept) > _MAX_RESCALE:
@@ -389,8 +411,36 @@ def _pixel_data_length(fp, ds, path: Path) -> int | None:
         declared, offset = int.from_bytes(head[4:8], "little"), 8
     if declared == 0xFFFFFFFF:
         return None
+    fp.seek(start + offset)  # the first pixel byte
     present = os.path.getsize(path) - start - offset
     return min(declared, max(present, 0))
+
+
+def _check_stored_bits(ds, path: Path, data_start: int, pixel_bytes: int | None) -> None:
+    """Refuse unsigned 16-bit pixels that use bits above BitsStored (0028,0101) when no overlay lives there.
+
+    Decoders (GDCM, pydicom) mask those bits off: a value of 2801 with 11 bits stored is read as 753, so
+    bone becomes soft tissue. Bits above BitsStored may only hold an overlay (OverlayBitPosition).
+    """
+    try:
+        bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
+        signed = int(ds.get("PixelRepresentation") or 0)
+    except (TypeError, ValueError):
+        return  # the format check names these tags
+    if pixel_bytes is None or bits != 16 or not 0 < stored < 16 or signed:
+        return
+    if any((tag >> 16) & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x0102 for tag in ds.keys()):
+        return  # an overlay in the high bits: masking them is right
+    syntax = str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: None)("TransferSyntaxUID") or "")
+    dtype = ">u2" if syntax == "1.2.840.10008.1.2.2" else "<u2"
+    values = np.memmap(path, dtype=dtype, mode="r", offset=data_start, shape=(pixel_bytes // 2,))
+    top = int(values.max(initial=0))
+    if top >> stored:
+        raise ImgSuiteError(
+            f"stored values reach {top}, beyond BitsStored (0028,0101) = {stored} (at most {(1 << stored) - 1}); "
+            "they would be read with their high bits cut off",
+            path,
+        )
 
 
 def _check_pixel_format(ds, path: Path, pixel_bytes: int | None) -> None:
@@ -469,10 +519,34 @@ def slice_geometry(info: SeriesInfo, folder: Path, tolerance: float = 0.01) -> S
             )
         uneven = False
     ps = _floats(info.headers[0][PIXEL_SPACING])
+    _check_stacked_along_normal(info, ipp[order], np.array([row, col]), min(ps), folder)
     # PixelSpacing is (row spacing, column spacing) = (spacing along j, spacing along i).
     spacing = np.array([ps[1], ps[0], dz])
     direction = np.column_stack([row, col, normal])
     return SliceGeometry(order, ipp[order[0]], direction, spacing, positions, uneven)
+
+
+def _check_stacked_along_normal(info: SeriesInfo, ipp: np.ndarray, axes: np.ndarray, pixel: float, folder) -> None:
+    """Refuse slices whose positions move within the slice plane (gantry tilt, a moved slice).
+
+    A volume's grid stacks every slice along the normal; a slice offset along its rows or columns by more
+    than 5 % of a pixel would be placed where it was not acquired.
+    """
+    offsets = (ipp - ipp[0]) @ axes.T  # in-plane offset of each sorted slice from the first, mm
+    off = np.linalg.norm(offsets, axis=1)
+    k = int(np.argmax(off))
+    if off[k] <= max(0.05 * pixel, 1e-3):
+        return
+    along = max(float(np.linalg.norm(ipp[-1] - ipp[0]) ** 2 - off[-1] ** 2), 0.0) ** 0.5
+    why = "a moved slice"
+    if off[-1] > max(0.05 * pixel, 1e-3) and along > 0:
+        why = f"a gantry tilt of {np.degrees(np.arctan2(off[-1], along)):.3g} degrees"
+    name = next(f.name for f, h in zip(info.files, info.headers) if np.allclose(_floats(h[POSITION]), ipp[k]))
+    raise ImgSuiteError(
+        f"ImagePositionPatient (0020,0032) of {name} lies {off[k]:.3g} mm off the first slice's normal: the "
+        f"slices are not stacked along their normal ({why}); one volume grid cannot hold them",
+        folder,
+    )
 
 
 def read_dicom_series(

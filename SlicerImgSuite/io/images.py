@@ -75,11 +75,40 @@ def read_image(
         if is_rtdose_file(path):  # pixels x DoseGridScaling, in Gy: the one RTDOSE reader
             return read_rtdose(path)
         validate_slice(path, require_geometry=False)
+    elif path.suffix.lower() in (".mha", ".mhd"):
+        _check_metaimage_geometry(path)
     try:
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         kind = "DICOM file" if is_dicom_file(path) else "image file"
         raise ImgSuiteError(f"cannot read {kind}: {_itk_reason(exc)}", path) from None
+    geometry = (*image.GetOrigin(), *image.GetSpacing(), *image.GetDirection())
+    if not np.all(np.isfinite(geometry)):
+        raise ImgSuiteError(
+            f"the header's geometry is not finite: origin {image.GetOrigin()}, spacing {image.GetSpacing()}, "
+            f"direction {image.GetDirection()}",
+            path,
+        )
+    return image
+
+
+# MetaImage keys holding geometry numbers (ITK reads a NaN among them as 0, silently)
+_METAIMAGE_GEOMETRY = ("Offset", "Origin", "Position", "ElementSpacing", "TransformMatrix", "Rotation", "Orientation")
+
+
+def _check_metaimage_geometry(path: Path) -> None:
+    """Refuse a ``.mha``/``.mhd`` header whose geometry keys hold NaN or infinity (read as 0 otherwise)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16).split(b"ElementDataFile", 1)[0].decode("latin-1")
+    for line in head.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() in _METAIMAGE_GEOMETRY:
+            try:
+                numbers = [float(v) for v in value.split()]
+            except ValueError:
+                continue  # ITK reports what it cannot parse
+            if not np.all(np.isfinite(numbers)):
+                raise ImgSuiteError(f"{key.strip()} = {value.strip()} in the header is not finite", path)
 
 
 def write_image(

@@ -194,7 +194,8 @@ def _as_bspline(parts: list[sitk.Transform], fixed: sitk.Image, spacing, warning
         return sitk.BSplineTransform(parts[0])
     field = transform_to_field(compose(parts), fixed)
     spline = field_to_bspline(field, spacing)
-    err = sitk.GetArrayViewFromImage(transform_to_field(spline, fixed)) - sitk.GetArrayViewFromImage(field)
+    # a copy: a view of the temporary field image would read its freed buffer
+    err = sitk.GetArrayFromImage(transform_to_field(spline, fixed)) - sitk.GetArrayViewFromImage(field)
     err = np.linalg.norm(err, axis=-1)
     if warnings is not None and float(err.max()) > FIT_WARN_MM:
         warnings.append(

@@ -406,10 +406,12 @@ def register(subparsers) -> None:
 
 
 def _read_dose(path, units: str | None = None, scale: float = 1.0):
-    """The dose (Gy): an RTDOSE, or an image declared as a dose; anything else is refused."""
-    from .dose import read_dose
+    """The dose (Gy): an RTDOSE, or an image declared as a dose; anything else (an uncertainty grid) is refused."""
+    from .dose import check_dose_values, read_dose
 
-    return read_dose(path, units, scale=scale)
+    dose = read_dose(path, units, scale=scale)
+    check_dose_values(dose, path)
+    return dose
 
 
 def _frame_of(dose) -> str:
@@ -436,6 +438,12 @@ def _study_inputs(args: argparse.Namespace) -> None:
         if study.ct is not None and args.ct_series_uid == study.ct.uid:
             grid = study.ct.text()
         print(f"imgsuite dvh: structures {args.input_rtstruct}, dose {args.input_dose}, grid {grid}", file=sys.stderr)
+
+
+def _print_warnings(command: str, caught) -> None:
+    """Recorded warnings as ``imgsuite COMMAND: warning: ...`` lines on stderr."""
+    for w in caught:
+        print(f"imgsuite {command}: warning: {w.message}", file=sys.stderr, flush=True)
 
 
 def run_dvh(args: argparse.Namespace) -> int:
@@ -465,7 +473,10 @@ def run_dvh(args: argparse.Namespace) -> int:
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
             reference = refined_grid(reference, (1, 1, 4))
             oversample = (ACCURATE_OVERSAMPLE, ACCURATE_OVERSAMPLE, 1)
-        masks = rasterize(ss, reference, oversample=oversample, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:  # contours lost to the grid: said
+            warnings.simplefilter("always")
+            masks = rasterize(ss, reference, oversample=oversample, progress=progress)
+        _print_warnings("dvh", caught)
     elif args.input_ss_img and args.input_ss_list:
         reference = read_image(args.input_ss_img)
         rows = read_ss_list(args.input_ss_list)
@@ -478,15 +489,18 @@ def run_dvh(args: argparse.Namespace) -> int:
         ]
     else:
         raise ImgSuiteError("give --input-ss-img with --input-ss-list, or --input-rtstruct")
-    table = dvh_table(
-        masks,
-        dose,
-        reference,
-        bin_width=args.bin_width,
-        num_bins=args.num_bins,
-        cumulative=not args.differential,
-        normalization=args.normalization,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # a structure beyond the dose grid: said, not silent
+        warnings.simplefilter("always")
+        table = dvh_table(
+            masks,
+            dose,
+            reference,
+            bin_width=args.bin_width,
+            num_bins=args.num_bins,
+            cumulative=not args.differential,
+            normalization=args.normalization,
+        )
+    _print_warnings("dvh", caught)
     stats = table.stats
     write_together(
         [
@@ -530,22 +544,25 @@ def run_gamma(args: argparse.Namespace) -> int:
     reference = _read_dose(args.image_1, args.dose_units)
     evaluation = _read_dose(args.image_2, args.dose_units)
     mask = read_image(args.mask) if args.mask else None
-    gamma, rate = gamma_index(
-        reference,
-        evaluation,
-        dose_percent=100 * args.dose_tolerance,
-        dta_mm=args.dta_tolerance,
-        local=args.local_gamma,
-        threshold_percent=100 * args.analysis_threshold,
-        reference_dose=args.reference_dose,
-        max_gamma=args.gamma_max,
-        resolution_mm=args.search_step,
-        progress=progress_for(args),
-        mask=mask,
-        ref_only_threshold=args.ref_only_threshold,
-        compute_full_region=args.compute_full_region,
-        resample_nn=args.resample_nn,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # reference points beyond the evaluated grid: said
+        warnings.simplefilter("always")
+        gamma, rate = gamma_index(
+            reference,
+            evaluation,
+            dose_percent=100 * args.dose_tolerance,
+            dta_mm=args.dta_tolerance,
+            local=args.local_gamma,
+            threshold_percent=100 * args.analysis_threshold,
+            reference_dose=args.reference_dose,
+            max_gamma=args.gamma_max,
+            resolution_mm=args.search_step,
+            progress=progress_for(args),
+            mask=mask,
+            ref_only_threshold=args.ref_only_threshold,
+            compute_full_region=args.compute_full_region,
+            resample_nn=args.resample_nn,
+        )
+    _print_warnings("gamma", caught)
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "
         f"threshold {100 * args.analysis_threshold:g}%\npass rate: {rate:.2f} %\n"

@@ -71,8 +71,14 @@ def read_rtdose(path: str | os.PathLike, units: str | None = None) -> sitk.Image
     except Exception as exc:
         raise ImgSuiteError(f"cannot decode the dose pixels ({exc})", path) from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if pixels.size != frames * int(ds.Rows) * int(ds.Columns):
+        raise ImgSuiteError(
+            f"PixelData (7FE0,0010) holds {pixels.size} values; NumberOfFrames (0028,0008) x Rows x Columns = "
+            f"{frames} x {int(ds.Rows)} x {int(ds.Columns)} does not match it",
+            path,
+        )
     pixels = pixels.reshape(frames, int(ds.Rows), int(ds.Columns))
-    pixels = (pixels * (scaling * gy_per_unit)).astype(np.float32)
+    pixels = _checked_dose(pixels * (scaling * gy_per_unit), ds, path)
     image = _placed(pixels, ds, frames, path)
     metadata = {
         MODALITY_KEY: "RTDOSE",
@@ -87,6 +93,27 @@ def read_rtdose(path: str | os.PathLike, units: str | None = None) -> sitk.Image
     for key, value in metadata.items():
         image.SetMetaData(key, value)
     return image
+
+
+def _checked_dose(gy: np.ndarray, ds, path) -> np.ndarray:
+    """The scaled dose as float32 Gy; values no dose can take (infinite, negative outside an ERROR dose) refused."""
+    with np.errstate(over="ignore"):
+        values = gy.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise ImgSuiteError(
+            f"DoseGridScaling (3004,000E) = {ds.get('DoseGridScaling')} times the stored values exceeds "
+            "the float32 range: not a dose",
+            path,
+        )
+    dose_type = str(ds.get("DoseType", "") or "").strip().upper()
+    if values.size and values.min() < 0 and dose_type != "ERROR":
+        raise ImgSuiteError(
+            f"negative dose ({values.min():g} Gy) with DoseType (3004,0004) {dose_type or 'missing'}; "
+            f"PixelRepresentation (0028,0103) is {ds.get('PixelRepresentation')} (signed values are allowed "
+            "only for DoseType ERROR)",
+            path,
+        )
+    return values
 
 
 def _gy_per_unit(ds, path, units: str | None) -> tuple[float, str]:
@@ -228,6 +255,15 @@ def read_dose(path: str | os.PathLike, units: str | None = None, *, scale: float
     if scale != 1.0:
         image = scaled_dose(image, scale)
     return image
+
+
+def check_dose_values(image: sitk.Image, source=None) -> None:
+    """Refuse a grid whose DoseType (3004,0004) is ERROR: it holds the dose's uncertainty, not a dose to analyse."""
+    if image.HasMetaDataKey(DOSE_TYPE_KEY) and image.GetMetaData(DOSE_TYPE_KEY).strip().upper() == "ERROR":
+        raise ImgSuiteError(
+            "DoseType (3004,0004) is ERROR: the grid holds the dose's uncertainty, not a dose (no DVH or gamma of it)",
+            source,
+        )
 
 
 def as_dose(image: sitk.Image, units: str | None, source, modality: str | None = None) -> sitk.Image:

@@ -7,6 +7,7 @@ the voxel's weight. Dx and Vx are read from the exact weighted dose distribution
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,8 +23,12 @@ def dose_samples(mask: RoiMask, dose: sitk.Image, reference: sitk.Image) -> tupl
     """Dose (Gy) at each voxel of a structure and the voxel's volume in cc (weighted by coverage).
 
     ``mask`` lives on ``reference``'s grid; ``dose`` may have any grid (resampled linearly,
-    0 outside the dose grid).
+    0 outside the dose grid, as plastimatch counts it; a warning names the structure and the volume
+    that lies outside).
     """
+    from .dose import check_dose_values
+
+    check_dose_values(dose)
     if not mask.array.size:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
     grid = Grid.of(reference)
@@ -36,7 +41,23 @@ def dose_samples(mask: RoiMask, dose: sitk.Image, reference: sitk.Image) -> tupl
     weight = mask.array.astype(np.float32)
     inside = weight > 0
     voxel_cc = float(np.prod(grid.spacing)) / 1000.0
+    _warn_outside_dose(mask, dose, box, weight, voxel_cc)
     return on_box[inside].astype(np.float32), weight[inside] * np.float32(voxel_cc)
+
+
+def _warn_outside_dose(mask: RoiMask, dose: sitk.Image, box, weight: np.ndarray, voxel_cc: float) -> None:
+    """Warn when part of a structure lies beyond the dose grid (its dose there is unknown, counted as 0 Gy)."""
+    ones = sitk.Image(dose.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(dose)
+    covered = sitk.GetArrayFromImage(resample_like(ones, box.image(np.zeros(weight.shape, np.uint8)), "nearest"))
+    outside = float(weight[covered == 0].sum()) * voxel_cc
+    total = float(weight.sum()) * voxel_cc
+    if outside > 0:
+        warnings.warn(
+            f"{outside:.3g} cc of structure {mask.roi.name!r} ({100 * outside / total:.1f} % of its {total:.3g} cc) "
+            "lies outside the dose grid; the DVH counts it at 0 Gy",
+            stacklevel=3,
+        )
 
 
 def dose_at_volume(doses: np.ndarray, volumes: np.ndarray, percent: float) -> float:

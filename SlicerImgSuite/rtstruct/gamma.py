@@ -9,12 +9,15 @@ so the pass rate does not depend on the dose grid's voxel size.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError, check_number
 from ..geometry import resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
+from .dose import check_dose_values
 
 
 def gamma_index(
@@ -85,12 +88,9 @@ def gamma_index(
     """
     progress = progress or no_progress
     _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm)
+    check_dose_values(reference), check_dose_values(evaluation)
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
-    if not same_grid(reference, evaluation):
-        evaluation = resample_like(
-            sitk.Cast(evaluation, sitk.sitkFloat64), reference, "nearest" if resample_nn else "linear"
-        )
-    ev = sitk.GetArrayFromImage(sitk.Cast(evaluation, sitk.sitkFloat64))
+    ev, uncovered = _on_reference_grid(evaluation, reference, resample_nn)
     norm = float(reference_dose if reference_dose is not None else ref.max())
     spacing_zyx = np.array(reference.GetSpacing()[::-1], float)
     step = float(resolution_mm or dta_mm / 10.0)
@@ -103,6 +103,7 @@ def gamma_index(
         ref_only=ref_only_threshold,
         full=compute_full_region,
     )
+    _warn_uncovered(analysed, uncovered)
     evaluated = computed
     dr = ref[evaluated]
     tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
@@ -116,6 +117,29 @@ def gamma_index(
     image.CopyInformation(reference)
     progress(1.0, f"gamma pass rate {rate:.1f} %")
     return image, rate
+
+
+def _on_reference_grid(evaluation: sitk.Image, reference: sitk.Image, nearest: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluated dose on the reference grid (0 beyond its own grid) and where it had no value."""
+    if same_grid(reference, evaluation):
+        ev = sitk.GetArrayFromImage(sitk.Cast(evaluation, sitk.sitkFloat64))
+        return ev, np.zeros(ev.shape, bool)
+    on_ref = resample_like(sitk.Cast(evaluation, sitk.sitkFloat64), reference, "nearest" if nearest else "linear")
+    ones = sitk.Image(evaluation.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(evaluation)
+    uncovered = sitk.GetArrayFromImage(resample_like(ones, reference, "nearest")) == 0
+    return sitk.GetArrayFromImage(on_ref), uncovered
+
+
+def _warn_uncovered(analysed: np.ndarray, uncovered: np.ndarray) -> None:
+    """Say how many analysed reference points lie beyond the evaluated dose grid (0 there: they fail)."""
+    n = int(np.count_nonzero(analysed & uncovered))
+    if n:
+        warnings.warn(
+            f"{n} of the {int(np.count_nonzero(analysed))} analysed reference voxels ({100 * n / analysed.sum():.1f} %) "
+            "lie outside the evaluated dose grid; its dose there is 0, so most of them fail (as in plastimatch)",
+            stacklevel=3,
+        )
 
 
 def _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm) -> None:

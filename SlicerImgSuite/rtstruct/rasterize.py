@@ -166,6 +166,7 @@ def rasterize(
         planes, bad = _planes(roi, grid, structure_set.path)
         mask, lost = _rasterize_roi(roi, planes, grid, thickness, rule, factor)
         lost.degenerate = bad
+        lost.open = sum(c.kind not in ("CLOSED_PLANAR", "POINT") for c in roi.contours)
         losses.append(lost)
         out.append(mask)
     for message in _loss_messages(losses, grid):
@@ -184,12 +185,14 @@ class _Lost:
     unused: int = 0  # contours on planes whose slices went to a nearer plane (planes finer than the slices)
     clipped: int = 0  # contours reaching outside the grid in-plane
     clipped_points: int = 0
+    open: int = 0  # OPEN_PLANAR / OPEN_NONPLANAR contours: lines, no area
 
 
 def _loss_messages(losses: Sequence[_Lost], grid: Grid) -> list[str]:
     """One warning per kind of loss: its total, then the ROIs that had it."""
     kinds = {
         "degenerate": "degenerate contour(s) (fewer than 3 points or no area) skipped",
+        "open": "open contour(s) (ContourGeometricType OPEN_PLANAR or OPEN_NONPLANAR: lines, no area) not rasterized",
         "outside": "contour(s) lie outside the reference grid along the slice axis and were dropped",
         "clipped": "contour(s) reach outside the reference grid in-plane; only their part inside the grid is rasterized",
         "unused": f"contour(s) not used: their planes are closer together than the grid's {grid.spacing[2]:g} mm "

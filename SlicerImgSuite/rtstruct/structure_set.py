@@ -89,6 +89,17 @@ class StructureSet:
                 f"{frame_uid}; these contours do not belong to it",
                 self.path,
             )
+        other = [
+            r
+            for r in self.rois
+            if r.contours and r.frame_of_reference and frame_uid and r.frame_of_reference != frame_uid
+        ]
+        if other:  # ReferencedFrameOfReferenceUID (3006,0024) of an ROI: drawn on another image
+            raise ImgSuiteError(
+                f"Frame of Reference mismatch: ROI {other[0].name!r} (ReferencedFrameOfReferenceUID (3006,0024)) uses "
+                f"{other[0].frame_of_reference}, {what} uses {frame_uid}; its contours do not belong to it",
+                self.path,
+            )
 
 
 def read_rtstruct(path: str | os.PathLike) -> StructureSet:

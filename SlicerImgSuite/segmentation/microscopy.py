@@ -6,6 +6,7 @@ channel names and pixel sizes from the file's metadata when it has them.
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -135,14 +136,26 @@ def _read_tiff(path: Path) -> MicroscopyImage:
             labels = tif.imagej_metadata.get("Labels")
             if isinstance(labels, list):
                 names = labels
+        source = "PhysicalSizeX/Y/Z (OME-XML)"
         if size is None:
             size = _tiff_pixel_size(tif.pages[0], tif.imagej_metadata if tif.is_imagej else None)
+            source = "XResolution/YResolution (282/283) or the ImageJ spacing"
     data = _to_tczyx(array, axes)
+    if size is not None and data.shape[2] == 1 and not size[0] > 0:
+        size = (1.0, *size[1:])  # one plane: no z step
+    _check_pixel_size(size, source, path)
     n = data.shape[1]
     if not names or len(names) != n:
         names = [f"C{i}" for i in range(n)]
     known = size is not None
     return MicroscopyImage(data, list(names), size or (1.0, 1.0, 1.0), None, pixel_size_known=known)
+
+
+def _check_pixel_size(size, source: str, path: Path) -> None:
+    """Refuse a pixel size the metadata gives as 0, negative or not finite (areas in um2 would be wrong or fail)."""
+    if size is not None and not all(math.isfinite(v) and v > 0 for v in size):
+        z, y, x = size
+        raise ImgSuiteError(f"pixel size (z, y, x) = ({z:g}, {y:g}, {x:g}) um from {source} is not positive", path)
 
 
 def _check_declared_size(path: Path, series, page) -> None:
@@ -238,6 +251,9 @@ def _read_czi(path: Path) -> MicroscopyImage:
             size[item["@Id"]] = float(item["Value"]) * 1e6  # metres -> micrometres
             found.add(item["@Id"])
     known = {"X", "Y"} <= found
+    if n_z == 1 and not size["Z"] > 0:
+        size["Z"] = 1.0  # one plane: no z step (pylibCZIrw writes 0 for a 2D image)
+    _check_pixel_size((size["Z"], size["Y"], size["X"]), "Scaling/Items/Distance (CZI metadata)", path)
     return MicroscopyImage(
         data, names, (size["Z"], size["Y"], size["X"]), _czi_times(info, n_t), pixel_size_known=known
     )
