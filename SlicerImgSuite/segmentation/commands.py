@@ -128,6 +128,9 @@ def _add_nuclei_train(subparsers) -> None:
                    help="interior class = nuclear cores deeper than this fraction of each nucleus's depth; also "
                         "trains at the model's scale, crowded images more often (0: all but the outer pixel "
                         "ring, as the shipped model)")  # fmt: skip
+    p.add_argument("--distance-weight", type=float, default=0.0,
+                   help="loss weight of a fourth output, each nucleus's depth normalised to 1 at its centre, "
+                        "whose peaks seed the nuclei (0: no such output, as the shipped model)")  # fmt: skip
     p.add_argument("--threads", type=int, help="torch CPU threads (torch's default if not given)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_nuclei_train)
@@ -258,6 +261,6 @@ def run_nuclei_train(args: argparse.Namespace) -> int:
     train_from_files(
         images, masks, args.output, epochs=args.epochs, seed=args.seed, validation_images=val_images,
         validation_masks=val_masks, widths=widths, patch=args.patch, boundary_weight=args.boundary_weight,
-        core=args.core, progress=progress_for(args),
+        core=args.core, distance_weight=args.distance_weight, progress=progress_for(args),
     )  # fmt: skip
     return 0

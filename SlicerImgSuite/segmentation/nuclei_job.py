@@ -560,7 +560,7 @@ def save_population_plot(
 
 def resolve_method(method: str, stack: bool) -> str:
     """``auto`` (the default) = ``model`` (the shipped ONNX model, or ``--model``) on 2D planes, ``adaptive``
-    on z-stacks (the model is 2D); on held-out DSB2018 fluorescence images the model scored F1 0.83 against
+    on z-stacks (the model is 2D); on held-out DSB2018 fluorescence images the model scored F1 0.84 against
     0.60 for adaptive (bench/nuclei_model.py). Other methods are kept."""
     if method == "auto":
         return "adaptive" if stack else "model"

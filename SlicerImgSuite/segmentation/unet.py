@@ -5,12 +5,14 @@ torch is imported only for training and export (``pip install -e ".[learn]"``): 
 nuclei-train`` trains on image / instance-mask pairs (``--dsb2018 FOLDER``: the fixed split by image
 the shipped model was made with) and writes ``.onnx`` (or a torch ``.pt``). Nothing is downloaded.
 
-Instances come from the class maps: the confident *interior* seeds them and each seed is grown back to
-the whole foreground by a watershed. The shipped model's boundary class is each nucleus's outer pixel
-ring, so its interior is cut by the package's distance-transform watershed where two interiors still
-meet; a model trained on nuclear cores (``nuclei-train --core 0.5``: touching nuclei have cores apart)
-takes each core piece as one nucleus. torch models average the 8
-flips/rotations; the ONNX path makes one pass (speed).
+Instances come from the class maps. The shipped model has a distance channel (``nuclei-train
+--distance-weight``: each nucleus's depth, normalised to 1 at its centre): each piece of it above 0.5 seeds
+one nucleus, flooded down the distance over the foreground. Without that channel the confident *interior*
+seeds them and each seed is grown back to the whole foreground by a watershed: a one-pixel boundary class
+(the model shipped before) has its interior cut by the package's distance-transform watershed where two
+interiors still meet; a model trained on nuclear cores (``nuclei-train --core 0.5``: touching nuclei have
+cores apart) takes each core piece as one nucleus.
+torch models average the 8 flips/rotations; the ONNX path makes one pass (speed).
 """
 
 from __future__ import annotations
@@ -75,10 +77,32 @@ def targets(labels: np.ndarray, core: float = 0.0) -> np.ndarray:
     return out
 
 
-def build_unet(widths=(16, 32, 64, 128)):
+def distance_target(labels: np.ndarray) -> np.ndarray:
+    """Each nucleus's depth (distance to its own edge, touching edges included) over its largest depth.
+
+    1 at each nucleus's deepest pixels, 0 on its outer pixel ring and on background: touching nuclei are
+    two hills with a valley between, whatever their size.
+
+    Examples
+    --------
+    >>> labels = np.zeros((7, 14), int)
+    >>> labels[1:6, 1:7], labels[1:6, 7:13] = 1, 2
+    >>> print(np.round(distance_target(labels)[3], 1))
+    [0.  0.  0.5 1.  1.  0.5 0.  0.  0.5 1.  1.  0.5 0.  0. ]
+    """
+    from skimage.segmentation import find_boundaries
+
+    inside = (labels > 0) & ~find_boundaries(labels, mode="inner")
+    depth = ndi.distance_transform_edt(inside)
+    deepest = np.asarray(ndi.maximum(depth, labels, index=np.arange(int(labels.max()) + 1)), np.float64)
+    return np.where(labels > 0, depth / np.maximum(deepest, 1.0)[labels], 0.0).astype(np.float32)
+
+
+def build_unet(widths=(16, 32, 64, 128), distance: bool = False):
     """A small 2D U-Net: two 3x3 convolutions (batch norm, ReLU) per level, max-pool down, transposed conv up.
 
     ``widths``: channels per level, finest first (any increasing counts, e.g. 8,16,32,64 or 4,16,32,64).
+    ``distance``: a fourth output, the logit of :func:`distance_target` (after the three class logits).
     """
     torch = _torch()
     nn = torch.nn
@@ -100,7 +124,7 @@ def build_unet(widths=(16, 32, 64, 128)):
             pairs = list(zip(widths[:0:-1], widths[-2::-1]))  # (level, the level above), deepest first
             self.up = nn.ModuleList(nn.ConvTranspose2d(w, above, 2, stride=2) for w, above in pairs)
             self.merge = nn.ModuleList(block(2 * above, above) for _, above in pairs)
-            self.head = nn.Conv2d(widths[0], len(CLASSES), 1)
+            self.head = nn.Conv2d(widths[0], len(CLASSES) + int(distance), 1)
 
         def forward(self, x):
             skips = []
@@ -114,7 +138,7 @@ def build_unet(widths=(16, 32, 64, 128)):
     return UNet()
 
 
-def _sample(img, lab, patch, rng, core=0.0):
+def _sample(img, lab, patch, rng, core=0.0, distance=False):
     """One augmented training patch: random crop at a random scale, rotation, flip and intensity change."""
     scale = rng.uniform(0.75, 1.33)  # nuclei a quarter smaller or a third larger than annotated
     size = min(int(round(patch / scale)), *img.shape)
@@ -127,10 +151,12 @@ def _sample(img, lab, patch, rng, core=0.0):
         x = ndi.zoom(x, zoom, order=1, grid_mode=True, mode="nearest")[:patch, :patch]
         lab = ndi.zoom(lab, zoom, order=0, grid_mode=True, mode="nearest")[:patch, :patch]
     y = targets(lab, core)
+    if distance:  # one more target plane, turned and flipped with the classes (no extra random draw)
+        y = np.concatenate([y[None].astype(np.float32), distance_target(lab)[None]])
     k = rng.integers(4)
-    x, y = np.rot90(x, k), np.rot90(y, k)
+    x, y = np.rot90(x, k), np.rot90(y, k, axes=(-2, -1))
     if rng.random() < 0.5:
-        x, y = x[:, ::-1], y[:, ::-1]
+        x, y = x[:, ::-1], y[..., ::-1]
     # intensity: gamma, gain, offset, noise (another camera, stain or exposure)
     x = np.clip(x, 0, None) ** rng.uniform(0.7, 1.4) * rng.uniform(0.7, 1.3) + rng.normal(0, 0.05)
     x = x + rng.normal(0, rng.uniform(0, 0.03), x.shape)
@@ -164,7 +190,7 @@ def _validation_f1(model, validation) -> float:
 
     tp = fp = fn = 0
     for image, truth in validation:
-        if model.core > 0:  # the core recipe checks as shipped: at the model's scale
+        if model.core > 0 or model.distance > 0:  # these recipes check as shipped: at the model's scale
             probability = ClassMaps.of(
                 at_model_scale(lambda plane: predict(model, plane, augment=False), image), model.core
             )
@@ -188,6 +214,7 @@ def train_unet(
     check_every: int = 250,
     boundary_weight: float = 3.0,
     core: float = 0.0,
+    distance_weight: float = 0.0,
     progress: ProgressCallback | None = None,
 ):
     """Train the U-Net on image / instance-mask pairs (random patches, scales, flips, rotations, gain).
@@ -200,7 +227,9 @@ def train_unet(
     schedule count, at the model's scale: on 6 validation images the best early check was noise, a half-trained
     model fitting its own training images at F1 0.75 against 0.84); ``model.history`` lists ``(iteration, F1)``.
     ``core`` > 0 also shrinks the training pairs to the model's scale (:func:`at_model_scale`) and draws images
-    by the square root of their nuclei's count.
+    by the square root of their nuclei's count. ``distance_weight`` > 0 adds a fourth output trained to
+    :func:`distance_target` (binary cross-entropy on its logit, this weight against the classes' loss;
+    the training is otherwise as with ``core`` 0).
     """
     torch = _torch()
     progress = progress or no_progress
@@ -211,6 +240,9 @@ def train_unet(
     # core 0 trains as before (the shipped model's command makes it again)
     if not 0 <= core < 1:  # 1 or more leaves no interior: a model that finds no nucleus
         raise ImgSuiteError(f"--core must be a fraction from 0 to below 1, got {core:g}")
+    if not 0 <= distance_weight < float("inf"):
+        raise ImgSuiteError(f"--distance-weight must be 0 or more, got {distance_weight:g}")
+    distance = distance_weight > 0
     cores = core > 0
     data = [(normalise(i), np.asarray(m)) for i, m in zip(images, masks)]
     data = [_at_training_scale(i, m, patch) for i, m in data] if cores else data
@@ -219,18 +251,23 @@ def train_unet(
             raise ImgSuiteError(f"training images must be at least {patch} x {patch} pixels, got {img.shape}")
     weight = np.sqrt([len(np.unique(m)) for _, m in data])
     weight /= weight.sum()
-    model = build_unet(widths)
-    model.widths, model.core = tuple(widths), float(core)
+    model = build_unet(widths, distance)
+    model.widths, model.core, model.distance = tuple(widths), float(core), float(distance_weight)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=iterations)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, float(boundary_weight)]))
     best, history = None, []
     for it in range(iterations):
         model.train()
-        pairs = [_sample(*data[_pick(rng, weight, cores)], patch, rng, core) for _ in range(batch)]
+        pairs = [_sample(*data[_pick(rng, weight, cores)], patch, rng, core, distance) for _ in range(batch)]
         x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
         y = torch.from_numpy(np.stack([p[1] for p in pairs]))
-        loss = loss_fn(model(x), y)
+        if distance:
+            out = model(x)
+            loss = loss_fn(out[:, : len(CLASSES)], y[:, 0].long()) + distance_weight * torch.nn.functional.\
+                binary_cross_entropy_with_logits(out[:, len(CLASSES)], y[:, 1])
+        else:
+            loss = loss_fn(model(x), y)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -258,12 +295,14 @@ def save_model(model, path: str | os.PathLike, note: str = "") -> None:
     torch = _torch()
     with atomic_path(path) as tmp:
         torch.save({"format": "imgsuite-unet-1", "widths": list(model.widths), "state": model.state_dict(),
-                    "core": getattr(model, "core", 0.0), "note": note}, tmp)  # fmt: skip
+                    "core": getattr(model, "core", 0.0), "distance": getattr(model, "distance", 0.0),
+                    "note": note}, tmp)  # fmt: skip
 
 
 def predict(model, image: np.ndarray, augment: bool = True) -> np.ndarray:
     """Class probabilities ``(3, Y, X)`` for a 2D image (padded to a multiple of the U-Net's stride).
 
+    A distance model (:func:`distance_target`) adds its predicted distance as a fourth plane ``(4, Y, X)``.
     ``augment`` averages the 8 flips/rotations the model was trained with (steadier seeds, 8x the time).
     """
     torch = _torch()
@@ -272,13 +311,23 @@ def predict(model, image: np.ndarray, augment: bool = True) -> np.ndarray:
     size = max(x.shape) + (-max(x.shape)) % stride  # square, so every rotation has the same shape
     x = np.pad(x, [(0, size - s) for s in x.shape], mode="reflect")
     views = [(k, f) for k in range(4) for f in (False, True)] if augment else [(0, False)]
-    total = np.zeros((len(CLASSES), size, size), np.float32)
+    total = np.zeros((len(CLASSES) + int(getattr(model, "distance", 0.0) > 0), size, size), np.float32)
     with torch.no_grad():
         for k, flip in views:  # one view at a time: memory of a single pass on large planes
             view = np.rot90(x[:, ::-1] if flip else x, k)[None, None].copy()
-            out = np.rot90(torch.softmax(model(torch.from_numpy(view)), dim=1)[0].numpy(), -k, axes=(1, 2))
+            out = np.rot90(_probabilities(model(torch.from_numpy(view))[0].numpy()), -k, axes=(1, 2))
             total += out[:, :, ::-1] if flip else out  # undo the rotation, then the flip
     return (total / len(views))[:, : image.shape[0], : image.shape[1]]
+
+
+def _probabilities(logits: np.ndarray) -> np.ndarray:
+    """The class logits as probabilities (softmax); a fourth plane (distance logit) through the sigmoid."""
+    classes = logits[: len(CLASSES)] - logits[: len(CLASSES)].max(axis=0, keepdims=True)
+    prob = np.exp(classes)
+    prob /= prob.sum(axis=0, keepdims=True)
+    if logits.shape[0] == len(CLASSES):
+        return prob
+    return np.concatenate([prob, 1 / (1 + np.exp(-logits[len(CLASSES) :]))])
 
 
 class ClassMaps(np.ndarray):
@@ -303,7 +352,8 @@ class ClassMaps(np.ndarray):
 def labels_from_probabilities(prob: np.ndarray, min_area: float = 15, diameter: float | None = None) -> np.ndarray:
     """Instances from the class maps: split the confident interior, grow it over the foreground.
 
-    Seeds are the pieces of the confident interior (> 0.5). From a model trained on nuclear cores
+    Maps with a fourth plane (a distance model, as shipped) are labelled from it instead
+    (:func:`_labels_from_distance`). Otherwise seeds are the pieces of the confident interior (> 0.5). From a model trained on nuclear cores
     (``prob.cores`` > 0, :class:`ClassMaps`), each piece is one nucleus (the cores of touching nuclei
     lie apart; splitting them further cut elongated nuclei: validation F1 0.882 against 0.906).
     Otherwise (a one-pixel boundary class) the interior is cut by the distance-transform watershed
@@ -314,6 +364,8 @@ def labels_from_probabilities(prob: np.ndarray, min_area: float = 15, diameter: 
     """
     from .nuclei import _fill_holes, split_nuclei
 
+    if prob.shape[0] > len(CLASSES):  # a distance model: seeds and flooding from its distance map
+        return _labels_from_distance(prob, min_area)
     foreground = _fill_holes(prob[0] < 0.5)
     core, _ = ndi.label(prob[1] > 0.5)
     sizes = np.bincount(core.ravel())
@@ -328,6 +380,25 @@ def labels_from_probabilities(prob: np.ndarray, min_area: float = 15, diameter: 
         diameter = 2 * np.sqrt(np.median(areas) / np.pi) if areas.size else 4.0
     seeds = split_nuclei(core > 0, max(float(diameter), 4.0))
     return _grow(relief, seeds, foreground | (seeds > 0))
+
+
+DISTANCE_SEED = 0.5  # seeds: pieces of the predicted distance above this (of a nucleus's depth)
+
+
+def _labels_from_distance(prob: np.ndarray, min_area: float = 15) -> np.ndarray:
+    """Instances from a distance model: each piece of the predicted distance > :data:`DISTANCE_SEED` seeds one
+    nucleus, flooded down the distance over the foreground (background < 0.5).
+
+    Touching nuclei are two hills of the distance map with a valley between, so a seed per hill
+    separates them without a diameter to tune.
+    """
+    from .nuclei import _fill_holes
+
+    distance = np.asarray(prob[len(CLASSES)])
+    seeds, _ = ndi.label(distance > DISTANCE_SEED)
+    sizes = np.bincount(seeds.ravel())
+    seeds[(sizes < max(1, min_area / 4))[seeds]] = 0
+    return _grow(-distance, seeds, _fill_holes(np.asarray(prob[0]) < 0.5) | (seeds > 0))
 
 
 def _grow(relief: np.ndarray, seeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -367,13 +438,14 @@ def load_model(path: str | os.PathLike):
         raise ImgSuiteError("model file not found", path)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        model = build_unet(tuple(saved["widths"]))
+        model = build_unet(tuple(saved["widths"]), float(saved.get("distance", 0.0)) > 0)
         model.load_state_dict(saved["state"])
     except Exception as exc:
         reason = str(exc).splitlines()[0][:80]
         raise ImgSuiteError(f"not an imgsuite nuclei model (made by imgsuite nuclei-train): {reason}", path) from None
     model.eval()
     model.widths, model.core = tuple(saved["widths"]), float(saved.get("core", 0.0))
+    model.distance = float(saved.get("distance", 0.0))
     return model
 
 
@@ -408,6 +480,7 @@ class OnnxPredictor:
                 raise ValueError(f"format {meta.get('format')!r}, expected {ONNX_FORMAT!r}")
             self.widths = tuple(int(w) for w in meta["widths"].split(","))
             self.cores = float(meta.get("core", 0))
+            self.distance = float(meta.get("distance", 0))
         except Exception as exc:
             reason = str(exc).splitlines()[0][:80]
             raise ImgSuiteError(
@@ -426,10 +499,7 @@ class OnnxPredictor:
         stride = 2 ** (len(self.widths) - 1)
         x = np.pad(x, [(0, (-s) % stride) for s in x.shape], mode="reflect")
         logits = self.session.run(None, {"image": x[None, None]})[0][0]
-        logits = logits - logits.max(axis=0, keepdims=True)
-        prob = np.exp(logits)
-        prob /= prob.sum(axis=0, keepdims=True)
-        return prob[:, : image.shape[0], : image.shape[1]]
+        return _probabilities(logits)[:, : image.shape[0], : image.shape[1]]
 
 
 def at_model_scale(run, image: np.ndarray, diameter: float | None = None) -> np.ndarray:
@@ -460,8 +530,8 @@ def at_model_scale(run, image: np.ndarray, diameter: float | None = None) -> np.
     small = ndi.zoom(np.asarray(image, np.float32), zoom, order=1, grid_mode=True, mode="nearest")
     prob = run(small)
     factors = (image.shape[0] / small.shape[0], image.shape[1] / small.shape[1])
-    out = np.empty((len(CLASSES), *image.shape), np.float32)
-    for c in (0, 1):
+    out = np.empty((prob.shape[0], *image.shape), np.float32)
+    for c in (0, 1, *range(len(CLASSES), prob.shape[0])):  # the boundary is what the other classes leave
         out[c] = ndi.zoom(prob[c], factors, order=1, grid_mode=True, mode="nearest")[: image.shape[0], : image.shape[1]]
     out[2] = np.clip(1 - out[0] - out[1], 0, 1)
     return out
@@ -490,6 +560,9 @@ def load_predictor(path: str | os.PathLike | None = None):
 def export_onnx(model, path: str | os.PathLike, note: str = "") -> None:
     """Write the model as ONNX (input ``image`` (1, 1, H, W) normalised, output ``logits`` (1, 3, H, W)).
 
+    A distance model's output has a fourth plane, the distance logit; its ``distance`` (training weight)
+    goes into the metadata.
+
     H and W are free (multiples of the U-Net's stride); batch norm is folded into the convolutions.
     ``note``, the widths and the training ``core`` (:func:`targets`) go into the file's metadata. Only
     onnxruntime is needed to run it.
@@ -517,6 +590,8 @@ def export_onnx(model, path: str | os.PathLike, note: str = "") -> None:
         "core": f"{getattr(model, 'core', 0.0):g}",
         "note": note,
     }
+    if getattr(model, "distance", 0.0) > 0:  # older readers and models: no key, no distance channel
+        meta["distance"] = f"{model.distance:g}"
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -597,6 +672,7 @@ def train_from_files(
     patch: int = 128,
     boundary_weight: float = 3.0,
     core: float = 0.0,
+    distance_weight: float = 0.0,
     progress: ProgressCallback | None = None,
 ) -> None:
     """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt).
@@ -622,6 +698,9 @@ def train_from_files(
     core : float
         Interior = nuclear cores deeper than this fraction of each nucleus's depth (0: all but the outer ring;
         :func:`targets`).
+    distance_weight : float
+        Loss weight of a fourth output trained to each nucleus's normalised depth (:func:`distance_target`),
+        whose peaks then seed the nuclei (0: no such output, the shipped model's recipe).
     progress : callable, optional
         ``(fraction, message)``.
 
@@ -641,13 +720,14 @@ def train_from_files(
     validation = [read_pair(i, m) for i, m in zip(validation_images, validation_masks)]
     model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,
                        patch=patch, validation=validation or None, boundary_weight=boundary_weight,
-                       core=core, progress=progress)  # fmt: skip
+                       core=core, distance_weight=distance_weight, progress=progress)  # fmt: skip
     note = "trained on: " + ", ".join(os.path.basename(i) for i in images)
     if validation:
         note += "; early stopping on: " + ", ".join(os.path.basename(i) for i in validation_images)
         note += "; validation F1 by iteration: " + ", ".join(f"{i}:{f:.3f}" for i, f in model.history)
     note += f"; iterations {epochs}, seed {seed}, patch {patch}, boundary weight {boundary_weight:g}"
     note += f", core {core:g}" if core else ""
+    note += f", distance weight {distance_weight:g}" if distance_weight else ""
     if str(output).lower().endswith(".onnx"):
         export_onnx(model, output, note)
     else:
