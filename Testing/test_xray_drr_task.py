@@ -28,6 +28,9 @@ def test_drr_task_from_the_4d_lung(shared_data, tmp_path):
             assert -250 <= centre[0] <= 250 and -161 <= centre[2] <= 116  # inside the CT's extent (SOURCE.md)
     image = np.asarray(Image.open(ds.paths[0]))
     assert image.dtype == np.uint16 and max(image.shape) == 32 and image.std() > 1000  # anatomy, not a flat image
+    for i in range(len(ds)):  # the field cuts through the body head-feet: no row is all air (where the CT ends)
+        rows = np.asarray(Image.open(ds.paths[i]), float).max(axis=1)
+        assert rows.min() > 0.4 * rows.max()
 
 
 def test_drr_task_pairs_and_deformed_copies(shared_data, tmp_path):
@@ -55,3 +58,27 @@ def test_drr_task_pairs_and_deformed_copies(shared_data, tmp_path):
     assert copy.GetSize() == original.GetSize() and np.abs(a - b).mean() > 20  # moved anatomy, same grid
     body_a, body_b = (a > -500).sum(), (b > -500).sum()
     assert 0.6 < body_b / body_a < 1.4  # scaled by 0.9-1.1 per axis and warped, not destroyed
+
+
+def test_random_phantoms_are_reproducible_subjects_of_each_kind():
+    from SlicerImgSuite.xray.phantoms import KINDS, random_phantom
+
+    for kind in KINDS:
+        a = sitk.GetArrayFromImage(random_phantom(11, voxel_mm=6.0, kind=kind))
+        assert np.array_equal(a, sitk.GetArrayFromImage(random_phantom(11, voxel_mm=6.0, kind=kind)))
+        assert a.min() == -1000 and np.isfinite(a).all() and (a > -500).mean() > 0.05  # a body in air
+    chest = sitk.GetArrayFromImage(random_phantom(11, voxel_mm=6.0, kind="chest"))
+    assert ((chest < -600) & (chest > -900)).sum() > 100 and (chest > 250).sum() > 20  # lungs; ribs and spine
+    other = sitk.GetArrayFromImage(random_phantom(12, voxel_mm=6.0, kind="chest"))
+    assert other.shape != chest.shape or np.abs(other - chest).mean() > 10  # another seed, another subject
+
+
+def test_drr_task_from_phantoms_names_each_phantom(tmp_path):
+    from SlicerImgSuite.xray.drr_task import phantom_subjects
+
+    labels = make_drr_task(phantom_subjects(2, seed=40, voxel_mm=6.0), tmp_path / "t", per_ct=2, longest=32,
+                           voxel_mm=6.0, seed=0, radius_mm=(15.0, 30.0), delta_hu=(800.0, 1500.0))
+    ds = load_dataset(labels)
+    assert ds.patients == ["phantom-0040"] * 2 + ["phantom-0041"] * 2 and ds.labels.tolist() == [0, 1, 0, 1]
+    with open(tmp_path / "t" / "truth.csv") as f:
+        assert [r["ct"].split(",")[-1] for r in csv.DictReader(f)] == [" seed 40"] * 2 + [" seed 41"] * 2

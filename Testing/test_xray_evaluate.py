@@ -114,3 +114,43 @@ def test_notes_say_whether_the_cnn_beats_ties_or_loses_to_the_baseline():
     first = [_notes(methods, "cnn", d, False, (0.0, 0.1))[0].split(":")[0] for d in ((0.01, 0.1), (-0.1, 0.1), (-0.1, -0.01))]
     assert first == ["the CNN beats the baseline", "the CNN does NOT beat the baseline beyond chance",
                      "the CNN is WORSE than the baseline"]
+
+
+def _as_csv(folder, prefix):
+    """The class folders of ``folder`` as a CSV whose patients are ``prefix`` + the file's patient."""
+    out = folder / f"{prefix or 'same'}.csv"
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "patient_id"])
+        for image in sorted(folder.glob("*/*.png")):
+            writer.writerow([str(image), image.parent.name, prefix + image.stem.split("_")[0]])
+    return out
+
+
+def test_extra_training_is_trained_on_in_every_fold_and_never_scored(tmp_path):
+    import torch  # noqa: F401 (the `learn` extra, which `make test` installs)
+
+    from SlicerImgSuite.xray.train import TrainOptions
+
+    data = _blob_set(tmp_path / "d", patients=6, per_patient=4)
+    more = _blob_set(tmp_path / "e", patients=3, per_patient=4)
+    options = TrainOptions(architecture="small", epochs=2, image_size=24, seed=0, batch_size=8, threads=1)
+    alone = evaluate(data, tmp_path / "a", folds=3, train_options=options, bootstrap=100)
+    with pytest.raises(Exception, match="shares patients"):  # the same patient names: leakage, refused
+        evaluate(data, tmp_path / "x", folds=3, train_options=options, bootstrap=100,
+                 extra_training=_as_csv(more, ""))
+    assert not (tmp_path / "x").exists()
+    extra = _as_csv(more, "other-")
+    report = evaluate(data, tmp_path / "r", folds=3, train_options=options, bootstrap=100, extra_training=extra)
+    assert report["images"] == alone["images"] == 24 and report["extra_training"]["images"] == 12
+    assert report["extra_training"]["patients"] == 3 and any("never tested on" in n for n in report["notes"])
+    for t, t0 in zip(report["cnn_training"], alone["cnn_training"]):  # 12 more images on the training side
+        assert t["fit_images"] + t["validation_images"] == t0["fit_images"] + t0["validation_images"] + 12
+    with open(tmp_path / "r" / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 24 and not any(r["patient_id"].startswith("other-") for r in rows)
+    with open(tmp_path / "a" / "predictions.csv") as f:  # the baseline trains on the extra images too
+        before = [float(r["p_baseline"]) for r in csv.DictReader(f)]
+    assert not np.allclose([float(r["p_baseline"]) for r in rows], before)
+    with pytest.raises(Exception, match="a --model is already trained"):
+        evaluate(data, tmp_path / "m", model=tmp_path / "none.onnx", extra_training=extra)

@@ -105,6 +105,7 @@ def test_train_tiny_model_onnx_equals_torch_and_is_deterministic(tmp_path):
     (["evaluate", "--cross-validate", "2", "--batch-size", "0"], "--batch-size 0"),
     (["evaluate", "--cross-validate", "2", "--threshold", "1.5"], "--threshold 1.5"),
     (["evaluate", "--cross-validate", "2", "--bootstrap", "0"], "--bootstrap 0"),
+    (["evaluate", "--model", "m.onnx", "--extra-training", "more.csv"], "--extra-training"),
 ])
 def test_settings_that_train_nothing_are_refused(tmp_path, args, named):
     """Before this check `--epochs 0` ended in a TypeError traceback and `--threshold 1.5` called everything negative."""

@@ -71,6 +71,9 @@ def register(subparsers) -> None:
     _stopping_options(p)
     _optimiser_options(p)
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of patients (2000)")
+    p.add_argument("--extra-training", metavar="DATA",
+                   help="with --cross-validate: more labelled images (other patients, e.g. phantoms) added to the "
+                        "training side of every fold, CNN and baseline alike; never tested on")
     p.set_defaults(func=run_evaluate)
 
     p = sub.add_parser("predict", parents=common, help="classify radiographs with onnxruntime; heat maps")
@@ -121,7 +124,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                            stop=args.stop, learning_rate=args.learning_rate, batch_size=args.batch_size)
     report = evaluate(args.data, args.output, model=args.model, folds=args.cross_validate, train_options=options,
                       threshold=args.threshold, bootstrap=args.bootstrap, positive=args.positive_class,
-                      finding=args.finding, progress=progress_for(args))
+                      finding=args.finding, extra_training=args.extra_training, progress=progress_for(args))
     if not args.quiet:
         for name, m in report["methods"].items():
             lo, hi = m["auroc_ci_bootstrap"]

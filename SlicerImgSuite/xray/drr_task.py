@@ -8,8 +8,9 @@ For each CT (resampled to at most ``voxel_mm`` voxels, optionally as deformed co
   redrawn while it changes no pixel by more than 3 noise SD;
 - geometry: a frontal view (plastimatch angle 90 +- 8 deg), source-axis distance 900-1100 mm,
   source-image distance SAD + 300-600 mm, isocentre shifted up to 15 mm left-right and head-feet,
-  a detector covering the body's projected width and height plus a random 10-60 % margin, with
-  ``longest`` pixels on its longer side;
+  a detector covering the body's projected width plus a random 10-60 % margin and 60-85 % of its length
+  (the field cuts through the body head-feet, as a radiograph's does; the CT's first and last slices stay
+  out of view), with ``longest`` pixels on its longer side;
 - rendering: ``v = 1 - exp(-k p)`` of the line integral ``p`` (bright = attenuating), ``k`` setting the
   clear view's 95th percentile of ``p`` to ``v = 0.75`` x gain (0.85-1.0), plus Gaussian noise of SD
   0.002-0.008 (the same level, independent draws, for both images of a pair), written as 16-bit PNG.
@@ -47,13 +48,19 @@ def _load_ct(path, voxel_mm: float):
 
     from ..io import read_image
 
-    ct = read_image(path)
+    ct = path if isinstance(path, sitk.Image) else read_image(path)
     spacing = [max(s, voxel_mm) for s in ct.GetSpacing()]
     size = [max(1, int(round(n * s / t))) for n, s, t in zip(ct.GetSize(), ct.GetSpacing(), spacing)]
     ct = sitk.Resample(ct, size, transform=sitk.Transform(), interpolator=sitk.sitkLinear, outputOrigin=ct.GetOrigin(),
                        outputSpacing=spacing, outputDirection=ct.GetDirection(), defaultPixelValue=-1000.0,
                        outputPixelType=sitk.sitkFloat32)
     return ct
+
+
+def _source(path) -> str:
+    """What ``truth.csv`` names as a radiograph's CT: its path, or a phantom's kind and seed."""
+    return str(path) if isinstance(path, (str, os.PathLike)) else path.GetMetaData("imgsuite.phantom") \
+        if path.HasMetaDataKey("imgsuite.phantom") else "image in memory"
 
 
 def _insert_sphere(hu: np.ndarray, ct, rng, radius_mm=(10.0, 25.0), delta_hu=(400.0, 1200.0)) -> dict:
@@ -91,21 +98,25 @@ def _body_box(ct, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _view(ct, hu: np.ndarray, rng, longest: int):
-    """A frontal view whose detector covers the body's L-R and S-I extent plus a random 10-60 % margin."""
+    """A frontal view: L-R, the body's width plus a random 10-60 % margin of air; S-I, 60-85 % of the body's
+    length, so that the detector never shows where the CT ends (a radiograph's field cuts through the body,
+    it never shows the body end in a straight edge: a network that learnt those edges learnt the CT, not the
+    finding)."""
     from ..tomo.geometry import circular
 
     centre, size = _body_box(ct, hu)
     sad = rng.uniform(900, 1100)
     sid = sad + rng.uniform(300, 600)
-    iso = centre + np.array([rng.uniform(-15, 15), 0.0, rng.uniform(-15, 15)])
-    margin = rng.uniform(1.1, 1.6, 2)  # collimation: the field is 10-60 % wider than the body, per direction
-    width, height = size[0] * sid / sad * margin[0], size[2] * sid / sad * margin[1]  # L-R and S-I on the panel
+    margin, fraction = rng.uniform(1.1, 1.6), rng.uniform(0.6, 0.85)
+    room = min(15.0, 0.25 * (1 - fraction) * size[2])  # the S-I shift keeps the field inside the body
+    iso = centre + np.array([rng.uniform(-15, 15), 0.0, rng.uniform(-room, room)])
+    width, height = size[0] * sid / sad * margin, size[2] * sid / sad * fraction  # L-R and S-I on the panel
     pixel = max(width, height) / longest
     dims = (max(8, int(round(width / pixel))), max(8, int(round(height / pixel))))
     angle = 90.0 + rng.uniform(-8, 8)
     return circular(1, sad=sad, sid=sid, dims=dims, pixel_size=(pixel, pixel), start_angle=angle, isocenter=iso), {
         "sad": round(sad, 1), "sid": round(sid, 1), "angle_deg": round(angle, 2), "pixel_mm": round(pixel, 3),
-        "field_margin": [round(float(v), 3) for v in margin]}
+        "lr_margin": round(float(margin), 3), "si_fraction": round(float(fraction), 3)}
 
 
 def _vary_ct(ct, rng, shift_mm: float):
@@ -213,7 +224,8 @@ def make_drr_task(
                 name = f"{patient}_{n:02d}_{m + label:03d}.png"
                 images.append((name, (pixels * 65535 + 0.5).astype(np.uint16)))
                 rows.append({"path": f"images/{name}", "label": ["clear", "opacity"][label], "patient_id": patient,
-                             "study_id": f"{patient}_{n:02d}_{m:03d}", "ct": str(path), "variant": variant, **extra})
+                             "study_id": f"{patient}_{n:02d}_{m:03d}", "ct": _source(path), "variant": variant,
+                             **extra})
 
     def write_images(tmp):
         for name, pixels in images:
@@ -235,6 +247,14 @@ def make_drr_task(
     return out / "labels.csv"
 
 
+def phantom_subjects(count: int, seed: int = 0, voxel_mm: float = 2.5) -> list:
+    """``count`` random phantoms (:func:`.phantoms.random_phantom`, seeds ``seed``, ``seed + 1``, ...) as
+    ``(patient_id, image)`` pairs for :func:`make_drr_task`: each phantom is its own patient."""
+    from .phantoms import random_phantom
+
+    return [(f"phantom-{seed + i:04d}", random_phantom(seed + i, voxel_mm)) for i in range(count)]
+
+
 if __name__ == "__main__":  # python -m SlicerImgSuite.xray.drr_task OUTPUT [--per-ct N] [--longest PX] [--variants V]
     import argparse
 
@@ -247,9 +267,14 @@ if __name__ == "__main__":  # python -m SlicerImgSuite.xray.drr_task OUTPUT [--p
     parser.add_argument("--radius-mm", type=float, nargs=2, default=(10.0, 25.0))
     parser.add_argument("--delta-hu", type=float, nargs=2, default=(400.0, 1200.0))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--phantoms", type=int, default=0, metavar="N",
+                        help="render N random phantoms (training data beside the CTs) instead of the shared CTs")
+    parser.add_argument("--phantom-seed", type=int, default=1000, help="the first phantom's seed")
     args = parser.parse_args()
     shared = Path(os.environ.get("IMGSUITE_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared/data"))
-    make_drr_task([(p, shared / f) for p, f in SHARED_CTS], args.output, per_ct=args.per_ct, longest=args.longest,
+    subjects = phantom_subjects(args.phantoms, args.phantom_seed) if args.phantoms else \
+        [(p, shared / f) for p, f in SHARED_CTS]
+    make_drr_task(subjects, args.output, per_ct=args.per_ct, longest=args.longest,
                   variants=args.variants, shift_mm=args.shift_mm, radius_mm=tuple(args.radius_mm),
                   delta_hu=tuple(args.delta_hu), seed=args.seed,
                   progress=lambda f, m: print(f"{f:.2f} {m}", flush=True) if m.endswith(f" 1/{args.per_ct}") else None)

@@ -114,6 +114,7 @@ def evaluate(
     bootstrap: int = 2000,
     positive: str | None = None,
     finding: str | None = None,
+    extra_training: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict:
     """Evaluate a model on labelled radiographs, or train and test under patient-grouped stratified k-fold.
@@ -128,6 +129,9 @@ def evaluate(
     threshold : probability at or above which an image counts as positive (sensitivity, specificity, confusion).
     bootstrap : resamples of the patient bootstrap behind the AUROC intervals.
     positive, finding : as :func:`.data.load_dataset`.
+    extra_training : with ``folds``: more labelled radiographs (other patients, e.g. phantoms or another site's
+        images) added to the training side of every fold, for the CNN and the baseline alike, and never tested
+        on: every figure is on ``data`` only.
     progress : callable ``(fraction, message)``, optional.
 
     Returns
@@ -155,12 +159,17 @@ def evaluate(
     if int(bootstrap) != bootstrap or bootstrap < 100:
         raise ImgSuiteError(f"--bootstrap {bootstrap} must be a whole number >= 100 (resamples behind the CIs)")
     dataset = load_dataset(data, positive=positive, finding=finding)
+    fold = metrics.grouped_folds(dataset.labels, np.asarray(dataset.patients),
+                                 folds or min(5, len(set(dataset.patients))), options.seed)
+    if extra_training is not None:
+        if model is not None:
+            raise ImgSuiteError("--extra-training adds training data to --cross-validate; a --model is already trained")
+        dataset, fold = _with_extra_training(dataset, fold, extra_training, positive, finding)
     radiographs = []
     for i, p in enumerate(dataset.paths):
         progress(0.05 * i / len(dataset), f"reading {Path(p).name}")
         radiographs.append(read_radiograph(p))
     labels, groups = dataset.labels, np.asarray(dataset.patients)
-    fold = metrics.grouped_folds(labels, groups, folds or min(5, len(set(dataset.patients))), options.seed)
     if model is not None:
         from .predict import load_model
 
@@ -174,6 +183,13 @@ def evaluate(
         cnn, training = _cnn_out_of_fold(dataset, radiographs, fold, options, sub_progress(progress, 0.05, 0.95))
         name = f"CNN ({options.architecture}, {folds}-fold)"
     base = _baseline_out_of_fold(histogram_features(radiographs), labels, fold)
+    tested = np.flatnonzero(fold >= 0)  # the extra training images (fold -1) are never scored
+    extra = {"extra_training": {"data": str(extra_training), "images": int(len(fold) - len(tested)),
+                                "patients": len(set(groups[fold < 0]))}} if extra_training is not None else {}
+    dataset = Dataset([dataset.paths[i] for i in tested], labels[tested], [dataset.patients[i] for i in tested],
+                      dataset.classes)
+    labels, groups, fold, cnn, base = labels[tested], groups[tested], fold[tested], cnn[tested], base[tested]
+    radiographs = [radiographs[i] for i in tested]
     scoring = {"threshold": threshold, "resamples": bootstrap, "seed": options.seed}
     methods = {name: score_method(labels, cnn, groups, fold, **scoring),
                "baseline (histogram logistic regression)": score_method(labels, base, groups, fold, **scoring)}
@@ -181,14 +197,42 @@ def evaluate(
     diff_delong = metrics.delong_difference_ci(labels, cnn, base)[1:]
     report = {"data": str(data), "classes": dataset.classes, "images": len(dataset),
               "patients": len(set(dataset.patients)), "folds": int(fold.max()) + 1, "methods": methods,
-              "auroc_difference_ci": list(diff),
-              "auroc_difference_ci_delong": list(diff_delong), "cnn_training": training, "notes": _notes(methods, name, diff, model is not None, diff_delong)}
+              "auroc_difference_ci": list(diff), **extra,
+              "auroc_difference_ci_delong": list(diff_delong), "cnn_training": training,
+              "notes": _notes(methods, name, diff, model is not None, diff_delong) + _extra_note(extra)}
     # probabilities at full precision: rounding saturated outputs (0.9999997) would make ties and change AUROCs
     rows = [{"path": p, "label": dataset.classes[y], "patient_id": g, "fold": int(f), "p_cnn": float(c),
              "p_baseline": float(b)} for p, y, g, f, c, b in zip(dataset.paths, labels, groups, fold, cnn, base)]
     _write_report(Path(output), report, rows, radiographs, cnn, labels)
     progress(1.0, "report written")
     return report
+
+
+def _with_extra_training(dataset: Dataset, fold: np.ndarray, extra, positive, finding) -> tuple[Dataset, np.ndarray]:
+    """``dataset`` followed by the images of ``extra`` in fold -1 (training side of every fold, never tested).
+
+    Refused: other classes, and a patient in both (their images would be trained on in the fold that tests them).
+    """
+    more = load_dataset(extra, positive=positive, finding=finding)
+    if more.classes != dataset.classes:
+        raise ImgSuiteError(f"--extra-training classes {more.classes} differ from the data's {dataset.classes}", extra)
+    shared = sorted(set(more.patients) & set(dataset.patients))
+    if shared:
+        raise ImgSuiteError(f"--extra-training shares patients with the evaluated data ({', '.join(shared[:3])}): "
+                            "they would be trained on in the fold that tests them", extra)
+    studies = (dataset.studies or dataset.paths) + (more.studies or more.paths) \
+        if dataset.studies or more.studies else None
+    joined = Dataset(dataset.paths + more.paths, np.concatenate([dataset.labels, more.labels]),
+                     dataset.patients + more.patients, dataset.classes, studies=studies)
+    return joined, np.concatenate([fold, np.full(len(more), -1)])
+
+
+def _extra_note(extra: dict) -> list[str]:
+    if not extra:
+        return []
+    e = extra["extra_training"]
+    return [f"every fold also trained on {e['images']} images of {e['patients']} other patients ({e['data']}), "
+            "never tested on; all figures are on the evaluated data only"]
 
 
 def _notes(methods, name, diff, held_out_model, diff_delong) -> list[str]:
