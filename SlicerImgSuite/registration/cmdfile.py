@@ -108,7 +108,12 @@ def _positive_floats(v):
 
 
 def _res(v):
-    vals = [int(round(_finite(w))) for w in _words(v)]
+    # plastimatch resamples by any rate ("res = 1.5" is 1.5 voxels); the bin shrink here takes whole ones only,
+    # and rounding would change the stage's sampling silently
+    raw = [_finite(w) for w in _words(v)]
+    if any(x != int(x) for x in raw):
+        raise ValueError("expected whole voxels (a subsampling rate such as 1.5 is not supported: round it)")
+    vals = [int(x) for x in raw]
     if len(vals) == 1:
         vals = vals * 3
     if len(vals) != 3 or any(x < 1 or x > MAX_COUNT for x in vals):
