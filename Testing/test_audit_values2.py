@@ -5,6 +5,11 @@ traceback, nothing written). Each test here failed on main; the data is the shar
 
 from __future__ import annotations
 
+import json
+import shutil
+
+import pytest
+
 from SlicerImgSuite.cli import main
 
 STS_CT = ("ibsi-sts-ct-rtstruct", "STS_001", "nifti", "CT_image.nii.gz")
@@ -29,3 +34,40 @@ def test_register_fractional_res_is_refused(tmp_path, shared_data, capsys):
     text = f"[GLOBAL]\nfixed = {ct}\nmoving = {ct}\nimg_out = {out}\n[STAGE]\nxform = translation\nres = 1.5 1.5 1\n"
     cmd.write_text(text)
     _refused(["register", cmd], capsys, out, "reg.txt", "line 7", "res")
+
+
+@pytest.fixture(scope="module")
+def sts_views(tmp_path_factory, shared_data):
+    """12 plastimatch-format DRRs of the real STS_001 CT (isocentre in the tumour), as a folder and as a stack."""
+    work = tmp_path_factory.mktemp("views")
+    ct, opts = shared_data.joinpath(*STS_CT), ["-a", "12", "-N", "30", "-r", "32 32", "-z", "200 200"]
+    assert main(["drr", "-q", *opts, "-o", "72 12 -786", "-O", str(work / "set/img"), str(ct)]) == 0
+    assert main(["drr", "-q", *opts, "-o", "72 12 -786", "-O", str(work / "stack.mha"), str(ct)]) == 0
+    return work
+
+
+FDK = ["-r", "16 16 4", "-z", "160 160 40"]
+
+
+@pytest.mark.parametrize("pixel_size", [[1e-300, 6.25], [6.25, 1e20], [-6.25, 6.25]])
+def test_stack_geometry_with_an_absurd_pixel_size_is_refused_naming_the_json(sts_views, tmp_path, capsys, pixel_size):
+    """pixel_size 1e-300 mm in the stack's .json was a ZeroDivisionError traceback in fdk's ramp filter; the
+    negative one was refused without naming the file."""
+    shutil.copy(sts_views / "stack.mha", tmp_path / "p.mha")
+    geometry = json.loads((sts_views / "stack.json").read_text())
+    geometry["pixel_size"] = pixel_size
+    (tmp_path / "p.json").write_text(json.dumps(geometry))
+    out = tmp_path / "fdk.mha"
+    _refused(["fdk", "-I", tmp_path / "p.mha", "-O", out, *FDK], capsys, out, "p.json", "pixel")
+
+
+def test_matrix_files_giving_absurd_pixels_are_refused(sts_views, tmp_path, capsys):
+    """Every .txt's matrix rows 1-2 scaled by 1e12 (pixels of 4e-12 mm): fdk wrote a volume, exit 0."""
+    shutil.copytree(sts_views / "set", tmp_path / "set")
+    for txt in (tmp_path / "set").glob("*.txt"):
+        lines = txt.read_text().splitlines()
+        for i in (1, 2):
+            lines[i] = " ".join(f"{float(w) * 1e12:18.8e}" for w in lines[i].split())
+        txt.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "fdk.mha"
+    _refused(["fdk", "-I", tmp_path / "set", "-O", out, *FDK], capsys, out, "img0000.txt", "lines 2-3")

@@ -16,6 +16,8 @@ import numpy as np
 
 from ..errors import ImgSuiteError, check_memory
 
+PIXEL_PITCH_MM = (1e-4, 1e4)  # a detector pixel outside this range is damage, not a panel
+
 
 def _unit(v) -> np.ndarray:
     v = np.asarray(v, dtype=float)
@@ -68,6 +70,9 @@ class Geometry:
         self.image_center = np.broadcast_to(np.asarray(self.image_center, float), (n, 2)).copy()
         if not (np.isfinite(self.pixel_size).all() and min(self.pixel_size) > 0) or min(self.dims) < 1:
             raise ImgSuiteError(f"detector needs positive pixel size and dims, got {self.pixel_size}, {self.dims}")
+        if not PIXEL_PITCH_MM[0] <= min(self.pixel_size) <= max(self.pixel_size) <= PIXEL_PITCH_MM[1]:
+            # 1e-300 mm passed the check above and divided by zero in the ramp filter (a traceback)
+            raise ImgSuiteError(f"detector pixel_size {self.pixel_size} mm is outside {PIXEL_PITCH_MM} mm")
         if not all(np.isfinite(a).all() for a in (self.sources, self.centers, self.image_center)):
             raise ImgSuiteError("source, detector or principal point positions are not finite numbers (--sad, --sid?)")
         if np.any(np.linalg.norm(self.centers - self.sources, axis=1) == 0):
@@ -168,6 +173,8 @@ class Geometry:
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ImgSuiteError(f"not a geometry description ({type(exc).__name__}: {exc})", path) from None
+        except ImgSuiteError as exc:  # a value that parses but is no geometry: name the file
+            raise ImgSuiteError(exc.problem, path) from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
