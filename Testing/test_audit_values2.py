@@ -5,9 +5,12 @@ traceback, nothing written). Each test here failed on main; the data is the shar
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import subprocess
 
+import pydicom
 import pytest
 
 from SlicerImgSuite.cli import main
@@ -71,3 +74,62 @@ def test_matrix_files_giving_absurd_pixels_are_refused(sts_views, tmp_path, caps
         txt.write_text("\n".join(lines) + "\n")
     out = tmp_path / "fdk.mha"
     _refused(["fdk", "-I", tmp_path / "set", "-O", out, *FDK], capsys, out, "img0000.txt", "lines 2-3")
+
+
+STS_DICOM = ("ibsi-sts-ct-rtstruct", "STS_001", "dicom")
+# (ROI Number, name, colour, interpreted type): the IBSI GTV's contours under three ROIs numbered out of order
+STS_ROIS = [(5, "GTV_Mass_CT", [255, 0, 0], "GTV"), (9, "CTV", [0, 255, 0], "CTV"), (2, "PTV", [0, 0, 255], "PTV")]
+
+
+def _three_roi_rtstruct(source, path):
+    ds = pydicom.dcmread(source)
+    roi, contour, observation = (
+        ds[tag][0] for tag in ("StructureSetROISequence", "ROIContourSequence", "RTROIObservationsSequence")
+    )
+    ds.StructureSetROISequence, ds.ROIContourSequence, ds.RTROIObservationsSequence = [], [], []
+    for i, (number, name, colour, kind) in enumerate(STS_ROIS):
+        r, c, o = (copy.deepcopy(x) for x in (roi, contour, observation))
+        r.ROINumber, r.ROIName = number, name
+        c.ReferencedROINumber, c.ROIDisplayColor = number, colour
+        o.ObservationNumber, o.ReferencedROINumber, o.RTROIInterpretedType = i + 1, number, kind
+        ds.StructureSetROISequence.append(r)
+        ds.ROIContourSequence.append(c)
+        ds.RTROIObservationsSequence.append(o)
+    ds.save_as(path)
+
+
+def test_reviewed_export_keeps_roi_numbers_names_colours_and_contours(tmp_path, shared_data):
+    """Approved-only export of the real IBSI RTSTRUCT: only CTV, with its ROI Number 9 (was renumbered 1), its
+    colour and type; the full export keeps 5, 9, 2; dciodvfy finds no error; read back, Dice 1 on the CT."""
+    from SlicerImgSuite.io.images import read_image
+    from SlicerImgSuite.review.export import export_reviewed_rtstruct
+    from SlicerImgSuite.review.state import ReviewState
+    from SlicerImgSuite.rtstruct.rasterize import Grid, rasterize
+    from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
+
+    data = shared_data.joinpath(*STS_DICOM)
+    _three_roi_rtstruct(data / "mask" / "RS.dcm", tmp_path / "RS3.dcm")
+    state = ReviewState([name for _, name, _, _ in STS_ROIS])
+    state.set_status("CTV", "approved", reviewer="Dr A")
+    state.set_status("PTV", "rejected", reviewer="Dr A")
+    for out, approved_only, kept in (("only.dcm", True, STS_ROIS[1:2]), ("all.dcm", False, STS_ROIS)):
+        export_reviewed_rtstruct(
+            tmp_path / out, data / "image", tmp_path / "RS3.dcm", state, approved_only=approved_only
+        )
+        ds = pydicom.dcmread(tmp_path / out)
+        rois = [(int(r.ROINumber), r.ROIName) for r in ds.StructureSetROISequence]
+        assert rois == [(number, name) for number, name, _, _ in kept]
+        colours = {int(c.ReferencedROINumber): [int(v) for v in c.ROIDisplayColor] for c in ds.ROIContourSequence}
+        assert colours == {number: colour for number, _, colour, _ in kept}
+        kinds = {int(o.ReferencedROINumber): o.RTROIInterpretedType for o in ds.RTROIObservationsSequence}
+        assert kinds == {number: kind for number, _, _, kind in kept}
+        dciodvfy = subprocess.run(["dciodvfy", str(tmp_path / out)], capture_output=True, text=True, timeout=120)
+        assert not [line for line in (dciodvfy.stdout + dciodvfy.stderr).splitlines() if line.startswith("Error")]
+    assert pydicom.dcmread(tmp_path / "only.dcm").ApprovalStatus == "APPROVED"
+    ct = read_image(data / "image")
+    grid = Grid.of(ct)
+    (before,) = rasterize(read_rtstruct(data / "mask" / "RS.dcm"), ct)
+    (after,) = rasterize(read_rtstruct(tmp_path / "only.dcm"), ct)
+    a, b = before.full(grid).astype(bool), after.full(grid).astype(bool)
+    assert a.sum() == 117145  # IBSI's reference mask of STS_001
+    assert 2 * (a & b).sum() / (a.sum() + b.sum()) == 1.0
