@@ -10,8 +10,10 @@ import json
 import shutil
 import subprocess
 
+import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 
 from SlicerImgSuite.cli import main
 
@@ -133,3 +135,38 @@ def test_reviewed_export_keeps_roi_numbers_names_colours_and_contours(tmp_path, 
     a, b = before.full(grid).astype(bool), after.full(grid).astype(bool)
     assert a.sum() == 117145  # IBSI's reference mask of STS_001
     assert 2 * (a & b).sum() / (a.sum() + b.sum()) == 1.0
+
+
+def _translation(path):
+    line = next(w for w in path.read_text().splitlines() if w.startswith("Parameters:"))
+    return np.array([float(w) for w in line.split()[1:]][-3:])
+
+
+def test_align_center_moves_by_the_centres_difference_as_plastimatch(tmp_path, shared_data):
+    """The STS_001 CT against itself moved by (30, -20, 0) mm: plastimatch's align_center finds (30, -20, 0);
+    ours gave (0, 0, 0): the moving image was resampled onto the fixed grid first, so it had the fixed centre."""
+    ct = shared_data.joinpath(*STS_CT)
+    moving = sitk.ReadImage(str(ct))
+    moving.SetOrigin((np.array(moving.GetOrigin()) + [30.0, -20.0, 0.0]).tolist())
+    sitk.WriteImage(moving, str(tmp_path / "moving.nii.gz"))
+    for who in ("plastimatch", "imgsuite"):
+        (tmp_path / f"{who}.cmd").write_text(
+            f"[GLOBAL]\nfixed = {ct}\nmoving = {tmp_path / 'moving.nii.gz'}\nxform_out = {tmp_path / who}.txt\n"
+            "[STAGE]\nxform = align_center\n"
+        )
+    subprocess.run(["plastimatch", "register", str(tmp_path / "plastimatch.cmd")], check=True, capture_output=True)
+    assert main(["register", "-q", str(tmp_path / "imgsuite.cmd")]) == 0
+    theirs = _translation(tmp_path / "plastimatch.txt")
+    np.testing.assert_allclose(theirs, [30, -20, 0], atol=1e-6)
+    np.testing.assert_allclose(_translation(tmp_path / "imgsuite.txt"), theirs, atol=1e-6)
+    # the job function, both flavours; after a start (mabs pre-alignment) the start is kept, as before
+    from SlicerImgSuite.registration.engine import register_images
+
+    fixed = sitk.ReadImage(str(ct))
+    centre = fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in fixed.GetSize()])
+    for xform in ("align_center", "align_center_of_gravity"):
+        result = register_images(fixed, moving, [{"xform": xform}])
+        np.testing.assert_allclose(result.transform.TransformPoint(centre), np.add(centre, [30, -20, 0]), atol=1e-6)
+    start = sitk.TranslationTransform(3, [30.0, -20.0, 0.0])
+    kept = register_images(fixed, moving, [{"xform": "align_center"}], initial_transform=start)
+    np.testing.assert_allclose(kept.transform.TransformPoint(centre), np.add(centre, [30, -20, 0]), atol=1e-6)

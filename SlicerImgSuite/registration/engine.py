@@ -388,12 +388,16 @@ def _short(text: str) -> str:
 
 
 def _align_center(fixed, moving, parts, xform, index):
-    prior = compose(parts) if parts else sitk.Transform(3, sitk.sitkIdentity)
-    m_warped = sitk.Resample(moving, fixed, prior, sitk.sitkLinear, float(np.min(sitk.GetArrayViewFromImage(moving))))
     how = sitk.CenteredTransformInitializerFilter.GEOMETRY
     if xform == "align_center_of_gravity":
         how = sitk.CenteredTransformInitializerFilter.MOMENTS
-    init = sitk.CenteredTransformInitializer(fixed, m_warped, sitk.Euler3DTransform(), how)
+    if parts:  # after a start (mabs pre-alignment) or earlier stages: the moving image as they place it
+        prior = compose(parts)
+        fill = float(np.min(sitk.GetArrayViewFromImage(moving)))
+        moving = sitk.Resample(moving, fixed, prior, sitk.sitkLinear, fill)
+    # first stage: the images themselves, as plastimatch (resampled onto the fixed grid first, the moving image
+    # had the fixed grid's centre: align_center moved nothing where plastimatch moves by the centres' difference)
+    init = sitk.CenteredTransformInitializer(fixed, moving, sitk.Euler3DTransform(), how)
     shift = sitk.TranslationTransform(3, list(init.GetTranslation()))
     report = StageReport(
         index=index,
