@@ -170,3 +170,25 @@ def test_align_center_moves_by_the_centres_difference_as_plastimatch(tmp_path, s
     start = sitk.TranslationTransform(3, [30.0, -20.0, 0.0])
     kept = register_images(fixed, moving, [{"xform": "align_center"}], initial_transform=start)
     np.testing.assert_allclose(kept.transform.TransformPoint(centre), np.add(centre, [30, -20, 0]), atol=1e-6)
+
+
+def test_background_val_is_the_fill_value_as_in_plastimatch(tmp_path, shared_data):
+    """plastimatch reads ``background_val`` as ``default_value``: the warped image's fill. Here it was a metric
+    threshold, so the half of the output that the cropped moving CT does not cover was 0 HU, not -1234."""
+    ct = shared_data.joinpath(*STS_CT)
+    sitk.WriteImage(sitk.ReadImage(str(ct))[:100], str(tmp_path / "half.nii.gz"))
+    fills = {}
+    for who in ("plastimatch", "imgsuite"):
+        out = tmp_path / f"{who}.nii.gz"
+        (tmp_path / f"{who}.cmd").write_text(
+            f"[GLOBAL]\nfixed = {ct}\nmoving = {tmp_path / 'half.nii.gz'}\nimg_out = {out}\nbackground_val = -1234\n"
+            "[STAGE]\nxform = align_center\n"
+        )
+        cmd = tmp_path / f"{who}.cmd"
+        if who == "plastimatch":
+            subprocess.run(["plastimatch", "register", str(cmd)], check=True, capture_output=True)
+        else:
+            assert main(["register", "-q", str(cmd)]) == 0
+        fills[who] = sitk.GetArrayFromImage(sitk.ReadImage(str(out))) == -1234
+    assert fills["plastimatch"].mean() > 0.4  # the anchor fills half of the fixed grid
+    assert np.array_equal(fills["imgsuite"], fills["plastimatch"])
