@@ -367,6 +367,10 @@ def _linear_stage(fixed, moving, parts, params, index, fixed_mask, moving_mask, 
     final = method.MetricEvaluate(f_lvl, m_lvl)
     iterations = method.GetOptimizerIteration()
     stop = method.GetOptimizerStopConditionDescription()
+    if np.isfinite(initial) and not final <= initial:
+        # regular steps leave an optimum by a whole max_step first: a stage never returns a worse place than
+        # its start (a CT against its own half, aligned, came out 13 mm off: MSE 0 -> 1880, plastimatch kept 0)
+        new, final, stop = _new_linear(xform, fixed), initial, "the metric got worse: the start is kept"
     report = StageReport(
         index=index,
         xform=xform,
