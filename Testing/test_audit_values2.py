@@ -204,3 +204,23 @@ def test_a_linear_stage_never_returns_a_worse_place_than_its_start(tmp_path, sha
     result = register_images(fixed, half, [{"xform": "translation", "max_its": 3}])
     assert covered_mse(fixed, half, result.transform)[0] < 1e-6
     assert any("did not improve" in w for w in result.warnings)  # still said
+
+
+def test_a_panel_with_parallel_axes_is_refused_naming_the_json(sts_views, tmp_path, capsys):
+    """A view whose u axis equals its v axis has no panel plane: the error named no file and printed every
+    view's axis (a 36-line list)."""
+    shutil.copy(sts_views / "stack.mha", tmp_path / "p.mha")
+    geometry = json.loads((sts_views / "stack.json").read_text())
+    geometry["views"][3]["u"] = geometry["views"][3]["v"]
+    (tmp_path / "p.json").write_text(json.dumps(geometry))
+    out = tmp_path / "fdk.mha"
+    _refused(["fdk", "-I", tmp_path / "p.mha", "-O", out, *FDK], capsys, out, "p.json", "view 3", "parallel")
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [(["-n", "0 0 0"], "--nrm"), (["--vup", "0 0 0"], "--vup"), (["-n", "0 0 1", "--vup", "0 0 2"], "--vup")],
+)
+def test_drr_degenerate_directions_name_the_option(tmp_path, shared_data, capsys, options, named):
+    out = tmp_path / "out"
+    _refused(["drr", *options, "-O", out / "img", shared_data.joinpath(*STS_CT)], capsys, out, named)
