@@ -21,10 +21,10 @@ log = logging.getLogger("SlicerImgSuite.registration")
 GLOBAL_KEYS = {
     "fixed", "moving", "fixed_roi", "moving_roi", "fixed_mask", "moving_mask", "fixed_landmarks",
     "moving_landmarks", "xform_in", "xform_out", "vf_out", "img_out", "img_out_fmt", "img_out_type",
-    "warped_landmarks", "default_value", "logfile", "resample_when_linear",
+    "warped_landmarks", "default_value", "background_val", "logfile", "resample_when_linear",
 }  # fmt: skip
-# GLOBAL spellings plastimatch also accepts
-GLOBAL_ALIASES = {"fixed_mask": "fixed_roi", "moving_mask": "moving_roi"}
+# GLOBAL spellings plastimatch also accepts (background_val is its other name of default_value, the fill value)
+GLOBAL_ALIASES = {"fixed_mask": "fixed_roi", "moving_mask": "moving_roi", "background_val": "default_value"}
 
 XFORMS = {
     "translation": "translation",
@@ -108,7 +108,12 @@ def _positive_floats(v):
 
 
 def _res(v):
-    vals = [int(round(_finite(w))) for w in _words(v)]
+    # plastimatch resamples by any rate ("res = 1.5" is 1.5 voxels); the bin shrink here takes whole ones only,
+    # and rounding would change the stage's sampling silently
+    raw = [_finite(w) for w in _words(v)]
+    if any(x != int(x) for x in raw):
+        raise ValueError("expected whole voxels (a subsampling rate such as 1.5 is not supported: round it)")
+    vals = [int(x) for x in raw]
     if len(vals) == 1:
         vals = vals * 3
     if len(vals) != 3 or any(x < 1 or x > MAX_COUNT for x in vals):
@@ -167,7 +172,9 @@ STAGE_KEYS = {
     "vf_out": _text,
     "img_out": _text,
 }
-STAGE_ALIASES = {"ss": "res", "num_hist_bins": "mi_histogram_bins"}
+# plastimatch reads background_val as default_value (the fill of the warped image), in [GLOBAL] and [STAGE]; it
+# was a metric threshold here, so "background_val = -1000" filled the uncovered part of img_out with 0 HU
+STAGE_ALIASES = {"ss": "res", "num_hist_bins": "mi_histogram_bins", "background_val": "default_value"}
 IMG_OUT_FORMATS = {"dicom", "itk"}
 # plastimatch format names of image files: accepted with a warning (img_out's suffix picks the format)
 IMAGE_FILE_FORMATS = {"nifti", "nii", "nrrd", "mha", "mhd", "metaimage", "analyze", "gipl", "vtk", "raw"}
@@ -199,7 +206,6 @@ USED_BY = {
     "max_step": ("linear",),
     "min_step": ("linear",),
     "sampling": ("linear", "itk_bspline"),
-    "background_val": ("linear", "bspline", "itk_bspline"),
     "demons_std": ("demons",),
 }
 ENGINE_NAMES = {

@@ -283,13 +283,16 @@ def _structure_set_header(ref: ReferenceSeries, path, label: str, series_descrip
 
 
 def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
-    """The ROI, contour and observation sequences, one item of each per ROI (numbered from 1)."""
+    """The ROI, contour and observation sequences, one item of each per ROI. ROIs read from an RTSTRUCT keep
+    their ROI Numbers (an approved-only export of ROIs 5, 9 and 2 renumbered them 1, 2, 3); otherwise 1, 2, ..."""
     frame = ref.frame_of_reference
     ds.StructureSetROISequence = DicomSequence()
     ds.ROIContourSequence = DicomSequence()
     ds.RTROIObservationsSequence = DicomSequence()
-    for n, roi in enumerate(rois):
-        number = n + 1
+    numbers = [int(r.number) for r in rois]
+    if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
+        numbers = list(range(1, len(rois) + 1))
+    for number, roi in zip(numbers, rois, strict=True):
         item = Dataset()
         item.ROINumber = number
         item.ReferencedFrameOfReferenceUID = frame

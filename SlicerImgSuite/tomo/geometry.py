@@ -16,12 +16,14 @@ import numpy as np
 
 from ..errors import ImgSuiteError, check_memory
 
+PIXEL_PITCH_MM = (1e-4, 1e4)  # a detector pixel outside this range is damage, not a panel
+
 
 def _unit(v) -> np.ndarray:
     v = np.asarray(v, dtype=float)
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     if np.any(n < 1e-12):
-        raise ImgSuiteError(f"a direction vector is zero: {v.tolist()}")
+        raise ImgSuiteError(f"a direction vector is zero (item {int(np.flatnonzero(n.ravel() < 1e-12)[0])})")
     return v / n
 
 
@@ -68,6 +70,9 @@ class Geometry:
         self.image_center = np.broadcast_to(np.asarray(self.image_center, float), (n, 2)).copy()
         if not (np.isfinite(self.pixel_size).all() and min(self.pixel_size) > 0) or min(self.dims) < 1:
             raise ImgSuiteError(f"detector needs positive pixel size and dims, got {self.pixel_size}, {self.dims}")
+        flat = np.flatnonzero(np.linalg.norm(np.cross(self.u_axes, self.v_axes), axis=1) < 1e-6)
+        if flat.size:  # no panel plane: its normal was a zero vector, refused later without the file
+            raise ImgSuiteError(f"view {flat[0]}: the detector's u and v axes are parallel")
         if not all(np.isfinite(a).all() for a in (self.sources, self.centers, self.image_center)):
             raise ImgSuiteError("source, detector or principal point positions are not finite numbers (--sad, --sid?)")
         if np.any(np.linalg.norm(self.centers - self.sources, axis=1) == 0):
@@ -75,6 +80,11 @@ class Geometry:
         check_memory(
             4 * n * self.dims[0] * self.dims[1], f"{n} views of {self.dims[0]} x {self.dims[1]} pixels (--dim)"
         )
+        if not PIXEL_PITCH_MM[0] <= min(self.pixel_size) <= max(self.pixel_size) <= PIXEL_PITCH_MM[1]:
+            # 1e-300 mm passed the positive check and divided by zero in the ramp filter (a traceback)
+            raise ImgSuiteError(
+                f"detector pixel_size {self.pixel_size} mm is outside {PIXEL_PITCH_MM} mm (--detector-size/--dim)"
+            )
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -168,6 +178,8 @@ class Geometry:
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ImgSuiteError(f"not a geometry description ({type(exc).__name__}: {exc})", path) from None
+        except ImgSuiteError as exc:  # a value that parses but is no geometry: name the file
+            raise ImgSuiteError(exc.problem, path) from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -257,6 +269,10 @@ def circular(
     if angle_step is None:
         angle_step = 360.0 / max(count, 1)
     iso = np.asarray(isocenter, float)
+    if normal is not None and not np.linalg.norm(normal) > 1e-12:
+        raise ImgSuiteError(f"--nrm must not be a zero vector, got {list(normal)}")
+    if not np.linalg.norm(vup) > 1e-12:
+        raise ImgSuiteError(f"--vup must not be a zero vector, got {list(vup)}")
     if normal is not None:
         to_source = _unit(np.broadcast_to(np.asarray(normal, float), (count, 3)))
     else:
@@ -264,6 +280,8 @@ def circular(
         to_source = np.stack([np.cos(a), -np.sin(a), np.zeros_like(a)], axis=1)
     up = _unit(vup)
     v = -(up - np.outer(to_source @ up, np.ones(3)) * to_source)
+    if np.any(np.linalg.norm(v, axis=1) < 1e-9):
+        raise ImgSuiteError(f"--vup {list(vup)} is parallel to a view's source direction (--nrm or the gantry angle)")
     v = _unit(v)
     u = np.cross(v, -to_source)
     sources = iso + sad * to_source

@@ -24,7 +24,7 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..io.atomic import atomic_dir, atomic_path
-from .geometry import Geometry, from_matrix
+from .geometry import PIXEL_PITCH_MM, Geometry, from_matrix
 
 
 @dataclass
@@ -222,6 +222,9 @@ def _read_plastimatch(files: list) -> ProjectionSet:
         src, c, u, v, ps = from_matrix(matrix, sid)
         if dims is None:
             dims, pixel = image.shape[::-1], ps
+            if not PIXEL_PITCH_MM[0] <= min(ps) <= max(ps) <= PIXEL_PITCH_MM[1]:
+                size = f"{ps[0]:.4g} x {ps[1]:.4g} mm"
+                raise ImgSuiteError(f"lines 2-3: the matrix gives pixels of {size}, outside {PIXEL_PITCH_MM} mm", txt)
             images = np.empty((len(files),) + image.shape, np.float32)
         elif image.shape[::-1] != dims or not np.allclose(ps, pixel, rtol=1e-4):
             raise ImgSuiteError(f"projection size or pixel pitch differs from the first one ({dims}, {pixel})", f)
