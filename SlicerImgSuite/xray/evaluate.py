@@ -171,14 +171,7 @@ def evaluate(
         radiographs.append(read_radiograph(p))
     labels, groups = dataset.labels, np.asarray(dataset.patients)
     if model is not None:
-        from .predict import load_model
-
-        net = load_model(model)
-        if net.classes != dataset.classes:
-            raise ImgSuiteError(f"model classes {net.classes} differ from the data's {dataset.classes}", model)
-        x = preprocess_all(radiographs, net.params)
-        cnn = np.concatenate([net.probabilities(x[s:s + 64]) for s in range(0, len(x), 64)])
-        name, training = f"model {Path(model).name}", []
+        cnn, name, training = _model_scores(model, dataset, radiographs), f"model {Path(model).name}", []
     else:
         cnn, training = _cnn_out_of_fold(dataset, radiographs, fold, options, sub_progress(progress, 0.05, 0.95))
         name = f"CNN ({options.architecture}, {folds}-fold)"
@@ -206,6 +199,17 @@ def evaluate(
     _write_report(Path(output), report, rows, radiographs, cnn, labels)
     progress(1.0, "report written")
     return report
+
+
+def _model_scores(model, dataset: Dataset, radiographs) -> np.ndarray:
+    """A trained model's probabilities for every radiograph (its classes must be the data's)."""
+    from .predict import load_model
+
+    net = load_model(model)
+    if net.classes != dataset.classes:
+        raise ImgSuiteError(f"model classes {net.classes} differ from the data's {dataset.classes}", model)
+    x = preprocess_all(radiographs, net.params)
+    return np.concatenate([net.probabilities(x[s:s + 64]) for s in range(0, len(x), 64)])
 
 
 def _with_extra_training(dataset: Dataset, fold: np.ndarray, extra, positive, finding) -> tuple[Dataset, np.ndarray]:
