@@ -12,9 +12,11 @@ the file and the problem and exit with status 2 (a traceback only with ``--debug
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from . import __version__
@@ -200,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         check_outputs_against_inputs(vars(args))
-        with protected_inputs(input_options(vars(args))):
+        with protected_inputs(input_options(vars(args))), one_line_warnings(args.command):
             result = args.func(args)
     except ImgSuiteError as exc:
         if getattr(args, "debug", False):
@@ -219,6 +221,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"imgsuite {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str):
+    """A job's warnings (a contour lost, a structure beyond the dose grid) as one line each on stderr,
+    ``imgsuite COMMAND: warning: ...``, every time: a warm process runs many jobs, and Python's default shows a
+    warning once per place."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"imgsuite {command}: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        yield
 
 
 def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> None:

@@ -137,5 +137,20 @@ def resample_like(
     )
 
 
+def covered_by(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
+    """Boolean array on ``reference``'s grid: where its voxels lie inside ``image``'s grid (nearest voxel), i.e.
+    where ``resample_like(image, reference)`` holds a value of ``image`` and not the fill value.
+
+    Examples
+    --------
+    >>> small = sitk.Image([2, 2, 2], sitk.sitkFloat32)
+    >>> covered_by(small, sitk.Image([4, 2, 2], sitk.sitkUInt8))[0, 0].tolist()
+    [True, True, False, False]
+    """
+    ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(image)
+    return sitk.GetArrayFromImage(resample_like(ones, reference, "nearest")) > 0
+
+
 def _fmt(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in values) + ")"

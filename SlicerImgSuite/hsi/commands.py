@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-import warnings
 
 from ..progress import progress_for
 
@@ -55,25 +53,7 @@ def _reading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-compressed", action="store_true", help="read deflated members into memory")
 
 
-@contextlib.contextmanager
-def one_line_warnings():
-    """Header warnings as one line each on stderr (``imgsuite hsi: warning: ...``)."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"imgsuite hsi: warning: {message}", file=sys.stderr)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        yield
-
-
 def run_info(args: argparse.Namespace) -> int:
-    with one_line_warnings():
-        return _info(args)
-
-
-def _info(args: argparse.Namespace) -> int:
     from .container import open_hsi
     from .envi_header import format_header, header_to_json, layout, read_header
     from .load import is_hsi
@@ -95,11 +75,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    with one_line_warnings():
-        return _convert(args)
-
-
-def _convert(args: argparse.Namespace) -> int:
     from .images import write_cube
     from .load import load_hyperspectral
 
@@ -135,15 +110,14 @@ def run_pack(args: argparse.Namespace) -> int:
         lods = tuple(int(v) for v in args.lods.split(",") if v.strip())
     except ValueError:
         raise ImgSuiteError(f"--lods {args.lods!r}: use comma-separated integers") from None
-    with one_line_warnings():
-        pack(
-            args.input,
-            args.output,
-            interleave=args.interleave,
-            previews=lods,
-            strict=args.strict,
-            progress=progress_for(args),
-        )
+    pack(
+        args.input,
+        args.output,
+        interleave=args.interleave,
+        previews=lods,
+        strict=args.strict,
+        progress=progress_for(args),
+    )
     return 0
 
 

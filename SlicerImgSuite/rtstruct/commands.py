@@ -440,12 +440,6 @@ def _study_inputs(args: argparse.Namespace) -> None:
         print(f"imgsuite dvh: structures {args.input_rtstruct}, dose {args.input_dose}, grid {grid}", file=sys.stderr)
 
 
-def _print_warnings(command: str, caught) -> None:
-    """Recorded warnings as ``imgsuite COMMAND: warning: ...`` lines on stderr."""
-    for w in caught:
-        print(f"imgsuite {command}: warning: {w.message}", file=sys.stderr, flush=True)
-
-
 def run_dvh(args: argparse.Namespace) -> int:
     import SimpleITK as sitk
 
@@ -473,10 +467,7 @@ def run_dvh(args: argparse.Namespace) -> int:
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
             reference = refined_grid(reference, (1, 1, 4))
             oversample = (ACCURATE_OVERSAMPLE, ACCURATE_OVERSAMPLE, 1)
-        with warnings.catch_warnings(record=True) as caught:  # contours lost to the grid: said
-            warnings.simplefilter("always")
-            masks = rasterize(ss, reference, oversample=oversample, progress=progress)
-        _print_warnings("dvh", caught)
+        masks = rasterize(ss, reference, oversample=oversample, progress=progress)
     elif args.input_ss_img and args.input_ss_list:
         reference = read_image(args.input_ss_img)
         rows = read_ss_list(args.input_ss_list)
@@ -489,18 +480,15 @@ def run_dvh(args: argparse.Namespace) -> int:
         ]
     else:
         raise ImgSuiteError("give --input-ss-img with --input-ss-list, or --input-rtstruct")
-    with warnings.catch_warnings(record=True) as caught:  # a structure beyond the dose grid: said, not silent
-        warnings.simplefilter("always")
-        table = dvh_table(
-            masks,
-            dose,
-            reference,
-            bin_width=args.bin_width,
-            num_bins=args.num_bins,
-            cumulative=not args.differential,
-            normalization=args.normalization,
-        )
-    _print_warnings("dvh", caught)
+    table = dvh_table(
+        masks,
+        dose,
+        reference,
+        bin_width=args.bin_width,
+        num_bins=args.num_bins,
+        cumulative=not args.differential,
+        normalization=args.normalization,
+    )
     stats = table.stats
     write_together(
         [
@@ -544,25 +532,22 @@ def run_gamma(args: argparse.Namespace) -> int:
     reference = _read_dose(args.image_1, args.dose_units)
     evaluation = _read_dose(args.image_2, args.dose_units)
     mask = read_image(args.mask) if args.mask else None
-    with warnings.catch_warnings(record=True) as caught:  # reference points beyond the evaluated grid: said
-        warnings.simplefilter("always")
-        gamma, rate = gamma_index(
-            reference,
-            evaluation,
-            dose_percent=100 * args.dose_tolerance,
-            dta_mm=args.dta_tolerance,
-            local=args.local_gamma,
-            threshold_percent=100 * args.analysis_threshold,
-            reference_dose=args.reference_dose,
-            max_gamma=args.gamma_max,
-            resolution_mm=args.search_step,
-            progress=progress_for(args),
-            mask=mask,
-            ref_only_threshold=args.ref_only_threshold,
-            compute_full_region=args.compute_full_region,
-            resample_nn=args.resample_nn,
-        )
-    _print_warnings("gamma", caught)
+    gamma, rate = gamma_index(
+        reference,
+        evaluation,
+        dose_percent=100 * args.dose_tolerance,
+        dta_mm=args.dta_tolerance,
+        local=args.local_gamma,
+        threshold_percent=100 * args.analysis_threshold,
+        reference_dose=args.reference_dose,
+        max_gamma=args.gamma_max,
+        resolution_mm=args.search_step,
+        progress=progress_for(args),
+        mask=mask,
+        ref_only_threshold=args.ref_only_threshold,
+        compute_full_region=args.compute_full_region,
+        resample_nn=args.resample_nn,
+    )
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "
         f"threshold {100 * args.analysis_threshold:g}%\npass rate: {rate:.2f} %\n"

@@ -15,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..geometry import resample_like
+from ..geometry import covered_by, resample_like
 from .rasterize import Grid, RoiMask
 
 
@@ -35,22 +35,18 @@ def dose_samples(mask: RoiMask, dose: sitk.Image, reference: sitk.Image) -> tupl
     i, j, k = mask.offset
     nz, ny, nx = mask.array.shape
     box = grid.sub_grid((i, j, k), (nx, ny, nz))
-    on_box = sitk.GetArrayFromImage(
-        resample_like(sitk.Cast(dose, sitk.sitkFloat32), box.image(np.zeros((nz, ny, nx), np.uint8)))
-    )
+    box_image = box.image(np.zeros((nz, ny, nx), np.uint8))
+    on_box = sitk.GetArrayFromImage(resample_like(sitk.Cast(dose, sitk.sitkFloat32), box_image))
     weight = mask.array.astype(np.float32)
     inside = weight > 0
     voxel_cc = float(np.prod(grid.spacing)) / 1000.0
-    _warn_outside_dose(mask, dose, box, weight, voxel_cc)
+    _warn_outside_dose(mask, weight[~covered_by(dose, box_image)], weight, voxel_cc)
     return on_box[inside].astype(np.float32), weight[inside] * np.float32(voxel_cc)
 
 
-def _warn_outside_dose(mask: RoiMask, dose: sitk.Image, box, weight: np.ndarray, voxel_cc: float) -> None:
+def _warn_outside_dose(mask: RoiMask, weight_outside: np.ndarray, weight: np.ndarray, voxel_cc: float) -> None:
     """Warn when part of a structure lies beyond the dose grid (its dose there is unknown, counted as 0 Gy)."""
-    ones = sitk.Image(dose.GetSize(), sitk.sitkUInt8) + 1
-    ones.CopyInformation(dose)
-    covered = sitk.GetArrayFromImage(resample_like(ones, box.image(np.zeros(weight.shape, np.uint8)), "nearest"))
-    outside = float(weight[covered == 0].sum()) * voxel_cc
+    outside = float(weight_outside.sum()) * voxel_cc
     total = float(weight.sum()) * voxel_cc
     if outside > 0:
         warnings.warn(

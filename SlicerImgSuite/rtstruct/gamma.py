@@ -15,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError, check_number
-from ..geometry import resample_like, same_grid
+from ..geometry import covered_by, resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
 from .dose import check_dose_values
 
@@ -88,7 +88,8 @@ def gamma_index(
     """
     progress = progress or no_progress
     _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm)
-    check_dose_values(reference), check_dose_values(evaluation)
+    check_dose_values(reference)
+    check_dose_values(evaluation)
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     ev, uncovered = _on_reference_grid(evaluation, reference, resample_nn)
     norm = float(reference_dose if reference_dose is not None else ref.max())
@@ -125,10 +126,7 @@ def _on_reference_grid(evaluation: sitk.Image, reference: sitk.Image, nearest: b
         ev = sitk.GetArrayFromImage(sitk.Cast(evaluation, sitk.sitkFloat64))
         return ev, np.zeros(ev.shape, bool)
     on_ref = resample_like(sitk.Cast(evaluation, sitk.sitkFloat64), reference, "nearest" if nearest else "linear")
-    ones = sitk.Image(evaluation.GetSize(), sitk.sitkUInt8) + 1
-    ones.CopyInformation(evaluation)
-    uncovered = sitk.GetArrayFromImage(resample_like(ones, reference, "nearest")) == 0
-    return sitk.GetArrayFromImage(on_ref), uncovered
+    return sitk.GetArrayFromImage(on_ref), ~covered_by(evaluation, reference)
 
 
 def _warn_uncovered(analysed: np.ndarray, uncovered: np.ndarray) -> None:

@@ -66,14 +66,11 @@ def targets(labels: np.ndarray, core: float = 0.0) -> np.ndarray:
     """
     from skimage.segmentation import find_boundaries
 
-    edge = find_boundaries(labels, mode="inner") & (labels > 0)
     out = (labels > 0).astype(np.int64)
     if core <= 0:
-        out[edge] = 2
+        out[find_boundaries(labels, mode="inner") & (labels > 0)] = 2
         return out
-    depth = ndi.distance_transform_edt((labels > 0) & ~edge)
-    deepest = ndi.maximum(depth, labels, index=np.arange(int(labels.max()) + 1))
-    out[(labels > 0) & (depth <= core * np.asarray(deepest)[labels])] = 2
+    out[(labels > 0) & (distance_target(labels) <= core)] = 2
     return out
 
 
