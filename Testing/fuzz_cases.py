@@ -800,7 +800,7 @@ def _invalid_output(case: Case) -> list[str]:
             problems.append(f"exit 0 without its output {target.name}")
             continue
         try:
-            values = sitk.GetArrayViewFromImage(sitk.ReadImage(str(target)))
+            values = sitk.GetArrayFromImage(sitk.ReadImage(str(target)))  # a copy: a view dies with its image
         except RuntimeError as exc:
             problems.append(f"unreadable output {target.name}: {str(exc).splitlines()[-1][:100]}")
             continue

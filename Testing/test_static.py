@@ -282,6 +282,22 @@ def test_no_function_over_100_lines():
     assert not long, long
 
 
+def test_no_array_view_of_a_temporary_image():
+    """``sitk.GetArrayViewFromImage(f(...))`` reads freed memory once the temporary image is collected: what it
+    shows then depends on the allocator (CI once saw NaN in an output that held none)."""
+    found = []
+    for path in sorted(p for top in ("SlicerImgSuite", "Modules", "Testing", "bench") for p in (REPO / top).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", getattr(node.func, "id", "")) == "GetArrayViewFromImage"
+                and node.args
+                and isinstance(node.args[0], ast.Call)
+            ):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, found
+
+
 # The files that call the job layer: the CLI's commands modules, the Slicer modules, and the cohort layer.
 _JOB_CALLERS = ("SlicerImgSuite/*/commands.py", "SlicerImgSuite/imageops/parity_commands.py", "Modules/*/*.py")
 # Where called functions are not jobs: the CLI itself, Slicer/MRML adapters (they need a scene or Qt), and the

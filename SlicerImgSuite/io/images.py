@@ -146,7 +146,8 @@ def cast_image(image: sitk.Image, output_type: str) -> sitk.Image:
         raise ImgSuiteError(f"unknown output type {output_type!r}; use one of {', '.join(OUTPUT_TYPES)}") from None
     if image.GetPixelID() == pixel_id:
         return image
-    dtype = sitk.GetArrayViewFromImage(sitk.Image([1] * image.GetDimension(), pixel_id)).dtype
+    probe = sitk.Image([1] * image.GetDimension(), pixel_id)
+    dtype = sitk.GetArrayViewFromImage(probe).dtype
     array = cast_values(sitk.GetArrayFromImage(image), dtype)
     out = sitk.GetImageFromArray(array, isVector=image.GetNumberOfComponentsPerPixel() > 1)
     out.CopyInformation(image)
