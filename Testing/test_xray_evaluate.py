@@ -154,3 +154,58 @@ def test_extra_training_is_trained_on_in_every_fold_and_never_scored(tmp_path):
     assert not np.allclose([float(r["p_baseline"]) for r in rows], before)
     with pytest.raises(Exception, match="a --model is already trained"):
         evaluate(data, tmp_path / "m", model=tmp_path / "none.onnx", extra_training=extra)
+
+
+def _repeat(folder, labels, cnn, base, patients, cnn_name="CNN (small-max, 5-fold)"):
+    """A report folder as `xray evaluate --cross-validate` writes it (only what pooling reads)."""
+    folder.mkdir()
+    classes = ["clear", "opacity"]
+    report = {"data": str(folder), "classes": classes, "images": len(labels), "patients": len(set(patients)),
+              "folds": 5, "methods": {cnn_name: {"auroc": metrics.auroc(labels, cnn)},
+                                      "baseline (histogram logistic regression)": {"auroc": metrics.auroc(labels, base)}},
+              "auroc_difference_ci": [0.0, 0.1]}
+    (folder / "report.json").write_text(json.dumps(report))
+    with open(folder / "predictions.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "patient_id", "fold", "p_cnn", "p_baseline"])
+        for n, (y, c, b, g) in enumerate(zip(labels, cnn, base, patients)):
+            writer.writerow([f"{folder.name}/{n}.png", classes[y], g, 0, c, b])
+    return folder
+
+
+def test_pooled_repeats_resample_a_patient_of_every_repeat_together(tmp_path):
+    from SlicerImgSuite.xray.repeats import pool_repeats
+
+    rng = np.random.default_rng(3)
+    y = np.tile([0, 1], 50)
+    patients = [f"p{k % 5}" for k in range(100)]
+    cnn, base = 1 / (1 + np.exp(-(y + rng.normal(0, 1, 100)))), 1 / (1 + np.exp(-(0.4 * y + rng.normal(0, 1, 100))))
+    a = _repeat(tmp_path / "a", y, cnn, base, patients)
+    b = _repeat(tmp_path / "b", y, cnn, base, patients)  # the same predictions again
+    pooled = pool_repeats([a, b], tmp_path / "out", resamples=400)
+    single = metrics.paired_bootstrap(y, cnn, base, np.array(patients), resamples=400)
+    # a patient's rows of both repeats are drawn together: a copy of a repeat adds images, not clusters
+    assert pooled["auroc_difference_ci"] == pytest.approx(list(single))
+    assert pooled["images"] == 200 and pooled["patients"] == 5
+    assert pooled["methods"]["CNN (small-max, 5-fold)"]["auroc"] == pytest.approx(metrics.auroc(y, cnn))
+    c = _repeat(tmp_path / "c", y, base, cnn, patients)  # a repeat that says the opposite pulls the pool to 0
+    mixed = pool_repeats([a, c], resamples=400)
+    assert abs(mixed["methods"]["CNN (small-max, 5-fold)"]["auroc"] - mixed["methods"][
+        "baseline (histogram logistic regression)"]["auroc"]) < 0.02
+    assert json.loads((tmp_path / "out" / "pooled.json").read_text())["per_patient"].keys() == {f"p{k}" for k in range(5)}
+
+
+def test_pooling_refuses_repeats_that_do_not_match(tmp_path, capsys):
+    from SlicerImgSuite.cli import main
+
+    y = np.tile([0, 1], 10)
+    patients = [f"p{k % 5}" for k in range(20)]
+    a = _repeat(tmp_path / "a", y, np.full(20, 0.5), np.full(20, 0.5), patients)
+    other = _repeat(tmp_path / "b", y, np.full(20, 0.5), np.full(20, 0.5), patients, cnn_name="CNN (seed, 5-fold)")
+    nan = _repeat(tmp_path / "n", y, np.r_[np.nan, np.full(19, 0.5)], np.full(20, 0.5), patients)
+    for argv, expect in (([a, other], "pool repeats of one configuration"), ([a, a], "given twice"),
+                         ([a, nan], "line 2: probabilities"), ([a, tmp_path], "report.json")):
+        assert main(["xray", "pool", *map(str, argv), "--output", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert expect in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
-"""``imgsuite xray summary|train|evaluate|predict``: the chest radiograph classifier.
+"""``imgsuite xray summary|train|evaluate|pool|predict``: the chest radiograph classifier.
 
-Only option parsing here; the work is in :mod:`.summary`, :mod:`.train`, :mod:`.evaluate` and :mod:`.predict`.
+Only option parsing here; the work is in :mod:`.summary`, :mod:`.train`, :mod:`.evaluate`, :mod:`.repeats` and
+:mod:`.predict`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def register(subparsers) -> None:
                         "training side of every fold, CNN and baseline alike; never tested on")
     p.set_defaults(func=run_evaluate)
 
+    p = sub.add_parser("pool", parents=common, help="one AUROC per method from repeated `evaluate --cross-validate` runs")
+    p.add_argument("reports", nargs="+", help="report folders of `xray evaluate --cross-validate` (same data's patients)")
+    p.add_argument("--output", help="folder for pooled.json")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of patients (2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_pool)
+
     p = sub.add_parser("predict", parents=common, help="classify radiographs with onnxruntime; heat maps")
     p.add_argument("inputs", nargs="+", help="image files (PNG/JPEG/DICOM) or folders")
     p.add_argument("--model", required=True, help="ONNX model from imgsuite xray train")
@@ -131,6 +139,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(f"{name}: AUROC {m['auroc']:.3f} (95% CI {lo:.3f}-{hi:.3f}), Brier {m['brier']:.3f}")
         for note in report["notes"]:
             print(f"note: {note}")
+    return 0
+
+
+def run_pool(args: argparse.Namespace) -> int:
+    from .repeats import pool_repeats
+
+    pooled = pool_repeats(args.reports, args.output, resamples=args.bootstrap, seed=args.seed)
+    if not args.quiet:
+        print(f"{len(pooled['repeats'])} repeats, {pooled['images']} images, {pooled['patients']} patients")
+        for name, m in pooled["methods"].items():
+            lo, hi = m["auroc_ci_bootstrap"]
+            print(f"{name}: pooled AUROC {m['auroc']:.3f} (95% CI over patients {lo:.3f}-{hi:.3f})")
+        lo, hi = pooled["auroc_difference_ci"]
+        verdict = "above 0" if lo > 0 else "below 0" if hi < 0 else "includes 0"
+        print(f"CNN - baseline: 95% CI over patients {lo:+.3f} to {hi:+.3f} ({verdict})")
     return 0
 
 
