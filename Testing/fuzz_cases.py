@@ -47,6 +47,7 @@ def make_base(root: Path) -> dict[str, Path]:
 
     root.mkdir(parents=True, exist_ok=True)
     phantom = make_phantom(root / "phantom", shape=(16, 16, 6), spacing=(16.0, 14.0, 20.0))
+    pin_uids([*sorted(Path(phantom.ct_dir).iterdir()), phantom.rtstruct, phantom.rtdose])
     base = {"ct": phantom.ct_dir, "rs": phantom.rtstruct, "rd": phantom.rtdose}
     rng = np.random.default_rng(0)
     z, y, x = np.mgrid[:8, :16, :16].astype(np.float32)
@@ -78,6 +79,29 @@ def make_base(root: Path) -> dict[str, Path]:
     tifffile.imwrite(root / "nuclei32f.tif", blobs)
     base["tif16"], base["tif32f"] = root / "nuclei16.tif", root / "nuclei32f.tif"
     return base
+
+
+def pin_uids(files: list[Path]) -> None:
+    """Give the files' random UIDs fixed ones (one mapping for all, so references hold) and fix the dates and
+    times: the same bytes every run, so a flipped bit lands on the same byte in CI as here."""
+    mapping: dict[str, str] = {}
+
+    def pinned(uid: str) -> str:
+        if uid.startswith("1.2.840.10008."):  # DICOM's own (SOP classes, transfer syntaxes): fixed already
+            return uid
+        return mapping.setdefault(uid, pydicom.uid.generate_uid(entropy_srcs=["imgsuite-fuzz", str(len(mapping))]))
+
+    def visit(ds, element) -> None:
+        if element.VR == "UI" and element.value:
+            element.value = pinned(str(element.value))
+        elif element.VR in ("DA", "TM", "DT") and element.value:
+            element.value = {"DA": "20260101", "TM": "120000", "DT": "20260101120000"}[element.VR]
+
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.walk(visit)
+        ds.file_meta.walk(visit)
+        ds.save_as(path, enforce_file_format=True)
 
 
 # --------------------------------------------------------------------------- byte-level damage

@@ -151,6 +151,25 @@ def test_corrupt_dicom_names_the_file(tmp_path, phantom):
     assert victim.name in str(err.value)
 
 
+@pytest.mark.parametrize("damage", ["cut inside SeriesInstanceUID", "PixelData removed"])
+def test_a_slice_without_its_pixels_is_refused_not_dropped(tmp_path, phantom, damage):
+    # cut inside its series UID, a slice once formed a "series" of its own and the volume came out a slice short
+    folder = tmp_path / "ct"
+    shutil.copytree(phantom.ct_dir, folder)
+    victim = sorted(folder.glob("*.dcm"))[-1]
+    if damage == "PixelData removed":
+        ds = pydicom.dcmread(victim)
+        del ds.PixelData
+        ds.save_as(victim)
+    else:
+        data = victim.read_bytes()
+        uid = pydicom.dcmread(victim).SeriesInstanceUID.encode()
+        victim.write_bytes(data[: data.rindex(uid) + len(uid) // 2])
+    with pytest.raises(ImgSuiteError, match="pixels cannot be read") as err:
+        read_image(folder)
+    assert victim.name in str(err.value)
+
+
 def test_non_dicom_files_beside_a_series_are_ignored(tmp_path, phantom):
     folder = tmp_path / "ct"
     shutil.copytree(phantom.ct_dir, folder)

@@ -117,13 +117,14 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_PYDICOM_NAMES.values()))
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[*_PYDICOM_NAMES.values(), "SOPClassUID"])
     except InvalidDicomError:
         if is_dicom_file(path):
             raise ImgSuiteError("corrupt DICOM file (header cannot be parsed)", path) from None
         return None
     except Exception as exc:  # pydicom raises many kinds on truncated files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
+    _refuse_image_without_pixels(ds, path)
     out = {}
     for key, name in _PYDICOM_NAMES.items():
         value = ds.get(name, "")
@@ -131,6 +132,21 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
             "\\".join(str(v) for v in value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value)
         )
     return out
+
+
+def _refuse_image_without_pixels(ds, path: Path) -> None:
+    """An image object (its SOP class an image storage) whose pixels GDCM cannot read is damage: a slice cut
+    short loses its PixelData and, cut inside its SeriesInstanceUID, would form a series of its own and leave the
+    volume one slice short without a word."""
+    import pydicom
+
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    name = pydicom.uid.UID(sop_class).name if sop_class else ""
+    if "Image Storage" in name:
+        raise ImgSuiteError(
+            f"a DICOM image ({name}) whose pixels cannot be read: PixelData (7FE0,0010) missing, or the file cut short",
+            path,
+        )
 
 
 def scan_folder(
