@@ -151,7 +151,7 @@ def test_corrupt_dicom_names_the_file(tmp_path, phantom):
     assert victim.name in str(err.value)
 
 
-@pytest.mark.parametrize("damage", ["cut inside SeriesInstanceUID", "PixelData removed"])
+@pytest.mark.parametrize("damage", ["cut inside SeriesInstanceUID", "PixelData removed", "unknown VR"])
 def test_a_slice_without_its_pixels_is_refused_not_dropped(tmp_path, phantom, damage):
     # cut inside its series UID, a slice once formed a "series" of its own and the volume came out a slice short
     folder = tmp_path / "ct"
@@ -161,13 +161,28 @@ def test_a_slice_without_its_pixels_is_refused_not_dropped(tmp_path, phantom, da
         ds = pydicom.dcmread(victim)
         del ds.PixelData
         ds.save_as(victim)
+    elif damage == "unknown VR":  # a flipped bit: SeriesDescription's VR LO read as LM (once a pydicom traceback)
+        data = victim.read_bytes()
+        at = data.index(b"\x08\x00\x3e\x10LO")
+        victim.write_bytes(data[: at + 4] + b"LM" + data[at + 6 :])
     else:
         data = victim.read_bytes()
         uid = pydicom.dcmread(victim).SeriesInstanceUID.encode()
         victim.write_bytes(data[: data.rindex(uid) + len(uid) // 2])
-    with pytest.raises(ImgSuiteError, match="pixels cannot be read") as err:
+    with pytest.raises(ImgSuiteError, match="cannot be read as one") as err:
         read_image(folder)
     assert victim.name in str(err.value)
+
+
+def test_a_damaged_element_of_a_non_image_object_is_named_not_a_traceback(tmp_path, phantom):
+    folder = tmp_path / "ct"
+    shutil.copytree(phantom.ct_dir, folder)
+    data = phantom.rtstruct.read_bytes()
+    at = data.index(b"\x08\x00\x3e\x10LO")  # SeriesDescription, its VR made unknown
+    (folder / "RS.dcm").write_bytes(data[: at + 4] + b"LM" + data[at + 6 :])
+    with pytest.raises(ImgSuiteError, match="corrupt DICOM header.*LM") as err:
+        read_image(folder)
+    assert "RS.dcm" in str(err.value)
 
 
 def test_non_dicom_files_beside_a_series_are_ignored(tmp_path, phantom):

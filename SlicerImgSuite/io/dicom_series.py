@@ -124,14 +124,15 @@ def read_header(path: Path, reader: sitk.ImageFileReader | None = None) -> dict[
         return None
     except Exception as exc:  # pydicom raises many kinds on truncated files
         raise ImgSuiteError(f"corrupt DICOM file ({type(exc).__name__}: {exc})", path) from None
-    _refuse_image_without_pixels(ds, path)
-    out = {}
-    for key, name in _PYDICOM_NAMES.items():
-        value = ds.get(name, "")
-        out[key] = (
-            "\\".join(str(v) for v in value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value)
-        )
-    return out
+    try:  # pydicom parses an element when it is first read: a damaged one raises here
+        _refuse_image_without_pixels(ds, path)
+        values = {key: ds.get(name, "") for key, name in _PYDICOM_NAMES.items()}
+    except ImgSuiteError:
+        raise
+    except Exception as exc:
+        raise ImgSuiteError(f"corrupt DICOM header ({type(exc).__name__}: {exc})", path) from None
+    multiple = (list, pydicom.multival.MultiValue)
+    return {k: "\\".join(str(v) for v in value) if isinstance(value, multiple) else str(value) for k, value in values.items()}
 
 
 def _refuse_image_without_pixels(ds, path: Path) -> None:
@@ -144,7 +145,8 @@ def _refuse_image_without_pixels(ds, path: Path) -> None:
     name = pydicom.uid.UID(sop_class).name if sop_class else ""
     if "Image Storage" in name:
         raise ImgSuiteError(
-            f"a DICOM image ({name}) whose pixels cannot be read: PixelData (7FE0,0010) missing, or the file cut short",
+            f"a DICOM image ({name}) that cannot be read as one: PixelData (7FE0,0010) missing, the file cut short "
+            "or its header damaged",
             path,
         )
 
