@@ -359,3 +359,16 @@ def test_cancel_in_a_second_itk_bspline_stage(smooth_pair, capsys):
         register_images(fixed, moving, [COARSE_MI, FINE_MI], cancel_in_stage_2)
     assert calls[-1].startswith("B-spline (ITK)") and any(m.startswith("stage 2/2") for m in calls)
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("xform", ["translation", "bspline", "vf"])
+def test_res_too_coarse_for_a_small_image_is_lowered_with_a_warning(xform):
+    # res 1 5 1 on 16 voxels left 3: ITK's recursive Gaussian (or BinShrink) failed with a traceback
+    z, y, x = np.mgrid[:8, :16, :16].astype(np.float32)
+    fixed = sitk.GetImageFromArray(100 * np.exp(-((x - 8) ** 2 + (y - 8) ** 2 + (z - 4) ** 2) / 12))
+    moving = sitk.GetImageFromArray(100 * np.exp(-((x - 9) ** 2 + (y - 8) ** 2 + (z - 4) ** 2) / 12))
+    result = register_images(fixed, moving, [{"xform": xform, "res": [1, 5, 9], "max_its": 3, "grid_spac": [8] * 3}])
+    assert any("res 1 5 9 would leave fewer than 4 voxels" in w and "using res 1 4 2" in w for w in result.warnings)
+    thin = sitk.GetImageFromArray(np.zeros((3, 16, 16), np.float32))
+    with pytest.raises(ImgSuiteError, match="the fixed image is 16 x 16 x 3 voxels; registration needs at least 4"):
+        register_images(thin, moving, [{"xform": "translation"}])

@@ -127,6 +127,10 @@ def register_images(
     progress = progress or no_progress
     if fixed.GetDimension() != 3 or moving.GetDimension() != 3:
         raise ImgSuiteError(f"registration needs 3D images, got {fixed.GetDimension()}D and {moving.GetDimension()}D")
+    for name, image in (("fixed", fixed), ("moving", moving)):
+        if min(image.GetSize()) < MIN_LEVEL_VOXELS:
+            raise ImgSuiteError(f"the {name} image is {' x '.join(map(str, image.GetSize()))} voxels; registration "
+                                f"needs at least {MIN_LEVEL_VOXELS} along each axis")
     if not stages:
         raise ImgSuiteError("no registration stage given")
     stages = [validate_stage(s, i) for i, s in enumerate(stages)]
@@ -139,6 +143,7 @@ def register_images(
     done = 0.0
     for i, stage in enumerate(stages):
         params = {**DEFAULTS, **stage}
+        params["res"], too_coarse = _fitting_res(params["res"], fixed_f, moving_f, i)
         step = sub_progress(progress, done / sum(weights), (done + weights[i]) / sum(weights))
         done += weights[i]
         step(0.0, f"stage {i + 1}/{len(stages)}: {params['xform']}")
@@ -146,6 +151,7 @@ def register_images(
         masks, landmarks = (fixed_mask, moving_mask), (fixed_landmarks, moving_landmarks)
         report, parts = _run_stage(fixed_f, moving_f, parts, params, i=i, masks=masks, landmarks=landmarks, step=step)
         report.seconds = time.monotonic() - t0
+        report.warnings = too_coarse + report.warnings
         _judge(report, params, parts, fixed)
         for w in report.warnings:
             log.warning(w)
@@ -209,6 +215,22 @@ def _stage_weight(stage: dict) -> float:
     its = stage.get("max_its", DEFAULTS["max_its"])
     heavy = 4.0 if stage.get("xform") in ("bspline", "vf") else 1.0
     return heavy * its / float(np.prod(res)) + 1.0
+
+
+# voxels a shrunk level keeps along each axis at least: ITK's recursive Gaussian (smoothing, gradients) needs 4
+MIN_LEVEL_VOXELS = 4
+
+
+def _fitting_res(res, fixed: sitk.Image, moving: sitk.Image, index: int) -> tuple[list[int], list[str]]:
+    """``res`` lowered where it would leave fewer than :data:`MIN_LEVEL_VOXELS` voxels along an axis of either
+    image (ITK fails there), with a warning saying so."""
+    smallest = np.minimum(fixed.GetSize(), moving.GetSize())
+    fitting = [int(max(1, min(int(r), n // MIN_LEVEL_VOXELS))) for r, n in zip(res, smallest)]
+    if fitting == [int(r) for r in res]:
+        return fitting, []
+    return fitting, [f"stage {index + 1}: res {' '.join(str(int(r)) for r in res)} would leave fewer than "
+                     f"{MIN_LEVEL_VOXELS} voxels along an axis of the {' x '.join(map(str, smallest))} images; "
+                     f"using res {' '.join(map(str, fitting))}"]
 
 
 def _shrink(image: sitk.Image, res) -> sitk.Image:
