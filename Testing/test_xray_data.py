@@ -164,3 +164,22 @@ def test_ct_slice_is_refused_not_classified(shared_data, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "Modality (0008,0060) CT" in result.stderr and ct_slice.name in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 4000), (1, 1), (15, 300)])
+def test_an_image_too_small_for_a_radiograph_is_refused(tmp_path, shape, capsys):
+    # a 1 x 4000 image once gave a traceback (resized to the network's square: 0 rows); a 1 x 1 one a probability
+    from PIL import Image
+
+    from SlicerImgSuite.cli import main
+    from SlicerImgSuite.xray.network import build_layers, to_onnx
+    from SlicerImgSuite.xray.preprocess import Preprocessing, preprocess
+
+    path = tmp_path / "strip.png"
+    Image.fromarray(np.full(shape, 100, np.uint8)).save(path)
+    with pytest.raises(ImgSuiteError, match=f"strip.png: the image is {shape[0]} x {shape[1]} pixels: too small"):
+        preprocess(read_radiograph(path), Preprocessing(32))
+    (tmp_path / "m.onnx").write_bytes(to_onnx(build_layers("small", 32), Preprocessing(32), ["a", "b"]))
+    assert main(["xray", "predict", str(path), "--model", str(tmp_path / "m.onnx"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "strip.png" in err and "Traceback" not in err and not (tmp_path / "o").exists()

@@ -100,12 +100,11 @@ def _read_bitmap(path: Path) -> Radiograph:
 
 def _read_dicom(path: Path) -> Radiograph:
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:
         ds = pydicom.dcmread(path)
         raw = ds.pixel_array
-    except (InvalidDicomError, AttributeError, ValueError, OSError, KeyError) as exc:
+    except Exception as exc:  # pydicom raises many kinds on damaged files (not DICOM, unknown VR, short pixels ...)
         raise ImgSuiteError(f"not a readable DICOM image ({exc.__class__.__name__}: {exc})", path) from None
     modality = str(getattr(ds, "Modality", "") or "").upper()
     if modality and modality not in RADIOGRAPH_MODALITIES:

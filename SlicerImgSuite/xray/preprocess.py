@@ -40,6 +40,17 @@ class Preprocessing:
         return cls(**values)
 
 
+MIN_SIDE = 16  # pixels: no radiograph is smaller (a 1 x 4000 strip once failed in the heat map's resize)
+
+
+def check_size(radiograph: Radiograph) -> None:
+    """Refuse an image with a side under :data:`MIN_SIDE` pixels before it reaches the network."""
+    if min(radiograph.pixels.shape) < MIN_SIDE:
+        rows, cols = radiograph.pixels.shape
+        raise ImgSuiteError(f"the image is {rows} x {cols} pixels: too small for a radiograph (at least {MIN_SIDE} "
+                            "along each side)", radiograph.source or None)
+
+
 def fit_to_square(pixels: np.ndarray, size: int) -> np.ndarray:
     """Resize keeping the aspect ratio (longest side = ``size``, antialiased bilinear), pad with 0 centred.
 
@@ -67,12 +78,13 @@ def preprocess(radiograph: Radiograph, params: Preprocessing) -> np.ndarray:
 
     Examples
     --------
-    >>> r = Radiograph(np.full((4, 4), 0.75, np.float32))
+    >>> r = Radiograph(np.full((16, 16), 0.75, np.float32))
     >>> preprocess(r, Preprocessing(image_size=2, mean=0.5, std=0.25)).tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
     if not isinstance(radiograph, Radiograph):
         raise TypeError("preprocess takes a Radiograph from read_radiograph, not a raw array")
+    check_size(radiograph)
     square = fit_to_square(radiograph.pixels, params.image_size)
     return (square - np.float32(params.mean)) / np.float32(params.std)
 
@@ -92,6 +104,8 @@ def load_batch(paths, params: Preprocessing) -> tuple[np.ndarray, list[Radiograp
 
 def fit_preprocessing(radiographs: list[Radiograph], image_size: int) -> Preprocessing:
     """Standardisation from training images: mean/std of their padded squares, per-image mean range."""
+    for r in radiographs:
+        check_size(r)
     squares = np.stack([fit_to_square(r.pixels, image_size) for r in radiographs])
     means = squares.reshape(len(squares), -1).mean(axis=1)
     return Preprocessing(image_size, float(squares.mean()), float(max(squares.std(), 1e-3)),
