@@ -13,6 +13,11 @@ images (early stopping only) and the colour/brightfield images (never trained on
 when the background is bright) are reported separately.
 
     .venv/bin/python bench/nuclei_model.py [--model FILE.onnx] [--threads 2] [--baseline OLD.onnx]
+        [--baseline-threads N] [--sets validation,colour]
+
+``--sets`` picks the image sets scored (e.g. ``validation`` alone while a change is chosen, so the
+held-out images are looked at once, at the end); ``--baseline`` without ``--baseline-threads`` runs
+with ``--threads``; the baseline may be the same file at another thread count.
 """
 
 from __future__ import annotations
@@ -140,7 +145,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime CPU threads")
     parser.add_argument("--baseline", help="another ONNX model (e.g. the one shipped before) scored and timed in the "
                         "same run, image by image, taking turns at going first")  # fmt: skip
+    parser.add_argument(
+        "--baseline-threads", type=int, help="onnxruntime CPU threads of the baseline (default: --threads)"
+    )
+    parser.add_argument("--sets", default="held_out,validation,colour",
+                        help="comma-separated image sets to score: held_out, validation, colour")  # fmt: skip
     args = parser.parse_args()
+    sets = args.sets.split(",")
+    unknown = set(sets) - {"held_out", "validation", "colour"}
+    if unknown:
+        parser.error(f"unknown --sets {sorted(unknown)}: held_out, validation, colour")
 
     from SlicerImgSuite.segmentation.unet import OnnxPredictor, dsb2018_split, shipped_model
 
@@ -149,13 +163,17 @@ def main() -> None:
     predictor = OnnxPredictor(args.model or shipped_model(), threads=args.threads)
     print(f"model {args.model or shipped_model()}, onnxruntime {args.threads} threads")
     print(f"model note: {predictor.note[:400]}")
-    baseline = OnnxPredictor(args.baseline, threads=args.threads) if args.baseline else None
+    baseline_threads = args.baseline_threads or args.threads
+    baseline = OnnxPredictor(args.baseline, threads=baseline_threads) if args.baseline else None
     if baseline is not None:
-        print(f"baseline model {args.baseline}: {baseline.note[:200]}")
-    held_out = "HELD-OUT fluorescence (never trained on, no early stopping)"
-    score_set(split["held_out"], folder, predictor, held_out, baseline)
-    score_set(split["validation"], folder, predictor, "validation fluorescence (early stopping only)", baseline)
-    score_set(split["colour"], folder, predictor, "colour/brightfield (never trained on; grey, inverted)", baseline)
+        print(f"baseline model {args.baseline}, {baseline_threads} threads: {baseline.note[:200]}")
+    titles = {
+        "held_out": "HELD-OUT fluorescence (never trained on, no early stopping)",
+        "validation": "validation fluorescence (early stopping only)",
+        "colour": "colour/brightfield (never trained on; grey, inverted)",
+    }
+    for name in sets:
+        score_set(split[name], folder, predictor, titles[name], baseline)
 
 
 if __name__ == "__main__":
