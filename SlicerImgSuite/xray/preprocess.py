@@ -40,7 +40,7 @@ class Preprocessing:
         return cls(**values)
 
 
-MIN_SIDE = 16  # pixels: no radiograph is smaller (a 1 x 4000 strip once failed in the heat map's resize)
+MIN_SIDE = 8  # pixels: no radiograph is smaller (a 1 x 4000 strip failed in the heat map; the DRR task has 9 x 96)
 
 
 def check_size(radiograph: Radiograph) -> None:
