@@ -78,7 +78,35 @@ def make_base(root: Path) -> dict[str, Path]:
     tifffile.imwrite(root / "nuclei16.tif", blobs.astype(np.uint16))
     tifffile.imwrite(root / "nuclei32f.tif", blobs)
     base["tif16"], base["tif32f"] = root / "nuclei16.tif", root / "nuclei32f.tif"
+    base.update(_radiograph_base(root, rng))
     return base
+
+
+def _radiograph_base(root: Path, rng) -> dict[str, Path]:
+    """A DICOM DX (12 bits stored, a window), a 16-bit PNG radiograph and a small ONNX classifier for them."""
+    from PIL import Image
+    from pydicom.dataset import FileMetaDataset
+
+    from SlicerImgSuite.xray.network import build_layers, to_onnx
+    from SlicerImgSuite.xray.preprocess import Preprocessing
+
+    pixels = rng.integers(0, 4000, (64, 48)).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+    meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["imgsuite-fuzz-dx"])
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.PhotometricInterpretation = "DX", "FUZZ", "MONOCHROME2"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 64, 48, 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.ImagerPixelSpacing, ds.WindowCenter, ds.WindowWidth = [0.143, 0.143], 2000, 3000
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(root / "dx.dcm", enforce_file_format=True)
+    Image.fromarray(pixels * 16).save(root / "radiograph16.png")
+    (root / "xray.onnx").write_bytes(to_onnx(build_layers("small", 32), Preprocessing(32), ["clear", "opacity"]))
+    return {"dx": root / "dx.dcm", "png16": root / "radiograph16.png", "xray_model": root / "xray.onnx"}
 
 
 def pin_uids(files: list[Path]) -> None:
@@ -702,6 +730,49 @@ def tiff_cases(base: dict, root: Path, seed: int = 700) -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------------------- radiographs (xray predict)
+
+
+def radiograph_cases(base: dict, root: Path, seed: int = 800) -> list[Case]:
+    from PIL import Image
+
+    cases = []
+
+    def case(name, expect, source, change):
+        folder = root / f"radiograph_{len(cases):03d}"
+        folder.mkdir()
+        image = folder / f"image{source.suffix}"
+        shutil.copy(source, image)
+        change(image, random.Random(seed + len(cases)))
+        out = folder / "out"
+        argv = ["xray", "predict", str(image), "--model", str(base["xray_model"]), "--output", str(out)]
+        cases.append(Case("radiograph", name, folder, argv, out, expect))
+
+    for keyword in ("WindowCenter", "WindowWidth", "BitsStored", "Rows", "PhotometricInterpretation",
+                    "RescaleSlope", "ImagerPixelSpacing"):
+        for value in ("nan", "inf", "abc", "", "0", "-1"):
+            fatal = value not in ("", "-1", "0") or keyword in ("WindowWidth", "ImagerPixelSpacing") and value != ""
+            fatal = fatal and keyword != "PhotometricInterpretation" or keyword == "RescaleSlope" and value == "0"
+            case(f"{keyword}={value!r}", "fail" if fatal else "either", base["dx"],
+                 lambda p, r, k=keyword, v=value: damage_dicom(p, k, v))
+    for fraction in (0.1, 0.5, 0.9, 0.99):
+        case(f"DICOM truncated at {fraction:.0%}", "fail", base["dx"], lambda p, r, f=fraction: truncate(p, f))
+        case(f"PNG truncated at {fraction:.0%}", "fail", base["png16"], lambda p, r, f=fraction: truncate(p, f))
+    for k in range(8):
+        case(f"DICOM bit flips {k}", "either", base["dx"], lambda p, r, k=k: flip_bits(p, r, 1 + k % 3, start=132))
+        case(f"PNG bit flips {k}", "either", base["png16"], lambda p, r, k=k: flip_bits(p, r, 1 + k % 3, start=8))
+    for shape in ((1, 4000), (1, 1), (4000, 3)):  # strips and a dot: no radiograph, and a heat map of 0 rows
+        case(f"PNG {shape[0]} x {shape[1]}", "fail", base["png16"],
+             lambda p, r, sh=shape: Image.fromarray(np.full(sh, 30000, np.uint16)).save(p))
+    return cases
+
+
+def damage_dicom(path: Path, keyword: str, value: str | None) -> None:
+    ds = pydicom.dcmread(path)
+    set_raw(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+
+
 def _set_tiff_tag(path: Path, number: int, value: int) -> None:
     """Set a tag of the first IFD of a little-endian classic TIFF to ``value`` (as LONG)."""
     data = bytearray(path.read_bytes())
@@ -717,7 +788,9 @@ def all_cases(root: Path) -> list[Case]:
     """Every case, its inputs made under ``root`` (deterministic)."""
     base = make_base(root / "base")
     cases = []
-    for make in (dicom_cases, rtstruct_cases, rtdose_cases, cmdfile_cases, envi_cases, projection_cases, tiff_cases):
+    makers = (dicom_cases, rtstruct_cases, rtdose_cases, cmdfile_cases, envi_cases, projection_cases, tiff_cases,
+              radiograph_cases)
+    for make in makers:
         cases += make(base, root)
     return cases
 
@@ -808,6 +881,18 @@ def _problems(case: Case, code, stderr: str, before: dict[str, str]) -> list[str
     return problems
 
 
+def _invalid_predictions(table: Path) -> list[str]:
+    """An exit 0 of ``xray predict`` must leave a probability in [0, 1] for the image."""
+    import csv
+
+    if not table.is_file():
+        return ["exit 0 without predictions.csv"]
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    values = [float(v) for row in rows for k, v in row.items() if k.startswith("p_")]
+    return [] if len(rows) == 1 and values and all(0.0 <= v <= 1.0 for v in values) else [f"predictions {rows}"]
+
+
 def _invalid_output(case: Case) -> list[str]:
     """An exit 0 must leave a valid output: readable, finite numbers."""
     targets = [case.output]
@@ -818,6 +903,8 @@ def _invalid_output(case: Case) -> list[str]:
     if case.kind == "tiff":
         targets = sorted(case.output.glob("*_labels.tif")) if case.output.is_dir() else []
         return [] if targets else ["exit 0 without a labels file"]
+    if case.kind == "radiograph":
+        return _invalid_predictions(case.output / "predictions.csv")
     problems = []
     for target in targets:
         if not target.exists():

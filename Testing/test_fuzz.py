@@ -1,5 +1,5 @@
 """Bounded, deterministic fuzz test: damaged DICOM series, RTSTRUCTs, RTDOSEs, command files, ENVI/.hsi,
-projection sets and TIFFs run through ``imgsuite`` in this process.
+projection sets, TIFFs and radiographs run through ``imgsuite`` in this process.
 
 For every case: exit 2 with one line naming a file of the case (or exit 0 only where the damage may be
 benign, with a readable, finite output), no traceback, no hang, nothing left after a failure, nothing
@@ -14,7 +14,7 @@ import collections
 import fuzz_cases
 import pytest
 
-KINDS = ["dicom", "rtstruct", "rtdose", "cmdfile", "envi", "hsi", "projections", "tiff"]
+KINDS = ["dicom", "rtstruct", "rtdose", "cmdfile", "envi", "hsi", "projections", "tiff", "radiograph"]
 
 
 @pytest.fixture(scope="module")

@@ -116,11 +116,35 @@ def _read_dicom(path: Path) -> Radiograph:
     if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
         pixels = 1.0 - pixels
     spacing = None
-    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
-        if tag in ds and ds.data_element(tag).value:
-            spacing = tuple(float(v) for v in ds.data_element(tag).value[:2])
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        values = _dicom_numbers(ds, keyword, path, positive=True)
+        if values is not None:
+            if len(values) != 2:
+                raise ImgSuiteError(f"{keyword} holds {len(values)} values; 2 are needed (row, column mm)", path)
+            spacing = (values[0], values[1])
             break
     return Radiograph(pixels.astype(np.float32), spacing, int(getattr(ds, "BitsStored", 16)), str(path))
+
+
+def _dicom_numbers(ds, keyword: str, path: Path, *, positive: bool = False, nonzero: bool = False) -> list | None:
+    """The numbers of a DS/IS tag, checked (finite; > 0 or != 0 if asked); ``None`` when absent or empty."""
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.multival import MultiValue
+
+    tag = tag_for_keyword(keyword)
+    name = f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    try:
+        if keyword not in ds or ds[keyword].value in (None, ""):
+            return None
+        raw = ds[keyword].value
+        values = [float(v) for v in (raw if isinstance(raw, (list, tuple, MultiValue)) else [raw])]
+    except Exception:  # pydicom parses the value on first access: text where a number is due raises here
+        raise ImgSuiteError(f"{name} is not a number: {ds.get_item(keyword).value!r}", path) from None
+    if not values or not all(np.isfinite(values)):
+        raise ImgSuiteError(f"{name} is {values}: not a finite number", path)
+    if positive and min(values) <= 0 or nonzero and 0 in values:
+        raise ImgSuiteError(f"{name} is {values}: it must be {'positive' if positive else 'non-zero'}", path)
+    return values
 
 
 def _dicom_unit_range(ds, raw: np.ndarray, path: Path) -> np.ndarray:
@@ -129,6 +153,9 @@ def _dicom_unit_range(ds, raw: np.ndarray, path: Path) -> np.ndarray:
 
     bits = int(getattr(ds, "BitsStored", 16))
     signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
+    slope = (_dicom_numbers(ds, "RescaleSlope", path, nonzero=True) or [1.0])[0]
+    intercept = (_dicom_numbers(ds, "RescaleIntercept", path) or [0.0])[0]
+    center, width = _dicom_numbers(ds, "WindowCenter", path), _dicom_numbers(ds, "WindowWidth", path)
     modality = apply_modality_lut(raw, ds)
     values = modality.astype(np.float64)
     if "VOILUTSequence" in ds and len(ds.VOILUTSequence):
@@ -136,15 +163,13 @@ def _dicom_unit_range(ds, raw: np.ndarray, path: Path) -> np.ndarray:
         # a VOI LUT is indexed by integers: float input would be truncated differently
         ints = modality if np.issubdtype(modality.dtype, np.integer) else np.rint(modality).astype(np.int64)
         return np.clip(apply_voi_lut(ints, ds).astype(np.float64) / (2.0**out_bits - 1), 0, 1)
-    if "WindowCenter" in ds and "WindowWidth" in ds:
-        center = float(np.atleast_1d(ds.WindowCenter)[0])
-        width = float(np.atleast_1d(ds.WindowWidth)[0])
+    if center and width:
+        center, width = center[0], width[0]
         if width < 1:
             raise ImgSuiteError(f"WindowWidth {width} is below 1", path)
         # DICOM PS3.3 C.11.2.1.2.1 linear function, output range [0, 1]
         return np.clip((values - (center - 0.5)) / (width - 1) + 0.5, 0.0, 1.0)
     lo, hi = (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1) if signed else (0.0, 2.0**bits - 1)
-    slope, intercept = float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0) or 0)
     lo, hi = sorted((lo * slope + intercept, hi * slope + intercept))
     return np.clip((values - lo) / (hi - lo), 0.0, 1.0)
 
