@@ -389,3 +389,41 @@ def test_register_writes_all_outputs_or_none(pair, tmp_path):
                    "[STAGE]\nxform=translation\nres=4 4 2\nmax_its=5\n")  # fmt: skip
     assert run("register", "-q", cmd) == 2
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "w.mha").exists()
+
+
+_FCSV = ("# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n"
+         "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n1,{xyz},0,0,0,1,1,1,0,P-1,,\n")
+_JSON = {"markups": [{"type": "Fiducial", "coordinateSystem": "LPS", "controlPoints": [{"label": "A", "position": [1, 2, 3]}]}]}
+
+
+def _json_with(**change):
+    item = {**_JSON["markups"][0], **change}
+    return json.dumps({"markups": [item]})
+
+
+@pytest.mark.parametrize(("name", "text", "expect"), [
+    ("nan.fcsv", _FCSV.format(xyz="nan,2,3"), "line 4: coordinate 'nan' is not a finite number"),
+    ("short.fcsv", _FCSV.format(xyz="1,2"), "line 4: 13 fields"),  # was read with z = 0
+    ("system.fcsv", _FCSV.format(xyz="1,2,3").replace("LPS", "XYZ"), "CoordinateSystem 'XYZ'"),  # was RAS
+    ("empty.fcsv", "", "no landmarks in the file"),  # was an empty output, exit 0
+    ("two.mrk.json", _json_with(controlPoints=[{"label": "A", "position": [1, 2]}]), "position [1, 2] is not 3"),
+    ("text.mrk.json", _json_with(controlPoints=[{"label": "A", "position": ["a", 2, 3]}]), "'a' is not a number"),
+    ("nan.mrk.json", json.dumps(_JSON).replace("[1, 2, 3]", "[NaN, 2, 3]"), "nan is not a finite"),
+    ("system.mrk.json", _json_with(coordinateSystem="XYZ"), "coordinateSystem 'XYZ' is not LPS or RAS"),
+])
+def test_markups_slicer_would_read_as_zero_nan_or_ras_are_refused(tmp_path, capsys, name, text, expect):
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["convert", "--input", str(path), "--output-pointset", str(tmp_path / "out.txt")]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and name in err and "Traceback" not in err
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_markups_slicer_writes_are_still_read(tmp_path):
+    (tmp_path / "a.fcsv").write_text(_FCSV.format(xyz="1,2,3"))
+    (tmp_path / "b.mrk.json").write_text(json.dumps(_JSON))
+    (tmp_path / "c.fcsv").write_text("1,1,2,3\n")  # Slicer 3: no header, RAS
+    assert read_landmarks(tmp_path / "a.fcsv")[0].tolist() == [[1, 2, 3]]
+    assert read_landmarks(tmp_path / "b.mrk.json")[0].tolist() == [[1, 2, 3]]
+    assert read_landmarks(tmp_path / "c.fcsv")[0].tolist() == [[-1, -2, 3]]

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ImgSuiteError
 from ._nodes import mrml_scene
+from .markups_text import check_markups_text
 from .ras import points_lps_to_ras, points_ras_to_lps
 
 _STORAGE = {".json": "vtkMRMLMarkupsJsonStorageNode", ".fcsv": "vtkMRMLMarkupsFiducialStorageNode"}
@@ -52,6 +53,7 @@ def read_markups(scene, path) -> object:
     storage_class = _storage_class(path)
     if not path.is_file():
         raise ImgSuiteError("no such markups file", path)
+    check_markups_text(path)  # what Slicer's reader would take as 0, NaN or RAS
     s = mrml_scene(scene)
     node = s.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", path.name.split(".")[0])
     storage = s.AddNewNodeByClass(storage_class)

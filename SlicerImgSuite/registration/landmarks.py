@@ -71,6 +71,8 @@ def read_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         node = markups.read_markups(scene, path)
         points, labels = markups.points_from_fiducial_node(node)
         scene.scene.Clear(1)
+        if not len(points):
+            raise ImgSuiteError("no landmarks in the file", path)
         return np.asarray(points, float).reshape(-1, 3) * mm_per_unit, list(labels)
     points, labels = [], []
     for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):

@@ -1,0 +1,90 @@
+"""Check a ``.fcsv`` / ``.mrk.json`` file's text before Slicer's storage node reads it.
+
+Slicer's readers are lenient where a dose-planning point must not be: a missing or non-numeric coordinate is read
+as 0, NaN is kept, an unknown coordinate system is taken as RAS (the sign of x and y flips). Each such file is
+refused here, naming the line or control point. Plain Python: no MRML needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from ..errors import ImgSuiteError
+
+# what Slicer writes in a .fcsv header (0 and 1 in Slicer 4.x) and in a .mrk.json
+FCSV_SYSTEMS = {"RAS", "LPS", "0", "1"}
+JSON_SYSTEMS = {"RAS", "LPS"}
+_FCSV_DEFAULT_COLUMNS = ["id", "x", "y", "z"]
+
+
+def check_markups_text(path: Path) -> None:
+    """Refuse a markups file whose coordinates Slicer would read wrongly (see the module docstring)."""
+    if path.name.lower().endswith(".fcsv"):
+        _check_fcsv(path)
+    else:
+        _check_json(path)
+
+
+def _coordinate(text, where: str, path: Path) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ImgSuiteError(f"{where}: coordinate {text!r} is not a number", path) from None
+    if not math.isfinite(value):
+        raise ImgSuiteError(f"{where}: coordinate {text!r} is not a finite number", path)
+    return value
+
+
+def _check_fcsv(path: Path) -> None:
+    columns = _FCSV_DEFAULT_COLUMNS
+    lines = path.read_text(errors="replace").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if key == "coordinatesystem" and value.upper() not in FCSV_SYSTEMS:
+                raise ImgSuiteError(f"line {number}: CoordinateSystem {value!r} is not one of "
+                                    f"{', '.join(sorted(FCSV_SYSTEMS))}", path)
+            if key == "columns":
+                columns = [c.strip().lower() for c in value.split(",")]
+                if not {"x", "y", "z"} <= set(columns):
+                    raise ImgSuiteError(f"line {number}: the columns {value!r} name no x, y and z", path)
+            continue
+        if not line.strip():
+            continue
+        fields = next(csv.reader([line]))
+        where = f"line {number}"
+        if len(fields) < len(columns):  # a field left out shifts every column after it (z read from ow)
+            raise ImgSuiteError(f"{where}: {len(fields)} fields; the columns are {', '.join(columns)}", path)
+        for axis in ("x", "y", "z"):
+            index = columns.index(axis)
+            if index >= len(fields) or not fields[index].strip():
+                raise ImgSuiteError(f"{where}: no {axis} coordinate (column {index + 1} of {len(fields)})", path)
+            _coordinate(fields[index], where, path)
+
+
+def _check_json(path: Path) -> None:
+    try:
+        content = json.loads(path.read_text(errors="replace"))
+    except ValueError:
+        return  # not JSON: Slicer's reader refuses it, and read_markups names the file
+    markups = content.get("markups") if isinstance(content, dict) else None
+    for m, item in enumerate(markups if isinstance(markups, list) else [], start=1):
+        if not isinstance(item, dict):
+            continue
+        system = item.get("coordinateSystem", "LPS")
+        if str(system).upper() not in JSON_SYSTEMS:
+            raise ImgSuiteError(f"markup {m}: coordinateSystem {system!r} is not LPS or RAS", path)
+        points = item.get("controlPoints") or []
+        for p, point in enumerate(points if isinstance(points, list) else [], start=1):
+            where = f"markup {m}, control point {p}" + (f" ({point.get('label')})" if isinstance(point, dict) else "")
+            position = point.get("position") if isinstance(point, dict) else None
+            if not isinstance(position, list) or len(position) != 3:
+                raise ImgSuiteError(f"{where}: position {position!r} is not 3 coordinates", path)
+            for value in position:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ImgSuiteError(f"{where}: coordinate {value!r} is not a number", path)
+                _coordinate(value, where, path)
