@@ -3,6 +3,7 @@ and the one preprocessing function shared by training and prediction (no torch n
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -183,3 +184,17 @@ def test_an_image_too_small_for_a_radiograph_is_refused(tmp_path, shape, capsys)
     assert main(["xray", "predict", str(path), "--model", str(tmp_path / "m.onnx"), "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "strip.png" in err and "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("rows", "expect"), [
+    ("a.png,normal,1\na.png,opacity,2\n", "line 3: image 'a.png' is listed again (line 2)"),  # was taken twice
+    ("a.png,normal,\nb.png,opacity,\n", "line 2: the patient_id of 'a.png' is empty"),  # each image its own patient
+    ("a.png,,1\nb.png,opacity,1\n", "line 2: the label of 'a.png' is empty"),
+    ("a.png,normal,1\nb.png,normal,2\n", "labels.csv: the classifier is binary"),
+])
+def test_csv_rows_that_would_leak_between_folds_are_refused(tmp_path, rows, expect):
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / name)
+    (tmp_path / "labels.csv").write_text("path,label,patient_id\n" + rows)
+    with pytest.raises(ImgSuiteError, match=re.escape(expect)):
+        load_dataset(tmp_path / "labels.csv")

@@ -242,24 +242,49 @@ def load_dataset(source: str | os.PathLike, *, positive: str | None = None, find
         if column not in rows[0]:
             raise ImgSuiteError(f"CSV header lacks column {column!r} (need path,label[,patient_id] or NIH Data_Entry)",
                                 source)
-    paths, labels, patients, studies = [], [], [], []
+    paths, labels, patients, studies, seen = [], [], [], [], {}
     for line, row in enumerate(rows, start=2):
-        p = Path(row["path"])
-        p = p if p.is_absolute() else source.parent / p
-        if not p.is_file():
-            raise ImgSuiteError(f"line {line}: image {row['path']!r} not found", source)
+        p = _csv_row_image(row, line, source, seen)
         paths.append(str(p))
-        labels.append(row["label"])
-        patients.append(row.get("patient_id") or _patient_from_name(p))
+        labels.append(row["label"].strip())
+        patients.append((row.get("patient_id") or "").strip() or _patient_from_name(p))
         studies.append(row.get("study_id") or str(p))
-    classes = order_classes(labels, positive)
+    classes = _named(source, order_classes, labels, positive)
     return Dataset(paths, np.array([classes.index(v) for v in labels]), patients, classes,
                    studies=studies if "study_id" in rows[0] else None)
 
 
+def _csv_row_image(row: dict, line: int, source: Path, seen: dict) -> Path:
+    """The image of one CSV row, checked: it exists, is listed once, has a label and (if the column is there)
+    a patient: a blank patient would make each image its own patient, and one patient could train and test."""
+    p = Path(row["path"] or "")
+    p = p if p.is_absolute() else source.parent / p
+    if not row["path"] or not p.is_file():
+        raise ImgSuiteError(f"line {line}: image {row['path']!r} not found", source)
+    if not (row["label"] or "").strip():
+        raise ImgSuiteError(f"line {line}: the label of {row['path']!r} is empty", source)
+    if "patient_id" in row and not (row["patient_id"] or "").strip():
+        raise ImgSuiteError(f"line {line}: the patient_id of {row['path']!r} is empty (every image needs its "
+                            "patient: the folds keep a patient's images together)", source)
+    key = p.resolve()
+    if key in seen:
+        raise ImgSuiteError(f"line {line}: image {row['path']!r} is listed again (line {seen[key]}): it could "
+                            "train and test in the same fold", source)
+    seen[key] = line
+    return p
+
+
+def _named(source: Path, check, *args):
+    """``check(*args)``, its error naming ``source``."""
+    try:
+        return check(*args)
+    except ImgSuiteError as exc:
+        raise ImgSuiteError(exc.problem, source) from None
+
+
 def _from_folders(root: Path, positive: str | None) -> Dataset:
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and _image_files(d))
-    classes = order_classes([d.name for d in class_dirs], positive)
+    classes = _named(root, order_classes, [d.name for d in class_dirs], positive)
     paths, labels, patients = [], [], []
     for d in class_dirs:
         for p in _image_files(d):
