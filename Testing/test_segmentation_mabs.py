@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -328,3 +329,22 @@ def test_mabs_config_reads_plastimatch_fusion_criteria(tmp_path):
     (tmp_path / "b.cfg").write_text("[TRAINING]\natlas_dir = atlases\nfusion_criteria = average\n")
     with pytest.raises(ImgSuiteError, match="average"):
         read_mabs_config(tmp_path / "b.cfg")
+
+
+@pytest.mark.parametrize(("extra", "expect"), [
+    ("[FUSION]\ngaussian_sigma = abc\n", "[FUSION] gaussian_sigma = 'abc' is not a number"),  # was a traceback
+    ("[FUSION]\ngaussian_sigma = nan\n", "gaussian_sigma nan must be a positive"),  # was taken: no weights
+    ("[FUSION]\ngaussian_sigma = 0\n", "gaussian_sigma 0.0 must be a positive"),
+    ("[FUSION]\nlocal_radius = -1\n", "local_radius -1.0 must be 0 to 500"),
+    ("[FUSION]\nlocal_radius = 1e9\n", "local_radius 1000000000.0 must be 0 to 500"),  # took the machine's memory
+    ("[ATLAS-SELECTION]\nenable_atlas_selection = maybe\n", "enable_atlas_selection = 'maybe': use true or false"),
+    ("[ATLAS-SELECTION]\nenable_atlas_selection = true\natlases_from_ranking = -2\n", "atlases_from_ranking must be"),
+])
+def test_mabs_config_numbers_and_switches_are_checked(tmp_path, extra, expect):
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    (tmp_path / "mabs.cfg").write_text("[TRAINING]\natlas_dir = atlases\n" + extra)
+    with pytest.raises(ImgSuiteError, match=re.escape(expect)) as err:
+        read_mabs_config(tmp_path / "mabs.cfg")
+    assert "mabs.cfg" in str(err.value)

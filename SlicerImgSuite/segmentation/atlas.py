@@ -84,6 +84,17 @@ def read_atlas(folder: str | os.PathLike) -> Atlas:
     return Atlas(folder.name, image, structures)
 
 
+MAX_LOCAL_RADIUS_MM = 500.0  # wider than any body; a radius of 1e9 mm once took the memory of the machine
+
+
+def check_gaussian_fusion(gaussian_sigma: float, local_radius_mm: float, where=None) -> None:
+    """Refuse settings of locally weighted voting that give no weights or no window."""
+    if not np.isfinite(gaussian_sigma) or gaussian_sigma <= 0:
+        raise ImgSuiteError(f"gaussian_sigma {gaussian_sigma} must be a positive number of HU", where)
+    if not np.isfinite(local_radius_mm) or not 0 <= local_radius_mm <= MAX_LOCAL_RADIUS_MM:
+        raise ImgSuiteError(f"local_radius {local_radius_mm} must be 0 to {MAX_LOCAL_RADIUS_MM:g} mm", where)
+
+
 def fuse_labels(
     votes: list[sitk.Image],
     method: str = "vote",
@@ -114,6 +125,7 @@ def fuse_labels(
     """
     if method not in FUSION_METHODS:
         raise ImgSuiteError(f"unknown label fusion {method!r}; use one of {', '.join(FUSION_METHODS)}")
+    check_gaussian_fusion(gaussian_sigma, local_radius_mm)
     arrays = np.stack([sitk.GetArrayViewFromImage(v) > 0 for v in votes]).astype(np.float32)
     if method == "vote":
         fused = arrays.mean(axis=0) > 0.5
@@ -275,6 +287,18 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
     def listed(section, key, default):
         return [w.strip() for w in (get(section, key) or default).split(",") if w.strip()]
 
+    def number(section, key, default):
+        try:
+            return float(get(section, key) or default)
+        except ValueError:
+            raise ImgSuiteError(f"[{section}] {key} = {get(section, key)!r} is not a number", config) from None
+
+    def switch(section, key):
+        value = (get(section, key) or "false").lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ImgSuiteError(f"[{section}] {key} = {value!r}: use true or false", config)
+        return value in ("1", "true", "yes", "on")
+
     atlas_dir = where(get("TRAINING", "atlas_dir"))
     if atlas_dir is None or not atlas_dir.is_dir():
         raise ImgSuiteError("[TRAINING] atlas_dir must name a folder of atlases", atlas_dir or config)
@@ -287,21 +311,26 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
     mode = (get("PREALIGNMENT", "mode") or "none").lower()
     if mode not in ("none", "disabled", "cog"):
         raise ImgSuiteError(f"[PREALIGNMENT] mode {mode!r}: use cog (centres of gravity) or none", config)
+    sigma, radius = number("FUSION", "gaussian_sigma", 50.0), number("FUSION", "local_radius", 3.0)
+    check_gaussian_fusion(sigma, radius, config)
     selection = None
-    if (get("ATLAS-SELECTION", "enable_atlas_selection") or "false").lower() in ("1", "true", "yes", "on"):
+    if switch("ATLAS-SELECTION", "enable_atlas_selection"):
         criteria = (get("ATLAS-SELECTION", "atlas_selection_criteria") or "nmi").lower()
         if criteria not in ATLAS_SELECTION_CRITERIA:
             raise ImgSuiteError(f"[ATLAS-SELECTION] atlas_selection_criteria {criteria!r}: use nmi or mse", config)
         try:
             k = int(get("ATLAS-SELECTION", "atlases_from_ranking") or 0) or None
         except ValueError:
-            raise ImgSuiteError("[ATLAS-SELECTION] atlases_from_ranking must be a whole number", config) from None
+            k = -1
+        if k is not None and k < 1:
+            raise ImgSuiteError("[ATLAS-SELECTION] atlases_from_ranking must be a whole number >= 1 (0 or none: "
+                                "every atlas)", config)
         selection = (criteria, k)
     return MabsConfig(
         path=config, atlas_dir=atlas_dir, target=where(get("LABELING", "input")),
         output=where(get("LABELING", "output")), output_dicom=where(get("LABELING", "output_dicom")),
-        registrations=registrations, fusions=fusions, gaussian_sigma=float(get("FUSION", "gaussian_sigma", 50.0)),
-        local_radius=float(get("FUSION", "local_radius", 3.0)), pre_align=mode == "cog",
+        registrations=registrations, fusions=fusions, gaussian_sigma=sigma,
+        local_radius=radius, pre_align=mode == "cog",
         roi_structure=get("PREALIGNMENT", "roi_structure"), selection=selection,
         training_dir=where(get("TRAINING", "training_dir")),
     )  # fmt: skip
