@@ -204,3 +204,16 @@ def test_a_case_over_the_worker_memory_limit_is_an_error_row(tmp_path):
     (error,) = read_table(tmp_path / "out" / "errors.parquet")
     assert error["case"] == "A02" and error["stage"] == "worker" and "memory limit" in error["message"]
     assert {r["case"] for r in read_table(tmp_path / "out" / "results.parquet")} == {"A01"}
+
+
+def test_case_names_that_would_share_or_escape_a_folder_are_refused(tmp_path):
+    from SlicerImgSuite.cohort.runner import run_cohort
+
+    # '.' and '..' were the cases folder and the output folder themselves; 'a/b' and 'a_b' one folder
+    assert case_folder(tmp_path, ".").name == "_" and case_folder(tmp_path, "..").parent == tmp_path / "cases"
+    with pytest.raises(ImgSuiteError, match="cases 'a/b' and 'a_b' share the folder 'a_b'"):
+        run_cohort("dvh", [{"case": "a/b"}, {"case": "a_b"}], tmp_path / "out", client=None)
+    (tmp_path / "m.csv").write_text("case,rtstruct\nA,x\nA,y\n")
+    with pytest.raises(ImgSuiteError, match=r"m.csv: line 3: case 'A' again \(line 2\)"):
+        read_manifest(tmp_path / "m.csv")
+    assert not (tmp_path / "out").exists()

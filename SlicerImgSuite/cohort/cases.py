@@ -69,11 +69,13 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
         raise ImgSuiteError(f"cannot read the manifest ({exc})", path) from None
     if not rows or "case" not in rows[0]:
         raise ImgSuiteError("a manifest needs a header line with a 'case' column and one row per case", path)
-    cases = []
+    cases, lines = [], {}
     for n, row in enumerate(rows, 2):
         if not (row.get("case") or "").strip():
             raise ImgSuiteError(f"line {n}: empty case name", path)
         case = {"case": row["case"].strip()}
+        if lines.setdefault(case["case"], n) != n:
+            raise ImgSuiteError(f"line {n}: case {case['case']!r} again (line {lines[case['case']]})", path)
         for key, value in row.items():
             if key and key != "case" and value:
                 parts = [p if os.path.isabs(p) else str(path.parent / p) for p in value.strip().split(";") if p]

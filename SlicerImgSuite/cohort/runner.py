@@ -39,8 +39,11 @@ def case_folder(output: str | os.PathLike, case: str) -> Path:
     --------
     >>> case_folder("/out", "PAT 01/a").as_posix()
     '/out/cases/PAT_01_a'
+    >>> case_folder("/out", "..").as_posix()  # never the cases folder or the output itself
+    '/out/cases/__'
     """
-    return Path(output) / "cases" / re.sub(r"[^A-Za-z0-9._-]", "_", str(case))
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(case))
+    return Path(output) / "cases" / (name if name.strip(".") else "_" * len(name))
 
 
 def input_hash(case: dict, keys, job: str, options: dict) -> str:
@@ -158,8 +161,14 @@ def run_cohort(
     if job not in JOBS:
         raise ImgSuiteError(f"unknown cohort job {job!r}; use one of {', '.join(JOBS)}")
     names = [str(c.get("case", "")) for c in cases]
-    if len(set(names)) != len(names) or not all(names):
-        raise ImgSuiteError("every case needs its own non-empty name (column 'case')")
+    if not all(names):
+        raise ImgSuiteError("every case needs a non-empty name (column 'case')")
+    folders: dict[Path, str] = {}
+    for name in names:  # 'a/b' and 'a_b' would share cases/a_b: one case's outputs over the other's
+        other = folders.setdefault(case_folder(output, name), name)
+        if other != name or names.count(name) > 1:
+            shared = f"cases {other!r} and {name!r} share" if other != name else f"case {name!r} is listed twice:"
+            raise ImgSuiteError(f"{shared} the folder {case_folder(output, name).name!r}; give every case its own name")
     progress = progress or no_progress
     options = options or {}
     output = Path(output)
