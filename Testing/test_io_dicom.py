@@ -169,7 +169,7 @@ def test_a_slice_without_its_pixels_is_refused_not_dropped(tmp_path, phantom, da
         data = victim.read_bytes()
         uid = pydicom.dcmread(victim).SeriesInstanceUID.encode()
         victim.write_bytes(data[: data.rindex(uid) + len(uid) // 2])
-    with pytest.raises(ImgSuiteError, match="cannot be read as one") as err:
+    with pytest.raises(ImgSuiteError, match="PixelData .7FE0,0010. is missing|cannot be read as one") as err:
         read_image(folder)
     assert victim.name in str(err.value)
 

@@ -144,6 +144,7 @@ def _refuse_image_without_pixels(ds, path: Path) -> None:
     sop_class = str(ds.get("SOPClassUID", "") or "")
     name = pydicom.uid.UID(sop_class).name if sop_class else ""
     if "Image Storage" in name:
+        validate_slice(path, require_geometry=False)  # names the tag where it can (BitsAllocated, PixelData ...)
         raise ImgSuiteError(
             f"a DICOM image ({name}) that cannot be read as one: PixelData (7FE0,0010) missing, the file cut short "
             "or its header damaged",
