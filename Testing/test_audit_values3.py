@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from test_audit_values import _refused
 
 ENVI = "envi-hyperspectral-plantcv"
@@ -25,3 +26,19 @@ def test_envi_output_whose_header_is_the_input_writes_nothing(shared_data, tmp_p
     _refused(["hsi", "convert", header, "--output", out], capsys, out, header, "input")
     assert header.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [header.name, "corn-kernel-hyperspectral.raw"]
+
+
+SAVU_VIEW = ("savu-parallel-beam-tomo-small", "tiffs", "raw_00000.tiff")
+LUNG = ("opentps-4dct-light-lung", "00")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["diff", "{2d}", "{3d}", "{out}"], ["add", "{2d}", "{3d}", "--output", "{out}"], ["compare", "{2d}", "{3d}"],
+     ["mask", "--input", "{3d}", "--mask", "{2d}", "--output", "{out}"], ["dice", "{2d}", "{3d}"]],
+)  # fmt: skip
+def test_a_2d_image_against_a_3d_one_is_refused_naming_it(shared_data, tmp_path, capsys, command):
+    """A Savu projection (2D TIFF) given with the lung CT: a numpy broadcasting traceback (exit 1) in the grid check."""
+    view, ct, out = shared_data.joinpath(*SAVU_VIEW), shared_data.joinpath(*LUNG), tmp_path / "out.nrrd"
+    args = [a.format(**{"2d": view, "3d": ct, "out": out}) for a in command]
+    _refused(args, capsys, out, "raw_00000.tiff", "2D", "3D")
