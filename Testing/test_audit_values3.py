@@ -42,3 +42,22 @@ def test_a_2d_image_against_a_3d_one_is_refused_naming_it(shared_data, tmp_path,
     view, ct, out = shared_data.joinpath(*SAVU_VIEW), shared_data.joinpath(*LUNG), tmp_path / "out.nrrd"
     args = [a.format(**{"2d": view, "3d": ct, "out": out}) for a in command]
     _refused(args, capsys, out, "raw_00000.tiff", "2D", "3D")
+
+
+NELMS = "nelms-dvh-analytic-phantom"
+
+
+@pytest.mark.parametrize("which", ["dvh", "gamma_2d_3d", "gamma_2d_2d"])
+def test_a_2d_image_declared_a_dose_is_refused_naming_it(shared_data, tmp_path, capsys, which):
+    """A 2D image with ``--dose-units gy`` (a film or portal image exported as TIFF, here a Savu projection) as the
+    dose: dvh and gamma ended in a SimpleITK or numpy traceback (exit 1)."""
+    view = shared_data.joinpath(*SAVU_VIEW)
+    rtdose = shared_data / NELMS / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm"
+    out = tmp_path / "out.csv"
+    args = {
+        "dvh": ["dvh", "--input-dose", view, "--dose-units", "gy", "--referenced-ct", shared_data / NELMS / "CT_3mm",
+                "--input-rtstruct", shared_data / NELMS / "STRUCTURES_3mm" / "Sphere_30_0.dcm", "--output-stats", out],
+        "gamma_2d_3d": ["gamma", rtdose, view, "--dose-units", "gy", "--output", out],
+        "gamma_2d_2d": ["gamma", view, view, "--dose-units", "gy", "--output", out],
+    }[which]  # fmt: skip
+    _refused(args, capsys, out, "raw_00000.tiff", "2D")

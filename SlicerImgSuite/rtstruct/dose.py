@@ -276,6 +276,8 @@ def as_dose(image: sitk.Image, units: str | None, source, modality: str | None =
         raise ImgSuiteError(
             f"a dose has one value per voxel; this image has {image.GetNumberOfComponentsPerPixel()}", source
         )
+    if image.GetDimension() != 3:  # a film or portal image: DVH, gamma and warping here work on dose grids
+        raise ImgSuiteError(f"a dose is a 3D grid; this image is {image.GetDimension()}D (size {image.GetSize()})", source)
     if units is None and declared not in DOSE_UNITS:
         raise ImgSuiteError(
             f"not a dose ({_kind(image, source, modality)}); give an RTDOSE, or declare the image's units "
