@@ -10,7 +10,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import SimpleITK as sitk
 from test_audit_values import _refused
+
+from SlicerImgSuite.cli import main
 
 ENVI = "envi-hyperspectral-plantcv"
 
@@ -61,3 +64,14 @@ def test_a_2d_image_declared_a_dose_is_refused_naming_it(shared_data, tmp_path, 
         "gamma_2d_2d": ["gamma", view, view, "--dose-units", "gy", "--output", out],
     }[which]  # fmt: skip
     _refused(args, capsys, out, "raw_00000.tiff", "2D")
+
+
+@pytest.mark.parametrize("fast", [[], ["--fast"]])
+def test_segment_refuses_a_dose_and_still_takes_the_ct(shared_data, tmp_path, capsys, fast):
+    """``segment --input RD.dcm``: the Nelms dose (Gy, all above -300) came out as a 'body' filling the whole grid,
+    exit 0 (a warning about the field of view only). The lung CT beside it is still segmented."""
+    rtdose = shared_data / NELMS / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm"
+    out = tmp_path / "body.nrrd"
+    _refused(["segment", "--input", rtdose, "--output-img", out, *fast], capsys, out, rtdose, "dose")
+    assert main(["segment", "--input", str(shared_data.joinpath(*LUNG)), "--output-img", str(out), *fast, "-q"]) == 0
+    assert 0 < sitk.GetArrayFromImage(sitk.ReadImage(str(out))).mean() < 0.5

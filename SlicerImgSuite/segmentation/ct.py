@@ -21,11 +21,19 @@ AIR_HU = -950.0  # air outside the patient reads below this; lung parenchyma abo
 log = logging.getLogger("SlicerImgSuite.segmentation")
 
 
+# modalities whose values are not HU: the HU thresholds would call the whole field "body"
+_NOT_HU = {"RTDOSE", "MR", "PT", "NM", "US"}
+
+
 def _require_ct(ct: sitk.Image) -> None:
     if ct.GetDimension() != 3:
         raise ImgSuiteError(f"CT segmentation needs a 3D image, got {ct.GetDimension()}D")
     if ct.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError("CT segmentation needs a scalar image (one value per voxel)")
+    modality = next((ct.GetMetaData(k).strip() for k in ("0008|0060", "Modality") if ct.HasMetaDataKey(k)), "")
+    if ct.HasMetaDataKey("DoseUnits") or modality.upper() in _NOT_HU:
+        kind = "a dose" if ct.HasMetaDataKey("DoseUnits") else f"modality {modality}"
+        raise ImgSuiteError(f"CT segmentation needs a CT in HU; this image is {kind}")
 
 
 def _as_mask(array: np.ndarray, like: sitk.Image) -> sitk.Image:
@@ -356,6 +364,7 @@ def fast_grid(ct: sitk.Image, spacing_mm: float = 5.0) -> sitk.Image:
     size, spacing, origin = list(ct.GetSize()), list(ct.GetSpacing()), list(ct.GetOrigin())
     if ct.GetDimension() != 3:
         raise ImgSuiteError("--fast needs a 3D CT")
+    _require_ct(ct)  # before resampling drops the metadata that says what the image is
     direction = np.array(ct.GetDirection()).reshape(3, 3)
     for d in range(3):
         if spacing[d] < spacing_mm:
