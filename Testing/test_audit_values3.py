@@ -75,3 +75,13 @@ def test_segment_refuses_a_dose_and_still_takes_the_ct(shared_data, tmp_path, ca
     _refused(["segment", "--input", rtdose, "--output-img", out, *fast], capsys, out, rtdose, "dose")
     assert main(["segment", "--input", str(shared_data.joinpath(*LUNG)), "--output-img", str(out), *fast, "-q"]) == 0
     assert 0 < sitk.GetArrayFromImage(sitk.ReadImage(str(out))).mean() < 0.5
+
+
+def test_wed_refuses_a_dose_and_still_takes_the_ct(shared_data, tmp_path, capsys):
+    """``wed --input-ct RD.dcm``: the Nelms dose (Gy read as HU, stopping power ~1) gave water-equivalent depths of
+    a water box, exit 0. The lung CT is still taken."""
+    rtdose = shared_data / NELMS / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm"
+    out = tmp_path / "wed.nrrd"
+    _refused(["wed", "--input-ct", rtdose, "--pos", "0 -1000 0", "--output", out], capsys, out, rtdose, "dose")
+    args = ["wed", "--input-ct", str(shared_data.joinpath(*LUNG)), "--pos", "0 -1000 0", "--output", str(out), "-q"]
+    assert main(args) == 0 and sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max() > 0

@@ -92,6 +92,29 @@ def read_image(
     return image
 
 
+# modalities whose values are not HU: a task that reads HU (body thresholds, stopping powers) would run on nonsense
+_NOT_HU = {"RTDOSE", "MR", "PT", "NM", "US"}
+
+
+def require_hu(image: sitk.Image, task: str) -> None:
+    """Refuse an image that says it is not in HU: a dose (``DoseUnits``, what an RTDOSE and our dose outputs carry)
+    or a DICOM modality other than CT. An image that says nothing (NRRD, NIfTI) is taken as HU.
+
+    Examples
+    --------
+    >>> dose = sitk.Image(2, 2, 2, sitk.sitkFloat32)
+    >>> dose.SetMetaData("DoseUnits", "GY")
+    >>> require_hu(dose, "wed")
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: wed needs a CT in HU; this image is a dose
+    """
+    modality = next((image.GetMetaData(k).strip() for k in ("0008|0060", "Modality") if image.HasMetaDataKey(k)), "")
+    if image.HasMetaDataKey("DoseUnits") or modality.upper() in _NOT_HU:
+        kind = "a dose" if image.HasMetaDataKey("DoseUnits") else f"modality {modality}"
+        raise ImgSuiteError(f"{task} needs a CT in HU; this image is {kind}")
+
+
 # MetaImage keys holding geometry numbers (ITK reads a NaN among them as 0, silently)
 _METAIMAGE_GEOMETRY = ("Offset", "Origin", "Position", "ElementSpacing", "TransformMatrix", "Rotation", "Orientation")
 

@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 
 from ..choices import CT_PRESETS
 from ..errors import ImgSuiteError, check_number
+from ..io.images import require_hu
 from ..progress import ProgressCallback, no_progress
 
 PRESETS = CT_PRESETS
@@ -21,19 +22,12 @@ AIR_HU = -950.0  # air outside the patient reads below this; lung parenchyma abo
 log = logging.getLogger("SlicerImgSuite.segmentation")
 
 
-# modalities whose values are not HU: the HU thresholds would call the whole field "body"
-_NOT_HU = {"RTDOSE", "MR", "PT", "NM", "US"}
-
-
 def _require_ct(ct: sitk.Image) -> None:
     if ct.GetDimension() != 3:
         raise ImgSuiteError(f"CT segmentation needs a 3D image, got {ct.GetDimension()}D")
     if ct.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError("CT segmentation needs a scalar image (one value per voxel)")
-    modality = next((ct.GetMetaData(k).strip() for k in ("0008|0060", "Modality") if ct.HasMetaDataKey(k)), "")
-    if ct.HasMetaDataKey("DoseUnits") or modality.upper() in _NOT_HU:
-        kind = "a dose" if ct.HasMetaDataKey("DoseUnits") else f"modality {modality}"
-        raise ImgSuiteError(f"CT segmentation needs a CT in HU; this image is {kind}")
+    require_hu(ct, "CT segmentation")  # a dose or an MR would come out as a body filling the grid
 
 
 def _as_mask(array: np.ndarray, like: sitk.Image) -> sitk.Image:
