@@ -85,3 +85,19 @@ def test_wed_refuses_a_dose_and_still_takes_the_ct(shared_data, tmp_path, capsys
     _refused(["wed", "--input-ct", rtdose, "--pos", "0 -1000 0", "--output", out], capsys, out, rtdose, "dose")
     args = ["wed", "--input-ct", str(shared_data.joinpath(*LUNG)), "--pos", "0 -1000 0", "--output", str(out), "-q"]
     assert main(args) == 0 and sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max() > 0
+
+
+def test_dose_units_that_contradict_the_dose_are_refused(shared_data, tmp_path, capsys):
+    """``--dose-units cgy`` on a dose that states GY: on our own NRRD dose output it was applied (every dose 100 times
+    too low: Nelms AntPost max 0.40 Gy instead of 40.0, exit 0); on the RTDOSE it was silently ignored. Both are
+    now one error naming the file; the agreeing ``gy`` is still accepted."""
+    rtdose = shared_data / NELMS / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm"
+    gy = tmp_path / "dose.nrrd"
+    assert main(["convert", "--input-dose-img", str(rtdose), "--output-dose-img", str(gy), "-q"]) == 0
+    out = tmp_path / "out.nrrd"
+    for source, tag in ((gy, "DoseUnits"), (rtdose, "DoseUnits (3004,0002)")):
+        args = ["convert", "--input-dose-img", source, "--dose-units", "cgy", "--output-dose-img", out]
+        _refused(args, capsys, out, source, tag, "GY", "--dose-units")
+        assert main([*map(str, args[:4]), "gy", *map(str, args[5:]), "-q"]) == 0
+        assert sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max() == pytest.approx(40.0, rel=1e-4)
+        out.unlink()
