@@ -101,3 +101,19 @@ def test_dose_units_that_contradict_the_dose_are_refused(shared_data, tmp_path, 
         assert main([*map(str, args[:4]), "gy", *map(str, args[5:]), "-q"]) == 0
         assert sitk.GetArrayFromImage(sitk.ReadImage(str(out))).max() == pytest.approx(40.0, rel=1e-4)
         out.unlink()
+
+
+def test_slicer_dvh_of_a_loaded_dose_ignores_the_plain_volume_units(shared_data, mrml):
+    """The RT structure sets module's "Units of a plain volume" left at cGy (from an earlier plain volume) applied to
+    a loaded RTDOSE too: the Nelms sphere's mean came out 0.16 Gy instead of 16.0 Gy."""
+    from SlicerImgSuite.io import read_image
+    from SlicerImgSuite.mrml.volumes import volume_node_from_image
+    from SlicerImgSuite.rtstruct.nodes import dose_node_from_file, dvh_nodes, segmentation_from_rtstruct
+
+    ct_node = volume_node_from_image(mrml, read_image(shared_data / NELMS / "CT_3mm"), "CT")
+    seg, _, _ = segmentation_from_rtstruct(mrml, shared_data / NELMS / "STRUCTURES_3mm" / "Sphere_30_0.dcm", ct_node)
+    dose_node = dose_node_from_file(mrml, shared_data / NELMS / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm")
+    _, _, own = dvh_nodes(mrml, seg, dose_node, ct_node)
+    _, _, with_plain_units = dvh_nodes(mrml, seg, dose_node, ct_node, dose_units="cgy")
+    assert own["Sphere_30_0"]["mean"] == pytest.approx(16.0, abs=0.05)  # Nelms: analytic Dmean 1600 cGy
+    assert with_plain_units["Sphere_30_0"]["mean"] == pytest.approx(own["Sphere_30_0"]["mean"], rel=1e-6)
