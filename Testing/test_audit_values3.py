@@ -8,7 +8,9 @@ Each test failed on main.
 from __future__ import annotations
 
 import shutil
+import subprocess
 
+import pydicom
 import pytest
 import SimpleITK as sitk
 from test_audit_values import _refused
@@ -117,3 +119,20 @@ def test_slicer_dvh_of_a_loaded_dose_ignores_the_plain_volume_units(shared_data,
     _, _, with_plain_units = dvh_nodes(mrml, seg, dose_node, ct_node, dose_units="cgy")
     assert own["Sphere_30_0"]["mean"] == pytest.approx(16.0, abs=0.05)  # Nelms: analytic Dmean 1600 cGy
     assert with_plain_units["Sphere_30_0"]["mean"] == pytest.approx(own["Sphere_30_0"]["mean"], rel=1e-6)
+
+
+def test_an_empty_roi_is_written_without_an_empty_contour_sequence(shared_data, tmp_path):
+    """dicompyler-core's RTSTRUCT has an ROI without contours (Areola, ROIContour item with no ContourSequence);
+    written back it got an empty ContourSequence: dciodvfy 'Bad Sequence number of Items 0 (1-n Required)'."""
+    folder = shared_data / "dicompyler-core-example"
+    out = tmp_path / "out"
+    args = ["convert", "--input", folder / "rtss.dcm", "--referenced-ct", folder, "--output-dicom", out, "-q"]
+    assert main([str(a) for a in args]) == 0
+    report = subprocess.run(["dciodvfy", str(out / "RS.dcm")], capture_output=True, text=True, timeout=120)
+    assert not [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+    ds = pydicom.dcmread(out / "RS.dcm")
+    counts = {str(rc.ReferencedROINumber): len(rc.get("ContourSequence", [])) for rc in ds.ROIContourSequence}
+    assert counts["2"] == 0 and counts["1"] == 141 and len(counts) == 10  # Areola kept, BODY's contours all kept
+    from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
+
+    assert [r.name for r in read_rtstruct(out / "RS.dcm").rois][:2] == ["BODY", "Areola"]
