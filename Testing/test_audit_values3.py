@@ -136,3 +136,11 @@ def test_an_empty_roi_is_written_without_an_empty_contour_sequence(shared_data, 
     from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
 
     assert [r.name for r in read_rtstruct(out / "RS.dcm").rois][:2] == ["BODY", "Areola"]
+
+
+@pytest.mark.parametrize("lods", ["-1", "1,-2"])
+def test_hsi_pack_refuses_a_negative_level_of_detail(shared_data, tmp_path, capsys, lods):
+    """``hsi pack --lods -1`` on the PlantCV corn cube: a TypeError traceback from the binning (2**-1 pixels)."""
+    out = tmp_path / "corn.hsi"
+    _refused(["hsi", "pack", shared_data / ENVI / "corn-kernel-hyperspectral.hdr", "--lods", lods, "--output", out],
+             capsys, out, "--lods", lods)  # fmt: skip
