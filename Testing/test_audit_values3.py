@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
@@ -144,3 +145,25 @@ def test_hsi_pack_refuses_a_negative_level_of_detail(shared_data, tmp_path, caps
     out = tmp_path / "corn.hsi"
     _refused(["hsi", "pack", shared_data / ENVI / "corn-kernel-hyperspectral.hdr", "--lods", lods, "--output", out],
              capsys, out, "--lods", lods)  # fmt: skip
+
+
+def test_a_single_ct_slice_has_the_same_grid_as_a_file_and_as_a_folder(shared_data, tmp_path):
+    """dicompyler-core's one CT slice (SliceThickness 3 mm): read as its folder the voxels were 3 mm thick, read as
+    the file (``--fixed ct.0.dcm``, ``header ct.0.dcm``) 1 mm (GDCM's default), so BODY rasterized on it measured
+    46.6 cc instead of 139.8 cc (40396 voxels of 1.0742 x 1.0742 mm)."""
+    from SlicerImgSuite.io import read_image
+
+    folder = shared_data / "dicompyler-core-example"
+    alone = tmp_path / "ct"
+    alone.mkdir()
+    (alone / "ct.0.dcm").symlink_to(folder / "ct.0.dcm")
+    as_file, as_folder = read_image(folder / "ct.0.dcm"), read_image(alone)
+    assert as_file.GetSpacing() == pytest.approx(as_folder.GetSpacing()) and as_file.GetSpacing()[2] == 3.0
+    assert as_file.GetOrigin() == pytest.approx(as_folder.GetOrigin())
+    assert np.array_equal(sitk.GetArrayFromImage(as_file), sitk.GetArrayFromImage(as_folder))
+    out = tmp_path / "rois"
+    args = ["convert", "--input", folder / "rtss.dcm", "--fixed", folder / "ct.0.dcm", "--output-prefix", out, "-q"]
+    assert main([str(a) for a in args]) == 0
+    body = sitk.ReadImage(str(out / "BODY.nrrd"))
+    cc = sitk.GetArrayFromImage(body).sum() * np.prod(body.GetSpacing()) / 1000
+    assert cc == pytest.approx(40396 * 1.074219**2 * 3 / 1000, rel=1e-4)

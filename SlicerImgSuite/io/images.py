@@ -82,6 +82,8 @@ def read_image(
     except RuntimeError as exc:
         kind = "DICOM file" if is_dicom_file(path) else "image file"
         raise ImgSuiteError(f"cannot read {kind}: {_itk_reason(exc)}", path) from None
+    if is_dicom_file(path):
+        _single_slice_thickness(image, path)
     geometry = (*image.GetOrigin(), *image.GetSpacing(), *image.GetDirection())
     if not np.all(np.isfinite(geometry)):
         raise ImgSuiteError(
@@ -90,6 +92,23 @@ def read_image(
             path,
         )
     return image
+
+
+def _single_slice_thickness(image: sitk.Image, path: Path) -> None:
+    """One slice read from its file gets SliceThickness as its third spacing, as the same slice read as a folder
+    (:func:`~SlicerImgSuite.io.dicom_series.slice_geometry`): GDCM gave 1 mm, so a structure on the dicompyler
+    CT slice (3 mm) had a third of its volume when the CT was given as a file."""
+    if image.GetDimension() != 3 or image.GetSize()[2] != 1:
+        return
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SliceThickness", "NumberOfFrames"])
+    try:
+        thickness = float(ds.get("SliceThickness") or 0)
+    except (TypeError, ValueError):
+        return  # not a number: the folder reader refuses it; alone, GDCM's spacing stays
+    if int(ds.get("NumberOfFrames") or 1) == 1 and np.isfinite(thickness) and thickness > 0:
+        image.SetSpacing((*image.GetSpacing()[:2], thickness))
 
 
 # modalities whose values are not HU: a task that reads HU (body thresholds, stopping powers) would run on nonsense
