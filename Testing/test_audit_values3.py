@@ -167,3 +167,23 @@ def test_a_single_ct_slice_has_the_same_grid_as_a_file_and_as_a_folder(shared_da
     body = sitk.ReadImage(str(out / "BODY.nrrd"))
     cc = sitk.GetArrayFromImage(body).sum() * np.prod(body.GetSpacing()) / 1000
     assert cc == pytest.approx(40396 * 1.074219**2 * 3 / 1000, rel=1e-4)
+
+
+def test_linked_folders_are_followed_once(shared_data, tmp_path, capsys):
+    """A cohort of linked patient folders (the two OpenTPS phases) indexed as '0 series from 0 files', exit 0, an
+    empty index for the cohort runner; a study whose CT folder is a link read as 'no DICOM files'. A link back
+    to its own folder is walked once."""
+    from SlicerImgSuite.cohort.tables import read_table
+
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    for phase in ("00", "50"):
+        (cohort / f"patient{phase}").symlink_to(shared_data / "opentps-4dct-light-lung" / phase)
+    (cohort / "self").symlink_to(".")
+    assert main(["index", str(cohort), "--output", str(tmp_path / "index.parquet"), "-q"]) == 0
+    assert sorted(int(row["file_count"]) for row in read_table(tmp_path / "index.parquet")) == [47, 47]
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "CT").symlink_to(shared_data.joinpath(*LUNG))
+    assert main(["convert", "--input", str(study), "--output-img", str(tmp_path / "ct.nrrd"), "-q"]) == 0
+    assert sitk.ReadImage(str(tmp_path / "ct.nrrd")).GetSize() == (100, 100, 47)
