@@ -187,3 +187,16 @@ def test_linked_folders_are_followed_once(shared_data, tmp_path, capsys):
     (study / "CT").symlink_to(shared_data.joinpath(*LUNG))
     assert main(["convert", "--input", str(study), "--output-img", str(tmp_path / "ct.nrrd"), "-q"]) == 0
     assert sitk.ReadImage(str(tmp_path / "ct.nrrd")).GetSize() == (100, 100, 47)
+
+
+@pytest.mark.parametrize("command", [["warp", "--input", "{ct}", "--xf", "{ct}", "--output-img", "{out}"],
+                                     ["xf-convert", "--input", "{ct}", "--output", "{out}"]])  # fmt: skip
+def test_a_folder_given_as_a_transform_is_one_error_line(shared_data, tmp_path, capfd, command):
+    """``warp --xf CT_folder`` (the CT folder where the transform was meant): ITK's HDF5 probe wrote 25 lines of
+    'HDF5-DIAG: Error detected' on the terminal before the error line."""
+    ct, out = shared_data.joinpath(*LUNG), tmp_path / "out.tfm"
+    capfd.readouterr()
+    assert main([a.format(ct=ct, out=out) for a in command] + ["-q"]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "HDF5" not in err and str(ct) in err and "folder" in err, err
+    assert not out.exists()
