@@ -200,3 +200,20 @@ def test_a_folder_given_as_a_transform_is_one_error_line(shared_data, tmp_path, 
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "HDF5" not in err and str(ct) in err and "folder" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command, given, kind",
+    [(["stats", "{rs}"], "rs", "RTSTRUCT"), (["header", "{plan}"], "plan", "RTPLAN"),
+     (["crop", "--input", "{ct}", "--structure", "{rs}", "--output", "{out}"], "rs", "RTSTRUCT"),
+     (["convert", "--input", "{plan}", "--referenced-ct", "{ct}", "--output-labelmap", "{out}"], "plan", "RTPLAN")],
+)  # fmt: skip
+def test_a_structure_set_or_plan_given_as_an_image_is_named_as_such(shared_data, tmp_path, capsys, command, given, kind):
+    """The Nelms RTSTRUCT or dicompyler's RTPLAN where an image is meant: 'PixelData (7FE0,0010) is missing',
+    'Rows x Columns = 0 x 0: no pixels' (both read as a damaged file) or '--output-labelmap do not apply to this
+    input (an image)' for an RTPLAN."""
+    files = {"rs": shared_data / NELMS / "STRUCTURES_3mm" / "Sphere_30_0.dcm",
+             "plan": shared_data / "dicompyler-core-example" / "rtplan.dcm"}  # fmt: skip
+    out = tmp_path / "out.nrrd"
+    args = [a.format(ct=shared_data.joinpath(*LUNG), out=out, **files) for a in command]
+    _refused(args, capsys, out, files[given], f"a DICOM {kind} object, not an image")

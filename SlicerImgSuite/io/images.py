@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
 from .atomic import atomic_path
-from .dicom_series import is_dicom_file, read_dicom_series, validate_slice
+from .dicom_series import IMAGE_STORAGE_EXCLUDED, is_dicom_file, read_dicom_series, validate_slice
 
 # plastimatch's --output-type names
 OUTPUT_TYPES = {
@@ -74,6 +74,7 @@ def read_image(
 
         if is_rtdose_file(path):  # pixels x DoseGridScaling, in Gy: the one RTDOSE reader
             return read_rtdose(path)
+        refuse_non_image(path)
         validate_slice(path, require_geometry=False)
     elif path.suffix.lower() in (".mha", ".mhd"):
         _check_metaimage_geometry(path)
@@ -92,6 +93,19 @@ def read_image(
             path,
         )
     return image
+
+
+def refuse_non_image(path: Path) -> None:
+    """An RTSTRUCT or RTPLAN where an image is meant: say so (the pixel checks said 'PixelData is missing' or
+    'Rows x Columns = 0 x 0', which reads as a damaged file)."""
+    import pydicom
+
+    try:
+        modality = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality", ""))
+    except Exception:
+        return  # the slice checks below name what is wrong with it
+    if modality.strip().upper() in IMAGE_STORAGE_EXCLUDED - {"RTDOSE", "SEG"}:
+        raise ImgSuiteError(f"a DICOM {modality.strip()} object, not an image", path)
 
 
 def _single_slice_thickness(image: sitk.Image, path: Path) -> None:
