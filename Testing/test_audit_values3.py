@@ -217,3 +217,14 @@ def test_a_structure_set_or_plan_given_as_an_image_is_named_as_such(shared_data,
     out = tmp_path / "out.nrrd"
     args = [a.format(ct=shared_data.joinpath(*LUNG), out=out, **files) for a in command]
     _refused(args, capsys, out, files[given], f"a DICOM {kind} object, not an image")
+
+
+def test_a_cube_written_as_a_picture_is_refused_not_cut_to_four_channels(shared_data, tmp_path, capsys):
+    """``hsi convert corn.hdr --output corn.png``: exit 0 and a 43 x 31 RGBA PNG whose 4 channels were none of the
+    580 bands (ITK's PNG writer); the same cube as TIFF keeps every band."""
+    header = shared_data / ENVI / "corn-kernel-hyperspectral.hdr"
+    out = tmp_path / "corn.png"
+    _refused(["hsi", "convert", header, "--output", out], capsys, out, out, "580 bands", "PNG")
+    assert main(["hsi", "convert", str(header), "--output", str(tmp_path / "corn.tif"), "-q"]) == 0
+    raw = np.fromfile(header.with_suffix(".raw"), "<u2").reshape(31, 580, 43).transpose(0, 2, 1)  # BIL
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "corn.tif"))), raw)
