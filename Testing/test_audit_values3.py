@@ -7,6 +7,7 @@ Each test failed on main.
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
 
@@ -228,3 +229,24 @@ def test_a_cube_written_as_a_picture_is_refused_not_cut_to_four_channels(shared_
     assert main(["hsi", "convert", str(header), "--output", str(tmp_path / "corn.tif"), "-q"]) == 0
     raw = np.fromfile(header.with_suffix(".raw"), "<u2").reshape(31, 580, 43).transpose(0, 2, 1)  # BIL
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "corn.tif"))), raw)
+
+
+def test_dvh_reads_plastimatchs_ss_img(shared_data, tmp_path):
+    """``dvh --input-ss-img`` with the ss-img plastimatch 1.9.4 writes (a vector of uchar planes, here 2 for the
+    Nelms sphere's structure set): a 'too many values to unpack' traceback. Read as bits it gives the sphere the
+    statistics of the RTSTRUCT path (mean 16.0 Gy, analytic 1600 cGy)."""
+    base = shared_data / NELMS
+    rs, ct = base / "STRUCTURES_3mm" / "Sphere_30_0.dcm", base / "CT_3mm"
+    dose = base / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm"
+    ss, names = tmp_path / "ss.nrrd", tmp_path / "ss.txt"
+    subprocess.run(["plastimatch", "convert", "--input", str(rs), "--referenced-ct", str(ct), "--output-ss-img", str(ss),
+                    "--output-ss-list", str(names)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    assert sitk.ReadImage(str(ss)).GetNumberOfComponentsPerPixel() == 2
+    stats = {}
+    for how in (["--input-ss-img", ss, "--input-ss-list", names], ["--input-rtstruct", rs, "--referenced-ct", ct]):
+        out = tmp_path / f"{how[0]}.csv"
+        assert main([str(a) for a in ["dvh", "--input-dose", dose, *how, "--output-stats", out, "-q"]]) == 0
+        stats[how[0]] = {r["structure"]: r for r in csv.DictReader(open(out))}["Sphere_30_0"]
+    plm, ours = stats["--input-ss-img"], stats["--input-rtstruct"]
+    assert float(plm["mean"]) == pytest.approx(16.0, abs=0.1) == float(ours["mean"])
+    assert float(plm["volume_cc"]) == pytest.approx(float(ours["volume_cc"]), rel=0.02)
