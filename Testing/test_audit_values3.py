@@ -250,3 +250,18 @@ def test_dvh_reads_plastimatchs_ss_img(shared_data, tmp_path):
     plm, ours = stats["--input-ss-img"], stats["--input-rtstruct"]
     assert float(plm["mean"]) == pytest.approx(16.0, abs=0.1) == float(ours["mean"])
     assert float(plm["volume_cc"]) == pytest.approx(float(ours["volume_cc"]), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["warp", "--input", "{2d}", "--xf", "{xf}", "--output-img", "{out}"],
+     ["synth-vf", "--fixed", "{2d}", "--xf-trans", "1 2 3", "--output", "{out}"]],
+)  # fmt: skip
+def test_a_2d_image_with_a_3d_transform_is_refused_naming_it(shared_data, tmp_path, capsys, command):
+    """A Savu projection (2D TIFF) warped by a 3D transform, or as synth-vf's grid: a SimpleITK 'miss matching
+    dimensions' or a numpy reshape traceback (exit 1)."""
+    xf = tmp_path / "id.tfm"
+    sitk.WriteTransform(sitk.TranslationTransform(3, (0, 0, 0)), str(xf))
+    out = tmp_path / "out.mha"
+    args = [a.format(**{"2d": shared_data.joinpath(*SAVU_VIEW), "xf": xf, "out": out}) for a in command]
+    _refused(args, capsys, out, "raw_00000.tiff", "2D", "3D")
