@@ -265,3 +265,19 @@ def test_a_2d_image_with_a_3d_transform_is_refused_naming_it(shared_data, tmp_pa
     out = tmp_path / "out.mha"
     args = [a.format(**{"2d": shared_data.joinpath(*SAVU_VIEW), "xf": xf, "out": out}) for a in command]
     _refused(args, capsys, out, "raw_00000.tiff", "2D", "3D")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["resample", "--input", "{3d}", "--fixed", "{2d}", "--output", "{out}"],
+     ["resample", "--input", "{2d}", "--fixed", "{3d}", "--output", "{out}"],
+     ["convert", "--input", "{3d}", "--fixed", "{2d}", "--output-img", "{out}"],
+     ["convert", "--input-dose-img", "{dose}", "--fixed", "{2d}", "--output-dose-img", "{out}"]],
+)  # fmt: skip
+def test_a_fixed_grid_of_another_dimension_is_refused_naming_it(shared_data, tmp_path, capsys, command):
+    """``--fixed`` a 2D TIFF for the lung CT or the Nelms dose (or the CT for a 2D image): a SimpleITK 'Expected
+    vector of length 3 but only got 2 elements' traceback (exit 1)."""
+    values = {"2d": shared_data.joinpath(*SAVU_VIEW), "3d": shared_data.joinpath(*LUNG), "out": tmp_path / "out.nrrd",
+              "dose": shared_data / NELMS / "DOSE_GRIDS" / "Linear_AntPost_3mm_Aligned.dcm"}  # fmt: skip
+    fixed = command[command.index("--fixed") + 1]
+    _refused([a.format(**values) for a in command], capsys, values["out"], fixed.format(**values), "--fixed", "2D")
