@@ -89,7 +89,13 @@ def grid_from_args(args: argparse.Namespace, like: sitk.Image | None = None) -> 
     if getattr(args, "fixed", None):
         from .io import read_image
 
-        return read_image(args.fixed)
+        fixed = read_image(args.fixed)
+        if like is not None and fixed.GetDimension() != like.GetDimension():  # SimpleITK's Resample: a traceback
+            raise ImgSuiteError(
+                f"--fixed is a {fixed.GetDimension()}D image; the input to resample onto it is {like.GetDimension()}D",
+                args.fixed,
+            )
+        return fixed
     if not any(getattr(args, k, None) for k in ("origin", "dim", "spacing", "direction")):
         return None
     ndim = like.GetDimension() if like is not None else 3

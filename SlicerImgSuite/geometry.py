@@ -98,6 +98,12 @@ def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = 1e-4) -> bool:
 
 def require_same_grid(a: sitk.Image, b: sitk.Image, what_a: str, what_b: str) -> None:
     """Raise a clear error naming both inputs when their grids differ (direction shown when it differs)."""
+    if a.GetDimension() != b.GetDimension():  # a 2D picture given with a volume: no grid to compare
+        raise ImgSuiteError(
+            f"geometry mismatch: {what_a} is a {a.GetDimension()}D image (size {a.GetSize()}); "
+            f"{what_b} is {b.GetDimension()}D (size {b.GetSize()})",
+            what_b,
+        )
     if not same_grid(a, b):
         show_direction = not np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-6)
         raise ImgSuiteError(

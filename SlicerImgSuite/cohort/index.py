@@ -127,9 +127,9 @@ def list_files(folder: str | os.PathLike) -> list[tuple[str, int, int]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImgSuiteError("not a folder", folder)
-    out = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    out, seen = [], {os.path.realpath(folder)}
+    for root, dirs, names in os.walk(folder, followlinks=True):  # a cohort of linked patient folders is common
+        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and _first_visit(os.path.join(root, d), seen)]
         for n in sorted(names):
             if n.startswith("."):
                 continue
@@ -140,6 +140,15 @@ def list_files(folder: str | os.PathLike) -> list[tuple[str, int, int]]:
                 continue  # removed while listing
             out.append((p, int(st.st_size), int(st.st_mtime_ns)))
     return out
+
+
+def _first_visit(folder: str, seen: set) -> bool:
+    """True the first time a folder's real path is met (a link back up the tree is walked once, not forever)."""
+    real = os.path.realpath(folder)
+    if real in seen:
+        return False
+    seen.add(real)
+    return True
 
 
 def build_index(

@@ -110,6 +110,8 @@ def run_pack(args: argparse.Namespace) -> int:
         lods = tuple(int(v) for v in args.lods.split(",") if v.strip())
     except ValueError:
         raise ImgSuiteError(f"--lods {args.lods!r}: use comma-separated integers") from None
+    if any(lod < 0 for lod in lods):  # a preview binned by 2**lod pixels: -1 was a TypeError traceback
+        raise ImgSuiteError(f"--lods {args.lods!r}: levels of detail are whole numbers >= 0 (binned by 2**lod)")
     pack(
         args.input,
         args.output,

@@ -187,9 +187,10 @@ def write_envi(
     if interleave.lower() not in ("bsq", "bil", "bip"):
         raise ImgSuiteError(f"invalid interleave {interleave!r} (bsq, bil or bip)", path)
     full = header_for(cube, header, interleave, byte_order, **fields)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        for chunk in encoded_chunks(cube, full):
-            f.write(chunk)
-    with atomic_path(path.with_suffix(".hdr")) as tmp:
-        tmp.write_text(format_header(full), encoding="utf-8")
+    # both staged before either is renamed into place: a refused or failed header leaves no binary behind
+    with atomic_path(path.with_suffix(".hdr")) as tmp_header, atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            for chunk in encoded_chunks(cube, full):
+                f.write(chunk)
+        tmp_header.write_text(format_header(full), encoding="utf-8")
     return full

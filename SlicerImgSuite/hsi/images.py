@@ -90,6 +90,9 @@ def label_image(classification: np.ndarray, header: EnviHeader | None = None) ->
     return image
 
 
+_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
 def write_cube(cube: np.ndarray, header: EnviHeader, path: str | os.PathLike) -> None:
     """Write a cube by the output's suffix: ``.envi`` (ENVI pair, header beside it), else any SimpleITK
     format (``.nrrd``, ``.nii.gz``, ``.mha``) with the bands as the vector dimension."""
@@ -102,6 +105,12 @@ def write_cube(cube: np.ndarray, header: EnviHeader, path: str | os.PathLike) ->
         interleave = str(header.get("interleave", "bsq")).lower()
         write_envi(path, np.asarray(cube), header, interleave if interleave in ("bsq", "bil", "bip") else "bsq")
         return
+    if path.suffix.lower() in _PICTURE_SUFFIXES and cube.shape[2] > 4:  # ITK's PNG writer kept 4 channels of 580
+        raise ImgSuiteError(
+            f"a {path.suffix.lstrip('.').upper()} picture holds at most 4 channels; the cube has {cube.shape[2]} bands: "
+            "write .nrrd, .nii.gz, .mha, .tif or .envi (or keep 4 bands or fewer with --bands)",
+            path,
+        )
     from ..io.images import write_image
 
     write_image(image_from_cube(cube, header), path)

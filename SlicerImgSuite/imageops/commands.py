@@ -341,6 +341,8 @@ def run_resample(args) -> int:
     image = _read(args.input)
     ndim = image.GetDimension()
     reference = _read(args.fixed, "fixed") if args.fixed else None
+    if reference is not None and reference.GetDimension() != ndim:  # SimpleITK's Resample: a traceback
+        raise ImgSuiteError(f"--fixed is a {reference.GetDimension()}D image; --input is {ndim}D", args.fixed)
     out = resample(
         image,
         reference,

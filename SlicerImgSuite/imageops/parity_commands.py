@@ -79,7 +79,10 @@ def run_wed(args) -> int:
         raise ImgSuiteError("wed needs a CT: --input-ct or [INPUT SETTINGS] ct in --command-file")
     pos = parse_numbers(args.pos, 3, "--pos") if args.pos else settings.get("pos", [-1000.0, 0.0, 0.0])
     step = args.ray_step if args.ray_step is not None else settings.get("ray_step", 1.0)
-    depth = water_equivalent_depth(read_image(ct_path), pos, ray_step=step, progress=progress_for(args))
+    try:
+        depth = water_equivalent_depth(read_image(ct_path), pos, ray_step=step, progress=progress_for(args))
+    except ImgSuiteError as exc:  # name the CT in the one-line error
+        raise ImgSuiteError(exc.problem, exc.path or ct_path) from None
     write_image(depth, args.output)
     return 0
 

@@ -13,6 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
+from ..io.images import require_hu
 from ..progress import ProgressCallback, no_progress
 
 
@@ -70,6 +71,7 @@ def water_equivalent_depth(
     progress = progress or no_progress
     if ct.GetDimension() != 3 or ct.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError("wed needs a 3D CT")
+    require_hu(ct, "wed")  # stopping powers come from HU: a dose grid would give depths of nothing
     if not (np.isfinite(ray_step) and ray_step > 0):
         raise ImgSuiteError(f"--ray-step must be a positive number of mm, got {ray_step}")
     source = np.asarray(source, np.float64)

@@ -41,7 +41,8 @@ from ..progress import progress_for
 from ..registration import commands as registration_commands
 from ..rtstruct import commands as rtstruct_commands
 from .atomic import write_together
-from .images import read_image, write_image
+from .dicom_series import is_dicom_file
+from .images import read_image, refuse_non_image, write_image
 
 
 def register(subparsers) -> None:
@@ -212,8 +213,10 @@ def run_convert(args: argparse.Namespace) -> int:
             if k.startswith("output_") and v and k != "output_type"
         )
         if given:
+            if Path(args.input).is_file() and is_dicom_file(Path(args.input)):
+                refuse_non_image(Path(args.input))  # an RTPLAN is no image either: say what it is
             raise ImgSuiteError(
-                f"{', '.join(given)} do not apply to this input (an image); use --output-img", args.input
+                f"{', '.join(given)}: not for this input (an image); use --output-img", args.input
             )
         raise ImgSuiteError("nothing to write: give --output-img (or another --output-* option)")
     dicom = _dicom_series_options(args) if args.output_dicom else None  # bad metadata: refused before reading

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback
 from .atomic import atomic_path
-from .dicom_series import is_dicom_file, read_dicom_series, validate_slice
+from .dicom_series import IMAGE_STORAGE_EXCLUDED, is_dicom_file, read_dicom_series, validate_slice
 
 # plastimatch's --output-type names
 OUTPUT_TYPES = {
@@ -74,6 +74,7 @@ def read_image(
 
         if is_rtdose_file(path):  # pixels x DoseGridScaling, in Gy: the one RTDOSE reader
             return read_rtdose(path)
+        refuse_non_image(path)
         validate_slice(path, require_geometry=False)
     elif path.suffix.lower() in (".mha", ".mhd"):
         _check_metaimage_geometry(path)
@@ -82,6 +83,8 @@ def read_image(
     except RuntimeError as exc:
         kind = "DICOM file" if is_dicom_file(path) else "image file"
         raise ImgSuiteError(f"cannot read {kind}: {_itk_reason(exc)}", path) from None
+    if is_dicom_file(path):
+        _single_slice_thickness(image, path)
     geometry = (*image.GetOrigin(), *image.GetSpacing(), *image.GetDirection())
     if not np.all(np.isfinite(geometry)):
         raise ImgSuiteError(
@@ -90,6 +93,59 @@ def read_image(
             path,
         )
     return image
+
+
+def refuse_non_image(path: Path) -> None:
+    """An RTSTRUCT or RTPLAN where an image is meant: say so (the pixel checks said 'PixelData is missing' or
+    'Rows x Columns = 0 x 0', which reads as a damaged file)."""
+    import pydicom
+
+    try:
+        modality = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality", ""))
+    except Exception:
+        return  # the slice checks below name what is wrong with it
+    if modality.strip().upper() in IMAGE_STORAGE_EXCLUDED - {"RTDOSE", "SEG"}:
+        raise ImgSuiteError(f"a DICOM {modality.strip()} object, not an image", path)
+
+
+def _single_slice_thickness(image: sitk.Image, path: Path) -> None:
+    """One slice read from its file gets SliceThickness as its third spacing, as the same slice read as a folder
+    (:func:`~SlicerImgSuite.io.dicom_series.slice_geometry`): GDCM gave 1 mm, so a structure on the dicompyler
+    CT slice (3 mm) had a third of its volume when the CT was given as a file."""
+    if image.GetDimension() != 3 or image.GetSize()[2] != 1:
+        return
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SliceThickness", "NumberOfFrames"])
+    try:
+        thickness = float(ds.get("SliceThickness") or 0)
+    except (TypeError, ValueError):
+        return  # not a number: the folder reader refuses it; alone, GDCM's spacing stays
+    if int(ds.get("NumberOfFrames") or 1) == 1 and np.isfinite(thickness) and thickness > 0:
+        image.SetSpacing((*image.GetSpacing()[:2], thickness))
+
+
+# modalities whose values are not HU: a task that reads HU (body thresholds, stopping powers) would run on nonsense
+_NOT_HU = {"RTDOSE", "MR", "PT", "NM", "US"}
+
+
+def require_hu(image: sitk.Image, task: str) -> None:
+    """Refuse an image that says it is not in HU: a dose (``DoseUnits``, what an RTDOSE and our dose outputs carry)
+    or a DICOM modality other than CT. An image that says nothing (NRRD, NIfTI) is taken as HU.
+
+    Examples
+    --------
+    >>> dose = sitk.Image(2, 2, 2, sitk.sitkFloat32)
+    >>> dose.SetMetaData("DoseUnits", "GY")
+    >>> require_hu(dose, "wed")
+    Traceback (most recent call last):
+    ...
+    SlicerImgSuite.errors.ImgSuiteError: wed needs a CT in HU; this image is a dose
+    """
+    modality = next((image.GetMetaData(k).strip() for k in ("0008|0060", "Modality") if image.HasMetaDataKey(k)), "")
+    if image.HasMetaDataKey("DoseUnits") or modality.upper() in _NOT_HU:
+        kind = "a dose" if image.HasMetaDataKey("DoseUnits") else f"modality {modality}"
+        raise ImgSuiteError(f"{task} needs a CT in HU; this image is {kind}")
 
 
 # MetaImage keys holding geometry numbers (ITK reads a NaN among them as 0, silently)

@@ -207,7 +207,10 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
         reference = grid_from_args(args, like=image) or image
         interp = _interpolation(image, kind, getattr(args, "interpolation", None), src)
         progress(0.3, f"warping {Path(src).name}")
-        out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
+        try:
+            out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
+        except ImgSuiteError as exc:  # a 2D picture with a 3D transform: name the file
+            raise ImgSuiteError(exc.problem, exc.path or src) from None
         if kind == "dose":
             writes += _warped_dose_outputs(args, src, image, out)
             continue
@@ -503,6 +506,8 @@ def run_synth_vf(args: argparse.Namespace) -> int:
     reference = grid_from_args(args)
     if reference is None:
         raise ImgSuiteError("synth-vf needs a grid: --fixed IMG or --origin/--dim/--spacing", args.output)
+    if reference.GetDimension() != 3:
+        raise ImgSuiteError(f"synth-vf needs a 3D grid; this one is {reference.GetDimension()}D", args.fixed)
     if args.xf_trans:
         field = synth_vf(reference, "translation", translation=parse_numbers(args.xf_trans, 3, "--xf-trans"))
     elif args.xf_zero or args.xf_phys_pos or args.xf_vox_num:

@@ -694,4 +694,6 @@ def warp_image(
     """
     if image.GetDimension() != reference.GetDimension():
         raise ImgSuiteError(f"cannot warp a {image.GetDimension()}D image onto a {reference.GetDimension()}D grid")
+    if transform is not None and transform.GetDimension() != image.GetDimension():  # SimpleITK: a traceback
+        raise ImgSuiteError(f"cannot warp a {image.GetDimension()}D image with a {transform.GetDimension()}D transform")
     return resample_like(image, reference, interpolation, default_value, transform)

@@ -130,6 +130,8 @@ def synth_vf(
     center : 3 floats, optional
         LPS mm; the image centre by default.
     """
+    if reference.GetDimension() != 3:  # a 2D --fixed: a numpy reshape traceback
+        raise ImgSuiteError(f"a synthetic vector field needs a 3D grid; this one is {reference.GetDimension()}D")
     size = reference.GetSize()
     if center is None:
         center = reference.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in size])

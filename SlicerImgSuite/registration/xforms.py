@@ -36,6 +36,11 @@ def read_transform(path: str | os.PathLike) -> sitk.Transform:
     path = Path(path)
     if not path.exists():
         raise ImgSuiteError("no such transform file", path)
+    if path.is_dir():  # ITK's HDF5 probe of a folder printed 25 lines of HDF5 diagnostics before the error
+        raise ImgSuiteError(
+            "is a folder; a transform is a file (.tfm, .h5, a vector field image, or a DICOM registration object)",
+            path,
+        )
     from ..io.dicom_series import is_dicom_file
 
     if path.is_file() and is_dicom_file(path):

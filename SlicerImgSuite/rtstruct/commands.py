@@ -343,7 +343,7 @@ def register(subparsers) -> None:
         "--input", help="study folder holding the RTSTRUCT and the RTDOSE (and the CT, used as the grid when found)"
     )
     p.add_argument("--input-dose", help="dose: RTDOSE file, or an image with --dose-units")
-    p.add_argument("--input-ss-img", help="structure-set image (bits) or labelmap")
+    p.add_argument("--input-ss-img", help="structure-set image (bits: uint32/uint64 or plastimatch's uchar planes) or labelmap (uint8/uint16)")
     p.add_argument("--input-ss-list", help="structure list for --input-ss-img")
     p.add_argument("--input-rtstruct", help="RTSTRUCT instead of ss-img/ss-list")
     p.add_argument("--referenced-ct", help="with --input-rtstruct: CT grid to rasterize on (the dose grid otherwise)")
@@ -471,7 +471,8 @@ def run_dvh(args: argparse.Namespace) -> int:
     elif args.input_ss_img and args.input_ss_list:
         reference = read_image(args.input_ss_img)
         rows = read_ss_list(args.input_ss_list)
-        bits = reference.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64, sitk.sitkVectorUInt64)
+        # as ss_masks: uint32/uint64 (ours) and vector images (plastimatch's uchar planes: a traceback) hold bits
+        bits = reference.GetNumberOfComponentsPerPixel() > 1 or reference.GetPixelID() in (sitk.sitkUInt32, sitk.sitkUInt64)
         arrays = masks_from_ss_image(reference, max(r[0] for r in rows) + 1) if bits else None
         labels = None if bits else sitk.GetArrayViewFromImage(reference)
         masks = [

@@ -122,11 +122,23 @@ def _gy_per_unit(ds, path, units: str | None) -> tuple[float, str]:
     if found == "RELATIVE":
         raise ImgSuiteError("DoseUnits (3004,0002) is RELATIVE: a relative dose has no value in Gy", path)
     if found.lower() in DOSE_UNITS:
+        _agree(found, units, "DoseUnits (3004,0002)", path)
         return DOSE_UNITS[found.lower()], found
     if units is None:
         what = f"is {found!r}" if found else "is missing"
         raise ImgSuiteError(f"DoseUnits (3004,0002) {what}; declare the file's units with --dose-units gy|cgy", path)
     return dose_units_factor(units), units.upper()
+
+
+def _agree(found: str, units: str | None, where: str, source) -> None:
+    """Refuse ``--dose-units`` that contradicts the units a dose states itself (the option is for doses that do not):
+    taken as given, a Gy dose declared cGy came out 100 times too low."""
+    if units is not None and units.lower() != found.strip().lower():
+        raise ImgSuiteError(
+            f"{where} is {found.strip().upper()}, but --dose-units says {units}: the dose states its own units "
+            "(leave --dose-units out)",
+            source,
+        )
 
 
 def dose_units_factor(units: str) -> float:
@@ -276,12 +288,16 @@ def as_dose(image: sitk.Image, units: str | None, source, modality: str | None =
         raise ImgSuiteError(
             f"a dose has one value per voxel; this image has {image.GetNumberOfComponentsPerPixel()}", source
         )
+    if image.GetDimension() != 3:  # a film or portal image: DVH, gamma and warping here work on dose grids
+        raise ImgSuiteError(f"a dose is a 3D grid; this image is {image.GetDimension()}D (size {image.GetSize()})", source)
     if units is None and declared not in DOSE_UNITS:
         raise ImgSuiteError(
             f"not a dose ({_kind(image, source, modality)}); give an RTDOSE, or declare the image's units "
             "with --dose-units gy|cgy",
             source,
         )
+    if declared in DOSE_UNITS:
+        _agree(declared, units, "the image's DoseUnits", source)
     factor = dose_units_factor(units if units is not None else declared)
     out = with_metadata(sitk.Cast(sitk.Cast(image, sitk.sitkFloat32) * factor, sitk.sitkFloat32), image)
     out.SetMetaData(DOSE_UNITS_KEY, "GY")

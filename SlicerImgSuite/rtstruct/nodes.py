@@ -119,6 +119,7 @@ def dose_from_node(dose_node, units: str | None = None):
     image = image_from_volume_node(dose_node)
     if dose_node.GetAttribute(DOSE_VOLUME_ATTRIBUTE) in ("1", "true", "True"):
         image.SetMetaData(DOSE_UNITS_KEY, dose_node.GetAttribute(DOSE_UNITS_ATTRIBUTE) or "GY")
+        units = None  # the module's "Units of a plain volume": a dose keeps its own (cGy here made it 100x low)
     modality = dose_node.GetAttribute("DICOM.Modality") or None
     return as_dose(image, units, f"volume {dose_node.GetName()!r}", modality)
 

@@ -302,9 +302,9 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
         rc = Dataset()
         rc.ROIDisplayColor = [int(v) for v in roi.color]
         rc.ReferencedROINumber = number
-        rc.ContourSequence = DicomSequence(
-            [_contour_item(c, ref, roi.name, path) for c in roi.contours if len(c.points) > 0]
-        )
+        contours = [_contour_item(c, ref, roi.name, path) for c in roi.contours if len(c.points) > 0]
+        if contours:  # an empty ROI has no ContourSequence: present, it must hold 1-n items (dciodvfy error)
+            rc.ContourSequence = DicomSequence(contours)
         ds.ROIContourSequence.append(rc)
         obs = Dataset()
         obs.ObservationNumber = number

@@ -143,10 +143,6 @@ def run_segment(args: argparse.Namespace) -> int:
 
     progress = progress_for(args)
     ct = read_image(args.input)
-    if args.fast:
-        from .ct import fast_grid
-
-        ct = fast_grid(ct)
     options = dict(
         lower_threshold=args.lower_threshold,
         bottom=args.bottom,
@@ -161,6 +157,10 @@ def run_segment(args: argparse.Namespace) -> int:
             raise ImgSuiteError("--fill-options applies to --preset body (plastimatch's segmentation)")
         options["fill_options"] = parse_numbers(args.fill_options, 6, "--fill-options", int)
     try:
+        if args.fast:
+            from .ct import fast_grid
+
+            ct = fast_grid(ct)
         mask = segment_preset(ct, args.preset, progress=progress, **options)
     except ImgSuiteError as exc:  # name the input file in the one-line error
         if exc.path is None:

@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 
 from ..choices import CT_PRESETS
 from ..errors import ImgSuiteError, check_number
+from ..io.images import require_hu
 from ..progress import ProgressCallback, no_progress
 
 PRESETS = CT_PRESETS
@@ -26,6 +27,7 @@ def _require_ct(ct: sitk.Image) -> None:
         raise ImgSuiteError(f"CT segmentation needs a 3D image, got {ct.GetDimension()}D")
     if ct.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError("CT segmentation needs a scalar image (one value per voxel)")
+    require_hu(ct, "CT segmentation")  # a dose or an MR would come out as a body filling the grid
 
 
 def _as_mask(array: np.ndarray, like: sitk.Image) -> sitk.Image:
@@ -356,6 +358,7 @@ def fast_grid(ct: sitk.Image, spacing_mm: float = 5.0) -> sitk.Image:
     size, spacing, origin = list(ct.GetSize()), list(ct.GetSpacing()), list(ct.GetOrigin())
     if ct.GetDimension() != 3:
         raise ImgSuiteError("--fast needs a 3D CT")
+    _require_ct(ct)  # before resampling drops the metadata that says what the image is
     direction = np.array(ct.GetDirection()).reshape(3, 3)
     for d in range(3):
         if spacing[d] < spacing_mm:
