@@ -233,3 +233,14 @@ def test_written_series_validate_with_dciodvfy(tmp_path, modality):
     for path in sorted((tmp_path / "series").iterdir()):
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
         assert "Error" not in report.stderr + report.stdout, report.stderr
+
+
+def test_a_picture_format_that_drops_the_geometry_says_so(tmp_path, phantom, capsys):
+    from SlicerImgSuite.cli import main
+
+    # a CT written as TIFF lost its origin and slice spacing without a word (plastimatch too)
+    assert main(["convert", "--input", str(phantom.ct_dir), "--output-img", str(tmp_path / "ct.tif")]) == 0
+    err = capsys.readouterr().err
+    assert "ct.tif: this format does not keep the image's origin, spacing" in err
+    assert main(["convert", "--input", str(phantom.ct_dir), "--output-img", str(tmp_path / "ct.nrrd")]) == 0
+    assert "does not keep" not in capsys.readouterr().err

@@ -183,6 +183,32 @@ def write_image(
         image = cast_image(image, output_type)
     with atomic_path(path) as tmp:
         save_image(image, tmp, compress, shown_as=path)
+        if Path(path).suffix.lower() in _PICTURE_SUFFIXES:
+            _warn_lost_geometry(image, tmp, path)
+
+
+_PICTURE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")  # formats that may keep no patient geometry
+
+
+def _warn_lost_geometry(image: sitk.Image, written, path) -> None:
+    """Warn when a picture format dropped the image's origin, spacing or direction (read back from ``written``)."""
+    import warnings
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(written))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return
+    lost = [name for name, ours, theirs in (("origin", image.GetOrigin(), reader.GetOrigin()),
+                                            ("spacing", image.GetSpacing(), reader.GetSpacing()),
+                                            ("direction", image.GetDirection(), reader.GetDirection()))
+            if len(ours) != len(theirs) or not np.allclose(ours, theirs, rtol=1e-4, atol=1e-4)]
+    if lost:
+        warnings.warn(f"{path}: this format does not keep the image's {', '.join(lost)} (written: origin "
+                      f"{tuple(round(v, 3) for v in reader.GetOrigin())}, spacing "
+                      f"{tuple(round(v, 4) for v in reader.GetSpacing())}); use .nrrd, .mha or .nii.gz to keep them",
+                      stacklevel=3)
 
 
 def save_image(image: sitk.Image, path: str | os.PathLike, compress: bool = False, shown_as=None) -> None:
