@@ -217,3 +217,11 @@ def test_case_names_that_would_share_or_escape_a_folder_are_refused(tmp_path):
     with pytest.raises(ImgSuiteError, match=r"m.csv: line 3: case 'A' again \(line 2\)"):
         read_manifest(tmp_path / "m.csv")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_index_that_finds_no_series_says_so(tmp_path, capsys):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.txt").write_text("no DICOM here")
+    argv = ["index", str(tmp_path / "notes"), "--output", str(tmp_path / "index.parquet"), "--workers", "1"]
+    assert cli.main(argv) == 0  # an empty index is no error (a cohort may fill in later), but it is said
+    assert "notes: no DICOM series found (files looked at: 1)" in capsys.readouterr().err

@@ -73,6 +73,10 @@ def run_index(args: argparse.Namespace) -> int:
         f"{counts['series']} series from {counts['files']} files ({counts['read']} read, {counts['reused']} unchanged), "
         f"{counts['errors']} unreadable -> {args.output}"
     )
+    if not counts["series"]:  # an empty index is no error, but rarely what was meant (a wrong folder, a link)
+        import warnings
+
+        warnings.warn(f"{args.folder}: no DICOM series found (files looked at: {counts['files']})", stacklevel=2)
     return 0
 
 
