@@ -244,3 +244,9 @@ def test_a_picture_format_that_drops_the_geometry_says_so(tmp_path, phantom, cap
     assert "ct.tif: this format does not keep the image's origin, spacing" in err
     assert main(["convert", "--input", str(phantom.ct_dir), "--output-img", str(tmp_path / "ct.nrrd")]) == 0
     assert "does not keep" not in capsys.readouterr().err
+
+
+def test_a_format_no_reader_knows_is_named_plainly(tmp_path):
+    (tmp_path / "scan.czi").write_bytes(b"ZISRAWFILE" + bytes(100))
+    with pytest.raises(ImgSuiteError, match="scan.czi: not an image format read here .*`imgsuite nuclei` reads it"):
+        read_image(tmp_path / "scan.czi")  # was SimpleITK's 'Unable to determine ImageIO reader for ...'

@@ -81,6 +81,10 @@ def read_image(
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
+        if "Unable to determine ImageIO reader" in str(exc):
+            hint = " (a microscopy file: `imgsuite nuclei` reads it)" if path.suffix.lower() == ".czi" else ""
+            raise ImgSuiteError(f"not an image format read here (NRRD, MetaImage, NIfTI, DICOM, TIFF, PNG ...){hint}",
+                                path) from None
         kind = "DICOM file" if is_dicom_file(path) else "image file"
         raise ImgSuiteError(f"cannot read {kind}: {_itk_reason(exc)}", path) from None
     if is_dicom_file(path):
