@@ -195,3 +195,9 @@ def test_large_cube_starts_on_a_huge_page_boundary(tmp_path, monkeypatch):
         np.testing.assert_array_equal(hsi.read(), cube)
         np.testing.assert_array_equal(hsi.white, cube[:1])
     assert zipfile.ZipFile(tmp_path / "c.hsi").testzip() is None
+
+
+def test_a_preview_level_larger_than_the_cube_is_said_not_dropped_silently(tmp_path):
+    cube = np.arange(6 * 5 * 4, dtype=np.uint16).reshape(6, 5, 4)
+    with pytest.warns(UserWarning, match="preview level 3 bins 8 x 8 pixels, more than the 6 x 5 cube"):
+        write_hsi(tmp_path / "c.hsi", cube, previews=(1, 3))

@@ -440,6 +440,11 @@ def _preview_members(cube, header, interleave, previews, rgb) -> list[tuple[str,
         if binned.shape[0] and binned.shape[1]:
             keep = {k: header[k] for k in ("wavelength", "wavelength units", "fwhm", "band names") if k in header}
             members.append((f"preview_{lod}", binned, header_for(binned, keep, interleave)))
+        else:
+            import warnings
+
+            warnings.warn(f"preview level {lod} bins {2**lod} x {2**lod} pixels, more than the {cube.shape[0]} x "
+                          f"{cube.shape[1]} cube holds: not written", stacklevel=2)
     return members
 
 
