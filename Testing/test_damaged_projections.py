@@ -103,3 +103,12 @@ def test_fdk_options_are_checked(tmp_path, capsys, options, words):
     assert main(["fdk", "-I", str(tmp_path / "p"), "-O", str(tmp_path / "v.nrrd"), "--quiet", *options]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_a_singular_matrix_names_its_file(sweep, tmp_path, capsys):
+    txt = sweep / "image0002.txt"
+    lines = txt.read_text().splitlines()
+    lines[3] = lines[2]  # two equal rows: no source position can be solved for (the error named no file)
+    txt.write_text("\n".join(lines) + "\n")
+    assert main(["tomo", "--input", str(sweep), "--output", str(tmp_path / "v.nrrd"), "--quiet"]) == 2
+    assert "image0002.txt: lines 2-4: projection matrix is singular" in capsys.readouterr().err

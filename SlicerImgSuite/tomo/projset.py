@@ -219,7 +219,10 @@ def _read_plastimatch(files: list) -> ProjectionSet:
         ic, matrix, sid = _read_matrix(txt)
         image = _read_pfm(f) if f.suffix.lower() == ".pfm" else _read_raw(f, ic)
         _check_finite(image, f)
-        src, c, u, v, ps = from_matrix(matrix, sid)
+        try:
+            src, c, u, v, ps = from_matrix(matrix, sid)
+        except ImgSuiteError as exc:  # a singular matrix: name the file that holds it
+            raise ImgSuiteError(f"lines 2-4: {exc.problem}", txt) from None
         if dims is None:
             dims, pixel = image.shape[::-1], ps
             if not PIXEL_PITCH_MM[0] <= min(ps) <= max(ps) <= PIXEL_PITCH_MM[1]:
