@@ -1,0 +1,40 @@
+"""Trust audit of contour review (compare, decide, export) on hostile inputs made from the phantom patient:
+each test failed before its fix."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+from SlicerImgSuite.cli import main
+from SlicerImgSuite.errors import ImgSuiteError
+
+
+def _renamed(phantom, folder, renames: dict[str, str]):
+    """A copy of the phantom's RTSTRUCT with ROIs renamed (old name -> new name)."""
+    ds = pydicom.dcmread(phantom.rtstruct)
+    for item in ds.StructureSetROISequence:
+        item.ROIName = renames.get(str(item.ROIName), str(item.ROIName))
+    path = folder / "RS_renamed.dcm"
+    ds.save_as(path)
+    return path
+
+
+def test_duplicate_roi_names_are_refused_not_merged(phantom, tmp_path, capsys):
+    """Two ROIs named GTV (the real GTV and the heart): before, the heart was compared and exported in the GTV's
+    place (both rows Dice 1, the exported RTSTRUCT held the heart's contours twice and no GTV)."""
+    from SlicerImgSuite.review.export import export_reviewed_rtstruct
+    from SlicerImgSuite.review.state import ReviewState
+
+    dup = _renamed(phantom, tmp_path, {"HEART": "GTV"})
+    out = tmp_path / "cmp.json"
+    rc = main(["compare-structures", "-q", "--reference", str(dup), "--test", str(phantom.rtstruct),
+               "--referenced-ct", str(phantom.ct_dir), "--workers", "1", "--output-json", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert "RS_renamed.dcm" in err and "two ROIs named 'GTV'" in err and "(3006,0020)" in err
+    state = ReviewState(["GTV"])
+    state.set_status("GTV", "approved", reviewer="Dr A")
+    with pytest.raises(ImgSuiteError, match="two ROIs named 'GTV'"):
+        export_reviewed_rtstruct(tmp_path / "RS_out.dcm", phantom.ct_dir, dup, state)
+    assert not (tmp_path / "RS_out.dcm").exists()
