@@ -3,6 +3,8 @@ each test failed before its fix."""
 
 from __future__ import annotations
 
+import json
+
 import pydicom
 import pytest
 
@@ -38,3 +40,41 @@ def test_duplicate_roi_names_are_refused_not_merged(phantom, tmp_path, capsys):
     with pytest.raises(ImgSuiteError, match="two ROIs named 'GTV'"):
         export_reviewed_rtstruct(tmp_path / "RS_out.dcm", phantom.ct_dir, dup, state)
     assert not (tmp_path / "RS_out.dcm").exists()
+
+
+def _hand_edited_state(folder, **gtv):
+    """A review_state.json whose GTV entry holds the values given (an approved decision otherwise)."""
+    from SlicerImgSuite.review.state import ReviewState
+
+    state = ReviewState(["GTV", "PTV"])
+    state.set_status("GTV", "approved", reviewer="Dr A")
+    data = state.to_dict()
+    data["structures"]["GTV"].update(gtv)
+    path = folder / "review_state.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [({"status": "Approved"}, "unknown review status 'Approved'"), ({"time": 5}, "time 5 is not text"),
+     ({"comment": ["a"]}, "comment ['a'] is not text"), ({"status": None}, "unknown review status None")],
+)  # fmt: skip
+def test_hand_edited_review_state_names_file_and_structure(tmp_path, edit, said):
+    """Before, a wrong status was refused without naming the file or the structure, and a time or comment that is
+    not text was accepted (the export then failed on it, or wrote it)."""
+    from SlicerImgSuite.review.state import ReviewState
+
+    path = _hand_edited_state(tmp_path, **edit)
+    with pytest.raises(ImgSuiteError) as info:
+        ReviewState.load(path)
+    assert said in str(info.value) and "'GTV'" in str(info.value) and "review_state.json" in str(info.value)
+
+
+def test_review_refuses_a_damaged_state_before_serving(phantom, tmp_path, capsys):
+    """``imgsuite review`` on an output folder whose state has a wrong status: exit 2 naming the file."""
+    _hand_edited_state(tmp_path, status="aproved")
+    rc = main(["review", "-q", "--reference", str(phantom.rtstruct), "--referenced-ct", str(phantom.ct_dir),
+               "--output", str(tmp_path), "--port", "0"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "review_state.json" in err and "'GTV'" in err and "aproved" in err

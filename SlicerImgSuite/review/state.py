@@ -115,9 +115,15 @@ class ReviewState:
             structures = {}
             for name, r in data["structures"].items():
                 history = [Change(**c) for c in r.get("history", [])]
-                structures[name] = StructureReview(
-                    check_status(r["status"]), r.get("comment", ""), r.get("reviewer", ""), r.get("time", ""), history
-                )
+                fields = [r["status"], r.get("comment", ""), r.get("reviewer", ""), r.get("time", "")]
+                if r["status"] not in STATUSES:
+                    raise ImgSuiteError(
+                        f"structure {name!r}: unknown review status {r['status']!r}; one of {', '.join(STATUSES)}", where
+                    )
+                for key, value in zip(("comment", "reviewer", "time"), fields[1:]):
+                    if not isinstance(value, str):
+                        raise ImgSuiteError(f"structure {name!r}: {key} {value!r} is not text", where)
+                structures[name] = StructureReview(*fields, history)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ImgSuiteError(f"not a review state ({type(exc).__name__}: {exc})", where) from None
         return cls(structures=structures)
