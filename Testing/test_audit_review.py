@@ -78,3 +78,33 @@ def test_review_refuses_a_damaged_state_before_serving(phantom, tmp_path, capsys
                "--output", str(tmp_path), "--port", "0"])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "review_state.json" in err and "'GTV'" in err and "aproved" in err
+
+
+def test_review_resumed_on_changed_contours_asks_again(phantom, tmp_path):
+    """An approval saved in review_state.json, then the reference RTSTRUCT edited on disk (GTV moved 4 mm): before,
+    the reopened review still said approved and exported the moved GTV with ApprovalStatus APPROVED."""
+    from SlicerImgSuite.web.review_session import open_review
+
+    reference = tmp_path / "RS.dcm"
+    reference.write_bytes(phantom.rtstruct.read_bytes())
+    out, test = tmp_path / "review", phantom.rtstruct
+    for name in ("GTV", "HEART"):
+        open_review(reference, phantom.ct_dir, out, test=test, measure=False).set_status(name, "approved")
+    again = open_review(reference, phantom.ct_dir, out, test=test, measure=False)
+    assert again.state["GTV"].status == again.state["HEART"].status == "approved"  # unchanged: the decision stays
+    ds = pydicom.dcmread(reference)
+    gtv = next(int(r.ROINumber) for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    for c in next(i for i in ds.ROIContourSequence if int(i.ReferencedROINumber) == gtv).ContourSequence:
+        points = [float(v) for v in c.ContourData]
+        c.ContourData = [f"{v + 4.0 if n % 3 == 0 else v:.4f}" for n, v in enumerate(points)]
+    ds.save_as(reference)
+    session = open_review(reference, phantom.ct_dir, out, test=test)
+    assert session.state["GTV"].status == "needs-edit" and session.state["HEART"].status == "approved"
+    assert "changed on disk" in session.state["GTV"].history[-1].comment
+    assert json.loads((out / "review_state.json").read_text())["structures"]["GTV"]["status"] == "needs-edit"
+    session.export()
+    exported = pydicom.dcmread(out / "RS_reviewed.dcm")
+    assert exported.ApprovalStatus == "UNAPPROVED"
+    labels = {int(o.ReferencedROINumber): str(o.ROIObservationLabel) for o in exported.RTROIObservationsSequence}
+    names = {int(r.ROINumber): str(r.ROIName) for r in exported.StructureSetROISequence}
+    assert {names[n]: s for n, s in labels.items()}["GTV"] == "needs-edit"
