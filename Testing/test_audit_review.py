@@ -108,3 +108,17 @@ def test_review_resumed_on_changed_contours_asks_again(phantom, tmp_path):
     labels = {int(o.ReferencedROINumber): str(o.ROIObservationLabel) for o in exported.RTROIObservationsSequence}
     names = {int(r.ROINumber): str(r.ROIName) for r in exported.StructureSetROISequence}
     assert {names[n]: s for n, s in labels.items()}["GTV"] == "needs-edit"
+
+
+def test_export_of_a_review_without_test_set(phantom, tmp_path):
+    """``imgsuite review`` with no --test: before, Export wrote the RTSTRUCT and SEG, then failed on the report
+    (KeyError '') and never wrote it."""
+    from SlicerImgSuite.web.review_session import open_review
+
+    session = open_review(phantom.rtstruct, phantom.ct_dir, tmp_path, measure=False)
+    session.set_status("GTV", "approved")
+    assert session.export() == ["RS_reviewed.dcm", "SEG_reviewed.dcm", "review.json", "review_report.html"]
+    report = (tmp_path / "review_report.html").read_text(encoding="utf-8")
+    assert "<td>GTV</td>" in report
+    exported = pydicom.dcmread(tmp_path / "RS_reviewed.dcm")
+    assert [str(r.ROIName) for r in exported.StructureSetROISequence] == list(phantom.masks)
