@@ -122,3 +122,21 @@ def test_export_of_a_review_without_test_set(phantom, tmp_path):
     assert "<td>GTV</td>" in report
     exported = pydicom.dcmread(tmp_path / "RS_reviewed.dcm")
     assert [str(r.ROIName) for r in exported.StructureSetROISequence] == list(phantom.masks)
+
+
+def test_exported_report_shows_the_decisions_of_the_reviewed_structures(phantom, tmp_path):
+    """The browser review decides on the reference's structures; its exported report looked the statuses up by
+    the test's names, so a pair named differently (BODY / External) or a review without a test set showed
+    'unreviewed' for an approved structure."""
+    import re
+
+    from SlicerImgSuite.web.review_session import open_review
+
+    test = _renamed(phantom, tmp_path, {"BODY": "External"})
+    session = open_review(phantom.rtstruct, phantom.ct_dir, tmp_path / "review", test=test)
+    session.set_status("BODY", "approved")
+    session.set_status("GTV", "rejected")
+    session.export()
+    report = (tmp_path / "review" / "review_report.html").read_text(encoding="utf-8")
+    rows = {r[0]: r[2] for r in re.findall(r"<tr><td[^>]*></td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", report)}
+    assert rows["BODY"] == "approved" and rows["GTV"] == "rejected" and rows["HEART"] == "unreviewed"

@@ -550,7 +550,9 @@ def export_all(session) -> list[str]:
         tmp = out / (EXPORTS["json"] + ".tmp")
         tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
         os.replace(tmp, out / EXPORTS["json"])
-        write_review_report(session.comparison, out / EXPORTS["report"], ct=session.ct, state=state)
+        write_review_report(  # this review decides on (and exports) the reference's structures
+            session.comparison, out / EXPORTS["report"], ct=session.ct, state=state, reviewed="reference"
+        )
     return list(EXPORTS.values())
 
 
