@@ -140,3 +140,23 @@ def test_exported_report_shows_the_decisions_of_the_reviewed_structures(phantom,
     report = (tmp_path / "review" / "review_report.html").read_text(encoding="utf-8")
     rows = {r[0]: r[2] for r in re.findall(r"<tr><td[^>]*></td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", report)}
     assert rows["BODY"] == "approved" and rows["GTV"] == "rejected" and rows["HEART"] == "unreviewed"
+
+
+def test_structure_sets_of_two_frames_of_reference_are_not_compared(phantom, tmp_path, capsys):
+    """Without --referenced-ct, two RTSTRUCTs of different Frames of Reference (two patients, two scans) were
+    compared silently (IBSI STS_003 against STS_001: Dice 0, exit 0)."""
+    ds = pydicom.dcmread(phantom.rtstruct)
+    other = pydicom.uid.generate_uid()
+    ds.FrameOfReferenceUID = other
+    for item in ds.ReferencedFrameOfReferenceSequence:
+        item.FrameOfReferenceUID = other
+    for item in ds.StructureSetROISequence:
+        item.ReferencedFrameOfReferenceUID = other
+    moved = tmp_path / "RS_other_frame.dcm"
+    ds.save_as(moved)
+    out = tmp_path / "cmp.json"
+    rc = main(["compare-structures", "-q", "--reference", str(phantom.rtstruct), "--test", str(moved),
+               "--workers", "1", "--output-json", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert "Frame of Reference mismatch" in err and "RS_other_frame.dcm" in err and other in err
