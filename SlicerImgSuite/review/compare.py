@@ -259,6 +259,13 @@ def compare_structure_sets(
         ref_src, test_src = (result() for result in sources)
         grid = grid if grid is not None else reference_grid([ref_src, test_src])
     frame = _frame_of(referenced_ct)
+    frames = [getattr(src, "frame_of_reference", "") for src in (ref_src, test_src)]
+    if all(frames) and frames[0] != frames[1]:  # with no CT to check each against, the two against each other
+        raise ImgSuiteError(
+            f"Frame of Reference mismatch: the reference uses {frames[0]}, the test {test_src.path} uses {frames[1]} "
+            "(FrameOfReferenceUID); contours of two coordinate systems are not compared",
+            ref_src.path,
+        )
     for src in (ref_src, test_src):
         if hasattr(src, "check_frame_of_reference"):
             src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")

@@ -149,6 +149,7 @@ def write_review_report(
     dose=None,
     title: str = "Contour review",
     thumbnails_for: int | None = None,
+    reviewed: str = "test",
 ) -> Path:
     """Write the review report (HTML, pictures embedded): the table, worst first, then thumbnails per structure.
 
@@ -160,7 +161,8 @@ def write_review_report(
     ct : SimpleITK.Image, optional
         The CT on the comparison grid (without it the outlines are drawn on black).
     state : ReviewState, optional
-        Statuses for the table.
+        Statuses for the table, of the ``reviewed`` set's structures (``"test"`` or ``"reference"``, as
+        :func:`~.table.table_rows`).
     dose : SimpleITK.Image, optional
         A dose (Gy, any grid): each structure also gets its reference and test DVHs.
     thumbnails_for : int, optional
@@ -173,7 +175,7 @@ def write_review_report(
         c = compare_structure_sets("RS_A.dcm", "RS_B.dcm", referenced_ct="CT/")
         write_review_report(c, "review.html", ct=read_image("CT/"))
     """
-    rows = table_rows(comparison, state)
+    rows = table_rows(comparison, state, reviewed=reviewed)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:1em}}"
@@ -185,7 +187,7 @@ def write_review_report(
         f"{html.escape(', '.join(comparison.unmatched_test) or 'none')}.</p>",
         summary_table_html(rows),
     ]
-    for row in rows[:thumbnails_for]:
+    for row in [r for r in rows if r["test"] in comparison.test_shapes][:thumbnails_for]:  # a review with no test
         ref = comparison.reference_shapes[row["reference"]]
         picture = thumbnails(ref, comparison.test_shapes[row["test"]], comparison.grid, ct)
         caption = (

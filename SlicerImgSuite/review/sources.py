@@ -31,7 +31,7 @@ def load_structure_set(source) -> StructureSet | dict[str, tuple[sitk.Image, tup
     A StructureSet, or a mapping name -> mask image (or -> (mask, colour)), is returned as it is.
     """
     if isinstance(source, StructureSet):
-        return source
+        return _unique_names(source)
     if isinstance(source, Mapping):
         return {str(k): (v if isinstance(v, tuple) else (v, DEFAULT_COLORS[n % len(DEFAULT_COLORS)]))
                 for n, (k, v) in enumerate(source.items())}  # fmt: skip
@@ -39,7 +39,22 @@ def load_structure_set(source) -> StructureSet | dict[str, tuple[sitk.Image, tup
         return read_seg_nrrd(source)
     from ..rtstruct.structure_set import read_rtstruct
 
-    return read_rtstruct(source)
+    return _unique_names(read_rtstruct(source))
+
+
+def _unique_names(ss: StructureSet) -> StructureSet:
+    """Refuse a structure set with two ROIs of one name: a review pairs, decides and exports by name, so one of
+    them would be measured, approved and exported in the other's place."""
+    seen: dict[str, int] = {}
+    for roi in ss.rois:
+        if roi.name in seen:
+            raise ImgSuiteError(
+                f"two ROIs named {roi.name!r} (ROINumber {seen[roi.name]} and {roi.number}, StructureSetROISequence "
+                "(3006,0020)); rename one (ROIName (3006,0026)) before comparing or reviewing",
+                ss.path,
+            )
+        seen[roi.name] = roi.number
+    return ss
 
 
 def read_seg_nrrd(path: str | os.PathLike) -> dict[str, tuple[sitk.Image, tuple[int, int, int]]]:
@@ -68,6 +83,8 @@ def read_seg_nrrd(path: str | os.PathLike) -> dict[str, tuple[sitk.Image, tuple[
     n = 0
     while f"Segment{n}_Name" in keys:
         name = image.GetMetaData(f"Segment{n}_Name")
+        if name in out:
+            raise ImgSuiteError(f"two segments named {name!r} (Segment{n}_Name); rename one", path)
         layer = int(image.GetMetaData(f"Segment{n}_Layer")) if f"Segment{n}_Layer" in keys else 0
         label = int(image.GetMetaData(f"Segment{n}_LabelValue")) if f"Segment{n}_LabelValue" in keys else 1
         color = DEFAULT_COLORS[n % len(DEFAULT_COLORS)]

@@ -47,6 +47,7 @@ class StructureReview:
     reviewer: str = ""
     time: str = ""
     history: list[Change] = field(default_factory=list)
+    fingerprint: str = ""  # digest of the contours decided on (a review resumed on changed contours resets it)
 
 
 def check_status(status: str) -> str:
@@ -115,9 +116,16 @@ class ReviewState:
             structures = {}
             for name, r in data["structures"].items():
                 history = [Change(**c) for c in r.get("history", [])]
-                structures[name] = StructureReview(
-                    check_status(r["status"]), r.get("comment", ""), r.get("reviewer", ""), r.get("time", ""), history
-                )
+                fields = [r["status"], r.get("comment", ""), r.get("reviewer", ""), r.get("time", "")]
+                if r["status"] not in STATUSES:
+                    raise ImgSuiteError(
+                        f"structure {name!r}: unknown review status {r['status']!r}; one of {', '.join(STATUSES)}", where
+                    )
+                fields.append(r.get("fingerprint", ""))
+                for key, value in zip(("comment", "reviewer", "time", "fingerprint"), fields[1:]):
+                    if not isinstance(value, str):
+                        raise ImgSuiteError(f"structure {name!r}: {key} {value!r} is not text", where)
+                structures[name] = StructureReview(*fields[:4], history, fields[4])
         except (KeyError, TypeError, AttributeError) as exc:
             raise ImgSuiteError(f"not a review state ({type(exc).__name__}: {exc})", where) from None
         return cls(structures=structures)

@@ -157,6 +157,7 @@ class ReviewSession:
         check_status(status)
         with self.lock:
             self.state.set_status(name, status, reviewer=reviewer or self.reviewer, comment=comment)
+            self.state[name].fingerprint = shape_fingerprint(self.comparison.reference_shapes[name])
             self.state.save(self.state_path)
             review = self.state[name]
             return {"name": name, "status": review.status, "history": len(review.history)}
@@ -292,6 +293,7 @@ def open_review(
         dose_on_ct = resample(read_rtdose(dose), ct, interpolation="linear")
     output.mkdir(parents=True, exist_ok=True)
     state = _review_state(output / STATE_FILE, list(comparison.reference_shapes), tagged)
+    _reopen_changed(state, comparison.reference_shapes, output / STATE_FILE)
     progress(1.0, "ready")
     session = ReviewSession(
         reference=reference,
@@ -339,6 +341,37 @@ def _review_state(state_path: Path, names: list[str], tagged):
         if name not in state:
             state.structures[name] = ReviewState([name]).structures[name]
     return state
+
+
+def shape_fingerprint(shape) -> str:
+    """A digest of a structure's mask (and where it lies) and its contour polygons: what a decision was made on."""
+    import hashlib
+
+    digest = hashlib.sha256(repr((shape.offset, shape.mask.shape)).encode())
+    digest.update(np.packbits(np.asarray(shape.mask, bool)).tobytes())
+    for k in sorted(shape.slices):
+        for polygon in shape.slices[k]:
+            digest.update(repr(k).encode() + np.round(np.asarray(polygon, float), 4).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _reopen_changed(state, shapes: dict, state_path: Path) -> None:
+    """Decisions made on contours that have changed since (the structure set was edited on disk): needs-edit,
+    with the reason in the history, and the state saved. Decisions saved without a fingerprint are kept."""
+    changed = False
+    for name, shape in shapes.items():
+        review = state[name]
+        now = shape_fingerprint(shape)
+        if review.fingerprint and review.fingerprint != now and review.status != "unreviewed":
+            was = review.status
+            state.set_status(
+                name, "needs-edit", reviewer="imgsuite",
+                comment=f"the contours changed on disk after the decision {was!r}; review them again",
+            )  # fmt: skip
+            review.fingerprint = now
+            changed = True
+    if changed:
+        state.save(state_path)
 
 
 def scene_structure_sets(path, ct: sitk.Image):
@@ -517,7 +550,9 @@ def export_all(session) -> list[str]:
         tmp = out / (EXPORTS["json"] + ".tmp")
         tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
         os.replace(tmp, out / EXPORTS["json"])
-        write_review_report(session.comparison, out / EXPORTS["report"], ct=session.ct, state=state)
+        write_review_report(  # this review decides on (and exports) the reference's structures
+            session.comparison, out / EXPORTS["report"], ct=session.ct, state=state, reviewed="reference"
+        )
     return list(EXPORTS.values())
 
 
