@@ -160,3 +160,24 @@ def test_structure_sets_of_two_frames_of_reference_are_not_compared(phantom, tmp
     err = capsys.readouterr().err
     assert rc == 2 and not out.exists()
     assert "Frame of Reference mismatch" in err and "RS_other_frame.dcm" in err and other in err
+
+
+def test_an_export_may_not_replace_its_own_input(phantom, tmp_path):
+    import shutil
+
+    from SlicerImgSuite.review.export import export_reviewed_rtstruct
+    from SlicerImgSuite.review.state import ReviewState
+    from SlicerImgSuite.web.review_session import open_review
+
+    # re-reviewing a previous export from its own folder overwrote the reference at export time
+    out = tmp_path / "review"
+    out.mkdir()
+    shutil.copy(phantom.rtstruct, out / "RS_reviewed.dcm")
+    with pytest.raises(ImgSuiteError, match="the export would overwrite this input"):
+        open_review(out / "RS_reviewed.dcm", phantom.ct_dir, out, measure=False)
+    rs = tmp_path / "RS.dcm"
+    shutil.copy(phantom.rtstruct, rs)
+    before = rs.read_bytes()
+    with pytest.raises(ImgSuiteError, match="would overwrite its own input"):
+        export_reviewed_rtstruct(rs, phantom.ct_dir, rs, ReviewState(["GTV"]))
+    assert rs.read_bytes() == before

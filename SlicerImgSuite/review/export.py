@@ -123,6 +123,8 @@ def export_reviewed_rtstruct(
     """
     from ..rtstruct.write import write_rtstruct, write_rtstruct_from_masks
 
+    if isinstance(structures, (str, os.PathLike)) and Path(structures).resolve() == Path(path).resolve():
+        raise ImgSuiteError("the reviewed RTSTRUCT would overwrite its own input; write it to another file", path)
     ss, masks = _structures(structures)
     names = exported_names(ss.names() if ss is not None else masks, state, approved_only)
     amend = approval_amendment(state, names, reviewer)

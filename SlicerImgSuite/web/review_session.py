@@ -213,6 +213,16 @@ def _metrics_child(comparison, go, send, wait_s: float) -> None:
         send.close()
 
 
+def _refuse_exports_over_inputs(output: Path, *inputs) -> None:
+    """An export (``RS_reviewed.dcm`` ...) may not replace an input: re-reviewing a previous export from its own
+    folder would have overwritten the reference at export time."""
+    exports = {(output / name).resolve() for name in EXPORTS.values()}
+    for p in inputs:
+        if p is not None and Path(p).resolve() in exports:
+            raise ImgSuiteError(f"the export would overwrite this input ({Path(p).name} in --output {output}); "
+                                "give another --output folder", p)
+
+
 def open_review(
     reference,
     referenced_ct,
@@ -272,6 +282,7 @@ def open_review(
             raise ImgSuiteError("no such file or folder", p)
     if output.exists() and not output.is_dir():
         raise ImgSuiteError("--output must be a folder", output)
+    _refuse_exports_over_inputs(output, reference, test, dose)
     progress(0.0, "reading the CT")
     ct = read_image(referenced_ct)
     tagged = None
