@@ -181,3 +181,12 @@ def test_an_export_may_not_replace_its_own_input(phantom, tmp_path):
     with pytest.raises(ImgSuiteError, match="would overwrite its own input"):
         export_reviewed_rtstruct(rs, phantom.ct_dir, rs, ReviewState(["GTV"]))
     assert rs.read_bytes() == before
+
+
+def test_a_history_with_an_unknown_status_is_refused(tmp_path):
+    from SlicerImgSuite.review.state import ReviewState
+
+    change = {"reviewer": "A", "time": "2026-12-07T10:00:00", "from_status": "unreviewed", "to_status": "okay"}
+    data = {"format": 1, "structures": {"GTV": {"status": "approved", "history": [change]}}}
+    with pytest.raises(ImgSuiteError, match="structure 'GTV': history change 'unreviewed' -> 'okay'"):
+        ReviewState.from_dict(data, tmp_path / "review_state.json")

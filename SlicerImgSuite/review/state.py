@@ -116,6 +116,10 @@ class ReviewState:
             structures = {}
             for name, r in data["structures"].items():
                 history = [Change(**c) for c in r.get("history", [])]
+                for change in history:  # a history the Review tab shows: only statuses it knows
+                    if {change.from_status, change.to_status} - set(STATUSES):
+                        raise ImgSuiteError(f"structure {name!r}: history change {change.from_status!r} -> "
+                                            f"{change.to_status!r}; statuses are {', '.join(STATUSES)}", where)
                 fields = [r["status"], r.get("comment", ""), r.get("reviewer", ""), r.get("time", "")]
                 if r["status"] not in STATUSES:
                     raise ImgSuiteError(
