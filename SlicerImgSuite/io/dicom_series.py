@@ -360,9 +360,9 @@ def _checked_values(ds, path: Path, pixel_bytes: int | None, require_geometry: b
     require_geometry = require_geometry or any(
         ds.get_item(k) is not None for k in ("ImagePositionPatient", "ImageOrientationPatient")
     )
-    ipp = _numbers(ds, path, "ImagePositionPatient", 3, require_geometry)
-    iop = _numbers(ds, path, "ImageOrientationPatient", 6, require_geometry)
-    spacing = _numbers(ds, path, "PixelSpacing", 2, require_geometry)
+    ipp = tag_numbers(ds, path, "ImagePositionPatient", 3, require_geometry)
+    iop = tag_numbers(ds, path, "ImageOrientationPatient", 6, require_geometry)
+    spacing = tag_numbers(ds, path, "PixelSpacing", 2, require_geometry)
     if ipp is None or iop is None or spacing is None:
         _check_pixel_format(ds, path, pixel_bytes)
         return {}
@@ -371,7 +371,7 @@ def _checked_values(ds, path: Path, pixel_bytes: int | None, require_geometry: b
     row, col = np.array(iop[:3]), np.array(iop[3:])
     if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 or abs(row @ col) > 1e-2:
         raise ImgSuiteError(f"ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors: {iop}", path)
-    rescale = [_numbers(ds, path, k, 1, required=False) for k in ("RescaleSlope", "RescaleIntercept")]
+    rescale = [tag_numbers(ds, path, k, 1, required=False) for k in ("RescaleSlope", "RescaleIntercept")]
     if str(ds.get("Modality", "")).strip() == "CT" and None in rescale:
         missing = "RescaleSlope (0028,1053)" if rescale[0] is None else "RescaleIntercept (0028,1052)"
         raise ImgSuiteError(f"{missing} is missing: a CT must carry it (type 1), its stored values are not HU", path)
@@ -391,8 +391,11 @@ def _checked_values(ds, path: Path, pixel_bytes: int | None, require_geometry: b
     }
 
 
-def _numbers(ds, path: Path, keyword: str, count: int, required: bool = True) -> list[float] | None:
-    """The values of a decimal-string tag read from its raw bytes: exactly ``count`` finite numbers."""
+def tag_numbers(
+    ds, path: Path, keyword: str, count: int | None, required: bool = True, empty_is_absent: bool = False
+) -> list[float] | None:
+    """The values of a decimal-string tag read from its raw bytes: exactly ``count`` finite numbers (``None``: one
+    or more); ``None`` when absent and not ``required`` (or empty, with ``empty_is_absent``)."""
     from pydicom.datadict import tag_for_keyword
 
     tag = tag_for_keyword(keyword)
@@ -411,10 +414,10 @@ def _numbers(ds, path: Path, keyword: str, count: int, required: bool = True) ->
     if not parts:
         if required:
             raise ImgSuiteError(f"{name} is missing", path)
-        if element is not None:
+        if element is not None and not empty_is_absent:
             raise ImgSuiteError(f"{name} is present but empty", path)
         return None
-    if len(parts) != count:
+    if count is not None and len(parts) != count:
         raise ImgSuiteError(f"{name} holds {len(parts)} values; {count} are needed", path)
     try:
         values = [float(t) for t in parts]

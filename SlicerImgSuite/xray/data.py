@@ -127,23 +127,13 @@ def _read_dicom(path: Path) -> Radiograph:
 
 
 def _dicom_numbers(ds, keyword: str, path: Path, *, positive: bool = False, nonzero: bool = False) -> list | None:
-    """The numbers of a DS/IS tag, checked (finite; > 0 or != 0 if asked); ``None`` when absent or empty."""
-    from pydicom.datadict import tag_for_keyword
-    from pydicom.multival import MultiValue
+    """A DS tag's numbers (:func:`..io.dicom_series.tag_numbers`: finite, any count; empty = absent), > 0 or != 0
+    where asked."""
+    from ..io.dicom_series import tag_numbers
 
-    tag = tag_for_keyword(keyword)
-    name = f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
-    try:
-        if keyword not in ds or ds[keyword].value in (None, ""):
-            return None
-        raw = ds[keyword].value
-        values = [float(v) for v in (raw if isinstance(raw, (list, tuple, MultiValue)) else [raw])]
-    except Exception:  # pydicom parses the value on first access: text where a number is due raises here
-        raise ImgSuiteError(f"{name} is not a number: {ds.get_item(keyword).value!r}", path) from None
-    if not values or not all(np.isfinite(values)):
-        raise ImgSuiteError(f"{name} is {values}: not a finite number", path)
-    if positive and min(values) <= 0 or nonzero and 0 in values:
-        raise ImgSuiteError(f"{name} is {values}: it must be {'positive' if positive else 'non-zero'}", path)
+    values = tag_numbers(ds, path, keyword, None, required=False, empty_is_absent=True)
+    if values is not None and (positive and min(values) <= 0 or nonzero and 0 in values):
+        raise ImgSuiteError(f"{keyword} is {values}: it must be {'positive' if positive else 'non-zero'}", path)
     return values
 
 
