@@ -97,6 +97,18 @@ def test_markups_files_round_trip_in_lps(mrml, tmp_path, suffix):
     assert labels == ["tip", "base"]
 
 
+def test_markups_in_a_micrometre_scene_come_into_mrml_in_mm(mrml, tmp_path):
+    """Slicer's reader keeps a coordinateUnits "um" file's numbers: read_markups gives mm (as MRML holds them)."""
+    import json
+
+    point = {"id": "1", "label": "F-1", "position": [-10000.0, -20000.0, 30000.0]}
+    item = {"type": "Fiducial", "coordinateSystem": "LPS", "coordinateUnits": "um", "controlPoints": [point]}
+    path = tmp_path / "um.mrk.json"
+    path.write_text(json.dumps({"markups": [item]}))
+    back, _ = markups.points_from_fiducial_node(markups.read_markups(mrml, path))
+    np.testing.assert_allclose(back, [[-10.0, -20.0, 30.0]], atol=1e-9)
+
+
 def test_markups_bad_files(mrml, tmp_path):
     with pytest.raises(ImgSuiteError, match="no such markups file"):
         markups.read_markups(mrml, tmp_path / "none.fcsv")

@@ -149,12 +149,13 @@ def main() -> None:
         "--baseline-threads", type=int, help="onnxruntime CPU threads of the baseline (default: --threads)"
     )
     parser.add_argument("--sets", default="held_out,validation,colour",
-                        help="comma-separated image sets to score: held_out, validation, colour")  # fmt: skip
+                        help="comma-separated image sets to score: held_out, validation, colour, train (the model's "
+                        "own training images: a fit check)")  # fmt: skip
     args = parser.parse_args()
     sets = args.sets.split(",")
-    unknown = set(sets) - {"held_out", "validation", "colour"}
+    unknown = set(sets) - {"held_out", "validation", "colour", "train"}
     if unknown:
-        parser.error(f"unknown --sets {sorted(unknown)}: held_out, validation, colour")
+        parser.error(f"unknown --sets {sorted(unknown)}: held_out, validation, colour, train")
 
     from SlicerImgSuite.segmentation.unet import OnnxPredictor, dsb2018_split, shipped_model
 
@@ -171,6 +172,7 @@ def main() -> None:
         "held_out": "HELD-OUT fluorescence (never trained on, no early stopping)",
         "validation": "validation fluorescence (early stopping only)",
         "colour": "colour/brightfield (never trained on; grey, inverted)",
+        "train": "TRAINING fluorescence (the model's own; a fit check, not a score)",
     }
     for name in sets:
         score_set(split[name], folder, predictor, titles[name], baseline)

@@ -48,12 +48,12 @@ def points_from_fiducial_node(node) -> tuple[np.ndarray, list[str]]:
 
 
 def read_markups(scene, path) -> object:
-    """Read a ``.mrk.json`` or ``.fcsv`` file into a new fiducial node."""
+    """Read a ``.mrk.json`` or ``.fcsv`` file into a new fiducial node (coordinates in mm, as MRML holds them)."""
     path = Path(path)
     storage_class = _storage_class(path)
     if not path.is_file():
         raise ImgSuiteError("no such markups file", path)
-    check_markups_text(path)  # what Slicer's reader would take as 0, NaN or RAS
+    mm_per_unit = check_markups_text(path)  # what Slicer's reader would take as 0, NaN or RAS, or as mm
     s = mrml_scene(scene)
     node = s.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", path.name.split(".")[0])
     storage = s.AddNewNodeByClass(storage_class)
@@ -64,6 +64,9 @@ def read_markups(scene, path) -> object:
         s.RemoveNode(node)
         s.RemoveNode(storage)
         raise ImgSuiteError("cannot read markups (not a valid markups file)", path)
+    if mm_per_unit != 1.0:  # Slicer's reader keeps a micrometre scene's numbers as they are
+        for i in range(node.GetNumberOfControlPoints()):
+            node.SetNthControlPointPosition(i, *(mm_per_unit * np.array(node.GetNthControlPointPosition(i))))
     return node
 
 

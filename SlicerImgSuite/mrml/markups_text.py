@@ -17,15 +17,20 @@ from ..errors import ImgSuiteError
 # what Slicer writes in a .fcsv header (0 and 1 in Slicer 4.x) and in a .mrk.json
 FCSV_SYSTEMS = {"RAS", "LPS", "0", "1"}
 JSON_SYSTEMS = {"RAS", "LPS"}
+MM_PER_UNIT = {"mm": 1.0, "um": 1e-3}  # a .mrk.json's coordinateUnits (UCUM codes Slicer writes)
 _FCSV_DEFAULT_COLUMNS = ["id", "x", "y", "z"]
 
 
-def check_markups_text(path: Path) -> None:
-    """Refuse a markups file whose coordinates Slicer would read wrongly (see the module docstring)."""
+def check_markups_text(path: Path) -> float:
+    """Refuse a markups file whose coordinates Slicer would read wrongly (see the module docstring).
+
+    Returns mm per coordinate unit: a ``.mrk.json`` written in a micrometre scene says ``coordinateUnits`` ``um``
+    and Slicer's reader does not scale it; ``.fcsv`` and files without units are mm.
+    """
     if path.name.lower().endswith(".fcsv"):
         _check_fcsv(path)
-    else:
-        _check_json(path)
+        return 1.0
+    return _check_json(path)
 
 
 def _coordinate(text, where: str, path: Path) -> float:
@@ -66,13 +71,14 @@ def _check_fcsv(path: Path) -> None:
             _coordinate(fields[index], where, path)
 
 
-def _check_json(path: Path) -> None:
+def _check_json(path: Path) -> float:
     try:
         content = json.loads(path.read_text(errors="replace"))
     except ValueError:
-        return  # not JSON: Slicer's reader refuses it, and read_markups names the file
+        return 1.0  # not JSON: Slicer's reader refuses it, and read_markups names the file
     markups = content.get("markups") if isinstance(content, dict) else None
-    for m, item in enumerate(markups if isinstance(markups, list) else [], start=1):
+    markups = markups if isinstance(markups, list) else []
+    for m, item in enumerate(markups, start=1):
         if not isinstance(item, dict):
             continue
         system = item.get("coordinateSystem", "LPS")
@@ -88,3 +94,14 @@ def _check_json(path: Path) -> None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ImgSuiteError(f"{where}: coordinate {value!r} is not a number", path)
                 _coordinate(value, where, path)
+    return _mm_per_unit([item for item in markups if isinstance(item, dict)], path)
+
+
+def _mm_per_unit(markups: list[dict], path: Path) -> float:
+    units = set()
+    for item in markups:
+        unit = item.get("coordinateUnits", "mm")
+        units.add(str(unit.get("codeValue", "") if isinstance(unit, dict) else unit).strip() or "mm")
+    if len(units) > 1 or not units <= set(MM_PER_UNIT):
+        raise ImgSuiteError(f"coordinateUnits {sorted(units)}: only one of {', '.join(MM_PER_UNIT)} is read", path)
+    return MM_PER_UNIT[units.pop()] if units else 1.0

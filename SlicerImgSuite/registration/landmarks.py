@@ -21,31 +21,6 @@ def _is_markups(path: Path) -> bool:
     return name.endswith((".json", ".fcsv"))
 
 
-_MM_PER_UNIT = {"mm": 1.0, "um": 1e-3}  # a .mrk.json's coordinateUnits (UCUM codes Slicer writes)
-
-
-def _markups_unit(path: Path) -> float:
-    """mm per coordinate unit of a ``.mrk.json`` (``coordinateUnits``, mm when absent; 1 for ``.fcsv``).
-
-    Slicer writes ``um`` when its scene's length unit is micrometres, and its own reader does not scale.
-    """
-    if path.name.lower().endswith(".fcsv"):
-        return 1.0
-    import json
-
-    try:
-        items = json.loads(path.read_text(errors="replace")).get("markups") or []
-    except (ValueError, AttributeError):
-        return 1.0  # not JSON markups: the markups reader names the problem
-    units = set()
-    for item in items if isinstance(items, list) else []:
-        unit = item.get("coordinateUnits", "mm") if isinstance(item, dict) else "mm"
-        units.add(str(unit.get("codeValue", "") if isinstance(unit, dict) else unit).strip() or "mm")
-    if len(units) > 1 or not units <= set(_MM_PER_UNIT):
-        raise ImgSuiteError(f"coordinateUnits {sorted(units)}: only one of {', '.join(_MM_PER_UNIT)} is read", path)
-    return _MM_PER_UNIT[units.pop()] if units else 1.0
-
-
 def read_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
     """(N, 3) LPS points (mm) and labels from ``.mrk.json``, ``.fcsv`` or plastimatch text (``x y z`` per line, LPS).
 
@@ -66,14 +41,13 @@ def read_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         from ..mrml import markups
         from ..mrml.scene import new_scene
 
-        mm_per_unit = _markups_unit(path)
         scene = new_scene()
         node = markups.read_markups(scene, path)
         points, labels = markups.points_from_fiducial_node(node)
         scene.scene.Clear(1)
         if not len(points):
             raise ImgSuiteError("no landmarks in the file", path)
-        return np.asarray(points, float).reshape(-1, 3) * mm_per_unit, list(labels)
+        return np.asarray(points, float).reshape(-1, 3), list(labels)
     points, labels = [], []
     for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
