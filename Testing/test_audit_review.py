@@ -190,3 +190,20 @@ def test_a_history_with_an_unknown_status_is_refused(tmp_path):
     data = {"format": 1, "structures": {"GTV": {"status": "approved", "history": [change]}}}
     with pytest.raises(ImgSuiteError, match="structure 'GTV': history change 'unreviewed' -> 'okay'"):
         ReviewState.from_dict(data, tmp_path / "review_state.json")
+
+
+@pytest.mark.parametrize("kind", ["rtstruct", "seg"])
+def test_an_approved_only_export_with_nothing_approved_names_its_file(phantom, tmp_path, kind):
+    """Nothing approved and approved-only asked: the refusal named no file (which export of a batch failed?)."""
+    from SlicerImgSuite.review.export import export_reviewed_rtstruct, export_seg
+    from SlicerImgSuite.review.state import ReviewState
+
+    state = ReviewState(["GTV"])
+    state.set_status("GTV", "needs-edit", reviewer="Dr A")
+    out = tmp_path / f"{kind}_approved.dcm"
+    with pytest.raises(ImgSuiteError, match="no approved structure") as refused:
+        if kind == "rtstruct":
+            export_reviewed_rtstruct(out, phantom.ct_dir, phantom.rtstruct, state, approved_only=True)
+        else:
+            export_seg(out, phantom.ct_dir, phantom.rtstruct, state=state, approved_only=True)
+    assert refused.value.path == str(out) and not out.exists()

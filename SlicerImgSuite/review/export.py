@@ -36,14 +36,14 @@ def _structures(structures):
     return (loaded, None) if isinstance(loaded, StructureSet) else (None, loaded)
 
 
-def exported_names(names, state: ReviewState | None, approved_only: bool) -> list[str]:
-    """The names to export: all, or only the approved ones (refused when there is none)."""
+def exported_names(names, state: ReviewState | None, approved_only: bool, path=None) -> list[str]:
+    """The names to export to ``path``: all, or only the approved ones (refused, naming ``path``, when there is none)."""
     names = list(names)
     if not approved_only:
         return names
     kept = [n for n in names if state is not None and n in state and state[n].status == "approved"]
     if not kept:
-        raise ImgSuiteError("no approved structure to export (approved-only was asked)")
+        raise ImgSuiteError("no approved structure to export (approved-only was asked); nothing written", path)
     return kept
 
 
@@ -126,7 +126,7 @@ def export_reviewed_rtstruct(
     if isinstance(structures, (str, os.PathLike)) and Path(structures).resolve() == Path(path).resolve():
         raise ImgSuiteError("the reviewed RTSTRUCT would overwrite its own input; write it to another file", path)
     ss, masks = _structures(structures)
-    names = exported_names(ss.names() if ss is not None else masks, state, approved_only)
+    names = exported_names(ss.names() if ss is not None else masks, state, approved_only, path)
     amend = approval_amendment(state, names, reviewer)
     description = "SlicerImgSuite reviewed structures"
     if ss is not None:
@@ -218,7 +218,7 @@ def export_seg(
     from .. import __version__
 
     masks, colors, ref = structure_masks(structures, referenced_ct)
-    names = [n for n in exported_names(masks, state, approved_only) if masks[n].any()]
+    names = [n for n in exported_names(masks, state, approved_only, path) if masks[n].any()]
     if not names:
         raise ImgSuiteError("no structure with voxels to write as DICOM SEG", path)
     sources = [pydicom.dcmread(d.filename) if getattr(d, "filename", None) else d for d in ref.datasets]
