@@ -7,12 +7,11 @@ type 1 and 2 attributes that dciodvfy reports as errors; ours must be dciodvfy c
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from dicom3tools import dciodvfy_errors
 
 from SlicerImgSuite.cli import main
 from Testing.test_imageops_plastimatch import imgsuite, plastimatch
@@ -35,11 +34,6 @@ def _moving_matrix(folder):
     return ds, np.array(m.FrameOfReferenceTransformationMatrix, float).reshape(4, 4), m, path
 
 
-def _dciodvfy_errors(path) -> list[str]:
-    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
-
-
 def test_affine_sro_matches_plastimatch_and_is_clean(d):
     d, fixed, moving = d
     plastimatch("xf-convert", "--input", d / "affine.tfm", "--output-dicom", d / "p", "--fixed-rcs", fixed,
@@ -60,8 +54,8 @@ def test_affine_sro_matches_plastimatch_and_is_clean(d):
     assert ours.StudyInstanceUID == fixed_header.StudyInstanceUID and ours.Modality == "REG"
     assert ours.RegistrationSequence[0].FrameOfReferenceUID == fixed_header.FrameOfReferenceUID
     assert len(ours.RegistrationSequence[1].ReferencedImageSequence) == len(list(moving.iterdir()))
-    assert _dciodvfy_errors(path) == []
-    assert _dciodvfy_errors(their_path)  # plastimatch's object is not clean
+    assert dciodvfy_errors(path) == []
+    assert dciodvfy_errors(their_path)  # plastimatch's object is not clean
 
 
 def test_rigid_sro(d, tmp_path):
@@ -71,7 +65,7 @@ def test_rigid_sro(d, tmp_path):
     _, m, item, path = _moving_matrix(tmp_path / "o")
     assert item.FrameOfReferenceTransformationMatrixType == "RIGID"
     np.testing.assert_allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-9)
-    assert (tmp_path / "r.h5").exists() and _dciodvfy_errors(path) == []
+    assert (tmp_path / "r.h5").exists() and dciodvfy_errors(path) == []
 
 
 def test_sro_refuses(d, tmp_path, capsys):

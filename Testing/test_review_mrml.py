@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from dicom3tools import dciodvfy_errors
 
 from SlicerImgSuite.review.export import (
     export_reviewed_rtstruct,
@@ -23,12 +21,6 @@ from SlicerImgSuite.review.state import STATUSES, ReviewState, from_segment_tags
 def _dice(a: sitk.Image, b: sitk.Image) -> float:
     x, y = sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0
     return 2.0 * np.count_nonzero(x & y) / max(np.count_nonzero(x) + np.count_nonzero(y), 1)
-
-
-def _dciodvfy_errors(path) -> list[str]:
-    assert shutil.which("dciodvfy"), "dciodvfy (Debian dicom3tools) is needed"
-    out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=120)
-    return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
 
 
 @pytest.fixture
@@ -110,7 +102,7 @@ def test_reviewed_rtstruct_export_reimport(mrml, phantom, reviewed, tmp_path):
     source = pydicom.dcmread(phantom.rtstruct)
     out = tmp_path / "RS_reviewed.dcm"
     ds = export_reviewed_rtstruct(out, phantom.ct_dir, phantom.rtstruct, reviewed)
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
     assert ds.ApprovalStatus == "UNAPPROVED" and "ReviewDate" not in ds  # HEART and RING are not approved
     assert ds.SeriesInstanceUID != source.SeriesInstanceUID and ds.FrameOfReferenceUID == source.FrameOfReferenceUID
     ct_uid = pydicom.dcmread(next(phantom.ct_dir.iterdir()), stop_before_pixels=True).SeriesInstanceUID
@@ -122,7 +114,7 @@ def test_reviewed_rtstruct_export_reimport(mrml, phantom, reviewed, tmp_path):
     only = export_reviewed_rtstruct(
         tmp_path / "RS_ok.dcm", phantom.ct_dir, phantom.rtstruct, reviewed, approved_only=True
     )
-    assert _dciodvfy_errors(tmp_path / "RS_ok.dcm") == []
+    assert dciodvfy_errors(tmp_path / "RS_ok.dcm") == []
     assert only.ApprovalStatus == "APPROVED" and only.ReviewerName == "Dr Ann Smith" and len(only.ReviewDate) == 8
     assert [r.ROIName for r in only.StructureSetROISequence] == [
         n for n in reviewed.names() if reviewed.status(n) == "approved"
@@ -141,7 +133,7 @@ def test_reviewed_rtstruct_export_reimport(mrml, phantom, reviewed, tmp_path):
 def test_dicom_seg_export_import(phantom, reviewed, tmp_path):
     out = tmp_path / "SEG.dcm"
     export_seg(out, phantom.ct_dir, phantom.rtstruct, state=reviewed)
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
     back = import_seg(out, phantom.ct_dir)
     from SlicerImgSuite.rtstruct import rasterize, read_rtstruct
     from SlicerImgSuite.rtstruct.rasterize import Grid

@@ -12,6 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from dicom3tools import dciodvfy_errors
 
 from SlicerImgSuite.cli import main
 from SlicerImgSuite.errors import ImgSuiteError
@@ -65,13 +66,6 @@ def test_convert_and_warp_read_an_rtdose_in_gy(pinnacle, tmp_path):
     np.testing.assert_allclose(_array(out), 0.5 * _gy(dose), rtol=1e-5, atol=1e-5)
 
 
-def _dciodvfy_errors(path) -> list[str]:
-    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
-    lines = (run.stdout + run.stderr).splitlines()
-    assert any(ln.strip() == "RTDose" for ln in lines), lines  # it really validated the object
-    return [ln for ln in lines if ln.startswith(("Error", "Abort"))]
-
-
 def test_written_rtdose_uses_the_integer_range_the_ct_study_and_passes_dciodvfy(shared_data, pinnacle, tmp_path):
     dose, ct = pinnacle[0], shared_data / NELMS / "CT_3mm"
     ct_header = pydicom.dcmread(next(ct.iterdir()), stop_before_pixels=True)
@@ -82,7 +76,7 @@ def test_written_rtdose_uses_the_integer_range_the_ct_study_and_passes_dciodvfy(
                  "--output-dose-dicom", str(tmp_path / "RD2.dcm"), "-q"]) == 0  # fmt: skip
     expected = _gy(dose)
     for written in (tmp_path / "out" / "RD.dcm", tmp_path / "RD2.dcm"):
-        assert _dciodvfy_errors(written) == []
+        assert dciodvfy_errors(written, "RTDose") == []
         ds = pydicom.dcmread(written)
         assert ds.Modality == "RTDOSE" and ds.DoseUnits == "GY" and ds.DoseSummationType == "FRACTION"
         assert ds.FrameOfReferenceUID == ct_header.FrameOfReferenceUID
@@ -99,7 +93,7 @@ def test_written_rtdose_uses_the_integer_range_the_ct_study_and_passes_dciodvfy(
     assert main(["synth-vf", "--fixed", str(dose), "--xf-trans", "0 0 0", "--output", str(tmp_path / "t.mha")]) == 0
     assert main(["warp", "--input-dose-img", str(dose), "--output-dose-img", str(tmp_path / "w.nrrd"), "--fixed", str(ct),
                  "--xf", str(tmp_path / "t.mha"), "--output-dicom", str(tmp_path / "warped"), "-q"]) == 0  # fmt: skip
-    assert _dciodvfy_errors(tmp_path / "warped" / "RD.dcm") == []
+    assert dciodvfy_errors(tmp_path / "warped" / "RD.dcm", "RTDose") == []
     warped = pydicom.dcmread(tmp_path / "warped" / "RD.dcm")
     assert warped.FrameOfReferenceUID == ct_header.FrameOfReferenceUID
     assert warped.pixel_array.shape == (20, 512, 512)  # the fixed CT's grid

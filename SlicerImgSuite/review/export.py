@@ -47,20 +47,28 @@ def exported_names(names, state: ReviewState | None, approved_only: bool, path=N
     return kept
 
 
-def approval_amendment(state: ReviewState | None, names, reviewer: str | None = None):
-    """A function that adds the Approval Module and per-ROI review observations to an RTSTRUCT dataset."""
+def approval_amendment(state: ReviewState | None, names, reviewer: str | None = None, reviewed=None):
+    """A function that adds the Approval Module and per-ROI review observations to an RTSTRUCT dataset.
+
+    ``names``: the ROIs written, in order; ``reviewed``: those the review judges (default all). The others
+    (markers such as a plan's POIs: no contour to review) keep no status and do not hold the approval back.
+    """
+    reviewed = set(names if reviewed is None else reviewed)
 
     def amend(ds) -> None:
-        reviews = [state[n] if state is not None and n in state else None for n in names]
-        approved = state is not None and state.all_approved(names)
+        reviews = [state[n] if state is not None and n in state and n in reviewed else None for n in names]
+        judged = [r for n, r in zip(names, reviews) if n in reviewed]
+        approved = bool(judged) and all(r is not None and r.status == "approved" for r in judged)
         ds.ApprovalStatus = "APPROVED" if approved else "UNAPPROVED"
         if approved:
-            latest = max(reviews, key=lambda r: r.time)
+            latest = max(judged, key=lambda r: r.time)
             when = _parse_time(latest.time)
             ds.ReviewDate = when.strftime("%Y%m%d")
             ds.ReviewTime = when.strftime("%H%M%S")
             ds.ReviewerName = _person_name(reviewer or latest.reviewer)
-        for obs, review in zip(ds.RTROIObservationsSequence, reviews):
+        for obs, name, review in zip(ds.RTROIObservationsSequence, names, reviews):
+            if name not in reviewed:
+                continue
             status = review.status if review is not None else "unreviewed"
             obs.ROIObservationLabel = status[:STATUS_NAME_LIMIT]
             if review is not None and review.reviewer:
@@ -127,7 +135,9 @@ def export_reviewed_rtstruct(
         raise ImgSuiteError("the reviewed RTSTRUCT would overwrite its own input; write it to another file", path)
     ss, masks = _structures(structures)
     names = exported_names(ss.names() if ss is not None else masks, state, approved_only, path)
-    amend = approval_amendment(state, names, reviewer)
+    # an RTSTRUCT's markers (ROIs without a closed contour) are not reviewed structures: see compare's pairing
+    reviewed = [n for n in names if ss is None or ss.roi(n).closed]
+    amend = approval_amendment(state, names, reviewer, reviewed)
     description = "SlicerImgSuite reviewed structures"
     if ss is not None:
         rois = [ss.roi(n) for n in names]

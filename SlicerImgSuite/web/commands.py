@@ -57,6 +57,8 @@ def register(subparsers) -> None:
         "segmentation of the CT; its second is the test unless --test is given)",
     )
     p.add_argument("--test", help="test structure set to compare with (RTSTRUCT or .seg.nrrd)")
+    p.add_argument("--map", nargs="+", default=[], metavar="REF=TEST",
+                   help="pairs of differently named structures (the others pair by name, as compare-structures)")
     p.add_argument("--referenced-ct", required=True, help="the CT series (DICOM folder) the structures belong to")
     p.add_argument("--dose", help="RTDOSE (Gy) for the DVH of the selected structure")
     p.add_argument("--reviewer", default="reviewer", help="name recorded with each decision (default: reviewer)")
@@ -112,6 +114,7 @@ def run_review(args) -> int:
         args.output,
         test=args.test,
         dose=args.dose,
+        name_map=args.map,
         reviewer=args.reviewer,
         measure=False,  # the page first; the metrics follow while the reviewer looks at it
         progress=progress_for(args),

@@ -230,6 +230,7 @@ def open_review(
     *,
     test=None,
     dose=None,
+    name_map=None,
     reviewer: str = "reviewer",
     measure: bool = True,
     progress: ProgressCallback | None = None,
@@ -248,6 +249,9 @@ def open_review(
         Receives ``review_state.json`` (after every decision) and the exports.
     dose : path, optional
         RTDOSE (Gy) for the DVH of the selected structure.
+    name_map : list of "REF=TEST" or mapping, optional
+        Pairs of differently named structures (``GTV=GTV_resident``); the others pair by name as in
+        ``compare-structures``.
     measure : bool
         False: the metrics are left for :meth:`ReviewSession.measure_in_background` (a server shows the
         structures first; :attr:`ReviewSession.measured` says when the table holds them).
@@ -291,8 +295,11 @@ def open_review(
         test = test if test is not None else scene_test
     if test is not None:
         comparison = compare_structure_sets(
-            reference, test, referenced_ct=ct, progress=sub_progress(progress, 0.1, 0.8), metrics=measure
+            reference, test, referenced_ct=ct, name_map=name_map, progress=sub_progress(progress, 0.1, 0.8),
+            metrics=measure,
         )
+    elif name_map:
+        raise ImgSuiteError("--map pairs a reference structure with a test structure: give --test too")
     else:
         comparison = _reference_alone(reference, ct, sub_progress(progress, 0.1, 0.8))
     dose_on_ct = None

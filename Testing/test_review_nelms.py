@@ -1,0 +1,81 @@
+"""Contour review end to end on structure sets someone else made (the Nelms DVH phantom, Pinnacle-style RTSTRUCTs
+whose ROI names differ from file to file): pair by --map, measure against the analytic overlap, decide, export,
+read the export back."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pydicom
+import pytest
+from dicom3tools import dciodvfy_errors
+
+from SlicerImgSuite.cli import main
+from SlicerImgSuite.review.export import review_state_from_rtstruct
+from SlicerImgSuite.rtstruct import read_rtstruct
+from SlicerImgSuite.web.review_session import EXPORTS, open_review
+
+NELMS = "nelms-dvh-analytic-phantom"
+RADIUS_MM = (3 * 7238.2801344627 / (4 * math.pi)) ** (1 / 3)  # the sphere's analytic volume, 7.238 cc
+
+
+def _sphere_dice(shift_mm: float, r: float = RADIUS_MM) -> float:
+    """Dice of a sphere and itself moved by shift_mm (the lens where two balls overlap)."""
+    lens = math.pi * (4 * r + shift_mm) * (2 * r - shift_mm) ** 2 / 12
+    return lens / (4 / 3 * math.pi * r**3)
+
+
+@pytest.fixture
+def nelms(shared_data):
+    base = shared_data / NELMS
+    return base, base / "STRUCTURES_1mm" / "Sphere_10_0.dcm", base / "STRUCTURES_1mm" / "Sphere_10_X05Z05.dcm"
+
+
+def test_review_of_a_shifted_sphere_pairs_measures_decides_and_exports(nelms, tmp_path):
+    base, reference, test = nelms
+    session = open_review(reference, base / "CT_1mm", tmp_path / "review", test=test, reviewer="Dr N",
+                          dose=base / "DOSE_GRIDS" / "Linear_AntPost_1mm_Aligned.dcm",
+                          name_map=["Sphere_10_0=Sphere_10_x05_Z05"])  # fmt: skip
+    [row] = session.table()
+    assert (row["name"], row["test"]) == ("Sphere_10_0", "Sphere_10_x05_Z05")
+    [pair] = session.comparison.structures
+    shift = math.hypot(0.5, 0.5)
+    assert pair["dice"] == pytest.approx(_sphere_dice(shift), abs=0.003)  # 0.9558
+    assert pair["centroid_shift_mm"] == pytest.approx(shift, abs=0.02)
+    assert pair["volume_ref_cc"] == pytest.approx(7.238, rel=0.005)
+    assert session.dvh_png("Sphere_10_0").startswith(b"\x89PNG")
+    session.set_status("Sphere_10_0", "approved", comment="within 1 mm")
+    written = session.export()
+    assert sorted(written) == sorted(EXPORTS.values())
+    out = tmp_path / "review" / EXPORTS["rtstruct"]
+    assert dciodvfy_errors(out) == []
+    ds = pydicom.dcmread(out)
+    # the plan's marker (POI_1: no contour, not in the table) is exported but does not hold the approval back
+    assert ds.ApprovalStatus == "APPROVED" and "N" in str(ds.ReviewerName)
+    labels = {r.ROIName: o.get("ROIObservationLabel") for r, o in zip(ds.StructureSetROISequence,
+                                                                     ds.RTROIObservationsSequence)}  # fmt: skip
+    assert labels == {"POI_1": None, "Sphere_10_0": "approved"}
+    ct_uid = pydicom.dcmread(next((base / "CT_1mm").iterdir()), stop_before_pixels=True).SeriesInstanceUID
+    series = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0].RTReferencedSeriesSequence[0]
+    assert series.SeriesInstanceUID == ct_uid
+    # the reference's own polygons are exported unchanged, with the decision on them
+    before = {r.name: r for r in read_rtstruct(reference).rois}
+    after = {r.name: r for r in read_rtstruct(out).rois}
+    assert set(after) == set(before) == {"POI_1", "Sphere_10_0"}
+    for a, b in zip(before["Sphere_10_0"].closed, after["Sphere_10_0"].closed, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    back = review_state_from_rtstruct(out)
+    assert back.names() == ["Sphere_10_0"] and back["Sphere_10_0"].status == "approved"
+
+
+def test_review_refuses_a_map_naming_no_structure(nelms, tmp_path, capsys):
+    base, reference, test = nelms
+    args = ["review", "-q", "--reference", str(reference), "--test", str(test), "--referenced-ct",
+            str(base / "CT_1mm"), "--output", str(tmp_path / "r"), "--port", "0"]  # fmt: skip
+    assert main([*args, "--map", "Sphere_10_0=Sphere_10_X05Z05"]) == 2  # the file's name, not its ROI's
+    err = capsys.readouterr().err
+    assert "Sphere_10_x05_Z05" in err and "Traceback" not in err and not (tmp_path / "r").exists()
+    assert main(["review", "-q", "--reference", str(reference), "--referenced-ct", str(base / "CT_1mm"),
+                 "--output", str(tmp_path / "r"), "--map", "A=B"]) == 2  # fmt: skip
+    assert "give --test too" in capsys.readouterr().err and not (tmp_path / "r").exists()
