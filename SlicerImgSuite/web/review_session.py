@@ -277,7 +277,6 @@ def open_review(
     ('review_state.json', True)
     """
     from ..io.images import read_image
-    from ..review.compare import compare_structure_sets
 
     progress = progress or no_progress
     output = Path(output)
@@ -293,15 +292,7 @@ def open_review(
     if Path(reference).suffix.lower() == ".mrb":
         reference, scene_test, tagged = scene_structure_sets(reference, ct)
         test = test if test is not None else scene_test
-    if test is not None:
-        comparison = compare_structure_sets(
-            reference, test, referenced_ct=ct, name_map=name_map, progress=sub_progress(progress, 0.1, 0.8),
-            metrics=measure,
-        )
-    elif name_map:
-        raise ImgSuiteError("--map pairs a reference structure with a test structure: give --test too")
-    else:
-        comparison = _reference_alone(reference, ct, sub_progress(progress, 0.1, 0.8))
+    comparison = _comparison(reference, test, ct, name_map, measure, sub_progress(progress, 0.1, 0.8))
     dose_on_ct = None
     if dose is not None:
         from ..imageops import resample
@@ -326,6 +317,19 @@ def open_review(
     if test is not None and not measure:
         session.measured.clear()
     return session
+
+
+def _comparison(reference, test, ct: sitk.Image, name_map, measure: bool, progress: ProgressCallback):
+    """The reference against the test (pairs by name and ``name_map``), or the reference alone."""
+    from ..review.compare import compare_structure_sets
+
+    if test is not None:
+        return compare_structure_sets(
+            reference, test, referenced_ct=ct, name_map=name_map, progress=progress, metrics=measure
+        )
+    if name_map:
+        raise ImgSuiteError("--map pairs a reference structure with a test structure: give --test too")
+    return _reference_alone(reference, ct, progress)
 
 
 def _reference_alone(reference, ct: sitk.Image, progress: ProgressCallback):
