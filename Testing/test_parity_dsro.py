@@ -15,10 +15,10 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from dicom3tools import dciodvfy_errors
 
 from SlicerImgSuite.registration.dicom_sro import DEFORMABLE_SPATIAL_REGISTRATION
 from Testing.test_imageops_plastimatch import imgsuite, plastimatch
-from Testing.test_parity_sro import _dciodvfy_errors
 
 
 def _field(direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)) -> sitk.Image:
@@ -75,8 +75,8 @@ def test_dsro_matches_plastimatch_is_clean_and_reads_back(d):
     np.testing.assert_allclose(g.GridResolution, their_g.GridResolution)
     np.testing.assert_allclose([float(v) for v in g.ImagePositionPatient], field.GetOrigin())
     np.testing.assert_allclose([float(v) for v in their_g.ImagePositionPatient], field.GetOrigin())
-    assert _dciodvfy_errors(path) == []
-    assert _dciodvfy_errors(their_path)  # plastimatch's object is not clean
+    assert dciodvfy_errors(path) == []
+    assert dciodvfy_errors(their_path)  # plastimatch's object is not clean
     # read back through our reader: the same field, to float32
     imgsuite("xf-convert", "--input", path, "--output", d / "back.mha")
     back = sitk.ReadImage(str(d / "back.mha"))
@@ -122,7 +122,7 @@ def test_dsro_left_handed_field_and_bspline(d, tmp_path):
     imgsuite("xf-convert", "--input", tmp_path / "flip.mha", "--output-dicom", tmp_path / "f", "--fixed-rcs", fixed,
              "--moving-rcs", moving, "--output", tmp_path / "flip-copy.mha")  # fmt: skip
     _, path = _one(tmp_path / "f")
-    assert _dciodvfy_errors(path) == []
+    assert dciodvfy_errors(path) == []
     from SlicerImgSuite.registration.xforms import read_transform
 
     back, original = read_transform(path), read_transform(tmp_path / "flip.mha")
