@@ -272,8 +272,8 @@ def compare_structure_sets(
     ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
     pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
     # only structures: an RTSTRUCT's markers (POIs) would be in the review state, never in its table
-    ref_specs = {n: spec for n, spec in shape_specs(ref_src, grid).items() if n in set(ref_names)}
-    test_specs = {n: spec for n, spec in shape_specs(test_src, grid).items() if n in set(test_names)}
+    ref_specs = {n: spec for n, spec in shape_specs(ref_src, grid).items() if n in ref_names}
+    test_specs = {n: spec for n, spec in shape_specs(test_src, grid).items() if n in test_names}
     spacing = np.array(grid.GetSpacing(), float)
     jobs = [(r, t, ref_specs[r], test_specs[t], spacing, tolerance_mm, metrics) for r, t in pairs]
     paired_ref, paired_test = {r for r, _ in pairs}, {t for _, t in pairs}
