@@ -79,3 +79,10 @@ def test_review_refuses_a_map_naming_no_structure(nelms, tmp_path, capsys):
     assert main(["review", "-q", "--reference", str(reference), "--referenced-ct", str(base / "CT_1mm"),
                  "--output", str(tmp_path / "r"), "--map", "A=B"]) == 2  # fmt: skip
     assert "give --test too" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_reference_reviewed_alone_lists_its_structures_not_its_markers(nelms, tmp_path):
+    """Without a test set the plan's marker (POI_1) was a row of the table and a decision the export ignored."""
+    base, reference, _ = nelms
+    session = open_review(reference, base / "CT_1mm", tmp_path / "alone", measure=False)
+    assert [row["name"] for row in session.table()] == session.state.names() == ["Sphere_10_0"]

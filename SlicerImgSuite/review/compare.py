@@ -246,7 +246,7 @@ def compare_structure_sets(
     >>> row["test"], round(row["dice"], 4), round(row["hd"], 2), round(row["volume_diff_pct"], 1)
     ('LEFT LUNG', 0.9474, 1.0, -10.0)
     """
-    from .sources import load_structure_set, reference_grid, shape_specs
+    from .sources import load_structure_set, reference_grid, shape_specs, structure_names
 
     check_number(tolerance_mm, "--tolerance", positive=True)
     progress = progress or no_progress
@@ -269,11 +269,9 @@ def compare_structure_sets(
     for src in (ref_src, test_src):
         if hasattr(src, "check_frame_of_reference"):
             src.check_frame_of_reference(frame, f"the referenced CT {referenced_ct}")
-    ref_names, test_names = _structure_names(ref_src), _structure_names(test_src)
+    ref_names, test_names = structure_names(ref_src), structure_names(test_src)
     pairs, unmatched_ref, unmatched_test = match_names(ref_names, test_names, parse_name_map(name_map))
-    # only structures: an RTSTRUCT's markers (POIs) would be in the review state, never in its table
-    ref_specs = {n: spec for n, spec in shape_specs(ref_src, grid).items() if n in ref_names}
-    test_specs = {n: spec for n, spec in shape_specs(test_src, grid).items() if n in test_names}
+    ref_specs, test_specs = shape_specs(ref_src, grid), shape_specs(test_src, grid)  # structures only, no markers
     spacing = np.array(grid.GetSpacing(), float)
     jobs = [(r, t, ref_specs[r], test_specs[t], spacing, tolerance_mm, metrics) for r, t in pairs]
     paired_ref, paired_test = {r for r, _ in pairs}, {t for _, t in pairs}
@@ -394,13 +392,6 @@ def _size(spec) -> float:
     if spec is None:
         return 0.0
     return spec.size() if isinstance(spec, RoiSpec) else float(spec.mask.size)
-
-
-def _structure_names(source) -> list[str]:
-    """Names of the structures to compare: an RTSTRUCT's ROIs with closed contours (markers are left out)."""
-    if hasattr(source, "rois"):
-        return [r.name for r in source.rois if r.closed]
-    return list(source)
 
 
 def _frame_of(referenced_ct) -> str:

@@ -130,13 +130,13 @@ def export_reviewed_rtstruct(
         ds.ApprovalStatus  # 'APPROVED'
     """
     from ..rtstruct.write import write_rtstruct, write_rtstruct_from_masks
+    from .sources import structure_names
 
     if isinstance(structures, (str, os.PathLike)) and Path(structures).resolve() == Path(path).resolve():
         raise ImgSuiteError("the reviewed RTSTRUCT would overwrite its own input; write it to another file", path)
     ss, masks = _structures(structures)
     names = exported_names(ss.names() if ss is not None else masks, state, approved_only, path)
-    # an RTSTRUCT's markers (ROIs without a closed contour) are not reviewed structures: see compare's pairing
-    reviewed = [n for n in names if ss is None or ss.roi(n).closed]
+    reviewed = structure_names(ss) if ss is not None else names  # an RTSTRUCT's markers are not reviewed
     amend = approval_amendment(state, names, reviewer, reviewed)
     description = "SlicerImgSuite reviewed structures"
     if ss is not None:

@@ -157,13 +157,22 @@ class RoiSpec:
         return float(np.prod(np.ptp(np.concatenate(pts), axis=0) + 1.0)) if pts else 0.0
 
 
+def structure_names(source) -> list[str]:
+    """The structures of a loaded source: an RTSTRUCT's ROIs with closed contours (markers such as a plan's POIs
+    are no structures: nothing to compare or review); every mask of a segmentation."""
+    if isinstance(source, StructureSet):
+        return [r.name for r in source.rois if r.closed]
+    return list(source)
+
+
 def shape_specs(source, reference: sitk.Image) -> dict[str, Shape | RoiSpec]:
-    """Every structure of a loaded source: an RTSTRUCT ROI still to rasterize (RoiSpec), a mask as its Shape."""
+    """Every structure (:func:`structure_names`) of a loaded source: an RTSTRUCT ROI still to rasterize (RoiSpec),
+    a mask as its Shape."""
     if not isinstance(source, StructureSet):
         return {name: mask_shape(name, mask, reference, color) for name, (mask, color) in source.items()}
     grid = Grid.of(reference)
     thickness = plane_spacing(source, grid)
-    return {roi.name: RoiSpec(roi, grid, thickness, source.path) for roi in source.rois}
+    return {roi.name: RoiSpec(roi, grid, thickness, source.path) for roi in source.rois if roi.closed}
 
 
 def make_shape(spec: Shape | RoiSpec) -> Shape:
