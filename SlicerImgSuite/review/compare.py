@@ -246,7 +246,7 @@ def compare_structure_sets(
     >>> row["test"], round(row["dice"], 4), round(row["hd"], 2), round(row["volume_diff_pct"], 1)
     ('LEFT LUNG', 0.9474, 1.0, -10.0)
     """
-    from .sources import load_structure_set, reference_grid, shape_specs, structure_names
+    from .sources import load_structure_set, reference_grid, shape_specs, structure_names, warn_shape_losses
 
     check_number(tolerance_mm, "--tolerance", positive=True)
     progress = progress or no_progress
@@ -285,6 +285,8 @@ def compare_structure_sets(
         rows = [{"reference": r, "test": t, **dict.fromkeys(METRICS, math.nan)} for r, t in pairs]
     ref_shapes = {r: done[n][1] for n, r in _order(jobs, 0, ref_specs)}
     test_shapes = {t: done[n][2] for n, t in _order(jobs, 1, test_specs)}
+    warn_shape_losses(ref_shapes, ref_src, grid)
+    warn_shape_losses(test_shapes, test_src, grid)
     progress(1.0, "compared")
     return Comparison(
         structures=rows,

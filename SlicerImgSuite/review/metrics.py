@@ -60,6 +60,7 @@ class Shape:
     mask: np.ndarray
     slices: dict[int, list[np.ndarray]] = field(default_factory=dict)
     color: tuple[int, int, int] = (255, 0, 0)
+    lost: object = None  # what an RTSTRUCT ROI's contours lost to the grid (rasterize.warn_losses says it)
 
     @property
     def empty(self) -> bool:

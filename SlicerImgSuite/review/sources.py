@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..rtstruct.rasterize import Grid, _assign, _planes, _rasterize_roi, guess_grid, plane_spacing
+from ..rtstruct.rasterize import Grid, _assign, _planes, guess_grid, plane_spacing, rasterize_roi_planes, warn_losses
 from ..rtstruct.structure_set import DEFAULT_COLORS, Roi, StructureSet
 from .metrics import Shape
 
@@ -125,7 +125,15 @@ def shapes_of(source, reference: sitk.Image, progress=None) -> dict[str, Shape]:
         if progress is not None:
             progress(n / max(len(specs), 1), f"rasterizing {name}")
         out[name] = make_shape(spec)
+    warn_shape_losses(out, source, reference)
     return out
+
+
+def warn_shape_losses(shapes: Mapping[str, Shape], source, reference: sitk.Image) -> None:
+    """Warn, naming the file and the ROIs, what a structure set's contours lost to ``reference``'s grid (beyond
+    the CT along the slices, clipped in-plane, ...): a structure the CT holds only part of must not look whole."""
+    if isinstance(source, StructureSet):
+        warn_losses([shape.lost for shape in shapes.values()], Grid.of(reference), source.path)
 
 
 @dataclass
@@ -139,8 +147,8 @@ class RoiSpec:
 
     def shape(self) -> Shape:
         """The ROI's mask (the rasterizer's, as :func:`~SlicerImgSuite.rtstruct.rasterize`) and its contours per slice."""
-        planes, _ = _planes(self.roi, self.grid, self.path)
-        m, _ = _rasterize_roi(self.roi, planes, self.grid, self.thickness_mm, "xor", (1, 1, 1))
+        planes, bad = _planes(self.roi, self.grid, self.path)
+        m, lost = rasterize_roi_planes(self.roi, planes, bad, self.grid, self.thickness_mm)
         slices: dict[int, list[np.ndarray]] = {}
         if planes and m.array.size:
             ks = np.array(sorted(planes))
@@ -149,7 +157,7 @@ class RoiSpec:
             take = _assign(ks, max(t, 1.0) / 2, k_all.astype(float))
             slices = {int(k): planes[ks[p]] for k, p in zip(k_all, take) if p >= 0}
         mask = m.array if m.array.size else np.zeros((0, 0, 0), bool)
-        return Shape(self.roi.name, tuple(int(v) for v in m.offset), mask, slices, tuple(self.roi.color))
+        return Shape(self.roi.name, tuple(int(v) for v in m.offset), mask, slices, tuple(self.roi.color), lost)
 
     def size(self) -> float:
         """The extent of the ROI's contour points (mm³): which structures take longest."""

@@ -164,15 +164,28 @@ def rasterize(
     for n, roi in enumerate(rois):
         progress(n / max(len(rois), 1), f"rasterizing {roi.name}")
         planes, bad = _planes(roi, grid, structure_set.path)
-        mask, lost = _rasterize_roi(roi, planes, grid, thickness, rule, factor)
-        lost.degenerate = bad
-        lost.open = sum(c.kind not in ("CLOSED_PLANAR", "POINT") for c in roi.contours)
+        mask, lost = rasterize_roi_planes(roi, planes, bad, grid, thickness, rule, factor)
         losses.append(lost)
         out.append(mask)
-    for message in _loss_messages(losses, grid):
-        warnings.warn(f"{structure_set.path}: {message}" if structure_set.path else message, stacklevel=2)
+    warn_losses(losses, grid, structure_set.path)
     progress(1.0, "rasterized")
     return out
+
+
+def rasterize_roi_planes(roi: Roi, planes, bad: int, grid: Grid, thickness: float, rule: str = "xor", factor=(1, 1, 1)):
+    """One ROI's mask from its planes (:func:`_planes`) and what its contours lost to the grid (for
+    :func:`warn_losses`; ``bad``: the degenerate contours :func:`_planes` skipped)."""
+    mask, lost = _rasterize_roi(roi, planes, grid, thickness, rule, factor)
+    lost.degenerate = bad
+    lost.open = sum(c.kind not in ("CLOSED_PLANAR", "POINT") for c in roi.contours)
+    return mask, lost
+
+
+def warn_losses(losses, grid: Grid, path=None) -> None:
+    """One warning per kind of loss (contours beyond the grid, clipped, degenerate, open, unused), naming the file
+    and the ROIs: a structure measured on a CT that does not hold all of it must not look whole."""
+    for message in _loss_messages([lost for lost in losses if lost is not None], grid):
+        warnings.warn(f"{path}: {message}" if path else message, stacklevel=3)
 
 
 @dataclass

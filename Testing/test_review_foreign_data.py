@@ -1,6 +1,6 @@
-"""Contour review end to end on structure sets someone else made (the Nelms DVH phantom, Pinnacle-style RTSTRUCTs
-whose ROI names differ from file to file): pair by --map, measure against the analytic overlap, decide, export,
-read the export back."""
+"""Contour review on structure sets someone else made: the Nelms DVH phantom's Pinnacle-style RTSTRUCTs (ROI names
+differ from file to file; pair by --map, measure against the analytic overlap, decide, export, read back) and
+dicompyler-core's Varian breast RTSTRUCT, whose CT here is one slice of the 98 it was drawn on."""
 
 from __future__ import annotations
 
@@ -86,3 +86,20 @@ def test_a_reference_reviewed_alone_lists_its_structures_not_its_markers(nelms, 
     base, reference, _ = nelms
     session = open_review(reference, base / "CT_1mm", tmp_path / "alone", measure=False)
     assert [row["name"] for row in session.table()] == session.state.names() == ["Sphere_10_0"]
+
+
+def test_structures_beyond_the_ct_are_said_not_silently_cut(shared_data, tmp_path, capsys):
+    """dicompyler's RTSTRUCT on the one CT slice present: BODY was measured as 140 cc and 8 structures as empty, no
+    word said (rasterize warned, the comparison's own rasterizing did not)."""
+    example = shared_data / "dicompyler-core-example"
+    ct = tmp_path / "ct"
+    ct.mkdir()
+    (ct / "ct.0.dcm").write_bytes((example / "ct.0.dcm").read_bytes())
+    rtss = example / "rtss.dcm"
+    out = tmp_path / "c.csv"
+    assert main(["compare-structures", "-q", "--reference", str(rtss), "--test", str(rtss), "--referenced-ct",
+                 str(ct), "--workers", "1", "--output-csv", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "rtss.dcm: 437 contour(s) lie outside the reference grid along the slice axis" in err and "'BODY' 137" in err
+    with pytest.warns(UserWarning, match="437 contour.s. lie outside the reference grid"):
+        open_review(rtss, ct, tmp_path / "alone", measure=False)  # the reference reviewed alone says it too
