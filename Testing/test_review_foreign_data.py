@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 from dicom3tools import dciodvfy_errors
+from test_web_browser import _free_port, _stop, browser_page, start_imgsuite
 
 from SlicerImgSuite.cli import main
 from SlicerImgSuite.review.export import review_state_from_rtstruct
@@ -103,3 +104,26 @@ def test_structures_beyond_the_ct_are_said_not_silently_cut(shared_data, tmp_pat
     assert "rtss.dcm: 437 contour(s) lie outside the reference grid along the slice axis" in err and "'BODY' 137" in err
     with pytest.warns(UserWarning, match="437 contour.s. lie outside the reference grid"):
         open_review(rtss, ct, tmp_path / "alone", measure=False)  # the reference reviewed alone says it too
+
+
+def test_what_the_ct_cannot_hold_is_said_on_the_page(shared_data, tmp_path):
+    """dicompyler-core's Varian RTSTRUCT reviewed on the one CT slice present of the 98 it was drawn on: 437 contours
+    fall beyond the CT. The terminal said so; the reviewer, looking at the page, saw only what was left."""
+    example = shared_data / "dicompyler-core-example"
+    ct = tmp_path / "ct"
+    ct.mkdir()
+    (ct / "ct.0.dcm").write_bytes((example / "ct.0.dcm").read_bytes())
+    process, line = start_imgsuite(
+        ["review", "--reference", str(example / "rtss.dcm"), "--referenced-ct", str(ct), "--output",
+         str(tmp_path / "out"), "--port", str(_free_port()), "--quiet"],
+        marker="serving at",
+    )  # fmt: skip
+    try:
+        url = line.split("serving at ")[1].split()[0]
+        said = "document.querySelector('[data-testid=warnings]').textContent.includes('outside the reference grid')"
+        with browser_page(url, said) as page:
+            text = page.locator("[data-testid=warnings]").inner_text()
+            assert "rtss.dcm: 437 contour(s) lie outside the reference grid along the slice axis" in text
+            assert "'BODY' 137" in text
+    finally:
+        _stop(process)

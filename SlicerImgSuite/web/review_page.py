@@ -27,6 +27,7 @@ textarea{width:100%;height:48px}
 <body>
 <div id="left">
  <div><b>Contour review</b> · reviewer <input id="reviewer" data-testid="reviewer-box" size="12"></div>
+ <div id="warnings" data-testid="warnings" style="font-size:12px;color:#b91c1c"></div>
  <div style="margin:6px 0">
   <button data-testid="prev-button" onclick="move(-1)">◀ previous (p)</button>
   <button data-testid="next-button" onclick="move(1)">next (n) ▶</button>
@@ -75,6 +76,7 @@ async function load(){
   if(measuring && !data.measuring) document.body.dataset.measured = "1";
   measuring = data.measuring;
   document.getElementById("measuring").textContent = measuring ? "computing the metrics…" : "";
+  document.getElementById("warnings").innerHTML = (data.warnings || []).map(w => "⚠ " + esc(w)).join("<br>");
   if(!reviewerBox.value) reviewerBox.value = data.reviewer;
   const body = document.getElementById("rows");
   body.innerHTML = rows.map(s => `<tr data-testid="structure-row-${esc(s.name)}" data-name="${esc(s.name)}"

@@ -93,7 +93,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
             if url.path == "/api/table":
                 return self._json(
                     {"rows": session.table(), "reviewer": session.reviewer, "dose": session.dose is not None,
-                     "measuring": not session.measured.is_set()}
+                     "measuring": not session.measured.is_set(), "warnings": session.notes}
                 )  # fmt: skip
             if url.path == "/api/focus":
                 return self._json(session.focus(one.get("name", "")))

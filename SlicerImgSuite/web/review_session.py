@@ -14,6 +14,7 @@ import math
 import multiprocessing as mp
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class ReviewSession:
     dose: sitk.Image | None
     state: object
     reviewer: str
+    notes: list[str] = field(default_factory=list)  # the warnings of reading the inputs (contours lost, ...)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _focus: dict = field(default_factory=dict, repr=False)
     _dvh: dict = field(default_factory=dict, repr=False)
@@ -287,19 +289,17 @@ def open_review(
         raise ImgSuiteError("--output must be a folder", output)
     _refuse_exports_over_inputs(output, reference, test, dose)
     progress(0.0, "reading the CT")
-    ct = read_image(referenced_ct)
-    tagged = None
-    if Path(reference).suffix.lower() == ".mrb":
-        reference, scene_test, tagged = scene_structure_sets(reference, ct)
-        test = test if test is not None else scene_test
-    comparison = _comparison(reference, test, ct, name_map, measure, sub_progress(progress, 0.1, 0.8))
-    dose_on_ct = None
-    if dose is not None:
-        from ..imageops import resample
-        from ..rtstruct.dose import read_rtdose
-
-        progress(0.85, "reading the dose")
-        dose_on_ct = resample(read_rtdose(dose), ct, interpolation="linear")
+    with warnings.catch_warnings(record=True) as said:  # what reading said is also shown on the page
+        warnings.simplefilter("always")
+        ct = read_image(referenced_ct)
+        tagged = None
+        if Path(reference).suffix.lower() == ".mrb":
+            reference, scene_test, tagged = scene_structure_sets(reference, ct)
+            test = test if test is not None else scene_test
+        comparison = _comparison(reference, test, ct, name_map, measure, sub_progress(progress, 0.1, 0.8))
+        dose_on_ct = _dose_on(dose, ct, progress)
+    for w in said:  # passed on as they came (the CLI prints each as one line)
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     output.mkdir(parents=True, exist_ok=True)
     state = _review_state(output / STATE_FILE, list(comparison.reference_shapes), tagged)
     _reopen_changed(state, comparison.reference_shapes, output / STATE_FILE)
@@ -313,10 +313,22 @@ def open_review(
         dose=dose_on_ct,
         state=state,
         reviewer=reviewer,
+        notes=[str(w.message) for w in said if issubclass(w.category, UserWarning)],
     )
     if test is not None and not measure:
         session.measured.clear()
     return session
+
+
+def _dose_on(dose, ct: sitk.Image, progress: ProgressCallback):
+    """The RTDOSE (Gy) resampled onto the CT's grid, or None without one."""
+    if dose is None:
+        return None
+    from ..imageops import resample
+    from ..rtstruct.dose import read_rtdose
+
+    progress(0.85, "reading the dose")
+    return resample(read_rtdose(dose), ct, interpolation="linear")
 
 
 def _comparison(reference, test, ct: sitk.Image, name_map, measure: bool, progress: ProgressCallback):
