@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import ImgSuiteError
+from ..io.folders import files_below
 from ..progress import ProgressCallback, no_progress
 from .tables import read_table, write_table
 
@@ -127,28 +128,14 @@ def list_files(folder: str | os.PathLike) -> list[tuple[str, int, int]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImgSuiteError("not a folder", folder)
-    out, seen = [], {os.path.realpath(folder)}
-    for root, dirs, names in os.walk(folder, followlinks=True):  # a cohort of linked patient folders is common
-        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and _first_visit(os.path.join(root, d), seen)]
-        for n in sorted(names):
-            if n.startswith("."):
-                continue
-            p = os.path.join(root, n)
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue  # removed while listing
-            out.append((p, int(st.st_size), int(st.st_mtime_ns)))
+    out = []
+    for p in files_below(folder):  # a cohort of linked patient folders is common: links are followed
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # removed while listing
+        out.append((str(p), int(st.st_size), int(st.st_mtime_ns)))
     return out
-
-
-def _first_visit(folder: str, seen: set) -> bool:
-    """True the first time a folder's real path is met (a link back up the tree is walked once, not forever)."""
-    real = os.path.realpath(folder)
-    if real in seen:
-        return False
-    seen.add(real)
-    return True
 
 
 def build_index(

@@ -20,6 +20,7 @@ import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
 from ..progress import ProgressCallback, no_progress
+from .folders import files_below
 
 # The tags the scan keeps, as GDCM names them ("group|element").
 SERIES_UID, MODALITY, DESCRIPTION = "0020|000e", "0008|0060", "0008|103e"
@@ -188,7 +189,7 @@ def scan_folder(
         raise ImgSuiteError("no such folder", folder)
     progress = progress or no_progress
     series: dict[str, SeriesInfo] = {}
-    found = _files_below(folder) if recursive else folder.iterdir()
+    found = files_below(folder) if recursive else folder.iterdir()  # linked folders followed
     files = sorted(
         p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
@@ -216,16 +217,6 @@ def scan_folder(
         info.headers.append(header)
     progress(1.0, f"scanned {folder.name}")
     return list(series.values())
-
-
-def _files_below(folder: Path):
-    """Every file under ``folder``, linked subfolders followed (each real folder once): ``rglob`` skipped them, so a
-    study whose CT folder is a link read as 'no DICOM files'."""
-    seen = {os.path.realpath(folder)}
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(root, d)) not in seen]
-        seen.update(os.path.realpath(os.path.join(root, d)) for d in dirs)
-        yield from (Path(root) / n for n in names)
 
 
 def select_series(
