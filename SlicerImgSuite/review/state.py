@@ -120,16 +120,15 @@ class ReviewState:
                     if {change.from_status, change.to_status} - set(STATUSES):
                         raise ImgSuiteError(f"structure {name!r}: history change {change.from_status!r} -> "
                                             f"{change.to_status!r}; statuses are {', '.join(STATUSES)}", where)
-                fields = [r["status"], r.get("comment", ""), r.get("reviewer", ""), r.get("time", "")]
                 if r["status"] not in STATUSES:
                     raise ImgSuiteError(
                         f"structure {name!r}: unknown review status {r['status']!r}; one of {', '.join(STATUSES)}", where
                     )
-                fields.append(r.get("fingerprint", ""))
-                for key, value in zip(("comment", "reviewer", "time", "fingerprint"), fields[1:]):
+                text = {key: r.get(key, "") for key in ("comment", "reviewer", "time", "fingerprint")}
+                for key, value in text.items():
                     if not isinstance(value, str):
                         raise ImgSuiteError(f"structure {name!r}: {key} {value!r} is not text", where)
-                structures[name] = StructureReview(*fields[:4], history, fields[4])
+                structures[name] = StructureReview(r["status"], history=history, **text)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ImgSuiteError(f"not a review state ({type(exc).__name__}: {exc})", where) from None
         return cls(structures=structures)
