@@ -89,14 +89,20 @@ def test_a_reference_reviewed_alone_lists_its_structures_not_its_markers(nelms, 
     assert [row["name"] for row in session.table()] == session.state.names() == ["Sphere_10_0"]
 
 
-def test_structures_beyond_the_ct_are_said_not_silently_cut(shared_data, tmp_path, capsys):
-    """dicompyler's RTSTRUCT on the one CT slice present: BODY was measured as 140 cc and 8 structures as empty, no
-    word said (rasterize warned, the comparison's own rasterizing did not)."""
+@pytest.fixture
+def one_slice(shared_data, tmp_path):
+    """dicompyler's RTSTRUCT and a CT folder holding the one slice present of the 98 it was drawn on."""
     example = shared_data / "dicompyler-core-example"
     ct = tmp_path / "ct"
     ct.mkdir()
     (ct / "ct.0.dcm").write_bytes((example / "ct.0.dcm").read_bytes())
-    rtss = example / "rtss.dcm"
+    return example / "rtss.dcm", ct
+
+
+def test_structures_beyond_the_ct_are_said_not_silently_cut(one_slice, tmp_path, capsys):
+    """dicompyler's RTSTRUCT on the one CT slice present: BODY was measured as 140 cc and 8 structures as empty, no
+    word said (rasterize warned, the comparison's own rasterizing did not)."""
+    rtss, ct = one_slice
     out = tmp_path / "c.csv"
     assert main(["compare-structures", "-q", "--reference", str(rtss), "--test", str(rtss), "--referenced-ct",
                  str(ct), "--workers", "1", "--output-csv", str(out)]) == 0  # fmt: skip
@@ -106,15 +112,12 @@ def test_structures_beyond_the_ct_are_said_not_silently_cut(shared_data, tmp_pat
         open_review(rtss, ct, tmp_path / "alone", measure=False)  # the reference reviewed alone says it too
 
 
-def test_what_the_ct_cannot_hold_is_said_on_the_page(shared_data, tmp_path):
+def test_what_the_ct_cannot_hold_is_said_on_the_page(one_slice, tmp_path):
     """dicompyler-core's Varian RTSTRUCT reviewed on the one CT slice present of the 98 it was drawn on: 437 contours
     fall beyond the CT. The terminal said so; the reviewer, looking at the page, saw only what was left."""
-    example = shared_data / "dicompyler-core-example"
-    ct = tmp_path / "ct"
-    ct.mkdir()
-    (ct / "ct.0.dcm").write_bytes((example / "ct.0.dcm").read_bytes())
+    rtss, ct = one_slice
     process, line = start_imgsuite(
-        ["review", "--reference", str(example / "rtss.dcm"), "--referenced-ct", str(ct), "--output",
+        ["review", "--reference", str(rtss), "--referenced-ct", str(ct), "--output",
          str(tmp_path / "out"), "--port", str(_free_port()), "--quiet"],
         marker="serving at",
     )  # fmt: skip
