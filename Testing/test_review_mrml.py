@@ -313,3 +313,22 @@ def test_structure_dvh_nodes_reference_vs_test(mrml, phantom):
     assert chart.GetNumberOfPlotSeriesNodes() == 2 and all(mrml.scene.GetNodeByID(s.GetID()) is None for s in series)
     with pytest.raises(Exception, match="no segment 'NOPE'"):
         structure_dvh_nodes(ref, test, "NOPE", "HEART", dose_node)
+
+
+def test_compare_nodes_pairs_differently_named_segments_as_the_module_field_says(mrml, phantom):
+    """The ContourReview module's "Name pairs" text (``REF=TEST, ...``) reaches the comparison: a resident's
+    GTV_resident and Lt Lung are paired with GTV and LUNG_L (before, the module could only pair equal names)."""
+    from SlicerImgSuite.mrml.segmentations import segmentation_node_from_masks
+    from SlicerImgSuite.review.nodes import compare_segmentation_nodes
+
+    ref = segmentation_node_from_masks(mrml, phantom.masks, phantom.colors, name="reference")
+    renamed = {"GTV": "GTV_resident", "LUNG_L": "Lt Lung"}
+    test = segmentation_node_from_masks(
+        mrml, {renamed.get(n, n): m for n, m in phantom.masks.items()}, name="test"
+    )
+    unpaired = compare_segmentation_nodes(ref, test)
+    assert "GTV" in unpaired.unmatched_reference
+    c = compare_segmentation_nodes(ref, test, name_map="GTV=GTV_resident, LUNG_L = Lt Lung")
+    pairs = {r["reference"]: (r["test"], r["dice"]) for r in c.structures}
+    assert pairs["GTV"] == ("GTV_resident", 1.0) and pairs["LUNG_L"] == ("Lt Lung", 1.0)
+    assert c.unmatched_reference == [] and c.unmatched_test == []

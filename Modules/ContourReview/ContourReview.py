@@ -40,6 +40,7 @@ class ContourReviewParameterNode:
     doseVolume: vtkMRMLScalarVolumeNode
     reviewer: str = ""
     tolerance: Annotated[float, WithinRange(0.1, 20.0)] = 2.0
+    namePairs: str = ""  # "GTV=GTV_resident, ...": differently named structures paired (compare-structures --map)
     ctFolder: Path
     exportFolder: Path
     approvedOnly: bool = False
@@ -88,7 +89,7 @@ class ContourReviewWidget(ParameterNodeGuiMixin, ScriptedLoadableModuleWidget, V
         with job_errors("Comparing the structure sets failed."):  # Cancel skips the rest, no error dialog
             with progress_dialog("Comparing structures") as progress:
                 self.logic.compare(p.referenceSegmentation, p.testSegmentation, p.referenceVolume, p.tolerance,
-                                   progress)  # fmt: skip
+                                   progress, p.namePairs)  # fmt: skip
             self.fillTable()
 
     def fillTable(self, keep=None):
@@ -168,12 +169,14 @@ class ContourReviewLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return ContourReviewParameterNode(super().getParameterNode())
 
-    def compare(self, reference, test, volume=None, tolerance=2.0, progress=None):
+    def compare(self, reference, test, volume=None, tolerance=2.0, progress=None, namePairs=""):
         from SlicerImgSuite.review.nodes import EditWatcher, compare_segmentation_nodes
 
         if reference is None or test is None:
             raise ValueError("choose a reference and a test segmentation")
-        self.comparison = compare_segmentation_nodes(reference, test, volume, tolerance_mm=tolerance, progress=progress)
+        self.comparison = compare_segmentation_nodes(
+            reference, test, volume, tolerance_mm=tolerance, name_map=namePairs, progress=progress
+        )
         self.reference, self.test = reference, test
         self.stopWatching()
         self.watcher = EditWatcher(test)

@@ -101,8 +101,15 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(key) or _CANONICAL.get(key.replace("_", "")) or key
 
 
-def parse_name_map(items: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
-    """``["A=B", ...]`` (reference name = test name) or a mapping, as a dict."""
+def parse_name_map(items: str | Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """``["A=B", ...]`` (reference name = test name), one text ``"A=B, C=D"`` (a Slicer field; pairs apart by
+    commas or semicolons) or a mapping, as a dict.
+
+    >>> parse_name_map("GTV=GTV_resident; Lt Lung = Lung_L")
+    {'GTV': 'GTV_resident', 'Lt Lung': 'Lung_L'}
+    """
+    if isinstance(items, str):
+        items = [item for item in re.split(r"[,;]", items) if item.strip()]
     if not items:
         return {}
     if isinstance(items, Mapping):
