@@ -131,6 +131,10 @@ def _add_nuclei_train(subparsers) -> None:
     p.add_argument("--distance-weight", type=float, default=0.0,
                    help="loss weight of a fourth output, each nucleus's depth normalised to 1 at its centre, "
                         "whose peaks seed the nuclei (0: no such output, as the shipped model)")  # fmt: skip
+    p.add_argument("--model-scale", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on images shrunk to the model's scale, as predictions run (default: with --core)")
+    p.add_argument("--by-count", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw training images by the square root of their nuclei's count (default: with --core)")
     p.add_argument("--threads", type=int, help="torch CPU threads (torch's default if not given)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_nuclei_train)
@@ -261,6 +265,7 @@ def run_nuclei_train(args: argparse.Namespace) -> int:
     train_from_files(
         images, masks, args.output, epochs=args.epochs, seed=args.seed, validation_images=val_images,
         validation_masks=val_masks, widths=widths, patch=args.patch, boundary_weight=args.boundary_weight,
-        core=args.core, distance_weight=args.distance_weight, progress=progress_for(args),
+        core=args.core, distance_weight=args.distance_weight, model_scale=args.model_scale,
+        by_count=args.by_count, progress=progress_for(args),
     )  # fmt: skip
     return 0

@@ -212,6 +212,8 @@ def train_unet(
     boundary_weight: float = 3.0,
     core: float = 0.0,
     distance_weight: float = 0.0,
+    model_scale: bool | None = None,
+    by_count: bool | None = None,
     progress: ProgressCallback | None = None,
 ):
     """Train the U-Net on image / instance-mask pairs (random patches, scales, flips, rotations, gain).
@@ -226,7 +228,8 @@ def train_unet(
     ``core`` > 0 also shrinks the training pairs to the model's scale (:func:`at_model_scale`) and draws images
     by the square root of their nuclei's count. ``distance_weight`` > 0 adds a fourth output trained to
     :func:`distance_target` (binary cross-entropy on its logit, this weight against the classes' loss;
-    the training is otherwise as with ``core`` 0).
+    the training is otherwise as with ``core`` 0). ``model_scale`` and ``by_count`` (default: ``core`` > 0) set
+    the shrinking to the model's scale and the draw by nuclei count apart from ``core``.
     """
     torch = _torch()
     progress = progress or no_progress
@@ -241,8 +244,10 @@ def train_unet(
         raise ImgSuiteError(f"--distance-weight must be 0 or more, got {distance_weight:g}")
     distance = distance_weight > 0
     cores = core > 0
+    model_scale = cores if model_scale is None else bool(model_scale)
+    by_count = cores if by_count is None else bool(by_count)
     data = [(normalise(i), np.asarray(m)) for i, m in zip(images, masks)]
-    data = [_at_training_scale(i, m, patch) for i, m in data] if cores else data
+    data = [_at_training_scale(i, m, patch) for i, m in data] if model_scale else data
     for img, _ in data:
         if min(img.shape) < patch:
             raise ImgSuiteError(f"training images must be at least {patch} x {patch} pixels, got {img.shape}")
@@ -256,7 +261,7 @@ def train_unet(
     best, history = None, []
     for it in range(iterations):
         model.train()
-        pairs = [_sample(*data[_pick(rng, weight, cores)], patch, rng, core, distance) for _ in range(batch)]
+        pairs = [_sample(*data[_pick(rng, weight, by_count)], patch, rng, core, distance) for _ in range(batch)]
         x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
         y = torch.from_numpy(np.stack([p[1] for p in pairs]))
         if distance:
@@ -670,6 +675,8 @@ def train_from_files(
     boundary_weight: float = 3.0,
     core: float = 0.0,
     distance_weight: float = 0.0,
+    model_scale: bool | None = None,
+    by_count: bool | None = None,
     progress: ProgressCallback | None = None,
 ) -> None:
     """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt).
@@ -698,6 +705,9 @@ def train_from_files(
     distance_weight : float
         Loss weight of a fourth output trained to each nucleus's normalised depth (:func:`distance_target`),
         whose peaks then seed the nuclei (0: no such output, the shipped model's recipe).
+    model_scale, by_count : bool, optional
+        Train on pairs shrunk to the model's scale (:func:`at_model_scale`); draw images by the square root of
+        their nuclei's count (crowded images more often). Default: both when ``core`` > 0.
     progress : callable, optional
         ``(fraction, message)``.
 
@@ -717,7 +727,8 @@ def train_from_files(
     validation = [read_pair(i, m) for i, m in zip(validation_images, validation_masks)]
     model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,
                        patch=patch, validation=validation or None, boundary_weight=boundary_weight,
-                       core=core, distance_weight=distance_weight, progress=progress)  # fmt: skip
+                       core=core, distance_weight=distance_weight, model_scale=model_scale, by_count=by_count,
+                       progress=progress)  # fmt: skip
     note = "trained on: " + ", ".join(os.path.basename(i) for i in images)
     if validation:
         note += "; early stopping on: " + ", ".join(os.path.basename(i) for i in validation_images)
@@ -725,6 +736,8 @@ def train_from_files(
     note += f"; iterations {epochs}, seed {seed}, patch {patch}, boundary weight {boundary_weight:g}"
     note += f", core {core:g}" if core else ""
     note += f", distance weight {distance_weight:g}" if distance_weight else ""
+    note += f", at model scale {bool(model_scale)}" if model_scale is not None else ""
+    note += f", drawn by count {bool(by_count)}" if by_count is not None else ""
     if str(output).lower().endswith(".onnx"):
         export_onnx(model, output, note)
     else:
