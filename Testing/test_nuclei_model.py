@@ -235,3 +235,36 @@ def test_a_predicted_distance_map_seeds_one_nucleus_per_hill():
     assert set(np.unique(labels[14:26, 8:30])) == {labels[20, 19]} and set(np.unique(labels[14:26, 31:52])) == {
         labels[20, 41]}
     assert labels_from_probabilities(prob[:3], diameter=12).max() == 1  # the class maps alone: one blob
+
+
+def test_model_scale_and_count_draw_are_set_apart_from_core(shared_data, tmp_path, monkeypatch):
+    # nuclei-train --model-scale / --by-count: a distance model may train at the model's scale and draw crowded
+    # images more often; without the flags it trains as before (core 0: neither), with --core both by default
+    from SlicerImgSuite.cli import main
+    from SlicerImgSuite.segmentation import unet
+
+    seen = {"shrunk": 0, "weighted": set()}
+    shrink, pick = unet._at_training_scale, unet._pick
+
+    def shrink_seen(image, labels, patch):
+        seen["shrunk"] += 1
+        return shrink(image, labels, patch)
+
+    def pick_seen(rng, weight, weighted):
+        seen["weighted"].add(weighted)
+        return pick(rng, weight, weighted)
+
+    monkeypatch.setattr(unet, "_at_training_scale", shrink_seen)
+    monkeypatch.setattr(unet, "_pick", pick_seen)
+    sample = shared_data / "dsb2018-nuclei-stardist-sample"
+    common = ["nuclei-train", "--images", str(sample / "img2d.tif"), "--masks", str(sample / "mask2d.tif"),
+              "--epochs", "1", "--patch", "64", "--widths", "4,8", "--distance-weight", "0.5"]  # fmt: skip
+    cases = [([], 0, {False}), (["--model-scale", "--by-count"], 1, {True}), (["--by-count"], 0, {True}),
+             (["--core", "0.4"], 1, {True}), (["--core", "0.4", "--no-model-scale"], 0, {True})]  # fmt: skip
+    for n, (flags, shrunk, weighted) in enumerate(cases):
+        seen["shrunk"], seen["weighted"] = 0, set()
+        out = tmp_path / f"m{n}.onnx"
+        assert main([*common, "--output", str(out), *flags]) == 0
+        assert (seen["shrunk"], seen["weighted"]) == (shrunk, weighted), flags
+    assert "at model scale True, drawn by count True" in OnnxPredictor(tmp_path / "m1.onnx").note
+    assert "model scale" not in OnnxPredictor(tmp_path / "m0.onnx").note  # the shipped recipe's note, unchanged
