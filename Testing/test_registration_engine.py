@@ -372,3 +372,29 @@ def test_res_too_coarse_for_a_small_image_is_lowered_with_a_warning(xform):
     thin = sitk.GetImageFromArray(np.zeros((3, 16, 16), np.float32))
     with pytest.raises(ImgSuiteError, match="the fixed image is 16 x 16 x 3 voxels; registration needs at least 4"):
         register_images(thin, moving, [{"xform": "translation"}])
+
+
+@pytest.mark.parametrize("xform", ["translation", "bspline"])
+def test_images_that_do_not_overlap_are_refused_not_registered(tmp_path, capsys, xform):
+    # a moving image 500 mm away: ITK only printed "No valid points", the stage stopped at once and the
+    # command wrote an image of fill values with exit 0. Now: exit 2 naming the file and stage, nothing written;
+    # an align_center stage first brings them together and the same stage then runs
+    from SlicerImgSuite.cli import main
+
+    box = np.zeros((20, 40, 40), np.float32)
+    box[5:15, 10:30, 10:30] = 100
+    for name, origin in (("fixed", (0, 0, 0)), ("moving", (500, 500, 500))):
+        image = sitk.GetImageFromArray(box)
+        image.SetSpacing((2, 2, 2))
+        image.SetOrigin(origin)
+        sitk.WriteImage(image, str(tmp_path / f"{name}.mha"))
+    head = f"[GLOBAL]\nfixed={tmp_path / 'fixed.mha'}\nmoving={tmp_path / 'moving.mha'}\nimg_out={tmp_path / 'out.mha'}\n"
+    stage = f"[STAGE]\nxform={xform}\nmax_its=5\n"
+    (tmp_path / "cmd.txt").write_text(head + stage)
+    assert main(["register", str(tmp_path / "cmd.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "cmd.txt: stage 1" in err and "does not overlap" in err and "Traceback" not in err
+    assert not (tmp_path / "out.mha").exists()
+    (tmp_path / "aligned.txt").write_text(head + "[STAGE]\nxform=align_center\n" + stage)
+    assert main(["register", str(tmp_path / "aligned.txt")]) == 0
+    assert (tmp_path / "out.mha").exists()

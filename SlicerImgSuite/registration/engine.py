@@ -149,6 +149,8 @@ def register_images(
         step(0.0, f"stage {i + 1}/{len(stages)}: {params['xform']}")
         t0 = time.monotonic()
         masks, landmarks = (fixed_mask, moving_mask), (fixed_landmarks, moving_landmarks)
+        if not params["xform"].startswith("align_center"):  # the align stages are what brings images together
+            _check_overlap(fixed_f, moving_f, parts, i, params["xform"])
         report, parts = _run_stage(fixed_f, moving_f, parts, params, i=i, masks=masks, landmarks=landmarks, step=step)
         report.seconds = time.monotonic() - t0
         report.warnings = too_coarse + report.warnings
@@ -195,6 +197,26 @@ def _run_stage(fixed_f, moving_f, parts, params, *, i, masks, landmarks, step):
     if xform == "vf":
         return _demons_stage(fixed_f, moving_f, parts, params, i, step)
     raise ImgSuiteError(f"stage {i + 1}: xform {xform!r} is not supported")  # validate_stage rejects others
+
+
+def _check_overlap(fixed: sitk.Image, moving: sitk.Image, parts, index: int, xform: str) -> None:
+    """Refuse a stage that starts with no fixed voxel inside the moving image.
+
+    ITK would only print "No valid points" and stop at once, so the start transform came back as the
+    result and the command succeeded with an image of fill values.
+    """
+    if covered_mse(_coarse_grid(fixed, 100_000), moving, compose(parts))[1] > 0:
+        return
+
+    def centre(image):
+        return ", ".join(f"{c:.0f}" for c in image.TransformContinuousIndexToPhysicalPoint(
+            [(n - 1) / 2 for n in image.GetSize()]))  # fmt: skip
+
+    raise ImgSuiteError(
+        f"stage {index + 1} ({xform}): the moving image does not overlap the fixed image where the stage starts "
+        f"(no fixed voxel maps inside it; centres LPS ({centre(fixed)}) and ({centre(moving)}) mm): check the "
+        "images' origins, or start with an xform=align_center stage"
+    )
 
 
 def compose(parts: list[sitk.Transform]) -> sitk.Transform:

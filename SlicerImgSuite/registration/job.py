@@ -96,17 +96,20 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
         raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
     initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
     stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
-    result = register_images(
-        fixed,
-        moving,
-        stages,
-        progress=sub_progress(progress, 0.0, 0.9),
-        fixed_mask=fixed_mask,
-        moving_mask=moving_mask,
-        initial_transform=initial,
-        fixed_landmarks=f_lm,
-        moving_landmarks=m_lm,
-    )
+    try:
+        result = register_images(
+            fixed,
+            moving,
+            stages,
+            progress=sub_progress(progress, 0.0, 0.9),
+            fixed_mask=fixed_mask,
+            moving_mask=moving_mask,
+            initial_transform=initial,
+            fixed_landmarks=f_lm,
+            moving_landmarks=m_lm,
+        )
+    except ImgSuiteError as exc:  # a stage's problem (e.g. no overlap) names the command file
+        raise exc if exc.path else ImgSuiteError(exc.problem, cf.path) from None
     result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
     progress(0.92, "writing outputs")
     _write_outputs(cf, outputs, result, fixed=fixed, moving=moving, study=study, moving_landmarks=m_lm)
