@@ -398,3 +398,25 @@ def test_images_that_do_not_overlap_are_refused_not_registered(tmp_path, capsys,
     (tmp_path / "aligned.txt").write_text(head + "[STAGE]\nxform=align_center\n" + stage)
     assert main(["register", str(tmp_path / "aligned.txt")]) == 0
     assert (tmp_path / "out.mha").exists()
+
+
+def test_an_empty_roi_is_refused_before_registering(tmp_path, capsys):
+    # fixed_roi with no voxel in it: the translation stage failed with ITK's raw error after its "No valid
+    # points" warning, the B-spline stage wrote its start transform with exit 0
+    from SlicerImgSuite.cli import main
+
+    box = np.zeros((20, 40, 40), np.float32)
+    box[5:15, 10:30, 10:30] = 100
+    image = sitk.GetImageFromArray(box)
+    sitk.WriteImage(image, str(tmp_path / "fixed.mha"))
+    sitk.WriteImage(sitk.Resample(image, sitk.TranslationTransform(3, (2, 0, 0))), str(tmp_path / "moving.mha"))
+    sitk.WriteImage(sitk.Cast(image * 0, sitk.sitkUInt8), str(tmp_path / "roi.mha"))
+    for xform in ("translation", "bspline"):
+        (tmp_path / "cmd.txt").write_text(
+            f"[GLOBAL]\nfixed={tmp_path / 'fixed.mha'}\nmoving={tmp_path / 'moving.mha'}\n"
+            f"fixed_roi={tmp_path / 'roi.mha'}\nimg_out={tmp_path / 'out.mha'}\n[STAGE]\nxform={xform}\nmax_its=5\n"
+        )
+        assert main(["register", str(tmp_path / "cmd.txt")]) == 2
+        err = capsys.readouterr().err
+        assert "cmd.txt: the fixed mask (fixed_roi) has no non-zero voxel" in err and "ITK" not in err
+        assert not (tmp_path / "out.mha").exists()

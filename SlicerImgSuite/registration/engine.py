@@ -133,6 +133,9 @@ def register_images(
                                 f"needs at least {MIN_LEVEL_VOXELS} along each axis")
     if not stages:
         raise ImgSuiteError("no registration stage given")
+    for name, mask in (("fixed", fixed_mask), ("moving", moving_mask)):
+        if mask is not None and not np.any(sitk.GetArrayViewFromImage(mask)):  # ITK: an error or nothing done
+            raise ImgSuiteError(f"the {name} mask ({name}_roi) has no non-zero voxel, so no point would be compared")
     stages = [validate_stage(s, i) for i, s in enumerate(stages)]
     fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
     moving_f = sitk.Cast(moving, sitk.sitkFloat32)

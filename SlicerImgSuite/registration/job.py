@@ -76,12 +76,8 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
     study = None
     if outputs.get("img_out") and outputs.get("img_out_fmt") == "dicom":
         study = _dicom_study(g["fixed"], fixed)
-    fixed_mask = read_image(g["fixed_roi"]) if g.get("fixed_roi") else None
-    moving_mask = read_image(g["moving_roi"]) if g.get("moving_roi") else None
-    if fixed_mask is not None:
-        require_same_grid(fixed, fixed_mask, "the fixed image", g["fixed_roi"])
-    if moving_mask is not None:
-        require_same_grid(moving, moving_mask, "the moving image", g["moving_roi"])
+    fixed_mask = _roi(g, "fixed_roi", fixed, "the fixed image")
+    moving_mask = _roi(g, "moving_roi", moving, "the moving image")
     f_lm = m_lm = None
     if g.get("fixed_landmarks") or g.get("moving_landmarks"):
         if not (g.get("fixed_landmarks") and g.get("moving_landmarks")):
@@ -115,6 +111,15 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
     _write_outputs(cf, outputs, result, fixed=fixed, moving=moving, study=study, moving_landmarks=m_lm)
     progress(1.0, "registered")
     return result
+
+
+def _roi(globals_: dict, key: str, image: sitk.Image, what: str) -> sitk.Image | None:
+    """The ``fixed_roi`` / ``moving_roi`` mask, checked to lie on its image's grid."""
+    if not globals_.get(key):
+        return None
+    mask = read_image(globals_[key])
+    require_same_grid(image, mask, what, globals_[key])
+    return mask
 
 
 def _write_outputs(cf: CommandFile, outputs: dict, result, fixed, moving, study, moving_landmarks) -> None:
