@@ -420,3 +420,22 @@ def test_an_empty_roi_is_refused_before_registering(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "cmd.txt: the fixed mask (fixed_roi) has no non-zero voxel" in err and "ITK" not in err
         assert not (tmp_path / "out.mha").exists()
+
+
+def test_a_warp_that_covers_nothing_says_so(tmp_path, capsys):
+    # warping onto a grid the moving image does not reach wrote an image of fill values without a word
+    from SlicerImgSuite.cli import main
+    from SlicerImgSuite.registration.xforms import write_transform
+
+    image = sitk.GetImageFromArray(np.full((8, 12, 12), 5, np.float32))
+    far = sitk.Image(image)
+    far.SetOrigin((500, 0, 0))
+    sitk.WriteImage(image, str(tmp_path / "fixed.mha"))
+    sitk.WriteImage(far, str(tmp_path / "far.mha"))
+    write_transform(sitk.TranslationTransform(3, (0, 0, 0)), tmp_path / "id.tfm", image)
+    for moving, warned in (("far.mha", True), ("fixed.mha", False)):
+        args = ["warp", "--input", str(tmp_path / moving), "--xf", str(tmp_path / "id.tfm"),
+                "--fixed", str(tmp_path / "fixed.mha"), "--output-img", str(tmp_path / f"w_{moving}")]  # fmt: skip
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert ("imgsuite warp: warning:" in err and "no output voxel maps inside it" in err) == warned, err

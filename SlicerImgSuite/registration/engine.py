@@ -208,7 +208,7 @@ def _check_overlap(fixed: sitk.Image, moving: sitk.Image, parts, index: int, xfo
     ITK would only print "No valid points" and stop at once, so the start transform came back as the
     result and the command succeeded with an image of fill values.
     """
-    if covered_mse(_coarse_grid(fixed, 100_000), moving, compose(parts))[1] > 0:
+    if covered_fraction(fixed, moving, compose(parts)) > 0:
         return
 
     def centre(image):
@@ -642,6 +642,20 @@ def covered_mse(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform
         return float("nan"), 0.0
     d = w[inside] - sitk.GetArrayFromImage(fixed)[inside].astype(np.float32)  # a copy: no view of a temporary
     return float(np.mean(d.astype(np.float64) ** 2)), float(inside.mean())
+
+
+def covered_fraction(grid: sitk.Image, moving: sitk.Image, transform: sitk.Transform | None = None) -> float:
+    """The fraction of ``grid``'s points that ``transform`` maps inside ``moving`` (on a grid of at most 100 000
+    points: a quick check, not a measure).
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> a = sitk.Image([10, 10, 10], sitk.sitkFloat32)
+    >>> covered_fraction(a, a, sitk.TranslationTransform(3, [5, 0, 0])), covered_fraction(a, a, sitk.TranslationTransform(3, [50, 0, 0]))
+    (0.5, 0.0)
+    """
+    return covered_mse(_coarse_grid(sitk.Cast(grid, sitk.sitkFloat32), 100_000), moving, transform)[1]
 
 
 def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
