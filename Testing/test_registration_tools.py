@@ -207,6 +207,23 @@ def test_landmark_warp_interpolates_the_pairs(algorithm):
     assert not np.allclose(smooth.displacement(f), m - f, atol=1e-3)
 
 
+def test_one_fixed_point_sent_to_two_places_is_refused(pair, tmp_path, capsys):
+    # fixed landmarks 1 and 4 at one place, their moving ones 4 mm apart: the warp met neither (off by 2 mm
+    # each) and said nothing. A repeated pair (same both sides) is harmless and still warps.
+    (tmp_path / "f.txt").write_text("10 10 10\n20 20 20\n30 30 30\n10 10 10\n")
+    (tmp_path / "m.txt").write_text("11 10 10\n21 20 20\n31 30 30\n15 10 10\n")
+    args = ["landmark-warp", "-f", str(tmp_path / "f.txt"), "-m", str(tmp_path / "m.txt"), "-I", str(pair[0] / "moving.mha"),
+            "-O", str(tmp_path / "o.mha")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "f.txt: fixed landmarks 1 and 4 are both at (10, 10, 10)" in err and "4 mm apart" in err
+    assert not (tmp_path / "o.mha").exists()
+    with pytest.raises(Exception, match="one point cannot go to two places"):
+        LandmarkWarp([[0, 0, 0], [0, 0, 0], [40, 0, 0]], [[1, 0, 0], [2, 0, 0], [40, 0, 0]])
+    (tmp_path / "m.txt").write_text("11 10 10\n21 20 20\n31 30 30\n11 10 10\n")
+    assert main(args) == 0 and (tmp_path / "o.mha").exists()
+
+
 def test_landmark_warp_cli_with_slicer_and_text_files(pair, tmp_path, mrml):
     folder, ct, _ = pair
     from SlicerImgSuite.mrml import markups

@@ -95,7 +95,21 @@ def check_pairs(fixed, moving, fixed_path=None, moving_path=None) -> tuple[np.nd
         )
     if len(fixed) == 0:
         raise ImgSuiteError("no landmark pairs", fixed_path)
+    _refuse_one_point_to_two(fixed, moving, fixed_path)
     return fixed, moving
+
+
+def _refuse_one_point_to_two(fixed: np.ndarray, moving: np.ndarray, fixed_path=None) -> None:
+    """Two fixed landmarks at one place (within 0.01 mm) whose moving landmarks differ: no warp can take a
+    point to two places, and the fit silently met neither (one pair 2 mm off each, say)."""
+    from scipy.spatial import cKDTree
+
+    for i, j in sorted(cKDTree(fixed).query_pairs(0.01)):
+        gap = float(np.linalg.norm(moving[i] - moving[j]))
+        if gap > 0.01:
+            where = ", ".join(f"{c:g}" for c in fixed[i])
+            raise ImgSuiteError(f"fixed landmarks {i + 1} and {j + 1} are both at ({where}) but their moving landmarks "
+                                f"are {gap:.3g} mm apart: one point cannot go to two places", fixed_path)  # fmt: skip
 
 
 def _kernel(r: np.ndarray, algorithm: str, radius: float) -> np.ndarray:
