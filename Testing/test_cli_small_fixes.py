@@ -122,3 +122,20 @@ def test_common_options_before_the_command_are_the_commands(tmp_path, capsys):
         cli.main(["--debug", "stats", missing])
     assert cli.main(["-q", "stats", missing]) == 2
     assert "none.nrrd" in capsys.readouterr().err
+
+
+def test_empty_selections_say_why_their_figures_are_nan(tmp_path, capsys):
+    # stats over an empty mask and Dice of two empty structures print nan as plastimatch does; now they also
+    # say why on stderr, and a non-empty selection says nothing
+    image = sitk.Image(10, 10, 10, sitk.sitkUInt8)
+    sitk.WriteImage(image, str(tmp_path / "empty.mha"))
+    image[2:6, 2:6, 2:6] = 1
+    sitk.WriteImage(image, str(tmp_path / "box.mha"))
+    for command, why in (("stats", "no voxel inside the mask"), ("dice", "both structures are empty")):
+        for mask, expect in (("empty.mha", True), ("box.mha", False)):
+            args = [command, str(tmp_path / "box.mha"), "--mask", str(tmp_path / mask)] if command == "stats" else [
+                command, str(tmp_path / mask), str(tmp_path / mask)]  # fmt: skip
+            assert main(args) == 0
+            out = capsys.readouterr()
+            assert ("nan" in out.out.lower()) == expect
+            assert (f"imgsuite {command}: warning:" in out.err and why in out.err) == expect, out.err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -141,6 +142,9 @@ def dice(
         voxels = [0, size[0] - 1, 0, size[1] - 1, *voxels[4:]]
         ref, cmp = crop(ref, voxels), crop(cmp, voxels)
     stats = dice_stats(ref, cmp)
+    if stats["tp"] + stats["fp"] + stats["fn"] == 0:  # plastimatch prints nan too, without a word
+        warnings.warn(f"{reference} and {test}: both structures are empty, so Dice and the distances are undefined "
+                      "(nan)", stacklevel=2)  # fmt: skip
     if output_json:
         with atomic_path(output_json) as tmp:
             Path(tmp).write_text(json.dumps(stats, indent=1, default=float))
