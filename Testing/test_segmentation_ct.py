@@ -124,6 +124,18 @@ def test_errors_name_the_problem(tmp_path):
         segment_preset(air, "liver")
 
 
+def test_an_image_without_air_or_fat_is_not_taken_for_a_ct(phantom):
+    # an MR-like volume or a CT stored without its rescale (air 0): every voxel is above -300, so the "body"
+    # filled the grid with exit 0 (only a truncated-field-of-view note). Refused, unless a threshold on its
+    # own scale is given; the same CT shifted to unsigned values, with --lower-threshold shifted too, is segmented
+    ct = phantom.ct
+    unsigned = sitk.Cast(sitk.Cast(ct, sitk.sitkInt32) + 1024, sitk.sitkUInt16)
+    with pytest.raises(ImgSuiteError, match="not a CT in HU"):
+        segment_body(unsigned)
+    shifted = sitk.GetArrayFromImage(segment_body(unsigned, lower_threshold=1024 - 300))
+    assert np.array_equal(shifted, sitk.GetArrayFromImage(segment_body(ct)))
+
+
 def test_masks_become_segments(phantom, mrml):
     from SlicerImgSuite.mrml.segmentations import masks_from_segmentation_node, segmentation_node_from_masks
 

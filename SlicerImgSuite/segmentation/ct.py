@@ -176,6 +176,12 @@ def segment_body(
     check_number(bottom, "--bottom")
     progress = progress or no_progress
     hu = sitk.GetArrayViewFromImage(ct)
+    low = float(hu.min())
+    if low >= 0 > lower_threshold:  # no air nor fat: every voxel would be body, silently
+        raise ImgSuiteError(
+            f"no value below 0 (values {low:g} to {float(hu.max()):g}): not a CT in HU (an MR, or a CT stored "
+            f"without its rescale, air 0 instead of -1000)? Convert it to HU, or give --lower-threshold on its scale"
+        )
     mask = hu > lower_threshold
     if bottom is not None:
         axis, behind = _posterior_index(ct, bottom)
