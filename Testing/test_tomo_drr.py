@@ -221,3 +221,26 @@ def test_drr_refuses_options_it_would_ignore(tmp_path, body_ct, capsys, args, me
     assert main([a if a != "x.mha" else str(tmp_path / a) for a in argv]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_drr_of_what_is_not_a_ct_in_hu(body_ct):
+    # a dose or an MR read as HU projected without a word; a CT stored without its rescale (air 0) made air
+    # attenuate as water, silently. Now: a dose is refused, values with no air in HU warn, a CT in HU does not
+    import warnings
+
+    from SlicerImgSuite.errors import ImgSuiteError
+
+    ct = sitk.ReadImage(str(body_ct))
+    g = circular(1, sad=1000, sid=1500, dims=(16, 16), pixel_size=(8, 8))
+    dose = sitk.Cast(ct, sitk.sitkFloat32) * 0 + 2.0
+    dose.SetMetaData("DoseUnits", "GY")
+    with pytest.raises(ImgSuiteError, match="a DRR needs a CT in HU; this image is a dose"):
+        drr(dose, g)
+    unsigned = sitk.Cast(sitk.Cast(ct, sitk.sitkInt32) - int(sitk.GetArrayViewFromImage(ct).min()),
+                         sitk.sitkUInt16)  # fmt: skip
+    with pytest.warns(UserWarning, match="no air in HU"):
+        drr(unsigned, g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drr(ct, g)
+        drr(unsigned, g, hu_conversion="none")  # values taken as they are: nothing to warn of
