@@ -85,3 +85,20 @@ def test_wed_off_axis_and_options(phantom, tmp_path, capsys):
     assert "--input-ct" in capsys.readouterr().err
     assert main([*args, "--ray-step", "0"]) == 2
     assert "--ray-step" in capsys.readouterr().err
+
+
+def test_wed_of_values_with_no_air_in_hu_warns():
+    # an MR-like volume or a CT stored without its rescale (air 0): its air counted as water, silently;
+    # a CT in HU and a flat water phantom say nothing
+    import warnings
+
+    from SlicerImgSuite.imageops.wed import water_equivalent_depth
+
+    block = np.zeros((6, 8, 8), np.int16)
+    block[:, 2:6, 2:6] = 1000  # 0 around a block: air if shifted by 1000, water as it is
+    with pytest.warns(UserWarning, match="wed takes the values as HU, but none is below 0"):
+        water_equivalent_depth(sitk.GetImageFromArray(block), (-100.0, 3.5, 2.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        water_equivalent_depth(sitk.GetImageFromArray(block - 1000), (-100.0, 3.5, 2.5))
+        water_equivalent_depth(sitk.GetImageFromArray(np.zeros((6, 8, 8), np.int16)), (-100.0, 3.5, 2.5))

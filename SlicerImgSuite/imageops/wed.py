@@ -13,7 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..io.images import require_hu
+from ..io.images import require_hu, warn_if_no_air
 from ..progress import ProgressCallback, no_progress
 
 
@@ -72,6 +72,7 @@ def water_equivalent_depth(
     if ct.GetDimension() != 3 or ct.GetNumberOfComponentsPerPixel() != 1:
         raise ImgSuiteError("wed needs a 3D CT")
     require_hu(ct, "wed")  # stopping powers come from HU: a dose grid would give depths of nothing
+    warn_if_no_air(ct, "wed")  # an MR's or an unrescaled CT's air would count as water
     if not (np.isfinite(ray_step) and ray_step > 0):
         raise ImgSuiteError(f"--ray-step must be a positive number of mm, got {ray_step}")
     source = np.asarray(source, np.float64)

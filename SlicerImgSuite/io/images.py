@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,26 @@ def require_hu(image: sitk.Image, task: str) -> None:
     if image.HasMetaDataKey("DoseUnits") or modality.upper() in _NOT_HU:
         kind = "a dose" if image.HasMetaDataKey("DoseUnits") else f"modality {modality}"
         raise ImgSuiteError(f"{task} needs a CT in HU; this image is {kind}")
+
+
+def warn_if_no_air(image: sitk.Image, task: str, hint: str = "") -> None:
+    """Warn when an image taken as HU has values above 0 and none below: no air nor fat, as in an MR or a CT stored
+    without its rescale (air 0 instead of -1000), whose air then counts as water. A flat water phantom says nothing.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_no_air(sitk.Image(2, 2, 2, sitk.sitkUInt16) + 1500, "wed")
+    >>> str(seen[0].message)[:38]
+    'wed takes the values as HU, but none i'
+    """
+    values = sitk.GetArrayViewFromImage(image)
+    if values.size and values.min() >= 0 and values.max() > 0:
+        warnings.warn(f"{task} takes the values as HU, but none is below 0 ({float(values.min()):g} to "
+                      f"{float(values.max()):g}): no air. If this is an MR or a CT stored without its rescale (air 0 "
+                      "instead of -1000), air counts as water here" + (f". {hint}" if hint else ""), stacklevel=3)  # fmt: skip
 
 
 # MetaImage keys holding geometry numbers (ITK reads a NaN among them as 0, silently)

@@ -7,13 +7,11 @@ DRRs and reconstructions are interchangeable with plastimatch's.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError, check_number
-from ..io.images import require_hu
+from ..io.images import require_hu, warn_if_no_air
 from ..progress import ProgressCallback
 from .geometry import Geometry
 from .project import forward_project
@@ -95,11 +93,7 @@ def drr(
     values = sitk.GetArrayViewFromImage(ct)
     if hu_conversion != "none":
         require_hu(ct, "a DRR")  # a dose or an MR read as HU gives a picture of nothing real
-        if values.min() >= 0 and values.max() > 0:
-            warnings.warn(
-                f"no value below 0 (values 0 to {float(values.max()):g}): no air in HU; if this is an MR or a CT "
-                "stored without its rescale (air 0 instead of -1000), air attenuates as water here. Values that are "
-                "already attenuation: --hu-conversion none", stacklevel=2)  # fmt: skip
+        warn_if_no_air(ct, "a DRR", "Values that are already attenuation: --hu-conversion none")
     if hu_conversion != "none" and values.dtype in (np.int16, np.uint16):
         # 16-bit CT: HU to attenuation inside the projector, no float copy of the CT
         images = forward_project(values, ct, geometry, progress, table=_table(values.dtype))
