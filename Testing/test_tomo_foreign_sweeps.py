@@ -123,3 +123,33 @@ def test_default_grid_holds_the_object_between_source_and_panel(sweeps, sweep):
     mid = len(geometry) // 2
     depth = ((lo + hi) / 2 - geometry.sources[mid]) @ geometry.normals[mid]
     assert 0 < depth < geometry.sid[mid]
+
+
+def test_radiographs_are_not_taken_for_line_integrals(sweeps, shared_data, capsys):
+    # plastimatch drr -e writes transmissions exp(-integral) (air 1): tomo reconstructed them as they were, the
+    # contrast inverted, without a word. Now it warns and points to --log, which then focuses every bead.
+    # Real counts (the Savu synchrotron views, never used to tune this) warn too; line integrals do not.
+    import imageio.v3 as iio
+
+    from SlicerImgSuite.tomo.projset import ProjectionSet, line_integrals, not_line_integrals
+
+    work, folders = sweeps
+    cmd = [PLASTIMATCH, "drr", "-t", "pfm", "-e", "-a", "13", "-N", "3.3333", "-y", "-20", *PANEL]
+    subprocess.run([*cmd, "-O", str(work / "pl_arc_e/image"), str(work / "beads.mha")], check=True, capture_output=True)
+    argv = ["tomo", "-q", "--input", str(work / "pl_arc_e"), "--slice-spacing", "1", "--pixel-size", "1"]
+    assert main([*argv, "--output", str(work / "e.mha")]) == 0
+    err = capsys.readouterr().err
+    assert "look like raw radiographs, not line integrals" in err and "plastimatch drr -e" in err and "--log" in err
+    assert main([*argv, "--output", str(work / "e_log.mha"), "--log"]) == 0
+    assert "raw radiographs" not in capsys.readouterr().err
+    geometry = read_projections(work / "pl_arc_e").geometry
+    errors = focus_depths(sitk.ReadImage(str(work / "e_log.mha")), BEADS, geometry.normals[len(geometry) // 2])
+    assert np.all(np.abs(errors) < 1.0), np.round(errors, 2)
+    for sweep in folders.values():
+        assert not_line_integrals(read_projections(sweep)) == ""
+    savu = shared_data / "savu-parallel-beam-tomo-small" / "tiffs"
+    counts = np.stack([iio.imread(savu / f"raw_{k:05d}.tiff") for k in range(0, 91, 10)]).astype(np.float32)
+    counts = np.pad(counts, ((0, 0), (0, 160 - counts.shape[1]), (0, 0)), mode="edge")  # 135 x 160 views on a 160 panel
+    stack = ProjectionSet(counts, read_projections(folders["drr --sweep linear"]).geometry.subset(list(range(10))))
+    assert "so these are counts" in not_line_integrals(stack)
+    assert not_line_integrals(line_integrals(stack, 37195.0)) == ""  # the flat field's mean as I0

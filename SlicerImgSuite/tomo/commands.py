@@ -307,12 +307,13 @@ def fdk_grid(dim, volume_size) -> object:
 
 def run_fdk(args: argparse.Namespace) -> int:
     from ..io import write_image
-    from .projset import read_projections
+    from .projset import read_projections, warn_if_not_line_integrals
     from .recon import fdk
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         projections = read_projections(args.input)
+        warn_if_not_line_integrals(projections, args.input)
     for w in caught:
         print(f"imgsuite fdk: warning: {w.message}", file=sys.stderr)
     dim = parse_numbers(args.dim, None, "--dim", int)

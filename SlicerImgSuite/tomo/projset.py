@@ -68,6 +68,51 @@ def line_integrals(intensities: ProjectionSet, i0: float | str = "auto") -> Proj
     return ProjectionSet(out, intensities.geometry)
 
 
+MAX_LINE_INTEGRAL = 50.0  # e^-50 of the beam: no detector measures that; larger values are counts
+
+
+def not_line_integrals(projections: ProjectionSet) -> str:
+    """Why ``projections`` look like raw radiographs rather than line integrals, or ``""``.
+
+    Counts: values above :data:`MAX_LINE_INTEGRAL` (0.1 % of the pixels or more). Transmissions
+    ``exp(-integral)`` (plastimatch ``drr -e``): every value in (0, 1], a tenth of the pixels or more at
+    1 (unattenuated air). Reconstructed as they are, both invert the contrast: nothing warns later.
+
+    Examples
+    --------
+    >>> from SlicerImgSuite.tomo.geometry import linear_sweep
+    >>> g = linear_sweep(1, 0.0, sid=1000.0, dims=(4, 1), pixel_size=(1.0, 1.0))
+    >>> not_line_integrals(ProjectionSet(np.array([[[0.0, 0.0, 0.3, 0.5]]], np.float32), g))
+    ''
+    >>> not_line_integrals(ProjectionSet(np.array([[[1.0, 1.0, 0.7, 0.5]]], np.float32), g))[:40]
+    'values in (0, 1] with 50 % of the pixels'
+    """
+    images = projections.images
+    high = float(np.percentile(images, 99.9))
+    if high > MAX_LINE_INTEGRAL:
+        return (f"values up to {high:g}: as line integrals that is a transmission of e^-{high:.0f}, which no "
+                "detector measures, so these are counts")  # fmt: skip
+    if images.min() > 0 and images.max() <= 1.0:
+        air = float(np.mean(images >= 0.99))
+        if 0.1 <= air < 1:  # some air, and something that attenuates
+            return (f"values in (0, 1] with {100 * air:.0f} % of the pixels at 1: transmissions exp(-integral) "
+                    "(plastimatch drr -e), where air is 1")  # fmt: skip
+    return ""
+
+
+def warn_if_not_line_integrals(projections: ProjectionSet, source="") -> None:
+    """Warn (one line) when :func:`not_line_integrals` finds raw radiographs: they need ``log(I0 / I)`` first."""
+    why = not_line_integrals(projections)
+    if why:
+        import warnings
+
+        where = f"{source}: " if source else ""
+        warnings.warn(f"{where}the projections look like raw radiographs, not line integrals ({why}); reconstructed "
+                      "as they are, the contrast comes out inverted. Take log(I0/I) first: imgsuite tomo --log (--algorithm fdk "
+                      "for a circular scan)",
+                      stacklevel=3)  # fmt: skip
+
+
 _NAME = re.compile(r"^(.*?)(\d+)\.(pfm|raw)$", re.IGNORECASE)
 
 

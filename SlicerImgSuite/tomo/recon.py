@@ -17,7 +17,7 @@ from ..geometry import grid_image
 from ..progress import ProgressCallback, no_progress
 from .geometry import Geometry, common_region
 from .project import BATCH, back_project, forward_project
-from .projset import ProjectionSet
+from .projset import ProjectionSet, warn_if_not_line_integrals
 
 ALGORITHMS = RECON_ALGORITHMS
 FILTERS = RECON_FILTERS
@@ -155,6 +155,7 @@ def reconstruct(
     funcs = {"saa": shift_and_add, "fbp": fbp, "sart": sart, "fdk": fdk}
     if algorithm not in funcs:
         raise ImgSuiteError(f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+    warn_if_not_line_integrals(projections)
     return funcs[algorithm](projections, grid, progress=progress, **options)
 
 
