@@ -139,3 +139,18 @@ def test_empty_selections_say_why_their_figures_are_nan(tmp_path, capsys):
             out = capsys.readouterr()
             assert ("nan" in out.out.lower()) == expect
             assert (f"imgsuite {command}: warning:" in out.err and why in out.err) == expect, out.err
+
+
+def test_threshold_refuses_a_swapped_range_and_says_when_nothing_is_selected(tmp_path, capsys):
+    # --range 50,10 (lo > hi) and --above beyond the maximum both wrote an all-0 mask with exit 0, silently
+    image = sitk.GetImageFromArray(np.arange(60, dtype=np.float32).reshape(3, 4, 5))
+    sitk.WriteImage(image, str(tmp_path / "ramp.mha"))
+    args = ["threshold", "--input", str(tmp_path / "ramp.mha"), "--output"]
+    assert main([*args, str(tmp_path / "swapped.mha"), "--range", "50,10"]) == 2
+    assert "ramp.mha: --range 50,10 is empty" in capsys.readouterr().err
+    assert not (tmp_path / "swapped.mha").exists()
+    assert main([*args, str(tmp_path / "none.mha"), "--above", "500"]) == 0
+    assert "imgsuite threshold: warning: no voxel selected: the image's values lie from 0 to 59" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "some.mha"), "--range", "10,50"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "some.mha"))).sum() == 41

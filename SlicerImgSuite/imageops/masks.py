@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,7 +65,12 @@ def threshold(
             raise ImgSuiteError(f"--range needs pairs lo,hi; got {list(ranges)}")
         out = np.zeros(array.shape, bool)
         for lo, hi in zip(ranges[0::2], ranges[1::2]):
+            if lo > hi:  # an empty range: a swapped pair, which selected nothing without a word
+                raise ImgSuiteError(f"--range {lo:g},{hi:g} is empty: give each range as lo,hi with lo <= hi")
             out |= (array >= lo) & (array <= hi)
+    if not out.any():
+        warnings.warn(f"no voxel selected: the image's values lie from {float(array.min()):g} to "
+                      f"{float(array.max()):g}; the mask is all 0", stacklevel=2)  # fmt: skip
     return to_image(out.astype(np.uint8), image)
 
 
