@@ -6,6 +6,7 @@ All coordinates are DICOM/ITK patient coordinates (LPS, millimetres).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -143,9 +144,9 @@ def resample_like(
     )
 
 
-def covered_by(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
+def covered_by(image: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None) -> np.ndarray:
     """Boolean array on ``reference``'s grid: where its voxels lie inside ``image``'s grid (nearest voxel), i.e.
-    where ``resample_like(image, reference)`` holds a value of ``image`` and not the fill value.
+    where ``resample_like(image, reference, transform=transform)`` holds a value of ``image`` and not the fill value.
 
     Examples
     --------
@@ -155,7 +156,31 @@ def covered_by(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
     """
     ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
     ones.CopyInformation(image)
-    return sitk.GetArrayFromImage(resample_like(ones, reference, "nearest")) > 0
+    return sitk.GetArrayFromImage(resample_like(ones, reference, "nearest", transform=transform)) > 0
+
+
+def coarse_grid(reference: sitk.Image, max_voxels: int = 2_000_000) -> sitk.Image:
+    """``reference`` bin-shrunk (the same factor on every axis) to at most about ``max_voxels``: a quick look.
+
+    Examples
+    --------
+    >>> coarse_grid(sitk.Image([100, 100, 100], sitk.sitkUInt8), 1000).GetSize()
+    (10, 10, 10)
+    """
+    n = float(np.prod(reference.GetSize()))
+    if n <= max_voxels:
+        return reference
+    f = int(np.ceil((n / max_voxels) ** (1 / reference.GetDimension())))
+    return sitk.BinShrink(reference, [f] * reference.GetDimension())
+
+
+def warn_if_uncovered(image: sitk.Image, reference: sitk.Image, what: str, transform=None) -> None:
+    """Warn when no voxel of ``reference``'s grid (seen on a coarse grid) maps inside ``image`` through
+    ``transform``: resampled there, ``image`` leaves only the fill value."""
+    if not covered_by(image, coarse_grid(reference, 100_000), transform).any():
+        check = "the output grid" + (", and the transform's direction: fixed -> moving" if transform else "")
+        warnings.warn(f"{what}: no output voxel maps inside it, so the output holds only the fill value (check "
+                      f"{check})", stacklevel=3)  # fmt: skip
 
 
 def _fmt(values: Sequence[float]) -> str:

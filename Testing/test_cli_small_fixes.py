@@ -154,3 +154,14 @@ def test_threshold_refuses_a_swapped_range_and_says_when_nothing_is_selected(tmp
     assert main([*args, str(tmp_path / "some.mha"), "--range", "10,50"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "some.mha"))).sum() == 41
+
+
+def test_resample_onto_a_grid_the_image_does_not_reach_warns(tmp_path, capsys):
+    # --origin 900 900 900 put the output grid beside the image: all fill value, exit 0, silently
+    image = sitk.GetImageFromArray(np.full((4, 6, 6), 7, np.float32))
+    sitk.WriteImage(image, str(tmp_path / "in.mha"))
+    args = ["resample", "--input", str(tmp_path / "in.mha"), "--output"]
+    assert main([*args, str(tmp_path / "far.mha"), "--origin", "900 900 900"]) == 0
+    assert "imgsuite resample: warning: the input image: no output voxel maps inside it" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "near.mha"), "--spacing", "0.5 0.5 0.5"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..geometry import INTERPOLATORS, grid_image
+from ..geometry import INTERPOLATORS, grid_image, warn_if_uncovered
 from ..io.images import cast_image
 from ._util import run_filter
 
@@ -212,5 +212,6 @@ def resample(
     f.SetInterpolator(INTERPOLATORS[interpolation])
     f.SetDefaultPixelValue(float(default_value))
     f.SetOutputPixelType(image.GetPixelID())
+    warn_if_uncovered(image, grid, "the input image")
     out = run_filter(f, image, progress=progress, message="resampling")
     return cast_image(out, output_type) if output_type else out

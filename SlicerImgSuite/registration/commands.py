@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -177,9 +176,10 @@ def run_register(args: argparse.Namespace) -> int:
 
 def run_warp(args: argparse.Namespace, progress=None) -> int:
     """``imgsuite warp`` (and ``convert --xf``): every output is written together, all or nothing."""
+    from ..geometry import warn_if_uncovered
     from ..io.atomic import write_together
     from ..rtstruct.commands import refuse_unused_dose_options
-    from .engine import covered_fraction, warp_image
+    from .engine import warp_image
     from .landmarks import invert_points, read_landmarks, write_landmarks
     from .xforms import read_transform, write_transform
 
@@ -212,10 +212,8 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
             out = warp_image(image, transform, reference, interp, args.default_value if kind != "ss" else 0)
         except ImgSuiteError as exc:  # a 2D picture with a 3D transform: name the file
             raise ImgSuiteError(exc.problem, exc.path or src) from None
-        if out.GetDimension() == 3 and covered_fraction(reference, image, transform) == 0:
-            warnings.warn(f"{src}: no output voxel maps inside it through {Path(args.xf).name}: the output holds "
-                          "only the fill value (check the transform's direction: fixed -> moving, and the grid)",
-                          stacklevel=2)  # fmt: skip
+        if out.GetDimension() == 3:
+            warn_if_uncovered(image, reference, f"{src} through {Path(args.xf).name}", transform)
         if kind == "dose":
             writes += _warped_dose_outputs(args, src, image, out)
             continue

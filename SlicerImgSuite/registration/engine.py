@@ -20,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..geometry import resample_like
+from ..geometry import coarse_grid, covered_by, resample_like
 from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
 from .bspline import ControlGrid, bspline_stage, refit
 from .cmdfile import engine_of, validate_stage
@@ -208,7 +208,7 @@ def _check_overlap(fixed: sitk.Image, moving: sitk.Image, parts, index: int, xfo
     ITK would only print "No valid points" and stop at once, so the start transform came back as the
     result and the command succeeded with an image of fill values.
     """
-    if covered_fraction(fixed, moving, compose(parts)) > 0:
+    if covered_by(moving, coarse_grid(fixed, 100_000), compose(parts)).any():
         return
 
     def centre(image):
@@ -644,20 +644,6 @@ def covered_mse(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform
     return float(np.mean(d.astype(np.float64) ** 2)), float(inside.mean())
 
 
-def covered_fraction(grid: sitk.Image, moving: sitk.Image, transform: sitk.Transform | None = None) -> float:
-    """The fraction of ``grid``'s points that ``transform`` maps inside ``moving`` (on a grid of at most 100 000
-    points: a quick check, not a measure).
-
-    Examples
-    --------
-    >>> import SimpleITK as sitk
-    >>> a = sitk.Image([10, 10, 10], sitk.sitkFloat32)
-    >>> covered_fraction(a, a, sitk.TranslationTransform(3, [5, 0, 0])), covered_fraction(a, a, sitk.TranslationTransform(3, [50, 0, 0]))
-    (0.5, 0.0)
-    """
-    return covered_mse(_coarse_grid(sitk.Cast(grid, sitk.sitkFloat32), 100_000), moving, transform)[1]
-
-
 def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
     """Warn when a stage did not improve its metric, stopped at its limit still improving, or folded."""
     where = f"stage {report.index + 1} ({report.xform})"
@@ -677,7 +663,7 @@ def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
     if report.xform in ("bspline", "vf"):
         from .vf import jacobian_determinant
 
-        coarse = _coarse_grid(fixed)
+        coarse = coarse_grid(fixed)
         jac = sitk.GetArrayFromImage(jacobian_determinant(compose(parts[-1:]), coarse))
         folded = int(np.sum(jac <= 0))
         report.jacobian_range = (float(jac.min()), float(jac.max()))
@@ -686,14 +672,6 @@ def _judge(report: StageReport, params: dict, parts, fixed: sitk.Image) -> None:
                 f"{where}: the field folds ({folded} voxels with Jacobian determinant <= 0, min {jac.min():.3f}); "
                 "raise regularization_lambda or grid_spac"
             )
-
-
-def _coarse_grid(fixed: sitk.Image, max_voxels: int = 2_000_000) -> sitk.Image:
-    n = float(np.prod(fixed.GetSize()))
-    if n <= max_voxels:
-        return fixed
-    f = int(np.ceil((n / max_voxels) ** (1 / 3)))
-    return sitk.BinShrink(fixed, [f, f, f])
 
 
 def fill_value(image: sitk.Image) -> float:
