@@ -165,3 +165,18 @@ def test_resample_onto_a_grid_the_image_does_not_reach_warns(tmp_path, capsys):
     assert "imgsuite resample: warning: the input image: no output voxel maps inside it" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "near.mha"), "--spacing", "0.5 0.5 0.5"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_mask_with_an_empty_mask_warns(tmp_path, capsys):
+    # an empty mask turned every voxel into --mask-value, exit 0, silently
+    image = sitk.GetImageFromArray(np.full((3, 4, 4), 40, np.int16))
+    sitk.WriteImage(image, str(tmp_path / "in.mha"))
+    mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    sitk.WriteImage(mask, str(tmp_path / "empty.mha"))
+    mask[1, 1, 1] = 1
+    sitk.WriteImage(mask, str(tmp_path / "one.mha"))
+    for name, warned in (("empty.mha", True), ("one.mha", False)):
+        args = ["mask", "--input", str(tmp_path / "in.mha"), "--mask", str(tmp_path / name), "--mask-value", "-1000"]
+        assert main([*args, "--output", str(tmp_path / f"out_{name}")]) == 0
+        err = capsys.readouterr().err
+        assert ("imgsuite mask: warning: the mask is empty: every voxel becomes -1000" in err) == warned, err

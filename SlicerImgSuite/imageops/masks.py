@@ -22,7 +22,10 @@ def mask_image(image: sitk.Image, mask: sitk.Image, mask_value: float = 0.0) -> 
     >>> int(sitk.GetArrayFromImage(mask_image(img, m, -1)).sum())
     -10
     """
-    return _set(image, ~mask_array(mask, image), mask_value)
+    inside = mask_array(mask, image)
+    if not inside.any():  # an empty mask (a structure on another grid, a wrong label) leaves nothing of the image
+        warnings.warn(f"the mask is empty: every voxel becomes {mask_value:g}", stacklevel=2)
+    return _set(image, ~inside, mask_value)
 
 
 def fill_image(image: sitk.Image, mask: sitk.Image, mask_value: float = 0.0) -> sitk.Image:
