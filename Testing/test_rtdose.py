@@ -250,3 +250,25 @@ def test_grid_frame_offsets_absolute_or_reversed_place_the_same_dose(pinnacle, t
     # plastimatch's own spelling: the dose of an RTDOSE --input goes into --output-dicom
     assert main(["convert", "--input", str(pinnacle[0]), "--output-dicom", str(tmp_path / "dicom"), "-q"]) == 0
     assert np.abs(_gy(tmp_path / "dicom" / "RD.dcm") - expected).max() <= expected.max() / 65535
+
+
+def test_declared_units_a_factor_of_100_off_warn(tmp_path):
+    # a plan stored in cGy declared --dose-units gy read as 7000 Gy (and a plan in Gy declared cGy as 0.7 Gy),
+    # silently; now each warns naming the file and the other unit. A plausible dose, or a file that states its
+    # own units, says nothing
+    import warnings
+
+    from SlicerImgSuite.rtstruct.dose import read_dose
+
+    values = np.zeros((6, 8, 8), np.float32)
+    values[2:4, 2:6, 2:6] = 7000
+    sitk.WriteImage(sitk.GetImageFromArray(values), str(tmp_path / "cgy.mha"))
+    sitk.WriteImage(sitk.GetImageFromArray(values / 100), str(tmp_path / "gy.mha"))
+    with pytest.warns(UserWarning, match=r"cgy.mha: the dose peaks at 7000 Gy with --dose-units gy; .* cgy"):
+        read_dose(tmp_path / "cgy.mha", "gy")
+    with pytest.warns(UserWarning, match=r"gy.mha: the dose peaks at 0.7 Gy with --dose-units cgy; .* gy"):
+        read_dose(tmp_path / "gy.mha", "cgy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(sitk.GetArrayViewFromImage(read_dose(tmp_path / "cgy.mha", "cgy")).max()) == pytest.approx(70)
+        assert float(sitk.GetArrayViewFromImage(read_dose(tmp_path / "gy.mha", "gy")).max()) == pytest.approx(70)

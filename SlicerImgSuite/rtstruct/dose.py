@@ -9,6 +9,7 @@ it) or when the caller declares its units. A CT is never taken for a dose.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -303,7 +304,21 @@ def as_dose(image: sitk.Image, units: str | None, source, modality: str | None =
     out.SetMetaData(DOSE_UNITS_KEY, "GY")
     if units is not None:
         out.SetMetaData(UNITS_IN_FILE_KEY, units.upper())
+        if declared not in DOSE_UNITS:  # units only the caller states: a factor of 100 is the likely slip
+            _warn_if_unit_slip(float(np.max(sitk.GetArrayViewFromImage(out))), units.lower(), source)
     return out
+
+
+def _warn_if_unit_slip(max_gy: float, units: str, source) -> None:
+    """Warn when a dose whose units the caller declared peaks where the other unit fits far better: above 1000 Gy
+    as Gy (beyond a plan outside a brachytherapy source), or below 1 Gy as cGy (a plan in Gy read 100 times low)."""
+    if units == "gy" and max_gy > 1000:
+        hint = "if the image holds cGy, declare --dose-units cgy"
+    elif units == "cgy" and 0 < max_gy < 1:
+        hint = "if the image holds Gy, declare --dose-units gy"
+    else:
+        return
+    warnings.warn(f"{source}: the dose peaks at {max_gy:g} Gy with --dose-units {units}; {hint}", stacklevel=4)
 
 
 def _kind(image: sitk.Image, source, modality: str | None) -> str:
