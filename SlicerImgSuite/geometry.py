@@ -174,10 +174,15 @@ def coarse_grid(reference: sitk.Image, max_voxels: int = 2_000_000) -> sitk.Imag
     return sitk.BinShrink(reference, [f] * reference.GetDimension())
 
 
+def reaches(image: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None) -> bool:
+    """Whether any voxel of ``reference``'s grid (seen on a coarse grid: a quick look) maps inside ``image``."""
+    return bool(covered_by(image, coarse_grid(reference, 100_000), transform).any())
+
+
 def warn_if_uncovered(image: sitk.Image, reference: sitk.Image, what: str, transform=None) -> None:
-    """Warn when no voxel of ``reference``'s grid (seen on a coarse grid) maps inside ``image`` through
-    ``transform``: resampled there, ``image`` leaves only the fill value."""
-    if not covered_by(image, coarse_grid(reference, 100_000), transform).any():
+    """Warn when ``image`` does not :func:`reach <reaches>` ``reference``'s grid through ``transform``: resampled
+    there, it leaves only the fill value."""
+    if not reaches(image, reference, transform):
         check = "the output grid" + (", and the transform's direction: fixed -> moving" if transform else "")
         warnings.warn(f"{what}: no output voxel maps inside it, so the output holds only the fill value (check "
                       f"{check})", stacklevel=3)  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import warnings
 from pathlib import Path
 
 from ..choices import PIXEL_TYPES
@@ -502,11 +501,7 @@ def run_stats(args) -> int:
         if image.GetNumberOfComponentsPerPixel() > 1:  # a vector field: plastimatch's per-component table
             print(_vector_stats_text(image, mask, args.outside))
             continue
-        stats = image_stats(image, mask, args.outside)
-        if stats["numvox"] == 0:  # plastimatch prints nan too, without a word
-            warnings.warn(f"{args.mask}: no voxel {'outside' if args.outside else 'inside'} the mask, so the "
-                          "statistics are undefined (nan)", stacklevel=2)  # fmt: skip
-        print(stats_text(stats, args.sigma))
+        print(stats_text(image_stats(image, mask, args.outside), args.sigma))
     return 0
 
 

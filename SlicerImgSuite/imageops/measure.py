@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +37,9 @@ def image_stats(image: sitk.Image, mask: sitk.Image | None = None, outside: bool
         values = values[~inside if outside else inside]
     values = values.ravel()
     if values.size == 0:
+        if mask is not None:  # plastimatch prints nan too, without a word
+            warnings.warn(f"no voxel {'outside' if outside else 'inside'} the mask, so the statistics are undefined "
+                          "(nan)", stacklevel=2)  # fmt: skip
         nan = float("nan")
         return {"min": nan, "max": nan, "mean": nan, "sigma": nan, "nonzero": 0, "numvox": 0}
     mean = float(values.mean(dtype=np.float64))

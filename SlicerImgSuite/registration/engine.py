@@ -20,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
-from ..geometry import coarse_grid, covered_by, resample_like
+from ..geometry import coarse_grid, reaches, resample_like
 from ..progress import Cancelled, ProgressCallback, no_progress, sub_progress
 from .bspline import ControlGrid, bspline_stage, refit
 from .cmdfile import engine_of, validate_stage
@@ -208,7 +208,7 @@ def _check_overlap(fixed: sitk.Image, moving: sitk.Image, parts, index: int, xfo
     ITK would only print "No valid points" and stop at once, so the start transform came back as the
     result and the command succeeded with an image of fill values.
     """
-    if covered_by(moving, coarse_grid(fixed, 100_000), compose(parts)).any():
+    if reaches(moving, fixed, compose(parts)):
         return
 
     def centre(image):

@@ -105,7 +105,9 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
             moving_landmarks=m_lm,
         )
     except ImgSuiteError as exc:  # a stage's problem (e.g. no overlap) names the command file
-        raise exc if exc.path else ImgSuiteError(exc.problem, cf.path) from None
+        if exc.path:
+            raise
+        raise ImgSuiteError(exc.problem, cf.path) from None
     result.warnings[:0] = cf.warnings  # the command file's ignored keys go to the logfile too
     progress(0.92, "writing outputs")
     _write_outputs(cf, outputs, result, fixed=fixed, moving=moving, study=study, moving_landmarks=m_lm)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,13 +105,10 @@ def warn_if_not_line_integrals(projections: ProjectionSet, source="") -> None:
     """Warn (one line) when :func:`not_line_integrals` finds raw radiographs: they need ``log(I0 / I)`` first."""
     why = not_line_integrals(projections)
     if why:
-        import warnings
-
         where = f"{source}: " if source else ""
         warnings.warn(f"{where}the projections look like raw radiographs, not line integrals ({why}); reconstructed "
-                      "as they are, the contrast comes out inverted. Take log(I0/I) first: imgsuite tomo --log (--algorithm fdk "
-                      "for a circular scan)",
-                      stacklevel=3)  # fmt: skip
+                      "as they are, the contrast comes out inverted. Take log(I0/I) first: imgsuite tomo --log "
+                      "(--algorithm fdk for a circular scan)", stacklevel=3)  # fmt: skip
 
 
 _NAME = re.compile(r"^(.*?)(\d+)\.(pfm|raw)$", re.IGNORECASE)
