@@ -268,3 +268,45 @@ def test_model_scale_and_count_draw_are_set_apart_from_core(shared_data, tmp_pat
         assert (seen["shrunk"], seen["weighted"]) == (shrunk, weighted), flags
     assert "at model scale True, drawn by count True" in OnnxPredictor(tmp_path / "m1.onnx").note
     assert "model scale" not in OnnxPredictor(tmp_path / "m0.onnx").note  # the shipped recipe's note, unchanged
+
+
+def test_weight_average_is_the_mean_of_the_weights_it_visited_with_batch_norm_measured_anew():
+    # nuclei-train --average-from: from that iteration on, every tenth iteration's weights join a running
+    # mean; the batch norm statistics do not average with weights, so they are measured on fresh batches
+    torch = pytest.importorskip("torch")
+    from SlicerImgSuite.segmentation.unet import _WeightAverage, build_unet
+
+    model = build_unet((4, 8))
+    average = _WeightAverage(start=20)
+    for iteration, value in ((10, 100.0), (20, 1.0), (25, 50.0), (30, 2.0), (40, 6.0)):
+        with torch.no_grad():
+            for weight in model.parameters():
+                weight.fill_(value)
+        average.update(model, iteration)  # 10: before the start; 25: not a tenth iteration
+    batches = [torch.full((2, 1, 16, 16), 0.5), torch.full((2, 1, 16, 16), 1.5)]
+    average.apply(model, batches)
+    assert all(torch.allclose(w, torch.tensor(3.0)) for w in model.parameters())  # mean of 1, 2 and 6
+    first = model.down[0][1]  # the first batch norm: its statistics are those of the two batches, equally weighted
+    with torch.no_grad():
+        seen = [model.down[0][0](x) for x in batches]
+    assert torch.allclose(first.running_mean, torch.stack([s.mean(dim=(0, 2, 3)) for s in seen]).mean(0))
+    assert first.momentum == 0.1 and not model.training
+    with pytest.raises(Exception, match="average-from 50"):
+        _WeightAverage(start=50).apply(model, batches)  # never reached: nothing averaged
+
+
+def test_nuclei_train_on_validation_too_keeps_the_averaged_weights_and_says_so(dsb, shared_data, tmp_path):
+    # --train-on-validation: the validation pairs join the training ones and nothing is kept for early
+    # stopping; --average-from: the file's note says from which iteration its weights are the mean
+    from SlicerImgSuite.cli import main
+
+    sample = shared_data / "dsb2018-nuclei-stardist-sample"
+    out = tmp_path / "both.onnx"
+    assert main(["nuclei-train", "--images", str(sample / "img2d.tif"), "--masks", str(sample / "mask2d.tif"),
+                 "--validation-images", str(dsb / "images" / "8b59819fbc92.png"),
+                 "--validation-masks", str(dsb / "labels" / "8b59819fbc92.tif"), "--train-on-validation",
+                 "--epochs", "3", "--patch", "64", "--widths", "4,8", "--average-from", "1", "--output", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    note = OnnxPredictor(out, threads=1).note
+    assert "trained on: img2d.tif, 8b59819fbc92.png" in note and "early stopping" not in note
+    assert "weights averaged from iteration 1" in note

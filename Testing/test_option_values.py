@@ -137,6 +137,9 @@ CASES = [
     ("nuclei --input {cells} --output {out}/n --method threshold --threshold 300 --memory -1", "--memory"),
     # a core of the whole nucleus leaves no interior class: a model that finds nothing
     ("nuclei-train --images {cells} --masks {cells} --output {out}/m.onnx --epochs 1 --core 1", "--core"),
+    # averaging from past the last iteration would average nothing (and keep an untrained model)
+    ("nuclei-train --images {cells} --masks {cells} --output {out}/m.onnx --epochs 1 --average-from 5",
+     "--average-from"),
     # a dose scale or unit where no dose is read: the output came out unscaled, silently
     ("convert --input {rd} --output-img {out}/o.mha --dose-scale 2", "--dose-scale"),
     ("warp --input {rd} --xf {vf} --output-img {out}/o.mha --dose-scale 2", "--dose-scale"),

@@ -136,6 +136,11 @@ def _add_nuclei_train(subparsers) -> None:
     p.add_argument("--by-count", action=argparse.BooleanOptionalAction, default=None,
                    help="draw training images by the square root of their nuclei's count (default: with --core)")
     p.add_argument("--threads", type=int, help="torch CPU threads (torch's default if not given)")
+    p.add_argument("--average-from", type=int, default=0, metavar="ITERATION",
+                   help="keep the mean of the weights from this iteration to the last (0: no averaging)")
+    p.add_argument("--train-on-validation", action="store_true",
+                   help="train on the validation images too (with --dsb2018: its validation part); "
+                        "nothing is then kept for early stopping")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_nuclei_train)
 
@@ -250,6 +255,8 @@ def run_nuclei_train(args: argparse.Namespace) -> int:
         masks += [str(folder / "labels" / f"{n}.tif") for n in split["train"]]
         val_images += [str(folder / "images" / f"{n}.png") for n in split["validation"]]
         val_masks += [str(folder / "labels" / f"{n}.tif") for n in split["validation"]]
+    if args.train_on_validation:
+        images, masks, val_images, val_masks = images + val_images, masks + val_masks, [], []
     if not images:
         raise ImgSuiteError("nuclei-train needs --images/--masks or --dsb2018 FOLDER")
     if len(images) != len(masks) or len(val_images) != len(val_masks):
@@ -266,6 +273,6 @@ def run_nuclei_train(args: argparse.Namespace) -> int:
         images, masks, args.output, epochs=args.epochs, seed=args.seed, validation_images=val_images,
         validation_masks=val_masks, widths=widths, patch=args.patch, boundary_weight=args.boundary_weight,
         core=args.core, distance_weight=args.distance_weight, model_scale=args.model_scale,
-        by_count=args.by_count, progress=progress_for(args),
+        by_count=args.by_count, average_from=args.average_from, progress=progress_for(args),
     )  # fmt: skip
     return 0

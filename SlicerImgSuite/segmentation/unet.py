@@ -214,6 +214,7 @@ def train_unet(
     distance_weight: float = 0.0,
     model_scale: bool | None = None,
     by_count: bool | None = None,
+    average_from: int = 0,
     progress: ProgressCallback | None = None,
 ):
     """Train the U-Net on image / instance-mask pairs (random patches, scales, flips, rotations, gain).
@@ -229,7 +230,9 @@ def train_unet(
     by the square root of their nuclei's count. ``distance_weight`` > 0 adds a fourth output trained to
     :func:`distance_target` (binary cross-entropy on its logit, this weight against the classes' loss;
     the training is otherwise as with ``core`` 0). ``model_scale`` and ``by_count`` (default: ``core`` > 0) set
-    the shrinking to the model's scale and the draw by nuclei count apart from ``core``.
+    the shrinking to the model's scale and the draw by nuclei count apart from ``core``. ``average_from`` > 0
+    returns the mean of the weights from that iteration to the end instead (:class:`_WeightAverage`; no early
+    stopping: validation is then only reported, the averaged weights' F1 in ``model.averaged_f1``).
     """
     torch = _torch()
     progress = progress or no_progress
@@ -242,6 +245,8 @@ def train_unet(
         raise ImgSuiteError(f"--core must be a fraction from 0 to below 1, got {core:g}")
     if not 0 <= distance_weight < float("inf"):
         raise ImgSuiteError(f"--distance-weight must be 0 or more, got {distance_weight:g}")
+    if not 0 <= average_from <= iterations:
+        raise ImgSuiteError(f"--average-from must be from 0 to the iterations ({iterations}), got {average_from}")
     distance = distance_weight > 0
     cores = core > 0
     model_scale = cores if model_scale is None else bool(model_scale)
@@ -258,12 +263,11 @@ def train_unet(
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=iterations)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, float(boundary_weight)]))
-    best, history = None, []
+    best, history, average = None, [], _WeightAverage(average_from)
+    draw = lambda: _batch(data, weight, by_count, batch, patch, rng, core, distance)  # noqa: E731
     for it in range(iterations):
         model.train()
-        pairs = [_sample(*data[_pick(rng, weight, by_count)], patch, rng, core, distance) for _ in range(batch)]
-        x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
-        y = torch.from_numpy(np.stack([p[1] for p in pairs]))
+        x, y = draw()
         if distance:
             out = model(x)
             loss = loss_fn(out[:, : len(CLASSES)], y[:, 0].long()) + distance_weight * torch.nn.functional.\
@@ -274,20 +278,75 @@ def train_unet(
         loss.backward()
         optimiser.step()
         schedule.step()
+        average.update(model, it + 1)
         message = f"iteration {it + 1}/{iterations}: loss {loss.item():.3f}"
         if validation and ((it + 1) % check_every == 0 or it == iterations - 1):
             model.eval()
             history.append((it + 1, _validation_f1(model, validation)))
-            if (2 * (it + 1) >= iterations or not cores) and (best is None or history[-1][1] > best[1]):
+            if (2 * (it + 1) >= iterations or not cores) and not average_from and (
+                best is None or history[-1][1] > best[1]
+            ):
                 best = (it + 1, history[-1][1], {k: v.clone() for k, v in model.state_dict().items()})
             message += f", validation F1 {history[-1][1]:.3f}" + (f" (kept {best[1]:.3f} at {best[0]})" if best else "")
         if it % 10 == 0 or it == iterations - 1 or "validation" in message:
             progress((it + 1) / iterations, message)
     if best is not None:
         model.load_state_dict(best[2])
+    if average_from:
+        average.apply(model, [draw()[0] for _ in range(50)])
+        model.averaged_f1 = _validation_f1(model, validation) if validation else None
     model.eval()
     model.history = history
     return model
+
+
+def _batch(data, weight, by_count, batch, patch, rng, core, distance):
+    """One training batch ``(x, y)`` (torch tensors) of augmented patches from the training pairs."""
+    torch = _torch()
+    pairs = [_sample(*data[_pick(rng, weight, by_count)], patch, rng, core, distance) for _ in range(batch)]
+    return torch.from_numpy(np.stack([p[0] for p in pairs])[:, None]), torch.from_numpy(np.stack([p[1] for p in pairs]))
+
+
+class _WeightAverage:
+    """The running mean of a model's weights at iteration ``start`` and every ``every`` after it (0: off).
+
+    Weights visited at a high learning rate each fit the few training images in their own way; their mean
+    is steadier than any one of them (what early stopping on 6 validation images picked was partly noise).
+    Batch norm's statistics do not average with the weights: :meth:`apply` measures them anew.
+    """
+
+    def __init__(self, start: int, every: int = 10):
+        self.start, self.every, self.count, self.mean = int(start), every, 0, None
+
+    def update(self, model, iteration: int) -> None:
+        if not self.start or iteration < self.start or (iteration - self.start) % self.every:
+            return
+        self.count += 1
+        weights = {k: v.detach() for k, v in model.named_parameters()}
+        if self.mean is None:
+            self.mean = {k: v.clone() for k, v in weights.items()}
+        else:
+            for k, v in weights.items():
+                self.mean[k] += (v - self.mean[k]) / self.count
+
+    def apply(self, model, batches) -> None:
+        """Put the mean weights into ``model`` and measure batch norm's statistics on ``batches`` for them."""
+        torch = _torch()
+        if self.mean is None:
+            raise ImgSuiteError(f"--average-from {self.start}: later than the last iteration, nothing averaged")
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        with torch.no_grad():
+            for k, v in model.named_parameters():
+                v.copy_(self.mean[k])
+            for norm in norms:
+                norm.reset_running_stats()
+                norm.momentum = None  # a plain mean over the batches
+            model.train()
+            for x in batches:
+                model(x)
+        for norm in norms:
+            norm.momentum = 0.1
+        model.eval()
 
 
 def save_model(model, path: str | os.PathLike, note: str = "") -> None:
@@ -677,6 +736,7 @@ def train_from_files(
     distance_weight: float = 0.0,
     model_scale: bool | None = None,
     by_count: bool | None = None,
+    average_from: int = 0,
     progress: ProgressCallback | None = None,
 ) -> None:
     """``imgsuite nuclei-train``: read image / mask pairs, train, write the model file (.onnx or .pt).
@@ -708,6 +768,8 @@ def train_from_files(
     model_scale, by_count : bool, optional
         Train on pairs shrunk to the model's scale (:func:`at_model_scale`); draw images by the square root of
         their nuclei's count (crowded images more often). Default: both when ``core`` > 0.
+    average_from : int
+        Keep the mean of the weights from this iteration to the last (0: the last, or the best on validation).
     progress : callable, optional
         ``(fraction, message)``.
 
@@ -728,9 +790,13 @@ def train_from_files(
     model = train_unet([p[0] for p in pairs], [p[1] for p in pairs], iterations=epochs, seed=seed, widths=widths,
                        patch=patch, validation=validation or None, boundary_weight=boundary_weight,
                        core=core, distance_weight=distance_weight, model_scale=model_scale, by_count=by_count,
-                       progress=progress)  # fmt: skip
+                       average_from=average_from, progress=progress)  # fmt: skip
     note = "trained on: " + ", ".join(os.path.basename(i) for i in images)
-    if validation:
+    if validation and average_from:
+        note += "; validation (reported only): " + ", ".join(os.path.basename(i) for i in validation_images)
+        note += f"; its F1 for the averaged weights {model.averaged_f1:.3f}, by iteration: "
+        note += ", ".join(f"{i}:{f:.3f}" for i, f in model.history)
+    elif validation:
         note += "; early stopping on: " + ", ".join(os.path.basename(i) for i in validation_images)
         note += "; validation F1 by iteration: " + ", ".join(f"{i}:{f:.3f}" for i, f in model.history)
     note += f"; iterations {epochs}, seed {seed}, patch {patch}, boundary weight {boundary_weight:g}"
@@ -738,6 +804,7 @@ def train_from_files(
     note += f", distance weight {distance_weight:g}" if distance_weight else ""
     note += f", at model scale {bool(model_scale)}" if model_scale is not None else ""
     note += f", drawn by count {bool(by_count)}" if by_count is not None else ""
+    note += f", weights averaged from iteration {average_from}" if average_from else ""
     if str(output).lower().endswith(".onnx"):
         export_onnx(model, output, note)
     else:
