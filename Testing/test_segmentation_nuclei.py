@@ -120,6 +120,21 @@ def test_czi_readers_channel_names_and_timelapse(shared_data):
         cd.channel_index("DAPI")
 
 
+def test_czi_with_several_scenes_reads_the_first_and_warns(tmp_path):
+    # two wells 3000 x 2000 pixels apart on the stage: read as one image they were a 2020 x 3030 mosaic, 99.98 % black
+    from pylibCZIrw import czi as pyczi
+
+    path = tmp_path / "wells.czi"
+    with pyczi.create_czi(str(path), exist_ok=True) as czi:
+        czi.write(np.full((20, 30), 100, np.uint16), plane={"C": 0}, scene=0, location=(0, 0))
+        czi.write(np.full((20, 30), 200, np.uint16), plane={"C": 0}, scene=1, location=(3000, 2000))
+        czi.write_metadata(channel_names={0: "DAPI"}, scale_x=0.5e-6, scale_y=0.5e-6)
+    with pytest.warns(UserWarning, match="2 scenes .*reading scene 0 only"):
+        image = read_microscopy(path)
+    assert image.data.shape == (1, 1, 1, 20, 30)
+    assert np.unique(image.data).tolist() == [100]
+
+
 def test_ome_tiff_channel_names(tmp_path):
     img, _ = _cells((64, 64), [(30, 30)], 8)
     path = tmp_path / "two.ome.tif"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,11 +228,21 @@ def _read_czi(path: Path) -> MicroscopyImage:
         box = czi.total_bounding_box
         n_t, n_c, n_z = (box.get(k, (0, 1))[1] - box.get(k, (0, 1))[0] for k in "TCZ")
         metadata = czi.metadata
+        # Without a scene, pylibCZIrw paints every scene into one bounding box at its stage position: separate
+        # wells or slides become one mostly black image (as large as the stage distance between them). Read the
+        # first scene, as the TIFF reader keeps the first series, and say so.
+        scenes = sorted(czi.scenes_bounding_rectangle)
+        scene = scenes[0] if scenes else None
+        if len(scenes) > 1:
+            warnings.warn(
+                f"{path}: {len(scenes)} scenes (S = {', '.join(map(str, scenes))}); reading scene {scene} only",
+                stacklevel=3,
+            )
         planes = []
         for t in range(n_t):
             for c in range(n_c):
                 for z in range(n_z):
-                    plane = czi.read(plane={"T": t, "C": c, "Z": z})
+                    plane = czi.read(plane={"T": t, "C": c, "Z": z}, scene=scene)
                     if plane.shape[-1] == 3:  # BGR pixels: luminance
                         plane = plane[..., ::-1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
                     else:
