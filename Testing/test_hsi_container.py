@@ -67,6 +67,18 @@ def test_memory_map_reads_the_zip_file_at_the_local_header_offset(tmp_path):
     assert zipfile.ZipFile(path).testzip() is None  # CRCs right: any ZIP tool opens it
 
 
+@pytest.mark.parametrize("units", ["um", "\u00b5m", "Micrometers"])
+def test_preview_bands_for_wavelengths_in_micrometres(tmp_path, units):
+    # ENVI writes "um" too: taken as nanometres, 0.40..1.00 was "nearest 640 nm" at its last band for all three
+    # channels, a grey preview, thumbnail and Slicer display from the 1 um band
+    wavelengths = np.round(np.linspace(0.4, 1.0, 61), 3).tolist()
+    path = tmp_path / "um.hsi"
+    write_hsi(path, small_cube(shape=(6, 8, 61)), {"wavelength units": units}, wavelength=wavelengths, previews=())
+    with open_hsi(path) as hsi:
+        _, header = hsi.read_envi_member("preview", wavelengths=False)
+    assert header.numbers("wavelength") == pytest.approx([0.64, 0.55, 0.46])
+
+
 def test_header_fields_survive_the_container(tmp_path):
     fields = {
         "sensor type": "Headwall",
