@@ -418,3 +418,20 @@ def test_operation_parameters_are_typed():
         run_operation("scale", img, nope=1)
     out, _ = run_operation("scale", img, **parse_params("scale", {"weight": "1.5"}))
     assert float(sitk.GetArrayViewFromImage(out).max()) == 3.0
+
+
+def test_4d_images_crop_bbox_dmap_dice(tmp_path):
+    # a 4D NIfTI (a 4DCT, a DCE series): crop, bbox --output, dmap and dice stopped with SimpleITK tracebacks
+    values = np.arange(2 * 4 * 5 * 6, dtype=np.float32).reshape(2, 4, 5, 6)
+    sitk.WriteImage(sitk.GetImageFromArray(values, isVector=False), str(tmp_path / "4d.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray((values % 7 > 3).astype(np.uint8), isVector=False), str(tmp_path / "m.nii.gz"))
+    img, mask = tmp_path / "4d.nii.gz", tmp_path / "m.nii.gz"
+    assert cli("crop", "--input", img, "--output", tmp_path / "c.nrrd", "--voxels", "1,2,0,2,0,3,1,1")[0] == 0
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "c.nrrd"))), values[1:2, :4, :3, 1:3])
+    assert cli("crop", "--input", img, "--output", tmp_path / "s.nrrd", "--structure", mask)[0] == 0
+    assert cli("bbox", mask, "--output", tmp_path / "b.nrrd")[0] == 0
+    assert sitk.ReadImage(str(tmp_path / "b.nrrd")).GetSize() == (6, 5, 4, 2)
+    for args in (["dmap", "--input", mask, "--output", tmp_path / "d.nrrd"], ["dice", mask, mask]):
+        rc, _, err = cli(*args)
+        assert rc == 2 and f"{mask}: distances need a 2D or 3D structure; this one is 4D" in err, err
+    assert not (tmp_path / "d.nrrd").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError, check_number
-from ._util import array_view_of
+from ._util import array_view_of, to_image
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,7 @@ def bounding_box_mask(image: sitk.Image, box: BoundingBox, *, z_only: bool = Fal
         )
     full = np.empty(image.GetSize()[::-1], np.uint8)
     np.copyto(full, np.broadcast_to(inside, full.shape))
-    out = sitk.GetImageFromArray(full)
-    out.CopyInformation(image)
-    return out
+    return to_image(full, image)  # isVector=False: a 4D image's mask stays 4D (not a 3D vector image)
 
 
 def _along(values: np.ndarray, axis: int, n: int) -> np.ndarray:

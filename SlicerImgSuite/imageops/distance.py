@@ -77,6 +77,8 @@ def boundary(mask: sitk.Image, behavior: str = "adaptive", boundary_type: str = 
 
 def _distance_to(points: np.ndarray, spacing, progress=None) -> np.ndarray:
     """Distance (mm) from every voxel to the nearest ``True`` voxel centre of ``points`` (numpy-order spacing)."""
+    if points.ndim not in (2, 3):  # SimpleITK's Maurer filter has no 4D: refuse before it raises a traceback
+        raise ImgSuiteError(f"distances need a 2D or 3D structure; this one is {points.ndim}D")
     if not points.any():
         return np.full(points.shape, np.inf)
     image = sitk.GetImageFromArray(points.astype(np.uint8))

@@ -41,10 +41,11 @@ def crop(image: sitk.Image, voxels: Sequence[int]) -> sitk.Image:
     for d in range(ndim):
         if not (0 <= lo[d] <= hi[d] < size[d]):
             raise ImgSuiteError(
-                f"crop box {list(voxels)} lies outside the image (size {list(size)}): axis {'xyz'[d]} needs "
+                f"crop box {list(voxels)} lies outside the image (size {list(size)}): axis {'xyzt'[d]} needs "
                 f"0 <= first <= last <= {size[d] - 1}, got {lo[d]}..{hi[d]}"
             )
-    return sitk.RegionOfInterest(image, [h - lo_ + 1 for lo_, h in zip(lo, hi)], lo)
+    # Extract, not RegionOfInterest: the same sub-image, and SimpleITK builds it for a 4D image too (a traceback)
+    return sitk.Extract(image, [h - lo_ + 1 for lo_, h in zip(lo, hi)], lo)
 
 
 def zcrop_voxels(image: sitk.Image, voxels: Sequence[int], zsup: float, zinf: float) -> list[int]:

@@ -141,7 +141,10 @@ def dice(
         size = ref.GetSize()
         voxels = [0, size[0] - 1, 0, size[1] - 1, *voxels[4:]]
         ref, cmp = crop(ref, voxels), crop(cmp, voxels)
-    stats = dice_stats(ref, cmp)
+    try:
+        stats = dice_stats(ref, cmp)
+    except ImgSuiteError as exc:  # e.g. a 4D grid: both masks share it, so the reference names it
+        raise ImgSuiteError(exc.problem, exc.path or reference) from None
     if stats["tp"] + stats["fp"] + stats["fn"] == 0:  # plastimatch prints nan too, without a word
         warnings.warn(f"{reference} and {test}: both structures are empty, so Dice and the distances are undefined "
                       "(nan)", stacklevel=2)  # fmt: skip
