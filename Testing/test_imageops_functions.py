@@ -435,3 +435,20 @@ def test_4d_images_crop_bbox_dmap_dice(tmp_path):
         rc, _, err = cli(*args)
         assert rc == 2 and f"{mask}: distances need a 2D or 3D structure; this one is 4D" in err, err
     assert not (tmp_path / "d.nrrd").exists()
+
+
+def test_crop_coordinates_on_an_oblique_image_keeps_the_whole_box(tmp_path):
+    # a 30-degree image and a mm box around all of it: converting only the two given corners kept 20 x 10 voxels
+    img = sitk.Image(20, 20, 5, sitk.sitkFloat32) + 1
+    c, s = math.cos(math.pi / 6), math.sin(math.pi / 6)
+    img.SetDirection((c, -s, 0, s, c, 0, 0, 0, 1))
+    sitk.WriteImage(img, str(tmp_path / "oblique.nrrd"))
+    rc, _, err = cli("crop", "--input", tmp_path / "oblique.nrrd", "--output", tmp_path / "c.nrrd",
+                     "--coordinates", "-10 16.5 0 26 0 4")  # fmt: skip
+    assert rc == 0, err
+    assert sitk.ReadImage(str(tmp_path / "c.nrrd")).GetSize() == (20, 20, 5)
+    # on an axis-aligned image the same conversion is the voxels whose centres lie in the box, as before
+    straight = sitk.Image(20, 20, 5, sitk.sitkFloat32)
+    from SlicerImgSuite.imageops.grid import coordinates_to_voxels
+
+    assert coordinates_to_voxels(straight, [2.5, 7.5, 0, 3, 1, 1]) == [3, 7, 0, 3, 1, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,13 +88,19 @@ def mask_bounding_box(mask: sitk.Image) -> list[int]:
 
 
 def coordinates_to_voxels(image: sitk.Image, coordinates: Sequence[float]) -> list[int]:
-    """``(x0, x1, y0, y1, z0, z1)`` in mm to the voxel indices of the nearest voxels (for ``--coordinates``)."""
+    """``(x0, x1, y0, y1, z0, z1)`` in mm to the voxel indices of the nearest voxels (for ``--coordinates``).
+
+    The smallest voxel box holding the whole mm box (clipped to the image); on an oblique image that box also holds
+    voxels just outside the mm box, as a crop in voxels must.
+    """
     ndim = image.GetDimension()
-    lo = image.TransformPhysicalPointToContinuousIndex([float(coordinates[2 * d]) for d in range(ndim)])
-    hi = image.TransformPhysicalPointToContinuousIndex([float(coordinates[2 * d + 1]) for d in range(ndim)])
+    # every corner of the mm box, not only the two given: on an oblique image the others reach further in index
+    # space, and two corners alone cropped away voxels lying inside the box (a whole 30-degree image lost half)
+    pairs = [(float(coordinates[2 * d]), float(coordinates[2 * d + 1])) for d in range(ndim)]
+    corners = np.array([image.TransformPhysicalPointToContinuousIndex(c) for c in itertools.product(*pairs)])
     voxels = []
     for d in range(ndim):
-        a, b = sorted((lo[d], hi[d]))
+        a, b = corners[:, d].min(), corners[:, d].max()
         voxels += [max(0, int(np.ceil(a - 1e-6))), min(image.GetSize()[d] - 1, int(np.floor(b + 1e-6)))]
     return voxels
 
