@@ -135,6 +135,18 @@ def test_czi_with_several_scenes_reads_the_first_and_warns(tmp_path):
     assert np.unique(image.data).tolist() == [100]
 
 
+def test_tiff_with_several_positions_warns_it_reads_the_first(tmp_path):
+    # two stage positions, as two OME images or as an R axis: only the first was analysed, without a word
+    with tifffile.TiffWriter(tmp_path / "two.ome.tif", ome=True) as tif:
+        tif.write(np.full((20, 30), 5, np.uint16))
+        tif.write(np.full((40, 50), 9, np.uint16))
+    tifffile.imwrite(tmp_path / "r.tif", np.stack([np.full((20, 30), 5, np.uint16)] * 2), metadata={"axes": "RYX"})
+    with pytest.warns(UserWarning, match="2 image series; reading series 0 only"):
+        assert read_microscopy(tmp_path / "two.ome.tif").data.shape == (1, 1, 1, 20, 30)
+    with pytest.warns(UserWarning, match="axis R has 2 entries; reading the first only"):
+        assert read_microscopy(tmp_path / "r.tif").data.shape == (1, 1, 1, 20, 30)
+
+
 def test_ome_tiff_channel_names(tmp_path):
     img, _ = _cells((64, 64), [(30, 30)], 8)
     path = tmp_path / "two.ome.tif"

@@ -103,7 +103,7 @@ def read_microscopy(path: str | os.PathLike) -> MicroscopyImage:
     return image
 
 
-def _to_tczyx(array: np.ndarray, axes: str) -> np.ndarray:
+def _to_tczyx(array: np.ndarray, axes: str, path=None) -> np.ndarray:
     """Reorder tifffile axes into T, C, Z, Y, X (RGB samples become channels; other axes must be 1)."""
     axes = axes.upper().replace("S", "C" if "C" not in axes.upper() else "S")
     rename = {"Q": "Z", "I": "Z"}  # unnamed stacks are taken as z
@@ -115,7 +115,8 @@ def _to_tczyx(array: np.ndarray, axes: str) -> np.ndarray:
     extra = [i for i, a in enumerate(axes) if a not in "TCZYX"]
     for i in sorted(extra, reverse=True):
         if array.shape[i] != 1:
-            array = np.take(array, 0, axis=i)  # e.g. several scenes: keep the first
+            warnings.warn(f"{path}: axis {axes[i]} has {array.shape[i]} entries; reading the first only", stacklevel=4)
+            array = np.take(array, 0, axis=i)  # e.g. several positions: keep the first
         else:
             array = np.squeeze(array, axis=i)
         axes = axes[:i] + axes[i + 1 :]
@@ -127,6 +128,8 @@ def _read_tiff(path: Path) -> MicroscopyImage:
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
+        if len(tif.series) > 1:  # several positions or wells as separate images: only the first is analysed
+            warnings.warn(f"{path}: {len(tif.series)} image series; reading series 0 only", stacklevel=3)
         _check_declared_size(path, series, tif.pages[0])
         array = series.asarray()
         axes = series.axes
@@ -141,7 +144,7 @@ def _read_tiff(path: Path) -> MicroscopyImage:
         if size is None:
             size = _tiff_pixel_size(tif.pages[0], tif.imagej_metadata if tif.is_imagej else None)
             source = "XResolution/YResolution (282/283) or the ImageJ spacing"
-    data = _to_tczyx(array, axes)
+    data = _to_tczyx(array, axes, path)
     if size is not None and data.shape[2] == 1 and not size[0] > 0:
         size = (1.0, *size[1:])  # one plane: no z step
     _check_pixel_size(size, source, path)
