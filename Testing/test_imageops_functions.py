@@ -452,3 +452,17 @@ def test_crop_coordinates_on_an_oblique_image_keeps_the_whole_box(tmp_path):
     from SlicerImgSuite.imageops.grid import coordinates_to_voxels
 
     assert coordinates_to_voxels(straight, [2.5, 7.5, 0, 3, 1, 1]) == [3, 7, 0, 3, 1, 1]
+
+
+def test_mask_value_beyond_the_pixel_type_warns():
+    # the pixel type is kept, so -1000 outside a uint16 mask became 0 without a word (plastimatch wraps it to 64536)
+    from SlicerImgSuite.imageops.masks import fill_image, mask_image
+
+    img = image(np.full((2, 3, 4), 7, np.uint16))
+    inside = image(np.pad(np.ones((2, 3, 2), np.uint8), ((0, 0), (0, 0), (0, 2))))
+    with pytest.warns(UserWarning, match="mask value -1000 is outside the range of the image's uint16 voxels: 0 is"):
+        out = sitk.GetArrayFromImage(mask_image(img, inside, -1000))
+    assert out[0, 0].tolist() == [7, 7, 0, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fraction is truncated as plastimatch does, quietly
+        assert sitk.GetArrayFromImage(fill_image(img, inside, 12.7))[0, 0].tolist() == [12, 12, 7, 7]

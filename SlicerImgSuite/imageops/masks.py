@@ -35,7 +35,13 @@ def fill_image(image: sitk.Image, mask: sitk.Image, mask_value: float = 0.0) -> 
 
 def _set(image: sitk.Image, where: np.ndarray, value: float) -> sitk.Image:
     array = array_of(image)
-    array[where] = cast_like(np.array(float(value)), array.dtype)
+    stored = cast_like(np.array(float(value)), array.dtype)
+    # the pixel type is kept (plastimatch), so a value beyond its range is clamped (-1000 in a uint16 image is 0):
+    # say so; a fraction truncated toward zero (-1200.7 -> -1200) is plastimatch's rule and stays quiet
+    if array.dtype.kind in "iu" and np.trunc(float(value)) != float(stored):
+        warnings.warn(f"mask value {value:g} is outside the range of the image's {array.dtype} voxels: "
+                      f"{stored} is written instead", stacklevel=3)  # fmt: skip
+    array[where] = stored
     return to_image(array, image)
 
 
