@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -145,6 +146,23 @@ def test_tiff_with_several_positions_warns_it_reads_the_first(tmp_path):
         assert read_microscopy(tmp_path / "two.ome.tif").data.shape == (1, 1, 1, 20, 30)
     with pytest.warns(UserWarning, match="axis R has 2 entries; reading the first only"):
         assert read_microscopy(tmp_path / "r.tif").data.shape == (1, 1, 1, 20, 30)
+
+
+def test_z_stack_without_z_step_warns(tmp_path):
+    # pixel size in x and y but no PhysicalSizeZ / ImageJ spacing: z was 1 um silently, and so every volume_um3
+    stack = np.zeros((5, 20, 30), np.uint16)
+    meta = {"axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2}
+    tifffile.imwrite(tmp_path / "z.ome.tif", stack, ome=True, metadata=meta)
+    tifffile.imwrite(tmp_path / "z.tif", stack, imagej=True, resolution=(5, 5), metadata={"axes": "ZYX", "unit": "um"})
+    for name in ("z.ome.tif", "z.tif"):
+        with pytest.warns(UserWarning, match="no z step for its 5 planes: 1 um assumed"):
+            assert read_microscopy(tmp_path / name).pixel_size_um == pytest.approx((1.0, 0.2, 0.2))
+    tifffile.imwrite(tmp_path / "dz.ome.tif", stack, ome=True, metadata={**meta, "PhysicalSizeZ": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a given z step and a single plane stay quiet
+        assert read_microscopy(tmp_path / "dz.ome.tif").pixel_size_um == pytest.approx((0.5, 0.2, 0.2))
+        tifffile.imwrite(tmp_path / "one.ome.tif", stack[0], ome=True, metadata={**meta, "axes": "YX"})
+        assert read_microscopy(tmp_path / "one.ome.tif").pixel_size_um[0] == 1.0
 
 
 def test_ome_tiff_channel_names(tmp_path):

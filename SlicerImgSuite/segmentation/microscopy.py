@@ -147,6 +147,10 @@ def _read_tiff(path: Path) -> MicroscopyImage:
     data = _to_tczyx(array, axes, path)
     if size is not None and data.shape[2] == 1 and not size[0] > 0:
         size = (1.0, *size[1:])  # one plane: no z step
+    elif size is not None and math.isnan(size[0]):  # was 1 um without a word: every volume_um3 rested on it
+        warnings.warn(f"{path}: the file gives the pixel size but no z step for its {data.shape[2]} planes: "
+                      "1 um assumed (volumes follow it)", stacklevel=3)  # fmt: skip
+        size = (1.0, *size[1:])
     _check_pixel_size(size, source, path)
     n = data.shape[1]
     if not names or len(names) != n:
@@ -204,7 +208,7 @@ def _tiff_pixel_size(page, imagej: dict | None) -> tuple[float, float, float] | 
     y_num, y_den = tags["YResolution"].value
     if not (x_num and y_num):
         return None
-    z = float(imagej.get("spacing", 1.0)) * factor if imagej else 1.0
+    z = float(imagej["spacing"]) * factor if imagej and "spacing" in imagej else math.nan  # nan: no z step given
     return (z, y_den / y_num * factor, x_den / x_num * factor)
 
 
@@ -220,7 +224,7 @@ def _ome_channels(xml: str) -> tuple[list[str] | None, tuple[float, float, float
         return names, None
     size = [_um(float(pixels.get(f"PhysicalSize{a}", 1.0)), pixels.get(f"PhysicalSize{a}Unit")) for a in "ZYX"]
     if pixels.get("PhysicalSizeZ") is None:
-        size[0] = 1.0
+        size[0] = math.nan  # no z step given
     return names, (None if None in size else tuple(size))
 
 
