@@ -475,7 +475,8 @@ def default_rgb_bands(header: EnviHeader | None, bands: int) -> list[int]:
     wavelengths = None if header is None else header.wavelengths
     # ENVI also writes "um", and non-lengths (Wavenumber, GHz, Index, Unknown): compared with 640 nm as they were,
     # those put all three channels on one band (a grey picture); only a length unit turns into nanometres
-    scale = None if header is None else NM_PER_UNIT.get(str(header.get("wavelength units", "nm")).strip().lower().removesuffix("s"))
+    units = "" if header is None else str(header.get("wavelength units", "nm")).strip().lower().removesuffix("s")
+    scale = NM_PER_UNIT.get(units)
     if wavelengths is not None and scale and len(wavelengths) == bands and np.ptp(wavelengths) > 0:
         return [int(np.argmin(np.abs(wavelengths * scale - w))) for w in (640.0, 550.0, 460.0)]
     return [0, bands // 2, bands - 1]
