@@ -548,6 +548,7 @@ def run_gamma(args: argparse.Namespace) -> int:
         ref_only_threshold=args.ref_only_threshold,
         compute_full_region=args.compute_full_region,
         resample_nn=args.resample_nn,
+        sources=(args.image_1, args.image_2),
     )
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "

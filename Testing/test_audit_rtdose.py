@@ -1,0 +1,76 @@
+"""Gamma inputs that gave a pass rate with no meaning (audit of the RT dose jobs, 2026-12-07).
+
+Each case ran to exit 0 on main: two doses of different Frames of Reference compared voxel by voxel (100 %),
+a blank reference grid against a blank one (100 %), and a --mask or --reference-dose that leaves no point
+to analyse ("pass rate: nan %", gamma image written). Each is now refused with exit 2, naming the file, and
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from SlicerImgSuite.cli import main
+
+NELMS_DOSE = ("nelms-dvh-analytic-phantom", "DOSE_GRIDS", "Linear_AntPost_3mm_Aligned.dcm")
+
+
+@pytest.fixture
+def rtdose(shared_data):
+    return shared_data.joinpath(*NELMS_DOSE)
+
+
+def _refused(argv, capsys, output, *expected) -> None:
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err, err
+    assert not output.exists()
+
+
+def test_gamma_refuses_doses_of_two_frames_of_reference(rtdose, tmp_path, capsys):
+    other = pydicom.dcmread(rtdose)  # the same dose, exported in another patient's frame: 100 % on main
+    other.FrameOfReferenceUID = "1.2.826.0.1.3680043.2.1125.9"
+    other.save_as(tmp_path / "other.dcm")
+    out = tmp_path / "gamma.nrrd"
+    _refused(["gamma", rtdose, tmp_path / "other.dcm", "--output", out], capsys, out,
+             str(rtdose), "Frame of Reference mismatch", "1.2.826.0.1.3680043.2.1125.9", "other.dcm")  # fmt: skip
+    # a dose image written from the other RTDOSE keeps its Frame of Reference in the header: refused too
+    written = ["convert", "--input", tmp_path / "other.dcm", "--output-img", tmp_path / "o.nrrd", "-q"]
+    assert main([str(a) for a in written]) == 0
+    _refused(["gamma", tmp_path / "o.nrrd", rtdose, "--output", out], capsys, out, "o.nrrd", "Frame of Reference")
+    # one in the same frame is compared as before
+    assert main(["gamma", str(rtdose), str(rtdose), "--output", str(out), "-q"]) == 0 and out.exists()
+
+
+def test_gamma_refuses_a_blank_reference_without_a_reference_dose(rtdose, tmp_path, capsys):
+    blank = pydicom.dcmread(rtdose)  # an RTDOSE exported before the dose was computed
+    blank.PixelData = np.zeros_like(blank.pixel_array).tobytes()
+    blank.save_as(tmp_path / "blank.dcm")
+    out = tmp_path / "gamma.nrrd"
+    _refused(["gamma", tmp_path / "blank.dcm", tmp_path / "blank.dcm", "--output", out], capsys, out,
+             "blank.dcm", "the reference dose is 0 Gy at most", "--reference-dose")  # fmt: skip
+    # with a normalisation dose given, the blank reference is compared (and fails against a real dose)
+    text = tmp_path / "rate.txt"
+    argv = ["gamma", tmp_path / "blank.dcm", rtdose, "--reference-dose", "2", "--output-text", text, "-q"]
+    assert main([str(a) for a in argv]) == 0
+    rate = float(text.read_text().split("pass rate:")[1].split("%")[0])
+    assert rate < 50
+
+
+@pytest.mark.parametrize("case", ["mask_outside", "threshold_above_max"])
+def test_gamma_refuses_when_no_point_is_analysed(rtdose, tmp_path, capsys, case):
+    out = tmp_path / "gamma.nrrd"
+    argv = ["gamma", rtdose, rtdose, "--output", out]
+    if case == "mask_outside":  # a mask of another grid that misses the dose entirely
+        mask = sitk.Image([5, 5, 5], sitk.sitkUInt8) + 1
+        mask.SetOrigin([900.0, 900.0, 900.0])
+        sitk.WriteImage(mask, str(tmp_path / "mask.nrrd"))
+        argv += ["--mask", tmp_path / "mask.nrrd"]
+    else:  # --reference-dose 1000 Gy: the 10 % threshold (100 Gy) lies above every voxel
+        argv += ["--reference-dose", "1000"]
+    _refused(argv, capsys, out, str(rtdose), "no voxel is analysed", "--analysis-threshold")
