@@ -1,9 +1,10 @@
-"""Gamma inputs that gave a pass rate with no meaning (audit of the RT dose jobs, 2026-12-07).
+"""Dose jobs given inputs that gave a result with no meaning (audit of the RT dose jobs, 2026-12-07).
 
 Each case ran to exit 0 on main: two doses of different Frames of Reference compared voxel by voxel (100 %),
 a blank reference grid against a blank one (100 %), and a --mask or --reference-dose that leaves no point
-to analyse ("pass rate: nan %", gamma image written). Each is now refused with exit 2, naming the file, and
-nothing is written.
+to analyse ("pass rate: nan %", gamma image written); dvh rasterized structures on a --referenced-ct of another
+Frame of Reference (convert refuses that CT). Each is now refused with exit 2, naming the file, and nothing is
+written.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import SimpleITK as sitk
 
 from SlicerImgSuite.cli import main
 
-NELMS_DOSE = ("nelms-dvh-analytic-phantom", "DOSE_GRIDS", "Linear_AntPost_3mm_Aligned.dcm")
+NELMS = "nelms-dvh-analytic-phantom"
+NELMS_DOSE = (NELMS, "DOSE_GRIDS", "Linear_AntPost_3mm_Aligned.dcm")
 
 
 @pytest.fixture
@@ -74,3 +76,25 @@ def test_gamma_refuses_when_no_point_is_analysed(rtdose, tmp_path, capsys, case)
     else:  # --reference-dose 1000 Gy: the 10 % threshold (100 Gy) lies above every voxel
         argv += ["--reference-dose", "1000"]
     _refused(argv, capsys, out, str(rtdose), "no voxel is analysed", "--analysis-threshold")
+
+
+def test_dvh_refuses_a_referenced_ct_of_another_frame_of_reference(shared_data, rtdose, tmp_path, capsys):
+    """The dose an image without a Frame of Reference (computed on a rescan), --referenced-ct that rescan: main
+    sampled it at the structure set's coordinates (exit 0); convert and the Slicer module refuse that CT."""
+    ct = tmp_path / "rescan"
+    ct.mkdir()
+    for f in sorted((shared_data / NELMS / "CT_3mm").glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.2.1125.7"
+        ds.save_as(ct / f.name)
+    plain = sitk.ReadImage(str(rtdose))  # GDCM: the geometry, no dose metadata
+    sitk.WriteImage(sitk.Cast(plain, sitk.sitkFloat32) * 1e-8, str(tmp_path / "dose.mha"))
+    rs = shared_data / NELMS / "STRUCTURES_3mm" / "Cone_30_0.dcm"
+    out = tmp_path / "stats.csv"
+    argv = ["dvh", "--input-dose", tmp_path / "dose.mha", "--dose-units", "gy", "--input-rtstruct", rs]
+    _refused([*argv, "--referenced-ct", ct, "--output-stats", out], capsys, out,
+             "Cone_30_0.dcm", "Frame of Reference mismatch", "1.2.826.0.1.3680043.2.1125.7")  # fmt: skip
+    # the CT of the structures' own frame is taken as before
+    own = [*argv, "--referenced-ct", shared_data / NELMS / "CT_3mm", "--output-stats", out]
+    assert main([str(a) for a in own]) == 0
+    assert out.exists()
