@@ -304,6 +304,13 @@ def as_dose(image: sitk.Image, units: str | None, source, modality: str | None =
     factor = dose_units_factor(units if units is not None else declared)
     out = with_metadata(sitk.Cast(sitk.Cast(image, sitk.sitkFloat32) * factor, sitk.sitkFloat32), image)
     out.SetMetaData(DOSE_UNITS_KEY, "GY")
+    unknown = int(np.count_nonzero(~np.isfinite(sitk.GetArrayViewFromImage(out))))
+    if unknown:  # as for an RTDOSE: NaN went into bin 0 of a DVH (stats NaN) and failed gamma without a word
+        raise ImgSuiteError(
+            f"{unknown} of {out.GetNumberOfPixels()} dose values are NaN or infinite: not a dose (set them to 0 "
+            "where no dose was measured or computed)",
+            source,
+        )
     if units is not None:
         out.SetMetaData(UNITS_IN_FILE_KEY, units.upper())
         if declared not in DOSE_UNITS:  # units only the caller states: a factor of 100 is the likely slip
