@@ -121,3 +121,23 @@ def test_a_dose_image_with_nan_values_is_refused(shared_data, rtdose, tmp_path, 
         argv = ["gamma", "--dose-units", "gy", "--output-text", out, tmp_path / "plain.mha"]
     _refused([*argv, tmp_path / "nan.mha"], capsys, out, "nan.mha", "361 of 6859 dose values are NaN or infinite")
     assert main([str(a) for a in [*argv, tmp_path / "plain.mha"]]) == 0 and out.exists()
+
+
+def test_dice_of_rtstructs_refuses_two_frames_of_reference(shared_data, tmp_path, capsys):
+    """`imgsuite dice RS_a RS_b --reference-structure --test-structure` (docs/rtstruct.md's two-observer example)
+    compared contours of two Frames of Reference, or rasterized them on a --referenced-ct of another, as if one:
+    Dice 1.000000 on main. The review compare job refused this already; dice now does too."""
+    rs = shared_data / NELMS / "STRUCTURES_3mm" / "Cone_30_0.dcm"
+    other = pydicom.dcmread(rs)  # the same contours, drawn on a rescan (another frame)
+    other.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID = "1.2.826.0.1.3680043.2.1125.8"
+    for roi in other.StructureSetROISequence:
+        roi.ReferencedFrameOfReferenceUID = "1.2.826.0.1.3680043.2.1125.8"
+    other.save_as(tmp_path / "other.dcm")
+    names = ["--reference-structure", "Cone_30_0", "--test-structure", "Cone_30_0"]
+    out = tmp_path / "nothing"  # dice writes no file
+    _refused(["dice", rs, tmp_path / "other.dcm", *names], capsys, out, "Frame of Reference mismatch", "other.dcm")
+    both_other = ["dice", tmp_path / "other.dcm", tmp_path / "other.dcm", *names]
+    _refused([*both_other, "--referenced-ct", shared_data / NELMS / "CT_3mm"],
+             capsys, out, "other.dcm", "1.2.826.0.1.3680043.2.1125.8", "CT_3mm")  # fmt: skip
+    assert main(["dice", str(rs), str(rs), *names, "--referenced-ct", str(shared_data / NELMS / "CT_3mm")]) == 0
+    assert "DICE:      1.000000" in capsys.readouterr().out
