@@ -252,6 +252,26 @@ def test_grid_frame_offsets_absolute_or_reversed_place_the_same_dose(pinnacle, t
     assert np.abs(_gy(tmp_path / "dicom" / "RD.dcm") - expected).max() <= expected.max() / 65535
 
 
+def test_descending_absolute_offsets_a_rounding_off_the_position_keep_the_grid(pinnacle, tmp_path):
+    """Descending absolute GridFrameOffsetVector whose first value is 0.01 mm off the first frame's z (a rounding
+    the exact-match test missed): main took the vector as relative and moved the grid by that first value
+    (origin z -5.99 instead of -30, the whole dose 24 mm off, no message). The first frame is at
+    ImagePositionPatient whatever the vector's type."""
+    source = pydicom.dcmread(pinnacle[0])
+    offsets = [float(v) for v in source.GridFrameOffsetVector]
+    top = float(source.ImagePositionPatient[2]) + offsets[-1]
+    rounded = pydicom.dcmread(pinnacle[0])  # frames top to bottom, offsets = their z, first one 0.01 mm off
+    rounded.ImagePositionPatient = [*source.ImagePositionPatient[:2], f"{top:g}"]
+    rounded.GridFrameOffsetVector = [f"{top + 0.01 - v:g}" for v in offsets]
+    rounded.PixelData = np.ascontiguousarray(source.pixel_array[::-1]).tobytes()
+    rounded.save_as(tmp_path / "rounded.dcm")
+    out = tmp_path / "rounded.nrrd"
+    assert main(["convert", "--input", str(tmp_path / "rounded.dcm"), "--output-img", str(out), "-q"]) == 0
+    image = sitk.ReadImage(str(out))
+    assert image.GetOrigin() == pytest.approx([float(v) for v in source.ImagePositionPatient], abs=0.02)
+    np.testing.assert_allclose(_array(out), _gy(pinnacle[0]), rtol=1e-6, atol=1e-6)
+
+
 def test_declared_units_a_factor_of_100_off_warn(tmp_path):
     # a plan stored in cGy declared --dose-units gy read as 7000 Gy (and a plan in Gy declared cGy as 0.7 Gy),
     # silently; now each warns naming the file and the other unit. A plausible dose, or a file that states its

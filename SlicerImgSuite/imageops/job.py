@@ -50,12 +50,13 @@ def structure_masks(
     ((4, 4, 4), 64)
     """
     sides = [(reference, reference_structure, "reference"), (test, test_structure, "test")]
-    rois, images = [None, None], [None, None]
+    rois, images, sets = [None, None], [None, None], [None, None]
     for k, (path, name, what) in enumerate(sides):
         if path and Path(path).is_file() and is_rtstruct(path):
             if not name:
                 raise ImgSuiteError(f"an RTSTRUCT {what}: name the ROI with --{what}-structure", path)
-            rois[k] = read_rtstruct(path).roi(name)
+            sets[k] = read_rtstruct(path)
+            rois[k] = sets[k].roi(name)
         else:
             if name:
                 raise ImgSuiteError(f"--{what}-structure is for an RTSTRUCT; this {what} is an image", path)
@@ -70,6 +71,14 @@ def structure_masks(
         grid = next(image for image in images if image is not None)
     else:
         grid = guess_grid(StructureSet([r for r in rois if r is not None]))
+    # contours of two Frames of Reference, or on a CT of another, were compared as if one (as compare_structure_sets)
+    read = [ss for ss in sets if ss is not None]
+    frames = [(ss.frame_of_reference, f"the RTSTRUCT {ss.path}") for ss in read]
+    if grid.HasMetaDataKey("0020|0052"):
+        frames.append((grid.GetMetaData("0020|0052").strip(), f"the grid {referenced_ct or 'image'}"))
+    for ss in read:
+        for frame, what in frames:
+            ss.check_frame_of_reference(frame, what)
     for k, roi in enumerate(rois):
         if roi is not None:
             mask = rasterize(StructureSet([roi]), grid)[0]

@@ -463,6 +463,9 @@ def run_dvh(args: argparse.Namespace) -> int:
         reference = dose
         if args.referenced_ct:
             reference = read_image(args.referenced_ct, series_uid=getattr(args, "ct_series_uid", None))
+            # as convert: a CT of another frame means the wrong scan (a dose image without a frame went unchecked)
+            frame = reference.GetMetaData("0020|0052") if reference.HasMetaDataKey("0020|0052") else ""
+            ss.check_frame_of_reference(frame.strip(), f"the CT in {args.referenced_ct}")
         oversample = 1
         if args.accurate:  # sub-slices get their own dose; in-plane coverage weights
             reference = refined_grid(reference, (1, 1, 4))
@@ -548,6 +551,7 @@ def run_gamma(args: argparse.Namespace) -> int:
         ref_only_threshold=args.ref_only_threshold,
         compute_full_region=args.compute_full_region,
         resample_nn=args.resample_nn,
+        sources=(args.image_1, args.image_2),
     )
     text = (
         f"gamma {'local' if args.local_gamma else 'global'} {100 * args.dose_tolerance:g}%/{args.dta_tolerance:g} mm, "

@@ -30,9 +30,9 @@ FRAME_KEY, PLAN_KEY, FRACTION_KEY = "FrameOfReferenceUID", "ReferencedRTPlanUID"
 def read_rtdose(path: str | os.PathLike, units: str | None = None) -> sitk.Image:
     """Read an RTDOSE file into a float32 image in Gy on its own grid (LPS).
 
-    Frames are placed by GridFrameOffsetVector (relative to ImagePositionPatient, or absolute
-    when its first value equals the first frame's position, as some systems write); the offsets
-    must be evenly spaced. Values are pixel x DoseGridScaling, converted to Gy when DoseUnits is CGY.
+    Frames are placed by GridFrameOffsetVector, taken from its first value (the first frame, at
+    ImagePositionPatient): relative offsets start at 0, absolute ones (as some systems write) at the
+    first frame's position; the offsets must be evenly spaced. Values are pixel x DoseGridScaling, converted to Gy when DoseUnits is CGY.
     A RELATIVE dose has no Gy value and is refused; a file without DoseUnits is refused unless
     ``units`` ("gy" or "cgy") says what it holds. The image's metadata keep ``DoseUnits`` (GY, the
     values' units), ``DoseUnitsInFile``, ``DoseType``, ``DoseSummationType``, ``Modality`` (RTDOSE),
@@ -197,8 +197,10 @@ def _placed(pixels: np.ndarray, ds, frames: int, path) -> sitk.Image:
     if frames > 1:
         if len(offsets) != frames:
             raise ImgSuiteError(f"GridFrameOffsetVector has {len(offsets)} values for {frames} frames", path)
-        if offsets[0] != 0 and np.isclose(offsets[0], ipp @ normal):
-            offsets = offsets - offsets[0]  # absolute positions (type 2 offsets)
+        # the first frame lies at ImagePositionPatient whatever the vector's type: relative offsets start at 0,
+        # absolute ones (type 2) at the first frame's position; a first value that matches neither (a rounding
+        # off the position) once shifted a descending grid by that value
+        offsets = offsets - offsets[0]
         steps = np.diff(offsets)
         if np.any(np.abs(steps - steps[0]) > 1e-3 * max(abs(steps[0]), 1)):
             raise ImgSuiteError("RTDOSE frames are unevenly spaced (GridFrameOffsetVector)", path)
@@ -302,6 +304,13 @@ def as_dose(image: sitk.Image, units: str | None, source, modality: str | None =
     factor = dose_units_factor(units if units is not None else declared)
     out = with_metadata(sitk.Cast(sitk.Cast(image, sitk.sitkFloat32) * factor, sitk.sitkFloat32), image)
     out.SetMetaData(DOSE_UNITS_KEY, "GY")
+    unknown = int(np.count_nonzero(~np.isfinite(sitk.GetArrayViewFromImage(out))))
+    if unknown:  # as for an RTDOSE: NaN went into bin 0 of a DVH (stats NaN) and failed gamma without a word
+        raise ImgSuiteError(
+            f"{unknown} of {out.GetNumberOfPixels()} dose values are NaN or infinite: not a dose (set them to 0 "
+            "where no dose was measured or computed)",
+            source,
+        )
     if units is not None:
         out.SetMetaData(UNITS_IN_FILE_KEY, units.upper())
         if declared not in DOSE_UNITS:  # units only the caller states: a factor of 100 is the likely slip

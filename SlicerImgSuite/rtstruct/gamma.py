@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from ..errors import ImgSuiteError, check_number
 from ..geometry import covered_by, resample_like, same_grid
 from ..progress import ProgressCallback, no_progress
-from .dose import check_dose_values
+from .dose import FRAME_KEY, check_dose_values
 
 
 def gamma_index(
@@ -36,6 +36,7 @@ def gamma_index(
     ref_only_threshold: bool = True,
     compute_full_region: bool = False,
     resample_nn: bool = False,
+    sources: tuple = ("the reference dose", "the evaluated dose"),
 ) -> tuple[sitk.Image, float]:
     """Gamma image and pass rate (% of evaluated points with gamma <= 1).
 
@@ -70,6 +71,8 @@ def gamma_index(
         Nearest-neighbour instead of linear resampling of ``evaluation`` onto the reference grid.
     progress : callable, optional
         ``(fraction, message)`` during the search.
+    sources : tuple, optional
+        How errors name ``reference`` and ``evaluation`` (their files on the command line).
 
     Returns
     -------
@@ -88,14 +91,12 @@ def gamma_index(
     """
     progress = progress or no_progress
     _check_criteria(dose_percent, dta_mm, threshold_percent, reference_dose, max_gamma, resolution_mm)
-    check_dose_values(reference)
-    check_dose_values(evaluation)
+    _check_doses(reference, evaluation, sources)
     ref = sitk.GetArrayFromImage(sitk.Cast(reference, sitk.sitkFloat64))
     ev, uncovered = _on_reference_grid(evaluation, reference, resample_nn)
-    norm = float(reference_dose if reference_dose is not None else ref.max())
+    norm = _normalisation(ref, reference_dose, sources[0])
     spacing_zyx = np.array(reference.GetSpacing()[::-1], float)
-    step = float(resolution_mm or dta_mm / 10.0)
-    analysed, computed = _analysis_region(
+    analysed, evaluated = _analysis_region(
         ref,
         ev,
         reference=reference,
@@ -103,21 +104,46 @@ def gamma_index(
         mask=mask,
         ref_only=ref_only_threshold,
         full=compute_full_region,
+        source=sources[0],
     )
     _warn_uncovered(analysed, uncovered)
-    evaluated = computed
     dr = ref[evaluated]
     tol = dose_percent / 100.0 * (np.abs(dr) if local else np.full_like(dr, norm))
     tol = np.maximum(tol, 1e-12)
-    lattice = _search_offsets(step, dta_mm, max_gamma)
+    lattice = _search_offsets(float(resolution_mm or dta_mm / 10.0), dta_mm, max_gamma)
     best = _search(ev, evaluated, dr, tol=tol, spacing_zyx=spacing_zyx, lattice=lattice, progress=progress)
     gamma = np.full(ref.shape, -1.0, np.float32)
     gamma[evaluated] = np.minimum(np.sqrt(best), max_gamma)
-    rate = 100.0 * float(np.mean(gamma[analysed] <= 1.0)) if analysed.any() else float("nan")
+    rate = 100.0 * float(np.mean(gamma[analysed] <= 1.0))  # analysed is never empty (_analysis_region)
     image = sitk.GetImageFromArray(gamma)
     image.CopyInformation(reference)
     progress(1.0, f"gamma pass rate {rate:.1f} %")
     return image, rate
+
+
+def _check_doses(reference: sitk.Image, evaluation: sitk.Image, sources) -> None:
+    """Refuse uncertainty grids, and doses of two Frames of Reference (both known): their coordinates do not
+    match, so a pass rate would be noise (two exports of one plan in different frames passed at 100 %)."""
+    check_dose_values(reference, sources[0])
+    check_dose_values(evaluation, sources[1])
+    frames = [d.GetMetaData(FRAME_KEY).strip() if d.HasMetaDataKey(FRAME_KEY) else "" for d in (reference, evaluation)]
+    if all(frames) and frames[0] != frames[1]:
+        raise ImgSuiteError(
+            f"Frame of Reference mismatch: FrameOfReferenceUID (0020,0052) is {frames[0]} here and {frames[1]} in "
+            f"{sources[1]}; register the doses first",
+            sources[0],
+        )
+
+
+def _normalisation(ref: np.ndarray, reference_dose: float | None, source) -> float:
+    """The global normalisation dose: ``reference_dose``, else the reference maximum, which a blank grid (a dose
+    never computed) lacks: its tolerance would be 0 and a blank evaluated grid passed at 100 %."""
+    norm = float(reference_dose if reference_dose is not None else ref.max())
+    if not norm > 0:
+        raise ImgSuiteError(
+            f"the reference dose is {norm:g} Gy at most: no global normalisation dose (give --reference-dose)", source
+        )
+    return norm
 
 
 def _on_reference_grid(evaluation: sitk.Image, reference: sitk.Image, nearest: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -191,8 +217,9 @@ def _search_offsets(step: float, dta_mm: float, max_gamma: float) -> tuple[np.nd
     return offsets[keep][order], dist2[keep][order]
 
 
-def _analysis_region(ref, ev, reference, threshold, mask, ref_only, full) -> tuple[np.ndarray, np.ndarray]:
-    """The points counted in the pass rate and the points whose gamma is computed (plastimatch's rules)."""
+def _analysis_region(ref, ev, reference, threshold, mask, ref_only, full, source) -> tuple[np.ndarray, np.ndarray]:
+    """The points counted in the pass rate and the points whose gamma is computed (plastimatch's rules); none
+    counted (a mask beside the dose, a threshold above it) is refused: the pass rate was NaN."""
     inside = np.ones(ref.shape, bool)
     if mask is not None:
         if not same_grid(mask, reference):
@@ -202,4 +229,10 @@ def _analysis_region(ref, ev, reference, threshold, mask, ref_only, full) -> tup
     if not ref_only:
         analysed |= ev >= threshold
     analysed &= inside
+    if not analysed.any():
+        raise ImgSuiteError(
+            f"no voxel is analysed: none at or above the --analysis-threshold ({threshold:g} Gy)"
+            f"{' inside --mask' if mask is not None else ''}, so there is no pass rate",
+            source,
+        )
     return analysed, (inside if full else analysed)
