@@ -207,3 +207,24 @@ def test_an_approved_only_export_with_nothing_approved_names_its_file(phantom, t
         else:
             export_seg(out, phantom.ct_dir, phantom.rtstruct, state=state, approved_only=True)
     assert refused.value.path == str(out) and not out.exists()
+
+
+@pytest.mark.parametrize("with_test", [False, True])
+def test_review_on_a_ct_of_another_frame_of_reference_is_refused(phantom, tmp_path, with_test):
+    """``imgsuite review`` on a CT of another Frame of Reference (another scan, another patient): before, the
+    contours were shown on it, approved and exported as an APPROVED RTSTRUCT relabelled with that CT's frame
+    (compare-structures, given the CT's folder, refused it; the review passed the CT it had read, not the folder)."""
+    other = pydicom.uid.generate_uid()
+    ct = tmp_path / "CT_other"
+    ct.mkdir()
+    for f in sorted(phantom.ct_dir.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.FrameOfReferenceUID = other
+        ds.save_as(ct / f.name)
+    from SlicerImgSuite.web.review_session import open_review
+
+    output = tmp_path / "review"
+    with pytest.raises(ImgSuiteError, match="Frame of Reference mismatch") as refused:
+        open_review(phantom.rtstruct, ct, output, test=phantom.rtstruct if with_test else None)
+    assert other in str(refused.value) and refused.value.path == str(phantom.rtstruct)
+    assert not output.exists()

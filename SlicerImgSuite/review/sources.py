@@ -20,6 +20,8 @@ from ..rtstruct.rasterize import Grid, _assign, _planes, guess_grid, plane_spaci
 from ..rtstruct.structure_set import DEFAULT_COLORS, Roi, StructureSet
 from .metrics import Shape
 
+FRAME_TAG = "0020|0052"  # FrameOfReferenceUID, as SimpleITK's DICOM reader keeps it
+
 
 def is_seg_nrrd(path) -> bool:
     return isinstance(path, (str, os.PathLike)) and str(path).lower().endswith((".seg.nrrd", ".nrrd", ".nhdr"))
@@ -178,6 +180,10 @@ def shape_specs(source, reference: sitk.Image) -> dict[str, Shape | RoiSpec]:
     a mask as its Shape."""
     if not isinstance(source, StructureSet):
         return {name: mask_shape(name, mask, reference, color) for name, (mask, color) in source.items()}
+    # A CT read from DICOM keeps its Frame of Reference: the review (which passes the CT read once, not its
+    # folder) showed, approved and exported another frame's contours on it, relabelled with the CT's frame.
+    if reference.HasMetaDataKey(FRAME_TAG):
+        source.check_frame_of_reference(reference.GetMetaData(FRAME_TAG).strip("\x00 "), "the referenced CT")
     grid = Grid.of(reference)
     thickness = plane_spacing(source, grid)
     return {roi.name: RoiSpec(roi, grid, thickness, source.path) for roi in source.rois if roi.closed}
