@@ -209,22 +209,49 @@ def test_an_approved_only_export_with_nothing_approved_names_its_file(phantom, t
     assert refused.value.path == str(out) and not out.exists()
 
 
-@pytest.mark.parametrize("with_test", [False, True])
-def test_review_on_a_ct_of_another_frame_of_reference_is_refused(phantom, tmp_path, with_test):
-    """``imgsuite review`` on a CT of another Frame of Reference (another scan, another patient): before, the
-    contours were shown on it, approved and exported as an APPROVED RTSTRUCT relabelled with that CT's frame
-    (compare-structures, given the CT's folder, refused it; the review passed the CT it had read, not the folder)."""
+def _ct_of_another_frame(phantom, folder):
+    """A copy of the phantom's CT with a new FrameOfReferenceUID (another scan): (folder, the new UID)."""
     other = pydicom.uid.generate_uid()
-    ct = tmp_path / "CT_other"
+    ct = folder / "CT_other"
     ct.mkdir()
     for f in sorted(phantom.ct_dir.iterdir()):
         ds = pydicom.dcmread(f)
         ds.FrameOfReferenceUID = other
         ds.save_as(ct / f.name)
+    return ct, other
+
+
+@pytest.mark.parametrize("with_test", [False, True])
+def test_review_on_a_ct_of_another_frame_of_reference_is_refused(phantom, tmp_path, with_test):
+    """``imgsuite review`` on a CT of another Frame of Reference (another scan, another patient): before, the
+    contours were shown on it, approved and exported as an APPROVED RTSTRUCT relabelled with that CT's frame
+    (compare-structures, given the CT's folder, refused it; the review passed the CT it had read, not the folder)."""
     from SlicerImgSuite.web.review_session import open_review
+
+    ct, other = _ct_of_another_frame(phantom, tmp_path)
 
     output = tmp_path / "review"
     with pytest.raises(ImgSuiteError, match="Frame of Reference mismatch") as refused:
         open_review(phantom.rtstruct, ct, output, test=phantom.rtstruct if with_test else None)
     assert other in str(refused.value) and refused.value.path == str(phantom.rtstruct)
     assert not output.exists()
+
+
+@pytest.mark.parametrize("kind", ["rtstruct", "seg"])
+def test_an_export_onto_a_ct_of_another_frame_of_reference_is_refused(phantom, tmp_path, kind):
+    """export_reviewed_rtstruct / export_seg (the API the Slicer module and scripts call) with the RTSTRUCT of one
+    scan and the CT of another: before, the polygons were written with the CT's Frame of Reference (an APPROVED
+    structure set, relabelled as drawn on a CT it does not belong to)."""
+    from SlicerImgSuite.review.export import export_reviewed_rtstruct, export_seg
+    from SlicerImgSuite.review.state import ReviewState
+
+    ct, other = _ct_of_another_frame(phantom, tmp_path)
+    state = ReviewState(["GTV"])
+    state.set_status("GTV", "approved", reviewer="Dr A")
+    out = tmp_path / f"{kind}_reviewed.dcm"
+    with pytest.raises(ImgSuiteError, match="Frame of Reference mismatch") as refused:
+        if kind == "rtstruct":
+            export_reviewed_rtstruct(out, ct, phantom.rtstruct, state)
+        else:
+            export_seg(out, ct, phantom.rtstruct, state=state)
+    assert other in str(refused.value) and refused.value.path == str(phantom.rtstruct) and not out.exists()
