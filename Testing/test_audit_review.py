@@ -255,3 +255,27 @@ def test_an_export_onto_a_ct_of_another_frame_of_reference_is_refused(phantom, t
         else:
             export_seg(out, ct, phantom.rtstruct, state=state)
     assert other in str(refused.value) and refused.value.path == str(phantom.rtstruct) and not out.exists()
+
+
+def test_segments_beyond_the_ct_are_said_not_silently_cut(phantom, tmp_path, capsys):
+    """A .seg.nrrd test set whose grid lies half beyond the CT (or on another patient's space): before, each
+    segment was resampled onto the CT and measured on what was left without a word (BODY 50 % of its volume,
+    LUNG_L 0 cc, Dice 0, exit 0), while an RTSTRUCT's contours beyond the CT were named in a warning."""
+    import SimpleITK as sitk
+
+    seg = tmp_path / "test.seg.nrrd"
+    assert main(["convert", "-q", "--input", str(phantom.rtstruct), "--referenced-ct", str(phantom.ct_dir),
+                 "--output-seg", str(seg)]) == 0  # fmt: skip
+    image = sitk.ReadImage(str(seg))
+    origin = list(image.GetOrigin())
+    origin[0] += image.GetSize()[0] * image.GetSpacing()[0] / 2
+    image.SetOrigin(origin)
+    shifted = tmp_path / "half_beyond.seg.nrrd"
+    sitk.WriteImage(image, str(shifted))
+    capsys.readouterr()
+    for test, said in ((seg, False), (shifted, True)):
+        rc = main(["compare-structures", "-q", "--reference", str(phantom.rtstruct), "--test", str(test),
+                   "--referenced-ct", str(phantom.ct_dir), "--workers", "1", "--output-json", str(tmp_path / "c.json")])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 0 and ("segment(s) lie outside the reference grid" in err) == said, err
+    assert "half_beyond.seg.nrrd" in err and "'BODY' 50 %" in err
