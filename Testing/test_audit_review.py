@@ -279,3 +279,25 @@ def test_segments_beyond_the_ct_are_said_not_silently_cut(phantom, tmp_path, cap
         err = capsys.readouterr().err
         assert rc == 0 and ("segment(s) lie outside the reference grid" in err) == said, err
     assert "half_beyond.seg.nrrd" in err and "'BODY' 50 %" in err
+
+
+def test_a_review_folder_of_another_scan_is_refused(phantom, tmp_path):
+    """An --output folder reused for another patient: before, its review_state.json was taken up, every decision
+    on a structure that looked the same (here the empty SPINAL_CORD; in practice empty or template ROIs) stayed
+    approved for the new patient, and the others carried the old patient's decisions in their history."""
+    from SlicerImgSuite.demo.phantom import make_phantom
+    from SlicerImgSuite.web.review_session import open_review
+
+    first = make_phantom(tmp_path / "A", shape=(32, 32, 8))
+    second = make_phantom(tmp_path / "B", shape=(32, 32, 10))
+    output = tmp_path / "review"
+    session = open_review(first.rtstruct, first.ct_dir, output, measure=False)
+    for name in session.names():
+        session.set_status(name, "approved")
+    saved = (output / "review_state.json").read_bytes()
+    with pytest.raises(ImgSuiteError, match="this review was made on another scan") as refused:
+        open_review(second.rtstruct, second.ct_dir, output, measure=False)
+    assert refused.value.path == str(output / "review_state.json")
+    assert (output / "review_state.json").read_bytes() == saved
+    again = open_review(first.rtstruct, first.ct_dir, output, measure=False)  # the same scan resumes as it was
+    assert {again.state[n].status for n in again.names()} == {"approved"}
