@@ -12,8 +12,10 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ImgSuiteError
@@ -22,6 +24,35 @@ from .tables import write_table
 
 ERROR_COLUMNS = ["case", "stage", "message"]
 WARNING_COLUMNS = ERROR_COLUMNS  # what a done case's job warned (a structure beyond the dose grid counted at 0 Gy ...)
+
+
+_running = threading.local()  # per thread: (case name, its stage, its warning rows) while a case runs
+_printed = warnings.showwarning  # how warnings outside a case are shown
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """The warning hook of a process that runs cases: into the running case's rows, else shown as before."""
+    case = getattr(_running, "case", None)
+    if case is None:
+        return _printed(message, category, filename, lineno, file, line)
+    name, stage, told = case
+    told.append({"case": name, "stage": stage.current, "message": " ".join(str(message).split())})
+
+
+@contextmanager
+def _recorded(name: str, stage, told: list):
+    """Keep what a case's job warns in ``told`` (case, stage, message). One hook for the process, the rows per
+    thread (``warnings.catch_warnings`` is not thread-safe, and a worker may run cases in several threads);
+    every warning is kept ("always"), also one that the same code line warned for an earlier case."""
+    global _printed
+    if warnings.showwarning is not _show_warning:
+        _printed, warnings.showwarning = warnings.showwarning, _show_warning
+        warnings.simplefilter("always")
+    _running.case = (name, stage, told)
+    try:
+        yield
+    finally:
+        _running.case = None
 
 
 class _Stage:
@@ -96,12 +127,8 @@ def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> 
             if meta.get("hash") == key and all((folder / f).exists() for f in meta.get("files", [])):
                 kept = {"rows": meta["rows"], "warnings": meta.get("warnings", [])}
                 return result | kept | {"status": "skipped", "seconds": time.perf_counter() - start}
-        told = []
-        with atomic_dir(folder) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.showwarning = lambda message, *_, **__: told.append(
-                {"case": case["case"], "stage": stage.current, "message": " ".join(str(message).split())}
-            )
+        told: list[dict] = []
+        with atomic_dir(folder) as tmp, _recorded(case["case"], stage, told):
             stage(job)
             rows = JOBS[job](case, Path(tmp), options, stage)
             stage("write outputs")
@@ -138,7 +165,8 @@ def run_cohort(
         Each has ``case`` (a unique name) and the input paths the job needs.
     output : path
         Receives ``results.parquet``/``.csv`` (one row per case x structure), ``errors.parquet``/
-        ``.csv`` (case, stage, message), ``warnings.parquet``/``.csv`` (the same, for done cases) and ``cases/<case>/`` (each case's own outputs).
+        ``.csv`` (case, stage, message), ``warnings.parquet``/``.csv`` (the same, for done cases) and
+        ``cases/<case>/`` (each case's own outputs).
     client : distributed.Client
         Where the tasks run (:func:`SlicerImgSuite.cohort.cluster.cohort_client`).
     options : dict, optional
