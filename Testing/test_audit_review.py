@@ -207,3 +207,97 @@ def test_an_approved_only_export_with_nothing_approved_names_its_file(phantom, t
         else:
             export_seg(out, phantom.ct_dir, phantom.rtstruct, state=state, approved_only=True)
     assert refused.value.path == str(out) and not out.exists()
+
+
+def _ct_of_another_frame(phantom, folder):
+    """A copy of the phantom's CT with a new FrameOfReferenceUID (another scan): (folder, the new UID)."""
+    other = pydicom.uid.generate_uid()
+    ct = folder / "CT_other"
+    ct.mkdir()
+    for f in sorted(phantom.ct_dir.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.FrameOfReferenceUID = other
+        ds.save_as(ct / f.name)
+    return ct, other
+
+
+@pytest.mark.parametrize("with_test", [False, True])
+def test_review_on_a_ct_of_another_frame_of_reference_is_refused(phantom, tmp_path, with_test):
+    """``imgsuite review`` on a CT of another Frame of Reference (another scan, another patient): before, the
+    contours were shown on it, approved and exported as an APPROVED RTSTRUCT relabelled with that CT's frame
+    (compare-structures, given the CT's folder, refused it; the review passed the CT it had read, not the folder)."""
+    from SlicerImgSuite.web.review_session import open_review
+
+    ct, other = _ct_of_another_frame(phantom, tmp_path)
+
+    output = tmp_path / "review"
+    with pytest.raises(ImgSuiteError, match="Frame of Reference mismatch") as refused:
+        open_review(phantom.rtstruct, ct, output, test=phantom.rtstruct if with_test else None)
+    assert other in str(refused.value) and refused.value.path == str(phantom.rtstruct)
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("kind", ["rtstruct", "seg"])
+def test_an_export_onto_a_ct_of_another_frame_of_reference_is_refused(phantom, tmp_path, kind):
+    """export_reviewed_rtstruct / export_seg (the API the Slicer module and scripts call) with the RTSTRUCT of one
+    scan and the CT of another: before, the polygons were written with the CT's Frame of Reference (an APPROVED
+    structure set, relabelled as drawn on a CT it does not belong to)."""
+    from SlicerImgSuite.review.export import export_reviewed_rtstruct, export_seg
+    from SlicerImgSuite.review.state import ReviewState
+
+    ct, other = _ct_of_another_frame(phantom, tmp_path)
+    state = ReviewState(["GTV"])
+    state.set_status("GTV", "approved", reviewer="Dr A")
+    out = tmp_path / f"{kind}_reviewed.dcm"
+    with pytest.raises(ImgSuiteError, match="Frame of Reference mismatch") as refused:
+        if kind == "rtstruct":
+            export_reviewed_rtstruct(out, ct, phantom.rtstruct, state)
+        else:
+            export_seg(out, ct, phantom.rtstruct, state=state)
+    assert other in str(refused.value) and refused.value.path == str(phantom.rtstruct) and not out.exists()
+
+
+def test_segments_beyond_the_ct_are_said_not_silently_cut(phantom, tmp_path, capsys):
+    """A .seg.nrrd test set whose grid lies half beyond the CT (or on another patient's space): before, each
+    segment was resampled onto the CT and measured on what was left without a word (BODY 50 % of its volume,
+    LUNG_L 0 cc, Dice 0, exit 0), while an RTSTRUCT's contours beyond the CT were named in a warning."""
+    import SimpleITK as sitk
+
+    seg = tmp_path / "test.seg.nrrd"
+    assert main(["convert", "-q", "--input", str(phantom.rtstruct), "--referenced-ct", str(phantom.ct_dir),
+                 "--output-seg", str(seg)]) == 0  # fmt: skip
+    image = sitk.ReadImage(str(seg))
+    origin = list(image.GetOrigin())
+    origin[0] += image.GetSize()[0] * image.GetSpacing()[0] / 2
+    image.SetOrigin(origin)
+    shifted = tmp_path / "half_beyond.seg.nrrd"
+    sitk.WriteImage(image, str(shifted))
+    capsys.readouterr()
+    for test, said in ((seg, False), (shifted, True)):
+        rc = main(["compare-structures", "-q", "--reference", str(phantom.rtstruct), "--test", str(test),
+                   "--referenced-ct", str(phantom.ct_dir), "--workers", "1", "--output-json", str(tmp_path / "c.json")])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 0 and ("segment(s) lie outside the reference grid" in err) == said, err
+    assert "half_beyond.seg.nrrd" in err and "'BODY' 50 %" in err
+
+
+def test_a_review_folder_of_another_scan_is_refused(phantom, tmp_path):
+    """An --output folder reused for another patient: before, its review_state.json was taken up, every decision
+    on a structure that looked the same (here the empty SPINAL_CORD; in practice empty or template ROIs) stayed
+    approved for the new patient, and the others carried the old patient's decisions in their history."""
+    from SlicerImgSuite.demo.phantom import make_phantom
+    from SlicerImgSuite.web.review_session import open_review
+
+    first = make_phantom(tmp_path / "A", shape=(32, 32, 8))
+    second = make_phantom(tmp_path / "B", shape=(32, 32, 10))
+    output = tmp_path / "review"
+    session = open_review(first.rtstruct, first.ct_dir, output, measure=False)
+    for name in session.names():
+        session.set_status(name, "approved")
+    saved = (output / "review_state.json").read_bytes()
+    with pytest.raises(ImgSuiteError, match="this review was made on another scan") as refused:
+        open_review(second.rtstruct, second.ct_dir, output, measure=False)
+    assert refused.value.path == str(output / "review_state.json")
+    assert (output / "review_state.json").read_bytes() == saved
+    again = open_review(first.rtstruct, first.ct_dir, output, measure=False)  # the same scan resumes as it was
+    assert {again.state[n].status for n in again.names()} == {"approved"}

@@ -225,3 +225,30 @@ def test_an_index_that_finds_no_series_says_so(tmp_path, capsys):
     argv = ["index", str(tmp_path / "notes"), "--output", str(tmp_path / "index.parquet"), "--workers", "1"]
     assert cli.main(argv) == 0  # an empty index is no error (a cohort may fill in later), but it is said
     assert "notes: no DICOM series found (files looked at: 1)" in capsys.readouterr().err
+
+
+def test_what_a_case_warned_is_a_row_of_the_warnings_table(phantom, tmp_path, capsys):
+    """A dose that covers half of the patient: ``imgsuite dvh`` warns that part of the GTV is counted at 0 Gy; in a
+    cohort the warning went only to the worker's stderr, naming no case (on a cluster: its log), while the case's
+    D98 = 0 Gy went into the results table as 'done'. Now it is a row of ``warnings`` (case, stage, message),
+    kept by --resume, and the command says how many cases warned."""
+    import pydicom
+
+    ds = pydicom.dcmread(phantom.rtdose)
+    half = ds.pixel_array[:, : ds.Rows // 2, :].copy()
+    ds.Rows, ds.PixelData = half.shape[1], half.tobytes()
+    cropped = tmp_path / "RD_half.dcm"
+    ds.save_as(cropped)
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text(f"case,rtstruct,ct,dose\nP1,{phantom.rtstruct},{phantom.ct_dir},{cropped}\n")
+    argv = ["cohort", "dvh", "--manifest", str(manifest), "--output", str(tmp_path / "o"), "--workers", "1"]
+    assert cli.main([*argv, "--memory-limit", "1GiB"]) == 0
+    assert "1 case(s) warned" in capsys.readouterr().err
+    told = read_table(tmp_path / "o" / "warnings.csv")
+    gtv = [w for w in told if "structure 'GTV'" in w["message"]]
+    assert gtv and gtv[0]["case"] == "P1" and gtv[0]["stage"] == "dose statistics" and "0 Gy" in gtv[0]["message"]
+    (tmp_path / "o" / "warnings.csv").unlink()
+    assert cli.main([*argv, "--memory-limit", "1GiB", "--resume"]) == 0
+    said = capsys.readouterr()
+    assert "1 unchanged (skipped)" in said.out and "1 case(s) warned" in said.err
+    assert read_table(tmp_path / "o" / "warnings.csv") == told

@@ -102,6 +102,12 @@ def run_cohort_command(args: argparse.Namespace) -> int:
         f"{counts['cases']} cases: {counts['done']} done, {counts['skipped']} unchanged (skipped), "
         f"{counts['failed']} failed; {counts['rows']} rows -> {args.output}"
     )
+    if counts["warned"]:  # the numbers of these cases are in the results table: say where their caveats are
+        import warnings
+        from pathlib import Path
+
+        warnings.warn(f"{counts['warned']} case(s) warned (a structure beyond the dose grid, contours dropped ...); "
+                      f"see {Path(args.output) / 'warnings.csv'}", stacklevel=2)  # fmt: skip
     return 0
 
 

@@ -12,7 +12,10 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ImgSuiteError
@@ -20,6 +23,36 @@ from ..progress import ProgressCallback, no_progress
 from .tables import write_table
 
 ERROR_COLUMNS = ["case", "stage", "message"]
+WARNING_COLUMNS = ERROR_COLUMNS  # what a done case's job warned (a structure beyond the dose grid counted at 0 Gy ...)
+
+
+_running = threading.local()  # per thread: (case name, its stage, its warning rows) while a case runs
+_printed = warnings.showwarning  # how warnings outside a case are shown
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """The warning hook of a process that runs cases: into the running case's rows, else shown as before."""
+    case = getattr(_running, "case", None)
+    if case is None:
+        return _printed(message, category, filename, lineno, file, line)
+    name, stage, told = case
+    told.append({"case": name, "stage": stage.current, "message": " ".join(str(message).split())})
+
+
+@contextmanager
+def _recorded(name: str, stage, told: list):
+    """Keep what a case's job warns in ``told`` (case, stage, message). One hook for the process, the rows per
+    thread (``warnings.catch_warnings`` is not thread-safe, and a worker may run cases in several threads);
+    every warning is kept ("always"), also one that the same code line warned for an earlier case."""
+    global _printed
+    if warnings.showwarning is not _show_warning:
+        _printed, warnings.showwarning = warnings.showwarning, _show_warning
+        warnings.simplefilter("always")
+    _running.case = (name, stage, told)
+    try:
+        yield
+    finally:
+        _running.case = None
 
 
 class _Stage:
@@ -73,7 +106,10 @@ def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> 
     With ``resume``, a case is skipped when its ``done.json`` holds the same input hash and every
     output file it lists still exists.
 
-    Returns ``{"case", "status": done|skipped|failed, "rows", "error", "seconds"}``.
+    What the job warned is kept with the case (``warnings``: case, stage, message; in ``done.json`` too): on a
+    worker a warning went only to that worker's stderr, naming no case, while its numbers went into the table.
+
+    Returns ``{"case", "status": done|skipped|failed, "rows", "error", "warnings", "seconds"}``.
     """
     from ..io.atomic import atomic_dir
     from .jobs import INPUT_KEYS, JOBS
@@ -81,7 +117,7 @@ def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> 
     start = time.perf_counter()
     stage = _Stage()
     folder = case_folder(output, case["case"])
-    result = {"case": case["case"], "status": "done", "rows": [], "error": None}
+    result = {"case": case["case"], "status": "done", "rows": [], "error": None, "warnings": []}
     try:
         stage("hash inputs")
         key = input_hash(case, INPUT_KEYS[job], job, options)
@@ -89,14 +125,17 @@ def run_case(job: str, case: dict, output: str, options: dict, resume: bool) -> 
         if resume and done.exists():
             meta = json.loads(done.read_text())
             if meta.get("hash") == key and all((folder / f).exists() for f in meta.get("files", [])):
-                return result | {"status": "skipped", "rows": meta["rows"], "seconds": time.perf_counter() - start}
-        with atomic_dir(folder) as tmp:
+                kept = {"rows": meta["rows"], "warnings": meta.get("warnings", [])}
+                return result | kept | {"status": "skipped", "seconds": time.perf_counter() - start}
+        told: list[dict] = []
+        with atomic_dir(folder) as tmp, _recorded(case["case"], stage, told):
             stage(job)
             rows = JOBS[job](case, Path(tmp), options, stage)
             stage("write outputs")
             files = sorted(str(f.relative_to(tmp)) for f in Path(tmp).rglob("*") if f.is_file())
-            (Path(tmp) / "done.json").write_text(json.dumps({"hash": key, "job": job, "rows": rows, "files": files}))
-        result["rows"] = rows
+            meta = {"hash": key, "job": job, "rows": rows, "files": files, "warnings": told}
+            (Path(tmp) / "done.json").write_text(json.dumps(meta))
+        result |= {"rows": rows, "warnings": told}
     except Exception as exc:  # a failing case is a row of the errors table, never a stopped cohort
         message = " ".join(str(exc).split()) or type(exc).__name__
         if not isinstance(exc, ImgSuiteError):
@@ -126,7 +165,8 @@ def run_cohort(
         Each has ``case`` (a unique name) and the input paths the job needs.
     output : path
         Receives ``results.parquet``/``.csv`` (one row per case x structure), ``errors.parquet``/
-        ``.csv`` (case, stage, message) and ``cases/<case>/`` (each case's own outputs).
+        ``.csv`` (case, stage, message), ``warnings.parquet``/``.csv`` (the same, for done cases) and
+        ``cases/<case>/`` (each case's own outputs).
     client : distributed.Client
         Where the tasks run (:func:`SlicerImgSuite.cohort.cluster.cohort_client`).
     options : dict, optional
@@ -139,7 +179,8 @@ def run_cohort(
     Returns
     -------
     dict
-        Counts (``cases``, ``done``, ``skipped``, ``failed``, ``rows``) and ``task_seconds`` (the
+        Counts (``cases``, ``done``, ``skipped``, ``failed``, ``warned``: cases with a row in the ``warnings``
+        table (case, stage, message), ``rows``) and ``task_seconds`` (the
         summed time of the tasks, as measured inside them).
 
     Examples
@@ -191,9 +232,12 @@ def run_cohort(
     ordered = [results[n] for n in names]
     rows = [row for r in ordered for row in r["rows"]]
     errors = [r["error"] for r in ordered if r["error"]]
+    told = [w for r in ordered for w in r.get("warnings", [])]
     write_table(rows, output / "results.parquet", csv=True)
     write_table(errors, output / "errors.parquet", columns=ERROR_COLUMNS, csv=True)
+    write_table(told, output / "warnings.parquet", columns=WARNING_COLUMNS, csv=True)
     counts = {s: sum(r["status"] == s for r in ordered) for s in ("done", "skipped", "failed")}
+    counts["warned"] = sum(bool(r.get("warnings")) for r in ordered)
     return {"cases": len(cases), **counts, "rows": len(rows), "task_seconds": sum(r["seconds"] for r in ordered)}
 
 

@@ -27,13 +27,20 @@ from .state import ReviewState
 STATUS_NAME_LIMIT = 64  # LO
 
 
-def _structures(structures):
-    """(StructureSet or None, {name: (mask, colour)} or None) from what the caller gave."""
+def _structures(structures, ref):
+    """(StructureSet or None, {name: (mask, colour)} or None) from what the caller gave, for the CT ``ref``
+    (a ReferenceSeries).
+
+    An RTSTRUCT of another Frame of Reference than the CT is refused: the export writes the CT's frame, so its
+    contours would have been relabelled as drawn on a CT they do not belong to."""
     from ..rtstruct.structure_set import StructureSet
     from .sources import load_structure_set
 
     loaded = load_structure_set(structures)
-    return (loaded, None) if isinstance(loaded, StructureSet) else (None, loaded)
+    if not isinstance(loaded, StructureSet):
+        return None, loaded
+    loaded.check_frame_of_reference(ref.frame_of_reference, "the referenced CT")
+    return loaded, None
 
 
 def exported_names(names, state: ReviewState | None, approved_only: bool, path=None) -> list[str]:
@@ -129,12 +136,13 @@ def export_reviewed_rtstruct(
         ds = export_reviewed_rtstruct("RS_reviewed.dcm", "CT/", "RS.dcm", state)
         ds.ApprovalStatus  # 'APPROVED'
     """
-    from ..rtstruct.write import write_rtstruct, write_rtstruct_from_masks
+    from ..rtstruct.write import reference_series, write_rtstruct, write_rtstruct_from_masks
     from .sources import structure_names
 
     if isinstance(structures, (str, os.PathLike)) and Path(structures).resolve() == Path(path).resolve():
         raise ImgSuiteError("the reviewed RTSTRUCT would overwrite its own input; write it to another file", path)
-    ss, masks = _structures(structures)
+    referenced_ct = reference_series(referenced_ct)  # read once: the frame check and the writer
+    ss, masks = _structures(structures, referenced_ct)
     names = exported_names(ss.names() if ss is not None else masks, state, approved_only, path)
     reviewed = structure_names(ss) if ss is not None else names  # an RTSTRUCT's markers are not reviewed
     amend = approval_amendment(state, names, reviewer, reviewed)
@@ -190,7 +198,7 @@ def structure_masks(structures, referenced_ct) -> tuple[dict[str, np.ndarray], d
 
     ref = reference_series(referenced_ct)
     image = ref.image()
-    ss, masks = _structures(structures)
+    ss, masks = _structures(structures, ref)
     if ss is not None:
         out = {m.roi.name: m.full(ref.grid, bool) for m in rasterize(ss, image)}
         colors = {r.name: tuple(r.color) for r in ss.rois}

@@ -8,6 +8,7 @@ outside voxel centre, which is also what the RTSTRUCT writer writes for it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from ..errors import ImgSuiteError
 from ..rtstruct.rasterize import Grid, _assign, _planes, guess_grid, plane_spacing, rasterize_roi_planes, warn_losses
 from ..rtstruct.structure_set import DEFAULT_COLORS, Roi, StructureSet
 from .metrics import Shape
+
+FRAME_TAG = "0020|0052"  # FrameOfReferenceUID, as SimpleITK's DICOM reader keeps it
 
 
 def is_seg_nrrd(path) -> bool:
@@ -98,7 +101,15 @@ def read_seg_nrrd(path: str | os.PathLike) -> dict[str, tuple[sitk.Image, tuple[
         mask.SetDirection(image.GetDirection())
         out[name] = (mask, color)
         n += 1
-    return out
+    return SegmentMasks(out, path=path)
+
+
+class SegmentMasks(dict):
+    """name -> (mask, colour) of a segmentation file, which it remembers (``path``) for the warnings."""
+
+    def __init__(self, masks, path=None):
+        super().__init__(masks)
+        self.path = path
 
 
 def reference_grid(sources, referenced_ct=None) -> sitk.Image:
@@ -134,6 +145,16 @@ def warn_shape_losses(shapes: Mapping[str, Shape], source, reference: sitk.Image
     the CT along the slices, clipped in-plane, ...): a structure the CT holds only part of must not look whole."""
     if isinstance(source, StructureSet):
         warn_losses([shape.lost for shape in shapes.values()], Grid.of(reference), source.path)
+        return
+    cut = [f"{name!r} {shape.lost:.3g} %" for name, shape in shapes.items() if shape.lost]
+    if cut:  # segments (a .seg.nrrd) lose what lies beyond the grid when resampled onto it
+        where = getattr(source, "path", None)
+        warnings.warn(
+            f"{where}: " * bool(where) + f"{len(cut)} segment(s) lie outside the reference grid, in part or whole; "
+            f"only their part inside it is measured (share of the segment outside): {', '.join(cut[:8])}"
+            + (f" and {len(cut) - 8} more" if len(cut) > 8 else ""),
+            stacklevel=3,
+        )
 
 
 @dataclass
@@ -178,6 +199,10 @@ def shape_specs(source, reference: sitk.Image) -> dict[str, Shape | RoiSpec]:
     a mask as its Shape."""
     if not isinstance(source, StructureSet):
         return {name: mask_shape(name, mask, reference, color) for name, (mask, color) in source.items()}
+    # A CT read from DICOM keeps its Frame of Reference: the review (which passes the CT read once, not its
+    # folder) showed, approved and exported another frame's contours on it, relabelled with the CT's frame.
+    if reference.HasMetaDataKey(FRAME_TAG):
+        source.check_frame_of_reference(reference.GetMetaData(FRAME_TAG).strip("\x00 "), "the referenced CT")
     grid = Grid.of(reference)
     thickness = plane_spacing(source, grid)
     return {roi.name: RoiSpec(roi, grid, thickness, source.path) for roi in source.rois if roi.closed}
@@ -191,13 +216,17 @@ def mask_shape(name: str, mask: sitk.Image, reference: sitk.Image, color=(255, 0
     """A mask (any grid; resampled nearest-neighbour onto ``reference`` when it differs) as a Shape."""
     from skimage.measure import find_contours
 
-    from ..geometry import same_grid
+    from ..geometry import covered_by, same_grid
 
+    lost = None  # the percentage of the segment's voxels beyond the grid (resampling drops them without a word)
     if not same_grid(mask, reference, tolerance=1e-3):
+        drawn = sitk.GetArrayViewFromImage(mask) != 0
+        outside = int(np.count_nonzero(drawn & ~covered_by(reference, mask)))
+        lost = 100.0 * outside / int(np.count_nonzero(drawn)) if outside else None
         mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
     array = sitk.GetArrayViewFromImage(mask) != 0
     if not array.any():
-        return Shape(name, (0, 0, 0), np.zeros((0, 0, 0), bool), {}, tuple(color))
+        return Shape(name, (0, 0, 0), np.zeros((0, 0, 0), bool), {}, tuple(color), lost)
     spans = [np.nonzero(array.any(axis=other))[0] for other in ((1, 2), (0, 2), (0, 1))]
     (z0, z1), (y0, y1), (x0, x1) = [(int(s[0]), int(s[-1]) + 1) for s in spans]
     box = array[z0:z1, y0:y1, x0:x1]
@@ -206,4 +235,4 @@ def mask_shape(name: str, mask: sitk.Image, reference: sitk.Image, color=(255, 0
         if box[z].any():
             rings = find_contours(np.pad(box[z], 1).astype(np.uint8), 0.5)
             slices[z0 + z] = [r[:-1, ::-1] - 1.0 + (x0, y0) for r in rings if len(r) > 3]
-    return Shape(name, (x0, y0, z0), np.ascontiguousarray(box), slices, tuple(color))
+    return Shape(name, (x0, y0, z0), np.ascontiguousarray(box), slices, tuple(color), lost)

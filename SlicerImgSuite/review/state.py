@@ -70,8 +70,9 @@ class ReviewState:
     False
     """
 
-    def __init__(self, names=(), structures: dict[str, StructureReview] | None = None):
+    def __init__(self, names=(), structures: dict[str, StructureReview] | None = None, frame_of_reference: str = ""):
         self.structures: dict[str, StructureReview] = dict(structures or {})
+        self.frame_of_reference = frame_of_reference  # of the CT reviewed on ("" unknown): the scan, the patient
         for name in names:
             self.structures.setdefault(str(name), StructureReview())
 
@@ -108,7 +109,8 @@ class ReviewState:
         return {s: sum(r.status == s for r in self.structures.values()) for s in STATUSES}
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "structures": {n: asdict(r) for n, r in self.structures.items()}}
+        out = {"format": FORMAT, "structures": {n: asdict(r) for n, r in self.structures.items()}}
+        return out | ({"frame_of_reference": self.frame_of_reference} if self.frame_of_reference else {})
 
     @classmethod
     def from_dict(cls, data: dict, where=None) -> ReviewState:
@@ -131,7 +133,10 @@ class ReviewState:
                 structures[name] = StructureReview(r["status"], history=history, **text)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ImgSuiteError(f"not a review state ({type(exc).__name__}: {exc})", where) from None
-        return cls(structures=structures)
+        frame = data.get("frame_of_reference", "")
+        if not isinstance(frame, str):
+            raise ImgSuiteError(f"frame_of_reference {frame!r} is not text", where)
+        return cls(structures=structures, frame_of_reference=frame)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the state as JSON, atomically (a crash leaves the previous file)."""

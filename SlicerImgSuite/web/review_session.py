@@ -301,7 +301,7 @@ def open_review(
     for w in said:  # passed on as they came (the CLI prints each as one line)
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     output.mkdir(parents=True, exist_ok=True)
-    state = _review_state(output / STATE_FILE, list(comparison.reference_shapes), tagged)
+    state = _review_state(output / STATE_FILE, list(comparison.reference_shapes), tagged, ct)
     _reopen_changed(state, comparison.reference_shapes, output / STATE_FILE)
     progress(1.0, "ready")
     session = ReviewSession(
@@ -363,14 +363,26 @@ def _reference_alone(reference, ct: sitk.Image, progress: ProgressCallback):
     )
 
 
-def _review_state(state_path: Path, names: list[str], tagged):
-    """The saved review state, else a scene's review tags, else a new one; every structure in ``names`` in it."""
+def _review_state(state_path: Path, names: list[str], tagged, ct: sitk.Image):
+    """The saved review state, else a scene's review tags, else a new one; every structure in ``names`` in it.
+
+    The state keeps the CT's Frame of Reference; a saved state of another one (an --output folder used for
+    another patient) is refused: its decisions were carried over wherever a structure looked the same (an empty
+    ROI, a template structure) and showed in the other structures' histories."""
+    from ..review.sources import FRAME_TAG
     from ..review.state import ReviewState
 
+    frame = ct.GetMetaData(FRAME_TAG).strip("\x00 ") if ct.HasMetaDataKey(FRAME_TAG) else ""
     if state_path.exists():
         state = ReviewState.load(state_path)
+        if state.frame_of_reference and frame and state.frame_of_reference != frame:
+            raise ImgSuiteError(
+                f"this review was made on another scan (Frame of Reference {state.frame_of_reference}; the "
+                f"referenced CT uses {frame}); give another --output folder", state_path,
+            )  # fmt: skip
     else:
         state = tagged if tagged is not None else ReviewState(names)
+    state.frame_of_reference = state.frame_of_reference or frame
     for name in names:
         if name not in state:
             state.structures[name] = ReviewState([name]).structures[name]
