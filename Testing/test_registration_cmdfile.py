@@ -119,4 +119,23 @@ def test_ignored_keys_warn_with_their_line(caplog):
     # which engine runs a B-spline stage decides: the ITK one has no bending penalty
     itk = parse_command_file("[GLOBAL]\n[STAGE]\nxform=bspline\nmetric=mi\nregularization_lambda=1\n")
     assert len(itk.warnings) == 1 and itk.warnings[0].startswith("line 5: regularization_lambda is ignored")
-    assert parse_command_file(TEXT).warnings == ["line 13: optim is accepted for plastimatch files and ignored"]
+    # TEXT's B-spline stage keeps stage 2's impl=itk and metric=mattes (as in plastimatch): no bending penalty there
+    assert parse_command_file(TEXT).warnings == [
+        "line 13: optim is accepted for plastimatch files and ignored",
+        "line 21: regularization_lambda is ignored by stage 3 (bspline); only B-spline stages with metric=mse use it",
+    ]
+
+
+def test_a_stage_starts_as_a_copy_of_the_one_before():
+    # plastimatch copies every setting of the stage before (not its output files): stage 2 here is an MI B-spline
+    # with lambda 0.5 and 80 iterations; read as MSE with our defaults it ran another registration, silently
+    cf = parse_command_file(
+        "[GLOBAL]\n[STAGE]\nxform=bspline\nmetric=mi\nres=4 4 2\nmax_its=80\nregularization_lambda=0.5\n"
+        "img_out=stage1.mha\n[STAGE]\nres=2 2 1\ngrid_spac=10 10 10\n"
+    )
+    second = cf.stages[1]
+    assert (second["xform"], second["metric"], second["max_its"], second["res"]) == ("bspline", "mi", 80, [2, 2, 1])
+    assert second["regularization_lambda"] == 0.5 and "img_out" not in second
+    from SlicerImgSuite.registration.cmdfile import engine_of
+
+    assert engine_of(second) == "itk_bspline"

@@ -1,6 +1,7 @@
 """plastimatch registration command files: ``[GLOBAL]`` then ``[STAGE]`` sections of ``key = value`` lines.
 
-Stage keys found in ``[GLOBAL]`` are defaults for every stage (as in plastimatch). Unknown keys and bad
+Stage keys found in ``[GLOBAL]`` are defaults for every stage, and a ``[STAGE]`` starts as a copy of the one before
+it (as in plastimatch). Unknown keys and bad
 values are errors that name the file and the line. Keys plastimatch files carry that no engine here reads
 are accepted with a warning naming the line (``CommandFile.warnings``, and the log).
 """
@@ -172,6 +173,7 @@ STAGE_KEYS = {
     "vf_out": _text,
     "img_out": _text,
 }
+STAGE_OUTPUTS = ("xform_out", "vf_out", "img_out")
 # plastimatch reads background_val as default_value (the fill of the warped image), in [GLOBAL] and [STAGE]; it
 # was a metric threshold here, so "background_val = -1000" filled the uncovered part of img_out with 0 HU
 STAGE_ALIASES = {"ss": "res", "num_hist_bins": "mi_histogram_bins", "background_val": "default_value"}
@@ -320,8 +322,12 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
     merged = []
     for stage in stages:
         s = dict(stage_defaults)
+        # plastimatch starts a stage as a copy of the one before, all but its output files: a second B-spline
+        # stage that leaves out metric = mi, max_its or regularization_lambda keeps them, not our defaults
+        if merged:
+            s.update({k: v for k, v in merged[-1].items() if k not in STAGE_OUTPUTS and not k.startswith("_")})
         s.update(stage)
-        s.setdefault("xform", "rigid" if not merged else merged[-1]["xform"])
+        s.setdefault("xform", "rigid")
         merged.append(s)
     warnings = _global_warnings(glob, lines[0]) + _stage_warnings(merged, lines)
     for w in warnings:
