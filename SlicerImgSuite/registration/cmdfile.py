@@ -1,9 +1,8 @@
 """plastimatch registration command files: ``[GLOBAL]`` then ``[STAGE]`` sections of ``key = value`` lines.
 
-Stage keys found in ``[GLOBAL]`` are defaults for every stage, and a ``[STAGE]`` starts as a copy of the one before
-it (as in plastimatch). Unknown keys and bad
-values are errors that name the file and the line. Keys plastimatch files carry that no engine here reads
-are accepted with a warning naming the line (``CommandFile.warnings``, and the log).
+Stage keys found in ``[GLOBAL]`` are defaults for every stage, and a ``[STAGE]`` starts as a copy of the one
+before it (as in plastimatch). Unknown keys and bad values are errors that name the file and the line. Keys
+plastimatch files carry that no engine here reads are accepted with a warning naming the line (``CommandFile.warnings``, and the log).
 """
 
 from __future__ import annotations
