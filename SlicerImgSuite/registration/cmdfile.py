@@ -2,7 +2,8 @@
 
 Stage keys found in ``[GLOBAL]`` are defaults for every stage, and a ``[STAGE]`` starts as a copy of the one
 before it (as in plastimatch). Unknown keys and bad values are errors that name the file and the line. Keys
-plastimatch files carry that no engine here reads are accepted with a warning naming the line (``CommandFile.warnings``, and the log).
+plastimatch files carry that no engine here reads are accepted with a warning naming the line
+(``CommandFile.warnings``, and the log).
 """
 
 from __future__ import annotations
