@@ -198,7 +198,15 @@ def _run_stage(fixed_f, moving_f, parts, params, *, i, masks, landmarks, step):
             progress=step,
         )
     if xform == "vf":
-        return _demons_stage(fixed_f, moving_f, parts, params, i, step)
+        report, parts = _demons_stage(fixed_f, moving_f, parts, params, i, step)
+        # ITK's demons filter takes no mask: the field came out the same with or without fixed_roi, unsaid
+        roles = [name for name, mask in zip(("fixed_roi", "moving_roi"), masks) if mask is not None]
+        if roles:
+            report.warnings.append(
+                f"stage {i + 1} (vf): {' and '.join(roles)} ignored; demons compares every voxel (only linear "
+                "and B-spline stages use a mask)"
+            )
+        return report, parts
     raise ImgSuiteError(f"stage {i + 1}: xform {xform!r} is not supported")  # validate_stage rejects others
 
 
