@@ -195,6 +195,31 @@ def test_bad_transform_files_are_named(tmp_path, capsys):
     assert not (tmp_path / "o.mha").exists()
 
 
+@pytest.mark.parametrize("kind", ["bspline", "field"])
+def test_a_transform_made_for_another_grid_warns_it_warps_in_part(tmp_path, capsys, kind):
+    # a 3 mm shift on a 40 mm cube, applied to a 62 mm image: ITK moves nothing outside the cube, so the output
+    # was shifted on a third of the grid and left in place elsewhere, with a seam, and nothing said so
+    cube = sitk.Image([11, 11, 11], sitk.sitkFloat32)
+    cube.SetSpacing([4, 4, 4])
+    if kind == "bspline":
+        t = sitk.BSplineTransformInitializer(cube, [4, 4, 4])
+        n = len(t.GetParameters()) // 3
+        t.SetParameters([3.0] * n + [0.0] * 2 * n)
+        xf = tmp_path / "small.tfm"
+        sitk.WriteTransform(t, str(xf))
+    else:
+        xf = tmp_path / "small_vf.mha"
+        sitk.WriteImage(synth_vf(cube, "translation", translation=(3, 0, 0)), str(xf))
+    big = sitk.GaussianSource(sitk.sitkFloat32, [32] * 3, [8] * 3, [16] * 3, 100, [0, 0, 0], [2, 2, 2])
+    sitk.WriteImage(big, str(tmp_path / "big.mha"))
+    assert run("warp", "--input", tmp_path / "big.mha", "--xf", xf, "--output-img", tmp_path / "w.mha") == 0
+    assert "reaches only 32.5 % of the output grid" in capsys.readouterr().err
+    # on the grid it was made for: no warning
+    sitk.WriteImage(sitk.Cast(cube, sitk.sitkFloat32) + 1, str(tmp_path / "cube.mha"))
+    assert run("warp", "--input", tmp_path / "cube.mha", "--xf", xf, "--output-img", tmp_path / "c.mha") == 0
+    assert "reaches only" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("algorithm", ["tps", "gauss", "wendland"])
 def test_landmark_warp_interpolates_the_pairs(algorithm):
     f = np.array([[0, 0, 0], [40, 0, 0], [0, 40, 0], [0, 0, 40], [30, 30, 30]], float)
