@@ -220,6 +220,25 @@ def test_a_transform_made_for_another_grid_warns_it_warps_in_part(tmp_path, caps
     assert "reaches only" not in capsys.readouterr().err
 
 
+def test_landmarks_with_the_same_labels_in_another_order_are_refused(tmp_path, capsys):
+    # pairing by order joined fixed 'apex' to moving 'carina' (30 mm apart) and warped with it, exit 0
+    img = sitk.GaussianSource(sitk.sitkFloat32, [16] * 3, [4] * 3, [8] * 3, 100, [0, 0, 0], [4, 4, 4])
+    sitk.WriteImage(img, str(tmp_path / "img.mha"))
+    (tmp_path / "f.txt").write_text("apex 0 0 0\ncarina 30 0 0\nrib 0 30 10\n")
+    (tmp_path / "m.txt").write_text("carina 32 0 0\napex 2 0 0\nrib 2 30 10\n")
+    args = ["landmark-warp", "--fixed-landmarks", tmp_path / "f.txt", "--input", tmp_path / "img.mha",
+            "--output-img", tmp_path / "w.mha", "--moving-landmarks"]  # fmt: skip
+    assert run(*args, tmp_path / "m.txt") == 2
+    err = capsys.readouterr().err
+    assert "m.txt: landmark 1 is 'apex' in the fixed file but 'carina' here" in err
+    assert not (tmp_path / "w.mha").exists()
+    (tmp_path / "m2.txt").write_text("apex 2 0 0\ncarina 32 0 0\nrib 2 30 10\n")
+    assert run(*args, tmp_path / "m2.txt") == 0
+    # labels that do not name the points (two schemes) still pair by order, as plastimatch
+    (tmp_path / "m3.txt").write_text("M-1 2 0 0\nM-2 32 0 0\nM-3 2 30 10\n")
+    assert run(*args, tmp_path / "m3.txt") == 0
+
+
 @pytest.mark.parametrize("algorithm", ["tps", "gauss", "wendland"])
 def test_landmark_warp_interpolates_the_pairs(algorithm):
     f = np.array([[0, 0, 0], [40, 0, 0], [0, 40, 0], [0, 0, 40], [30, 30, 30]], float)

@@ -374,9 +374,9 @@ def run_landmark_warp(args: argparse.Namespace) -> int:
     from .xforms import write_transform
 
     progress = progress_for(args)
-    f_pts, _ = read_landmarks(args.fixed_landmarks)
+    f_pts, f_labels = read_landmarks(args.fixed_landmarks)
     m_pts, m_labels = read_landmarks(args.moving_landmarks)
-    f_pts, m_pts = check_pairs(f_pts, m_pts, args.fixed_landmarks, args.moving_landmarks)
+    f_pts, m_pts = check_pairs(f_pts, m_pts, args.fixed_landmarks, args.moving_landmarks, f_labels, m_labels)
     if not (args.output_img or args.output_vf or args.output_landmarks):
         raise ImgSuiteError("nothing to write: give --output-img, --output-vf or --output-landmarks")
     warp = LandmarkWarp(f_pts, m_pts, args.algorithm, args.radius, args.stiffness)

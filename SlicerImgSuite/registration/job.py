@@ -82,12 +82,8 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
     if g.get("fixed_landmarks") or g.get("moving_landmarks"):
         if not (g.get("fixed_landmarks") and g.get("moving_landmarks")):
             raise ImgSuiteError("fixed_landmarks and moving_landmarks go together", cf.path)
-        f_lm, m_lm = check_pairs(
-            read_landmarks(g["fixed_landmarks"])[0],
-            read_landmarks(g["moving_landmarks"])[0],
-            g["fixed_landmarks"],
-            g["moving_landmarks"],
-        )
+        (f_lm, f_labels), (m_lm, m_labels) = read_landmarks(g["fixed_landmarks"]), read_landmarks(g["moving_landmarks"])
+        f_lm, m_lm = check_pairs(f_lm, m_lm, g["fixed_landmarks"], g["moving_landmarks"], f_labels, m_labels)
     if outputs.get("warped_landmarks") and m_lm is None:
         raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
     initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
