@@ -75,6 +75,14 @@ def test_read_missing_and_binary_files(tmp_path):
         read_command_file(bad)
 
 
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
+    # Notepad's UTF-8 files start with a byte-order mark: "line 1: expected 'key = value', got '\ufeff[GLOBAL]'"
+    f = tmp_path / "reg.txt"
+    f.write_bytes("[GLOBAL]\r\nfixed=f.mha\r\n[STAGE]\r\nxform=affine\r\nres=2\r\n".encode("utf-8-sig"))
+    cf = read_command_file(f)
+    assert cf.globals == {"fixed": "f.mha"} and cf.stages[0]["xform"] == "affine" and cf.stages[0]["res"] == [2, 2, 2]
+
+
 def test_python_stage_dicts_are_validated():
     from SlicerImgSuite.registration.cmdfile import validate_stage
 

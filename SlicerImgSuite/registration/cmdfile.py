@@ -394,7 +394,7 @@ def read_command_file(path: str | os.PathLike) -> CommandFile:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = path.read_text(encoding="utf-8-sig", errors="strict")  # -sig: Notepad's byte-order mark
     except FileNotFoundError:
         raise ImgSuiteError("no such command file", path) from None
     except (UnicodeDecodeError, OSError) as exc:
