@@ -58,6 +58,10 @@ def test_parse_globals_stages_defaults_and_aliases():
         # values that would fail only once registering or writing: refused while parsing
         ("[GLOBAL]\n[STAGE]\nxform=rigid\nmetric=gm\n", "line 4: bad value 'gm' for metric: gm (gradient"),
         ("[GLOBAL]\nimg_out_type=shrt\n[STAGE]\n", "line 2: bad value 'shrt' for img_out_type"),
+        # plastimatch writes a stage's output after that stage: here the final result went into that file
+        ("[GLOBAL]\n[STAGE]\nxform=rigid\nxform_out=rigid.tfm\n[STAGE]\nxform=bspline\n", "line 4: xform_out in stage 1 of 2"),
+        # ... and [GLOBAL]'s file was not written at all
+        ("[GLOBAL]\nimg_out=a.mha\n[STAGE]\nimg_out=b.mha\n", "line 4: img_out is named in [GLOBAL] too (line 2)"),
     ],
 )
 def test_errors_name_the_file_and_line(text, where):
@@ -135,15 +139,15 @@ def test_ignored_keys_warn_with_their_line(caplog):
 
 
 def test_a_stage_starts_as_a_copy_of_the_one_before():
-    # plastimatch copies every setting of the stage before (not its output files): stage 2 here is an MI B-spline
+    # plastimatch copies every setting of the stage before: stage 2 here is an MI B-spline
     # with lambda 0.5 and 80 iterations; read as MSE with our defaults it ran another registration, silently
     cf = parse_command_file(
         "[GLOBAL]\n[STAGE]\nxform=bspline\nmetric=mi\nres=4 4 2\nmax_its=80\nregularization_lambda=0.5\n"
-        "img_out=stage1.mha\n[STAGE]\nres=2 2 1\ngrid_spac=10 10 10\n"
+        "[STAGE]\nres=2 2 1\ngrid_spac=10 10 10\n"
     )
     second = cf.stages[1]
     assert (second["xform"], second["metric"], second["max_its"], second["res"]) == ("bspline", "mi", 80, [2, 2, 1])
-    assert second["regularization_lambda"] == 0.5 and "img_out" not in second
+    assert second["regularization_lambda"] == 0.5
     from SlicerImgSuite.registration.cmdfile import engine_of
 
     assert engine_of(second) == "itk_bspline"

@@ -168,7 +168,7 @@ STAGE_KEYS = {
     "sampling": _float_nonneg,  # fraction of voxels sampled by ITK metrics (imgsuite extension)
     "translation_scale": _float_nonneg,
     "default_value": _finite,
-    # plastimatch writes these per stage too; accepted and honoured by the last stage that names them
+    # plastimatch writes these per stage too; here only in the last stage (the final result)
     "xform_out": _text,
     "vf_out": _text,
     "img_out": _text,
@@ -322,17 +322,42 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
     merged = []
     for stage in stages:
         s = dict(stage_defaults)
-        # plastimatch starts a stage as a copy of the one before, all but its output files: a second B-spline
-        # stage that leaves out metric = mi, max_its or regularization_lambda keeps them, not our defaults
+        # plastimatch starts a stage as a copy of the one before: a second B-spline stage that leaves out
+        # metric = mi, max_its or regularization_lambda keeps them, not our defaults (output files are refused
+        # in all but the last stage, see _refuse_stage_outputs)
         if merged:
-            s.update({k: v for k, v in merged[-1].items() if k not in STAGE_OUTPUTS and not k.startswith("_")})
+            s.update({k: v for k, v in merged[-1].items() if not k.startswith("_")})
         s.update(stage)
         s.setdefault("xform", "rigid")
         merged.append(s)
+    _refuse_stage_outputs(glob, merged, lines, where)
     warnings = _global_warnings(glob, lines[0]) + _stage_warnings(merged, lines)
     for w in warnings:
         log.warning(f"{where}: {w}")
     return CommandFile(glob, merged, where, warnings)
+
+
+def _refuse_stage_outputs(glob: dict, stages: list[dict], lines: list[dict], where) -> None:
+    """plastimatch writes a stage's ``xform_out``/``vf_out``/``img_out`` after that stage, and ``[GLOBAL]``'s at the
+    end; only the final result is written here, into one file per key: an earlier stage's file held the final
+    (deformable) result under its name and ``[GLOBAL]``'s file was not written, with exit 0."""
+    last = len(stages) - 1
+    for i, written in enumerate(lines[1:]):
+        for key in STAGE_OUTPUTS:
+            if key not in written:
+                continue
+            if i != last:
+                raise ImgSuiteError(
+                    f"line {written[key]}: {key} in stage {i + 1} of {last + 1}: intermediate results are not "
+                    "written here (only the final one); name it in [GLOBAL] or in the last [STAGE]",
+                    where,
+                )
+            if key in glob and glob[key] != stages[i][key]:
+                raise ImgSuiteError(
+                    f"line {written[key]}: {key} is named in [GLOBAL] too (line {lines[0][key]}), with another "
+                    "file; give it once",
+                    where,
+                )
 
 
 def _global_warnings(glob: dict, lines: dict) -> list[str]:
