@@ -195,6 +195,18 @@ def test_bad_transform_files_are_named(tmp_path, capsys):
     assert not (tmp_path / "o.mha").exists()
 
 
+def test_a_transform_class_simpleitk_lacks_is_named(tmp_path, capsys):
+    # the B-spline class Slicer's bulk B-spline node and plastimatch's xf_out_itk write: the error named
+    # "VersorTransform_float_3_3", the last line of ITK's list of the classes it does know
+    (tmp_path / "bsp.tfm").write_text(
+        "#Insight Transform File V1.0\n#Transform 0\nTransform: BSplineDeformableTransform_double_3_3\n"
+        "Parameters: " + " ".join(["0"] * 3 * 64) + "\nFixedParameters: 4 4 4 0 0 0 1 1 1 1 0 0 0 1 0 0 0 1\n"
+    )
+    assert run("vf-stats", tmp_path / "bsp.tfm", "--dim", "4 4 4", "--origin", "0 0 0", "--spacing", "1") == 2
+    err = capsys.readouterr().err
+    assert "bsp.tfm: cannot read transform: SimpleITK has no class BSplineDeformableTransform_double_3_3" in err
+
+
 @pytest.mark.parametrize("kind", ["bspline", "field"])
 def test_a_transform_made_for_another_grid_warns_it_warps_in_part(tmp_path, capsys, kind):
     # a 3 mm shift on a 40 mm cube, applied to a 62 mm image: ITK moves nothing outside the cube, so the output

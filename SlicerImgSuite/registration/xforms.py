@@ -6,6 +6,7 @@ Conversions: B-spline <-> vector field, B-spline grid spacing change, linear -> 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,13 @@ def read_transform(path: str | os.PathLike) -> sitk.Transform:
         if b"MGH_GPUIT_BSP" in text or b"ObjectType = MGH_XFORM" in text:
             raise ImgSuiteError(
                 "plastimatch native transform: write it as .tfm/.h5 or a vector field (plastimatch xf-convert)", path
+            ) from None
+        unknown = re.search(r'Could not create an instance of "([^"]+)"', str(exc))
+        if unknown:  # the last line of ITK's message was one name from its list of known classes
+            raise ImgSuiteError(
+                f"cannot read transform: SimpleITK has no class {unknown.group(1)} (Slicer's B-spline with a bulk "
+                "transform and plastimatch's xf_out_itk write BSplineDeformableTransform): save it as a vector field",
+                path,
             ) from None
         raise ImgSuiteError(f"cannot read transform: {str(exc).strip().splitlines()[-1]}", path) from None
     return unwrap(t)
