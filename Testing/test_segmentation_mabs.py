@@ -392,3 +392,15 @@ def test_mabs_config_with_a_byte_order_mark_or_in_utf16(tmp_path):
     (tmp_path / "u16.cfg").write_bytes(text.encode("utf-16"))  # PowerShell's '>': was a traceback
     with pytest.raises(ImgSuiteError, match=r"u16.cfg: not a UTF-8 text file"):
         read_mabs_config(tmp_path / "u16.cfg")
+
+
+def test_mabs_registration_file_global_keys_are_said_to_be_ignored(tmp_path):
+    # fixed_roi in the registration file restricted nothing (each atlas and the target are the images), unsaid
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    (tmp_path / "reg.txt").write_text("[GLOBAL]\nfixed_roi = body.nrrd\n[STAGE]\nxform = affine\n")
+    (tmp_path / "mabs.cfg").write_text("[TRAINING]\natlas_dir = atlases\n[REGISTRATION]\nregistration_config = reg.txt\n")
+    with pytest.warns(UserWarning, match=r"reg.txt: \[GLOBAL\] fixed_roi ignored: mabs registers each atlas"):
+        cfg = read_mabs_config(tmp_path / "mabs.cfg")
+    assert cfg.registrations["reg.txt"][0]["xform"] == "affine"

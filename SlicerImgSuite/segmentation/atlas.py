@@ -292,6 +292,15 @@ def register_atlases(
     return warped_images, warped
 
 
+def _registration_stages(cf) -> list[dict]:
+    """A mabs registration file's stages; its [GLOBAL] keys (fixed_roi, default_value, outputs ...) are not
+    used (each atlas and the target are the images), which was unsaid."""
+    if cf.globals:
+        warnings.warn(f"{cf.path}: [GLOBAL] {', '.join(sorted(cf.globals))} ignored: mabs registers each atlas "
+                      "to the target and uses only the [STAGE] sections", stacklevel=4)  # fmt: skip
+    return cf.stages
+
+
 @dataclass
 class MabsConfig:
     """A mabs config file read (see the module docstring; relative paths are from the file's folder)."""
@@ -365,7 +374,7 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
         if method not in FUSION_METHODS:
             raise ImgSuiteError(f"[FUSION] method {method!r}: use one of {', '.join(FUSION_METHODS)}", config)
     files = listed("REGISTRATION", "registration_config", "")
-    registrations = {f: read_command_file(where(f)).stages for f in files} or {"default": None}
+    registrations = {f: _registration_stages(read_command_file(where(f))) for f in files} or {"default": None}
     mode = (get("PREALIGNMENT", "mode") or "none").lower()
     if mode not in ("none", "disabled", "cog"):
         raise ImgSuiteError(f"[PREALIGNMENT] mode {mode!r}: use cog (centres of gravity) or none", config)
