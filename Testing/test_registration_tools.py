@@ -226,6 +226,11 @@ def test_a_transform_made_for_another_grid_warns_it_warps_in_part(tmp_path, caps
     sitk.WriteImage(big, str(tmp_path / "big.mha"))
     assert run("warp", "--input", tmp_path / "big.mha", "--xf", xf, "--output-img", tmp_path / "w.mha") == 0
     assert "reaches only 32.5 % of the output grid" in capsys.readouterr().err
+    # the same file as register's xform_in starts the registration with that seam
+    (tmp_path / "reg.txt").write_text(f"[GLOBAL]\nfixed={tmp_path / 'big.mha'}\nmoving={tmp_path / 'big.mha'}\n"
+                                      f"xform_in={xf}\n[STAGE]\nxform=vf\nmax_its=2\n")  # fmt: skip
+    assert run("register", tmp_path / "reg.txt") == 0
+    assert "reaches only 32.5 % of the fixed image's grid" in capsys.readouterr().err
     # on the grid it was made for: no warning
     sitk.WriteImage(sitk.Cast(cube, sitk.sitkFloat32) + 1, str(tmp_path / "cube.mha"))
     assert run("warp", "--input", tmp_path / "cube.mha", "--xf", xf, "--output-img", tmp_path / "c.mha") == 0

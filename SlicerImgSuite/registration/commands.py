@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +181,7 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
     from ..rtstruct.commands import refuse_unused_dose_options
     from .engine import warp_image
     from .landmarks import invert_points, read_landmarks, write_landmarks
-    from .xforms import read_transform, write_transform
+    from .xforms import read_transform, warn_if_partly_deformed, write_transform
 
     progress = progress or progress_for(args)
     if not getattr(args, "input_dose_img", None):
@@ -215,7 +214,7 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
             raise ImgSuiteError(exc.problem, exc.path or src) from None
         if out.GetDimension() == 3:
             warn_if_uncovered(image, reference, f"{src} through {Path(args.xf).name}", transform)
-            _warn_if_partly_deformed(transform, reference, args.xf)
+            warn_if_partly_deformed(transform, reference, args.xf)
         if kind == "dose":
             writes += _warped_dose_outputs(args, src, image, out)
             continue
@@ -241,19 +240,6 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
     write_together(writes)
     progress(1.0, "warped")
     return 0
-
-
-def _warn_if_partly_deformed(transform, reference, xf) -> None:
-    """A B-spline or field made for another grid moves only the part of the output inside its domain."""
-    from .xforms import deformable_coverage
-
-    for name, fraction in deformable_coverage(transform, reference):
-        if fraction < 0.999:
-            warnings.warn(
-                f"{xf}: its {name} reaches only {100 * fraction:.1f} % of the output grid and moves nothing "
-                "elsewhere (made for another grid?): the output is warped in part, with a seam",
-                stacklevel=3,
-            )
 
 
 def _read_dose(args, src) -> sitk.Image:

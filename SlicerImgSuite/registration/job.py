@@ -18,7 +18,7 @@ from ..progress import ProgressCallback, no_progress, sub_progress
 from .cmdfile import CommandFile, check_stages_against_image
 from .engine import RegistrationResult, register_images, warp_image
 from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
-from .xforms import read_transform, write_transform
+from .xforms import read_transform, warn_if_partly_deformed, write_transform
 
 
 def register_from_command_file(cf: CommandFile, progress: ProgressCallback | None = None) -> RegistrationResult:
@@ -87,6 +87,8 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
     if outputs.get("warped_landmarks") and m_lm is None:
         raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
     initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
+    if initial is not None:  # a B-spline or field for another grid starts the registration with a seam
+        warn_if_partly_deformed(initial, fixed, g["xform_in"], "the fixed image's grid")
     stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
     try:
         result = register_images(

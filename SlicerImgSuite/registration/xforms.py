@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,17 @@ def deformable_coverage(transform: sitk.Transform, reference: sitk.Image) -> lis
             placed = points if later is None else np.array([later.TransformPoint(p) for p in points.tolist()])
             out.append((name, float(np.mean(_inside_domain(part, placed)))))
     return out
+
+
+def warn_if_partly_deformed(transform: sitk.Transform, reference: sitk.Image, name, what="the output grid") -> None:
+    """Warn when a B-spline or field part of ``transform`` (file ``name``) reaches under 99.9 % of ``reference``."""
+    for kind, fraction in deformable_coverage(transform, reference):
+        if fraction < 0.999:
+            warnings.warn(
+                f"{name}: its {kind} reaches only {100 * fraction:.1f} % of {what} and moves nothing elsewhere "
+                "(made for another grid?): the result is warped in part, with a seam",
+                stacklevel=3,
+            )
 
 
 def _inside_domain(part: sitk.Transform, points: np.ndarray) -> np.ndarray:
