@@ -213,6 +213,17 @@ def test_a_mask_given_to_a_demons_stage_is_said_to_be_ignored():
     assert not any("ignored" in w for w in linear.warnings)
 
 
+def test_a_landmark_penalty_without_landmarks_says_so():
+    # "landmark_penalty = 10" with fixed_landmarks forgotten ran without any landmark term, and nothing said so
+    f = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [12] * 3, 100)
+    m = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [13, 12, 12], 100)
+    stages = [{"xform": "bspline", "grid_spac": [12] * 3, "max_its": 3, "landmark_penalty": 10.0}]
+    assert any("landmark_penalty is set but no landmarks" in w for w in register_images(f, m, stages).warnings)
+    lm_f, lm_m = np.array([[24.0, 24.0, 24.0]]), np.array([[25.0, 24.0, 24.0]])
+    with_lm = register_images(f, m, stages, fixed_landmarks=lm_f, moving_landmarks=lm_m)
+    assert not any("landmark_penalty" in w for w in with_lm.warnings)
+
+
 def test_progress_and_cancel():
     f = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [12] * 3, 100)
     seen = []

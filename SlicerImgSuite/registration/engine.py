@@ -142,6 +142,11 @@ def register_images(
     parts: list[sitk.Transform] = [initial_transform] if initial_transform is not None else []
     reports: list[StageReport] = []
     warnings: list[str] = []
+    if fixed_landmarks is None and any(s.get("landmark_penalty", 0) > 0 for s in stages):
+        # the penalty weighed nothing and the landmarks the user meant were never read, unsaid
+        warnings.append("landmark_penalty is set but no landmarks were given (fixed_landmarks and moving_landmarks): "
+                        "no landmark term was used")  # fmt: skip
+        log.warning(warnings[-1])
     weights = [_stage_weight(s) for s in stages]
     done = 0.0
     for i, stage in enumerate(stages):
