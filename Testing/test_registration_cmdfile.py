@@ -87,6 +87,16 @@ def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
     assert cf.globals == {"fixed": "f.mha"} and cf.stages[0]["xform"] == "affine" and cf.stages[0]["res"] == [2, 2, 2]
 
 
+def test_plastimatch_comment_sections_are_skipped():
+    # plastimatch skips [COMMENT] sections (notes, any text): they were refused as an unknown section
+    cf = parse_command_file("[COMMENT]\nphase 50 to 0, run by M.\n[GLOBAL]\nfixed=f.mha\n[STAGE]\nxform=affine\n"
+                            "[COMMENT]\nmax_its = 3 was too few\n[STAGE]\nxform=bspline\n")  # fmt: skip
+    assert cf.globals == {"fixed": "f.mha"} and [s["xform"] for s in cf.stages] == ["affine", "bspline"]
+    assert "max_its" not in cf.stages[1]
+    with pytest.raises(ImgSuiteError, match="line 5: \\[GLOBAL\\] must come first"):
+        parse_command_file("[STAGE]\nxform=rigid\n[COMMENT]\nnote\n[GLOBAL]\n")
+
+
 def test_python_stage_dicts_are_validated():
     from SlicerImgSuite.registration.cmdfile import validate_stage
 

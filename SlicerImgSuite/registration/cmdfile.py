@@ -270,7 +270,7 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
     ('f.mha', 'rigid', [4, 4, 2])
     """
     where = os.fspath(path) if path is not None else "command file"
-    section = None
+    section, seen_global = None, False
     glob: dict = {}
     stage_defaults: dict = {}
     stages: list[dict] = []
@@ -285,15 +285,19 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
                 raise ImgSuiteError(f"line {number}: a section header is [GLOBAL] or [STAGE], got {line!r}", where)
             name = line.strip("[]").strip().upper()
             if name == "GLOBAL":
-                if section is not None:
+                if stages or section == "GLOBAL" or seen_global:
                     raise ImgSuiteError(f"line {number}: [GLOBAL] must come first and only once", where)
-                section = "GLOBAL"
+                section, seen_global = "GLOBAL", True
+            elif name == "COMMENT":  # plastimatch's section for notes: its lines are skipped
+                section = "COMMENT"
             elif name == "STAGE":
                 section = "STAGE"
                 stages.append({"_line": number})
                 lines.append({})
             else:
-                raise ImgSuiteError(f"line {number}: unknown section [{name}] (use [GLOBAL] and [STAGE])", where)
+                raise ImgSuiteError(f"line {number}: unknown section [{name}] (use [GLOBAL], [STAGE], [COMMENT])", where)
+            continue
+        if section == "COMMENT":
             continue
         if "=" not in line:
             raise ImgSuiteError(f"line {number}: expected 'key = value', got {line!r}", where)
