@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from SlicerImgSuite.cli import main
+from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.registration import read_command_file, synth_vf, transform_to_field, vf_stats
 from SlicerImgSuite.registration.landmarks import LandmarkWarp, read_landmarks, write_landmarks
 from SlicerImgSuite.registration.xforms import field_to_bspline, read_transform, regrid_bspline, write_transform
@@ -235,6 +236,16 @@ def test_a_transform_made_for_another_grid_warns_it_warps_in_part(tmp_path, caps
     sitk.WriteImage(sitk.Cast(cube, sitk.sitkFloat32) + 1, str(tmp_path / "cube.mha"))
     assert run("warp", "--input", tmp_path / "cube.mha", "--xf", xf, "--output-img", tmp_path / "c.mha") == 0
     assert "reaches only" not in capsys.readouterr().err
+
+
+def test_a_text_landmark_line_with_four_numbers_is_refused(tmp_path):
+    # "10 20 30 1" was read as (20, 30, 1) labelled "10"; plastimatch reads (10, 20, 30): which is meant is unclear
+    (tmp_path / "four.txt").write_text("# x y z\n10 20 30 1\n")
+    with pytest.raises(ImgSuiteError, match=r"four.txt: line 2: 4 fields; expected 'x y z' or 'label x y z'"):
+        read_landmarks(tmp_path / "four.txt")
+    (tmp_path / "ok.txt").write_text("10, 20, 30\ncarina 1 2 3\n")
+    points, labels = read_landmarks(tmp_path / "ok.txt")
+    assert points.tolist() == [[10, 20, 30], [1, 2, 3]] and labels[1] == "carina"
 
 
 def test_landmarks_with_the_same_labels_in_another_order_are_refused(tmp_path, capsys):

@@ -61,11 +61,23 @@ def read_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
             raise ImgSuiteError(f"line {number}: expected 'x y z' (mm), got {raw.strip()!r}", path) from None
         if len(words) < 3 or not all(np.isfinite(values)) or max(map(abs, values)) > 1e6:
             raise ImgSuiteError(f"line {number}: expected 'x y z' (finite mm), got {raw.strip()[:80]!r}", path)
+        if len(words) > 4 or (len(words) == 4 and _is_number(words[0])):
+            # "x y z 1" was read as (y, z, 1) labelled "x"; plastimatch reads the first three numbers
+            raise ImgSuiteError(f"line {number}: {len(words)} fields; expected 'x y z' or 'label x y z' (a label "
+                                f"that is not a number), got {raw.strip()[:80]!r}", path)  # fmt: skip
         points.append(values)
         labels.append(words[0] if len(words) > 3 else f"P-{len(points)}")
     if not points:
         raise ImgSuiteError("no landmarks in the file", path)
     return np.array(points, float), labels
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def write_landmarks(points, path: str | os.PathLike, labels=None) -> None:
