@@ -161,3 +161,15 @@ def test_a_stage_starts_as_a_copy_of_the_one_before():
     from SlicerImgSuite.registration.cmdfile import engine_of
 
     assert engine_of(second) == "itk_bspline"
+
+
+def test_the_module_says_which_command_file_keys_it_does_not_read():
+    # a loaded plastimatch file's fixed_roi and xform_in were dropped by the Slicer module with no word, and so
+    # were the parser's ignored-key warnings (only in the Python log)
+    from SlicerImgSuite.registration.nodes import module_stages
+
+    stages, said = module_stages("[GLOBAL]\nfixed_roi=body.nrrd\nxform_in=x.tfm\n[STAGE]\nxform=rigid\noptim=versor\n")
+    assert [s["xform"] for s in stages] == ["rigid"]
+    assert said[0] == "line 6: optim is accepted for plastimatch files and ignored"
+    assert said[1].startswith("[GLOBAL] fixed_roi, xform_in not used by the module")
+    assert module_stages("[GLOBAL]\n[STAGE]\nxform=affine\n")[1] == []

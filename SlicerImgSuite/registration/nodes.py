@@ -30,6 +30,21 @@ PRESETS = {
 }  # fmt: skip
 
 
+def module_stages(text: str) -> tuple[list[dict], list[str]]:
+    """The stages of the Registration module's command text and what to warn about: the keys the parser
+    ignores, and ``[GLOBAL]`` keys (``fixed_roi``, ``xform_in``, ``default_value`` ...) of a loaded plastimatch
+    file, which the module does not read (its volumes, landmarks and choices are the inputs): both were dropped
+    unsaid, so a ``fixed_roi`` restricted nothing."""
+    from .cmdfile import parse_command_file
+
+    cf = parse_command_file(text, "command file")
+    said = list(cf.warnings)
+    if cf.globals:
+        said.append(f"[GLOBAL] {', '.join(sorted(cf.globals))} not used by the module (its volumes, landmarks and "
+                    "output choices are the inputs); imgsuite register reads them")  # fmt: skip
+    return cf.stages, said
+
+
 def register_nodes(
     scene,
     fixed_node,
