@@ -58,6 +58,10 @@ def test_parse_globals_stages_defaults_and_aliases():
         # values that would fail only once registering or writing: refused while parsing
         ("[GLOBAL]\n[STAGE]\nxform=rigid\nmetric=gm\n", "line 4: bad value 'gm' for metric: gm (gradient"),
         ("[GLOBAL]\nimg_out_type=shrt\n[STAGE]\n", "line 2: bad value 'shrt' for img_out_type"),
+        # plastimatch writes a stage's output after that stage: here the final result went into that file
+        ("[GLOBAL]\n[STAGE]\nxform=rigid\nxform_out=rigid.tfm\n[STAGE]\nxform=bspline\n", "line 4: xform_out in stage 1 of 2"),
+        # ... and [GLOBAL]'s file was not written at all
+        ("[GLOBAL]\nimg_out=a.mha\n[STAGE]\nimg_out=b.mha\n", "line 4: img_out is named in [GLOBAL] too (line 2)"),
     ],
 )
 def test_errors_name_the_file_and_line(text, where):
@@ -73,6 +77,24 @@ def test_read_missing_and_binary_files(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ImgSuiteError, match="bad.txt"):
         read_command_file(bad)
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
+    # Notepad's UTF-8 files start with a byte-order mark: "line 1: expected 'key = value', got '\ufeff[GLOBAL]'"
+    f = tmp_path / "reg.txt"
+    f.write_bytes("[GLOBAL]\r\nfixed=f.mha\r\n[STAGE]\r\nxform=affine\r\nres=2\r\n".encode("utf-8-sig"))
+    cf = read_command_file(f)
+    assert cf.globals == {"fixed": "f.mha"} and cf.stages[0]["xform"] == "affine" and cf.stages[0]["res"] == [2, 2, 2]
+
+
+def test_plastimatch_comment_sections_are_skipped():
+    # plastimatch skips [COMMENT] sections (notes, any text): they were refused as an unknown section
+    cf = parse_command_file("[COMMENT]\nphase 50 to 0, run by M.\n[GLOBAL]\nfixed=f.mha\n[STAGE]\nxform=affine\n"
+                            "[COMMENT]\nmax_its = 3 was too few\n[STAGE]\nxform=bspline\n")  # fmt: skip
+    assert cf.globals == {"fixed": "f.mha"} and [s["xform"] for s in cf.stages] == ["affine", "bspline"]
+    assert "max_its" not in cf.stages[1]
+    with pytest.raises(ImgSuiteError, match="line 5: \\[GLOBAL\\] must come first"):
+        parse_command_file("[STAGE]\nxform=rigid\n[COMMENT]\nnote\n[GLOBAL]\n")
 
 
 def test_python_stage_dicts_are_validated():
@@ -119,4 +141,35 @@ def test_ignored_keys_warn_with_their_line(caplog):
     # which engine runs a B-spline stage decides: the ITK one has no bending penalty
     itk = parse_command_file("[GLOBAL]\n[STAGE]\nxform=bspline\nmetric=mi\nregularization_lambda=1\n")
     assert len(itk.warnings) == 1 and itk.warnings[0].startswith("line 5: regularization_lambda is ignored")
-    assert parse_command_file(TEXT).warnings == ["line 13: optim is accepted for plastimatch files and ignored"]
+    # TEXT's B-spline stage keeps stage 2's impl=itk and metric=mattes (as in plastimatch): no bending penalty there
+    assert parse_command_file(TEXT).warnings == [
+        "line 13: optim is accepted for plastimatch files and ignored",
+        "line 21: regularization_lambda is ignored by stage 3 (bspline); only B-spline stages with metric=mse use it",
+    ]
+
+
+def test_a_stage_starts_as_a_copy_of_the_one_before():
+    # plastimatch copies every setting of the stage before: stage 2 here is an MI B-spline
+    # with lambda 0.5 and 80 iterations; read as MSE with our defaults it ran another registration, silently
+    cf = parse_command_file(
+        "[GLOBAL]\n[STAGE]\nxform=bspline\nmetric=mi\nres=4 4 2\nmax_its=80\nregularization_lambda=0.5\n"
+        "[STAGE]\nres=2 2 1\ngrid_spac=10 10 10\n"
+    )
+    second = cf.stages[1]
+    assert (second["xform"], second["metric"], second["max_its"], second["res"]) == ("bspline", "mi", 80, [2, 2, 1])
+    assert second["regularization_lambda"] == 0.5
+    from SlicerImgSuite.registration.cmdfile import engine_of
+
+    assert engine_of(second) == "itk_bspline"
+
+
+def test_the_module_says_which_command_file_keys_it_does_not_read():
+    # a loaded plastimatch file's fixed_roi and xform_in were dropped by the Slicer module with no word, and so
+    # were the parser's ignored-key warnings (only in the Python log)
+    from SlicerImgSuite.registration.nodes import module_stages
+
+    stages, said = module_stages("[GLOBAL]\nfixed_roi=body.nrrd\nxform_in=x.tfm\n[STAGE]\nxform=rigid\noptim=versor\n")
+    assert [s["xform"] for s in stages] == ["rigid"]
+    assert said[0] == "line 6: optim is accepted for plastimatch files and ignored"
+    assert said[1].startswith("[GLOBAL] fixed_roi, xform_in not used by the module")
+    assert module_stages("[GLOBAL]\n[STAGE]\nxform=affine\n")[1] == []

@@ -199,6 +199,31 @@ def test_masks_landmarks_itk_and_demons_paths():
         register_images(f, m, [{"xform": "rigid", "metric": "gm"}])
 
 
+def test_a_mask_given_to_a_demons_stage_is_said_to_be_ignored():
+    # the field came out the same with or without fixed_roi, and nothing said so
+    f = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [12] * 3, 100)
+    m = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [13, 12, 12], 100)
+    half = sitk.Image([24] * 3, sitk.sitkUInt8)
+    half[:12, :, :] = 1
+    stages = [{"xform": "vf", "max_its": 5}]
+    masked = register_images(f, m, stages, fixed_mask=half, moving_mask=half)
+    assert any("stage 1 (vf): fixed_roi and moving_roi ignored" in w for w in masked.warnings), masked.warnings
+    assert not any("ignored" in w for w in register_images(f, m, stages).warnings)
+    linear = register_images(f, m, [{"xform": "translation", "max_its": 5}], fixed_mask=half)
+    assert not any("ignored" in w for w in linear.warnings)
+
+
+def test_a_landmark_penalty_without_landmarks_says_so():
+    # "landmark_penalty = 10" with fixed_landmarks forgotten ran without any landmark term, and nothing said so
+    f = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [12] * 3, 100)
+    m = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [13, 12, 12], 100)
+    stages = [{"xform": "bspline", "grid_spac": [12] * 3, "max_its": 3, "landmark_penalty": 10.0}]
+    assert any("landmark_penalty is set but no landmarks" in w for w in register_images(f, m, stages).warnings)
+    lm_f, lm_m = np.array([[24.0, 24.0, 24.0]]), np.array([[25.0, 24.0, 24.0]])
+    with_lm = register_images(f, m, stages, fixed_landmarks=lm_f, moving_landmarks=lm_m)
+    assert not any("landmark_penalty" in w for w in with_lm.warnings)
+
+
 def test_progress_and_cancel():
     f = sitk.GaussianSource(sitk.sitkFloat32, [24] * 3, [5] * 3, [12] * 3, 100)
     seen = []

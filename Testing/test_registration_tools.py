@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from SlicerImgSuite.cli import main
+from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.registration import read_command_file, synth_vf, transform_to_field, vf_stats
 from SlicerImgSuite.registration.landmarks import LandmarkWarp, read_landmarks, write_landmarks
 from SlicerImgSuite.registration.xforms import field_to_bspline, read_transform, regrid_bspline, write_transform
@@ -193,6 +194,77 @@ def test_bad_transform_files_are_named(tmp_path, capsys):
                "--output-img", tmp_path / "o.mha") == 2  # fmt: skip
     assert "scalar.mha: not a vector field" in capsys.readouterr().err
     assert not (tmp_path / "o.mha").exists()
+
+
+def test_a_transform_class_simpleitk_lacks_is_named(tmp_path, capsys):
+    # the B-spline class Slicer's bulk B-spline node and plastimatch's xf_out_itk write: the error named
+    # "VersorTransform_float_3_3", the last line of ITK's list of the classes it does know
+    (tmp_path / "bsp.tfm").write_text(
+        "#Insight Transform File V1.0\n#Transform 0\nTransform: BSplineDeformableTransform_double_3_3\n"
+        "Parameters: " + " ".join(["0"] * 3 * 64) + "\nFixedParameters: 4 4 4 0 0 0 1 1 1 1 0 0 0 1 0 0 0 1\n"
+    )
+    assert run("vf-stats", tmp_path / "bsp.tfm", "--dim", "4 4 4", "--origin", "0 0 0", "--spacing", "1") == 2
+    err = capsys.readouterr().err
+    assert "bsp.tfm: cannot read transform: SimpleITK has no class BSplineDeformableTransform_double_3_3" in err
+
+
+@pytest.mark.parametrize("kind", ["bspline", "field"])
+def test_a_transform_made_for_another_grid_warns_it_warps_in_part(tmp_path, capsys, kind):
+    # a 3 mm shift on a 40 mm cube, applied to a 62 mm image: ITK moves nothing outside the cube, so the output
+    # was shifted on a third of the grid and left in place elsewhere, with a seam, and nothing said so
+    cube = sitk.Image([11, 11, 11], sitk.sitkFloat32)
+    cube.SetSpacing([4, 4, 4])
+    if kind == "bspline":
+        t = sitk.BSplineTransformInitializer(cube, [4, 4, 4])
+        n = len(t.GetParameters()) // 3
+        t.SetParameters([3.0] * n + [0.0] * 2 * n)
+        xf = tmp_path / "small.tfm"
+        sitk.WriteTransform(t, str(xf))
+    else:
+        xf = tmp_path / "small_vf.mha"
+        sitk.WriteImage(synth_vf(cube, "translation", translation=(3, 0, 0)), str(xf))
+    big = sitk.GaussianSource(sitk.sitkFloat32, [32] * 3, [8] * 3, [16] * 3, 100, [0, 0, 0], [2, 2, 2])
+    sitk.WriteImage(big, str(tmp_path / "big.mha"))
+    assert run("warp", "--input", tmp_path / "big.mha", "--xf", xf, "--output-img", tmp_path / "w.mha") == 0
+    assert "reaches only 32.5 % of the output grid" in capsys.readouterr().err
+    # the same file as register's xform_in starts the registration with that seam
+    (tmp_path / "reg.txt").write_text(f"[GLOBAL]\nfixed={tmp_path / 'big.mha'}\nmoving={tmp_path / 'big.mha'}\n"
+                                      f"xform_in={xf}\n[STAGE]\nxform=vf\nmax_its=2\n")  # fmt: skip
+    assert run("register", tmp_path / "reg.txt") == 0
+    assert "reaches only 32.5 % of the fixed image's grid" in capsys.readouterr().err
+    # on the grid it was made for: no warning
+    sitk.WriteImage(sitk.Cast(cube, sitk.sitkFloat32) + 1, str(tmp_path / "cube.mha"))
+    assert run("warp", "--input", tmp_path / "cube.mha", "--xf", xf, "--output-img", tmp_path / "c.mha") == 0
+    assert "reaches only" not in capsys.readouterr().err
+
+
+def test_a_text_landmark_line_with_four_numbers_is_refused(tmp_path):
+    # "10 20 30 1" was read as (20, 30, 1) labelled "10"; plastimatch reads (10, 20, 30): which is meant is unclear
+    (tmp_path / "four.txt").write_text("# x y z\n10 20 30 1\n")
+    with pytest.raises(ImgSuiteError, match=r"four.txt: line 2: 4 fields; expected 'x y z' or 'label x y z'"):
+        read_landmarks(tmp_path / "four.txt")
+    (tmp_path / "ok.txt").write_text("10, 20, 30\ncarina 1 2 3\n")
+    points, labels = read_landmarks(tmp_path / "ok.txt")
+    assert points.tolist() == [[10, 20, 30], [1, 2, 3]] and labels[1] == "carina"
+
+
+def test_landmarks_with_the_same_labels_in_another_order_are_refused(tmp_path, capsys):
+    # pairing by order joined fixed 'apex' to moving 'carina' (30 mm apart) and warped with it, exit 0
+    img = sitk.GaussianSource(sitk.sitkFloat32, [16] * 3, [4] * 3, [8] * 3, 100, [0, 0, 0], [4, 4, 4])
+    sitk.WriteImage(img, str(tmp_path / "img.mha"))
+    (tmp_path / "f.txt").write_text("apex 0 0 0\ncarina 30 0 0\nrib 0 30 10\n")
+    (tmp_path / "m.txt").write_text("carina 32 0 0\napex 2 0 0\nrib 2 30 10\n")
+    args = ["landmark-warp", "--fixed-landmarks", tmp_path / "f.txt", "--input", tmp_path / "img.mha",
+            "--output-img", tmp_path / "w.mha", "--moving-landmarks"]  # fmt: skip
+    assert run(*args, tmp_path / "m.txt") == 2
+    err = capsys.readouterr().err
+    assert "m.txt: landmark 1 is 'apex' in the fixed file but 'carina' here" in err
+    assert not (tmp_path / "w.mha").exists()
+    (tmp_path / "m2.txt").write_text("apex 2 0 0\ncarina 32 0 0\nrib 2 30 10\n")
+    assert run(*args, tmp_path / "m2.txt") == 0
+    # labels that do not name the points (two schemes) still pair by order, as plastimatch
+    (tmp_path / "m3.txt").write_text("M-1 2 0 0\nM-2 32 0 0\nM-3 2 30 10\n")
+    assert run(*args, tmp_path / "m3.txt") == 0
 
 
 @pytest.mark.parametrize("algorithm", ["tps", "gauss", "wendland"])

@@ -348,3 +348,59 @@ def test_mabs_config_numbers_and_switches_are_checked(tmp_path, extra, expect):
     with pytest.raises(ImgSuiteError, match=re.escape(expect)) as err:
         read_mabs_config(tmp_path / "mabs.cfg")
     assert "mabs.cfg" in str(err.value)
+
+
+@pytest.mark.parametrize(("extra", "expect"), [
+    # a misspelt key or a lower-case section fell back to the default (sigma 50 HU) with no word
+    ("[FUSION]\ngausian_sigma = 20\n", "[FUSION] unknown key 'gausian_sigma' (known: gaussian_sigma, local_radius"),
+    ("[fusion]\nmethod = vote\n", "unknown section [fusion]"),
+    ("[LABELING]\noutput_dir = out\n", "[LABELING] unknown key 'output_dir'"),
+    ("[FUSION]\ngaussian_sigma\n", "[FUSION] gaussian_sigma has no value"),
+])
+def test_mabs_config_unknown_keys_and_sections_are_refused(tmp_path, extra, expect):
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    (tmp_path / "mabs.cfg").write_text("[TRAINING]\natlas_dir = atlases\n" + extra)
+    with pytest.raises(ImgSuiteError, match=re.escape(expect)) as err:
+        read_mabs_config(tmp_path / "mabs.cfg")
+    assert "mabs.cfg" in str(err.value)
+
+
+def test_mabs_config_plastimatch_only_keys_warn(tmp_path):
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    (tmp_path / "mabs.cfg").write_text(
+        "[TRAINING]\natlas_dir = atlases\nthreshold_values = 0.4\n[STRUCTURES]\nParotid_L\n"
+        "[OPTIMIZATION_RESULT]\ngaussian_weighting_voting_sigma = 20\n"
+    )
+    with pytest.warns(UserWarning) as caught:
+        read_mabs_config(tmp_path / "mabs.cfg")
+    said = [str(w.message) for w in caught]
+    assert any("[TRAINING] threshold_values is a plastimatch mabs setting not available here" in w for w in said)
+    assert any("[OPTIMIZATION_RESULT] gaussian_weighting_voting_sigma" in w for w in said)
+
+
+def test_mabs_config_with_a_byte_order_mark_or_in_utf16(tmp_path):
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    text = "[TRAINING]\r\natlas_dir = atlases\r\n[FUSION]\r\nmethod = vote\r\n"
+    (tmp_path / "bom.cfg").write_bytes(text.encode("utf-8-sig"))  # Notepad: was "no section headers"
+    assert read_mabs_config(tmp_path / "bom.cfg").fusions == ["vote"]
+    (tmp_path / "u16.cfg").write_bytes(text.encode("utf-16"))  # PowerShell's '>': was a traceback
+    with pytest.raises(ImgSuiteError, match=r"u16.cfg: not a UTF-8 text file"):
+        read_mabs_config(tmp_path / "u16.cfg")
+
+
+def test_mabs_registration_file_global_keys_are_said_to_be_ignored(tmp_path):
+    # fixed_roi in the registration file restricted nothing (each atlas and the target are the images), unsaid
+    from SlicerImgSuite.segmentation.atlas import read_mabs_config
+
+    (tmp_path / "atlases").mkdir()
+    (tmp_path / "reg.txt").write_text("[GLOBAL]\nfixed_roi = body.nrrd\n[STAGE]\nxform = affine\n")
+    (tmp_path / "mabs.cfg").write_text("[TRAINING]\natlas_dir = atlases\n[REGISTRATION]\nregistration_config = reg.txt\n")
+    with pytest.warns(UserWarning, match=r"reg.txt: \[GLOBAL\] fixed_roi ignored: mabs registers each atlas"):
+        cfg = read_mabs_config(tmp_path / "mabs.cfg")
+    assert cfg.registrations["reg.txt"][0]["xform"] == "affine"

@@ -143,17 +143,17 @@ class RegistrationLogic(ScriptedLoadableModuleLogic):
                 transformKind="auto", transformName="Registration", warpedVolume=None, progress=None):  # fmt: skip
         """Register; returns (transform node, warped volume node or None, RegistrationResult)."""
         from SlicerImgSuite.errors import ImgSuiteError
-        from SlicerImgSuite.registration import parse_command_file
-        from SlicerImgSuite.registration.nodes import register_nodes
+        from SlicerImgSuite.registration.nodes import module_stages, register_nodes
 
         if fixedVolume is None or movingVolume is None:
             raise ImgSuiteError("choose a fixed and a moving volume")
-        stages = parse_command_file(commandText, "command file").stages
+        stages, said = module_stages(commandText)
         transform, warped, result = register_nodes(
             slicer.mrmlScene, fixedVolume, movingVolume, stages=stages, progress=progress,
             fixed_markups=fixedLandmarks, moving_markups=movingLandmarks, transform_kind=transformKind,
             transform_name=transformName, warped_name=warpedVolume.GetName() if warpedVolume else None,
         )  # fmt: skip
+        result.warnings[:0] = said
         if warped is not None and warpedVolume is not None:
             warpedVolume.SetAndObserveImageData(warped.GetImageData())
             warpedVolume.CopyOrientation(warped)

@@ -1,8 +1,9 @@
 """plastimatch registration command files: ``[GLOBAL]`` then ``[STAGE]`` sections of ``key = value`` lines.
 
-Stage keys found in ``[GLOBAL]`` are defaults for every stage (as in plastimatch). Unknown keys and bad
-values are errors that name the file and the line. Keys plastimatch files carry that no engine here reads
-are accepted with a warning naming the line (``CommandFile.warnings``, and the log).
+Stage keys found in ``[GLOBAL]`` are defaults for every stage, and a ``[STAGE]`` starts as a copy of the one
+before it (as in plastimatch). Unknown keys and bad values are errors that name the file and the line. Keys
+plastimatch files carry that no engine here reads are accepted with a warning naming the line
+(``CommandFile.warnings``, and the log).
 """
 
 from __future__ import annotations
@@ -167,11 +168,12 @@ STAGE_KEYS = {
     "sampling": _float_nonneg,  # fraction of voxels sampled by ITK metrics (imgsuite extension)
     "translation_scale": _float_nonneg,
     "default_value": _finite,
-    # plastimatch writes these per stage too; accepted and honoured by the last stage that names them
+    # plastimatch writes these per stage too; here only in the last stage (the final result)
     "xform_out": _text,
     "vf_out": _text,
     "img_out": _text,
 }
+STAGE_OUTPUTS = ("xform_out", "vf_out", "img_out")
 # plastimatch reads background_val as default_value (the fill of the warped image), in [GLOBAL] and [STAGE]; it
 # was a metric threshold here, so "background_val = -1000" filled the uncovered part of img_out with 0 HU
 STAGE_ALIASES = {"ss": "res", "num_hist_bins": "mi_histogram_bins", "background_val": "default_value"}
@@ -268,7 +270,7 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
     ('f.mha', 'rigid', [4, 4, 2])
     """
     where = os.fspath(path) if path is not None else "command file"
-    section = None
+    section, seen_global = None, False
     glob: dict = {}
     stage_defaults: dict = {}
     stages: list[dict] = []
@@ -283,15 +285,19 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
                 raise ImgSuiteError(f"line {number}: a section header is [GLOBAL] or [STAGE], got {line!r}", where)
             name = line.strip("[]").strip().upper()
             if name == "GLOBAL":
-                if section is not None:
+                if stages or section == "GLOBAL" or seen_global:
                     raise ImgSuiteError(f"line {number}: [GLOBAL] must come first and only once", where)
-                section = "GLOBAL"
+                section, seen_global = "GLOBAL", True
+            elif name == "COMMENT":  # plastimatch's section for notes: its lines are skipped
+                section = "COMMENT"
             elif name == "STAGE":
                 section = "STAGE"
                 stages.append({"_line": number})
                 lines.append({})
             else:
-                raise ImgSuiteError(f"line {number}: unknown section [{name}] (use [GLOBAL] and [STAGE])", where)
+                raise ImgSuiteError(f"line {number}: unknown section [{name}] (use [GLOBAL], [STAGE], [COMMENT])", where)
+            continue
+        if section == "COMMENT":
             continue
         if "=" not in line:
             raise ImgSuiteError(f"line {number}: expected 'key = value', got {line!r}", where)
@@ -320,13 +326,42 @@ def parse_command_file(text: str, path: str | os.PathLike | None = None) -> Comm
     merged = []
     for stage in stages:
         s = dict(stage_defaults)
+        # plastimatch starts a stage as a copy of the one before: a second B-spline stage that leaves out
+        # metric = mi, max_its or regularization_lambda keeps them, not our defaults (output files are refused
+        # in all but the last stage, see _refuse_stage_outputs)
+        if merged:
+            s.update({k: v for k, v in merged[-1].items() if not k.startswith("_")})
         s.update(stage)
-        s.setdefault("xform", "rigid" if not merged else merged[-1]["xform"])
+        s.setdefault("xform", "rigid")
         merged.append(s)
+    _refuse_stage_outputs(glob, merged, lines, where)
     warnings = _global_warnings(glob, lines[0]) + _stage_warnings(merged, lines)
     for w in warnings:
         log.warning(f"{where}: {w}")
     return CommandFile(glob, merged, where, warnings)
+
+
+def _refuse_stage_outputs(glob: dict, stages: list[dict], lines: list[dict], where) -> None:
+    """plastimatch writes a stage's ``xform_out``/``vf_out``/``img_out`` after that stage, and ``[GLOBAL]``'s at the
+    end; only the final result is written here, into one file per key: an earlier stage's file held the final
+    (deformable) result under its name and ``[GLOBAL]``'s file was not written, with exit 0."""
+    last = len(stages) - 1
+    for i, written in enumerate(lines[1:]):
+        for key in STAGE_OUTPUTS:
+            if key not in written:
+                continue
+            if i != last:
+                raise ImgSuiteError(
+                    f"line {written[key]}: {key} in stage {i + 1} of {last + 1}: intermediate results are not "
+                    "written here (only the final one); name it in [GLOBAL] or in the last [STAGE]",
+                    where,
+                )
+            if key in glob and glob[key] != stages[i][key]:
+                raise ImgSuiteError(
+                    f"line {written[key]}: {key} is named in [GLOBAL] too (line {lines[0][key]}), with another "
+                    "file; give it once",
+                    where,
+                )
 
 
 def _global_warnings(glob: dict, lines: dict) -> list[str]:
@@ -388,7 +423,7 @@ def read_command_file(path: str | os.PathLike) -> CommandFile:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = path.read_text(encoding="utf-8-sig", errors="strict")  # -sig: Notepad's byte-order mark
     except FileNotFoundError:
         raise ImgSuiteError("no such command file", path) from None
     except (UnicodeDecodeError, OSError) as exc:

@@ -181,7 +181,7 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
     from ..rtstruct.commands import refuse_unused_dose_options
     from .engine import warp_image
     from .landmarks import invert_points, read_landmarks, write_landmarks
-    from .xforms import read_transform, write_transform
+    from .xforms import read_transform, warn_if_partly_deformed, write_transform
 
     progress = progress or progress_for(args)
     if not getattr(args, "input_dose_img", None):
@@ -214,6 +214,7 @@ def run_warp(args: argparse.Namespace, progress=None) -> int:
             raise ImgSuiteError(exc.problem, exc.path or src) from None
         if out.GetDimension() == 3:
             warn_if_uncovered(image, reference, f"{src} through {Path(args.xf).name}", transform)
+            warn_if_partly_deformed(transform, reference, args.xf)
         if kind == "dose":
             writes += _warped_dose_outputs(args, src, image, out)
             continue
@@ -359,9 +360,9 @@ def run_landmark_warp(args: argparse.Namespace) -> int:
     from .xforms import write_transform
 
     progress = progress_for(args)
-    f_pts, _ = read_landmarks(args.fixed_landmarks)
+    f_pts, f_labels = read_landmarks(args.fixed_landmarks)
     m_pts, m_labels = read_landmarks(args.moving_landmarks)
-    f_pts, m_pts = check_pairs(f_pts, m_pts, args.fixed_landmarks, args.moving_landmarks)
+    f_pts, m_pts = check_pairs(f_pts, m_pts, args.fixed_landmarks, args.moving_landmarks, f_labels, m_labels)
     if not (args.output_img or args.output_vf or args.output_landmarks):
         raise ImgSuiteError("nothing to write: give --output-img, --output-vf or --output-landmarks")
     warp = LandmarkWarp(f_pts, m_pts, args.algorithm, args.radius, args.stiffness)

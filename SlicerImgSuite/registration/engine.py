@@ -142,6 +142,11 @@ def register_images(
     parts: list[sitk.Transform] = [initial_transform] if initial_transform is not None else []
     reports: list[StageReport] = []
     warnings: list[str] = []
+    if fixed_landmarks is None and any(s.get("landmark_penalty", 0) > 0 for s in stages):
+        # the penalty weighed nothing and the landmarks the user meant were never read, unsaid
+        warnings.append("landmark_penalty is set but no landmarks were given (fixed_landmarks and moving_landmarks): "
+                        "no landmark term was used")  # fmt: skip
+        log.warning(warnings[-1])
     weights = [_stage_weight(s) for s in stages]
     done = 0.0
     for i, stage in enumerate(stages):
@@ -198,7 +203,15 @@ def _run_stage(fixed_f, moving_f, parts, params, *, i, masks, landmarks, step):
             progress=step,
         )
     if xform == "vf":
-        return _demons_stage(fixed_f, moving_f, parts, params, i, step)
+        report, parts = _demons_stage(fixed_f, moving_f, parts, params, i, step)
+        # ITK's demons filter takes no mask: the field came out the same with or without fixed_roi, unsaid
+        roles = [name for name, mask in zip(("fixed_roi", "moving_roi"), masks) if mask is not None]
+        if roles:
+            report.warnings.append(
+                f"stage {i + 1} (vf): {' and '.join(roles)} ignored; demons compares every voxel (only linear "
+                "and B-spline stages use a mask)"
+            )
+        return report, parts
     raise ImgSuiteError(f"stage {i + 1}: xform {xform!r} is not supported")  # validate_stage rejects others
 
 

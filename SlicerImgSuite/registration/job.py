@@ -18,7 +18,7 @@ from ..progress import ProgressCallback, no_progress, sub_progress
 from .cmdfile import CommandFile, check_stages_against_image
 from .engine import RegistrationResult, register_images, warp_image
 from .landmarks import check_pairs, invert_points, read_landmarks, write_landmarks
-from .xforms import read_transform, write_transform
+from .xforms import read_transform, warn_if_partly_deformed, write_transform
 
 
 def register_from_command_file(cf: CommandFile, progress: ProgressCallback | None = None) -> RegistrationResult:
@@ -82,15 +82,13 @@ def register_from_command_file(cf: CommandFile, progress: ProgressCallback | Non
     if g.get("fixed_landmarks") or g.get("moving_landmarks"):
         if not (g.get("fixed_landmarks") and g.get("moving_landmarks")):
             raise ImgSuiteError("fixed_landmarks and moving_landmarks go together", cf.path)
-        f_lm, m_lm = check_pairs(
-            read_landmarks(g["fixed_landmarks"])[0],
-            read_landmarks(g["moving_landmarks"])[0],
-            g["fixed_landmarks"],
-            g["moving_landmarks"],
-        )
+        (f_lm, f_labels), (m_lm, m_labels) = read_landmarks(g["fixed_landmarks"]), read_landmarks(g["moving_landmarks"])
+        f_lm, m_lm = check_pairs(f_lm, m_lm, g["fixed_landmarks"], g["moving_landmarks"], f_labels, m_labels)
     if outputs.get("warped_landmarks") and m_lm is None:
         raise ImgSuiteError("warped_landmarks needs moving_landmarks", cf.path)
     initial = read_transform(g["xform_in"]) if g.get("xform_in") else None
+    if initial is not None:  # a B-spline or field for another grid starts the registration with a seam
+        warn_if_partly_deformed(initial, fixed, g["xform_in"], "the fixed image's grid")
     stages = [{k: v for k, v in s.items() if k not in ("xform_out", "vf_out", "img_out")} for s in cf.stages]
     try:
         result = register_images(

@@ -61,11 +61,23 @@ def read_landmarks(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
             raise ImgSuiteError(f"line {number}: expected 'x y z' (mm), got {raw.strip()!r}", path) from None
         if len(words) < 3 or not all(np.isfinite(values)) or max(map(abs, values)) > 1e6:
             raise ImgSuiteError(f"line {number}: expected 'x y z' (finite mm), got {raw.strip()[:80]!r}", path)
+        if len(words) > 4 or (len(words) == 4 and _is_number(words[0])):
+            # "x y z 1" was read as (y, z, 1) labelled "x"; plastimatch reads the first three numbers
+            raise ImgSuiteError(f"line {number}: {len(words)} fields; expected 'x y z' or 'label x y z' (a label "
+                                f"that is not a number), got {raw.strip()[:80]!r}", path)  # fmt: skip
         points.append(values)
         labels.append(words[0] if len(words) > 3 else f"P-{len(points)}")
     if not points:
         raise ImgSuiteError("no landmarks in the file", path)
     return np.array(points, float), labels
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def write_landmarks(points, path: str | os.PathLike, labels=None) -> None:
@@ -86,7 +98,10 @@ def write_landmarks(points, path: str | os.PathLike, labels=None) -> None:
         tmp.write_text("".join(f"{p[0]:.6f} {p[1]:.6f} {p[2]:.6f}\n" for p in points))
 
 
-def check_pairs(fixed, moving, fixed_path=None, moving_path=None) -> tuple[np.ndarray, np.ndarray]:
+def check_pairs(
+    fixed, moving, fixed_path=None, moving_path=None, fixed_labels=None, moving_labels=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks pair by their order in the two files (as plastimatch); checked as pairs."""
     fixed = np.asarray(fixed, float).reshape(-1, 3)
     moving = np.asarray(moving, float).reshape(-1, 3)
     if len(fixed) != len(moving):
@@ -95,8 +110,24 @@ def check_pairs(fixed, moving, fixed_path=None, moving_path=None) -> tuple[np.nd
         )
     if len(fixed) == 0:
         raise ImgSuiteError("no landmark pairs", fixed_path)
+    _refuse_labels_out_of_order(fixed_labels, moving_labels, moving_path)
     _refuse_one_point_to_two(fixed, moving, fixed_path)
     return fixed, moving
+
+
+def _refuse_labels_out_of_order(fixed_labels, moving_labels, moving_path=None) -> None:
+    """The same distinct labels in both files in another order: pairing by order joined e.g. fixed "carina" to
+    moving "apex", and the warp went through with it."""
+    if fixed_labels is None or moving_labels is None or list(fixed_labels) == list(moving_labels):
+        return
+    if len(set(fixed_labels)) != len(fixed_labels) or set(fixed_labels) != set(moving_labels):
+        return  # labels that do not name the points (P-1 ..., or two different schemes): the order pairs them
+    i = next(k for k, (f, m) in enumerate(zip(fixed_labels, moving_labels)) if f != m)
+    raise ImgSuiteError(
+        f"landmark {i + 1} is {fixed_labels[i]!r} in the fixed file but {moving_labels[i]!r} here: both files "
+        "have the same labels in another order, and landmarks pair by order; put them in the fixed file's order",
+        moving_path,
+    )
 
 
 def _refuse_one_point_to_two(fixed: np.ndarray, moving: np.ndarray, fixed_path=None) -> None:

@@ -30,6 +30,21 @@ PRESETS = {
 }  # fmt: skip
 
 
+def module_stages(text: str) -> tuple[list[dict], list[str]]:
+    """The stages of the Registration module's command text and what to warn about: the keys the parser
+    ignores, and ``[GLOBAL]`` keys (``fixed_roi``, ``xform_in``, ``default_value`` ...) of a loaded plastimatch
+    file, which the module does not read (its volumes, landmarks and choices are the inputs): both were dropped
+    unsaid, so a ``fixed_roi`` restricted nothing."""
+    from .cmdfile import parse_command_file
+
+    cf = parse_command_file(text, "command file")
+    said = list(cf.warnings)
+    if cf.globals:
+        said.append(f"[GLOBAL] {', '.join(sorted(cf.globals))} not used by the module (its volumes, landmarks and "
+                    "output choices are the inputs); imgsuite register reads them")  # fmt: skip
+    return cf.stages, said
+
+
 def register_nodes(
     scene,
     fixed_node,
@@ -71,10 +86,11 @@ def register_nodes(
     if (fixed_markups is None) != (moving_markups is None):
         raise ImgSuiteError("landmarks need both a fixed and a moving markups node")
     if fixed_markups is not None:
-        f_lm = markups.points_from_fiducial_node(fixed_markups)[0]
-        m_lm = markups.points_from_fiducial_node(moving_markups)[0]
-        if len(f_lm) != len(m_lm):
-            raise ImgSuiteError(f"landmark counts differ: {len(f_lm)} fixed and {len(m_lm)} moving")
+        from .landmarks import check_pairs
+
+        f_lm, f_labels = markups.points_from_fiducial_node(fixed_markups)
+        m_lm, m_labels = markups.points_from_fiducial_node(moving_markups)
+        f_lm, m_lm = check_pairs(f_lm, m_lm, fixed_markups.GetName(), moving_markups.GetName(), f_labels, m_labels)
         if len(f_lm) >= 3:
             initial = sitk.LandmarkBasedTransformInitializer(
                 sitk.VersorRigid3DTransform(), f_lm.ravel().tolist(), m_lm.ravel().tolist()

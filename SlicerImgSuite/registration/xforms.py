@@ -6,12 +6,15 @@ Conversions: B-spline <-> vector field, B-spline grid spacing change, linear -> 
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ImgSuiteError
+from ..geometry import coarse_grid
 from ..io import atomic_path, read_image, write_image
 from .bspline import ControlGrid, refit
 from .engine import _as_affine, compose
@@ -63,6 +66,13 @@ def read_transform(path: str | os.PathLike) -> sitk.Transform:
         if b"MGH_GPUIT_BSP" in text or b"ObjectType = MGH_XFORM" in text:
             raise ImgSuiteError(
                 "plastimatch native transform: write it as .tfm/.h5 or a vector field (plastimatch xf-convert)", path
+            ) from None
+        unknown = re.search(r'Could not create an instance of "([^"]+)"', str(exc))
+        if unknown:  # the last line of ITK's message was one name from its list of known classes
+            raise ImgSuiteError(
+                f"cannot read transform: SimpleITK has no class {unknown.group(1)} (Slicer's B-spline with a bulk "
+                "transform and plastimatch's xf_out_itk write BSplineDeformableTransform): save it as a vector field",
+                path,
             ) from None
         raise ImgSuiteError(f"cannot read transform: {str(exc).strip().splitlines()[-1]}", path) from None
     return unwrap(t)
@@ -155,3 +165,61 @@ def compose_files(paths: list[str | os.PathLike]) -> sitk.Transform:
     """plastimatch compose order: ``compose A B`` = apply B's mapping to points first? No: returns A then B,
     i.e. x -> A(B(x)) in fixed->moving terms, so registering with A then refining with B composes as [A, B]."""
     return compose([read_transform(p) for p in paths])
+
+
+def deformable_coverage(transform: sitk.Transform, reference: sitk.Image) -> list[tuple[str, float]]:
+    """For each B-spline or vector-field part of ``transform``: its class and the fraction of ``reference``'s
+    grid (a coarse look) whose points, as the parts applied before it place them, fall inside its domain.
+
+    Outside its domain such a part moves nothing (ITK gives zero displacement), so a B-spline or field made for
+    another grid warps part of an image and leaves the rest where it was, with a seam between.
+
+    Examples
+    --------
+    >>> small = sitk.Image([5, 5, 5], sitk.sitkFloat32)
+    >>> t = sitk.BSplineTransformInitializer(small, [2, 2, 2])
+    >>> [(name, round(f, 2)) for name, f in deformable_coverage(t, sitk.Image([10, 5, 5], sitk.sitkUInt8))]
+    [('BSplineTransform', 0.5)]
+    """
+    t = unwrap(transform)
+    parts = [unwrap(t.GetNthTransform(i)) for i in range(t.GetNumberOfTransforms())] if isinstance(
+        t, sitk.CompositeTransform
+    ) else [t]
+    grid = coarse_grid(reference, 20_000)
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in grid.GetSize()], indexing="ij"), -1).reshape(-1, 3)
+    d, sp = np.array(grid.GetDirection()).reshape(3, 3), np.array(grid.GetSpacing())
+    points = np.array(grid.GetOrigin()) + (idx * sp) @ d.T
+    out = []
+    for k in range(len(parts) - 1, -1, -1):  # the last part is applied first
+        part = parts[k]
+        name = part.GetName()
+        if name in ("BSplineTransform", "DisplacementFieldTransform"):
+            later = compose(parts[k + 1 :]) if k + 1 < len(parts) else None
+            placed = points if later is None else np.array([later.TransformPoint(p) for p in points.tolist()])
+            out.append((name, float(np.mean(_inside_domain(part, placed)))))
+    return out
+
+
+def warn_if_partly_deformed(transform: sitk.Transform, reference: sitk.Image, name, what="the output grid") -> None:
+    """Warn when a B-spline or field part of ``transform`` (file ``name``) reaches under 99.9 % of ``reference``."""
+    for kind, fraction in deformable_coverage(transform, reference):
+        if fraction < 0.999:
+            warnings.warn(
+                f"{name}: its {kind} reaches only {100 * fraction:.1f} % of {what} and moves nothing elsewhere "
+                "(made for another grid?): the result is warped in part, with a seam",
+                stacklevel=3,
+            )
+
+
+def _inside_domain(part: sitk.Transform, points: np.ndarray) -> np.ndarray:
+    if part.GetName() == "BSplineTransform":
+        origin, d = np.array(part.GetTransformDomainOrigin()), np.array(part.GetTransformDomainDirection())
+        size, lo, hi = np.array(part.GetTransformDomainPhysicalDimensions()), 0.0, 0.0
+        scale = np.ones(3)
+    else:  # a field's linear interpolation reaches half a voxel past its first and last centres
+        fp = np.array(part.GetFixedParameters())
+        size, origin, scale, d = fp[0:3] - 1, fp[3:6], fp[6:9], fp[9:18]
+        lo = hi = 0.5
+    local = ((points - origin) @ d.reshape(3, 3)) / scale
+    tol = 1e-3
+    return np.all((local >= -lo - tol) & (local <= size + hi + tol), axis=1)

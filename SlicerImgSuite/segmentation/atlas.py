@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,59 @@ DEFAULT_STAGES = [
     {"xform": "affine", "res": [2, 2, 1], "max_its": 100},
     {"xform": "bspline", "res": [1, 1, 1], "grid_spac": [50, 50, 50], "max_its": 30, "regularization_lambda": 0.05},
 ]
+
+
+# The config keys read here, per section. plastimatch mabs's other keys are accepted with a warning (their
+# settings are not available here); anything else is refused: a typo (gausian_sigma, a [fusion] section) fell
+# back to the default, unsaid, where plastimatch stops at an unknown key.
+MABS_KEYS = {
+    "TRAINING": {"atlas_dir", "training_dir", "fusion_criteria"},
+    "REGISTRATION": {"registration_config"},
+    "LABELING": {"input", "output", "output_dicom"},
+    "FUSION": {"method", "gaussian_sigma", "local_radius"},
+    "PREALIGNMENT": {"mode", "roi_structure"},
+    "ATLAS-SELECTION": {"enable_atlas_selection", "atlas_selection_criteria", "atlases_from_ranking"},
+}
+PLASTIMATCH_ONLY_KEYS = {
+    "PREALIGNMENT": {"reference", "spacing", "registration_config"},
+    "ATLAS-SELECTION": {
+        "similarity_percent_threshold", "mi_histogram_bins", "percentage_nmi_random_sample", "roi_mask_fn",
+        "roi_mask", "selection_reg_parms", "lower_mi_value_subject", "upper_mi_value_subject",
+        "lower_mi_value_atlas", "upper_mi_value_atlas", "min_random_atlases", "max_random_atlases",
+        "precomputed_ranking",
+    },
+    "TRAINING": {
+        "distance_map_algorithm", "minimum_similarity", "rho_values", "sigma_values", "threshold_values",
+        "confidence_weight", "write_distance_map_files", "write_thresholded_files", "write_weight_files",
+        "write_warped_images", "write_warped_structures",
+    },
+    "OPTIMIZATION_RESULT": {
+        "registration", "gaussian_weighting_voting_rho", "gaussian_weighting_voting_sigma",
+        "gaussian_weighting_voting_minsim", "optimization_result_confidence_weight",
+        "gaussian_weighting_voting_thresh",
+    },
+    "STRUCTURES": None,  # any key: the structures to keep (every atlas structure is segmented here)
+    "PREALIGN": None,  # plastimatch's other name of [PREALIGNMENT]
+}  # fmt: skip
+
+
+def _check_mabs_keys(parser: configparser.ConfigParser, config: Path) -> None:
+    """Refuse unknown sections and keys; warn about plastimatch's keys that nothing here reads."""
+    for section in parser.sections():
+        ours, theirs = MABS_KEYS.get(section, set()), PLASTIMATCH_ONLY_KEYS.get(section, set())
+        if section not in MABS_KEYS and section not in PLASTIMATCH_ONLY_KEYS:
+            known = ", ".join(f"[{s}]" for s in [*MABS_KEYS, *PLASTIMATCH_ONLY_KEYS])
+            raise ImgSuiteError(f"unknown section [{section}] (known: {known})", config)
+        for key in parser[section]:
+            if key in ours:
+                if parser[section][key] is None:
+                    raise ImgSuiteError(f"[{section}] {key} has no value (write {key} = ...)", config)
+                continue
+            if theirs is None or key in theirs:
+                warnings.warn(f"{config}: [{section}] {key} is a plastimatch mabs setting not available here; "
+                              "ignored", stacklevel=4)  # fmt: skip
+                continue
+            raise ImgSuiteError(f"[{section}] unknown key {key!r} (known: {', '.join(sorted(ours))})", config)
 
 
 @dataclass
@@ -238,6 +292,15 @@ def register_atlases(
     return warped_images, warped
 
 
+def _registration_stages(cf) -> list[dict]:
+    """A mabs registration file's stages; its [GLOBAL] keys (fixed_roi, default_value, outputs ...) are not
+    used (each atlas and the target are the images), which was unsaid."""
+    if cf.globals:
+        warnings.warn(f"{cf.path}: [GLOBAL] {', '.join(sorted(cf.globals))} ignored: mabs registers each atlas "
+                      "to the target and uses only the [STAGE] sections", stacklevel=4)  # fmt: skip
+    return cf.stages
+
+
 @dataclass
 class MabsConfig:
     """A mabs config file read (see the module docstring; relative paths are from the file's folder)."""
@@ -270,12 +333,16 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
     from ..registration import read_command_file
 
     config = Path(config)
-    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    # plastimatch's [STRUCTURES] lists names without '= value'
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), allow_no_value=True)
     try:
-        if not parser.read(config):
+        if not parser.read(config, encoding="utf-8-sig"):
             raise ImgSuiteError("cannot read the mabs config file", config)
     except configparser.Error as exc:
         raise ImgSuiteError(f"not a valid mabs config: {exc.message.splitlines()[0]}", config) from None
+    except UnicodeDecodeError as exc:  # e.g. UTF-16 from PowerShell's '>': was a traceback
+        raise ImgSuiteError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", config) from None
+    _check_mabs_keys(parser, config)
 
     def get(section, key, default=None):
         value = parser.get(section, key, fallback=default)
@@ -307,7 +374,7 @@ def read_mabs_config(config: str | os.PathLike) -> MabsConfig:
         if method not in FUSION_METHODS:
             raise ImgSuiteError(f"[FUSION] method {method!r}: use one of {', '.join(FUSION_METHODS)}", config)
     files = listed("REGISTRATION", "registration_config", "")
-    registrations = {f: read_command_file(where(f)).stages for f in files} or {"default": None}
+    registrations = {f: _registration_stages(read_command_file(where(f))) for f in files} or {"default": None}
     mode = (get("PREALIGNMENT", "mode") or "none").lower()
     if mode not in ("none", "disabled", "cog"):
         raise ImgSuiteError(f"[PREALIGNMENT] mode {mode!r}: use cog (centres of gravity) or none", config)
