@@ -141,3 +141,29 @@ def test_dice_of_rtstructs_refuses_two_frames_of_reference(shared_data, tmp_path
              capsys, out, "other.dcm", "1.2.826.0.1.3680043.2.1125.8", "CT_3mm")  # fmt: skip
     assert main(["dice", str(rs), str(rs), *names, "--referenced-ct", str(shared_data / NELMS / "CT_3mm")]) == 0
     assert "DICE:      1.000000" in capsys.readouterr().out
+
+
+def test_dvh_on_a_ct_with_a_missing_slice_offers_and_takes_resample_uneven(shared_data, rtdose, tmp_path, capsys):
+    """A --referenced-ct with one slice missing is refused with a hint naming --resample-uneven, which dvh lacked
+    (an argparse error followed); with it, the CT is resampled to even slices and the DVH matches the full CT's."""
+    import csv
+
+    ct = tmp_path / "gap"
+    ct.mkdir()
+    files = sorted((shared_data / NELMS / "CT_3mm").glob("*.dcm"), key=lambda f: float(pydicom.dcmread(
+        f, stop_before_pixels=True).ImagePositionPatient[2]))  # fmt: skip
+    for f in files[: len(files) // 2] + files[len(files) // 2 + 1 :]:  # the middle slice left out
+        (ct / f.name).symlink_to(f)
+    rs = shared_data / NELMS / "STRUCTURES_3mm" / "Cone_30_0.dcm"
+    argv = ["dvh", "--input-dose", rtdose, "--input-rtstruct", rs, "--referenced-ct"]
+    _refused([*argv, ct, "--output-stats", tmp_path / "x.csv"], capsys, tmp_path / "x.csv",
+             "unevenly spaced", "--resample-uneven")  # fmt: skip
+    stats = {}
+    for name, folder, extra in (("gap", ct, ["--resample-uneven"]), ("full", shared_data / NELMS / "CT_3mm", [])):
+        assert main([str(a) for a in [*argv, folder, *extra, "--output-stats", tmp_path / f"{name}.csv"]]) == 0
+        with open(tmp_path / f"{name}.csv", newline="") as handle:
+            stats[name] = next(r for r in csv.DictReader(handle) if r["structure"] == "Cone_30_0")
+    numbers = [k for k, v in stats["full"].items() if v.replace(".", "", 1).isdigit()]
+    assert len(numbers) >= 4
+    for key in numbers:  # the resampled grid's DVH is the full CT's within 2 % (one slice of the cone interpolated)
+        assert float(stats["gap"][key]) == pytest.approx(float(stats["full"][key]), rel=0.02, abs=0.05), key

@@ -347,6 +347,9 @@ def register(subparsers) -> None:
     p.add_argument("--input-ss-list", help="structure list for --input-ss-img")
     p.add_argument("--input-rtstruct", help="RTSTRUCT instead of ss-img/ss-list")
     p.add_argument("--referenced-ct", help="with --input-rtstruct: CT grid to rasterize on (the dose grid otherwise)")
+    p.add_argument("--resample-uneven", action="store_true",
+                   help="with --referenced-ct: a CT with unevenly spaced slices is resampled to even spacing "
+                        "(refused otherwise)")  # fmt: skip
     p.add_argument(
         "--accurate",
         action="store_true",
@@ -462,7 +465,8 @@ def run_dvh(args: argparse.Namespace) -> int:
         ss.check_frame_of_reference(_frame_of(dose), f"the dose {args.input_dose}")
         reference = dose
         if args.referenced_ct:
-            reference = read_image(args.referenced_ct, series_uid=getattr(args, "ct_series_uid", None))
+            reference = read_image(args.referenced_ct, series_uid=getattr(args, "ct_series_uid", None),
+                                   resample_uneven=args.resample_uneven)  # the refusal names this option
             # as convert: a CT of another frame means the wrong scan (a dose image without a frame went unchecked)
             frame = reference.GetMetaData("0020|0052") if reference.HasMetaDataKey("0020|0052") else ""
             ss.check_frame_of_reference(frame.strip(), f"the CT in {args.referenced_ct}")
