@@ -44,6 +44,37 @@ def test_volume_node_holds_ras(mrml):
     np.testing.assert_allclose(ras, lps * [-1, -1, 1], atol=1e-9)
 
 
+def test_volume_under_a_transform_comes_out_where_slicer_shows_it(mrml):
+    """A volume placed under a transform (a registration result) was read at its untransformed place."""
+    image = _oblique_image()
+    node = volumes.volume_node_from_image(mrml, image, "moving")
+    rigid = sitk.Euler3DTransform((5, 0, -2), 0.1, -0.2, 0.3, (4, 5, 6))
+    node.SetAndObserveTransformNodeID(transforms.transform_node_from_sitk(mrml, rigid, "R").GetID())
+    back = volumes.image_from_volume_node(node)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(image))
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    for index in ((0, 0, 0), (7, 6, 5), (1, 2, 3)):  # the voxel's position in the views (world RAS), as LPS
+        m = vtkMatrix4x4()
+        node.GetIJKToRASMatrix(m)
+        local = m.MultiplyPoint((*index, 1))[:3]
+        world = node.GetParentTransformNode().GetTransformToParent().TransformPoint(local)
+        np.testing.assert_allclose(back.TransformIndexToPhysicalPoint(index), np.multiply(world, [-1, -1, 1]),
+                                   atol=1e-9)
+    field = sitk.Image([4, 4, 4], sitk.sitkVectorFloat64, 3)
+    grid = transforms.transform_node_from_sitk(mrml, sitk.DisplacementFieldTransform(field), "G")
+    node.SetAndObserveTransformNodeID(grid.GetID())
+    with pytest.raises(ImgSuiteError, match="non-linear transform 'G'"):
+        volumes.image_from_volume_node(node)
+
+
+def test_landmarks_under_a_transform_come_out_where_slicer_shows_them(mrml):
+    node = markups.fiducial_node_from_points(mrml, [[1.0, 2.0, 3.0]])
+    shift = transforms.transform_node_from_sitk(mrml, sitk.TranslationTransform(3, (10.0, 0.0, 0.0)), "T")
+    node.SetAndObserveTransformNodeID(shift.GetID())  # "from parent" +10 mm x: shown 10 mm the other way
+    np.testing.assert_allclose(markups.points_from_fiducial_node(node)[0], [[-9.0, 2.0, 3.0]], atol=1e-9)
+
+
 def test_labelmap_and_vector_volumes(mrml):
     labels = sitk.Cast(_oblique_image() * 4, sitk.sitkUInt8)
     node = volumes.volume_node_from_image(mrml, labels, "labels", labelmap=True)
