@@ -75,6 +75,20 @@ def test_landmarks_under_a_transform_come_out_where_slicer_shows_them(mrml):
     np.testing.assert_allclose(markups.points_from_fiducial_node(node)[0], [[-9.0, 2.0, 3.0]], atol=1e-9)
 
 
+def test_empty_segment_of_a_transformed_segmentation_exports_as_an_empty_mask(mrml):
+    """Slicer exports no voxels at all for it: this was an AttributeError (a traceback in the modules)."""
+    reference = sitk.Image([12, 10, 6], sitk.sitkUInt8)
+    box = np.zeros((6, 10, 12), np.uint8)
+    box[2:4, 3:6, 4:8] = 1
+    masks = {"empty": sitk.Image(reference), "box": sitk.GetImageFromArray(box)}
+    node = segmentations.segmentation_node_from_masks(mrml, masks, reference=reference)
+    shift = transforms.transform_node_from_sitk(mrml, sitk.TranslationTransform(3, (-2.0, 0.0, 0.0)), "T")
+    node.SetAndObserveTransformNodeID(shift.GetID())  # shown 2 mm (2 voxels) further along x
+    back = segmentations.masks_from_segmentation_node(node, reference)
+    assert sitk.GetArrayViewFromImage(back["empty"]).sum() == 0
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back["box"]), np.roll(box, 2, axis=2))
+
+
 def test_labelmap_and_vector_volumes(mrml):
     labels = sitk.Cast(_oblique_image() * 4, sitk.sitkUInt8)
     node = volumes.volume_node_from_image(mrml, labels, "labels", labelmap=True)
