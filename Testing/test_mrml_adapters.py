@@ -127,6 +127,17 @@ def test_segmentation_from_label_image(mrml):
     assert int(sitk.GetArrayViewFromImage(back["B"]).sum()) == 1
 
 
+def test_label_layer_keeps_labels_over_65535_apart(mrml):
+    """A cell left out of the table (65537) wrapped onto cell 1 in a uint16 layer: cell 1 showed both."""
+    labels = np.zeros((1, 20, 20), np.int32)
+    labels[0, 2:5, 2:5] = 1
+    labels[0, 10:15, 10:15] = 65537
+    image = sitk.GetImageFromArray(labels)
+    node = segmentations.segmentation_node_from_label_layer(mrml, image, {1: "1"})
+    back = segmentations.masks_from_segmentation_node(node, image)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back["1"]), labels == 1)
+
+
 @pytest.mark.parametrize("suffix", [".mrk.json", ".fcsv"])
 def test_markups_files_round_trip_in_lps(mrml, tmp_path, suffix):
     points = np.array([[10.0, -20.5, 33.25], [-1.0, 2.0, -3.0]])

@@ -87,7 +87,11 @@ def segmentation_node_from_label_layer(
         mrml_scene(scene).AddNode(node)
         node.CreateDefaultDisplayNodes()
     segmentation = node.GetSegmentation()
-    dtype = np.uint16 if max(segments, default=0) < 65536 else np.int32
+    # from the image's values, not only the listed ones: a label left out of ``segments`` (65537) must not
+    # wrap onto a listed one (1) in a uint16 layer
+    values = sitk.GetArrayViewFromImage(labels)
+    fits = values.size == 0 or (values.min() >= 0 and values.max() < 65536)
+    dtype = np.uint16 if fits and max(segments, default=0) < 65536 else np.int32
     layer = _oriented(labels, dtype)
     geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(layer)
     segmentation.SetConversionParameter(slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
