@@ -89,6 +89,16 @@ def test_empty_segment_of_a_transformed_segmentation_exports_as_an_empty_mask(mr
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back["box"]), np.roll(box, 2, axis=2))
 
 
+def test_volume_node_refuses_4d_and_complex_images(mrml):
+    """A 4D image raised a bare ValueError; a complex one lost its imaginary part without a word."""
+    cube = sitk.JoinSeries([_oblique_image(), _oblique_image()])
+    with pytest.raises(ImgSuiteError, match="not 4D"):
+        volumes.volume_node_from_image(mrml, cube, "4D")
+    complex_image = sitk.RealAndImaginaryToComplex(_oblique_image(), _oblique_image())
+    with pytest.raises(ImgSuiteError, match="complex"):
+        volumes.volume_node_from_image(mrml, complex_image, "FFT")
+
+
 def test_labelmap_and_vector_volumes(mrml):
     labels = sitk.Cast(_oblique_image() * 4, sitk.sitkUInt8)
     node = volumes.volume_node_from_image(mrml, labels, "labels", labelmap=True)

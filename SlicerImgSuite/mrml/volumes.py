@@ -34,6 +34,10 @@ def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", label
     -------
     vtkMRMLVolumeNode
     """
+    if image.GetDimension() not in (2, 3):
+        raise ImgSuiteError(f"a volume node holds a 2D or 3D image, not {image.GetDimension()}D ({name!r})")
+    if "complex" in image.GetPixelIDTypeAsString():  # VTK would keep the real part only, silently
+        raise ImgSuiteError(f"a volume node cannot hold complex voxels ({name!r}): pass the magnitude or parts")
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     components = image.GetNumberOfComponentsPerPixel()
