@@ -44,6 +44,61 @@ def test_volume_node_holds_ras(mrml):
     np.testing.assert_allclose(ras, lps * [-1, -1, 1], atol=1e-9)
 
 
+def test_volume_under_a_transform_comes_out_where_slicer_shows_it(mrml):
+    """A volume placed under a transform (a registration result) was read at its untransformed place."""
+    image = _oblique_image()
+    node = volumes.volume_node_from_image(mrml, image, "moving")
+    rigid = sitk.Euler3DTransform((5, 0, -2), 0.1, -0.2, 0.3, (4, 5, 6))
+    node.SetAndObserveTransformNodeID(transforms.transform_node_from_sitk(mrml, rigid, "R").GetID())
+    back = volumes.image_from_volume_node(node)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(image))
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    for index in ((0, 0, 0), (7, 6, 5), (1, 2, 3)):  # the voxel's position in the views (world RAS), as LPS
+        m = vtkMatrix4x4()
+        node.GetIJKToRASMatrix(m)
+        local = m.MultiplyPoint((*index, 1))[:3]
+        world = node.GetParentTransformNode().GetTransformToParent().TransformPoint(local)
+        np.testing.assert_allclose(back.TransformIndexToPhysicalPoint(index), np.multiply(world, [-1, -1, 1]),
+                                   atol=1e-9)
+    field = sitk.Image([4, 4, 4], sitk.sitkVectorFloat64, 3)
+    grid = transforms.transform_node_from_sitk(mrml, sitk.DisplacementFieldTransform(field), "G")
+    node.SetAndObserveTransformNodeID(grid.GetID())
+    with pytest.raises(ImgSuiteError, match="non-linear transform 'G'"):
+        volumes.image_from_volume_node(node)
+
+
+def test_landmarks_under_a_transform_come_out_where_slicer_shows_them(mrml):
+    node = markups.fiducial_node_from_points(mrml, [[1.0, 2.0, 3.0]])
+    shift = transforms.transform_node_from_sitk(mrml, sitk.TranslationTransform(3, (10.0, 0.0, 0.0)), "T")
+    node.SetAndObserveTransformNodeID(shift.GetID())  # "from parent" +10 mm x: shown 10 mm the other way
+    np.testing.assert_allclose(markups.points_from_fiducial_node(node)[0], [[-9.0, 2.0, 3.0]], atol=1e-9)
+
+
+def test_empty_segment_of_a_transformed_segmentation_exports_as_an_empty_mask(mrml):
+    """Slicer exports no voxels at all for it: this was an AttributeError (a traceback in the modules)."""
+    reference = sitk.Image([12, 10, 6], sitk.sitkUInt8)
+    box = np.zeros((6, 10, 12), np.uint8)
+    box[2:4, 3:6, 4:8] = 1
+    masks = {"empty": sitk.Image(reference), "box": sitk.GetImageFromArray(box)}
+    node = segmentations.segmentation_node_from_masks(mrml, masks, reference=reference)
+    shift = transforms.transform_node_from_sitk(mrml, sitk.TranslationTransform(3, (-2.0, 0.0, 0.0)), "T")
+    node.SetAndObserveTransformNodeID(shift.GetID())  # shown 2 mm (2 voxels) further along x
+    back = segmentations.masks_from_segmentation_node(node, reference)
+    assert sitk.GetArrayViewFromImage(back["empty"]).sum() == 0
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back["box"]), np.roll(box, 2, axis=2))
+
+
+def test_volume_node_refuses_4d_and_complex_images(mrml):
+    """A 4D image raised a bare ValueError; a complex one lost its imaginary part without a word."""
+    cube = sitk.JoinSeries([_oblique_image(), _oblique_image()])
+    with pytest.raises(ImgSuiteError, match="not 4D"):
+        volumes.volume_node_from_image(mrml, cube, "4D")
+    complex_image = sitk.RealAndImaginaryToComplex(_oblique_image(), _oblique_image())
+    with pytest.raises(ImgSuiteError, match="complex"):
+        volumes.volume_node_from_image(mrml, complex_image, "FFT")
+
+
 def test_labelmap_and_vector_volumes(mrml):
     labels = sitk.Cast(_oblique_image() * 4, sitk.sitkUInt8)
     node = volumes.volume_node_from_image(mrml, labels, "labels", labelmap=True)
@@ -80,6 +135,17 @@ def test_segmentation_from_label_image(mrml):
     back = segmentations.masks_from_segmentation_node(node, image)
     assert int(sitk.GetArrayViewFromImage(back["A"]).sum()) == 12
     assert int(sitk.GetArrayViewFromImage(back["B"]).sum()) == 1
+
+
+def test_label_layer_keeps_labels_over_65535_apart(mrml):
+    """A cell left out of the table (65537) wrapped onto cell 1 in a uint16 layer: cell 1 showed both."""
+    labels = np.zeros((1, 20, 20), np.int32)
+    labels[0, 2:5, 2:5] = 1
+    labels[0, 10:15, 10:15] = 65537
+    image = sitk.GetImageFromArray(labels)
+    node = segmentations.segmentation_node_from_label_layer(mrml, image, {1: "1"})
+    back = segmentations.masks_from_segmentation_node(node, image)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back["1"]), labels == 1)
 
 
 @pytest.mark.parametrize("suffix", [".mrk.json", ".fcsv"])

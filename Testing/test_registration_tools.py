@@ -499,6 +499,13 @@ def _json_with(**change):
     ("text.mrk.json", _json_with(controlPoints=[{"label": "A", "position": ["a", 2, 3]}]), "'a' is not a number"),
     ("nan.mrk.json", json.dumps(_JSON).replace("[1, 2, 3]", "[NaN, 2, 3]"), "nan is not a finite"),
     ("system.mrk.json", _json_with(coordinateSystem="XYZ"), "coordinateSystem 'XYZ' is not LPS or RAS"),
+    # Slicer's reader matches the names case-sensitively: "lps" was read as RAS (x and y negated)
+    ("lower.fcsv", _FCSV.format(xyz="1,2,3").replace("= LPS", "= lps"), "CoordinateSystem 'lps'"),
+    ("lower.mrk.json", _json_with(coordinateSystem="lps"), "coordinateSystem 'lps'"),
+    # Slicer reads x, y, z from fields 2-4 whatever the header says: was read as (0, 1, 2)
+    ("columns.fcsv", "# CoordinateSystem = LPS\n# columns = id,label,x,y,z\n1,A,1,2,3\n", "fields 2-4"),
+    # Slicer reads the first markup only: the second list's points were dropped
+    ("lists.mrk.json", json.dumps({"markups": [_JSON["markups"][0]] * 2}), "2 markups in one file"),
 ])
 def test_markups_slicer_would_read_as_zero_nan_or_ras_are_refused(tmp_path, capsys, name, text, expect):
     path = tmp_path / name

@@ -41,9 +41,12 @@ def curve_node_from_points(scene, points_lps, name: str = "C", color=None):
 
 
 def points_from_fiducial_node(node) -> tuple[np.ndarray, list[str]]:
-    """(N, 3) LPS points and their labels (of any markups node: fiducials, curves)."""
+    """(N, 3) LPS points and their labels (of any markups node: fiducials, curves), where Slicer shows them.
+
+    Under a parent transform these are the transformed (world) positions, as for volumes.
+    """
     n = node.GetNumberOfControlPoints()
-    ras = np.array([node.GetNthControlPointPosition(i) for i in range(n)], dtype=float).reshape(-1, 3)
+    ras = np.array([node.GetNthControlPointPositionWorld(i) for i in range(n)], dtype=float).reshape(-1, 3)
     return points_ras_to_lps(ras), [node.GetNthControlPointLabel(i) for i in range(n)]
 
 

@@ -1,8 +1,10 @@
 """Check a ``.fcsv`` / ``.mrk.json`` file's text before Slicer's storage node reads it.
 
 Slicer's readers are lenient where a dose-planning point must not be: a missing or non-numeric coordinate is read
-as 0, NaN is kept, an unknown coordinate system is taken as RAS (the sign of x and y flips). Each such file is
-refused here, naming the line or control point. Plain Python: no MRML needed.
+as 0, NaN is kept, an unknown coordinate system is taken as RAS (the sign of x and y flips; the names are
+case-sensitive, so ``lps`` is RAS too), a ``.fcsv`` is read by position whatever its ``# columns`` header says, and
+only the first markup of a ``.mrk.json`` is read. Each such file is refused here, naming the line or control point.
+Plain Python: no MRML needed.
 """
 
 from __future__ import annotations
@@ -50,13 +52,14 @@ def _check_fcsv(path: Path) -> None:
         if line.startswith("#"):
             key, _, value = line[1:].partition("=")
             key, value = key.strip().lower(), value.strip()
-            if key == "coordinatesystem" and value.upper() not in FCSV_SYSTEMS:
+            if key == "coordinatesystem" and value not in FCSV_SYSTEMS:  # Slicer: "lps" is RAS
                 raise ImgSuiteError(f"line {number}: CoordinateSystem {value!r} is not one of "
                                     f"{', '.join(sorted(FCSV_SYSTEMS))}", path)
             if key == "columns":
                 columns = [c.strip().lower() for c in value.split(",")]
-                if not {"x", "y", "z"} <= set(columns):
-                    raise ImgSuiteError(f"line {number}: the columns {value!r} name no x, y and z", path)
+                if columns[1:4] != ["x", "y", "z"]:  # Slicer reads x, y, z from fields 2-4, ignoring this header
+                    raise ImgSuiteError(f"line {number}: the columns {value!r} do not put x, y, z in fields 2-4, "
+                                        "where Slicer's reader takes them", path)
             continue
         if not line.strip():
             continue
@@ -78,11 +81,13 @@ def _check_json(path: Path) -> float:
         return 1.0  # not JSON: Slicer's reader refuses it, and read_markups names the file
     markups = content.get("markups") if isinstance(content, dict) else None
     markups = markups if isinstance(markups, list) else []
+    if len(markups) > 1:  # Slicer's reader fills one node from the first markup and drops the others
+        raise ImgSuiteError(f"{len(markups)} markups in one file: only one point list per file is read", path)
     for m, item in enumerate(markups, start=1):
         if not isinstance(item, dict):
             continue
         system = item.get("coordinateSystem", "LPS")
-        if str(system).upper() not in JSON_SYSTEMS:
+        if system not in JSON_SYSTEMS:  # Slicer: "lps" is RAS
             raise ImgSuiteError(f"markup {m}: coordinateSystem {system!r} is not LPS or RAS", path)
         points = item.get("controlPoints") or []
         for p, point in enumerate(points if isinstance(points, list) else [], start=1):

@@ -87,7 +87,11 @@ def segmentation_node_from_label_layer(
         mrml_scene(scene).AddNode(node)
         node.CreateDefaultDisplayNodes()
     segmentation = node.GetSegmentation()
-    dtype = np.uint16 if max(segments, default=0) < 65536 else np.int32
+    # from the image's values, not only the listed ones: a label left out of ``segments`` (65537) must not
+    # wrap onto a listed one (1) in a uint16 layer
+    values = sitk.GetArrayViewFromImage(labels)
+    fits = values.size == 0 or (values.min() >= 0 and values.max() < 65536)
+    dtype = np.uint16 if fits and max(segments, default=0) < 65536 else np.int32
     layer = _oriented(labels, dtype)
     geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(layer)
     segmentation.SetConversionParameter(slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
@@ -125,8 +129,14 @@ def segment_masks(node, reference: sitk.Image, segment_ids: list[str]) -> dict[s
             )
             if not ok:
                 raise RuntimeError(f"cannot export segment {segment_id!r} of {node.GetName()!r}")
-            mask = image_from_volume_node(label_node)
-            array = (sitk.GetArrayViewFromImage(mask) > 0).astype(np.uint8)
+            data = label_node.GetImageData()
+            if data is None or data.GetPointData().GetScalars() is None:
+                # Slicer exports no voxels for an empty segment of a transformed segmentation
+                if not _segment_is_empty(segmentation.GetSegment(segment_id)):
+                    raise RuntimeError(f"cannot export segment {segment_id!r} of {node.GetName()!r}")
+                array = np.zeros(sitk.GetArrayViewFromImage(reference).shape, np.uint8)
+            else:
+                array = (sitk.GetArrayFromImage(image_from_volume_node(label_node)) > 0).astype(np.uint8)
             out = sitk.GetImageFromArray(array)
             out.CopyInformation(reference)
             masks[segmentation.GetSegment(segment_id).GetName()] = out
@@ -134,6 +144,18 @@ def segment_masks(node, reference: sitk.Image, segment_ids: list[str]) -> dict[s
         scene.RemoveNode(label_node)
         scene.RemoveNode(reference_node)
     return masks
+
+
+def _segment_is_empty(segment) -> bool:
+    """Whether a segment's binary labelmap holds no voxel of its label (False if it has no labelmap)."""
+    import slicer
+    from vtkmodules.util import numpy_support
+
+    labelmap = segment.GetRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName())
+    if labelmap is None:
+        return False
+    scalars = labelmap.GetPointData().GetScalars()
+    return scalars is None or not np.any(numpy_support.vtk_to_numpy(scalars) == segment.GetLabelValue())
 
 
 def segment_colors(node) -> dict[str, tuple[int, int, int]]:

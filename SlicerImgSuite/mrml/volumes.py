@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import ImgSuiteError
 from ._nodes import mrml_scene, numpy_matrix, vtk_matrix
 from .ras import grid_from_ijk_to_ras, ijk_to_ras
 
@@ -33,6 +34,10 @@ def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", label
     -------
     vtkMRMLVolumeNode
     """
+    if image.GetDimension() not in (2, 3):
+        raise ImgSuiteError(f"a volume node holds a 2D or 3D image, not {image.GetDimension()}D ({name!r})")
+    if "complex" in image.GetPixelIDTypeAsString():  # VTK would keep the real part only, silently
+        raise ImgSuiteError(f"a volume node cannot hold complex voxels ({name!r}): pass the magnitude or parts")
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     components = image.GetNumberOfComponentsPerPixel()
@@ -62,7 +67,11 @@ def volume_node_from_image(scene, image: sitk.Image, name: str = "Volume", label
 
 
 def image_from_volume_node(node) -> sitk.Image:
-    """A ``SimpleITK.Image`` copy of a volume node's voxels and grid (LPS). Parent transforms are not applied."""
+    """A ``SimpleITK.Image`` copy of a volume node's voxels and grid (LPS), where Slicer shows it.
+
+    A linear parent transform is applied to the grid (as hardening it would); under a non-linear one the
+    voxels would have to be resampled, so that is refused.
+    """
     from vtkmodules.util import numpy_support
 
     data = node.GetImageData()
@@ -77,7 +86,16 @@ def image_from_volume_node(node) -> sitk.Image:
 
     m = vtkMatrix4x4()
     node.GetIJKToRASMatrix(m)
-    origin, spacing, direction = grid_from_ijk_to_ras(numpy_matrix(m))
+    ijk_to_world = numpy_matrix(m)
+    parent = node.GetParentTransformNode()
+    if parent is not None:  # the grid Slicer displays (and its other modules use) is the transformed one
+        if not parent.IsTransformToWorldLinear():
+            raise ImgSuiteError(f"volume node {node.GetName()!r} is under the non-linear transform "
+                                f"{parent.GetName()!r}: harden the transform (Data module) first")
+        to_world = vtkMatrix4x4()
+        parent.GetMatrixTransformToWorld(to_world)
+        ijk_to_world = numpy_matrix(to_world) @ ijk_to_world
+    origin, spacing, direction = grid_from_ijk_to_ras(ijk_to_world)
     image.SetOrigin(origin)
     image.SetSpacing(spacing)
     image.SetDirection(direction)
