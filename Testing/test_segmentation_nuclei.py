@@ -306,3 +306,22 @@ def test_micrometres_only_when_the_file_gives_the_pixel_size(tmp_path):
     analyze_nuclei(plain, tmp_path / "o2", NucleiOptions())
     row = next(csv.DictReader(open(tmp_path / "o2" / "plain.csv")))
     assert "area_um2" not in row and row["time_s"] == ""  # no pixel size or frame time in the file: none invented
+
+
+def test_bright_background_image_warns_nuclei_are_bright_objects(tmp_path, shared_data):
+    """A brightfield / H&E image (dark nuclei on a bright background; DSB2018's colour images) was segmented
+    without a word: Otsu took 67 % of 17b9bf4356db (11 nuclei) as 298 "nuclei", the background among them."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(shared_data / "dsb2018-stage1-nuclei" / "images" / "17b9bf4356db.png"))[..., :3]
+    tifffile.imwrite(tmp_path / "he.tif", rgb, photometric="rgb")
+    img, _ = _cells((96, 96), [(30, 30), (60, 60)], 8)
+    tifffile.imwrite(tmp_path / "inverted.tif", (65535 - img).astype(np.uint16))
+    tifffile.imwrite(tmp_path / "fluo.tif", img)
+    for name, expected in (("he", True), ("inverted", True), ("fluo", False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            analyze_nuclei(tmp_path / f"{name}.tif", tmp_path / f"out_{name}", NucleiOptions(method="otsu"))
+        said = [str(w.message) for w in caught if "bright background" in str(w.message)]
+        assert bool(said) == expected, (name, said)
+        assert not said or f"{name}.tif" in said[0]

@@ -16,6 +16,7 @@ import csv
 import functools
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -400,11 +401,31 @@ def _check_image(image: MicroscopyImage, channel: int, options: NucleiOptions) -
     if nuclear.dtype.kind == "f" and not np.all(np.isfinite(nuclear)):
         bad = int(np.count_nonzero(~np.isfinite(nuclear)))
         raise ImgSuiteError(f"{bad} pixels of the nuclear channel are NaN or infinite", image.path)
+    _warn_bright_background(nuclear[0], image.path)
     largest = max(data.shape[-2:])
     if options.diameter is not None and options.diameter > largest:
         raise ImgSuiteError(
             f"--diameter {options.diameter:g} is larger than the image ({data.shape[-1]} x {data.shape[-2]} pixels)",
             image.path,
+        )
+
+
+def _warn_bright_background(nuclear: np.ndarray, path) -> None:
+    """Warn when most of the nuclear channel is above its Otsu level: dark nuclei on a bright background
+    (brightfield, H&E, an inverted export). Every method looks for bright nuclei, so the background would be counted
+    as nuclei. On DSB2018 the 35 fluorescence images have at most 29 % of their pixels above Otsu, the 8 colour ones
+    at least 63 %."""
+    from skimage.filters import threshold_otsu
+
+    sample = np.asarray(nuclear, np.float32).ravel()[:: max(1, nuclear.size // 1_000_000)]
+    if np.ptp(sample) == 0:
+        return
+    above = float(np.mean(sample > threshold_otsu(sample)))
+    if above > 0.5:
+        warnings.warn(
+            f"{path}: {above:.0%} of the nuclear channel's pixels are bright: dark nuclei on a bright background "
+            "(brightfield, H&E, inverted)? Nuclei are found as bright objects: invert the image first",
+            stacklevel=4,
         )
 
 
