@@ -145,3 +145,21 @@ def test_masks_become_segments(phantom, mrml):
     back = masks_from_segmentation_node(node, phantom.ct)
     for name, mask in masks.items():
         assert (_array(back[name]) == _array(mask)).all()
+
+
+def test_inverted_ct_warns_that_air_is_not_dark(shared_data):
+    # values negated (air +1000, bone below -1000, as a MONOCHROME1 image read without its inversion): the air
+    # around the patient passed -300 HU and the "body" filled 99.7 % of the grid, said only as a truncated field
+    # of view
+    import warnings
+
+    ct = sitk.ReadImage(str(shared_data / "ibsi-sts-ct-rtstruct" / "STS_001" / "nifti" / "CT_image.nii.gz"))
+    inverted = sitk.Cast(ct, sitk.sitkInt16) * -1
+    said = {}
+    for name, image in (("inverted", inverted), ("ct", ct)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            segment_body(image)
+        said[name] = [str(w.message) for w in caught if "inverted values" in str(w.message)]
+    assert said["ct"] == []
+    assert len(said["inverted"]) == 1 and said["inverted"][0].startswith("22 % of the voxels are above +900 HU")

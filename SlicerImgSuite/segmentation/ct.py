@@ -7,6 +7,7 @@ grid, so the geometry travels with the result.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import SimpleITK as sitk
@@ -113,6 +114,19 @@ def _restore_truncated(
     return body | added
 
 
+def _warn_if_not_air_dark(hu: np.ndarray) -> None:
+    """Warn when more voxels read above +900 HU than below -900 HU (air) and they are not a few: values inverted
+    (air bright, MONOCHROME1-like) or not in HU. The air around the patient then passes the threshold and the body
+    fills the grid. The IBSI STS and OpenTPS CTs: at most 1.1 % above +900, 13-59 % below -900."""
+    bright, dark = np.count_nonzero(hu > 900), np.count_nonzero(hu < -900)
+    if bright > max(dark, 0.05 * hu.size):
+        warnings.warn(
+            f"{100 * bright / hu.size:.0f} % of the voxels are above +900 HU and {100 * dark / hu.size:.0f} % below "
+            "-900 HU (air): inverted values (air bright) or not HU? The body would take in the air around the patient",
+            stacklevel=3,
+        )
+
+
 def _posterior_index(ct: sitk.Image, bottom_mm: float) -> tuple[int, int]:
     """Array axis (1 = rows, 2 = columns) that runs along patient y, and the first index behind ``bottom_mm``."""
     direction = np.array(ct.GetDirection()).reshape(3, 3)
@@ -182,6 +196,8 @@ def segment_body(
             f"no value below 0 (values {low:g} to {float(hu.max()):g}): not a CT in HU (an MR, or a CT stored "
             f"without its rescale, air 0 instead of -1000)? Convert it to HU, or give --lower-threshold on its scale"
         )
+    if low < 0:  # (an image without negative values: refused above, or segmented on the user's own scale)
+        _warn_if_not_air_dark(hu)
     mask = hu > lower_threshold
     if bottom is not None:
         axis, behind = _posterior_index(ct, bottom)
