@@ -325,3 +325,17 @@ def test_bright_background_image_warns_nuclei_are_bright_objects(tmp_path, share
         said = [str(w.message) for w in caught if "bright background" in str(w.message)]
         assert bool(said) == expected, (name, said)
         assert not said or f"{name}.tif" in said[0]
+
+
+def test_tracking_default_reach_is_one_diameter_with_the_model(tmp_path):
+    """With the default method (the model) no diameter is estimated up front, so --max-displacement fell back to
+    10 px: three nuclei 30 px wide moving 12 px per frame came out as 12 one-frame tracks instead of 3."""
+    frames = []
+    for t in range(4):
+        plane, _ = _cells((160, 200), [(40, 40 + 12 * t), (110, 60 + 12 * t), (60, 120 + 12 * t)], 15, seed=t)
+        frames.append(plane)
+    axes = {"axes": "TYX"}
+    tifffile.imwrite(tmp_path / "moving.tif", np.stack(frames), imagej=True, photometric="minisblack", metadata=axes)
+    results, _ = analyze_nuclei(tmp_path / "moving.tif", tmp_path / "out", NucleiOptions(track=True))
+    assert results[0].counts == [3, 3, 3, 3]
+    assert sorted(len(track) for track in results[0].tracks) == [4, 4, 4]

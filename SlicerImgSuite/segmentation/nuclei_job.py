@@ -172,7 +172,9 @@ def analyze_image(
     result = ImageResult(image.path.stem if image.path else "image", np.stack(all_labels), header, rows, counts)
     result.threshold_note = note
     if options.track and n_t > 1:
-        reach = options.max_displacement or diameter or 10.0
+        # the model estimates no diameter up front: one diameter is then the median nucleus found (10 px before,
+        # whatever the nuclei's size, broke every track of nuclei wider than that moving more than 10 px)
+        reach = options.max_displacement or diameter or _median_diameter(header, rows, labels.ndim) or 10.0
         result.tracks = track_nuclei(centroids, reach, options.memory)
         track_of = {key: i + 1 for i, tr in enumerate(result.tracks) for key in tr}
         starts = np.cumsum([0, *counts])
@@ -181,6 +183,14 @@ def analyze_image(
             for i in range(counts[t]):
                 result.rows[starts[t] + i].append(track_of[(t, i)])
     return result
+
+
+def _median_diameter(header: list[str], rows: list[list], ndim: int) -> float | None:
+    """Equivalent diameter (pixels) of the median nucleus of the rows (None without rows)."""
+    if not rows:
+        return None
+    area = float(np.median([r[header.index("area_px")] for r in rows]))
+    return float((6 * area / np.pi) ** (1 / 3)) if ndim == 3 else float(2 * np.sqrt(area / np.pi))
 
 
 def analyze_nuclei(
