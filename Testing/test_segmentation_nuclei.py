@@ -339,3 +339,19 @@ def test_tracking_default_reach_is_one_diameter_with_the_model(tmp_path):
     results, _ = analyze_nuclei(tmp_path / "moving.tif", tmp_path / "out", NucleiOptions(track=True))
     assert results[0].counts == [3, 3, 3, 3]
     assert sorted(len(track) for track in results[0].tracks) == [4, 4, 4]
+
+
+def test_labels_of_three_or_four_frames_are_not_written_as_rgb(tmp_path):
+    """tifffile wrote a (3|4, Y, X) label array as one RGB(A) page: ITK (Slicer's reader) loaded a 4-frame
+    time-lapse's labels as a 2D 8-bit RGBA image (data loss), Fiji as a colour picture."""
+    import SimpleITK as sitk
+
+    for n in (3, 4):
+        frames = [_cells((64, 80), [(20, 20 + 3 * t), (44, 50)], 7, seed=t)[0] for t in range(n)]
+        tifffile.imwrite(tmp_path / f"t{n}.tif", np.stack(frames), imagej=True, metadata={"axes": "TYX"})
+        results, _ = analyze_nuclei(tmp_path / f"t{n}.tif", tmp_path / f"out{n}", NucleiOptions(method="otsu"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ITK's own messages
+            image = sitk.ReadImage(str(tmp_path / f"out{n}" / f"t{n}_labels.tif"))
+        assert image.GetNumberOfComponentsPerPixel() == 1 and image.GetSize() == (80, 64, n)
+        assert np.array_equal(sitk.GetArrayFromImage(image), results[0].labels)

@@ -449,7 +449,9 @@ def write_outputs(result: ImageResult, image: MicroscopyImage, folder: Path, opt
     outputs = [folder / f"{stem}_labels.tif", folder / f"{stem}.csv"]
     dtype = np.uint16 if labels.max() < 65536 else np.uint32
     with atomic_path(outputs[0]) as tmp:
-        tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib")
+        # minisblack: tifffile writes 3 or 4 frames (planes) as one RGB(A) page, which ITK (Slicer) reads as a 2D
+        # 8-bit colour image
+        tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib", photometric="minisblack")
     _write_csv(outputs[1], result.header, result.rows)
     channel = image.channel_index(options.nuclear_channel)
     outputs += _write_frame_pictures(result, image.data[:, channel], folder)
