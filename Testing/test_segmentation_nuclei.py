@@ -355,3 +355,24 @@ def test_labels_of_three_or_four_frames_are_not_written_as_rgb(tmp_path):
             image = sitk.ReadImage(str(tmp_path / f"out{n}" / f"t{n}_labels.tif"))
         assert image.GetNumberOfComponentsPerPixel() == 1 and image.GetSize() == (80, 64, n)
         assert np.array_equal(sitk.GetArrayFromImage(image), results[0].labels)
+
+
+def test_rgb_composite_says_the_nuclei_are_looked_for_in_red(tmp_path):
+    """An RGB export of a fluorescence composite (nuclei blue, cytoplasm red) was segmented in its red channel
+    without a word: 4 "nuclei" of 1730-1789 px, the cytoplasm discs (the nuclei are 254 px)."""
+    rgb = np.full((128, 128, 3), 10, np.uint8)
+    for y, x in ((30, 30), (30, 90), (90, 60), (95, 100)):
+        rgb[disk((y, x), 24, shape=(128, 128))] += np.array([120, 0, 0], np.uint8)
+        rgb[disk((y, x), 9, shape=(128, 128))] += np.array([0, 0, 200], np.uint8)
+    tifffile.imwrite(tmp_path / "composite.tif", rgb, photometric="rgb")
+    said = {}
+    for channel in (None, 2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            options = NucleiOptions(method="otsu", nuclear_channel=channel)
+            results, _ = analyze_nuclei(tmp_path / "composite.tif", tmp_path / f"out{channel}", options)
+        said[channel] = [str(w.message) for w in caught if "RGB pixels" in str(w.message)]
+    assert len(said[None]) == 1 and "--nuclear-channel 2" in said[None][0] and "composite.tif" in said[None][0]
+    assert said[2] == []
+    areas = [row[results[0].header.index("area_px")] for row in results[0].rows]
+    assert len(areas) == 4 and max(areas) < 300  # channel 2: the nuclei themselves

@@ -45,6 +45,7 @@ class MicroscopyImage:
     pixel_size_known: bool = False
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    rgb: bool = False  # a TIFF of RGB pixels: channels 0, 1, 2 = red, green, blue
 
     @property
     def is_timelapse(self) -> bool:
@@ -133,6 +134,7 @@ def _read_tiff(path: Path) -> MicroscopyImage:
         _check_declared_size(path, series, tif.pages[0])
         array = series.asarray()
         axes = series.axes
+        rgb = "S" in axes and int(tif.pages[0].photometric) == 2  # PHOTOMETRIC RGB
         names, size = None, None
         if tif.is_ome and tif.ome_metadata:
             names, size = _ome_channels(tif.ome_metadata)
@@ -156,7 +158,7 @@ def _read_tiff(path: Path) -> MicroscopyImage:
     if not names or len(names) != n:
         names = [f"C{i}" for i in range(n)]
     known = size is not None
-    return MicroscopyImage(data, list(names), size or (1.0, 1.0, 1.0), None, pixel_size_known=known)
+    return MicroscopyImage(data, list(names), size or (1.0, 1.0, 1.0), None, pixel_size_known=known, rgb=rgb)
 
 
 def _check_pixel_size(size, source: str, path: Path) -> None:

@@ -122,6 +122,9 @@ def analyze_image(
     """Segment, measure (and track) the nuclei of one microscopy image, in memory."""
     progress = progress or no_progress
     channel = image.channel_index(options.nuclear_channel)
+    if image.rgb and options.nuclear_channel is None and image.channel_names[0] == "C0":  # unnamed colour export
+        warnings.warn(f"{image.path}: RGB pixels: the nuclei are looked for in channel 0 (red); give "
+                      "--nuclear-channel 2 for nuclei shown in blue (DAPI, Hoechst)", stacklevel=2)  # fmt: skip
     _check_image(image, channel, options)
     n_t = image.data.shape[0]
     stack = image.data.shape[2] > 1
