@@ -376,3 +376,23 @@ def test_rgb_composite_says_the_nuclei_are_looked_for_in_red(tmp_path):
     assert said[2] == []
     areas = [row[results[0].header.index("area_px")] for row in results[0].rows]
     assert len(areas) == 4 and max(areas) < 300  # channel 2: the nuclei themselves
+
+
+def test_ome_pixel_size_units_greek_mu_cm_angstrom(tmp_path):
+    """OME "μm" written with the Greek mu (U+03BC, not the micro sign), "cm" or "Å" left the pixel size unknown
+    without a word: the tables had no area_um2. An unknown unit now says so."""
+    plane = np.zeros((16, 16), np.uint16)
+    expected = {"\u03bcm": 0.5, "cm": 0.5e4, "\u00c5": 0.5e-4, "furlong": None}
+    for unit, um in expected.items():
+        path = tmp_path / "u.ome.tif"
+        meta = {"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeXUnit": unit}
+        tifffile.imwrite(path, plane, metadata={**meta, "PhysicalSizeY": 0.5, "PhysicalSizeYUnit": unit})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            image = read_microscopy(path)
+        said = [str(w.message) for w in caught if "not known" in str(w.message)]
+        assert image.pixel_size_known == (um is not None), unit
+        if um is not None:
+            assert image.pixel_size_um[1:] == pytest.approx((um, um)) and said == []
+        else:
+            assert len(said) == 1 and "furlong" in said[0] and "u.ome.tif" in said[0]

@@ -137,7 +137,7 @@ def _read_tiff(path: Path) -> MicroscopyImage:
         rgb = "S" in axes and int(tif.pages[0].photometric) == 2  # PHOTOMETRIC RGB
         names, size = None, None
         if tif.is_ome and tif.ome_metadata:
-            names, size = _ome_channels(tif.ome_metadata)
+            names, size = _ome_channels(tif.ome_metadata, path)
         elif tif.is_imagej and tif.imagej_metadata:
             labels = tif.imagej_metadata.get("Labels")
             if isinstance(labels, list):
@@ -184,7 +184,9 @@ def _check_declared_size(path: Path, series, page) -> None:
 
 
 # micrometres per unit, for the unit names OME, ImageJ and the TIFF tags use
-_UM_PER_UNIT = {"m": 1e6, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "\\u00b5m": 1.0, "nm": 1e-3}
+# ("μm" with the Greek mu, U+03BC, is what some writers put for OME's "µm", U+00B5: it left the pixel size unknown)
+_UM_PER_UNIT = {"m": 1e6, "cm": 1e4, "mm": 1e3, "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "\\u00b5m": 1.0,
+                "nm": 1e-3, "pm": 1e-6, "å": 1e-4}  # fmt: skip
 
 
 def _um(value: float, unit: str | None) -> float | None:
@@ -214,7 +216,7 @@ def _tiff_pixel_size(page, imagej: dict | None) -> tuple[float, float, float] | 
     return (z, y_den / y_num * factor, x_den / x_num * factor)
 
 
-def _ome_channels(xml: str) -> tuple[list[str] | None, tuple[float, float, float] | None]:
+def _ome_channels(xml: str, path=None) -> tuple[list[str] | None, tuple[float, float, float] | None]:
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
     pixels = root.find(".//ome:Pixels", ns) if ns else root.find(".//Pixels")
@@ -225,9 +227,14 @@ def _ome_channels(xml: str) -> tuple[list[str] | None, tuple[float, float, float
     if pixels.get("PhysicalSizeX") is None:
         return names, None
     size = [_um(float(pixels.get(f"PhysicalSize{a}", 1.0)), pixels.get(f"PhysicalSize{a}Unit")) for a in "ZYX"]
+    if None in size:  # was silent: the table then had no micrometre column, with no word why
+        units = sorted({str(pixels.get(f"PhysicalSize{a}Unit")) for a, v in zip("ZYX", size) if v is None})
+        warnings.warn(f"{path}: pixel size unit {', '.join(units)} (OME PhysicalSize*Unit) not known: areas in "
+                      "pixels only", stacklevel=4)  # fmt: skip
+        return names, None
     if pixels.get("PhysicalSizeZ") is None:
         size[0] = math.nan  # no z step given
-    return names, (None if None in size else tuple(size))
+    return names, tuple(size)
 
 
 def _read_czi(path: Path) -> MicroscopyImage:
