@@ -396,3 +396,19 @@ def test_ome_pixel_size_units_greek_mu_cm_angstrom(tmp_path):
             assert image.pixel_size_um[1:] == pytest.approx((um, um)) and said == []
         else:
             assert len(said) == 1 and "furlong" in said[0] and "u.ome.tif" in said[0]
+
+
+def test_tracking_in_z_stacks_measures_z_in_micrometres(tmp_path):
+    """Tracking compared centroids in voxel indices: on a stack with a 5 um z step and 1 um pixels, a nucleus
+    4 planes (20 um) away was linked as the same cell within --max-displacement 8 px."""
+    from SlicerImgSuite.segmentation.microscopy import MicroscopyImage
+    from SlicerImgSuite.segmentation.nuclei_job import analyze_image
+
+    data = np.zeros((2, 1, 10, 40, 40), np.uint16)
+    data[0, 0, 1:3, 16:24, 16:24] = 1000
+    data[1, 0, 5:7, 16:24, 16:24] = 1000  # the same x, y, 4 planes deeper
+    image = MicroscopyImage(data, ["DAPI"], (5.0, 1.0, 1.0), pixel_size_known=True, path=tmp_path / "s.tif")
+    options = NucleiOptions(method="threshold", threshold=500, diameter=8, track=True, max_displacement=8)
+    assert len(analyze_image(image, options).tracks) == 2
+    image.data[1] = data[0]  # not moved: one track
+    assert len(analyze_image(image, options).tracks) == 1

@@ -169,7 +169,9 @@ def analyze_image(
         rows += [[t, time, *r] for r in frame_rows]
         counts.append(int(labels.max()))
         cols = [h.index(f"centroid_{a}") for a in "zyx"[-labels.ndim :]]
-        centroids.append(np.array([[r[c] for c in cols] for r in frame_rows]).reshape(-1, labels.ndim))
+        # in x pixels (the unit of --max-displacement): a z step of 5 x the pixel was 1, linking nuclei far apart
+        scale = np.array(spacing) / spacing[-1]
+        centroids.append(np.array([[r[c] for c in cols] for r in frame_rows]).reshape(-1, labels.ndim) * scale)
         all_labels.append(labels)
         progress((t + 1) / n_t, f"frame {t + 1}/{n_t}: {counts[-1]} nuclei")
     result = ImageResult(image.path.stem if image.path else "image", np.stack(all_labels), header, rows, counts)
