@@ -416,3 +416,15 @@ def test_each_seam_reports_its_expected_error(rendered, mode, capsys):
     from SlicerImgSuite.stitch.nodes import summary_text
 
     assert summary_text(noisy).count("px (2 SD)") == 2  # the module's result box and the CLI's log
+
+
+def test_shots_without_geometry_must_share_one_pixel_pitch(rendered, tmp_path, capsys):
+    """Without positions the shots are matched pixel for pixel: a shot binned 2x2 (another pitch) is refused up
+    front, naming it, instead of a misleading "too little structure" or a seam at the wrong scale."""
+    shots, _ = rendered("parallel")
+    binned = shots[1].image[: 240 // 2 * 2, :].reshape(120, 2, 80, 2).mean(axis=(1, 3))
+    mixed = [shots[0], Shot(binned.astype(np.float32), (2.0, 2.0), None, str(tmp_path / "shot2.png")), shots[2]]
+    raw = [Shot(s.image, s.pixel_size, None, s.path) for s in mixed]
+    with pytest.raises(ImgSuiteError, match=r"shot2\.png: pixels of 2 x 2 mm, shot 1 has 1 x 1 mm"):
+        stitch_radiographs(raw, tmp_path / "long.nrrd", method="image")
+    assert not (tmp_path / "long.nrrd").exists()
