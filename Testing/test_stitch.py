@@ -416,3 +416,69 @@ def test_each_seam_reports_its_expected_error(rendered, mode, capsys):
     from SlicerImgSuite.stitch.nodes import summary_text
 
     assert summary_text(noisy).count("px (2 SD)") == 2  # the module's result box and the CLI's log
+
+
+def test_shots_without_geometry_must_share_one_pixel_pitch(rendered, tmp_path, capsys):
+    """Without positions the shots are matched pixel for pixel: a shot binned 2x2 (another pitch) is refused up
+    front, naming it, instead of a misleading "too little structure" or a seam at the wrong scale."""
+    shots, _ = rendered("parallel")
+    binned = shots[1].image[: 240 // 2 * 2, :].reshape(120, 2, 80, 2).mean(axis=(1, 3))
+    mixed = [shots[0], Shot(binned.astype(np.float32), (2.0, 2.0), None, str(tmp_path / "shot2.png")), shots[2]]
+    raw = [Shot(s.image, s.pixel_size, None, s.path) for s in mixed]
+    with pytest.raises(ImgSuiteError, match=r"shot2\.png: pixels of 2 x 2 mm, shot 1 has 1 x 1 mm"):
+        stitch_radiographs(raw, tmp_path / "long.nrrd", method="image")
+    assert not (tmp_path / "long.nrrd").exists()
+
+
+def _write_dx(shot, path, flip_rows=False, flip_cols=False, iop=None):
+    """``shot`` as a DICOM DX with its geometry tags, stored upside down and/or mirrored as asked (tags to match)."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    rows, cols = shot.image.shape
+    pixels = np.clip(shot.image / shot.image.max() * 60000, 0, 65535).astype(np.uint16)
+    c = shot.view.centers[0]
+    first = [c[0] - (cols - 1) / 2, c[1], c[2] + (rows - 1) / 2]  # 1 mm pixels, columns +x, rows -z
+    row_dir, col_dir = [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]
+    if flip_rows:
+        pixels, first[2], col_dir = pixels[::-1], first[2] - (rows - 1), [0.0, 0.0, 1.0]
+    if flip_cols:
+        pixels, first[0], row_dir = pixels[:, ::-1], first[0] + (cols - 1), [-1.0, 0.0, 0.0]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "DX", rows, cols, 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.ImagerPixelSpacing, ds.DistanceSourceToDetector, ds.DistanceSourceToPatient = [1.0, 1.0], 1800.0, 1500.0
+    ds.ImagePositionPatient = [float(x) for x in first]
+    ds.ImageOrientationPatient = iop or row_dir + col_dir
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    return str(path)
+
+
+def test_dicom_shots_stored_upside_down_or_mirrored_are_turned_upright(rendered, tmp_path, capsys):
+    """ImageOrientationPatient was ignored: a shot stored upside down (rows to the head) was placed a panel's
+    height off ("do not overlap", or a wrong seam where the overlap is large). Flipped shots now give the same
+    stitch as upright ones; a shot rotated by 90 degrees is refused, naming the tag."""
+    shots, _ = rendered("parallel")
+    upright = [_write_dx(s, tmp_path / f"up{i}.dcm") for i, s in enumerate(shots)]
+    turned = [
+        upright[0],
+        _write_dx(shots[1], tmp_path / "down1.dcm", flip_rows=True),
+        _write_dx(shots[2], tmp_path / "mirror2.dcm", flip_rows=True, flip_cols=True),
+    ]
+    stitch_radiographs(upright, tmp_path / "up.nrrd", method="geometry")
+    stitch_radiographs(turned, tmp_path / "turned.nrrd", method="geometry")
+    up, flipped = (sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / n))) for n in ("up.nrrd", "turned.nrrd"))
+    assert up.shape == flipped.shape
+    np.testing.assert_allclose(flipped, up, atol=1e-3 * up.max())
+    rotated = _write_dx(shots[1], tmp_path / "rot.dcm", iop=[0.0, 0.0, -1.0, 1.0, 0.0, 0.0])
+    assert main(["stitch", upright[0], rotated, "--output", str(tmp_path / "r.nrrd"), "--method", "geometry"]) == 2
+    err = capsys.readouterr().err
+    assert "rot.dcm: ImageOrientationPatient" in err and "Traceback" not in err
+    assert not (tmp_path / "r.nrrd").exists()

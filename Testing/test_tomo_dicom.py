@@ -107,3 +107,24 @@ def test_carm_projection_geometry(tmp_path):
     ds.save_as(tmp_path / "xa.dcm", enforce_file_format=True)
     with pytest.raises(ImgSuiteError, match="DistanceSourceToPatient"):
         read_dicom_projections(tmp_path)
+
+
+def test_swapped_source_distances_are_refused(sweep, tmp_path, capsys):
+    """RTImageSID < RadiationMachineSAD (the two tags swapped) put the panel between the source and the patient:
+    the set read and reconstructed with a magnification off by (1500/1000)^2, without a word. The plastimatch
+    reader refused that already; the DICOM reader now does too, naming the file and both tags."""
+    from SlicerImgSuite.cli import main
+
+    _, _, _, folder = sweep
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    for f in sorted(folder.glob("*.dcm"))[:3]:
+        ds = pydicom.dcmread(f)
+        if f.name.endswith("2.dcm"):
+            ds.RadiationMachineSAD, ds.RTImageSID = ds.RTImageSID, ds.RadiationMachineSAD
+        ds.save_as(swapped / f.name)
+    out = tmp_path / "planes.nrrd"
+    assert main(["tomo", "--input", str(swapped), "--output", str(out), "--depth-range", "0", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "2.dcm: need 0 < RadiationMachineSAD <= RTImageSID, got 1500 and 1000 mm" in err
+    assert "Traceback" not in err and not out.exists()

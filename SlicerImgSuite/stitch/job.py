@@ -175,6 +175,15 @@ def _place_by_image(shots: list[Shot], overlap: float) -> None:
     if not 0 < overlap < 1:
         raise ImgSuiteError(f"--overlap must be a fraction between 0 and 1, got {overlap}")
     du, dv = shots[0].pixel_size
+    for i, shot in enumerate(shots[1:], 2):
+        # without positions the shots are matched pixel for pixel: another pitch would only be refused later
+        # as "too little structure", or matched at the wrong scale
+        if not np.allclose(shot.pixel_size, (du, dv), rtol=1e-3):
+            raise ImgSuiteError(
+                f"pixels of {shot.pixel_size[0]:g} x {shot.pixel_size[1]:g} mm, shot 1 has {du:g} x {dv:g} mm: shots "
+                "without geometry are matched pixel for pixel (resample them to one pitch, or give their positions)",
+                shot.path or f"shot {i}",
+            )
     position = 0.0
     lateral = 0.0
     for i, shot in enumerate(shots):

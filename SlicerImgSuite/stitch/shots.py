@@ -201,12 +201,40 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, dict]:
     for key, tag in (("sid", "DistanceSourceToDetector"), ("sod", "DistanceSourceToPatient")):
         if getattr(ds, tag, None) not in (None, ""):
             header[key] = float(getattr(ds, tag))
-    ipp = getattr(ds, "ImagePositionPatient", None)
-    if ipp is not None and len(ipp) == 3:
+    image, first = _upright(ds, image, path)
+    if first is not None:
         # position of the first pixel; the panel's centre follows from the pitch and the size
-        header["first_pixel_z"] = float(ipp[2])
-        header["first_pixel_x"] = float(ipp[0])
+        header["first_pixel_z"], header["first_pixel_x"] = float(first[2]), float(first[0])
     return image, header
+
+
+def _upright(ds, image: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The shot flipped to columns towards patient left, rows towards the feet, and its first pixel's position.
+
+    A shot stored upside down or mirrored (ImageOrientationPatient) was placed as if it were upright: a seam
+    off by the panel's height, or "no overlap". Rotated by 90 degrees or oblique is refused.
+    """
+    ipp = getattr(ds, "ImagePositionPatient", None)
+    first = np.array([float(x) for x in ipp]) if ipp is not None and len(ipp) == 3 else None
+    iop = getattr(ds, "ImageOrientationPatient", None)
+    if iop is None or len(iop) != 6:
+        return image, first
+    row, col = np.array([float(x) for x in iop[:3]]), np.array([float(x) for x in iop[3:]])
+    if abs(row[0]) < 0.99 or abs(col[2]) < 0.99:
+        raise ImgSuiteError(
+            f"ImageOrientationPatient {[round(float(x), 3) for x in iop]}: stitching needs rows along the patient's "
+            "left-right axis and columns along head-feet (rotate the shot first)",
+            path,
+        )
+    spacing = getattr(ds, "ImagerPixelSpacing", None) or getattr(ds, "PixelSpacing", None)
+    dv, du = (float(spacing[0]), float(spacing[1])) if spacing is not None else (None, None)
+    if row[0] < 0:  # columns run to the patient's right
+        image = image[:, ::-1]
+        first = None if first is None or du is None else first + (image.shape[1] - 1) * du * row
+    if col[2] > 0:  # rows run to the head
+        image = image[::-1]
+        first = None if first is None or dv is None else first + (image.shape[0] - 1) * dv * col
+    return np.ascontiguousarray(image), first
 
 
 def _place_from_sidecars(shots: list[Shot], mode: str) -> None:

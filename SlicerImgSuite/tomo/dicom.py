@@ -119,6 +119,13 @@ def _check_patient(ds, f: Path) -> None:
         )
 
 
+def _check_distances(sad: float, sid: float, tags: tuple, f: Path) -> None:
+    """Source-isocentre within source-panel, as the plastimatch reader: swapped tags put the panel between the
+    source and the patient, a magnification off by (SID/SAD)^2 that reconstructs without a word."""
+    if not (np.isfinite(sad) and np.isfinite(sid) and 0 < sad <= sid):
+        raise ImgSuiteError(f"need 0 < {tags[0]} <= {tags[1]}, got {sad:g} and {sid:g} mm (swapped?)", f)
+
+
 def _view(ds, f: Path):
     """(sort angle, pixels, (first-pixel position, u, v ...), pixel size, file, image centre) of one file."""
     modality = ds.get("Modality", "")
@@ -134,6 +141,7 @@ def _rt_image_view(ds, f: Path):
     angle = float(_numbers(ds, "GantryAngle", 1, f)[0])
     sad = float(_numbers(ds, "RadiationMachineSAD", 1, f)[0])
     sid = float(_numbers(ds, "RTImageSID", 1, f)[0])
+    _check_distances(sad, sid, ("RadiationMachineSAD", "RTImageSID"), f)
     dy, dx = _numbers(ds, "ImagePlanePixelSpacing", 2, f)
     first = _numbers(ds, "RTImagePosition", 2, f)
     shift = _numbers(ds, "XRayImageReceptorTranslation", 3, f, (0.0, 0.0, 0.0))
@@ -157,6 +165,7 @@ def _carm_view(ds, f: Path):
     _check_patient(ds, f)
     sid = float(_numbers(ds, "DistanceSourceToDetector", 1, f)[0])
     sod = float(_numbers(ds, "DistanceSourceToPatient", 1, f)[0])
+    _check_distances(sod, sid, ("DistanceSourceToPatient", "DistanceSourceToDetector"), f)
     primary = np.radians(float(_numbers(ds, "PositionerPrimaryAngle", 1, f)[0]))
     secondary = np.radians(float(_numbers(ds, "PositionerSecondaryAngle", 1, f, 0.0)[0]))
     dy, dx = _numbers(ds, "ImagerPixelSpacing", 2, f)

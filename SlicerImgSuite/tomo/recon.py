@@ -198,13 +198,23 @@ def _view_angles(geometry: Geometry, center: np.ndarray) -> tuple[np.ndarray, np
     ref = rays[0] - np.dot(rays[0], axis) * axis
     ref /= np.linalg.norm(ref)
     other = np.cross(axis, ref)
-    return np.unwrap(np.arctan2(rays @ other, rays @ ref)), axis
+    angles = np.arctan2(rays @ other, rays @ ref)
+    # the files need not come in angle order (interleaved or shuffled acquisitions): make the angles
+    # continuous by cutting the circle at its widest gap, not by unwrapping in file order
+    order = np.argsort(angles)
+    gaps = np.diff(np.r_[angles[order], angles[order[0]] + 2 * np.pi])
+    angles[order[: (int(np.argmax(gaps)) + 1) % len(angles)]] += 2 * np.pi
+    return angles, axis
 
 
 def _angle_steps(angles: np.ndarray) -> np.ndarray:
+    """Each view's share of the trajectory, from its neighbours in angle order (not in file order)."""
     if len(angles) == 1:
         return np.ones(1)
-    return np.abs(np.gradient(angles))
+    order = np.argsort(angles, kind="stable")
+    steps = np.empty_like(angles)
+    steps[order] = np.abs(np.gradient(angles[order]))
+    return steps
 
 
 def filter_projection(
@@ -392,7 +402,7 @@ def fbp(
     center = _grid_center(grid)
     angles, _ = _view_angles(g, center)
     # the sweep shows on the panel along the axis that the sources move along
-    motion = g.sources[-1] - g.sources[0]
+    motion = g.sources[np.argmax(angles)] - g.sources[np.argmin(angles)]
     axis = 1 if abs(np.dot(motion, g.u_axes[0])) >= abs(np.dot(motion, g.v_axes[0])) else 0
     half_angle = max((angles.max() - angles.min()) / 2.0, 1e-3)
     # default thinnest slice: the grid's spacing along its axis closest to the panel normal
