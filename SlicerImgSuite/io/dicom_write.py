@@ -113,8 +113,7 @@ def write_ct_series(
     ds.PatientPosition = patient_position
     for key, value in (attributes or {}).items():
         setattr(ds, key, value)
-    if any(isinstance(e.value, str) and not e.value.isascii() for e in ds if e.VR in _TEXT_VRS):
-        ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8 for names beyond ASCII (Müller, 山田)
+    _declare_charset(ds)
     ds.Rows, ds.Columns = array.shape[1], array.shape[2]
     template = _SliceTemplate(ds, array.shape[1] * array.shape[2] * 2)
     places = []
@@ -153,6 +152,13 @@ class _Headers(Sequence):
 
 
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UT"}
+
+
+def _declare_charset(ds: pydicom.Dataset) -> None:
+    """UTF-8 (ISO_IR 192) when any text is beyond ASCII (Müller, 山田). A name copied from a CT is a PersonName,
+    not a str: without this, a Japanese name was written as '??^??' and a Latin-1 one in an undeclared charset."""
+    if any(e.VR in _TEXT_VRS and not str(e.value).isascii() for e in ds):
+        ds.SpecificCharacterSet = "ISO_IR 192"
 
 
 class _SliceTemplate:
@@ -350,6 +356,8 @@ def study_from_file(path: str | os.PathLike) -> dict:
         warnings.simplefilter("ignore")
         for key in STUDY_KEYS:
             value = first.get(key)
+            if key in ("StudyID", "AccessionNumber") and value is not None:  # SH: some sources overflow 16
+                value = str(value)[:16]  # characters (an RTDOSE or CT with 17 is a dciodvfy error); as an RTSTRUCT
             if value is not None and (value != "" or not key.endswith("UID")):
                 study[key] = value
     return study
@@ -428,6 +436,7 @@ def write_rtdose(
         plan.ReferencedFractionGroupSequence = [group]
     ds.ReferencedRTPlanSequence = [plan]
     ds.PixelData = stored.tobytes()
+    _declare_charset(ds)
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return ds

@@ -1,0 +1,46 @@
+"""Audit of the DICOM objects written on a foreign CT: identity text, VR lengths, series consistency, ROI names."""
+
+import subprocess
+from pathlib import Path
+
+import pydicom
+import SimpleITK as sitk
+
+from SlicerImgSuite.io.dicom_write import study_from_series, write_ct_series, write_rtdose
+
+STS_CT = Path("ibsi-sts-ct-rtstruct/STS_001/dicom/image")
+
+
+def _foreign_ct(shared_data, folder: Path, edit, count: int = 6) -> Path:
+    """The first ``count`` STS_001 CT slices, each edited by ``edit(dataset, index)``."""
+    folder.mkdir()
+    for i, src in enumerate(sorted((shared_data / STS_CT).iterdir())[:count]):
+        ds = pydicom.dcmread(src)
+        edit(ds, i)
+        ds.save_as(folder / f"{i:04d}.dcm")
+    return folder
+
+
+def _japanese(ds, i):
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "山田^太郎=ヤマダ^タロウ"
+
+
+def _dciodvfy_errors(path) -> list[str]:
+    report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_rtdose_and_ct_on_a_utf8_ct_keep_the_patient_name(shared_data, tmp_path):
+    # the name was written as '??^??=???^???' (no SpecificCharacterSet: pydicom fell back to Latin-1)
+    ct = _foreign_ct(shared_data, tmp_path / "ct", _japanese)
+    study = study_from_series(ct)
+    dose = sitk.Image(8, 6, 4, sitk.sitkFloat32) + 2.0
+    write_rtdose(dose, tmp_path / "RD.dcm", study)
+    write_ct_series(dose, tmp_path / "out", study)
+    for path in [tmp_path / "RD.dcm", next((tmp_path / "out").iterdir())]:
+        ds = pydicom.dcmread(path)
+        assert (ds.SpecificCharacterSet, str(ds.PatientName)) == ("ISO_IR 192", "山田^太郎=ヤマダ^タロウ"), path
+        assert ds.PatientID == "STS_001"
+    # STS_001's StudyID has 17 characters (SH allows 16): copied whole, a dciodvfy error in the RTDOSE
+    assert _dciodvfy_errors(tmp_path / "RD.dcm") == []
