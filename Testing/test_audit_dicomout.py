@@ -3,10 +3,14 @@
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pydicom
+import pytest
 import SimpleITK as sitk
 
+from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.io.dicom_write import study_from_series, write_ct_series, write_rtdose
+from SlicerImgSuite.rtstruct.write import write_rtstruct
 
 STS_CT = Path("ibsi-sts-ct-rtstruct/STS_001/dicom/image")
 
@@ -44,3 +48,21 @@ def test_rtdose_and_ct_on_a_utf8_ct_keep_the_patient_name(shared_data, tmp_path)
         assert ds.PatientID == "STS_001"
     # STS_001's StudyID has 17 characters (SH allows 16): copied whole, a dciodvfy error in the RTDOSE
     assert _dciodvfy_errors(tmp_path / "RD.dcm") == []
+
+
+@pytest.mark.parametrize(
+    ("keyword", "tag"), [("StudyInstanceUID", "(0020,000D)"), ("FrameOfReferenceUID", "(0020,0052)")]
+)
+def test_a_series_mixing_two_frames_of_reference_is_refused(shared_data, tmp_path, keyword, tag):
+    # every other slice in another study / Frame of Reference (a merge, a per-file anonymizer): the RTSTRUCT took the
+    # first slice's and referenced all of them as one grid
+    def edit(ds, i):
+        if i % 2:
+            setattr(ds, keyword, "1.2.3.4.5.6.7")
+
+    ct = _foreign_ct(shared_data, tmp_path / "ct", edit)
+    square = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]], float)
+    with pytest.raises(ImgSuiteError, match=rf"{keyword} \({tag}\) is 1\.2\.3\.4\.5\.6\.7") as error:
+        write_rtstruct(tmp_path / "RS.dcm", ct, [{"name": "GTV", "contours": [square]}])
+    assert "0001.dcm" in str(error.value)
+    assert not (tmp_path / "RS.dcm").exists()
