@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.io.dicom_write import study_from_series, write_ct_series, write_rtdose
+from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
 from SlicerImgSuite.rtstruct.write import write_rtstruct
 
 STS_CT = Path("ibsi-sts-ct-rtstruct/STS_001/dicom/image")
@@ -66,3 +67,36 @@ def test_a_series_mixing_two_frames_of_reference_is_refused(shared_data, tmp_pat
         write_rtstruct(tmp_path / "RS.dcm", ct, [{"name": "GTV", "contours": [square]}])
     assert "0001.dcm" in str(error.value)
     assert not (tmp_path / "RS.dcm").exists()
+
+
+def _small_ct(folder: Path) -> Path:
+    write_ct_series(sitk.Image(16, 16, 3, sitk.sitkInt16), folder)
+    return folder
+
+
+_SQUARE = np.array([[2, 2, 0], [8, 2, 0], [8, 8, 0], [2, 8, 0]], float)
+_LONG = "PTV_" + "x" * 60 + "_left_lung"  # 74 characters; ROIName (LO) holds 64
+
+
+def test_long_roi_names_that_would_fall_together_are_refused(tmp_path):
+    # both were cut to the same 64 characters without a word: two ROIs named alike in the planning system
+    ct = _small_ct(tmp_path / "ct")
+    rois = [{"name": name, "contours": [_SQUARE]} for name in (_LONG, _LONG.replace("left", "right"))]
+    with pytest.raises(ImgSuiteError, match="would both be written as 'PTV_x+'"):
+        write_rtstruct(tmp_path / "RS.dcm", ct, rois)
+    assert not (tmp_path / "RS.dcm").exists()
+
+
+def test_roi_names_are_written_as_one_lo_value_and_read_back(tmp_path):
+    ct = _small_ct(tmp_path / "ct")
+    rois = [{"name": name, "contours": [_SQUARE]} for name in ("GTV\\boost", _LONG)]
+    with pytest.warns(UserWarning, match="written as 'GTV/boost'"):
+        write_rtstruct(tmp_path / "RS.dcm", ct, rois)
+    ds = pydicom.dcmread(tmp_path / "RS.dcm")
+    # a backslash was written as is: read back as two values ['GTV', 'boost'], a dciodvfy VM error
+    assert [r.ROIName for r in ds.StructureSetROISequence] == ["GTV/boost", _LONG[:64]]
+    assert _dciodvfy_errors(tmp_path / "RS.dcm") == []
+    # a foreign RTSTRUCT holding one: our reader spelled the name "['GTV', 'boost']"
+    ds.StructureSetROISequence[0].ROIName = "GTV\\boost"
+    ds.save_as(tmp_path / "foreign.dcm")
+    assert read_rtstruct(tmp_path / "foreign.dcm").names()[0] == "GTV\\boost"

@@ -292,11 +292,11 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
     numbers = [int(r.number) for r in rois]
     if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
         numbers = list(range(1, len(rois) + 1))
-    for number, roi in zip(numbers, rois, strict=True):
+    for number, roi, name in zip(numbers, rois, _roi_names(rois, path), strict=True):
         item = Dataset()
         item.ROINumber = number
         item.ReferencedFrameOfReferenceUID = frame
-        item.ROIName = roi.name[:64]
+        item.ROIName = name
         item.ROIGenerationAlgorithm = "SEMIAUTOMATIC"
         ds.StructureSetROISequence.append(item)
         rc = Dataset()
@@ -312,6 +312,27 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
         obs.RTROIInterpretedType = roi.interpreted_type or ""
         obs.ROIInterpreter = ""
         ds.RTROIObservationsSequence.append(obs)
+
+
+def _roi_names(rois: list[Roi], path) -> list[str]:
+    """ROIName is a LO: 64 characters, no backslash (the value separator: 'GTV\\boost' was read back as two values, a
+    dciodvfy error). A backslash becomes '/' and a longer name is cut, with a warning; cut names that fall together
+    (two 70-character names differing at their end were silently written as one) are refused."""
+    names, first = [], {}
+    for roi in rois:
+        name = roi.name.replace("\\", "/")[:64]
+        if name != roi.name:
+            warnings.warn(
+                f"ROI '{roi.name}' written as '{name}' (ROIName holds 64 characters, no backslash)", stacklevel=4
+            )
+        if first.setdefault(name, roi.name) != roi.name:
+            raise ImgSuiteError(
+                f"ROIs '{first[name]}' and '{roi.name}' would both be written as '{name}' (ROIName holds 64 "
+                "characters, no backslash); rename one",
+                path,
+            )
+        names.append(name)
+    return names
 
 
 def write_rtstruct_from_masks(
