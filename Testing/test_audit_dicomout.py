@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.io.dicom_write import study_from_series, write_ct_series, write_rtdose
+from SlicerImgSuite.registration.dicom_sro import write_spatial_registration
 from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
 from SlicerImgSuite.rtstruct.write import write_rtstruct
 
@@ -36,19 +37,20 @@ def _dciodvfy_errors(path) -> list[str]:
     return [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
 
 
-def test_rtdose_and_ct_on_a_utf8_ct_keep_the_patient_name(shared_data, tmp_path):
+def test_rtdose_ct_and_reg_on_a_utf8_ct_keep_the_patient_name(shared_data, tmp_path):
     # the name was written as '??^??=???^???' (no SpecificCharacterSet: pydicom fell back to Latin-1)
     ct = _foreign_ct(shared_data, tmp_path / "ct", _japanese)
     study = study_from_series(ct)
     dose = sitk.Image(8, 6, 4, sitk.sitkFloat32) + 2.0
     write_rtdose(dose, tmp_path / "RD.dcm", study)
     write_ct_series(dose, tmp_path / "out", study)
-    for path in [tmp_path / "RD.dcm", next((tmp_path / "out").iterdir())]:
+    reg = write_spatial_registration(sitk.TranslationTransform(3, (1.0, 2.0, 3.0)), tmp_path / "reg", ct, ct)
+    for path in [tmp_path / "RD.dcm", next((tmp_path / "out").iterdir()), reg]:
         ds = pydicom.dcmread(path)
         assert (ds.SpecificCharacterSet, str(ds.PatientName)) == ("ISO_IR 192", "山田^太郎=ヤマダ^タロウ"), path
         assert ds.PatientID == "STS_001"
-    # STS_001's StudyID has 17 characters (SH allows 16): copied whole, a dciodvfy error in the RTDOSE
-    assert _dciodvfy_errors(tmp_path / "RD.dcm") == []
+    # STS_001's StudyID has 17 characters (SH allows 16): copied whole, a dciodvfy error in the RTDOSE and REG
+    assert _dciodvfy_errors(tmp_path / "RD.dcm") == [] and _dciodvfy_errors(reg) == []
 
 
 @pytest.mark.parametrize(

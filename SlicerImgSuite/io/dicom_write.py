@@ -343,6 +343,12 @@ def _slice_dataset(study: dict, modality: str, series_uid: str, description: str
     return ds
 
 
+def copied_study_value(key: str, value):
+    """A patient/study value as an object written on a source's grid copies it: StudyID and AccessionNumber (SH) cut
+    to 16 characters, as some sources overflow them (17 is a dciodvfy error in the RTSTRUCT, RTDOSE, CT or REG)."""
+    return str(value)[:16] if key in ("StudyID", "AccessionNumber") else value
+
+
 def study_from_file(path: str | os.PathLike) -> dict:
     """Patient, study and Frame of Reference attributes of one DICOM file (a CT slice, an RTDOSE ...)."""
     import warnings
@@ -356,8 +362,8 @@ def study_from_file(path: str | os.PathLike) -> dict:
         warnings.simplefilter("ignore")
         for key in STUDY_KEYS:
             value = first.get(key)
-            if key in ("StudyID", "AccessionNumber") and value is not None:  # SH: some sources overflow 16
-                value = str(value)[:16]  # characters (an RTDOSE or CT with 17 is a dciodvfy error); as an RTSTRUCT
+            if value is not None:
+                value = copied_study_value(key, value)
             if value is not None and (value != "" or not key.endswith("UID")):
                 study[key] = value
     return study

@@ -39,6 +39,7 @@ from ..io.dicom_series import (
     slice_geometry,
     validate_series,
 )
+from ..io.dicom_write import copied_study_value
 from ..progress import ProgressCallback, no_progress
 from .rasterize import Grid
 from .structure_set import DEFAULT_COLORS, RTSTRUCT_SOP_CLASS, Contour, Roi
@@ -249,9 +250,7 @@ def _structure_set_header(ref: ReferenceSeries, path, label: str, series_descrip
         with warnings.catch_warnings():  # the source's own VR overflows are fixed below, not reported
             warnings.simplefilter("ignore")
             value = first.get(key, "")
-        if key in ("StudyID", "AccessionNumber"):  # SH: some sources overflow 16 characters
-            value = str(value)[:16]
-        setattr(ds, key, value)
+        setattr(ds, key, copied_study_value(key, value))
     if not ds.StudyInstanceUID:
         raise ImgSuiteError("the reference series has no StudyInstanceUID", path)
     ds.FrameOfReferenceUID = frame
