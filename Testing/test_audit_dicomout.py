@@ -11,8 +11,9 @@ import SimpleITK as sitk
 from SlicerImgSuite.errors import ImgSuiteError
 from SlicerImgSuite.io.dicom_write import study_from_series, write_ct_series, write_rtdose
 from SlicerImgSuite.registration.dicom_sro import write_spatial_registration
+from SlicerImgSuite.review.export import export_seg
 from SlicerImgSuite.rtstruct.structure_set import read_rtstruct
-from SlicerImgSuite.rtstruct.write import write_rtstruct
+from SlicerImgSuite.rtstruct.write import reference_series, write_rtstruct
 
 STS_CT = Path("ibsi-sts-ct-rtstruct/STS_001/dicom/image")
 
@@ -44,13 +45,17 @@ def test_rtdose_ct_and_reg_on_a_utf8_ct_keep_the_patient_name(shared_data, tmp_p
     dose = sitk.Image(8, 6, 4, sitk.sitkFloat32) + 2.0
     write_rtdose(dose, tmp_path / "RD.dcm", study)
     write_ct_series(dose, tmp_path / "out", study)
+    mask = reference_series(ct).image()
+    mask[10:20, 10:20, 2:4] = 1
+    seg = tmp_path / "SEG.dcm"
+    export_seg(seg, ct, {"GTV": mask})
     reg = write_spatial_registration(sitk.TranslationTransform(3, (1.0, 2.0, 3.0)), tmp_path / "reg", ct, ct)
-    for path in [tmp_path / "RD.dcm", next((tmp_path / "out").iterdir()), reg]:
+    for path in [tmp_path / "RD.dcm", next((tmp_path / "out").iterdir()), reg, seg]:
         ds = pydicom.dcmread(path)
         assert (ds.SpecificCharacterSet, str(ds.PatientName)) == ("ISO_IR 192", "山田^太郎=ヤマダ^タロウ"), path
         assert ds.PatientID == "STS_001"
-    # STS_001's StudyID has 17 characters (SH allows 16): copied whole, a dciodvfy error in the RTDOSE and REG
-    assert _dciodvfy_errors(tmp_path / "RD.dcm") == [] and _dciodvfy_errors(reg) == []
+    # STS_001's StudyID has 17 characters (SH allows 16): copied whole, a dciodvfy error in the RTDOSE, REG and SEG
+    assert [_dciodvfy_errors(p) for p in (tmp_path / "RD.dcm", reg, seg)] == [[], [], []]
 
 
 @pytest.mark.parametrize(
@@ -99,6 +104,13 @@ def test_roi_names_are_written_as_one_lo_value_and_read_back(tmp_path):
     assert [r.ROIName for r in ds.StructureSetROISequence] == ["GTV/boost", _LONG[:64]]
     assert _dciodvfy_errors(tmp_path / "RS.dcm") == []
     # a foreign RTSTRUCT holding one: our reader spelled the name "['GTV', 'boost']"
+    masks = {roi["name"]: reference_series(ct).image() for roi in rois}
+    for mask in masks.values():
+        mask[2:8, 2:8, 0] = 1
+    with pytest.warns(UserWarning, match="written as 'GTV/boost'"):
+        export_seg(tmp_path / "SEG.dcm", ct, masks)
+    labels = [s.SegmentLabel for s in pydicom.dcmread(tmp_path / "SEG.dcm").SegmentSequence]
+    assert labels == ["GTV/boost", _LONG[:64]] and _dciodvfy_errors(tmp_path / "SEG.dcm") == []
     ds.StructureSetROISequence[0].ROIName = "GTV\\boost"
     ds.save_as(tmp_path / "foreign.dcm")
     assert read_rtstruct(tmp_path / "foreign.dcm").names()[0] == "GTV\\boost"

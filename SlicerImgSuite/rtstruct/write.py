@@ -291,7 +291,7 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
     numbers = [int(r.number) for r in rois]
     if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
         numbers = list(range(1, len(rois) + 1))
-    for number, roi, name in zip(numbers, rois, _roi_names(rois, path), strict=True):
+    for number, roi, name in zip(numbers, rois, lo_names([r.name for r in rois], path), strict=True):
         item = Dataset()
         item.ROINumber = number
         item.ReferencedFrameOfReferenceUID = frame
@@ -313,25 +313,26 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
         ds.RTROIObservationsSequence.append(obs)
 
 
-def _roi_names(rois: list[Roi], path) -> list[str]:
-    """ROIName is a LO: 64 characters, no backslash (the value separator: 'GTV\\boost' was read back as two values, a
-    dciodvfy error). A backslash becomes '/' and a longer name is cut, with a warning; cut names that fall together
-    (two 70-character names differing at their end were silently written as one) are refused."""
-    names, first = [], {}
-    for roi in rois:
-        name = roi.name.replace("\\", "/")[:64]
-        if name != roi.name:
+def lo_names(names: list[str], path) -> list[str]:
+    """Structure names as ROIName / SegmentLabel (LO) values: 64 characters, no backslash (the value separator:
+    'GTV\\boost' was read back as two values, a dciodvfy error). A backslash becomes '/' and a longer name is cut,
+    with a warning; cut names that fall together (two 70-character names differing at their end were silently
+    written as one) are refused."""
+    written, first = [], {}
+    for full in names:
+        name = full.replace("\\", "/")[:64]
+        if name != full:
             warnings.warn(
-                f"ROI '{roi.name}' written as '{name}' (ROIName holds 64 characters, no backslash)", stacklevel=4
+                f"ROI '{full}' written as '{name}' (a DICOM name holds 64 characters, no backslash)", stacklevel=4
             )
-        if first.setdefault(name, roi.name) != roi.name:
+        if first.setdefault(name, full) != full:
             raise ImgSuiteError(
-                f"ROIs '{first[name]}' and '{roi.name}' would both be written as '{name}' (ROIName holds 64 "
+                f"ROIs '{first[name]}' and '{full}' would both be written as '{name}' (a DICOM name holds 64 "
                 "characters, no backslash); rename one",
                 path,
             )
-        names.append(name)
-    return names
+        written.append(name)
+    return written
 
 
 def write_rtstruct_from_masks(
