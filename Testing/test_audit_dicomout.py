@@ -114,3 +114,20 @@ def test_roi_names_are_written_as_one_lo_value_and_read_back(tmp_path):
     ds.StructureSetROISequence[0].ROIName = "GTV\\boost"
     ds.save_as(tmp_path / "foreign.dcm")
     assert read_rtstruct(tmp_path / "foreign.dcm").names()[0] == "GTV\\boost"
+
+
+def test_rtdose_on_a_ct_lacking_optional_tags_invents_no_study_or_patient_values(shared_data, tmp_path):
+    # StudyDate/Time became today, StudyID "1" and PatientSex "O" (Other): a second, contradicting study description
+    keys = ("StudyDate", "StudyTime", "StudyID", "AccessionNumber", "PatientBirthDate", "PatientSex")
+
+    def strip(ds, i):
+        for key in keys:
+            delattr(ds, key)
+
+    ct = _foreign_ct(shared_data, tmp_path / "ct", strip)
+    write_rtdose(sitk.Image(8, 6, 4, sitk.sitkFloat32) + 2.0, tmp_path / "RD.dcm", study_from_series(ct))
+    ds = pydicom.dcmread(tmp_path / "RD.dcm")
+    assert {key: ds.get(key) for key in keys} == dict.fromkeys(keys, "")
+    source = pydicom.dcmread(next(ct.iterdir()), stop_before_pixels=True)
+    assert (ds.StudyInstanceUID, ds.FrameOfReferenceUID) == (source.StudyInstanceUID, source.FrameOfReferenceUID)
+    assert _dciodvfy_errors(tmp_path / "RD.dcm") == []

@@ -378,7 +378,9 @@ def study_from_series(folder: str | os.PathLike, series_uid: str | None = None, 
     with warnings.catch_warnings():  # a series found in a subfolder: the reader of its pixels names it
         warnings.simplefilter("ignore")
         info = find_series(folder, series_uid, modality)
-    return new_study() | study_from_file(info.files[0])
+    # what the CT lacks stays empty (type 2): today's StudyDate, StudyID 1 and PatientSex O were written for its study
+    invented = {key: value for key, value in new_study().items() if key.endswith("UID")}
+    return {key: "" for key in STUDY_KEYS} | invented | study_from_file(info.files[0])
 
 
 # RT Dose Storage
