@@ -131,3 +131,17 @@ def test_rtdose_on_a_ct_lacking_optional_tags_invents_no_study_or_patient_values
     source = pydicom.dcmread(next(ct.iterdir()), stop_before_pixels=True)
     assert (ds.StudyInstanceUID, ds.FrameOfReferenceUID) == (source.StudyInstanceUID, source.FrameOfReferenceUID)
     assert _dciodvfy_errors(tmp_path / "RD.dcm") == []
+
+
+def test_seg_on_a_latin1_ct_keeps_a_chinese_segment_label(shared_data, tmp_path):
+    # highdicom kept the CT's ISO_IR 100: the label was written '??_GTV'
+    def latin(ds, i):
+        ds.SpecificCharacterSet, ds.PatientName = "ISO_IR 100", "Müller^Jürgen"
+
+    ct = _foreign_ct(shared_data, tmp_path / "ct", latin)
+    mask = reference_series(ct).image()
+    mask[10:20, 10:20, 2:4] = 1
+    export_seg(tmp_path / "SEG.dcm", ct, {"肿瘤_GTV": mask})
+    ds = pydicom.dcmread(tmp_path / "SEG.dcm")
+    assert (ds.SegmentSequence[0].SegmentLabel, str(ds.PatientName)) == ("肿瘤_GTV", "Müller^Jürgen")
+    assert _dciodvfy_errors(tmp_path / "SEG.dcm") == []

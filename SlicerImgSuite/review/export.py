@@ -271,6 +271,7 @@ def export_seg(
         device_serial_number="0",
         series_description="SlicerImgSuite reviewed segmentation",
     )
+    seg.SpecificCharacterSet = "ISO_IR 192"  # highdicom keeps the CT's (Latin-1): a label '肿瘤' was written '??'
     for key in ("StudyID", "AccessionNumber"):  # highdicom copies the CT's, 17 characters and more included
         if key in seg:
             seg[key].value = copied_study_value(key, seg[key].value)
