@@ -279,14 +279,14 @@ def _dataset(fixed, series_description: str, sop_class: str):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+    from ..io.dicom_write import copied_study_value
+
     now = datetime.datetime.now()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    from ..io.dicom_write import copied_study_value
-
     # UTF-8, as an RTSTRUCT: ISO_IR 100 (Latin-1) wrote a Japanese patient name as '??^??'
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = sop_class
