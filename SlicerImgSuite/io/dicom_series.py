@@ -302,6 +302,7 @@ def validate_series(info: SeriesInfo) -> None:
     for path, header in zip(info.files, info.headers):
         header.update(validate_slice(path))
     _check_same_pixel_spacing(info)
+    _check_one_study_and_frame(info)
 
 
 def _check_same_pixel_spacing(info: SeriesInfo) -> None:
@@ -315,6 +316,21 @@ def _check_same_pixel_spacing(info: SeriesInfo) -> None:
                 "a volume needs one pixel spacing",
                 path,
             )
+
+
+def _check_one_study_and_frame(info: SeriesInfo) -> None:
+    """One Study and Frame of Reference for the whole series: an RTSTRUCT, RTDOSE or SEG written on it copies the first
+    slice's and references every slice, so slices of another frame (a merge, a per-file anonymizer) were misplaced."""
+    for tag, keyword in ((STUDY_UID, "StudyInstanceUID"), (FRAME_OF_REFERENCE, "FrameOfReferenceUID")):
+        first = next((h.get(tag, "") for h in info.headers if h.get(tag, "")), "")
+        for path, header in zip(info.files, info.headers):
+            value = header.get(tag, "")
+            if value and value != first:
+                raise ImgSuiteError(
+                    f"{keyword} ({tag.replace('|', ',').upper()}) is {value}, other slices of series {info.uid} have {first}; "
+                    "one series must lie in one study and Frame of Reference",
+                    path,
+                )
 
 
 def validate_slice(path: str | os.PathLike, require_geometry: bool = True) -> dict[str, str]:

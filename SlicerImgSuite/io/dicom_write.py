@@ -113,8 +113,7 @@ def write_ct_series(
     ds.PatientPosition = patient_position
     for key, value in (attributes or {}).items():
         setattr(ds, key, value)
-    if any(isinstance(e.value, str) and not e.value.isascii() for e in ds if e.VR in _TEXT_VRS):
-        ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8 for names beyond ASCII (Müller, 山田)
+    _declare_charset(ds)
     ds.Rows, ds.Columns = array.shape[1], array.shape[2]
     template = _SliceTemplate(ds, array.shape[1] * array.shape[2] * 2)
     places = []
@@ -153,6 +152,13 @@ class _Headers(Sequence):
 
 
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UT"}
+
+
+def _declare_charset(ds: pydicom.Dataset) -> None:
+    """UTF-8 (ISO_IR 192) when any text is beyond ASCII (Müller, 山田). A name copied from a CT is a PersonName,
+    not a str: without this, a Japanese name was written as '??^??' and a Latin-1 one in an undeclared charset."""
+    if any(e.VR in _TEXT_VRS and not str(e.value).isascii() for e in ds):
+        ds.SpecificCharacterSet = "ISO_IR 192"
 
 
 class _SliceTemplate:
@@ -337,6 +343,12 @@ def _slice_dataset(study: dict, modality: str, series_uid: str, description: str
     return ds
 
 
+def copied_study_value(key: str, value):
+    """A patient/study value as an object written on a source's grid copies it: StudyID and AccessionNumber (SH) cut
+    to 16 characters, as some sources overflow them (17 is a dciodvfy error in the RTSTRUCT, RTDOSE, CT or REG)."""
+    return str(value)[:16] if key in ("StudyID", "AccessionNumber") else value
+
+
 def study_from_file(path: str | os.PathLike) -> dict:
     """Patient, study and Frame of Reference attributes of one DICOM file (a CT slice, an RTDOSE ...)."""
     import warnings
@@ -350,6 +362,8 @@ def study_from_file(path: str | os.PathLike) -> dict:
         warnings.simplefilter("ignore")
         for key in STUDY_KEYS:
             value = first.get(key)
+            if value is not None:
+                value = copied_study_value(key, value)
             if value is not None and (value != "" or not key.endswith("UID")):
                 study[key] = value
     return study
@@ -364,7 +378,9 @@ def study_from_series(folder: str | os.PathLike, series_uid: str | None = None, 
     with warnings.catch_warnings():  # a series found in a subfolder: the reader of its pixels names it
         warnings.simplefilter("ignore")
         info = find_series(folder, series_uid, modality)
-    return new_study() | study_from_file(info.files[0])
+    # what the CT lacks stays empty (type 2): today's StudyDate, StudyID 1 and PatientSex O were written for its study
+    invented = {key: value for key, value in new_study().items() if key.endswith("UID")}
+    return {key: "" for key in STUDY_KEYS} | invented | study_from_file(info.files[0])
 
 
 # RT Dose Storage
@@ -428,6 +444,7 @@ def write_rtdose(
         plan.ReferencedFractionGroupSequence = [group]
     ds.ReferencedRTPlanSequence = [plan]
     ds.PixelData = stored.tobytes()
+    _declare_charset(ds)
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return ds

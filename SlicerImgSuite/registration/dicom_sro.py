@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -278,17 +279,22 @@ def _dataset(fixed, series_description: str, sop_class: str):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+    from ..io.dicom_write import copied_study_value
+
     now = datetime.datetime.now()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    ds.SpecificCharacterSet = "ISO_IR 100"
+    # UTF-8, as an RTSTRUCT: ISO_IR 100 (Latin-1) wrote a Japanese patient name as '??^??'
+    ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = sop_class
     for key in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                 "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):  # fmt: skip
-        setattr(ds, key, getattr(fixed, key, ""))
+        with warnings.catch_warnings():  # the source's own SH overflows are cut, not reported
+            warnings.simplefilter("ignore")
+            setattr(ds, key, copied_study_value(key, getattr(fixed, key, "")))
     ds.StudyInstanceUID = fixed.StudyInstanceUID
     ds.Modality = "REG"
     ds.Laterality = ""  # type 2C in General Series; dciodvfy asks for it

@@ -234,6 +234,8 @@ def export_seg(
     from pydicom.sr.codedict import codes
 
     from .. import __version__
+    from ..io.dicom_write import copied_study_value
+    from ..rtstruct.write import lo_names
 
     masks, colors, ref = structure_masks(structures, referenced_ct)
     names = [n for n in exported_names(masks, state, approved_only, path) if masks[n].any()]
@@ -241,10 +243,10 @@ def export_seg(
         raise ImgSuiteError("no structure with voxels to write as DICOM SEG", path)
     sources = [pydicom.dcmread(d.filename) if getattr(d, "filename", None) else d for d in ref.datasets]
     descriptions = []
-    for n, name in enumerate(names):
+    for n, (name, label) in enumerate(zip(names, lo_names(names, path), strict=True)):
         desc = hd.seg.SegmentDescription(
             segment_number=n + 1,
-            segment_label=name[:64],
+            segment_label=label,
             segmented_property_category=codes.SCT.AnatomicalStructure,
             segmented_property_type=codes.SCT.Organ,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
@@ -269,6 +271,10 @@ def export_seg(
         device_serial_number="0",
         series_description="SlicerImgSuite reviewed segmentation",
     )
+    seg.SpecificCharacterSet = "ISO_IR 192"  # highdicom keeps the CT's (Latin-1): a label '肿瘤' was written '??'
+    for key in ("StudyID", "AccessionNumber"):  # highdicom copies the CT's, 17 characters and more included
+        if key in seg:
+            seg[key].value = copied_study_value(key, seg[key].value)
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
     return seg

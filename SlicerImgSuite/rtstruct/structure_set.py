@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from ..errors import ImgSuiteError
@@ -102,6 +103,12 @@ class StructureSet:
             )
 
 
+def _roi_name(value) -> str:
+    """A backslash in a ROIName is DICOM's value separator: pydicom reads 'GTV\\boost' as two values, which str()
+    spelled "['GTV', 'boost']"; they are joined back."""
+    return "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else str(value or "")
+
+
 def read_rtstruct(path: str | os.PathLike) -> StructureSet:
     """Read the ROIs, colours and contours of an RTSTRUCT file.
 
@@ -184,7 +191,7 @@ def _structure_set(ds, path: Path) -> StructureSet:
         rois.append(
             Roi(
                 number=number,
-                name=str(item.get("ROIName", "") or f"ROI_{number}"),
+                name=_roi_name(item.get("ROIName", "")) or f"ROI_{number}",
                 color=colors.get(number) or DEFAULT_COLORS[n % len(DEFAULT_COLORS)],
                 interpreted_type=types.get(number, ""),
                 frame_of_reference=str(item.get("ReferencedFrameOfReferenceUID", "") or ""),

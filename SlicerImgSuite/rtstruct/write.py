@@ -39,6 +39,7 @@ from ..io.dicom_series import (
     slice_geometry,
     validate_series,
 )
+from ..io.dicom_write import copied_study_value
 from ..progress import ProgressCallback, no_progress
 from .rasterize import Grid
 from .structure_set import DEFAULT_COLORS, RTSTRUCT_SOP_CLASS, Contour, Roi
@@ -249,9 +250,7 @@ def _structure_set_header(ref: ReferenceSeries, path, label: str, series_descrip
         with warnings.catch_warnings():  # the source's own VR overflows are fixed below, not reported
             warnings.simplefilter("ignore")
             value = first.get(key, "")
-        if key in ("StudyID", "AccessionNumber"):  # SH: some sources overflow 16 characters
-            value = str(value)[:16]
-        setattr(ds, key, value)
+        setattr(ds, key, copied_study_value(key, value))
     if not ds.StudyInstanceUID:
         raise ImgSuiteError("the reference series has no StudyInstanceUID", path)
     ds.FrameOfReferenceUID = frame
@@ -292,11 +291,11 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
     numbers = [int(r.number) for r in rois]
     if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
         numbers = list(range(1, len(rois) + 1))
-    for number, roi in zip(numbers, rois, strict=True):
+    for number, roi, name in zip(numbers, rois, lo_names([r.name for r in rois], path), strict=True):
         item = Dataset()
         item.ROINumber = number
         item.ReferencedFrameOfReferenceUID = frame
-        item.ROIName = roi.name[:64]
+        item.ROIName = name
         item.ROIGenerationAlgorithm = "SEMIAUTOMATIC"
         ds.StructureSetROISequence.append(item)
         rc = Dataset()
@@ -312,6 +311,28 @@ def _add_rois(ds: Dataset, ref: ReferenceSeries, rois: list[Roi], path) -> None:
         obs.RTROIInterpretedType = roi.interpreted_type or ""
         obs.ROIInterpreter = ""
         ds.RTROIObservationsSequence.append(obs)
+
+
+def lo_names(names: list[str], path) -> list[str]:
+    """Structure names as ROIName / SegmentLabel (LO) values: 64 characters, no backslash (the value separator:
+    'GTV\\boost' was read back as two values, a dciodvfy error). A backslash becomes '/' and a longer name is cut,
+    with a warning; cut names that fall together (two 70-character names differing at their end were silently
+    written as one) are refused."""
+    written, first = [], {}
+    for full in names:
+        name = full.replace("\\", "/")[:64]
+        if name != full:
+            warnings.warn(
+                f"ROI '{full}' written as '{name}' (a DICOM name holds 64 characters, no backslash)", stacklevel=4
+            )
+        if first.setdefault(name, full) != full:
+            raise ImgSuiteError(
+                f"ROIs '{first[name]}' and '{full}' would both be written as '{name}' (a DICOM name holds 64 "
+                "characters, no backslash); rename one",
+                path,
+            )
+        written.append(name)
+    return written
 
 
 def write_rtstruct_from_masks(
