@@ -198,3 +198,17 @@ def test_csv_rows_that_would_leak_between_folds_are_refused(tmp_path, rows, expe
     (tmp_path / "labels.csv").write_text("path,label,patient_id\n" + rows)
     with pytest.raises(ImgSuiteError, match=re.escape(expect)):
         load_dataset(tmp_path / "labels.csv")
+
+
+def test_nih_labels_compared_without_case_or_spaces(shared_data, tmp_path):
+    """An exported table with 'No Finding ' / 'no finding' keeps those images negative, and --finding matches
+    whatever the case (before: the normal image was labelled positive, and --finding cardiomegaly found nothing)."""
+    for name in ("00000001_000.png", "00027426_000.png"):
+        (tmp_path / name).write_bytes((shared_data / NIH / name).read_bytes())
+    for negative in ("No Finding ", "no finding", " NO FINDING"):
+        table = tmp_path / "table.csv"
+        table.write_text("Image Index,Finding Labels,Patient ID\n00000001_000.png,Cardiomegaly ,1\n"
+                         f"00027426_000.png,{negative},27426\n")
+        assert load_dataset(table).labels.tolist() == [1, 0], negative
+        only = load_dataset(table, finding="cardiomegaly")
+        assert only.labels.tolist() == [1, 0] and only.classes == ["No Finding", "cardiomegaly"]

@@ -287,10 +287,13 @@ def _from_folders(root: Path, positive: str | None) -> Dataset:
 def _from_nih(source: Path, rows: list[dict], finding: str | None) -> Dataset:
     classes = [NIH_NEGATIVE, finding or "Finding"]
     paths, labels, patients, skipped = [], [], [], 0
+    wanted = None if finding is None else finding.strip().casefold()
     for row in rows:
-        findings = row["Finding Labels"].split("|")
-        label = 0 if findings == [NIH_NEGATIVE] else 1
-        if finding is not None and label == 1 and finding not in findings:
+        # compared stripped and case-folded: an exported 'No Finding ' or 'no finding' would otherwise count as a
+        # finding (a normal image labelled positive), and --finding effusion would silently match no 'Effusion' row
+        findings = [f.strip().casefold() for f in (row["Finding Labels"] or "").split("|")]
+        label = 0 if findings == [NIH_NEGATIVE.casefold()] else 1
+        if wanted is not None and label == 1 and wanted not in findings:
             skipped += 1
             continue
         name = row["Image Index"]
