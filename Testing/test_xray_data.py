@@ -212,3 +212,12 @@ def test_nih_labels_compared_without_case_or_spaces(shared_data, tmp_path):
         assert load_dataset(table).labels.tolist() == [1, 0], negative
         only = load_dataset(table, finding="cardiomegaly")
         assert only.labels.tolist() == [1, 0] and only.classes == ["No Finding", "cardiomegaly"]
+
+
+def test_csv_classes_differing_only_in_case_refused(tmp_path):
+    """'Effusion' and 'effusion ' are one label typed twice: before, they were trained and scored as two classes."""
+    for k in range(2):
+        Image.fromarray(np.full((8, 8), 10 * k, np.uint8)).save(tmp_path / f"p{k}_x.png")
+    (tmp_path / "labels.csv").write_text("path,label\np0_x.png,Effusion\np1_x.png,effusion \n")
+    with pytest.raises(ImgSuiteError, match="differ only in case"):
+        load_dataset(tmp_path / "labels.csv")

@@ -181,6 +181,9 @@ def order_classes(names, positive: str | None = None) -> list[str]:
     names = sorted(set(names))
     if len(names) != 2:
         raise ImgSuiteError(f"the classifier is binary: need exactly 2 classes, found {len(names)}: {names}")
+    if names[0].casefold() == names[1].casefold():  # 'Effusion' and 'effusion' are one label typed twice, not 2 classes
+        raise ImgSuiteError(f"the 2 classes {names} differ only in case: one label spelt two ways? Make the labels "
+                            "agree")
     if positive is not None:
         if positive not in names:
             raise ImgSuiteError(f"--positive-class {positive!r} is not one of the classes {names}")
