@@ -106,6 +106,21 @@ def test_dicom_window_monochrome1_spacing(tmp_path):
     assert np.allclose(voi.pixels, lut[raw] / 4095, atol=1e-6)
 
 
+def test_dicom_presentation_lut_shape_inverse(tmp_path):
+    """PresentationLUTShape INVERSE on MONOCHROME2 is displayed inverted: read so (before: bone came out dark, and
+    the network scored a negative of the radiograph); with MONOCHROME1 it is the same single inversion."""
+    raw = np.array([[0, 1000, 1500], [2000, 3000, 4095]])
+    path = _dx(tmp_path / "inv.dcm", raw, window=(2000, 2001))
+    ds = pydicom.dcmread(path)
+    ds.PresentationLUTShape = "INVERSE"
+    ds.save_as(path)
+    expected = np.clip((raw - 1999.5) / 2000 + 0.5, 0, 1)
+    assert np.allclose(read_radiograph(path).pixels, 1 - expected, atol=1e-6)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(path)
+    assert np.allclose(read_radiograph(path).pixels, 1 - expected, atol=1e-6)
+
+
 def test_dicom_folder_patient_from_tag(tmp_path):
     (tmp_path / "normal").mkdir()
     (tmp_path / "nodule").mkdir()

@@ -113,7 +113,10 @@ def _read_dicom(path: Path) -> Radiograph:
     if raw.ndim != 2:
         raise ImgSuiteError(f"expected a single-frame greyscale radiograph, got pixel data of shape {raw.shape}", path)
     pixels = _dicom_unit_range(ds, raw, path)
-    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
+    # Presentation LUT Shape INVERSE asks the display to invert: on MONOCHROME2 it shows bone dark unless undone here.
+    # DX pairs INVERSE with MONOCHROME1 (PS3.3 C.8.11.7): both name the same single inversion, never two.
+    inverse = str(getattr(ds, "PresentationLUTShape", "") or "").strip().upper() == "INVERSE"
+    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1" or inverse:
         pixels = 1.0 - pixels
     spacing = None
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
