@@ -236,3 +236,20 @@ def test_csv_classes_differing_only_in_case_refused(tmp_path):
     (tmp_path / "labels.csv").write_text("path,label\np0_x.png,Effusion\np1_x.png,effusion \n")
     with pytest.raises(ImgSuiteError, match="differ only in case"):
         load_dataset(tmp_path / "labels.csv")
+
+
+def test_dicom_pixel_padding_is_not_anatomy(tmp_path):
+    """PixelPaddingValue marks pixels outside the detector: read as 0 (black, like the square's padding), in
+    MONOCHROME1 too (before: a MONOCHROME2 padding of 4095 came out as a white frame, counted as anatomy)."""
+    raw = np.full((8, 8), 1000)
+    raw[:, :2] = 4095  # padded columns
+    path = _dx(tmp_path / "pad.dcm", raw)
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00280120, "US", 4095)  # PixelPaddingValue
+    ds.save_as(path)
+    r = read_radiograph(path)
+    assert r.pixels[:, :2].max() == 0.0 and np.allclose(r.pixels[:, 2:], 1000 / 4095, atol=1e-6)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(path)
+    r = read_radiograph(path)
+    assert r.pixels[:, :2].max() == 0.0 and np.allclose(r.pixels[:, 2:], 1 - 1000 / 4095, atol=1e-6)

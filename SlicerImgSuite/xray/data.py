@@ -118,6 +118,9 @@ def _read_dicom(path: Path) -> Radiograph:
     inverse = str(getattr(ds, "PresentationLUTShape", "") or "").strip().upper() == "INVERSE"
     if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1" or inverse:
         pixels = 1.0 - pixels
+    padding = _dicom_padding(ds, raw, path)
+    if padding is not None:
+        pixels = np.where(padding, 0.0, pixels)  # black like fit_to_square's border, not a white frame of 'anatomy'
     spacing = None
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         values = _dicom_numbers(ds, keyword, path, positive=True)
@@ -127,6 +130,19 @@ def _read_dicom(path: Path) -> Radiograph:
             spacing = (values[0], values[1])
             break
     return Radiograph(pixels.astype(np.float32), spacing, int(getattr(ds, "BitsStored", 16)), str(path))
+
+
+def _dicom_padding(ds, raw: np.ndarray, path: Path) -> np.ndarray | None:
+    """Where the stored values are PixelPaddingValue (up to PixelPaddingRangeLimit): no anatomy, or ``None``."""
+    value = ds.get("PixelPaddingValue")
+    if value is None or isinstance(value, (list, tuple)) or str(value) == "":
+        return None
+    limit = ds.get("PixelPaddingRangeLimit")
+    try:
+        lo, hi = sorted((int(value), int(value if limit in (None, "") else limit)))
+    except (TypeError, ValueError):
+        raise ImgSuiteError(f"PixelPaddingValue {value!r} / PixelPaddingRangeLimit {limit!r}: not integers", path) from None
+    return (raw >= lo) & (raw <= hi)
 
 
 def _dicom_numbers(ds, keyword: str, path: Path, *, positive: bool = False, nonzero: bool = False) -> list | None:
