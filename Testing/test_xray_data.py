@@ -253,3 +253,16 @@ def test_dicom_pixel_padding_is_not_anatomy(tmp_path):
     ds.save_as(path)
     r = read_radiograph(path)
     assert r.pixels[:, :2].max() == 0.0 and np.allclose(r.pixels[:, 2:], 1 - 1000 / 4095, atol=1e-6)
+
+
+def test_lateral_view_warned(tmp_path):
+    """A lateral DX (ViewPosition LL) is read, but its prediction carries a warning (before: scored silently as if
+    it were a frontal film)."""
+    raw = np.tile(np.linspace(0, 4095, 16), (16, 1)).astype(int)
+    params = Preprocessing(image_size=8, train_mean_range=(0.3, 0.7))
+    path = _dx(tmp_path / "pa.dcm", raw)
+    assert range_warning(read_radiograph(path), params) is None
+    ds = pydicom.dcmread(path)
+    ds.ViewPosition = "LL"
+    ds.save_as(path)
+    assert "ViewPosition LL is a lateral" in range_warning(read_radiograph(path), params)

@@ -25,6 +25,8 @@ NIH_NEGATIVE = "No Finding"
 # Modality (0008,0060) of projection radiographs: DX/CR/RG (and DR, written by some devices), fluoroscopy, angiography,
 # mammography, dental, and OT (secondary captures of films). A CT or MR slice is no radiograph: refused, not classified.
 RADIOGRAPH_MODALITIES = ("DX", "CR", "RG", "DR", "RF", "XA", "MG", "PX", "IO", "OT")
+# ViewPosition of lateral and oblique projections: a classifier of frontal chest films has never seen one
+SIDE_VIEWS = ("LL", "RL", "LLO", "RLO", "LATERAL")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Radiograph:
     spacing: tuple[float, float] | None = None
     bit_depth: int = 8
     source: str = ""
+    view: str = ""  # DICOM ViewPosition (0018,5101), upper case; "" when the file has none
 
 
 @dataclass
@@ -129,7 +132,8 @@ def _read_dicom(path: Path) -> Radiograph:
                 raise ImgSuiteError(f"{keyword} holds {len(values)} values; 2 are needed (row, column mm)", path)
             spacing = (values[0], values[1])
             break
-    return Radiograph(pixels.astype(np.float32), spacing, int(getattr(ds, "BitsStored", 16)), str(path))
+    return Radiograph(pixels.astype(np.float32), spacing, int(getattr(ds, "BitsStored", 16)), str(path),
+                      str(ds.get("ViewPosition", "") or "").strip().upper())
 
 
 def _dicom_padding(ds, raw: np.ndarray, path: Path) -> np.ndarray | None:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import ImgSuiteError
-from .data import Radiograph, read_radiograph
+from .data import SIDE_VIEWS, Radiograph, read_radiograph
 
 FORMAT = "imgsuite-xray-1"
 
@@ -132,4 +132,7 @@ def range_warning(radiograph: Radiograph, params: Preprocessing) -> str | None:
         problems.append("all pixels below 4/255: was it already divided by 255?")
     if float(pixels.max() - pixels.min()) < 1e-3:
         problems.append("the image is flat")
+    if radiograph.view in SIDE_VIEWS:
+        problems.append(f"ViewPosition {radiograph.view} is a lateral/oblique view; the classifier reads frontal (PA/AP) "
+                        "chest radiographs")
     return f"{radiograph.source}: " + "; ".join(problems) if problems else None
