@@ -37,3 +37,30 @@ def test_export_refuses_a_reference_changed_on_disk_while_the_review_runs(phanto
     assert again.state["GTV"].status == "needs-edit"
     again.export()
     assert pydicom.dcmread(out / "RS_reviewed.dcm").ApprovalStatus == "UNAPPROVED"
+
+
+def test_malformed_post_bodies_get_a_400_answer(phantom, tmp_path):
+    """A JSON list, a number, bad JSON or a negative Content-Length: before, a list raised AttributeError (traceback
+    on the terminal, the connection dropped without an answer) and a negative length hung the request."""
+    import http.client
+    import json
+    import threading
+
+    from SlicerImgSuite.web.review_server import make_review_server
+    from SlicerImgSuite.web.review_session import open_review
+
+    session = open_review(phantom.rtstruct, phantom.ct_dir, tmp_path / "review")
+    server = make_review_server(session, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for body, length in ((b"[1]", None), (b"3", None), (b"{", None), (b'{"name": "GTV"}', "-1"), (b"{}", "x")):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+            headers = {"Content-Length": length or str(len(body))}
+            connection.request("POST", "/api/status", body=body, headers=headers)
+            response = connection.getresponse()
+            assert response.status == 400 and "error" in json.loads(response.read())
+            connection.close()
+        assert session.state["GTV"].status == "unreviewed"
+    finally:
+        server.shutdown()
+        server.server_close()
