@@ -135,9 +135,13 @@ class ReviewHandler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         if not self._authorised(query):
             return self._error(HTTPStatus.FORBIDDEN, "a valid token is required")
-        length = min(int(self.headers.get("Content-Length", 0) or 0), 64_000)
         try:
+            # a negative length read to the end of the stream (a hung thread); a JSON list or number raised
+            # AttributeError below (a traceback on the terminal, no answer)
+            length = max(0, min(int(self.headers.get("Content-Length", 0) or 0), 64_000))
             body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
             session = self.server.session
             if url.path == "/api/status":
                 return self._json(

@@ -59,6 +59,7 @@ class ReviewSession:
     state: object
     reviewer: str
     notes: list[str] = field(default_factory=list)  # the warnings of reading the inputs (contours lost, ...)
+    reference_stamp: tuple = ()  # the reference file(s) as read (name, size, mtime): Export reads them again
     lock: threading.Lock = field(default_factory=threading.Lock)
     _focus: dict = field(default_factory=dict, repr=False)
     _dvh: dict = field(default_factory=dict, repr=False)
@@ -288,6 +289,7 @@ def open_review(
     if output.exists() and not output.is_dir():
         raise ImgSuiteError("--output must be a folder", output)
     _refuse_exports_over_inputs(output, reference, test, dose)
+    stamp = _file_stamp(reference)  # before reading: an edit saved while the review loads counts too
     progress(0.0, "reading the CT")
     with warnings.catch_warnings(record=True) as said:  # what reading said is also shown on the page
         warnings.simplefilter("always")
@@ -314,6 +316,7 @@ def open_review(
         state=state,
         reviewer=reviewer,
         notes=[str(w.message) for w in said if issubclass(w.category, UserWarning)],
+        reference_stamp=stamp,
     )
     if test is not None and not measure:
         session.measured.clear()
@@ -583,6 +586,13 @@ def export_all(session) -> list[str]:
     with session.lock:
         state = session.state
         structures = session.reference
+        if _is_rtstruct(structures) and _file_stamp(structures) != session.reference_stamp:
+            # the export copies the file's polygons: those of an edit saved since would carry decisions made on
+            # the contours shown, unseen (APPROVED); restarting reopens the changed structures (_reopen_changed)
+            raise ImgSuiteError(
+                "the reference structure set changed on disk since the review opened: nothing exported; "
+                "start imgsuite review again to review the changed structures", structures,
+            )  # fmt: skip
         if not _is_rtstruct(structures):
             masks = {}
             for name, shape in session.comparison.reference_shapes.items():
@@ -606,6 +616,13 @@ def _is_rtstruct(source) -> bool:
     from ..review.sources import is_seg_nrrd
 
     return isinstance(source, str | os.PathLike) and not is_seg_nrrd(source)
+
+
+def _file_stamp(path) -> tuple:
+    """Name, size and modification time of a file, or of every file under a folder (a DICOM folder)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
 
 
 def _full_mask(shape, grid) -> np.ndarray:
