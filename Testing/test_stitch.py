@@ -482,3 +482,7 @@ def test_dicom_shots_stored_upside_down_or_mirrored_are_turned_upright(rendered,
     err = capsys.readouterr().err
     assert "rot.dcm: ImageOrientationPatient" in err and "Traceback" not in err
     assert not (tmp_path / "r.nrrd").exists()
+    # a lateral long-length view (rows front-back, columns down) is not a rotated one: it stitches as stored
+    lateral = [_write_dx(s, tmp_path / f"lat{i}.dcm", iop=[0.0, 1.0, 0.0, 0.0, 0.0, -1.0]) for i, s in enumerate(shots)]
+    stitch_radiographs(lateral, tmp_path / "lateral.nrrd", method="geometry")
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lateral.nrrd"))), up, atol=1e-3 * up.max())

@@ -209,10 +209,12 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def _upright(ds, image: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """The shot flipped to columns towards patient left, rows towards the feet, and its first pixel's position.
+    """The shot flipped to rows towards the feet (and an AP/PA shot's columns towards patient left), and its first
+    pixel's position.
 
     A shot stored upside down or mirrored (ImageOrientationPatient) was placed as if it were upright: a seam
-    off by the panel's height, or "no overlap". Rotated by 90 degrees or oblique is refused.
+    off by the panel's height, or "no overlap". Columns not along head-feet (rotated by 90 degrees, oblique) are
+    refused; a lateral shot (rows front-back) is kept as stored across.
     """
     ipp = getattr(ds, "ImagePositionPatient", None)
     first = np.array([float(x) for x in ipp]) if ipp is not None and len(ipp) == 3 else None
@@ -220,15 +222,15 @@ def _upright(ds, image: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray 
     if iop is None or len(iop) != 6:
         return image, first
     row, col = np.array([float(x) for x in iop[:3]]), np.array([float(x) for x in iop[3:]])
-    if abs(row[0]) < 0.99 or abs(col[2]) < 0.99:
+    if abs(col[2]) < 0.99 or max(abs(row[0]), abs(row[1])) < 0.99:
         raise ImgSuiteError(
-            f"ImageOrientationPatient {[round(float(x), 3) for x in iop]}: stitching needs rows along the patient's "
-            "left-right axis and columns along head-feet (rotate the shot first)",
+            f"ImageOrientationPatient {[round(float(x), 3) for x in iop]}: stitching needs columns along head-feet "
+            "and rows across (left-right, or front-back for a lateral view; rotate the shot first)",
             path,
         )
     spacing = getattr(ds, "ImagerPixelSpacing", None) or getattr(ds, "PixelSpacing", None)
     dv, du = (float(spacing[0]), float(spacing[1])) if spacing is not None else (None, None)
-    if row[0] < 0:  # columns run to the patient's right
+    if row[0] <= -0.99:  # an AP/PA shot's columns run to the patient's right
         image = image[:, ::-1]
         first = None if first is None or du is None else first + (image.shape[1] - 1) * du * row
     if col[2] > 0:  # rows run to the head
