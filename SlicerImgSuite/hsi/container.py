@@ -32,15 +32,11 @@ import numpy as np
 
 from ..errors import ImgSuiteError, check_memory
 from ..progress import ProgressCallback, no_progress
+from ..units import length_in
 from .envi import check_extent, cube_from_bytes, encoded_chunks, from_cube, header_for, map_cube, to_cube
 from .envi_header import EnviHeader, format_header, layout, parse_header
 from .labels import Labels, classes_from_header, classification_fields, format_boxes_csv, parse_boxes_csv
 
-# nanometres per ENVI 'wavelength units' value that is a length (singular; a trailing "s" is dropped before look-up)
-NM_PER_UNIT = {
-    "nm": 1.0, "nanometer": 1.0, "nanometre": 1.0, "um": 1e3, "\u00b5m": 1e3, "\u03bcm": 1e3, "micrometer": 1e3,
-    "micrometre": 1e3, "micron": 1e3, "mm": 1e6, "millimeter": 1e6, "millimetre": 1e6, "angstrom": 0.1,
-}  # fmt: skip
 DATA = "data"
 WHITE, BLACK, WHITE_AFTER = "Reference/white", "Reference/black", "Reference/white_after"
 CLASSIFICATION, MASKS, BOXES = "Exploration/classification", "Exploration/masks/", "Exploration/boxes.csv"
@@ -475,8 +471,7 @@ def default_rgb_bands(header: EnviHeader | None, bands: int) -> list[int]:
     wavelengths = None if header is None else header.wavelengths
     # ENVI also writes "um", and non-lengths (Wavenumber, GHz, Index, Unknown): compared with 640 nm as they were,
     # those put all three channels on one band (a grey picture); only a length unit turns into nanometres
-    units = "" if header is None else str(header.get("wavelength units", "nm")).strip().lower().removesuffix("s")
-    scale = NM_PER_UNIT.get(units)
+    scale = None if header is None else length_in(header.get("wavelength units", "nm"), "nm")
     if wavelengths is not None and scale and len(wavelengths) == bands and np.ptp(wavelengths) > 0:
         return [int(np.argmin(np.abs(wavelengths * scale - w))) for w in (640.0, 550.0, 460.0)]
     return [0, bands // 2, bands - 1]

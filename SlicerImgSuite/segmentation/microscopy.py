@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImgSuiteError, check_memory
+from ..units import length_in
 
 SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".czi")
 
@@ -183,14 +184,8 @@ def _check_declared_size(path: Path, series, page) -> None:
     check_memory(declared, f"its declared {shape} pixels", path)
 
 
-# micrometres per unit, for the unit names OME, ImageJ and the TIFF tags use
-# ("μm" with the Greek mu, U+03BC, is what some writers put for OME's "µm", U+00B5: it left the pixel size unknown)
-_UM_PER_UNIT = {"m": 1e6, "cm": 1e4, "mm": 1e3, "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "\\u00b5m": 1.0,
-                "nm": 1e-3, "pm": 1e-6, "å": 1e-4}  # fmt: skip
-
-
 def _um(value: float, unit: str | None) -> float | None:
-    factor = _UM_PER_UNIT.get((unit or "µm").strip().lower())
+    factor = length_in(unit or "µm", "um")
     return None if factor is None else value * factor
 
 
